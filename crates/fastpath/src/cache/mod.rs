@@ -1,0 +1,93 @@
+//! Cache-aside for product reads: an in-process L1 (`moka`, short TTL) over a Redis L2 (TTL with
+//! jitter). Concurrent misses of one key make one loader call per instance, "not found" is cached
+//! briefly, and `invalidate` reaches every instance's L1 over pub/sub.
+//!
+//! Values are bytes; [`get_json`] wraps a typed loader. An invalidation racing an in-flight load
+//! cannot leave the old value behind for a full TTL: each key has a version that `invalidate`
+//! bumps, and a loader that started under an older version neither writes L2 nor keeps its L1 entry.
+
+mod l1;
+mod memory;
+mod redis;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::FastPathError;
+
+pub use memory::{InProcessCache, LocalBus};
+pub use redis::RedisCache;
+
+pub type LoadError = Box<dyn std::error::Error + Send + Sync>;
+/// The source of truth behind the cache, usually a database query. `Ok(None)` is "not found".
+pub type Loader = BoxFuture<'static, Result<Option<Vec<u8>>, LoadError>>;
+
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    pub l1_ttl: Duration,
+    pub l1_capacity: u64,
+    pub l2_ttl: Duration,
+    /// Up to this much is added to each L2 TTL, so entries written together do not all expire,
+    /// and stampede the database, together.
+    pub l2_jitter: Duration,
+    /// TTL of a cached "not found", in both levels.
+    pub negative_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            l1_ttl: Duration::from_secs(1),
+            l1_capacity: 10_000,
+            l2_ttl: Duration::from_secs(30),
+            l2_jitter: Duration::from_secs(5),
+            negative_ttl: Duration::from_millis(500),
+        }
+    }
+}
+
+#[async_trait]
+pub trait Cache: Send + Sync {
+    /// L1, then L2, then `load`; `None` when the loader found nothing.
+    async fn get_or_load(
+        &self,
+        key: &str,
+        load: Loader,
+    ) -> Result<Option<Arc<[u8]>>, FastPathError>;
+
+    /// Drops the key from L2 and from every instance's L1.
+    async fn invalidate(&self, key: &str) -> Result<(), FastPathError>;
+}
+
+/// A typed read through any cache, with values stored as JSON.
+pub async fn get_json<T, F, Fut, E>(
+    cache: &dyn Cache,
+    key: &str,
+    load: F,
+) -> Result<Option<T>, FastPathError>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Option<T>, E>> + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let loader: Loader = Box::pin(async move {
+        match load().await {
+            Ok(Some(value)) => Ok(Some(serde_json::to_vec(&value)?)),
+            Ok(None) => Ok(None),
+            Err(e) => Err(Box::new(e) as LoadError),
+        }
+    });
+    match cache.get_or_load(key, loader).await? {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| FastPathError::Codec(e.to_string())),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,219 @@
+//! The gate in process: one mutex per product makes each operation a single atomic step, the same
+//! contract as the Redis scripts. For one instance (the embedded default) or as the fallback twin.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use async_trait::async_trait;
+
+use super::{
+    Admission, AdmitRequest, Gate, GateConfig, GateProduct, check_quantity, check_snapshot,
+};
+use crate::error::FastPathError;
+
+/// Expired idempotency keys are swept every this many admissions of a product.
+const SWEEP_EVERY: u64 = 1024;
+
+#[derive(Debug, Default)]
+pub struct InProcessGate {
+    config: GateConfig,
+    products: RwLock<HashMap<i64, Arc<Mutex<ProductState>>>>,
+}
+
+#[derive(Debug, Default)]
+struct ProductState {
+    loaded: Option<Stock>,
+    /// (customer, key) -> admission; kept across rebuilds, like the Redis keys.
+    idempotency: HashMap<(String, String), Remembered>,
+    admissions: u64,
+}
+
+#[derive(Debug)]
+struct Stock {
+    available: i64,
+    limit: Option<i64>,
+    starts_ms: Option<i64>,
+    ends_ms: Option<i64>,
+    held: HashMap<String, i64>,
+    epoch: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Remembered {
+    epoch: u64,
+    quantity: i64,
+    expires_at_ms: i64,
+}
+
+impl InProcessGate {
+    pub fn new(config: GateConfig) -> Self {
+        Self {
+            config,
+            products: RwLock::default(),
+        }
+    }
+
+    /// Lookups never create state, so requests for unknown ids cannot grow the map.
+    fn existing(&self, product_id: i64) -> Result<Option<Arc<Mutex<ProductState>>>, FastPathError> {
+        let map = self.products.read().map_err(poisoned)?;
+        Ok(map.get(&product_id).map(Arc::clone))
+    }
+
+    fn entry(&self, product_id: i64) -> Result<Arc<Mutex<ProductState>>, FastPathError> {
+        let mut map = self.products.write().map_err(poisoned)?;
+        Ok(Arc::clone(map.entry(product_id).or_default()))
+    }
+
+    fn ttl_ms(&self) -> i64 {
+        i64::try_from(self.config.idempotency_ttl.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+fn poisoned<T>(_: T) -> FastPathError {
+    FastPathError::Backend("in-process gate lock poisoned".to_owned())
+}
+
+impl Stock {
+    fn return_units(&mut self, customer: &str, quantity: i64) {
+        self.available += quantity;
+        if let Some(held) = self.held.get_mut(customer) {
+            *held -= quantity;
+            if *held <= 0 {
+                self.held.remove(customer);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Gate for InProcessGate {
+    async fn admit(&self, req: &AdmitRequest) -> Result<Admission, FastPathError> {
+        check_quantity(req.quantity)?;
+        let Some(product) = self.existing(req.product_id)? else {
+            return Ok(Admission::NotLoaded);
+        };
+        let mut guard = product.lock().map_err(poisoned)?;
+        let state = &mut *guard;
+        let Some(stock) = state.loaded.as_mut() else {
+            return Ok(Admission::NotLoaded);
+        };
+        let idem = (req.customer.clone(), req.idempotency_key.clone());
+        if state
+            .idempotency
+            .get(&idem)
+            .is_some_and(|r| r.expires_at_ms > req.now_ms)
+        {
+            return Ok(Admission::Duplicate);
+        }
+        let before_start = stock.starts_ms.is_some_and(|s| req.now_ms < s);
+        let after_end = stock.ends_ms.is_some_and(|e| req.now_ms >= e);
+        if before_start || after_end {
+            return Ok(Admission::SaleNotActive);
+        }
+        if stock.available < req.quantity {
+            return Ok(Admission::SoldOut);
+        }
+        let held = stock.held.get(&req.customer).copied().unwrap_or(0);
+        if stock.limit.is_some_and(|limit| held + req.quantity > limit) {
+            return Ok(Admission::LimitExceeded);
+        }
+        stock.available -= req.quantity;
+        *stock.held.entry(req.customer.clone()).or_insert(0) += req.quantity;
+        let remembered = Remembered {
+            epoch: stock.epoch,
+            quantity: req.quantity,
+            expires_at_ms: req.now_ms.saturating_add(self.ttl_ms()),
+        };
+        let remaining = stock.available;
+        state.idempotency.insert(idem, remembered);
+        state.admissions += 1;
+        if state.admissions % SWEEP_EVERY == 0 {
+            state
+                .idempotency
+                .retain(|_, r| r.expires_at_ms > req.now_ms);
+        }
+        Ok(Admission::Admitted { remaining })
+    }
+
+    async fn release(&self, req: &AdmitRequest) -> Result<(), FastPathError> {
+        check_quantity(req.quantity)?;
+        let Some(product) = self.existing(req.product_id)? else {
+            return Ok(());
+        };
+        let mut guard = product.lock().map_err(poisoned)?;
+        let state = &mut *guard;
+        let idem = (req.customer.clone(), req.idempotency_key.clone());
+        let Some(remembered) = state.idempotency.remove(&idem) else {
+            return Ok(());
+        };
+        if remembered.expires_at_ms <= req.now_ms {
+            return Ok(());
+        }
+        // Admitted before the last rebuild: the snapshot already counts these units.
+        if let Some(stock) = state
+            .loaded
+            .as_mut()
+            .filter(|s| s.epoch == remembered.epoch)
+        {
+            stock.return_units(&req.customer, remembered.quantity);
+        }
+        Ok(())
+    }
+
+    async fn give_back(
+        &self,
+        product_id: i64,
+        customer: &str,
+        quantity: i64,
+    ) -> Result<(), FastPathError> {
+        check_quantity(quantity)?;
+        let Some(product) = self.existing(product_id)? else {
+            return Ok(());
+        };
+        let mut state = product.lock().map_err(poisoned)?;
+        if let Some(stock) = state.loaded.as_mut() {
+            stock.return_units(customer, quantity);
+        }
+        Ok(())
+    }
+
+    async fn load(
+        &self,
+        product: &GateProduct,
+        holdings: &[(String, i64)],
+    ) -> Result<(), FastPathError> {
+        check_snapshot(product, holdings)?;
+        let mut held: HashMap<String, i64> = HashMap::new();
+        for (customer, units) in holdings.iter().filter(|(_, units)| *units > 0) {
+            *held.entry(customer.clone()).or_insert(0) += units;
+        }
+        let entry = self.entry(product.product_id)?;
+        let mut state = entry.lock().map_err(poisoned)?;
+        let epoch = state.loaded.as_ref().map_or(0, |s| s.epoch) + 1;
+        state.loaded = Some(Stock {
+            available: product.available,
+            limit: product.per_customer_limit,
+            starts_ms: product.sale_starts_at_ms,
+            ends_ms: product.sale_ends_at_ms,
+            held,
+            epoch,
+        });
+        Ok(())
+    }
+
+    async fn available(&self, product_id: i64) -> Result<Option<i64>, FastPathError> {
+        let Some(product) = self.existing(product_id)? else {
+            return Ok(None);
+        };
+        let state = product.lock().map_err(poisoned)?;
+        Ok(state.loaded.as_ref().map(|s| s.available))
+    }
+}
+
+impl InProcessGate {
+    /// Forget a product's state, as a lost Redis would; the next admit answers `NotLoaded`.
+    pub fn forget(&self, product_id: i64) -> Result<(), FastPathError> {
+        self.products.write().map_err(poisoned)?.remove(&product_id);
+        Ok(())
+    }
+}

@@ -1,0 +1,285 @@
+//! The gate on Redis: one Lua script per operation, all keys of a product under the hash tag
+//! `{p:<id>}`, plus local sold-out flags kept in step across instances over pub/sub.
+//!
+//! Keys (`P` is the backend's key prefix):
+//! - `P{p:<id>}:state`  hash `available`, `epoch`, and when set `limit`, `starts`, `ends` (ms)
+//! - `P{p:<id>}:held`   hash customer -> units held in live and paid orders
+//! - `P{p:<id>}:idem:<len(customer)>:<customer>:<key>`  `"<epoch>:<qty>"`, expires after the
+//!   idempotency TTL
+//!
+//! State and held keys have no TTL: run Redis with `noeviction` (or a `volatile-*` policy) so they
+//! are never evicted; if they are lost anyway the gate answers `NotLoaded`.
+//!
+//! Channel `P gate:events` carries `sold_out:<id>` and `reopen:<id>`.
+
+use std::sync::{Arc, LazyLock};
+
+use async_trait::async_trait;
+use redis::Script;
+
+use super::sold_out::SoldOutFlags;
+use super::{
+    Admission, AdmitRequest, Gate, GateConfig, GateProduct, check_quantity, check_snapshot,
+};
+use crate::error::FastPathError;
+use crate::redis_backend::RedisBackend;
+use crate::subscriber::{BusEvent, Subscription};
+
+static ADMIT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/admit.lua")));
+static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/release.lua")));
+static GIVE_BACK: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/give_back.lua")));
+static LOAD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/load.lua")));
+
+pub struct RedisGate {
+    backend: RedisBackend,
+    config: GateConfig,
+    flags: Arc<SoldOutFlags>,
+    channel: String,
+    subscription: Subscription,
+}
+
+impl std::fmt::Debug for RedisGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisGate")
+            .field("channel", &self.channel)
+            .field("subscribed", &self.subscription.is_ready())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisGate {
+    /// Starts the sold-out subscriber and waits (up to the connect timeout) until it listens, so
+    /// flags raised by other instances are seen from the first request on.
+    pub async fn new(backend: RedisBackend, config: GateConfig) -> Self {
+        let flags = Arc::new(SoldOutFlags::new(config.sold_out_ttl));
+        let channel = format!("{}gate:events", backend.key_prefix());
+        let handler_flags = Arc::clone(&flags);
+        let subscription = Subscription::spawn(
+            &backend,
+            channel.clone(),
+            Arc::new(move |event: BusEvent<'_>| match event {
+                BusEvent::Resync => handler_flags.clear_all(),
+                BusEvent::Message(msg) => match parse_event(msg) {
+                    Some(GateEvent::SoldOut(id)) => handler_flags.set(id),
+                    Some(GateEvent::Reopen(id)) => handler_flags.clear(id),
+                    None => tracing::warn!(msg, "unknown gate event"),
+                },
+            }),
+        );
+        subscription.wait_ready(backend.connect_timeout()).await;
+        Self {
+            backend,
+            config,
+            flags,
+            channel,
+            subscription,
+        }
+    }
+
+    /// Whether this instance currently answers `SoldOut` for the product from memory.
+    pub fn is_marked_sold_out(&self, product_id: i64) -> bool {
+        self.flags.is_set(product_id)
+    }
+
+    fn key(&self, product_id: i64, suffix: &str) -> String {
+        format!("{}{{p:{product_id}}}:{suffix}", self.backend.key_prefix())
+    }
+
+    fn idem_key(&self, req: &AdmitRequest) -> String {
+        // Length-prefixed so that no (customer, key) pair can spell another's key.
+        self.key(
+            req.product_id,
+            &format!(
+                "idem:{}:{}:{}",
+                req.customer.len(),
+                req.customer,
+                req.idempotency_key
+            ),
+        )
+    }
+
+    async fn mark_sold_out(&self, product_id: i64) {
+        self.flags.set(product_id);
+        self.backend
+            .publish(&self.channel, &format!("sold_out:{product_id}"))
+            .await;
+    }
+
+    async fn reopen(&self, product_id: i64) {
+        self.flags.clear(product_id);
+        self.backend
+            .publish(&self.channel, &format!("reopen:{product_id}"))
+            .await;
+    }
+
+    async fn after_units_returned(&self, product_id: i64, available: i64) {
+        if available > 0 {
+            self.reopen(product_id).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Gate for RedisGate {
+    async fn admit(&self, req: &AdmitRequest) -> Result<Admission, FastPathError> {
+        check_quantity(req.quantity)?;
+        if self.flags.is_set(req.product_id) {
+            return Ok(Admission::SoldOut);
+        }
+        let keys = [
+            self.key(req.product_id, "state"),
+            self.key(req.product_id, "held"),
+            self.idem_key(req),
+        ];
+        let ttl_ms = u64::try_from(self.config.idempotency_ttl.as_millis()).unwrap_or(u64::MAX);
+        let (code, available): (i64, i64) = self
+            .backend
+            .run(|mut conn| async move {
+                ADMIT
+                    .key(&keys[..])
+                    .arg(&req.customer)
+                    .arg(req.quantity)
+                    .arg(req.now_ms)
+                    .arg(ttl_ms.max(1))
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let admission = match code {
+            0 => Admission::Admitted {
+                remaining: available,
+            },
+            1 => Admission::SoldOut,
+            2 => Admission::LimitExceeded,
+            3 => Admission::SaleNotActive,
+            4 => Admission::Duplicate,
+            5 => Admission::NotLoaded,
+            other => {
+                return Err(FastPathError::Protocol(format!(
+                    "admit script returned code {other}"
+                )));
+            }
+        };
+        // Only an empty product raises the flag: "3 left, you asked for 5" is not sold out.
+        let emptied = matches!(admission, Admission::Admitted { remaining: 0 })
+            || (admission == Admission::SoldOut && available <= 0);
+        if emptied {
+            self.mark_sold_out(req.product_id).await;
+        }
+        Ok(admission)
+    }
+
+    async fn release(&self, req: &AdmitRequest) -> Result<(), FastPathError> {
+        check_quantity(req.quantity)?;
+        let keys = [
+            self.key(req.product_id, "state"),
+            self.key(req.product_id, "held"),
+            self.idem_key(req),
+        ];
+        let available: i64 = self
+            .backend
+            .run(|mut conn| async move {
+                RELEASE
+                    .key(&keys[..])
+                    .arg(&req.customer)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        self.after_units_returned(req.product_id, available).await;
+        Ok(())
+    }
+
+    async fn give_back(
+        &self,
+        product_id: i64,
+        customer: &str,
+        quantity: i64,
+    ) -> Result<(), FastPathError> {
+        check_quantity(quantity)?;
+        let keys = [self.key(product_id, "state"), self.key(product_id, "held")];
+        let available: i64 = self
+            .backend
+            .run(|mut conn| async move {
+                GIVE_BACK
+                    .key(&keys[..])
+                    .arg(customer)
+                    .arg(quantity)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        self.after_units_returned(product_id, available).await;
+        Ok(())
+    }
+
+    async fn load(
+        &self,
+        product: &GateProduct,
+        holdings: &[(String, i64)],
+    ) -> Result<(), FastPathError> {
+        check_snapshot(product, holdings)?;
+        let keys = [
+            self.key(product.product_id, "state"),
+            self.key(product.product_id, "held"),
+        ];
+        let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+        // A fresh random epoch, not a counter: a counter restarts after the state is lost and
+        // would let a stale idempotency key from before the loss pass as current.
+        let mut args = vec![
+            rand::random::<u64>().to_string(),
+            product.available.to_string(),
+            opt(product.per_customer_limit),
+            opt(product.sale_starts_at_ms),
+            opt(product.sale_ends_at_ms),
+        ];
+        for (customer, held) in holdings {
+            args.push(customer.clone());
+            args.push(held.to_string());
+        }
+        let _: i64 = self
+            .backend
+            .run(|mut conn| async move {
+                LOAD.key(&keys[..])
+                    .arg(&args[..])
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        if product.available > 0 {
+            self.reopen(product.product_id).await;
+        } else {
+            self.mark_sold_out(product.product_id).await;
+        }
+        Ok(())
+    }
+
+    async fn available(&self, product_id: i64) -> Result<Option<i64>, FastPathError> {
+        let key = self.key(product_id, "state");
+        self.backend
+            .run(|mut conn| async move {
+                redis::cmd("HGET")
+                    .arg(&key)
+                    .arg("available")
+                    .query_async::<Option<i64>>(&mut conn)
+                    .await
+            })
+            .await
+    }
+}
+
+enum GateEvent {
+    SoldOut(i64),
+    Reopen(i64),
+}
+
+fn parse_event(msg: &str) -> Option<GateEvent> {
+    let (kind, id) = msg.split_once(':')?;
+    let id = id.parse().ok()?;
+    match kind {
+        "sold_out" => Some(GateEvent::SoldOut(id)),
+        "reopen" => Some(GateEvent::Reopen(id)),
+        _ => None,
+    }
+}

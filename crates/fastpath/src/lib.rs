@@ -1,0 +1,22 @@
+//! The fast path of flashgate: admission gate, rate limiter, two-level cache and the Redis plumbing
+//! they share. Every part has a Redis adapter and an in-process twin behind one small trait, so the
+//! service runs on one machine with no servers and on many instances sharing Redis.
+
+pub mod cache;
+pub mod clock;
+pub mod error;
+pub mod gate;
+pub mod health;
+pub mod limiter;
+pub mod redis_backend;
+mod subscriber;
+
+pub use cache::{Cache, CacheConfig, InProcessCache, LocalBus, RedisCache};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::FastPathError;
+pub use gate::{Admission, AdmitRequest, Gate, GateConfig, GateProduct, InProcessGate, RedisGate};
+pub use health::{HealthSnapshot, RedisHealth};
+pub use limiter::{
+    InProcessLimiter, Penalty, Policy, RateDecision, RateLimiter, RedisLimiter, Verdict,
+};
+pub use redis_backend::{RedisBackend, RedisOptions};
