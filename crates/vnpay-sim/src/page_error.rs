@@ -1,0 +1,58 @@
+//! Why the payment page refuses a request: the `code` of `/paymentv2/Payment/Error.html` (spec §2.3).
+
+use serde::Serialize;
+
+/// A refused payment request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum PageError {
+    /// `70`: the signature does not match.
+    #[error("wrong signature")]
+    InvalidSignature,
+    /// `03`: a field is missing or breaks its rule.
+    #[error("invalid data format: {detail}")]
+    InvalidFormat {
+        /// Which field and why.
+        detail: String,
+    },
+    /// `01`: the TxnRef was already used by this terminal on this GMT+7 day.
+    #[error("transaction already exists")]
+    AlreadyExists,
+    /// `02`: the TmnCode is unknown.
+    #[error("invalid merchant")]
+    InvalidMerchant,
+    /// The transaction cannot take this step (already completed, or unknown id).
+    #[error("transaction not found or already completed")]
+    NotPayable,
+}
+
+impl PageError {
+    /// The error page code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidSignature => "70",
+            Self::InvalidFormat { .. } => "03",
+            Self::AlreadyExists => "01",
+            Self::InvalidMerchant => "02",
+            Self::NotPayable => "99",
+        }
+    }
+
+    pub(crate) fn format(detail: impl Into<String>) -> Self {
+        Self::InvalidFormat {
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The human text for an error page code.
+pub fn describe(code: &str) -> &'static str {
+    match code {
+        "70" => "Sai chữ ký — the request signature is wrong.",
+        "03" => "Dữ liệu gửi sang không đúng định dạng — a field is missing or malformed.",
+        "01" => "Giao dịch đã tồn tại — this TxnRef was already used today.",
+        "02" => "Merchant không hợp lệ — unknown terminal (TmnCode).",
+        "15" => "Giao dịch quá thời gian chờ thanh toán — the payment session timed out.",
+        _ => "Giao dịch không thành công — the transaction could not be processed.",
+    }
+}
