@@ -1,0 +1,531 @@
+//! The admission gate: one behavioural suite, run on the in-process gate and on three Redis gate
+//! instances sharing one Redis.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flashgate_fastpath::{
+    Admission, AdmitRequest, FastPathError, Gate, GateConfig, GateProduct, InProcessGate, RedisGate,
+};
+
+use crate::common::{TestRedis, eventually};
+
+const P: i64 = 42;
+const NOW: i64 = 1_750_000_000_000;
+
+fn product(available: i64) -> GateProduct {
+    GateProduct {
+        product_id: P,
+        available,
+        per_customer_limit: None,
+        sale_starts_at_ms: None,
+        sale_ends_at_ms: None,
+    }
+}
+
+fn req(customer: &str, key: &str, quantity: i64) -> AdmitRequest {
+    AdmitRequest {
+        product_id: P,
+        customer: customer.to_owned(),
+        idempotency_key: key.to_owned(),
+        quantity,
+        now_ms: NOW,
+    }
+}
+
+type Gates = Vec<Arc<dyn Gate>>;
+
+async fn admits_until_sold_out(g: Gates) {
+    g[0].load(&product(3), &[]).await.unwrap();
+    for (i, left) in [2, 1, 0].into_iter().enumerate() {
+        let r = req(&format!("c{i}"), "k", 1);
+        assert_eq!(
+            g[0].admit(&r).await.unwrap(),
+            Admission::Admitted { remaining: left }
+        );
+    }
+    assert_eq!(
+        g[0].admit(&req("late", "k", 1)).await.unwrap(),
+        Admission::SoldOut
+    );
+    assert_eq!(g[0].available(P).await.unwrap(), Some(0));
+}
+
+async fn a_larger_order_than_what_is_left_is_refused_but_a_smaller_one_fits(g: Gates) {
+    g[0].load(&product(3), &[]).await.unwrap();
+    assert_eq!(
+        g[0].admit(&req("a", "k", 5)).await.unwrap(),
+        Admission::SoldOut
+    );
+    assert_eq!(
+        g[0].admit(&req("b", "k", 3)).await.unwrap(),
+        Admission::Admitted { remaining: 0 }
+    );
+}
+
+async fn per_customer_limit_counts_across_orders_and_snapshot_holdings(g: Gates) {
+    let mut p = product(100);
+    p.per_customer_limit = Some(3);
+    g[0].load(&p, &[("held".to_owned(), 2)]).await.unwrap();
+    assert_eq!(
+        g[0].admit(&req("held", "k1", 2)).await.unwrap(),
+        Admission::LimitExceeded
+    );
+    assert_eq!(
+        g[0].admit(&req("held", "k2", 1)).await.unwrap(),
+        Admission::Admitted { remaining: 99 }
+    );
+    assert_eq!(
+        g[1].admit(&req("held", "k3", 1)).await.unwrap(),
+        Admission::LimitExceeded
+    );
+    assert_eq!(
+        g[0].admit(&req("fresh", "k1", 3)).await.unwrap(),
+        Admission::Admitted { remaining: 96 }
+    );
+}
+
+async fn a_repeated_idempotency_key_is_admitted_once(g: Gates) {
+    g[0].load(&product(10), &[]).await.unwrap();
+    assert_eq!(
+        g[0].admit(&req("a", "same", 2)).await.unwrap(),
+        Admission::Admitted { remaining: 8 }
+    );
+    assert_eq!(
+        g[1].admit(&req("a", "same", 2)).await.unwrap(),
+        Admission::Duplicate
+    );
+    // Keys are scoped to the customer.
+    assert_eq!(
+        g[2].admit(&req("b", "same", 2)).await.unwrap(),
+        Admission::Admitted { remaining: 6 }
+    );
+    assert_eq!(g[0].available(P).await.unwrap(), Some(6));
+}
+
+async fn customer_and_key_cannot_be_spliced_into_another_pair(g: Gates) {
+    g[0].load(&product(10), &[]).await.unwrap();
+    assert!(matches!(
+        g[0].admit(&req("a:b", "c", 1)).await.unwrap(),
+        Admission::Admitted { .. }
+    ));
+    assert!(matches!(
+        g[0].admit(&req("a", "b:c", 1)).await.unwrap(),
+        Admission::Admitted { .. }
+    ));
+}
+
+async fn outside_the_sale_window_nothing_is_admitted(g: Gates) {
+    let mut p = product(10);
+    p.sale_starts_at_ms = Some(NOW + 1000);
+    p.sale_ends_at_ms = Some(NOW + 2000);
+    g[0].load(&p, &[]).await.unwrap();
+    let at = |now_ms: i64, key: &str| AdmitRequest {
+        now_ms,
+        ..req("a", key, 1)
+    };
+    assert_eq!(
+        g[0].admit(&at(NOW, "1")).await.unwrap(),
+        Admission::SaleNotActive
+    );
+    assert!(matches!(
+        g[0].admit(&at(NOW + 1000, "2")).await.unwrap(),
+        Admission::Admitted { .. }
+    ));
+    assert_eq!(
+        g[0].admit(&at(NOW + 2000, "3")).await.unwrap(),
+        Admission::SaleNotActive
+    );
+    assert_eq!(g[0].available(P).await.unwrap(), Some(9));
+}
+
+async fn an_unknown_product_is_not_loaded(g: Gates) {
+    assert_eq!(
+        g[0].admit(&req("a", "k", 1)).await.unwrap(),
+        Admission::NotLoaded
+    );
+    assert_eq!(g[0].available(P).await.unwrap(), None);
+    g[0].give_back(P, "a", 1).await.unwrap();
+    g[0].release(&req("a", "k", 1)).await.unwrap();
+    assert_eq!(g[0].available(P).await.unwrap(), None);
+}
+
+async fn release_returns_units_quota_and_key_once(g: Gates) {
+    let mut p = product(5);
+    p.per_customer_limit = Some(2);
+    g[0].load(&p, &[]).await.unwrap();
+    let r = req("a", "k", 2);
+    assert!(matches!(
+        g[0].admit(&r).await.unwrap(),
+        Admission::Admitted { .. }
+    ));
+    g[1].release(&r).await.unwrap();
+    g[2].release(&r).await.unwrap();
+    assert_eq!(g[0].available(P).await.unwrap(), Some(5));
+    // The key is free again and so is the quota.
+    assert_eq!(
+        g[0].admit(&r).await.unwrap(),
+        Admission::Admitted { remaining: 3 }
+    );
+}
+
+async fn release_after_a_rebuild_gives_nothing_back(g: Gates) {
+    g[0].load(&product(5), &[]).await.unwrap();
+    let r = req("a", "k", 2);
+    assert!(matches!(
+        g[0].admit(&r).await.unwrap(),
+        Admission::Admitted { .. }
+    ));
+    // The database snapshot already shows the failed order's units as available.
+    g[0].load(&product(5), &[]).await.unwrap();
+    g[0].release(&r).await.unwrap();
+    assert_eq!(g[0].available(P).await.unwrap(), Some(5));
+}
+
+async fn give_back_returns_units_and_quota(g: Gates) {
+    let mut p = product(2);
+    p.per_customer_limit = Some(2);
+    g[0].load(&p, &[]).await.unwrap();
+    assert!(matches!(
+        g[0].admit(&req("a", "k1", 2)).await.unwrap(),
+        Admission::Admitted { remaining: 0 }
+    ));
+    g[1].give_back(P, "a", 2).await.unwrap();
+    assert_eq!(g[0].available(P).await.unwrap(), Some(2));
+    assert_eq!(
+        g[0].admit(&req("a", "k2", 2)).await.unwrap(),
+        Admission::Admitted { remaining: 0 }
+    );
+}
+
+async fn load_keeps_idempotency_keys_and_replaces_holdings(g: Gates) {
+    let mut p = product(10);
+    p.per_customer_limit = Some(2);
+    g[0].load(&p, &[]).await.unwrap();
+    assert!(matches!(
+        g[0].admit(&req("a", "k", 2)).await.unwrap(),
+        Admission::Admitted { .. }
+    ));
+    // The order was cancelled in the database: the snapshot shows nothing held.
+    g[0].load(&p, &[]).await.unwrap();
+    assert_eq!(
+        g[0].admit(&req("a", "k", 1)).await.unwrap(),
+        Admission::Duplicate
+    );
+    assert!(matches!(
+        g[0].admit(&req("a", "k2", 2)).await.unwrap(),
+        Admission::Admitted { remaining: 8 }
+    ));
+}
+
+async fn bad_quantities_and_snapshots_are_rejected(g: Gates) {
+    g[0].load(&product(10), &[]).await.unwrap();
+    for q in [0, -1] {
+        assert!(matches!(
+            g[0].admit(&req("a", "k", q)).await,
+            Err(FastPathError::Invalid(_))
+        ));
+        assert!(matches!(
+            g[0].give_back(P, "a", q).await,
+            Err(FastPathError::Invalid(_))
+        ));
+    }
+    assert!(matches!(
+        g[0].load(&product(-1), &[]).await,
+        Err(FastPathError::Invalid(_))
+    ));
+    assert_eq!(g[0].available(P).await.unwrap(), Some(10));
+}
+
+/// 2,000 buyers (400 customers, 5 tries each, limit 2) race for 50 units across the instances.
+async fn concurrent_buyers_never_oversell_or_exceed_their_quota(g: Gates) {
+    let mut p = product(50);
+    p.per_customer_limit = Some(2);
+    g[0].load(&p, &[]).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..2000 {
+        let gate = Arc::clone(&g[i % g.len()]);
+        tasks.spawn(async move {
+            let customer = format!("c{}", i % 400);
+            let r = req(&customer, &format!("k{i}"), 1);
+            (customer, gate.admit(&r).await.unwrap())
+        });
+    }
+    let mut admitted_by: HashMap<String, i64> = HashMap::new();
+    let mut admitted = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (customer, admission) = done.unwrap();
+        if let Admission::Admitted { .. } = admission {
+            admitted += 1;
+            *admitted_by.entry(customer).or_default() += 1;
+        }
+    }
+    assert_eq!(admitted, 50);
+    assert!(admitted_by.values().all(|n| *n <= 2));
+    assert_eq!(g[0].available(P).await.unwrap(), Some(0));
+}
+
+async fn one_customer_hammering_gets_exactly_the_limit(g: Gates) {
+    let mut p = product(1000);
+    p.per_customer_limit = Some(3);
+    g[0].load(&p, &[]).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..300 {
+        let gate = Arc::clone(&g[i % g.len()]);
+        tasks.spawn(async move {
+            gate.admit(&req("greedy", &format!("k{i}"), 1))
+                .await
+                .unwrap()
+        });
+    }
+    let results = tasks.join_all().await;
+    let admitted = results
+        .iter()
+        .filter(|a| matches!(a, Admission::Admitted { .. }))
+        .count();
+    assert_eq!(admitted, 3);
+    assert_eq!(
+        results.len() - admitted,
+        results
+            .iter()
+            .filter(|a| **a == Admission::LimitExceeded)
+            .count()
+    );
+    assert_eq!(g[0].available(P).await.unwrap(), Some(997));
+}
+
+async fn one_request_retried_concurrently_is_admitted_once(g: Gates) {
+    g[0].load(&product(1000), &[]).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..500 {
+        let gate = Arc::clone(&g[i % g.len()]);
+        tasks.spawn(async move { gate.admit(&req("a", "retry", 2)).await.unwrap() });
+    }
+    let results = tasks.join_all().await;
+    let admitted = results
+        .iter()
+        .filter(|a| matches!(a, Admission::Admitted { .. }))
+        .count();
+    assert_eq!(admitted, 1);
+    assert_eq!(
+        results
+            .iter()
+            .filter(|a| **a == Admission::Duplicate)
+            .count(),
+        499
+    );
+    assert_eq!(g[0].available(P).await.unwrap(), Some(998));
+}
+
+macro_rules! gate_suite {
+    ($($name:ident),* $(,)?) => {
+        mod in_process {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let gate: std::sync::Arc<dyn super::Gate> =
+                        std::sync::Arc::new(super::InProcessGate::new(super::GateConfig::default()));
+                    super::$name(vec![gate.clone(), gate.clone(), gate]).await;
+                }
+            )*
+        }
+        mod on_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let redis = super::TestRedis::new().await;
+                    let gates = super::redis_gates(&redis, 3).await;
+                    super::$name(gates.into_iter().map(|g| g as std::sync::Arc<dyn super::Gate>).collect()).await;
+                }
+            )*
+        }
+    };
+}
+
+gate_suite!(
+    admits_until_sold_out,
+    a_larger_order_than_what_is_left_is_refused_but_a_smaller_one_fits,
+    per_customer_limit_counts_across_orders_and_snapshot_holdings,
+    a_repeated_idempotency_key_is_admitted_once,
+    customer_and_key_cannot_be_spliced_into_another_pair,
+    outside_the_sale_window_nothing_is_admitted,
+    an_unknown_product_is_not_loaded,
+    release_returns_units_quota_and_key_once,
+    release_after_a_rebuild_gives_nothing_back,
+    give_back_returns_units_and_quota,
+    load_keeps_idempotency_keys_and_replaces_holdings,
+    bad_quantities_and_snapshots_are_rejected,
+    concurrent_buyers_never_oversell_or_exceed_their_quota,
+    one_customer_hammering_gets_exactly_the_limit,
+    one_request_retried_concurrently_is_admitted_once,
+);
+
+/// Separate backends (connections), as separate service instances would have.
+async fn redis_gates(redis: &TestRedis, n: usize) -> Vec<Arc<RedisGate>> {
+    redis_gates_with(redis, n, GateConfig::default()).await
+}
+
+async fn redis_gates_with(redis: &TestRedis, n: usize, config: GateConfig) -> Vec<Arc<RedisGate>> {
+    let mut gates = Vec::new();
+    for _ in 0..n {
+        gates.push(Arc::new(
+            RedisGate::new(redis.backend().await, config.clone()).await,
+        ));
+    }
+    gates
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_gate_forgets_like_a_flushed_redis() {
+    let gate = InProcessGate::new(GateConfig::default());
+    gate.load(&product(5), &[]).await.unwrap();
+    gate.forget(P).unwrap();
+    assert_eq!(
+        gate.admit(&req("a", "k", 1)).await.unwrap(),
+        Admission::NotLoaded
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_redis_state_reads_as_not_loaded_until_rebuilt() {
+    let redis = TestRedis::new().await;
+    let gates = redis_gates(&redis, 1).await;
+    gates[0].load(&product(5), &[]).await.unwrap();
+    assert!(matches!(
+        gates[0].admit(&req("a", "k", 1)).await.unwrap(),
+        Admission::Admitted { .. }
+    ));
+    redis.delete_all_keys();
+    assert_eq!(
+        gates[0].admit(&req("b", "k", 1)).await.unwrap(),
+        Admission::NotLoaded
+    );
+    assert_eq!(gates[0].available(P).await.unwrap(), None);
+    gates[0]
+        .load(&product(4), &[("a".to_owned(), 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        gates[0].admit(&req("b", "k", 1)).await.unwrap(),
+        Admission::Admitted { remaining: 3 }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_expire_after_their_ttl() {
+    let redis = TestRedis::new().await;
+    let config = GateConfig {
+        idempotency_ttl: Duration::from_millis(100),
+        ..GateConfig::default()
+    };
+    let gates = redis_gates_with(&redis, 1, config).await;
+    gates[0].load(&product(5), &[]).await.unwrap();
+    assert!(matches!(
+        gates[0].admit(&req("a", "k", 1)).await.unwrap(),
+        Admission::Admitted { .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(matches!(
+        gates[0].admit(&req("a", "k", 1)).await.unwrap(),
+        Admission::Admitted { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sold_out_is_shared_between_instances_and_answered_from_memory() {
+    let redis = TestRedis::new().await;
+    let config = GateConfig {
+        sold_out_ttl: Duration::from_secs(60),
+        ..GateConfig::default()
+    };
+    let gates = redis_gates_with(&redis, 2, config).await;
+    let (a, b) = (&gates[0], &gates[1]);
+    a.load(&product(1), &[]).await.unwrap();
+    assert_eq!(
+        a.admit(&req("a", "k", 1)).await.unwrap(),
+        Admission::Admitted { remaining: 0 }
+    );
+    assert!(a.is_marked_sold_out(P));
+    assert!(
+        eventually(Duration::from_secs(2), || async { b.is_marked_sold_out(P) }).await,
+        "the other instance did not learn of the sell-out"
+    );
+    // With the Redis state gone, a Redis round trip would say NotLoaded: SoldOut proves memory.
+    redis.delete_all_keys();
+    assert_eq!(
+        b.admit(&req("b", "k", 1)).await.unwrap(),
+        Admission::SoldOut
+    );
+    assert_eq!(
+        a.admit(&req("c", "k", 1)).await.unwrap(),
+        Admission::SoldOut
+    );
+
+    // A rebuild with stock reopens every instance.
+    b.load(&product(2), &[("a".to_owned(), 1)]).await.unwrap();
+    assert!(!b.is_marked_sold_out(P));
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            !a.is_marked_sold_out(P)
+        })
+        .await,
+        "the other instance did not reopen"
+    );
+    assert_eq!(
+        a.admit(&req("c", "k", 2)).await.unwrap(),
+        Admission::Admitted { remaining: 0 }
+    );
+    assert!(eventually(Duration::from_secs(2), || async { b.is_marked_sold_out(P) }).await);
+    // Units coming back reopen too.
+    a.give_back(P, "c", 1).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            !b.is_marked_sold_out(P)
+        })
+        .await
+    );
+    assert_eq!(
+        b.admit(&req("d", "k", 1)).await.unwrap(),
+        Admission::Admitted { remaining: 0 }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_sold_out_flag_expires_on_its_own() {
+    let redis = TestRedis::new().await;
+    let config = GateConfig {
+        sold_out_ttl: Duration::from_millis(100),
+        ..GateConfig::default()
+    };
+    let gates = redis_gates_with(&redis, 1, config).await;
+    gates[0].load(&product(1), &[]).await.unwrap();
+    assert!(matches!(
+        gates[0].admit(&req("a", "k", 1)).await.unwrap(),
+        Admission::Admitted { remaining: 0 }
+    ));
+    assert!(gates[0].is_marked_sold_out(P));
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            !gates[0].is_marked_sold_out(P)
+        })
+        .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gate_keys_of_one_product_share_a_hash_tag() {
+    let redis = TestRedis::new().await;
+    let gates = redis_gates(&redis, 1).await;
+    gates[0]
+        .load(&product(5), &[("x".to_owned(), 1)])
+        .await
+        .unwrap();
+    gates[0].admit(&req("a", "k", 1)).await.unwrap();
+    let keys = redis.keys();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with(&format!("{}{{p:{P}}}:", redis.prefix)))
+    );
+}
