@@ -11,7 +11,7 @@ pub mod limiter;
 pub mod redis_backend;
 mod subscriber;
 
-pub use cache::{Cache, CacheConfig, InProcessCache, LocalBus, RedisCache};
+pub use cache::{Cache, CacheConfig, CacheStats, InProcessCache, LocalBus, RedisCache};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::FastPathError;
 pub use gate::{Admission, AdmitRequest, Gate, GateConfig, GateProduct, InProcessGate, RedisGate};

@@ -3,11 +3,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
 
-use super::CacheConfig;
+use super::{CacheConfig, CacheStats};
 use crate::error::FastPathError;
 
 #[derive(Debug, Clone)]
@@ -33,20 +34,31 @@ impl Expiry<String, Entry> for PerEntryTtl {
     }
 }
 
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    l2_hits: AtomicU64,
+    loads: AtomicU64,
+}
+
 #[derive(Clone)]
-pub(super) struct L1(moka::future::Cache<String, Entry>);
+pub(super) struct L1 {
+    cache: moka::future::Cache<String, Entry>,
+    counters: Arc<Counters>,
+}
 
 impl L1 {
     pub(super) fn new(config: &CacheConfig) -> Self {
-        Self(
-            moka::future::Cache::builder()
+        Self {
+            cache: moka::future::Cache::builder()
                 .max_capacity(config.l1_capacity)
                 .expire_after(PerEntryTtl {
                     positive: config.l1_ttl,
                     negative: config.negative_ttl.min(config.l1_ttl),
                 })
                 .build(),
-        )
+            counters: Arc::default(),
+        }
     }
 
     pub(super) async fn get_or_load<F>(
@@ -57,23 +69,42 @@ impl L1 {
     where
         F: Future<Output = Result<Entry, FastPathError>>,
     {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let entry = self
-            .0
+            .cache
             .try_get_with_by_ref(key, init)
             .await
             .map_err(|e| (*e).clone())?;
         if !entry.current {
-            self.0.invalidate(key).await;
+            self.cache.invalidate(key).await;
         }
         Ok(entry.value)
     }
 
     pub(super) async fn invalidate(&self, key: &str) {
-        self.0.invalidate(key).await;
+        self.cache.invalidate(key).await;
     }
 
     pub(super) fn invalidate_all(&self) {
-        self.0.invalidate_all();
+        self.cache.invalidate_all();
+    }
+}
+
+impl L1 {
+    pub(super) fn count_l2_hit(&self) {
+        self.counters.l2_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn count_load(&self) {
+        self.counters.loads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn stats(&self) -> CacheStats {
+        CacheStats {
+            requests: self.counters.requests.load(Ordering::Relaxed),
+            l2_hits: self.counters.l2_hits.load(Ordering::Relaxed),
+            loads: self.counters.loads.load(Ordering::Relaxed),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
 use super::l1::{Entry, L1, loader_error};
-use super::{Cache, CacheConfig, Loader};
+use super::{Cache, CacheConfig, CacheStats, Loader};
 use crate::error::FastPathError;
 
 /// Fans invalidations out to every cache built on it, and keeps per-key versions so a load that
@@ -100,6 +100,7 @@ impl Cache for InProcessCache {
     ) -> Result<Option<Arc<[u8]>>, FastPathError> {
         let init = async {
             let version = self.bus.version(key);
+            self.l1.count_load();
             let value = load.await.map_err(loader_error)?.map(Arc::from);
             Ok(Entry {
                 value,
@@ -115,5 +116,9 @@ impl Cache for InProcessCache {
         // No receivers is fine: this cache already dropped its own entry.
         let _ = self.bus.tx.send(key.to_owned());
         Ok(())
+    }
+
+    fn stats(&self) -> CacheStats {
+        self.l1.stats()
     }
 }

@@ -52,6 +52,16 @@ impl Default for CacheConfig {
     }
 }
 
+/// Counters since start, for the hit-ratio metrics: L1 hits are
+/// `requests - l2_hits - loads` (callers that waited on another's load count as L1 hits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub requests: u64,
+    pub l2_hits: u64,
+    /// Loader calls: what reached the database.
+    pub loads: u64,
+}
+
 #[async_trait]
 pub trait Cache: Send + Sync {
     /// L1, then L2, then `load`; `None` when the loader found nothing.
@@ -63,6 +73,8 @@ pub trait Cache: Send + Sync {
 
     /// Drops the key from L2 and from every instance's L1.
     async fn invalidate(&self, key: &str) -> Result<(), FastPathError>;
+
+    fn stats(&self) -> CacheStats;
 }
 
 /// A typed read through any cache, with values stored as JSON.

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use redis::Script;
 
 use super::l1::{Entry, L1, loader_error};
-use super::{Cache, CacheConfig, Loader};
+use super::{Cache, CacheConfig, CacheStats, Loader};
 use crate::error::FastPathError;
 use crate::redis_backend::RedisBackend;
 use crate::subscriber::{BusEvent, Subscription};
@@ -94,6 +94,7 @@ impl RedisCache {
         let version = match l2 {
             Ok((Some(encoded), version)) => match decode(&encoded) {
                 Some(value) => {
+                    self.l1.count_l2_hit();
                     return Ok(Entry {
                         value,
                         current: true,
@@ -107,6 +108,7 @@ impl RedisCache {
                 None
             }
         };
+        self.l1.count_load();
         let value: Option<Arc<[u8]>> = load.await.map_err(loader_error)?.map(Arc::from);
         let Some(version) = version else {
             return Ok(Entry {
@@ -176,6 +178,10 @@ impl Cache for RedisCache {
         removed?;
         self.backend.publish(&self.channel, key).await;
         Ok(())
+    }
+
+    fn stats(&self) -> CacheStats {
+        self.l1.stats()
     }
 }
 

@@ -68,6 +68,8 @@ async fn ten_thousand_concurrent_misses_make_one_load((a, _): Pair) {
     let results = tasks.join_all().await;
     assert!(results.iter().all(|r| r.as_deref() == Some(&b"hot"[..])));
     assert_eq!(source.calls(), 1);
+    let stats = a.stats();
+    assert_eq!((stats.requests, stats.loads, stats.l2_hits), (10_000, 1, 0));
 }
 
 async fn a_hit_does_not_load_again((a, _): Pair) {
@@ -225,6 +227,7 @@ async fn instances_share_the_redis_level() {
     get(&a, "k", &source).await;
     assert_eq!(get(&b, "k", &source).await.as_deref(), Some(&b"shared"[..]));
     assert_eq!(source.calls(), 1);
+    assert_eq!(b.stats().l2_hits, 1);
     let keys = redis.keys();
     assert!(
         keys.contains(&format!("{}{{c:k}}:v", redis.prefix)),

@@ -17,9 +17,8 @@ pub struct TestRedis {
 impl TestRedis {
     pub async fn new() -> Self {
         let prefix = format!("fgtest:{}:", uuid::Uuid::new_v4().simple());
-        let this = Self { prefix };
         // Fail here, with instructions, rather than deep inside a test.
-        if let Err(e) = this.try_backend().await {
+        if let Err(e) = RedisBackend::connect(options(&prefix)).await {
             panic!(
                 "these tests need Redis at {} and could not reach it: {e}\n\
                  start one with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 \
@@ -27,47 +26,65 @@ impl TestRedis {
                 redis_url()
             );
         }
-        this
-    }
-
-    pub fn options(&self) -> RedisOptions {
-        RedisOptions::new(redis_url()).with_key_prefix(self.prefix.clone())
-    }
-
-    async fn try_backend(&self) -> Result<RedisBackend, flashgate_fastpath::FastPathError> {
-        RedisBackend::connect(self.options()).await
+        Self { prefix }
     }
 
     /// A new backend (its own connection), as another service instance would have.
     pub async fn backend(&self) -> RedisBackend {
-        self.try_backend().await.expect("connect to redis")
+        RedisBackend::connect(options(&self.prefix))
+            .await
+            .expect("connect to redis")
     }
 
     pub fn keys(&self) -> Vec<String> {
-        let mut conn = sync_connection();
-        redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query(&mut conn)
-            .expect("KEYS")
+        prefixed_keys(&mut sync_connection(), &self.prefix).expect("list test keys")
     }
 
     /// Simulates losing Redis state (FLUSHALL, failover to an empty replica) for this test only.
     pub fn delete_all_keys(&self) {
-        let keys = self.keys();
-        if !keys.is_empty() {
-            let mut conn = sync_connection();
-            redis::cmd("DEL")
-                .arg(&keys)
-                .query::<i64>(&mut conn)
-                .expect("DEL");
-        }
+        delete_prefixed(&self.prefix).expect("delete test keys");
     }
 }
 
 impl Drop for TestRedis {
+    /// Best effort: a panic here would hide the test's own failure.
     fn drop(&mut self) {
-        self.delete_all_keys();
+        if let Err(e) = delete_prefixed(&self.prefix) {
+            eprintln!("could not remove test keys {}*: {e}", self.prefix);
+        }
     }
+}
+
+fn prefixed_keys(conn: &mut redis::Connection, prefix: &str) -> redis::RedisResult<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query(conn)?;
+        keys.extend(batch);
+        if next == 0 {
+            return Ok(keys);
+        }
+        cursor = next;
+    }
+}
+
+fn delete_prefixed(prefix: &str) -> redis::RedisResult<()> {
+    let mut conn = redis::Client::open(redis_url())?.get_connection()?;
+    let keys = prefixed_keys(&mut conn, prefix)?;
+    if !keys.is_empty() {
+        redis::cmd("DEL").arg(&keys).query::<i64>(&mut conn)?;
+    }
+    Ok(())
+}
+
+fn options(prefix: &str) -> RedisOptions {
+    RedisOptions::new(redis_url()).with_key_prefix(prefix)
 }
 
 fn sync_connection() -> redis::Connection {
