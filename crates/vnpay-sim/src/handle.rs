@@ -126,15 +126,15 @@ impl SimHandle {
         let now = VnpDateTime::from_instant(self.0.config.clock.now());
         let (completed, job) = {
             let mut store = lock(&self.0.store);
+            if store.get(id).is_none_or(|p| p.completion.is_some()) {
+                return Err(PageError::NotPayable);
+            }
             let transaction_no = if outcome.has_transaction_no() {
                 store.next_transaction_no()
             } else {
                 0
             };
-            let payment = store
-                .get_mut(id)
-                .filter(|p| p.completion.is_none())
-                .ok_or(PageError::NotPayable)?;
+            let payment = store.get_mut(id).ok_or(PageError::NotPayable)?;
             let terminal = self
                 .0
                 .config

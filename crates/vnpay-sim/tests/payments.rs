@@ -259,3 +259,35 @@ async fn a_completed_payment_cannot_be_completed_again() {
         Err(PageError::NotPayable)
     );
 }
+
+#[tokio::test]
+async fn mounted_under_a_prefix_in_another_app_every_link_and_redirect_stays_under_it() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/gateway", listener.local_addr().unwrap());
+    let handle = vnpay_sim::SimHandle::new(config(None).with_base_url(base.clone())).unwrap();
+    let app = axum::Router::new()
+        .route("/health", axum::routing::get(|| async { "ok" }))
+        .nest("/gateway", vnpay_sim::router(handle.clone()));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let url = pay_request("MOUNT-1", 50_000, now()).to_url(&handle.pay_page_url(), &terminal());
+    assert!(url.starts_with(&format!("{base}/paymentv2/vpcpay.html?")));
+    let html = browser()
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&format!(r#"action="{base}/paymentv2/complete""#)));
+    let refused = browser()
+        .get(url.replace("MOUNT-1", "MOUNT-2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location(&refused),
+        format!("{base}/paymentv2/Payment/Error.html?code=70")
+    );
+}
