@@ -11,3 +11,4 @@ mod common;
 mod gate;
 mod health;
 mod limiter;
+mod outage;
