@@ -1,0 +1,22 @@
+//! flashgate's domain, free of I/O: the values a checkout deals in (money, quantities, ids), products and
+//! their sale windows, the order state machine with the stock each transition moves, the ports that storage
+//! adapters implement, and the use cases that tie them together.
+
+pub mod audit;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod money;
+pub mod order;
+pub mod payment;
+pub mod ports;
+pub mod product;
+pub mod purchase;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::StoreError;
+pub use ids::{CustomerId, IdempotencyKey, OrderId, ProductId, Sku};
+pub use money::{Quantity, Vnd};
+pub use order::{Order, OrderStatus, StockEffect};
+pub use product::{NewProduct, Product, ProductPatch, SaleWindow};
+pub use purchase::Strategy;

@@ -1,0 +1,205 @@
+//! Orders and their state machine. Every transition names the stock it moves, so storage adapters apply
+//! one generic, conditional update instead of re-deriving the rules.
+
+use crate::ids::{CustomerId, OrderId, ProductId};
+use crate::money::{Quantity, Vnd};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    PendingPayment,
+    Paid,
+    PaymentFailed,
+    Expired,
+    RefundPending,
+    Refunded,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 6] = [
+        Self::PendingPayment,
+        Self::Paid,
+        Self::PaymentFailed,
+        Self::Expired,
+        Self::RefundPending,
+        Self::Refunded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingPayment => "pending_payment",
+            Self::Paid => "paid",
+            Self::PaymentFailed => "payment_failed",
+            Self::Expired => "expired",
+            Self::RefundPending => "refund_pending",
+            Self::Refunded => "refunded",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == raw)
+    }
+
+    /// The stock a transition moves, or `None` when the state machine forbids it.
+    pub fn transition_to(self, to: OrderStatus) -> Option<StockEffect> {
+        use OrderStatus::*;
+        match (self, to) {
+            (PendingPayment, Paid) => Some(StockEffect::SELL_RESERVED),
+            (PendingPayment, PaymentFailed | Expired) => Some(StockEffect::RELEASE),
+            (Expired | PaymentFailed, Paid) => Some(StockEffect::RETAKE_AND_SELL),
+            (Expired | PaymentFailed, RefundPending) | (RefundPending, Refunded) => {
+                Some(StockEffect::NONE)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether an order in this state still counts against the customer's limit.
+    pub fn holds_quota(self) -> bool {
+        matches!(self, Self::PendingPayment | Self::Paid)
+    }
+}
+
+/// Per unit of the order: how `available`, `reserved` and `sold` change, and whether the customer's
+/// holding of the product changes with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockEffect {
+    pub available: i64,
+    pub reserved: i64,
+    pub sold: i64,
+    pub held: i64,
+}
+
+impl StockEffect {
+    pub const NONE: Self = Self {
+        available: 0,
+        reserved: 0,
+        sold: 0,
+        held: 0,
+    };
+    /// A new order reserves its units.
+    pub const RESERVE: Self = Self {
+        available: -1,
+        reserved: 1,
+        sold: 0,
+        held: 1,
+    };
+    pub const SELL_RESERVED: Self = Self {
+        available: 0,
+        reserved: -1,
+        sold: 1,
+        held: 0,
+    };
+    pub const RELEASE: Self = Self {
+        available: 1,
+        reserved: -1,
+        sold: 0,
+        held: -1,
+    };
+    /// Late money for an order whose hold was released: take the units again straight into `sold`.
+    pub const RETAKE_AND_SELL: Self = Self {
+        available: -1,
+        reserved: 0,
+        sold: 1,
+        held: 1,
+    };
+
+    pub fn times(self, quantity: Quantity) -> Self {
+        let q = quantity.get();
+        Self {
+            available: self.available * q,
+            reserved: self.reserved * q,
+            sold: self.sold * q,
+            held: self.held * q,
+        }
+    }
+
+    pub fn moves_stock(self) -> bool {
+        self != Self::NONE
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: OrderId,
+    pub customer: CustomerId,
+    pub product_id: ProductId,
+    pub quantity: Quantity,
+    pub amount: Vnd,
+    pub status: OrderStatus,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub paid_at: Option<OffsetDateTime>,
+    pub payment_url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OrderStatus::*;
+
+    #[test]
+    fn every_status_round_trips_through_its_name() {
+        for status in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(OrderStatus::parse("shipped"), None);
+    }
+
+    #[test]
+    fn only_the_edges_of_the_design_are_allowed() {
+        let allowed = [
+            (PendingPayment, Paid),
+            (PendingPayment, PaymentFailed),
+            (PendingPayment, Expired),
+            (Expired, Paid),
+            (PaymentFailed, Paid),
+            (Expired, RefundPending),
+            (PaymentFailed, RefundPending),
+            (RefundPending, Refunded),
+        ];
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
+                assert_eq!(
+                    from.transition_to(to).is_some(),
+                    allowed.contains(&(from, to)),
+                    "{from:?} -> {to:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_effect_keeps_the_stock_total_unchanged() {
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
+                if let Some(effect) = from.transition_to(to) {
+                    assert_eq!(effect.available + effect.reserved + effect.sold, 0);
+                }
+            }
+        }
+        let reserve = StockEffect::RESERVE;
+        assert_eq!(reserve.available + reserve.reserved + reserve.sold, 0);
+    }
+
+    #[test]
+    fn the_quota_follows_the_orders_that_hold_it() {
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
+                if let Some(effect) = from.transition_to(to) {
+                    let expected = i64::from(to.holds_quota()) - i64::from(from.holds_quota());
+                    assert_eq!(effect.held, expected, "{from:?} -> {to:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_paid_order_is_final() {
+        for to in OrderStatus::ALL {
+            assert!(Paid.transition_to(to).is_none());
+        }
+    }
+}

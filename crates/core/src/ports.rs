@@ -1,0 +1,114 @@
+//! The small ports storage adapters implement, one per capability, each handed only to the use cases
+//! that need it. PostgreSQL and SQLite both implement every one.
+
+use crate::audit::AuditReport;
+use crate::error::StoreError;
+use crate::ids::{CustomerId, IdempotencyKey, OrderId, ProductId};
+use crate::order::{Order, OrderStatus};
+use crate::product::{NewProduct, Product, ProductPatch};
+use crate::purchase::{Reservation, ReserveOutcome, StoredAnswer, Strategy};
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("a product with this sku already exists")]
+    DuplicateSku,
+    #[error("no such product")]
+    NotFound,
+    /// The change would break an invariant (e.g. a sale window that ends before it starts).
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[async_trait]
+pub trait Catalog: Send + Sync {
+    async fn create(&self, product: &NewProduct) -> Result<Product, CatalogError>;
+    async fn update(&self, id: ProductId, patch: &ProductPatch) -> Result<Product, CatalogError>;
+    async fn restock(&self, id: ProductId, quantity: i64) -> Result<Product, CatalogError>;
+    async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError>;
+    async fn list(&self) -> Result<Vec<Product>, StoreError>;
+}
+
+#[async_trait]
+pub trait Reservations: Send + Sync {
+    /// The answer already stored for this customer's key, if any.
+    async fn lookup(
+        &self,
+        customer: &CustomerId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<StoredAnswer>, StoreError>;
+
+    /// Takes the units, the customer's quota and the idempotency key, and writes the order and its first
+    /// ledger row, all in one transaction, or nothing.
+    async fn reserve(
+        &self,
+        strategy: Strategy,
+        reservation: &Reservation,
+    ) -> Result<ReserveOutcome, StoreError>;
+}
+
+#[async_trait]
+pub trait OrderQueries: Send + Sync {
+    async fn get_for(
+        &self,
+        customer: &CustomerId,
+        id: OrderId,
+    ) -> Result<Option<Order>, StoreError>;
+    async fn list_for(&self, customer: &CustomerId, limit: i64) -> Result<Vec<Order>, StoreError>;
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+}
+
+/// One step along the state machine, applied only if the order is still in `from`.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub order_id: OrderId,
+    pub from: OrderStatus,
+    pub to: OrderStatus,
+    /// Why, in a few words, for the ledger (e.g. `hold_expired`, `ipn`, `querydr`).
+    pub reason: String,
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransitionOutcome {
+    Applied(Order),
+    /// The order had already moved on: nothing was changed.
+    NotInState(OrderStatus),
+    /// The transition needs units that are no longer available (late money for a released hold).
+    InsufficientStock,
+    NotFound,
+}
+
+#[async_trait]
+pub trait Transitions: Send + Sync {
+    async fn apply(&self, transition: &Transition) -> Result<TransitionOutcome, StoreError>;
+}
+
+/// Short leases on orders, so that workers on many instances never act on one order at the same time.
+#[async_trait]
+pub trait Leases: Send + Sync {
+    /// Claims up to `limit` `pending_payment` orders whose hold ended at or before `now` and that no
+    /// live lease covers, leasing them until `lease_until`.
+    async fn claim_expired(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<Order>, StoreError>;
+
+    /// Gives a lease back early, so another worker may take the order at once.
+    async fn release(&self, id: OrderId) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait Auditor: Send + Sync {
+    async fn audit(&self) -> Result<AuditReport, StoreError>;
+}
+
+#[async_trait]
+pub trait Health: Send + Sync {
+    async fn ping(&self) -> Result<(), StoreError>;
+}

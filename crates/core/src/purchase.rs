@@ -1,0 +1,233 @@
+//! Placing an order: the purchase strategies, what a reservation carries to storage, and the use case
+//! that turns a buyer's request into exactly one order per idempotency key.
+
+use crate::clock::Clock;
+use crate::error::StoreError;
+use crate::ids::{CustomerId, IdempotencyKey, OrderId, ProductId};
+use crate::money::Quantity;
+use crate::order::{Order, OrderStatus};
+use crate::ports::{Catalog, Reservations};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::Duration;
+
+/// How the units of a purchase are taken (setting `inventory.strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// The classic answer: lock the stock row (`SELECT … FOR UPDATE`; SQLite `BEGIN IMMEDIATE`), check,
+    /// decrement, insert, commit.
+    Pessimistic,
+    /// One atomic `UPDATE … WHERE available >= n` that also inserts the order; the lock is held for a
+    /// single statement.
+    Conditional,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pessimistic => "pessimistic",
+            Self::Conditional => "conditional",
+        }
+    }
+}
+
+/// A first answer kept for an idempotency key, replayed byte for byte to every retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAnswer {
+    pub request_hash: String,
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Everything storage needs to write an order in one transaction; the answer is rendered beforehand so
+/// that it is stored with the order and replays are identical to the first response.
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    pub order: Order,
+    pub idempotency_key: IdempotencyKey,
+    pub request_hash: String,
+    pub answer_status: u16,
+    pub answer_body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReserveOutcome {
+    Created,
+    /// Another request with the same key got there first; its answer stands.
+    Duplicate(StoredAnswer),
+    SoldOut,
+    LimitExceeded,
+    UnknownProduct,
+}
+
+/// What a buyer asked for, already parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurchaseRequest {
+    pub product_id: ProductId,
+    pub quantity: Quantity,
+}
+
+impl PurchaseRequest {
+    /// A fingerprint of the request's meaning (not its bytes), so a retry with reordered JSON keys is
+    /// still the same request.
+    pub fn fingerprint(&self) -> String {
+        let canonical = format!("v1:{}:{}", self.product_id.0, self.quantity.get());
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    }
+}
+
+#[derive(Debug)]
+pub enum PlaceOrderOutcome {
+    /// The first answer for this key: a new order.
+    Created { status: u16, body: Vec<u8> },
+    /// A retry: the first answer, byte for byte.
+    Replayed { status: u16, body: Vec<u8> },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceOrderError {
+    #[error("the product is sold out")]
+    SoldOut,
+    #[error("the sale is not active")]
+    SaleNotActive,
+    #[error("the customer's limit for this product is reached")]
+    LimitExceeded,
+    #[error("no such product")]
+    UnknownProduct,
+    #[error("this idempotency key was used with a different request")]
+    IdempotencyConflict,
+    #[error("the amount is too large")]
+    AmountTooLarge,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Renders the answer for a new order (the HTTP body) and its payment link.
+pub trait OrderAnswer: Send + Sync {
+    fn payment_url(&self, order: &Order) -> Option<String>;
+    fn render(&self, order: &Order) -> Vec<u8>;
+}
+
+pub struct PlaceOrder<'a> {
+    pub catalog: &'a dyn Catalog,
+    pub reservations: &'a dyn Reservations,
+    pub answer: &'a dyn OrderAnswer,
+    pub clock: &'a dyn Clock,
+    pub strategy: Strategy,
+    pub hold: Duration,
+}
+
+impl PlaceOrder<'_> {
+    pub async fn run(
+        &self,
+        customer: &CustomerId,
+        key: &IdempotencyKey,
+        request: PurchaseRequest,
+    ) -> Result<PlaceOrderOutcome, PlaceOrderError> {
+        let fingerprint = request.fingerprint();
+        // A retry is answered before anything else: the sale may have ended since the first attempt.
+        if let Some(stored) = self.reservations.lookup(customer, key).await? {
+            return replay(stored, &fingerprint);
+        }
+        let product = self
+            .catalog
+            .get(request.product_id)
+            .await?
+            .ok_or(PlaceOrderError::UnknownProduct)?;
+        // Millisecond precision: what every backend stores exactly, so a replay and a later read agree.
+        let now = self.clock.now();
+        let now = now.replace_millisecond(now.millisecond()).unwrap_or(now);
+        if !product.window.is_open(now) {
+            return Err(PlaceOrderError::SaleNotActive);
+        }
+        if product.stock.available < request.quantity.get() {
+            // A cheap early answer; the reservation below is what actually decides.
+            return Err(PlaceOrderError::SoldOut);
+        }
+        let amount = product
+            .price
+            .times(request.quantity)
+            .ok_or(PlaceOrderError::AmountTooLarge)?;
+        let mut order = Order {
+            id: OrderId::new(),
+            customer: customer.clone(),
+            product_id: product.id,
+            quantity: request.quantity,
+            amount,
+            status: OrderStatus::PendingPayment,
+            created_at: now,
+            expires_at: now + self.hold,
+            paid_at: None,
+            payment_url: None,
+        };
+        order.payment_url = self.answer.payment_url(&order);
+        let reservation = Reservation {
+            answer_status: 201,
+            answer_body: self.answer.render(&order),
+            order,
+            idempotency_key: key.clone(),
+            request_hash: fingerprint.clone(),
+        };
+        match self
+            .reservations
+            .reserve(self.strategy, &reservation)
+            .await?
+        {
+            ReserveOutcome::Created => Ok(PlaceOrderOutcome::Created {
+                status: reservation.answer_status,
+                body: reservation.answer_body,
+            }),
+            ReserveOutcome::Duplicate(stored) => replay(stored, &fingerprint),
+            ReserveOutcome::SoldOut => Err(PlaceOrderError::SoldOut),
+            ReserveOutcome::LimitExceeded => Err(PlaceOrderError::LimitExceeded),
+            ReserveOutcome::UnknownProduct => Err(PlaceOrderError::UnknownProduct),
+        }
+    }
+}
+
+fn replay(stored: StoredAnswer, fingerprint: &str) -> Result<PlaceOrderOutcome, PlaceOrderError> {
+    if stored.request_hash != fingerprint {
+        return Err(PlaceOrderError::IdempotencyConflict);
+    }
+    Ok(PlaceOrderOutcome::Replayed {
+        status: stored.status,
+        body: stored.body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(product: i64, quantity: i64) -> PurchaseRequest {
+        PurchaseRequest {
+            product_id: ProductId(product),
+            quantity: Quantity::parse(quantity).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_same_request_has_the_same_fingerprint() {
+        assert_eq!(request(1, 2).fingerprint(), request(1, 2).fingerprint());
+    }
+
+    #[test]
+    fn a_different_product_or_quantity_changes_the_fingerprint() {
+        assert_ne!(request(1, 2).fingerprint(), request(1, 3).fingerprint());
+        assert_ne!(request(1, 2).fingerprint(), request(12, 2).fingerprint());
+    }
+
+    #[test]
+    fn a_replay_with_another_fingerprint_is_a_conflict() {
+        let stored = StoredAnswer {
+            request_hash: "a".into(),
+            status: 201,
+            body: b"{}".to_vec(),
+        };
+        assert!(matches!(
+            replay(stored, "b"),
+            Err(PlaceOrderError::IdempotencyConflict)
+        ));
+    }
+}

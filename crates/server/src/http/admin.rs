@@ -1,0 +1,187 @@
+//! The admin API: create a product, change it, restock it. Every answer shows the full stock counters.
+
+use super::extract::{Admin, ApiJson};
+use super::problem::Problem;
+use super::products::{ProductView, parse_product_id};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use flashgate_core::ids::ParseError;
+use flashgate_core::ports::CatalogError;
+use flashgate_core::product::{SaleWindow, Stock, parse_limit, parse_name, parse_stock};
+use flashgate_core::{NewProduct, Product, ProductPatch, Sku, Vnd};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProduct {
+    sku: String,
+    name: String,
+    price_vnd: i64,
+    stock: i64,
+    per_customer_limit: Option<i64>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    sale_starts_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    sale_ends_at: Option<OffsetDateTime>,
+}
+
+/// A partial update. A field left out stays as it is; `null` clears the limit or a window end.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProduct {
+    name: Option<String>,
+    price_vnd: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    per_customer_limit: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present_time")]
+    sale_starts_at: Option<Option<OffsetDateTime>>,
+    #[serde(default, deserialize_with = "present_time")]
+    sale_ends_at: Option<Option<OffsetDateTime>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Restock {
+    quantity: i64,
+}
+
+#[derive(Serialize)]
+pub struct AdminProductView {
+    #[serde(flatten)]
+    product: ProductView,
+    stock: Stock,
+}
+
+impl From<&Product> for AdminProductView {
+    fn from(p: &Product) -> Self {
+        Self {
+            product: ProductView::from(p),
+            stock: p.stock,
+        }
+    }
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+fn present_time<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<OffsetDateTime>>, D::Error> {
+    time::serde::rfc3339::option::deserialize(d).map(Some)
+}
+
+fn invalid(e: ParseError) -> Problem {
+    Problem::invalid_request(e.to_string())
+}
+
+fn catalog_problem(error: CatalogError) -> Problem {
+    match error {
+        CatalogError::DuplicateSku => Problem::conflict(
+            "duplicate_sku",
+            "The sku is taken",
+            "A product with this sku already exists.",
+        ),
+        CatalogError::NotFound => {
+            Problem::not_found("product_not_found", "There is no such product.")
+        }
+        CatalogError::Invalid(why) => Problem::invalid_request(why),
+        CatalogError::Store(e) => e.into(),
+    }
+}
+
+pub async fn create(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateProduct>,
+) -> Result<(StatusCode, Json<AdminProductView>), Problem> {
+    let product = NewProduct {
+        sku: Sku::parse(&body.sku).map_err(invalid)?,
+        name: parse_name(&body.name).map_err(invalid)?,
+        price: Vnd::price(body.price_vnd).map_err(invalid)?,
+        stock: parse_stock(body.stock, "stock").map_err(invalid)?,
+        per_customer_limit: body
+            .per_customer_limit
+            .map(parse_limit)
+            .transpose()
+            .map_err(invalid)?,
+        window: SaleWindow::new(body.sale_starts_at, body.sale_ends_at).map_err(invalid)?,
+    };
+    let created = state
+        .store
+        .catalog
+        .create(&product)
+        .await
+        .map_err(catalog_problem)?;
+    tracing::info!(
+        product_id = created.id.0,
+        sku = created.sku.as_str(),
+        "product created"
+    );
+    Ok((StatusCode::CREATED, Json(AdminProductView::from(&created))))
+}
+
+pub async fn update(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateProduct>,
+) -> Result<Json<AdminProductView>, Problem> {
+    let id = parse_product_id(&id)?;
+    let patch = ProductPatch {
+        name: body
+            .name
+            .as_deref()
+            .map(parse_name)
+            .transpose()
+            .map_err(invalid)?,
+        price: body
+            .price_vnd
+            .map(Vnd::price)
+            .transpose()
+            .map_err(invalid)?,
+        per_customer_limit: body
+            .per_customer_limit
+            .map(|limit| limit.map(parse_limit).transpose())
+            .transpose()
+            .map_err(invalid)?,
+        sale_starts_at: body.sale_starts_at,
+        sale_ends_at: body.sale_ends_at,
+    };
+    let updated = state
+        .store
+        .catalog
+        .update(id, &patch)
+        .await
+        .map_err(catalog_problem)?;
+    Ok(Json(AdminProductView::from(&updated)))
+}
+
+pub async fn restock(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Restock>,
+) -> Result<Json<AdminProductView>, Problem> {
+    let id = parse_product_id(&id)?;
+    if !(1..=1_000_000_000).contains(&body.quantity) {
+        return Err(Problem::invalid_request(
+            "quantity: must be between 1 and 1000000000",
+        ));
+    }
+    let product = state
+        .store
+        .catalog
+        .restock(id, body.quantity)
+        .await
+        .map_err(catalog_problem)?;
+    tracing::info!(
+        product_id = id.0,
+        quantity = body.quantity,
+        "product restocked"
+    );
+    Ok(Json(AdminProductView::from(&product)))
+}

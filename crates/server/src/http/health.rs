@@ -1,0 +1,31 @@
+//! Liveness (`/healthz`: the process runs) and readiness (`/readyz`: its dependencies answer).
+
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let database = match state.store.health.ping().await {
+        Ok(()) => json!({"status": "up", "backend": state.store.backend.as_str()}),
+        Err(e) => {
+            json!({"status": "down", "backend": state.store.backend.as_str(), "error": e.to_string()})
+        }
+    };
+    let ready = database["status"] == "up";
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "checks": { "database": database },
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
+}

@@ -1,0 +1,197 @@
+//! Buyers' orders: `POST /orders` (idempotent, one order per key), `GET /orders`, `GET /orders/{id}`.
+
+use super::extract::{ApiJson, ApiQuery, Buyer, IdempotencyKeyHeader};
+use super::problem::Problem;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use flashgate_core::purchase::{
+    OrderAnswer, PlaceOrder, PlaceOrderError, PlaceOrderOutcome, PurchaseRequest,
+};
+use flashgate_core::{Order, OrderId, ProductId, Quantity};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrder {
+    product_id: i64,
+    quantity: i64,
+}
+
+#[derive(Serialize)]
+pub struct OrderView {
+    pub id: String,
+    pub status: &'static str,
+    pub product_id: i64,
+    pub quantity: i64,
+    pub amount_vnd: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub paid_at: Option<OffsetDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_url: Option<String>,
+}
+
+impl From<&Order> for OrderView {
+    fn from(o: &Order) -> Self {
+        Self {
+            id: o.id.to_string(),
+            status: o.status.as_str(),
+            product_id: o.product_id.0,
+            quantity: o.quantity.get(),
+            amount_vnd: o.amount.get(),
+            created_at: o.created_at,
+            expires_at: o.expires_at,
+            paid_at: o.paid_at,
+            // A link to pay is only useful while the order waits for payment.
+            payment_url: o
+                .payment_url
+                .clone()
+                .filter(|_| o.status == flashgate_core::OrderStatus::PendingPayment),
+        }
+    }
+}
+
+/// Renders the answer stored with a new order, and its payment link.
+pub struct JsonOrderAnswer;
+
+impl OrderAnswer for JsonOrderAnswer {
+    fn payment_url(&self, _order: &Order) -> Option<String> {
+        None
+    }
+
+    fn render(&self, order: &Order) -> Vec<u8> {
+        serde_json::to_vec(&OrderView::from(order)).unwrap_or_default()
+    }
+}
+
+pub async fn create(
+    Buyer(customer): Buyer,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateOrder>,
+) -> Result<Response, Problem> {
+    let request = PurchaseRequest {
+        product_id: ProductId(body.product_id),
+        quantity: Quantity::parse(body.quantity)
+            .map_err(|e| Problem::invalid_request(e.to_string()))?,
+    };
+    if body.product_id <= 0 {
+        return Err(unknown_product(body.product_id));
+    }
+    let place = PlaceOrder {
+        catalog: state.store.catalog.as_ref(),
+        reservations: state.store.reservations.as_ref(),
+        answer: &JsonOrderAnswer,
+        clock: state.clock.as_ref(),
+        strategy: state.settings.inventory.strategy,
+        hold: state.settings.hold(),
+    };
+    let (status, body, replayed) = match place.run(&customer, &key, request).await {
+        Ok(PlaceOrderOutcome::Created { status, body }) => (status, body, false),
+        Ok(PlaceOrderOutcome::Replayed { status, body }) => (status, body, true),
+        Err(error) => return Err(purchase_problem(error, body.product_id)),
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+fn unknown_product(id: i64) -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_product",
+        "No such product",
+        format!("There is no product {id}."),
+    )
+}
+
+fn purchase_problem(error: PlaceOrderError, product_id: i64) -> Problem {
+    match error {
+        PlaceOrderError::SoldOut => {
+            Problem::conflict("sold_out", "Sold out", "There are not enough units left.")
+        }
+        PlaceOrderError::SaleNotActive => Problem::conflict(
+            "sale_not_active",
+            "The sale is not active",
+            "This product cannot be bought right now.",
+        ),
+        PlaceOrderError::LimitExceeded => Problem::new(
+            StatusCode::FORBIDDEN,
+            "limit_exceeded",
+            "Limit reached",
+            "This order would take you over the product's per-customer limit.",
+        ),
+        PlaceOrderError::UnknownProduct => unknown_product(product_id),
+        PlaceOrderError::IdempotencyConflict => Problem::conflict(
+            "idempotency_conflict",
+            "The idempotency key was used for another request",
+            "Use a new Idempotency-Key for a different request.",
+        ),
+        PlaceOrderError::AmountTooLarge => {
+            Problem::invalid_request("The order's amount is too large.")
+        }
+        PlaceOrderError::Store(e) => e.into(),
+    }
+}
+
+#[derive(Serialize)]
+pub struct OrderList {
+    orders: Vec<OrderView>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    limit: Option<i64>,
+}
+
+pub async fn list(
+    Buyer(customer): Buyer,
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<OrderList>, Problem> {
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(Problem::invalid_request("limit: must be between 1 and 100"));
+    }
+    let orders = state.store.orders.list_for(&customer, limit).await?;
+    Ok(Json(OrderList {
+        orders: orders.iter().map(OrderView::from).collect(),
+    }))
+}
+
+pub async fn get(
+    Buyer(customer): Buyer,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, Problem> {
+    let not_found = || Problem::not_found("order_not_found", format!("You have no order {id}."));
+    let order_id = Uuid::try_parse(&id).map(OrderId).map_err(|_| not_found())?;
+    // Someone else's order is answered exactly like a missing one: ids must not be probeable.
+    let order = state
+        .store
+        .orders
+        .get_for(&customer, order_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Json(OrderView::from(&order)))
+}

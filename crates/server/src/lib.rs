@@ -1,0 +1,14 @@
+//! The flashgate service: configuration, the HTTP API, background workers and the command line. The
+//! domain lives in `flashgate-core`, storage in `flashgate-store`.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod state;
+pub mod telemetry;
+pub mod workers;
+
+pub use app::Application;
+pub use config::Settings;

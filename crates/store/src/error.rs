@@ -1,0 +1,50 @@
+//! Turning driver errors into the ports' errors: connection trouble is `Unavailable` (an honest 503),
+//! anything else is `Internal`.
+
+use flashgate_core::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("database URL must start with postgres:// or sqlite:")]
+    UnsupportedUrl,
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot apply migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
+    if is_unavailable(&error) {
+        StoreError::Unavailable(error.to_string())
+    } else {
+        StoreError::Internal(error.to_string())
+    }
+}
+
+fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            // PostgreSQL: connection exceptions, shutdown, too many connections, lock and
+            // serialisation conflicts worth retrying.
+            Some(code) if code.starts_with("08") || code.starts_with("57P") => true,
+            Some("53300" | "40001" | "40P01") => true,
+            // SQLite: busy or locked beyond the busy timeout.
+            Some("5" | "6" | "517" | "261") => true,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+pub(crate) fn is_check_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_check_violation())
+}

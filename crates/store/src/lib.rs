@@ -1,0 +1,112 @@
+//! flashgate's storage: one adapter per database, each implementing every port of `flashgate-core`
+//! against its own dialect and migrations. PostgreSQL serves production; SQLite (WAL) is the embedded
+//! default that needs no server.
+
+mod audit;
+mod error;
+pub mod postgres;
+mod reserve;
+pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use flashgate_core::ports::{
+    Auditor, Catalog, Health, Leases, OrderQueries, Reservations, Transitions,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::OpenError;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// Pool settings shared by both adapters.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// How long a request may wait for a connection before it is answered 503: the pool must never
+    /// become an unbounded queue.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Every port, backed by one database.
+#[derive(Clone)]
+pub struct Store {
+    pub backend: Backend,
+    pub catalog: Arc<dyn Catalog>,
+    pub reservations: Arc<dyn Reservations>,
+    pub orders: Arc<dyn OrderQueries>,
+    pub transitions: Arc<dyn Transitions>,
+    pub leases: Arc<dyn Leases>,
+    pub auditor: Arc<dyn Auditor>,
+    pub health: Arc<dyn Health>,
+}
+
+impl Store {
+    fn from_adapter<A>(backend: Backend, adapter: A) -> Self
+    where
+        A: Catalog
+            + Reservations
+            + OrderQueries
+            + Transitions
+            + Leases
+            + Auditor
+            + Health
+            + 'static,
+    {
+        let adapter = Arc::new(adapter);
+        Self {
+            backend,
+            catalog: adapter.clone(),
+            reservations: adapter.clone(),
+            orders: adapter.clone(),
+            transitions: adapter.clone(),
+            leases: adapter.clone(),
+            auditor: adapter.clone(),
+            health: adapter,
+        }
+    }
+
+    /// Opens the database a URL names (`postgres://…` or `sqlite:…`), applying pending migrations when
+    /// `migrate` is set.
+    pub async fn open(url: &str, pool: &PoolSettings, migrate: bool) -> Result<Self, OpenError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let adapter = postgres::PgStore::connect(url, pool).await?;
+            if migrate {
+                adapter.migrate().await?;
+            }
+            Ok(Self::from_adapter(Backend::Postgres, adapter))
+        } else if url.starts_with("sqlite:") {
+            let adapter = sqlite::SqliteStore::connect(url, pool).await?;
+            if migrate {
+                adapter.migrate().await?;
+            }
+            Ok(Self::from_adapter(Backend::Sqlite, adapter))
+        } else {
+            Err(OpenError::UnsupportedUrl)
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Reading orders and leasing them to workers, SQLite dialect.
+
+use super::{ORDER_COLUMNS, OrderRow, SqliteStore, micros};
+use crate::error::store_error;
+use async_trait::async_trait;
+use flashgate_core::ports::{Leases, OrderQueries};
+use flashgate_core::{CustomerId, Order, OrderId, StoreError};
+use time::OffsetDateTime;
+
+#[async_trait]
+impl OrderQueries for SqliteStore {
+    async fn get_for(
+        &self,
+        customer: &CustomerId,
+        id: OrderId,
+    ) -> Result<Option<Order>, StoreError> {
+        let row: Option<OrderRow> = sqlx::query_as(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1 AND customer_id = ?2"
+        ))
+        .bind(id.0.to_string())
+        .bind(customer.as_str())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(store_error)?;
+        row.map(Order::try_from).transpose()
+    }
+
+    async fn list_for(&self, customer: &CustomerId, limit: i64) -> Result<Vec<Order>, StoreError> {
+        let rows: Vec<OrderRow> = sqlx::query_as(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE customer_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2"
+        ))
+        .bind(customer.as_str())
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await
+        .map_err(store_error)?;
+        rows.into_iter().map(Order::try_from).collect()
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        let row: Option<OrderRow> =
+            sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1"))
+                .bind(id.0.to_string())
+                .fetch_optional(self.reader())
+                .await
+                .map_err(store_error)?;
+        row.map(Order::try_from).transpose()
+    }
+}
+
+#[async_trait]
+impl Leases for SqliteStore {
+    async fn claim_expired(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<Order>, StoreError> {
+        // One statement on the single writer: the selection and the lease are atomic.
+        let rows: Vec<OrderRow> = sqlx::query_as(&format!(
+            "UPDATE orders SET lease_until = ?2 WHERE id IN ( \
+               SELECT id FROM orders WHERE status = 'pending_payment' AND expires_at <= ?1 \
+               AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY expires_at LIMIT ?3 \
+             ) RETURNING {ORDER_COLUMNS}"
+        ))
+        .bind(micros(now))
+        .bind(micros(lease_until))
+        .bind(limit)
+        .fetch_all(self.writer())
+        .await
+        .map_err(store_error)?;
+        rows.into_iter().map(Order::try_from).collect()
+    }
+
+    async fn release(&self, id: OrderId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE orders SET lease_until = NULL WHERE id = ?1")
+            .bind(id.0.to_string())
+            .execute(self.writer())
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+//! Moving an order along the state machine, SQLite dialect; the same steps as the PostgreSQL twin under
+//! SQLite's write lock.
+
+use super::{ORDER_COLUMNS, OrderRow, SqliteStore, adjust_holding, micros};
+use crate::error::store_error;
+use async_trait::async_trait;
+use flashgate_core::ports::{Transition, TransitionOutcome, Transitions};
+use flashgate_core::{Order, StoreError};
+
+#[async_trait]
+impl Transitions for SqliteStore {
+    async fn apply(&self, t: &Transition) -> Result<TransitionOutcome, StoreError> {
+        let effect = t.from.transition_to(t.to).ok_or_else(|| {
+            StoreError::Internal(format!("illegal transition {:?} -> {:?}", t.from, t.to))
+        })?;
+        let id = t.order_id.0.to_string();
+        let mut tx = self
+            .writer()
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_error)?;
+        let row: Option<OrderRow> =
+            sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1"))
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        let Some(order) = row.map(Order::try_from).transpose()? else {
+            return Ok(TransitionOutcome::NotFound);
+        };
+        if order.status != t.from {
+            return Ok(TransitionOutcome::NotInState(order.status));
+        }
+        let effect = effect.times(order.quantity);
+        if effect.moves_stock() {
+            let moved = sqlx::query(
+                "UPDATE inventory SET available = available + ?2, reserved = reserved + ?3, sold = sold + ?4 \
+                 WHERE product_id = ?1 AND available + ?2 >= 0 AND reserved + ?3 >= 0",
+            )
+            .bind(order.product_id.0)
+            .bind(effect.available)
+            .bind(effect.reserved)
+            .bind(effect.sold)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            if moved.rows_affected() == 0 {
+                return Ok(TransitionOutcome::InsufficientStock);
+            }
+        }
+        if effect.held != 0
+            && !adjust_holding(&mut tx, &order.customer, order.product_id, effect.held)
+                .await
+                .map_err(store_error)?
+        {
+            return Ok(TransitionOutcome::InsufficientStock);
+        }
+        let updated: OrderRow = sqlx::query_as(&format!(
+            "UPDATE orders SET status = ?2, lease_until = NULL, \
+               paid_at = CASE WHEN ?2 = 'paid' THEN ?3 ELSE paid_at END \
+             WHERE id = ?1 RETURNING {ORDER_COLUMNS}"
+        ))
+        .bind(&id)
+        .bind(t.to.as_str())
+        .bind(micros(t.at))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        sqlx::query(
+            "INSERT INTO order_events (order_id, from_status, to_status, reason, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&id)
+        .bind(t.from.as_str())
+        .bind(t.to.as_str())
+        .bind(&t.reason)
+        .bind(micros(t.at))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(TransitionOutcome::Applied(Order::try_from(updated)?))
+    }
+}

@@ -1,0 +1,84 @@
+//! Each test owns its database: a freshly created PostgreSQL database (dropped when the guard goes) or
+//! a SQLite file in a temporary folder. PostgreSQL is found through `FLASHGATE_TEST_DATABASE_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`); a test that cannot reach it fails loudly.
+
+use sqlx::{Connection, PgConnection};
+
+/// The server every PostgreSQL test database is created on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("FLASHGATE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database that lives as long as this value.
+pub struct TestDatabase {
+    pub url: String,
+    name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    /// A new, empty PostgreSQL database with a unique `fg_test_` name.
+    pub async fn postgres() -> Self {
+        let admin = postgres_admin_url();
+        let name = format!("fg_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL is required for this test and is not reachable at {admin}: {e}")
+        });
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        let _ = conn.close().await;
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(base, _)| base);
+        Self {
+            url: format!("{base}/{name}"),
+            name: Some(name),
+            _dir: None,
+        }
+    }
+
+    /// A new SQLite file in a temporary folder.
+    pub fn sqlite() -> Self {
+        let dir =
+            tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temporary folder: {e}"));
+        let url = format!("sqlite:{}", dir.path().join("flashgate.db").display());
+        Self {
+            url,
+            name: None,
+            _dir: Some(dir),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.name.is_some()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.name.take() else { return };
+        // Drop runs outside any async context we can rely on, so the clean-up gets its own thread and
+        // runtime; a leftover is dropped by the test command's next run anyway.
+        let admin = postgres_admin_url();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(mut conn) = PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
