@@ -86,7 +86,7 @@ async fn not_found_is_cached_briefly((a, _): Pair) {
     assert_eq!(source.calls(), 1);
     source.set(Some(b"created"));
     assert!(
-        eventually(Duration::from_secs(3), || async {
+        eventually(Duration::from_secs(5), || async {
             get(&*a, "missing", &source).await.is_some()
         })
         .await,
@@ -176,7 +176,8 @@ fn config() -> CacheConfig {
         l1_ttl: Duration::from_secs(60),
         l2_ttl: Duration::from_secs(60),
         l2_jitter: Duration::from_secs(5),
-        negative_ttl: Duration::from_millis(200),
+        // Long enough that two back-to-back reads on a busy machine both fall inside it.
+        negative_ttl: Duration::from_secs(1),
         ..CacheConfig::default()
     }
 }
