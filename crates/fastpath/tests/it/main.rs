@@ -9,6 +9,7 @@
 mod cache;
 mod common;
 mod gate;
+mod gate_redis;
 mod health;
 mod limiter;
 mod outage;

@@ -1,0 +1,164 @@
+//! Admission-gate behaviour that only the Redis gate has: state loss, key expiry, sold-out flags
+//! shared between instances, and the key layout.
+
+use std::time::Duration;
+
+use flashgate_fastpath::{Admission, Gate, GateConfig, InProcessGate};
+
+use crate::common::{TestRedis, eventually};
+use crate::gate::{P, product, redis_gates, redis_gates_with, req};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_gate_forgets_like_a_flushed_redis() {
+    let gate = InProcessGate::new(GateConfig::default());
+    gate.load(&product(5), &[]).await.unwrap();
+    gate.forget(P).unwrap();
+    assert_eq!(
+        gate.admit(&req("a", "k", 1)).await.unwrap(),
+        Admission::NotLoaded
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_redis_state_reads_as_not_loaded_until_rebuilt() {
+    let redis = TestRedis::new().await;
+    let gates = redis_gates(&redis, 1).await;
+    gates[0].load(&product(5), &[]).await.unwrap();
+    assert!(matches!(
+        gates[0].admit(&req("a", "k", 1)).await.unwrap(),
+        Admission::Admitted { .. }
+    ));
+    redis.delete_all_keys();
+    assert_eq!(
+        gates[0].admit(&req("b", "k", 1)).await.unwrap(),
+        Admission::NotLoaded
+    );
+    assert_eq!(gates[0].available(P).await.unwrap(), None);
+    gates[0]
+        .load(&product(4), &[("a".to_owned(), 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        gates[0].admit(&req("b", "k", 1)).await.unwrap(),
+        Admission::Admitted { remaining: 3 }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_expire_after_their_ttl() {
+    let redis = TestRedis::new().await;
+    let config = GateConfig {
+        idempotency_ttl: Duration::from_millis(100),
+        ..GateConfig::default()
+    };
+    let gates = redis_gates_with(&redis, 1, config).await;
+    gates[0].load(&product(5), &[]).await.unwrap();
+    assert!(matches!(
+        gates[0].admit(&req("a", "k", 1)).await.unwrap(),
+        Admission::Admitted { .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(matches!(
+        gates[0].admit(&req("a", "k", 1)).await.unwrap(),
+        Admission::Admitted { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sold_out_is_shared_between_instances_and_answered_from_memory() {
+    let redis = TestRedis::new().await;
+    let config = GateConfig {
+        sold_out_ttl: Duration::from_secs(60),
+        ..GateConfig::default()
+    };
+    let gates = redis_gates_with(&redis, 2, config).await;
+    let (a, b) = (&gates[0], &gates[1]);
+    a.load(&product(1), &[]).await.unwrap();
+    assert_eq!(
+        a.admit(&req("a", "k", 1)).await.unwrap(),
+        Admission::Admitted { remaining: 0 }
+    );
+    assert!(a.is_marked_sold_out(P));
+    assert!(
+        eventually(Duration::from_secs(2), || async { b.is_marked_sold_out(P) }).await,
+        "the other instance did not learn of the sell-out"
+    );
+    // With the Redis state gone, a Redis round trip would say NotLoaded: SoldOut proves memory.
+    redis.delete_all_keys();
+    assert_eq!(
+        b.admit(&req("b", "k", 1)).await.unwrap(),
+        Admission::SoldOut
+    );
+    assert_eq!(
+        a.admit(&req("c", "k", 1)).await.unwrap(),
+        Admission::SoldOut
+    );
+
+    // A rebuild with stock reopens every instance.
+    b.load(&product(2), &[("a".to_owned(), 1)]).await.unwrap();
+    assert!(!b.is_marked_sold_out(P));
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            !a.is_marked_sold_out(P)
+        })
+        .await,
+        "the other instance did not reopen"
+    );
+    assert_eq!(
+        a.admit(&req("c", "k", 2)).await.unwrap(),
+        Admission::Admitted { remaining: 0 }
+    );
+    assert!(eventually(Duration::from_secs(2), || async { b.is_marked_sold_out(P) }).await);
+    // Units coming back reopen too.
+    a.give_back(P, "c", 1).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            !b.is_marked_sold_out(P)
+        })
+        .await
+    );
+    assert_eq!(
+        b.admit(&req("d", "k", 1)).await.unwrap(),
+        Admission::Admitted { remaining: 0 }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_sold_out_flag_expires_on_its_own() {
+    let redis = TestRedis::new().await;
+    // Long enough that a busy machine still sees the flag right after the admission.
+    let config = GateConfig {
+        sold_out_ttl: Duration::from_secs(1),
+        ..GateConfig::default()
+    };
+    let gates = redis_gates_with(&redis, 1, config).await;
+    gates[0].load(&product(1), &[]).await.unwrap();
+    assert!(matches!(
+        gates[0].admit(&req("a", "k", 1)).await.unwrap(),
+        Admission::Admitted { remaining: 0 }
+    ));
+    assert!(gates[0].is_marked_sold_out(P));
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            !gates[0].is_marked_sold_out(P)
+        })
+        .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gate_keys_of_one_product_share_a_hash_tag() {
+    let redis = TestRedis::new().await;
+    let gates = redis_gates(&redis, 1).await;
+    gates[0]
+        .load(&product(5), &[("x".to_owned(), 1)])
+        .await
+        .unwrap();
+    gates[0].admit(&req("a", "k", 1)).await.unwrap();
+    let keys = redis.keys();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with(&format!("{}{{p:{P}}}:", redis.prefix)))
+    );
+}
