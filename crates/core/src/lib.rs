@@ -12,6 +12,7 @@ pub mod payment;
 pub mod ports;
 pub mod product;
 pub mod purchase;
+pub mod settle;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;

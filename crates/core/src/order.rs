@@ -133,6 +133,8 @@ pub struct Order {
     pub expires_at: OffsetDateTime,
     pub paid_at: Option<OffsetDateTime>,
     pub payment_url: Option<String>,
+    /// The gateway's number for the payment, once one is known.
+    pub gateway_transaction_no: Option<i64>,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use crate::audit::AuditReport;
 use crate::error::StoreError;
 use crate::ids::{CustomerId, IdempotencyKey, OrderId, ProductId};
 use crate::order::{Order, OrderStatus};
+use crate::payment::{GatewayPayment, PaymentEvent};
 use crate::product::{NewProduct, Product, ProductPatch};
 use crate::purchase::{Reservation, ReserveOutcome, StoredAnswer, Strategy};
 use async_trait::async_trait;
@@ -67,9 +68,11 @@ pub struct Transition {
     pub order_id: OrderId,
     pub from: OrderStatus,
     pub to: OrderStatus,
-    /// Why, in a few words, for the ledger (e.g. `hold_expired`, `ipn`, `querydr`).
+    /// Why, in a few words, for the ledger (e.g. `hold_expired`, `ipn_paid`, `querydr_paid`).
     pub reason: String,
     pub at: OffsetDateTime,
+    /// The gateway's record of the money, kept on the order when it is paid or refunded.
+    pub payment: Option<GatewayPayment>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,8 +102,39 @@ pub trait Leases: Send + Sync {
         limit: i64,
     ) -> Result<Vec<Order>, StoreError>;
 
+    /// Claims up to `limit` `pending_payment` orders created at or before `created_before` whose next
+    /// gateway poll is due, leasing them until `lease_until`.
+    async fn claim_for_poll(
+        &self,
+        now: OffsetDateTime,
+        created_before: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<Order>, StoreError>;
+
+    /// Claims up to `limit` `refund_pending` orders that no live lease covers.
+    async fn claim_refunds(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<Order>, StoreError>;
+
+    /// Sets when the order's payment is next asked about, and gives its lease back.
+    async fn schedule_poll(
+        &self,
+        id: OrderId,
+        next_poll_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
     /// Gives a lease back early, so another worker may take the order at once.
     async fn release(&self, id: OrderId) -> Result<(), StoreError>;
+}
+
+/// The raw record of every gateway message.
+#[async_trait]
+pub trait PaymentLog: Send + Sync {
+    async fn record(&self, event: &PaymentEvent) -> Result<(), StoreError>;
 }
 
 #[async_trait]

@@ -160,6 +160,7 @@ impl PlaceOrder<'_> {
             expires_at: now + self.hold,
             paid_at: None,
             payment_url: None,
+            gateway_transaction_no: None,
         };
         order.payment_url = self.answer.payment_url(&order);
         let reservation = Reservation {

@@ -1,28 +1,40 @@
-//! Building and running the service: open the store, bind the listener (port 0 in tests), start the
-//! workers, serve until the cancellation token fires, then drain.
+//! Building and running the service: open the store, bind the listener (port 0 in tests), wire the
+//! payment gateway (the bundled simulator unless a real one is configured), start the workers, serve
+//! until the cancellation token fires, then drain.
 
 use crate::auth::BuyerTokens;
 use crate::config::Settings;
 use crate::http;
+use crate::metrics;
+use crate::payments::{Callbacks, VnpayGateway};
 use crate::state::AppState;
-use crate::workers::{
-    self,
-    expirer::{Expirer, NoGateway},
-};
+use crate::workers::expirer::Expirer;
+use crate::workers::reconciler::Reconciler;
+use crate::workers::refunder::Refunder;
+use crate::workers::run_every;
 use anyhow::Context;
 use flashgate_core::{Clock, SystemClock};
 use flashgate_store::{PoolSettings, Store};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use vnpay::{ClientConfig, HashSecret, ReturnUrl, Terminal, TmnCode, VnpayClient};
+use vnpay_sim::{SimConfig, SimHandle};
 
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    simulator: Option<SimHandle>,
     expirer: Expirer,
+    reconciler: Reconciler,
+    refunder: Refunder,
+}
+
+fn seconds(value: u64) -> time::Duration {
+    time::Duration::seconds(i64::try_from(value).unwrap_or(i64::MAX))
 }
 
 impl Application {
@@ -39,26 +51,61 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("listen: cannot bind {addr}"))?;
+        let local = listener.local_addr()?;
+        let (gateway, simulator) = gateway(&settings, local, &store, clock.clone())?;
+        let gateway = Arc::new(gateway);
+        let lease = seconds(settings.expirer.lease_seconds);
         let expirer = Expirer {
             leases: store.leases.clone(),
             transitions: store.transitions.clone(),
-            payments: Arc::new(NoGateway),
+            payments: gateway.clone(),
             clock: clock.clone(),
-            lease: time::Duration::seconds(
-                i64::try_from(settings.expirer.lease_seconds).unwrap_or(60),
-            ),
+            lease,
             batch: settings.expirer.batch,
+        };
+        let r = &settings.reconciler;
+        let reconciler = Reconciler {
+            leases: store.leases.clone(),
+            transitions: store.transitions.clone(),
+            payments: gateway.clone(),
+            clock: clock.clone(),
+            first_poll_after: seconds(r.first_poll_after_seconds),
+            poll_interval: seconds(r.poll_interval_seconds),
+            min_poll_interval: seconds(r.min_poll_interval_seconds),
+            lease,
+            batch: r.batch,
+        };
+        let refunder = Refunder {
+            leases: store.leases.clone(),
+            transitions: store.transitions.clone(),
+            refunds: gateway.clone(),
+            clock: clock.clone(),
+            lease,
+            batch: r.batch,
+        };
+        let callbacks = Callbacks {
+            secret: HashSecret::new(settings.vnpay.hash_secret.expose()),
+            orders: store.orders.clone(),
+            transitions: store.transitions.clone(),
+            log: store.payment_log.clone(),
+            clock: clock.clone(),
         };
         let state = AppState {
             tokens: BuyerTokens::new(settings.jwt_secret.expose().as_bytes()),
             store,
             settings: Arc::new(settings),
             clock,
+            gateway,
+            callbacks,
+            metrics: metrics::install(),
         };
         Ok(Self {
             listener,
             state,
+            simulator,
             expirer,
+            reconciler,
+            refunder,
         })
     }
 
@@ -70,8 +117,21 @@ impl Application {
         &self.state
     }
 
+    /// The bundled VNPay simulator, when it stands in for the gateway.
+    pub fn simulator(&self) -> Option<SimHandle> {
+        self.simulator.clone()
+    }
+
     pub fn expirer(&self) -> Expirer {
         self.expirer.clone()
+    }
+
+    pub fn reconciler(&self) -> Reconciler {
+        self.reconciler.clone()
+    }
+
+    pub fn refunder(&self) -> Refunder {
+        self.refunder.clone()
     }
 
     /// Serves until `shutdown` is cancelled; in-flight requests then finish (within the grace period)
@@ -80,7 +140,7 @@ impl Application {
         let settings = self.state.settings.clone();
         let mut tasks = JoinSet::new();
         let expirer = self.expirer.clone();
-        tasks.spawn(workers::run_every(
+        tasks.spawn(run_every(
             "expirer",
             Duration::from_millis(settings.expirer.interval_ms),
             shutdown.clone(),
@@ -89,10 +149,28 @@ impl Application {
                 async move { expirer.run_once().await.map(|_| ()) }
             },
         ));
+        let tick = Duration::from_millis(settings.reconciler.tick_ms);
+        let reconciler = self.reconciler.clone();
+        tasks.spawn(run_every("reconciler", tick, shutdown.clone(), move || {
+            let reconciler = reconciler.clone();
+            async move { reconciler.run_once().await.map(|_| ()) }
+        }));
+        let refunder = self.refunder.clone();
+        tasks.spawn(run_every("refunder", tick, shutdown.clone(), move || {
+            let refunder = refunder.clone();
+            async move { refunder.run_once().await.map(|_| ()) }
+        }));
         tracing::info!(addr = %self.listener.local_addr()?, backend = self.state.store.backend.as_str(),
-            strategy = settings.inventory.strategy.as_str(), "flashgate serving");
-        let router = http::router(self.state.clone());
-        let server = axum::serve(self.listener, router).with_graceful_shutdown({
+            strategy = settings.inventory.strategy.as_str(), gateway = %self.state.gateway.pay_url, "flashgate serving");
+        let mut router = http::router(self.state.clone());
+        if let Some(simulator) = &self.simulator {
+            router = router.nest("/vnpay-sim", vnpay_sim::router(simulator.clone()));
+        }
+        let server = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown({
             let shutdown = shutdown.clone();
             async move { shutdown.cancelled().await }
         });
@@ -104,9 +182,65 @@ impl Application {
             Err(_) => tracing::warn!("in-flight requests did not finish within the grace period"),
         }
         while tasks.join_next().await.is_some() {}
+        if let Some(simulator) = &self.simulator {
+            simulator.shutdown();
+        }
         tracing::info!("flashgate stopped");
         Ok(())
     }
+}
+
+/// The VNPay gateway: the configured one, or the bundled simulator mounted at `/vnpay-sim` of this
+/// very server, with its IPNs pointed back at us.
+fn gateway(
+    settings: &Settings,
+    local: SocketAddr,
+    store: &Store,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(VnpayGateway, Option<SimHandle>)> {
+    let v = &settings.vnpay;
+    let public_url = if v.public_url.is_empty() {
+        format!("http://{local}")
+    } else {
+        v.public_url.trim_end_matches('/').to_owned()
+    };
+    let tmn_code = TmnCode::parse(&v.tmn_code).context("vnpay.tmn_code")?;
+    let secret = HashSecret::new(v.hash_secret.expose());
+    let (pay_url, api_url, simulator) = if v.uses_simulator() {
+        let config = SimConfig::default()
+            .terminal(
+                tmn_code.as_str(),
+                secret.clone(),
+                Some(format!("{public_url}/payments/vnpay/ipn")),
+            )
+            .with_base_url(format!("{public_url}/vnpay-sim"))
+            .with_ipn_retry_interval(Duration::from_millis(v.sim_ipn_retry_ms));
+        let handle = SimHandle::new(config).context("the bundled VNPay simulator")?;
+        (handle.pay_page_url(), handle.api_url(), Some(handle))
+    } else {
+        (v.pay_url.clone(), v.api_url.clone(), None)
+    };
+    let terminal = Terminal::new(tmn_code, secret);
+    let mut client = ClientConfig::new(api_url, terminal.clone());
+    client.timeout = Duration::from_millis(v.api_timeout_ms);
+    client.connect_timeout = client.timeout.min(client.connect_timeout);
+    let client = VnpayClient::new(client).map_err(|e| anyhow::anyhow!("vnpay.api_url: {e}"))?;
+    let return_url = ReturnUrl::parse(format!("{public_url}/payments/vnpay/return"))
+        .map_err(|e| anyhow::anyhow!("vnpay.public_url: {e}"))?;
+    let server_ip = match local.ip() {
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
+    };
+    let gateway = VnpayGateway {
+        terminal,
+        client,
+        pay_url,
+        return_url,
+        server_ip,
+        log: store.payment_log.clone(),
+        clock,
+    };
+    Ok((gateway, simulator))
 }
 
 pub async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<Store> {

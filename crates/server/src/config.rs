@@ -50,6 +50,37 @@ pub struct Settings {
     pub expirer: ExpirerSettings,
     pub http: HttpSettings,
     pub log: LogSettings,
+    pub vnpay: VnpaySettings,
+    pub reconciler: ReconcilerSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VnpaySettings {
+    pub tmn_code: String,
+    pub hash_secret: Secret,
+    pub pay_url: String,
+    pub api_url: String,
+    pub public_url: String,
+    pub api_timeout_ms: u64,
+    pub sim_ipn_retry_ms: u64,
+}
+
+impl VnpaySettings {
+    /// Whether the bundled simulator stands in for the gateway.
+    pub fn uses_simulator(&self) -> bool {
+        self.pay_url.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcilerSettings {
+    pub tick_ms: u64,
+    pub first_poll_after_seconds: u64,
+    pub poll_interval_seconds: u64,
+    pub min_poll_interval_seconds: u64,
+    pub batch: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -153,6 +184,30 @@ impl Settings {
         }
         if self.expirer.interval_ms == 0 || self.expirer.lease_seconds == 0 {
             bail!("expirer.interval_ms and expirer.lease_seconds: must be at least 1");
+        }
+        if vnpay::TmnCode::parse(&self.vnpay.tmn_code).is_err() {
+            bail!("vnpay.tmn_code: must be VNPay's 8-character terminal code");
+        }
+        if self.vnpay.hash_secret.expose().trim().is_empty() {
+            bail!("vnpay.hash_secret: must not be empty");
+        }
+        if self.vnpay.pay_url.is_empty() != self.vnpay.api_url.is_empty() {
+            bail!(
+                "vnpay.api_url: set both vnpay.pay_url and vnpay.api_url, or neither (the simulator)"
+            );
+        }
+        if !self.vnpay.public_url.is_empty() && !self.vnpay.public_url.starts_with("http") {
+            bail!("vnpay.public_url: must be an http(s) URL");
+        }
+        if self.reconciler.tick_ms == 0 || self.reconciler.batch < 1 {
+            bail!("reconciler.tick_ms and reconciler.batch: must be at least 1");
+        }
+        if self.reconciler.min_poll_interval_seconds == 0
+            || self.reconciler.min_poll_interval_seconds > self.reconciler.poll_interval_seconds
+        {
+            bail!(
+                "reconciler.min_poll_interval_seconds: must be between 1 and poll_interval_seconds"
+            );
         }
         if self.http.body_limit_bytes < 256 {
             bail!("http.body_limit_bytes: must be at least 256");

@@ -6,6 +6,8 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod metrics;
+pub mod payments;
 pub mod state;
 pub mod telemetry;
 pub mod workers;

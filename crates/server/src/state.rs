@@ -1,9 +1,12 @@
-//! What every request handler shares: the store's ports, the settings, the clock and the token keys.
+//! What every request handler shares: the store's ports, the settings, the clock, the token keys and
+//! the payment gateway.
 
 use crate::auth::BuyerTokens;
 use crate::config::Settings;
+use crate::payments::{Callbacks, VnpayGateway};
 use flashgate_core::Clock;
 use flashgate_store::Store;
+use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -12,4 +15,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub clock: Arc<dyn Clock>,
     pub tokens: BuyerTokens,
+    pub gateway: Arc<VnpayGateway>,
+    pub callbacks: Callbacks,
+    pub metrics: Option<PrometheusHandle>,
 }

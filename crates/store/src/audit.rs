@@ -51,6 +51,15 @@ const ONE_KEY_PER_ORDER: &str = "SELECT CAST(o.id AS TEXT) FROM orders o \
 const PAID_HAVE_TIME: &str =
     "SELECT CAST(id AS TEXT) FROM orders WHERE status = 'paid' AND paid_at IS NULL";
 
+/// Money is only ever recorded on the word of a verified gateway message.
+const PAID_HAVE_VERIFIED_PAYMENT: &str = "SELECT CAST(o.id AS TEXT) FROM orders o \
+     WHERE o.status IN ('paid', 'refund_pending', 'refunded') AND NOT EXISTS ( \
+     SELECT 1 FROM payment_events e WHERE e.order_id = o.id AND e.verified AND e.outcome = 'paid')";
+
+const REFUNDED_HAVE_ACCEPTED_REFUND: &str = "SELECT CAST(o.id AS TEXT) FROM orders o \
+     WHERE o.status = 'refunded' AND NOT EXISTS ( \
+     SELECT 1 FROM payment_events e WHERE e.order_id = o.id AND e.source = 'refund' AND e.outcome = 'accepted')";
+
 const COUNTS: &str = "SELECT CAST((SELECT COUNT(*) FROM products) AS BIGINT), \
      CAST((SELECT COUNT(*) FROM orders) AS BIGINT)";
 
@@ -206,6 +215,23 @@ where
         violations: untimed
             .into_iter()
             .map(|(o,)| format!("order {o} is paid without paid_at"))
+            .collect(),
+    });
+
+    let unproven: Vec<(String,)> = rows(pool, PAID_HAVE_VERIFIED_PAYMENT).await?;
+    checks.push(AuditCheck {
+        name: "paid_on_verified_word",
+        description: "every paid, refunding or refunded order has a verified gateway message saying it was paid",
+        violations: unproven.into_iter().map(|(o,)| format!("order {o} counts as paid without a verified payment")).collect(),
+    });
+
+    let unrefunded: Vec<(String,)> = rows(pool, REFUNDED_HAVE_ACCEPTED_REFUND).await?;
+    checks.push(AuditCheck {
+        name: "refunded_on_accepted_refund",
+        description: "every refunded order has a refund the gateway accepted",
+        violations: unrefunded
+            .into_iter()
+            .map(|(o,)| format!("order {o} is refunded without an accepted refund"))
             .collect(),
     });
 

@@ -11,7 +11,7 @@ pub mod sqlite;
 pub mod testing;
 
 use flashgate_core::ports::{
-    Auditor, Catalog, Health, Leases, OrderQueries, Reservations, Transitions,
+    Auditor, Catalog, Health, Leases, OrderQueries, PaymentLog, Reservations, Transitions,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +63,7 @@ pub struct Store {
     pub leases: Arc<dyn Leases>,
     pub auditor: Arc<dyn Auditor>,
     pub health: Arc<dyn Health>,
+    pub payment_log: Arc<dyn PaymentLog>,
 }
 
 impl Store {
@@ -75,6 +76,7 @@ impl Store {
             + Leases
             + Auditor
             + Health
+            + PaymentLog
             + 'static,
     {
         let adapter = Arc::new(adapter);
@@ -86,7 +88,8 @@ impl Store {
             transitions: adapter.clone(),
             leases: adapter.clone(),
             auditor: adapter.clone(),
-            health: adapter,
+            health: adapter.clone(),
+            payment_log: adapter,
         }
     }
 

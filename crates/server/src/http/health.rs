@@ -29,3 +29,12 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     };
     (status, Json(body))
 }
+
+/// Prometheus text for scrapers.
+pub async fn metrics(State(state): State<AppState>) -> String {
+    state
+        .metrics
+        .as_ref()
+        .map(|handle| handle.render())
+        .unwrap_or_default()
+}

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod extract;
 pub mod health;
 pub mod orders;
+pub mod payments;
 pub mod problem;
 pub mod products;
 
@@ -32,6 +33,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/products/{id}/restock", post(admin::restock))
         .route("/orders", post(orders::create).get(orders::list))
         .route("/orders/{id}", get(orders::get))
+        .route("/payments/vnpay/ipn", get(payments::ipn))
+        .route("/payments/vnpay/return", get(payments::return_page))
+        .route("/metrics", get(health::metrics))
         .fallback(problem::no_route)
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.http.body_limit_bytes))

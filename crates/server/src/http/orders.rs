@@ -2,9 +2,11 @@
 
 use super::extract::{ApiJson, ApiQuery, Buyer, IdempotencyKeyHeader};
 use super::problem::Problem;
+use crate::metrics;
+use crate::payments::VnpayGateway;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flashgate_core::purchase::{
@@ -12,6 +14,7 @@ use flashgate_core::purchase::{
 };
 use flashgate_core::{Order, OrderId, ProductId, Quantity};
 use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -62,12 +65,15 @@ impl From<&Order> for OrderView {
     }
 }
 
-/// Renders the answer stored with a new order, and its payment link.
-pub struct JsonOrderAnswer;
+/// Renders the answer stored with a new order, with its signed payment link.
+pub struct JsonOrderAnswer<'a> {
+    gateway: &'a VnpayGateway,
+    client_ip: IpAddr,
+}
 
-impl OrderAnswer for JsonOrderAnswer {
-    fn payment_url(&self, _order: &Order) -> Option<String> {
-        None
+impl OrderAnswer for JsonOrderAnswer<'_> {
+    fn payment_url(&self, order: &Order) -> Option<String> {
+        self.gateway.payment_url(order, self.client_ip)
     }
 
     fn render(&self, order: &Order) -> Vec<u8> {
@@ -76,6 +82,7 @@ impl OrderAnswer for JsonOrderAnswer {
 }
 
 pub async fn create(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Buyer(customer): Buyer,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     State(state): State<AppState>,
@@ -92,15 +99,29 @@ pub async fn create(
     let place = PlaceOrder {
         catalog: state.store.catalog.as_ref(),
         reservations: state.store.reservations.as_ref(),
-        answer: &JsonOrderAnswer,
+        answer: &JsonOrderAnswer {
+            gateway: &state.gateway,
+            client_ip: peer.ip(),
+        },
         clock: state.clock.as_ref(),
         strategy: state.settings.inventory.strategy,
         hold: state.settings.hold(),
     };
+    let strategy = state.settings.inventory.strategy.as_str();
     let (status, body, replayed) = match place.run(&customer, &key, request).await {
-        Ok(PlaceOrderOutcome::Created { status, body }) => (status, body, false),
-        Ok(PlaceOrderOutcome::Replayed { status, body }) => (status, body, true),
-        Err(error) => return Err(purchase_problem(error, body.product_id)),
+        Ok(PlaceOrderOutcome::Created { status, body }) => {
+            metrics::purchase(strategy, "created");
+            (status, body, false)
+        }
+        Ok(PlaceOrderOutcome::Replayed { status, body }) => {
+            metrics::purchase(strategy, "replayed");
+            (status, body, true)
+        }
+        Err(error) => {
+            let problem = purchase_problem(error, body.product_id);
+            metrics::purchase(strategy, problem.code);
+            return Err(problem);
+        }
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
     let mut response = (status, body).into_response();

@@ -1,11 +1,13 @@
 //! The expirer: releases the units of orders whose hold ran out. It claims orders with a lease (so
 //! several instances never act on one order at once), asks the gateway first (a paid order whose
 //! webhook was lost is settled as paid, never expired), then moves each order through the same
-//! conditional transition every other path uses.
+//! conditional transitions every other path uses.
 
+use crate::metrics;
 use flashgate_core::payment::{PaymentCheck, PaymentStatus};
 use flashgate_core::ports::{Leases, Transition, TransitionOutcome, Transitions};
-use flashgate_core::{Clock, OrderStatus, StoreError};
+use flashgate_core::settle::{Settle, Settled, Verdict};
+use flashgate_core::{Clock, Order, OrderStatus, StoreError};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -29,6 +31,16 @@ pub struct ExpiryStep {
     pub deferred: usize,
 }
 
+impl ExpiryStep {
+    fn add(&mut self, other: ExpiryStep) {
+        self.claimed += other.claimed;
+        self.expired += other.expired;
+        self.paid += other.paid;
+        self.failed += other.failed;
+        self.deferred += other.deferred;
+    }
+}
+
 impl Expirer {
     pub async fn run_once(&self) -> Result<ExpiryStep, StoreError> {
         let now = self.clock.now();
@@ -41,33 +53,23 @@ impl Expirer {
             ..ExpiryStep::default()
         };
         for order in claimed {
-            let (to, reason) = match self.payments.check(&order).await {
-                PaymentCheck::Unpaid => (OrderStatus::Expired, "hold_expired"),
-                PaymentCheck::Failed => (OrderStatus::PaymentFailed, "gateway_failed"),
-                PaymentCheck::Paid { .. } => (OrderStatus::Paid, "gateway_paid"),
-                PaymentCheck::Unknown => {
-                    // Keep the units held; the lease runs out and a later step asks again.
-                    step.deferred += 1;
-                    continue;
-                }
-            };
-            let transition = Transition {
-                order_id: order.id,
-                from: OrderStatus::PendingPayment,
-                to,
-                reason: reason.to_owned(),
-                at: self.clock.now(),
-            };
-            match self.transitions.apply(&transition).await? {
-                TransitionOutcome::Applied(_) => match to {
-                    OrderStatus::Expired => step.expired += 1,
-                    OrderStatus::Paid => step.paid += 1,
-                    _ => step.failed += 1,
+            match self.payments.check(&order).await {
+                PaymentCheck::Pending => match self.expire(&order).await? {
+                    true => step.expired += 1,
+                    false => step.deferred += 1,
                 },
-                outcome => {
-                    tracing::debug!(order_id = %order.id, ?outcome, "expiry skipped");
-                    step.deferred += 1;
+                PaymentCheck::Paid(payment) => {
+                    match self.settle(&order, Verdict::Paid(payment)).await? {
+                        true => step.paid += 1,
+                        false => step.deferred += 1,
+                    }
                 }
+                PaymentCheck::Failed => match self.settle(&order, Verdict::Failed).await? {
+                    true => step.failed += 1,
+                    false => step.deferred += 1,
+                },
+                // Keep the units held; the lease runs out and a later step asks again.
+                PaymentCheck::Unknown { .. } => step.deferred += 1,
             }
         }
         if step.claimed > 0 {
@@ -76,32 +78,47 @@ impl Expirer {
         Ok(step)
     }
 
-    /// Steps until a step finds nothing to claim; for tests and for draining at start.
+    async fn expire(&self, order: &Order) -> Result<bool, StoreError> {
+        let transition = Transition {
+            order_id: order.id,
+            from: OrderStatus::PendingPayment,
+            to: OrderStatus::Expired,
+            reason: "hold_expired".to_owned(),
+            at: self.clock.now(),
+            payment: None,
+        };
+        Ok(matches!(
+            self.transitions.apply(&transition).await?,
+            TransitionOutcome::Applied(_)
+        ))
+    }
+
+    async fn settle(&self, order: &Order, verdict: Verdict) -> Result<bool, StoreError> {
+        let settle = Settle {
+            transitions: self.transitions.as_ref(),
+            clock: self.clock.as_ref(),
+        };
+        match settle.apply(order, verdict, "expiry_querydr").await? {
+            Settled::Moved(to) => {
+                metrics::reconciler_catch("expirer", to.as_str());
+                if let Verdict::Paid(payment) = verdict {
+                    metrics::settle_lag("expirer", self.clock.now() - payment.paid_at);
+                }
+                Ok(true)
+            }
+            Settled::AlreadySettled(_) | Settled::NotFound => Ok(false),
+        }
+    }
+
+    /// Steps until a step finds nothing more it can do; for tests and for draining.
     pub async fn run_until_idle(&self) -> Result<ExpiryStep, StoreError> {
         let mut total = ExpiryStep::default();
         loop {
             let step = self.run_once().await?;
-            if step.claimed == 0 {
-                return Ok(total);
-            }
-            total.claimed += step.claimed;
-            total.expired += step.expired;
-            total.paid += step.paid;
-            total.failed += step.failed;
-            total.deferred += step.deferred;
-            if step.deferred == step.claimed {
+            total.add(step);
+            if step.claimed == 0 || step.deferred == step.claimed {
                 return Ok(total);
             }
         }
-    }
-}
-
-/// The answer when no gateway is configured to ask: nothing can have been paid.
-pub struct NoGateway;
-
-#[async_trait::async_trait]
-impl PaymentStatus for NoGateway {
-    async fn check(&self, _order: &flashgate_core::Order) -> PaymentCheck {
-        PaymentCheck::Unpaid
     }
 }

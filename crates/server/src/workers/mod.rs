@@ -2,6 +2,8 @@
 //! cancellation token, backing off with jitter after errors.
 
 pub mod expirer;
+pub mod reconciler;
+pub mod refunder;
 
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

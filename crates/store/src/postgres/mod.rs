@@ -3,6 +3,7 @@
 
 mod catalog;
 mod orders;
+mod payments;
 mod reservations;
 mod transitions;
 
@@ -95,7 +96,7 @@ pub(crate) async fn adjust_holding(
 }
 
 pub(crate) const ORDER_COLUMNS: &str = "id, customer_id, product_id, quantity, amount_vnd, status, \
-     created_at, expires_at, paid_at, payment_url";
+     created_at, expires_at, paid_at, payment_url, gateway_transaction_no";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct OrderRow {
@@ -109,6 +110,7 @@ pub(crate) struct OrderRow {
     expires_at: OffsetDateTime,
     paid_at: Option<OffsetDateTime>,
     payment_url: Option<String>,
+    gateway_transaction_no: Option<i64>,
 }
 
 impl TryFrom<OrderRow> for Order {
@@ -128,6 +130,7 @@ impl TryFrom<OrderRow> for Order {
             expires_at: row.expires_at,
             paid_at: row.paid_at,
             payment_url: row.payment_url,
+            gateway_transaction_no: row.gateway_transaction_no,
         })
     }
 }

@@ -5,6 +5,7 @@
 
 mod catalog;
 mod orders;
+mod payments;
 mod reservations;
 mod transitions;
 
@@ -124,7 +125,7 @@ pub(crate) async fn adjust_holding(
 }
 
 pub(crate) const ORDER_COLUMNS: &str = "id, customer_id, product_id, quantity, amount_vnd, status, \
-     created_at, expires_at, paid_at, payment_url";
+     created_at, expires_at, paid_at, payment_url, gateway_transaction_no";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct OrderRow {
@@ -138,6 +139,7 @@ pub(crate) struct OrderRow {
     expires_at: i64,
     paid_at: Option<i64>,
     payment_url: Option<String>,
+    gateway_transaction_no: Option<i64>,
 }
 
 impl TryFrom<OrderRow> for Order {
@@ -160,6 +162,7 @@ impl TryFrom<OrderRow> for Order {
             expires_at: from_micros(row.expires_at)?,
             paid_at: row.paid_at.map(from_micros).transpose()?,
             payment_url: row.payment_url,
+            gateway_transaction_no: row.gateway_transaction_no,
         })
     }
 }

@@ -72,6 +72,65 @@ impl Leases for SqliteStore {
         rows.into_iter().map(Order::try_from).collect()
     }
 
+    async fn claim_for_poll(
+        &self,
+        now: OffsetDateTime,
+        created_before: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<Order>, StoreError> {
+        let rows: Vec<OrderRow> = sqlx::query_as(&format!(
+            "UPDATE orders SET lease_until = ?3 WHERE id IN ( \
+               SELECT id FROM orders WHERE status = 'pending_payment' AND created_at <= ?2 \
+               AND (next_poll_at IS NULL OR next_poll_at <= ?1) \
+               AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY created_at LIMIT ?4 \
+             ) RETURNING {ORDER_COLUMNS}"
+        ))
+        .bind(micros(now))
+        .bind(micros(created_before))
+        .bind(micros(lease_until))
+        .bind(limit)
+        .fetch_all(self.writer())
+        .await
+        .map_err(store_error)?;
+        rows.into_iter().map(Order::try_from).collect()
+    }
+
+    async fn claim_refunds(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<Order>, StoreError> {
+        let rows: Vec<OrderRow> = sqlx::query_as(&format!(
+            "UPDATE orders SET lease_until = ?2 WHERE id IN ( \
+               SELECT id FROM orders WHERE status = 'refund_pending' \
+               AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY created_at LIMIT ?3 \
+             ) RETURNING {ORDER_COLUMNS}"
+        ))
+        .bind(micros(now))
+        .bind(micros(lease_until))
+        .bind(limit)
+        .fetch_all(self.writer())
+        .await
+        .map_err(store_error)?;
+        rows.into_iter().map(Order::try_from).collect()
+    }
+
+    async fn schedule_poll(
+        &self,
+        id: OrderId,
+        next_poll_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE orders SET next_poll_at = ?2, lease_until = NULL WHERE id = ?1")
+            .bind(id.0.to_string())
+            .bind(micros(next_poll_at))
+            .execute(self.writer())
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
     async fn release(&self, id: OrderId) -> Result<(), StoreError> {
         sqlx::query("UPDATE orders SET lease_until = NULL WHERE id = ?1")
             .bind(id.0.to_string())

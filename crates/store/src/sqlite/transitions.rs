@@ -57,12 +57,14 @@ impl Transitions for SqliteStore {
         }
         let updated: OrderRow = sqlx::query_as(&format!(
             "UPDATE orders SET status = ?2, lease_until = NULL, \
-               paid_at = CASE WHEN ?2 = 'paid' THEN ?3 ELSE paid_at END \
+               paid_at = CASE WHEN ?2 = 'paid' THEN ?3 ELSE paid_at END, \
+               gateway_transaction_no = COALESCE(?4, gateway_transaction_no) \
              WHERE id = ?1 RETURNING {ORDER_COLUMNS}"
         ))
         .bind(&id)
         .bind(t.to.as_str())
-        .bind(micros(t.at))
+        .bind(micros(t.payment.map_or(t.at, |p| p.paid_at)))
+        .bind(t.payment.and_then(|p| p.transaction_no))
         .fetch_one(&mut *tx)
         .await
         .map_err(store_error)?;

@@ -1,0 +1,167 @@
+//! VNPay's callbacks. The IPN is the authoritative one: verify, record, find the order, check the
+//! amount, settle through the shared path, and answer exactly the spec's RspCodes. The Return URL only
+//! reads: it shows the buyer the verified result and never changes state.
+
+use crate::metrics;
+use flashgate_core::payment::{GatewayPayment, PaymentEvent};
+use flashgate_core::ports::{OrderQueries, PaymentLog, Transitions};
+use flashgate_core::settle::{Settle, Settled, Verdict};
+use flashgate_core::{Clock, Order, OrderId};
+use std::sync::Arc;
+use vnpay::{Callback, CallbackError, HashSecret, RspCode, VnpDateTime};
+
+#[derive(Clone)]
+pub struct Callbacks {
+    pub secret: HashSecret,
+    pub orders: Arc<dyn OrderQueries>,
+    pub transitions: Arc<dyn Transitions>,
+    pub log: Arc<dyn PaymentLog>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What the buyer's browser is shown after paying.
+pub struct ReturnView {
+    pub verified: Option<Callback>,
+    pub order: Option<Order>,
+}
+
+/// The TxnRef of a query, read without trusting it, so that even a forged callback is filed under the
+/// order it names.
+fn claimed_txn_ref(raw_query: &str) -> Option<String> {
+    form_urlencoded::parse(raw_query.as_bytes())
+        .find(|(key, _)| key == "vnp_TxnRef")
+        .map(|(_, value)| value.chars().take(100).collect())
+}
+
+fn verdict(callback: &Callback, now: time::OffsetDateTime) -> Verdict {
+    if callback.is_paid() {
+        Verdict::Paid(GatewayPayment {
+            transaction_no: i64::try_from(callback.transaction_no)
+                .ok()
+                .filter(|n| *n > 0),
+            paid_at: callback.pay_date.map_or(now, VnpDateTime::instant),
+        })
+    } else {
+        Verdict::Failed
+    }
+}
+
+impl Callbacks {
+    pub async fn ipn(&self, raw_query: &str) -> RspCode {
+        let checked = Callback::verify(raw_query, &self.secret);
+        let txn_ref = claimed_txn_ref(raw_query);
+        let order_id = txn_ref.as_deref().and_then(OrderId::from_txn_ref);
+        let outcome = match &checked {
+            Ok(callback) if callback.is_paid() => "paid",
+            Ok(_) => "failed",
+            Err(error) if error.is_bad_signature() => "invalid_signature",
+            Err(_) => "malformed",
+        };
+        let event = PaymentEvent {
+            order_id,
+            txn_ref,
+            source: "ipn",
+            verified: checked.is_ok(),
+            raw: raw_query.chars().take(4096).collect(),
+            outcome: outcome.to_owned(),
+            at: self.clock.now(),
+        };
+        let code = match self.log.record(&event).await {
+            Ok(()) => self.act(checked, order_id).await,
+            Err(error) => {
+                // Nothing is acted on unless it is on record; VNPay retries a 99.
+                tracing::warn!(%error, "cannot record an IPN");
+                RspCode::UnknownError
+            }
+        };
+        metrics::callback("ipn", code.as_str());
+        tracing::info!(order_id = ?order_id.map(|id| id.to_string()), outcome, rsp_code = code.as_str(), "IPN answered");
+        code
+    }
+
+    async fn act(
+        &self,
+        checked: Result<Callback, CallbackError>,
+        order_id: Option<OrderId>,
+    ) -> RspCode {
+        let callback = match checked {
+            Ok(callback) => callback,
+            Err(error) => return vnpay::IpnReply::from(&error).rsp_code,
+        };
+        let Some(order_id) = order_id else {
+            return RspCode::OrderNotFound;
+        };
+        let order = match self.orders.get(order_id).await {
+            Ok(Some(order)) => order,
+            Ok(None) => return RspCode::OrderNotFound,
+            Err(error) => {
+                tracing::warn!(%error, "IPN: cannot read the order");
+                return RspCode::UnknownError;
+            }
+        };
+        if i64::try_from(callback.amount.get()).ok() != Some(order.amount.get()) {
+            return RspCode::InvalidAmount;
+        }
+        let now = self.clock.now();
+        let verdict = verdict(&callback, now);
+        let settle = Settle {
+            transitions: self.transitions.as_ref(),
+            clock: self.clock.as_ref(),
+        };
+        match settle.apply(&order, verdict, "ipn").await {
+            Ok(Settled::Moved(status)) => {
+                if let Verdict::Paid(payment) = verdict {
+                    metrics::settle_lag("ipn", now - payment.paid_at);
+                }
+                tracing::info!(order_id = %order.id, to = status.as_str(), "settled by IPN");
+                RspCode::ConfirmSuccess
+            }
+            Ok(Settled::AlreadySettled(_)) => RspCode::AlreadyConfirmed,
+            Ok(Settled::NotFound) => RspCode::OrderNotFound,
+            Err(error) => {
+                tracing::warn!(order_id = %order.id, %error, "IPN: cannot settle");
+                RspCode::UnknownError
+            }
+        }
+    }
+
+    /// Verifies a Return URL query for display; records it, changes nothing.
+    pub async fn return_view(&self, raw_query: &str) -> ReturnView {
+        let checked = Callback::verify(raw_query, &self.secret).ok();
+        let txn_ref = claimed_txn_ref(raw_query);
+        let order_id = txn_ref.as_deref().and_then(OrderId::from_txn_ref);
+        let event = PaymentEvent {
+            order_id,
+            txn_ref,
+            source: "return",
+            verified: checked.is_some(),
+            raw: raw_query.chars().take(4096).collect(),
+            outcome: match &checked {
+                Some(callback) if callback.is_paid() => "paid",
+                Some(_) => "failed",
+                None => "unverified",
+            }
+            .to_owned(),
+            at: self.clock.now(),
+        };
+        if let Err(error) = self.log.record(&event).await {
+            tracing::warn!(%error, "cannot record a Return callback");
+        }
+        metrics::callback(
+            "return",
+            if checked.is_some() {
+                "verified"
+            } else {
+                "unverified"
+            },
+        );
+        let order = match (&checked, order_id) {
+            (Some(_), Some(id)) => self.orders.get(id).await.ok().flatten(),
+            _ => None,
+        };
+        ReturnView {
+            verified: checked,
+            order,
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The VNPay side of the payment ports: signed payment links, status by querydr, and refunds. Every
+//! answer (or the lack of one) is recorded before the caller acts on it.
+
+use crate::metrics;
+use async_trait::async_trait;
+use flashgate_core::payment::{
+    GatewayPayment, PaymentCheck, PaymentEvent, PaymentStatus, RefundAttempt, Refunds,
+};
+use flashgate_core::ports::PaymentLog;
+use flashgate_core::{Clock, Order};
+use std::net::IpAddr;
+use std::sync::Arc;
+use vnpay::{
+    ClientError, OrderInfo, PayAmount, PayRequest, QueryDrRequest, QueryDrResponseCode, RefundKind,
+    RefundRequest, ReturnUrl, Terminal, TransactionStatus, TxnRef, VnpDateTime, VnpayClient,
+};
+
+pub struct VnpayGateway {
+    pub terminal: Terminal,
+    pub client: VnpayClient,
+    pub pay_url: String,
+    pub return_url: ReturnUrl,
+    /// The address flashgate calls the API from (querydr and refund carry it).
+    pub server_ip: IpAddr,
+    pub log: Arc<dyn PaymentLog>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The gateway reference of an order and the date its payment request was made: querydr and refund
+/// find the payment by both.
+fn reference(order: &Order) -> Option<(TxnRef, VnpDateTime)> {
+    let txn_ref = TxnRef::parse(order.id.txn_ref()).ok()?;
+    Some((txn_ref, VnpDateTime::from_instant(order.created_at)))
+}
+
+fn description(prefix: &str, order: &Order) -> Option<OrderInfo> {
+    OrderInfo::parse(format!("{prefix} {}", order.id.txn_ref())).ok()
+}
+
+impl VnpayGateway {
+    /// A signed link to pay for `order`, or `None` when the order cannot be paid through VNPay (an
+    /// amount outside its limits).
+    pub fn payment_url(&self, order: &Order, client_ip: IpAddr) -> Option<String> {
+        let (txn_ref, _) = reference(order)?;
+        let amount = u64::try_from(order.amount.get()).ok()?;
+        let amount = PayAmount::parse(vnpay::Vnd::new(amount)).ok()?;
+        let request = PayRequest::new(
+            txn_ref,
+            amount,
+            description("Thanh toan don hang", order)?,
+            self.return_url.clone(),
+            client_ip,
+            order.created_at,
+        )
+        .expire_at(order.expires_at)
+        .ok()?;
+        Some(request.to_url(&self.pay_url, &self.terminal))
+    }
+
+    async fn record(
+        &self,
+        order: &Order,
+        source: &'static str,
+        verified: bool,
+        raw: String,
+        outcome: &str,
+    ) -> bool {
+        let event = PaymentEvent {
+            order_id: Some(order.id),
+            txn_ref: Some(order.id.txn_ref()),
+            source,
+            verified,
+            raw,
+            outcome: outcome.to_owned(),
+            at: self.clock.now(),
+        };
+        match self.log.record(&event).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(order_id = %order.id, %error, "cannot record a gateway answer; not acting on it");
+                false
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl PaymentStatus for VnpayGateway {
+    async fn check(&self, order: &Order) -> PaymentCheck {
+        let Some((txn_ref, created)) = reference(order) else {
+            return PaymentCheck::Unknown {
+                rate_limited: false,
+            };
+        };
+        let Some(info) = description("Kiem tra don hang", order) else {
+            return PaymentCheck::Unknown {
+                rate_limited: false,
+            };
+        };
+        let request = QueryDrRequest::new(txn_ref, created, info, self.server_ip, self.clock.now());
+        let (check, verified, raw, outcome) = match self.client.query_dr(&request).await {
+            Ok(result) => {
+                let check = if i64::try_from(result.amount.get()).ok() != Some(order.amount.get()) {
+                    tracing::error!(order_id = %order.id, "querydr reports another amount; leaving the order alone");
+                    PaymentCheck::Unknown {
+                        rate_limited: false,
+                    }
+                } else {
+                    match result.transaction_status {
+                        TransactionStatus::Success => PaymentCheck::Paid(GatewayPayment {
+                            transaction_no: result
+                                .transaction_no
+                                .and_then(|n| i64::try_from(n).ok()),
+                            paid_at: result
+                                .pay_date
+                                .map_or_else(|| self.clock.now(), VnpDateTime::instant),
+                        }),
+                        TransactionStatus::Pending => PaymentCheck::Pending,
+                        TransactionStatus::Failed
+                        | TransactionStatus::Reversed
+                        | TransactionStatus::TimedOut
+                        | TransactionStatus::Cancelled => PaymentCheck::Failed,
+                        _ => PaymentCheck::Unknown {
+                            rate_limited: false,
+                        },
+                    }
+                };
+                (check, true, format!("{result:?}"), outcome_name(&check))
+            }
+            Err(ClientError::Rejected(rejection)) => {
+                let check = match rejection.code {
+                    // The gateway has never seen the payment: the buyer did not reach it.
+                    QueryDrResponseCode::NotFound => PaymentCheck::Pending,
+                    QueryDrResponseCode::DuplicateRequest => {
+                        PaymentCheck::Unknown { rate_limited: true }
+                    }
+                    _ => PaymentCheck::Unknown {
+                        rate_limited: false,
+                    },
+                };
+                (
+                    check,
+                    rejection.authenticated,
+                    format!("{rejection}"),
+                    outcome_name(&check),
+                )
+            }
+            Err(ClientError::NoAnswer(no_answer)) => {
+                let check = PaymentCheck::Unknown {
+                    rate_limited: false,
+                };
+                (check, false, no_answer.to_string(), "unreachable")
+            }
+        };
+        metrics::gateway_query(outcome);
+        if !self.record(order, "querydr", verified, raw, outcome).await {
+            return PaymentCheck::Unknown {
+                rate_limited: false,
+            };
+        }
+        check
+    }
+}
+
+fn outcome_name(check: &PaymentCheck) -> &'static str {
+    match check {
+        PaymentCheck::Paid(_) => "paid",
+        PaymentCheck::Failed => "failed",
+        PaymentCheck::Pending => "pending",
+        PaymentCheck::Unknown { rate_limited: true } => "rate_limited",
+        PaymentCheck::Unknown {
+            rate_limited: false,
+        } => "unknown",
+    }
+}
+
+#[async_trait]
+impl Refunds for VnpayGateway {
+    async fn refund(&self, order: &Order) -> RefundAttempt {
+        let (Some((txn_ref, created)), Some(info), Ok(amount)) = (
+            reference(order),
+            description("Hoan tien don hang", order),
+            u64::try_from(order.amount.get()),
+        ) else {
+            return RefundAttempt::Refused("the order has no valid gateway reference".into());
+        };
+        let request = match RefundRequest::new(
+            RefundKind::Full,
+            txn_ref,
+            vnpay::Vnd::new(amount),
+            created,
+            "flashgate",
+            info,
+            self.server_ip,
+            self.clock.now(),
+        ) {
+            Ok(request) => request,
+            Err(error) => return RefundAttempt::Refused(error.to_string()),
+        };
+        let request = match order
+            .gateway_transaction_no
+            .and_then(|n| u64::try_from(n).ok())
+        {
+            Some(n) => request.transaction_no(n),
+            None => request,
+        };
+        let (attempt, verified, raw) = match self.client.refund(&request).await {
+            Ok(result) => (RefundAttempt::Accepted, true, format!("{result:?}")),
+            Err(ClientError::Rejected(rejection)) => {
+                let raw = rejection.to_string();
+                let attempt = match rejection.code {
+                    vnpay::RefundResponseCode::AlreadyInProgress
+                    | vnpay::RefundResponseCode::OtherError => RefundAttempt::Retry(raw.clone()),
+                    _ => RefundAttempt::Refused(raw.clone()),
+                };
+                (attempt, rejection.authenticated, raw)
+            }
+            Err(ClientError::NoAnswer(no_answer)) => (
+                RefundAttempt::Retry(no_answer.to_string()),
+                false,
+                no_answer.to_string(),
+            ),
+        };
+        let outcome = match &attempt {
+            RefundAttempt::Accepted => "accepted",
+            RefundAttempt::Refused(_) => "refused",
+            RefundAttempt::Retry(_) => "retry",
+        };
+        if !self.record(order, "refund", verified, raw, outcome).await
+            && attempt == RefundAttempt::Accepted
+        {
+            // The refund happened but is not on record; asking again is answered 94 or a second
+            // refund is refused, so the next attempt records it.
+            return RefundAttempt::Retry("the accepted refund could not be recorded".into());
+        }
+        attempt
+    }
+}

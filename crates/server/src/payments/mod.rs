@@ -1,0 +1,9 @@
+//! Payments through VNPay: the gateway adapter (payment links, querydr, refund) and the handling of
+//! its callbacks. Every gateway message is recorded raw before it is acted on, and every verdict goes
+//! through the one settlement path of `flashgate-core`.
+
+pub mod callbacks;
+pub mod gateway;
+
+pub use callbacks::Callbacks;
+pub use gateway::VnpayGateway;

@@ -1,0 +1,125 @@
+//! The reconciler: the webhook's safety net. It claims `pending_payment` orders old enough that their
+//! IPN may have been lost, asks the gateway (querydr), and applies the answer through the same
+//! settlement path as the IPN. Each order has its own next-poll time, closer together as its hold
+//! nears its end; a gateway that says "too often" (94) or does not answer makes the whole worker back
+//! off with jitter.
+
+use crate::metrics;
+use flashgate_core::payment::{PaymentCheck, PaymentStatus};
+use flashgate_core::ports::{Leases, Transitions};
+use flashgate_core::settle::{Settle, Settled, Verdict};
+use flashgate_core::{Clock, Order, StoreError};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+#[derive(Clone)]
+pub struct Reconciler {
+    pub leases: Arc<dyn Leases>,
+    pub transitions: Arc<dyn Transitions>,
+    pub payments: Arc<dyn PaymentStatus>,
+    pub clock: Arc<dyn Clock>,
+    pub first_poll_after: Duration,
+    pub poll_interval: Duration,
+    pub min_poll_interval: Duration,
+    pub lease: Duration,
+    pub batch: i64,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcileStep {
+    pub claimed: usize,
+    /// Orders the gateway said were paid or failed, settled by this step (lost webhooks caught).
+    pub settled: usize,
+    pub still_pending: usize,
+    /// Orders left because the gateway was unreachable or asked us to slow down.
+    pub backed_off: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the gateway asked to slow down or did not answer; {0} orders rescheduled")]
+    GatewayBackoff(usize),
+}
+
+impl Reconciler {
+    /// One pass. An `Err(GatewayBackoff)` tells the loop to wait longer before the next pass.
+    pub async fn run_once(&self) -> Result<ReconcileStep, ReconcileError> {
+        let now = self.clock.now();
+        let claimed = self
+            .leases
+            .claim_for_poll(
+                now,
+                now - self.first_poll_after,
+                now + self.lease,
+                self.batch,
+            )
+            .await?;
+        let mut step = ReconcileStep {
+            claimed: claimed.len(),
+            ..ReconcileStep::default()
+        };
+        let mut orders = claimed.into_iter();
+        for order in orders.by_ref() {
+            match self.payments.check(&order).await {
+                PaymentCheck::Paid(payment) => {
+                    step.settled += self.settle(&order, Verdict::Paid(payment)).await?
+                }
+                PaymentCheck::Failed => {
+                    step.settled += self.settle(&order, Verdict::Failed).await?
+                }
+                PaymentCheck::Pending => {
+                    step.still_pending += 1;
+                    let next = self.next_poll(&order, self.clock.now());
+                    self.leases.schedule_poll(order.id, next).await?;
+                }
+                PaymentCheck::Unknown { .. } => {
+                    // Stop asking this pass: more queries would only earn more 94s.
+                    step.backed_off += 1;
+                    self.leases
+                        .schedule_poll(order.id, self.clock.now() + self.min_poll_interval)
+                        .await?;
+                    break;
+                }
+            }
+        }
+        // Orders claimed but not asked this pass go back at once.
+        for order in orders {
+            step.backed_off += 1;
+            self.leases.release(order.id).await?;
+        }
+        if step.claimed > 0 {
+            tracing::info!(?step, "reconciler step");
+        }
+        if step.backed_off > 0 {
+            return Err(ReconcileError::GatewayBackoff(step.backed_off));
+        }
+        Ok(step)
+    }
+
+    async fn settle(&self, order: &Order, verdict: Verdict) -> Result<usize, StoreError> {
+        let settle = Settle {
+            transitions: self.transitions.as_ref(),
+            clock: self.clock.as_ref(),
+        };
+        match settle.apply(order, verdict, "querydr").await? {
+            Settled::Moved(to) => {
+                metrics::reconciler_catch("reconciler", to.as_str());
+                if let Verdict::Paid(payment) = verdict {
+                    metrics::settle_lag("reconciler", self.clock.now() - payment.paid_at);
+                }
+                tracing::info!(order_id = %order.id, to = to.as_str(), "settled by querydr");
+                Ok(1)
+            }
+            Settled::AlreadySettled(_) | Settled::NotFound => Ok(0),
+        }
+    }
+
+    /// The next time to ask about a pending order: half the time left on its hold, between the
+    /// minimum and the regular interval, so polls grow denser as the hold runs out.
+    pub fn next_poll(&self, order: &Order, now: OffsetDateTime) -> OffsetDateTime {
+        let left = order.expires_at - now;
+        now + (left / 2_i32).clamp(self.min_poll_interval, self.poll_interval)
+    }
+}
