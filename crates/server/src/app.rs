@@ -214,7 +214,8 @@ fn gateway(
                 Some(format!("{public_url}/payments/vnpay/ipn")),
             )
             .with_base_url(format!("{public_url}/vnpay-sim"))
-            .with_ipn_retry_interval(Duration::from_millis(v.sim_ipn_retry_ms));
+            .with_ipn_retry_interval(Duration::from_millis(v.sim_ipn_retry_ms))
+            .with_querydr_min_interval(Duration::from_millis(v.sim_querydr_min_interval_ms));
         let handle = SimHandle::new(config).context("the bundled VNPay simulator")?;
         (handle.pay_page_url(), handle.api_url(), Some(handle))
     } else {

@@ -64,6 +64,7 @@ pub struct VnpaySettings {
     pub public_url: String,
     pub api_timeout_ms: u64,
     pub sim_ipn_retry_ms: u64,
+    pub sim_querydr_min_interval_ms: u64,
 }
 
 impl VnpaySettings {

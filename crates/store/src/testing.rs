@@ -82,3 +82,51 @@ impl Drop for TestDatabase {
         .join();
     }
 }
+
+/// One ledger row: from, to and why.
+pub type LedgerRow = (Option<String>, String, String);
+
+/// One payment event: source, verified and outcome.
+pub type PaymentEventRow = (String, bool, String);
+
+impl TestDatabase {
+    /// An order's ledger, oldest first, read straight from the database.
+    pub async fn ledger(&self, order_id: uuid::Uuid) -> Vec<LedgerRow> {
+        let sql = "SELECT from_status, to_status, reason FROM order_events WHERE CAST(order_id AS TEXT) = $1 ORDER BY id";
+        self.fetch(sql, order_id.to_string()).await
+    }
+
+    /// The gateway messages recorded for an order, oldest first.
+    pub async fn payment_events(&self, order_id: uuid::Uuid) -> Vec<PaymentEventRow> {
+        let sql = "SELECT source, verified, outcome FROM payment_events WHERE CAST(order_id AS TEXT) = $1 ORDER BY id";
+        self.fetch(sql, order_id.to_string()).await
+    }
+
+    async fn fetch<T>(&self, sql: &str, arg: String) -> Vec<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + Send
+            + Unpin,
+    {
+        if self.is_postgres() {
+            let mut conn = PgConnection::connect(&self.url)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            sqlx::query_as(sql)
+                .bind(arg)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            sqlx::query_as(sql)
+                .bind(arg)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    }
+}
