@@ -1,0 +1,504 @@
+//! The benchmark suite: the purchase strategies on SQLite and PostgreSQL on one hot product, product
+//! reads, the static endpoint, and the parts' raw ceilings (pgbench, redis-benchmark), measured in
+//! alternating rounds on one machine, then written up as BENCHMARKS.md and a self-contained HTML report.
+
+mod ceilings;
+mod cpu;
+mod database;
+mod html;
+mod machine;
+mod markdown;
+mod results;
+mod server;
+mod svg;
+
+pub use results::{Figures, Row, Sample};
+
+use crate::driver::Load;
+use crate::run::{RunConfig, RunReport, run as run_scenario};
+use crate::scenario::{Scenario, ScenarioKind};
+use anyhow::Context;
+use database::{Fresh, psql};
+use server::Server;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The credentials the benchmark's servers are started with.
+pub const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
+pub const JWT_SECRET: &str = "bench-jwt-secret-0123456789abcdef0123456789";
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// The flashgate binary to start (build it with --release first).
+    #[arg(long, default_value = "target/release/flashgate")]
+    flashgate: PathBuf,
+    /// Purchase strategies to compare, comma-separated, in table order.
+    #[arg(long, value_delimiter = ',', default_value = "pessimistic,conditional")]
+    strategies: Vec<String>,
+    /// Backends, comma-separated: sqlite, postgres.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+    backends: Vec<String>,
+    /// Rounds; every configuration runs once per round, in an order that rotates between rounds.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Seconds of load per measurement.
+    #[arg(long, default_value_t = 8)]
+    duration: u64,
+    /// Concurrent buyers (closed loop) per measurement.
+    #[arg(long, default_value_t = 64)]
+    buyers: usize,
+    /// Hot product: units in stock.
+    #[arg(long, default_value_t = 100)]
+    stock: i64,
+    /// Hot product: the crowd.
+    #[arg(long, default_value_t = 20_000)]
+    crowd: usize,
+    /// PostgreSQL server on which each run gets a fresh database.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres_url: String,
+    /// Redis for redis-benchmark.
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// pgbench clients (connections), like the server's pool.
+    #[arg(long, default_value_t = 16)]
+    pgbench_clients: u32,
+    /// Extra KEY=VALUE environment for every server (e.g. FLASHGATE_REDIS_URL for the gated strategy).
+    #[arg(long = "server-env", value_parser = parse_env)]
+    server_env: Vec<(String, String)>,
+    /// Where BENCHMARKS.md goes.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    markdown: PathBuf,
+    /// Where the HTML report goes.
+    #[arg(long, default_value = "bench/report.html")]
+    html: PathBuf,
+    /// Where every sample goes as JSON.
+    #[arg(long, default_value = "bench/results.json")]
+    json: PathBuf,
+    /// The command line to print in the reports (defaults to this process's).
+    #[arg(long)]
+    command: Option<String>,
+    /// A few seconds per measurement, a small crowd, one round: checks the tooling, not the figures.
+    #[arg(long)]
+    smoke: bool,
+}
+
+fn parse_env(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{raw:?} is not KEY=VALUE"))
+}
+
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub args: BenchArgs,
+    pub command: String,
+}
+
+impl BenchConfig {
+    pub fn from_args(mut args: BenchArgs) -> anyhow::Result<Self> {
+        if args.smoke {
+            args.rounds = 1;
+            args.duration = args.duration.min(2);
+            args.crowd = args.crowd.min(500);
+            args.stock = args.stock.min(20);
+            args.buyers = args.buyers.min(16);
+        }
+        if args.strategies.is_empty() || args.backends.is_empty() || args.rounds == 0 {
+            anyhow::bail!("--strategies, --backends and --rounds must not be empty");
+        }
+        let command = args
+            .command
+            .clone()
+            .unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" "));
+        Ok(Self { args, command })
+    }
+}
+
+/// One measurement of a round.
+#[derive(Debug, Clone)]
+enum Item {
+    Server {
+        row: Row,
+        backend: String,
+        strategy: Option<String>,
+    },
+    Pgbench,
+    Redis,
+}
+
+impl Item {
+    fn name(&self) -> String {
+        match self {
+            Self::Server {
+                row,
+                backend,
+                strategy,
+            } => format!(
+                "{backend}/{} {}",
+                strategy.as_deref().unwrap_or("-"),
+                format!("{row:?}").to_lowercase()
+            ),
+            Self::Pgbench => "pgbench".into(),
+            Self::Redis => "redis-benchmark".into(),
+        }
+    }
+}
+
+fn plan(args: &BenchArgs, postgres: bool, redis: bool) -> Vec<Item> {
+    let backends: Vec<&String> = args
+        .backends
+        .iter()
+        .filter(|b| postgres || b.as_str() != "postgres")
+        .collect();
+    let mut items = Vec::new();
+    for backend in &backends {
+        for strategy in &args.strategies {
+            for row in [Row::Hot, Row::Winners] {
+                items.push(Item::Server {
+                    row,
+                    backend: (*backend).clone(),
+                    strategy: Some(strategy.clone()),
+                });
+            }
+        }
+        items.push(Item::Server {
+            row: Row::Reads,
+            backend: (*backend).clone(),
+            strategy: None,
+        });
+    }
+    items.push(Item::Server {
+        row: Row::Healthz,
+        backend: "sqlite".into(),
+        strategy: None,
+    });
+    if postgres {
+        items.push(Item::Pgbench);
+    }
+    if redis {
+        items.push(Item::Redis);
+    }
+    items
+}
+
+/// Round `r`'s order: the plan rotated by r/rounds of its length, so each configuration meets the
+/// machine at a different moment of the run and slow drift spreads over all of them.
+fn order(items: &[Item], round: usize, rounds: usize) -> Vec<Item> {
+    let mut ordered = items.to_vec();
+    if !ordered.is_empty() {
+        let len = ordered.len();
+        ordered.rotate_left(round * len / rounds.max(1) % len);
+    }
+    ordered
+}
+
+async fn reachable_postgres(url: &str) -> bool {
+    psql(url, "SELECT 1").await.is_ok()
+}
+
+async fn reachable_redis(url: &str) -> bool {
+    let (host, port) = ceilings::redis_host_port(url);
+    tokio::process::Command::new("redis-cli")
+        .args(["-h", &host, "-p", &port, "ping"])
+        .output()
+        .await
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("PONG"))
+}
+
+fn scenario(args: &BenchArgs, row: Row) -> (Scenario, Duration) {
+    let duration = Duration::from_secs(args.duration);
+    let scenario = match row {
+        Row::Hot => {
+            let mut s = Scenario::new(ScenarioKind::Hot);
+            s.stock = args.stock;
+            s.crowd = args.crowd;
+            s.per_customer_limit = Some(1);
+            s.retry_share = 0.02;
+            s
+        }
+        Row::Winners => {
+            // Ample stock and no limit: every attempt wins, so the rate is durable orders per second.
+            let mut s = Scenario::new(ScenarioKind::Hot);
+            s.stock = 1_000_000_000;
+            s.crowd = 5_000;
+            s.per_customer_limit = None;
+            s.retry_share = 0.02;
+            s
+        }
+        Row::Reads => Scenario::new(ScenarioKind::Reads),
+        _ => Scenario::new(ScenarioKind::Healthz),
+    };
+    (scenario, duration)
+}
+
+async fn measure_server(
+    args: &BenchArgs,
+    row: Row,
+    backend: &str,
+    strategy: Option<&str>,
+    round: usize,
+    scratch: &std::path::Path,
+) -> anyhow::Result<Sample> {
+    let db = if backend == "postgres" {
+        Fresh::postgres(&args.postgres_url).await?
+    } else {
+        Fresh::sqlite()?
+    };
+    let url = db.url();
+    let strategy_env = strategy.unwrap_or("conditional");
+    let log = scratch.join(format!("server-{}.log", uuid::Uuid::new_v4().simple()));
+    let started = Server::start(&args.flashgate, &url, strategy_env, &args.server_env, log).await;
+    let server = match started {
+        Ok(server) => server,
+        Err(error) => {
+            let _ = db.drop_now().await;
+            return Err(error);
+        }
+    };
+    let (scenario, duration) = scenario(args, row);
+    let mut config = RunConfig::new(vec![server.base_url.clone()], scenario);
+    config.admin_token = ADMIN_TOKEN.to_owned();
+    config.jwt_secret = JWT_SECRET.to_owned();
+    config.load = Load::Closed {
+        buyers: args.buyers,
+    };
+    config.duration = duration;
+    config.timeout = Duration::from_secs(15);
+    config.database_url = Some(url.clone());
+    config.label = format!(
+        "r{} {backend}/{} {}",
+        round + 1,
+        strategy.unwrap_or("-"),
+        format!("{row:?}").to_lowercase()
+    );
+    let before = cpu::Mark::now(Some(server.pid()));
+    let report = run_scenario(&config).await;
+    let cpu = cpu::Mark::now(Some(server.pid())).since(&before);
+    let rss = server.peak_rss_kib();
+    server.stop().await?;
+    db.drop_now().await?;
+    let report = report?;
+    Ok(sample_of(row, backend, strategy, round, &report, rss, cpu))
+}
+
+fn sample_of(
+    row: Row,
+    backend: &str,
+    strategy: Option<&str>,
+    round: usize,
+    report: &RunReport,
+    rss_kib: Option<u64>,
+    cpu: cpu::CpuUse,
+) -> Sample {
+    let m = &report.measured;
+    Sample {
+        row,
+        backend: (row != Row::Healthz).then(|| backend.to_owned()),
+        strategy: strategy.map(str::to_owned),
+        round,
+        value: if row == Row::Winners {
+            report.winners_per_s
+        } else {
+            m.throughput_rps
+        },
+        requests: m.requests,
+        errors: m.errors,
+        sold: report.sold,
+        p50_us: m.latency.p50_us,
+        p90_us: m.latency.p90_us,
+        p99_us: m.latency.p99_us,
+        p999_us: m.latency.p999_us,
+        rss_kib,
+        audit_passed: Some(report.audit.passed),
+        audit_failures: report
+            .audit
+            .failures()
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect(),
+        cpu: Some(cpu),
+        statuses: m.statuses.clone(),
+        codes: m.codes.clone(),
+        series: m.series.clone(),
+        curve: m.latency.curve.clone(),
+    }
+}
+
+async fn measure(
+    args: &BenchArgs,
+    item: &Item,
+    round: usize,
+    scratch: &std::path::Path,
+    pgbench: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<Sample>> {
+    match item {
+        Item::Server {
+            row,
+            backend,
+            strategy,
+        } => Ok(vec![
+            measure_server(args, *row, backend, strategy.as_deref(), round, scratch).await?,
+        ]),
+        Item::Pgbench => {
+            let Some(pgbench) = pgbench else {
+                return Ok(Vec::new());
+            };
+            let duration = Duration::from_secs(args.duration);
+            let mut out = Vec::new();
+            for (row, script) in [
+                (Row::PgbenchLock, ceilings::PGBENCH_LOCK),
+                (Row::PgbenchConditional, ceilings::PGBENCH_CONDITIONAL),
+            ] {
+                let before = cpu::Mark::now(None);
+                let tps = ceilings::pgbench(
+                    pgbench,
+                    &args.postgres_url,
+                    script,
+                    args.pgbench_clients,
+                    duration,
+                    scratch,
+                )
+                .await?;
+                let mut sample = Sample::ceiling(row, round, tps);
+                sample.cpu = Some(cpu::Mark::now(None).since(&before));
+                eprintln!("[r{} {row:?}] {tps:.0} tx/s", round + 1);
+                out.push(sample);
+            }
+            Ok(out)
+        }
+        Item::Redis => {
+            let requests = if args.smoke { 20_000 } else { 200_000 };
+            let (eval, incr) = ceilings::redis_ceilings(&args.redis_url, requests).await?;
+            eprintln!("[r{} redis] EVAL {eval:.0}/s, INCR {incr:.0}/s", round + 1);
+            Ok(vec![
+                Sample::ceiling(Row::RedisEval, round, eval),
+                Sample::ceiling(Row::RedisIncr, round, incr),
+            ])
+        }
+    }
+}
+
+/// Runs the suite and writes the reports; `Ok(false)` when any correctness audit failed.
+pub async fn run(config: BenchConfig) -> anyhow::Result<bool> {
+    let args = &config.args;
+    let began = Instant::now();
+    let date = crate::run::now_rfc3339();
+    if !args.flashgate.exists() {
+        anyhow::bail!(
+            "{} does not exist: build it with `cargo build --release -p flashgate`",
+            args.flashgate.display()
+        );
+    }
+    let postgres = args.backends.iter().any(|b| b == "postgres")
+        && reachable_postgres(&args.postgres_url).await;
+    if args.backends.iter().any(|b| b == "postgres") && !postgres {
+        eprintln!(
+            "bench: PostgreSQL is not reachable at {}; its rows and pgbench are left out",
+            args.postgres_url
+        );
+    }
+    let redis = reachable_redis(&args.redis_url).await;
+    if !redis {
+        eprintln!(
+            "bench: Redis is not reachable at {}; redis-benchmark is left out",
+            args.redis_url
+        );
+    }
+    let pgbench = ceilings::find_pgbench();
+    if postgres && pgbench.is_none() {
+        eprintln!("bench: pgbench was not found; its ceiling is left out");
+    }
+    let scratch = std::env::temp_dir().join(format!("fg-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&scratch)?;
+    let items = plan(args, postgres, redis);
+    let mut samples = Vec::new();
+    for round in 0..args.rounds {
+        for item in order(&items, round, args.rounds) {
+            let measured = measure(args, &item, round, &scratch, pgbench.as_deref())
+                .await
+                .with_context(|| format!("round {}: {}", round + 1, item.name()))?;
+            for sample in &measured {
+                if sample.audit_passed == Some(false) {
+                    eprintln!(
+                        "bench: AUDIT FAILED in round {} for {}: {}",
+                        round + 1,
+                        item.name(),
+                        sample.audit_failures.join("; ")
+                    );
+                }
+            }
+            samples.extend(measured);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    let backends: Vec<String> = args
+        .backends
+        .iter()
+        .filter(|b| postgres || b.as_str() != "postgres")
+        .cloned()
+        .collect();
+    let figures = Figures::new(&samples, args.strategies.clone(), backends);
+    let context = markdown::Context {
+        date,
+        command: config.command.clone(),
+        machine: machine::describe(),
+        args: args.clone(),
+        elapsed: began.elapsed(),
+    };
+    write(&args.markdown, &markdown::render(&figures, &context))?;
+    write(&args.html, &html::render(&figures, &context))?;
+    write(&args.json, &serde_json::to_string_pretty(&samples)?)?;
+    eprintln!(
+        "bench: wrote {}, {} and {} in {:.0} s",
+        args.markdown.display(),
+        args.html.display(),
+        args.json.display(),
+        began.elapsed().as_secs_f64()
+    );
+    Ok(figures.all_audits_passed())
+}
+
+fn write(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: BenchArgs,
+    }
+
+    #[test]
+    fn a_third_strategy_is_one_more_word() {
+        let args = Wrapper::parse_from(["x", "--strategies", "pessimistic,conditional,gated"]).args;
+        let items = plan(&args, true, true);
+        let gated = items
+            .iter()
+            .filter(|i| matches!(i, Item::Server { strategy: Some(s), .. } if s == "gated"))
+            .count();
+        // Hot and winners on each of the two backends.
+        assert_eq!(gated, 4);
+    }
+
+    #[test]
+    fn every_round_runs_every_item_in_another_order() {
+        let args = Wrapper::parse_from(["x"]).args;
+        let items = plan(&args, true, true);
+        let first = order(&items, 0, 3);
+        let second = order(&items, 1, 3);
+        assert_eq!(first.len(), second.len());
+        assert_ne!(first[0].name(), second[0].name());
+        let mut a: Vec<String> = first.iter().map(Item::name).collect();
+        let mut b: Vec<String> = second.iter().map(Item::name).collect();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,135 @@
+//! The two ways of offering load. Open loop: requests leave on a fixed schedule whatever the server
+//! does, and each latency counts from the request's *intended* send time, so a stalled server shows its
+//! stall in every request queued behind it (coordinated omission corrected). Closed loop: N buyers, each
+//! sending its next request when the previous answer arrives (latency from the actual send).
+
+use crate::execute::Context;
+use crate::workload::Traffic;
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// How load is offered.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum Load {
+    /// A request every `1/rate` seconds.
+    Open { rate: f64 },
+    /// `buyers` concurrent buyers, each waiting for its answer before the next request.
+    Closed { buyers: usize },
+    /// Every request of the traffic at the same instant (the start of a sale).
+    Burst,
+}
+
+/// When to stop and how much may be in flight at once (open loop and burst; the connection pool is
+/// sized to it).
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub duration: Duration,
+    pub max_requests: Option<u64>,
+    pub max_in_flight: usize,
+}
+
+/// Offers `traffic` from `start` until the bounds are reached, then waits for every answer.
+pub async fn drive(
+    ctx: Arc<Context>,
+    traffic: Arc<Traffic>,
+    load: Load,
+    bounds: Bounds,
+    start: Instant,
+) {
+    let limit = match (bounds.max_requests, traffic.limit()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    match load {
+        Load::Closed { buyers } => {
+            closed(ctx, traffic, buyers, bounds.duration, limit, start).await
+        }
+        Load::Open { rate } => {
+            let interval = Duration::from_secs_f64(1.0 / rate.max(1e-3));
+            scheduled(ctx, traffic, Some(interval), bounds, limit, start).await;
+        }
+        Load::Burst => scheduled(ctx, traffic, None, bounds, limit, start).await,
+    }
+}
+
+async fn scheduled(
+    ctx: Arc<Context>,
+    traffic: Arc<Traffic>,
+    interval: Option<Duration>,
+    bounds: Bounds,
+    limit: Option<u64>,
+    start: Instant,
+) {
+    let slots = bounds.max_in_flight.clamp(1, Semaphore::MAX_PERMITS);
+    let in_flight = Arc::new(Semaphore::new(slots));
+    let end = start + bounds.duration;
+    for seq in 0.. {
+        if limit.is_some_and(|l| seq >= l) {
+            break;
+        }
+        let intended = match interval {
+            Some(every) => start + every.saturating_mul(u32::try_from(seq).unwrap_or(u32::MAX)),
+            None => start,
+        };
+        if intended >= end && interval.is_some() {
+            break;
+        }
+        let Some(action) = traffic.action(seq) else {
+            break;
+        };
+        if intended > Instant::now() {
+            tokio::time::sleep_until(intended.into()).await;
+        }
+        // Waiting here delays the send, never the intended time: the wait shows in the latency.
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            ctx.perform(seq, action, intended).await;
+            drop(permit);
+        });
+    }
+    let _ = in_flight
+        .acquire_many(u32::try_from(slots).unwrap_or(u32::MAX))
+        .await;
+}
+
+async fn closed(
+    ctx: Arc<Context>,
+    traffic: Arc<Traffic>,
+    buyers: usize,
+    duration: Duration,
+    limit: Option<u64>,
+    start: Instant,
+) {
+    let next = Arc::new(AtomicU64::new(0));
+    let end = start + duration;
+    if start > Instant::now() {
+        tokio::time::sleep_until(start.into()).await;
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..buyers.max(1) {
+        let (ctx, traffic, next) = (ctx.clone(), traffic.clone(), next.clone());
+        tasks.spawn(async move {
+            loop {
+                if Instant::now() >= end {
+                    break;
+                }
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                if limit.is_some_and(|l| seq >= l) {
+                    break;
+                }
+                let Some(action) = traffic.action(seq) else {
+                    break;
+                };
+                ctx.perform(seq, action, Instant::now()).await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}

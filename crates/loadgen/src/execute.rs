@@ -1,0 +1,186 @@
+//! Making one request of a scenario and recording what came back: latency, status, problem `code`,
+//! and for purchases the order it named and whether a retry with the same key named the same order.
+
+use crate::ledger::{Attempt, Ledger, Won};
+use crate::recorder::{Answer, Recorder};
+use crate::target::Targets;
+use crate::tokens::Crowd;
+use crate::workload::Action;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What every request of a run shares.
+pub struct Context {
+    pub targets: Targets,
+    pub crowd: Arc<Crowd>,
+    pub recorder: Arc<Recorder>,
+    pub ledger: Arc<Ledger>,
+    /// Makes this run's idempotency keys unique in a database that outlives the run.
+    pub run_id: String,
+}
+
+/// The fields of an order or a problem this tool reads; everything else is ignored.
+#[derive(Debug, Default, Deserialize)]
+struct Body {
+    id: Option<String>,
+    code: Option<String>,
+    payment_url: Option<String>,
+}
+
+struct Reply {
+    status: Option<u16>,
+    body: Body,
+}
+
+impl Reply {
+    fn attempt(&self) -> Attempt {
+        match (self.status, self.body.code.as_deref()) {
+            (Some(201), _)
+            | (Some(409), Some("sold_out"))
+            | (Some(403), Some("limit_exceeded")) => Attempt::Definitive,
+            (None, _) | (Some(429), _) => Attempt::Unknown,
+            (Some(s), _) if s >= 500 => Attempt::Unknown,
+            _ => Attempt::Other,
+        }
+    }
+
+    fn answer(&self, sold: bool) -> Answer<'_> {
+        Answer {
+            status: self.status,
+            code: self.body.code.as_deref(),
+            sold,
+        }
+    }
+}
+
+async fn read(response: Result<reqwest::Response, reqwest::Error>, parse: bool) -> Reply {
+    let Ok(response) = response else {
+        return Reply {
+            status: None,
+            body: Body::default(),
+        };
+    };
+    let status = response.status().as_u16();
+    // The body is always read to the end so the connection goes back to the pool.
+    let Ok(bytes) = response.bytes().await else {
+        return Reply {
+            status: None,
+            body: Body::default(),
+        };
+    };
+    let body = if parse || status >= 400 {
+        serde_json::from_slice(&bytes).unwrap_or_default()
+    } else {
+        Body::default()
+    };
+    Reply {
+        status: Some(status),
+        body,
+    }
+}
+
+impl Context {
+    async fn purchase(&self, customer: usize, key: &str, product_id: i64, quantity: i64) -> Reply {
+        let response = self
+            .targets
+            .client
+            .post(format!("{}/orders", self.targets.base()))
+            .bearer_auth(self.crowd.token(customer))
+            .header("idempotency-key", key)
+            .json(&serde_json::json!({"product_id": product_id, "quantity": quantity}))
+            .send()
+            .await;
+        read(response, true).await
+    }
+
+    /// Sends request `seq`, meant to leave at `intended`, and records its answer.
+    pub async fn perform(&self, seq: u64, action: Action, intended: Instant) {
+        match action {
+            Action::Get { path } => {
+                let response = self
+                    .targets
+                    .client
+                    .get(format!("{}{path}", self.targets.base()))
+                    .send()
+                    .await;
+                let reply = read(response, false).await;
+                self.recorder
+                    .record(intended, Instant::now(), reply.answer(false));
+            }
+            Action::Purchase {
+                product_id,
+                customer,
+                quantity,
+                retry,
+            } => {
+                let key = format!("{}-{seq}", self.run_id);
+                let reply = self.purchase(customer, &key, product_id, quantity).await;
+                let done = Instant::now();
+                let attempt = reply.attempt();
+                self.ledger.attempt(customer, product_id, quantity, attempt);
+                let first_order = match (reply.status, &reply.body.id) {
+                    (Some(201), Some(id)) => Some(id.clone()),
+                    _ => None,
+                };
+                let sold = first_order.as_ref().is_some_and(|id| {
+                    self.ledger.won(
+                        &key,
+                        Won {
+                            order_id: id.clone(),
+                            customer,
+                            product_id,
+                            quantity,
+                            payment_url: reply.body.payment_url.clone(),
+                        },
+                    )
+                });
+                self.recorder.record(intended, done, reply.answer(sold));
+                if retry {
+                    let first = (attempt, first_order);
+                    self.retry(customer, &key, product_id, quantity, first)
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// The deliberate retry: same key, same body. After a 201 it must replay the same order; after
+    /// an answer that decided nothing it is the customer's demand heard again.
+    async fn retry(
+        &self,
+        customer: usize,
+        key: &str,
+        product_id: i64,
+        quantity: i64,
+        (first_attempt, first_order): (Attempt, Option<String>),
+    ) {
+        let sent = Instant::now();
+        let again = self.purchase(customer, key, product_id, quantity).await;
+        let done = Instant::now();
+        let again_order = match (again.status, &again.body.id) {
+            (Some(201), Some(id)) => Some(id.as_str()),
+            _ => None,
+        };
+        if let Some(first) = &first_order {
+            self.ledger.retried(key, first, again_order, again.status);
+        }
+        let sold = again_order.is_some_and(|id| {
+            self.ledger.won(
+                key,
+                Won {
+                    order_id: id.to_owned(),
+                    customer,
+                    product_id,
+                    quantity,
+                    payment_url: again.body.payment_url.clone(),
+                },
+            )
+        });
+        if first_attempt != Attempt::Definitive {
+            self.ledger
+                .attempt(customer, product_id, quantity, again.attempt());
+        }
+        self.recorder.record(sent, done, again.answer(sold));
+    }
+}

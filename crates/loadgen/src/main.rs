@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    flashgate_loadgen::cli::main()
+}

@@ -1,0 +1,181 @@
+//! The load generator against a real flashgate, in process, on SQLite and PostgreSQL: a few seconds of
+//! each buying scenario, asserting only correctness (no oversell, one order per key, limits held,
+//! `flashgate audit` clean) so the tooling cannot rot. Figures are the benchmark's business.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use flashgate::Application;
+use flashgate::config::{DEFAULTS, Settings};
+use flashgate_loadgen::{Load, RunConfig, RunReport, Scenario, ScenarioKind, run};
+use flashgate_store::testing::{TestDatabase, postgres_admin_url};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+struct Running {
+    base: String,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    async fn shutdown(self) {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+async fn serve(database_url: &str, strategy: &str) -> Running {
+    let figment = Figment::from(Toml::string(DEFAULTS))
+        .merge(Serialized::default("listen", "127.0.0.1:0"))
+        .merge(Serialized::default("database_url", database_url))
+        .merge(Serialized::default("inventory.strategy", strategy))
+        .merge(Serialized::default("log.filter", "warn"));
+    let settings = Settings::from_figment(figment).unwrap();
+    let app = Application::build(settings).await.unwrap();
+    let base = format!("http://{}", app.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(app.run(stop.clone()));
+    Running { base, stop, task }
+}
+
+fn config(base: &str, db: &TestDatabase, scenario: Scenario) -> RunConfig {
+    let mut config = RunConfig::new(vec![base.to_owned()], scenario);
+    config.load = Load::Closed { buyers: 16 };
+    config.duration = Duration::from_millis(1500);
+    config.database_url = Some(db.url.clone());
+    config.progress = false;
+    config
+}
+
+fn hot() -> Scenario {
+    let mut scenario = Scenario::new(ScenarioKind::Hot);
+    scenario.stock = 20;
+    scenario.crowd = 300;
+    scenario.per_customer_limit = Some(1);
+    scenario.retry_share = 0.2;
+    scenario
+}
+
+fn assert_correct(report: &RunReport) {
+    let failures: Vec<String> = report
+        .audit
+        .failures()
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect();
+    assert!(report.audit.passed, "audit failed: {failures:?}");
+    assert!(report.measured.requests > 0, "no request was answered");
+    let names: Vec<&str> = report.audit.checks.iter().map(|c| c.name).collect();
+    assert!(names.contains(&"flashgate_audit"), "{names:?}");
+}
+
+/// Hot product, then a burst at sale start, then many products, each on one server.
+async fn buying_scenarios(db: TestDatabase, strategy: &str) {
+    let server = serve(&db.url, strategy).await;
+
+    let report = run(&config(&server.base, &db, hot())).await.unwrap();
+    assert_correct(&report);
+    assert_eq!(report.sold, 20, "the hot product must sell out exactly");
+    let product = &report.audit.products[0];
+    assert_eq!((product.available, product.taken), (0, 20));
+
+    let mut burst = hot();
+    burst.kind = ScenarioKind::Burst;
+    burst.crowd = 60;
+    burst.stock = 10;
+    burst.burst_lead = Duration::from_millis(500);
+    let report = run(&config(&server.base, &db, burst)).await.unwrap();
+    assert_correct(&report);
+    assert_eq!(report.sold, 10);
+
+    let mut many = hot();
+    many.kind = ScenarioKind::Many;
+    many.products = 5;
+    many.stock = 50;
+    many.crowd = 40;
+    many.per_customer_limit = Some(2);
+    let mut open = config(&server.base, &db, many);
+    open.load = Load::Open { rate: 300.0 };
+    let report = run(&open).await.unwrap();
+    assert_correct(&report);
+
+    server.shutdown().await;
+}
+
+fn postgres_reachable() -> bool {
+    let url = postgres_admin_url();
+    let host = url
+        .split('@')
+        .next_back()
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("127.0.0.1:5432")
+        .to_owned();
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(&host)
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .is_some_and(|addr| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+        });
+    if !reachable {
+        eprintln!(
+            "PostgreSQL is not reachable at {url}: its smoke runs are left out (SQLite still runs)"
+        );
+    }
+    reachable
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_pessimistic_never_oversells_under_load() {
+    buying_scenarios(TestDatabase::sqlite(), "pessimistic").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_conditional_never_oversells_under_load() {
+    buying_scenarios(TestDatabase::sqlite(), "conditional").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_pessimistic_never_oversells_under_load() {
+    if postgres_reachable() {
+        buying_scenarios(TestDatabase::postgres().await, "pessimistic").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_conditional_never_oversells_under_load() {
+    if postgres_reachable() {
+        buying_scenarios(TestDatabase::postgres().await, "conditional").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_and_the_static_endpoint_are_measured_and_pay_without_a_simulator_says_why() {
+    let db = TestDatabase::sqlite();
+    let server = serve(&db.url, "conditional").await;
+    for kind in [
+        ScenarioKind::Browse,
+        ScenarioKind::Reads,
+        ScenarioKind::Healthz,
+    ] {
+        let mut scenario = Scenario::new(kind);
+        scenario.products = 5;
+        let mut cfg = config(&server.base, &db, scenario);
+        cfg.duration = Duration::from_millis(500);
+        let report = run(&cfg).await.unwrap();
+        assert_correct(&report);
+        assert_eq!(
+            report.measured.statuses.get("200"),
+            Some(&report.measured.requests)
+        );
+    }
+    let mut pay = hot();
+    pay.kind = ScenarioKind::Pay;
+    let mut cfg = config(&server.base, &db, pay);
+    cfg.duration = Duration::from_millis(500);
+    let report = run(&cfg).await.unwrap();
+    assert_correct(&report);
+    let skipped = report.pay.and_then(|p| p.skipped).unwrap_or_default();
+    assert!(skipped.contains("--sim-url"), "{skipped}");
+    server.shutdown().await;
+}

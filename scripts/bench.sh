@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The benchmark suite in one go: builds the release binaries, then `flashgate-loadgen bench` runs every
+# purchase strategy on SQLite and PostgreSQL on one hot product in alternating rounds, beside product
+# reads, GET /healthz and the raw ceilings (pgbench on one hot row, redis-benchmark), and writes
+# BENCHMARKS.md, bench/report.html and bench/results.json.
+#
+#   scripts/bench.sh                                  # the full suite (about 10 minutes on 2 cores)
+#   scripts/bench.sh --smoke                          # seconds per measurement, one round
+#   STRATEGIES=pessimistic,conditional,gated scripts/bench.sh --server-env FLASHGATE_REDIS_URL=redis://127.0.0.1:6379
+#
+# Other settings: ROUNDS, DURATION (seconds per measurement), BUYERS, BACKENDS, POSTGRES_URL, REDIS_URL;
+# any further argument goes to `flashgate-loadgen bench` (see `flashgate-loadgen bench --help`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STRATEGIES="${STRATEGIES:-pessimistic,conditional}"
+BACKENDS="${BACKENDS:-sqlite,postgres}"
+ROUNDS="${ROUNDS:-3}"
+DURATION="${DURATION:-8}"
+BUYERS="${BUYERS:-64}"
+POSTGRES_URL="${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+TARGET="${CARGO_TARGET_DIR:-target}"
+
+say() { printf 'bench.sh: %s\n' "$*" >&2; }
+
+say "building release binaries"
+cargo build --release -p flashgate -p flashgate-loadgen
+
+command="scripts/bench.sh $*"
+[ "$STRATEGIES" = "pessimistic,conditional" ] || command="STRATEGIES=$STRATEGIES $command"
+say "running the suite: strategies $STRATEGIES on $BACKENDS, $ROUNDS rounds of ${DURATION}s"
+exec "$TARGET/release/flashgate-loadgen" bench \
+    --flashgate "$TARGET/release/flashgate" \
+    --strategies "$STRATEGIES" \
+    --backends "$BACKENDS" \
+    --rounds "$ROUNDS" \
+    --duration "$DURATION" \
+    --buyers "$BUYERS" \
+    --postgres-url "$POSTGRES_URL" \
+    --redis-url "$REDIS_URL" \
+    --command "$command" \
+    "$@"
