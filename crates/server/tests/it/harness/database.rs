@@ -1,0 +1,75 @@
+//! Reading a test's database directly, beside the service: what the ledger and tables hold, whatever
+//! the API says. Queries are written in SQL both dialects speak.
+
+use flashgate_store::testing::TestDatabase;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::{PgPool, SqlitePool};
+use std::collections::HashMap;
+use std::str::FromStr;
+
+pub enum Direct {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+impl Direct {
+    pub async fn connect(db: &TestDatabase) -> Self {
+        if db.is_postgres() {
+            let pool = PgPoolOptions::new()
+                .max_connections(2)
+                .connect(&db.url)
+                .await
+                .expect("a direct PostgreSQL connection");
+            Self::Postgres(pool)
+        } else {
+            let options = SqliteConnectOptions::from_str(&db.url)
+                .expect("a SQLite URL")
+                .read_only(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .expect("a direct SQLite connection");
+            Self::Sqlite(pool)
+        }
+    }
+
+    /// A single integer, e.g. `SELECT COUNT(*) FROM orders`.
+    pub async fn count(&self, sql: &str) -> i64 {
+        match self {
+            Self::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Self::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Text keys with integer values, e.g. a count per order.
+    pub async fn counts_by(&self, sql: &str) -> HashMap<String, i64> {
+        let rows: Vec<(String, i64)> = match self {
+            Self::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await,
+            Self::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.into_iter().collect()
+    }
+
+    /// How many times the ledger recorded each order moving to `status`, keyed by order id.
+    pub async fn ledger_moves_to(&self, status: &str) -> HashMap<String, i64> {
+        assert!(status.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        self.counts_by(&format!(
+            "SELECT CAST(order_id AS TEXT), CAST(COUNT(*) AS BIGINT) FROM order_events \
+             WHERE to_status = '{status}' GROUP BY order_id"
+        ))
+        .await
+    }
+
+    /// Rows written by purchases: orders, ledger events and idempotency records.
+    pub async fn purchase_rows(&self) -> i64 {
+        self.count(
+            "SELECT CAST((SELECT COUNT(*) FROM orders) + (SELECT COUNT(*) FROM order_events) \
+             + (SELECT COUNT(*) FROM idempotency) + (SELECT COUNT(*) FROM customer_holdings) AS BIGINT)",
+        )
+        .await
+    }
+}

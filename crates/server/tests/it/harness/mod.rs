@@ -1,0 +1,303 @@
+//! Test support: real flashgate instances on port 0 sharing one fresh database, an HTTP client speaking
+//! to them, direct reads of the database, and a way to fire many requests at the same instant.
+
+pub mod api;
+pub mod database;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::Value;
+use flashgate::config::{DEFAULTS, Settings};
+use flashgate::state::AppState;
+use flashgate::workers::expirer::Expirer;
+use flashgate::{Application, auth::BuyerTokens};
+use flashgate_core::audit::AuditReport;
+use flashgate_core::product::Stock;
+use flashgate_core::{Clock, ProductId, Strategy, SystemClock};
+use flashgate_store::testing::TestDatabase;
+use futures_util::future::join_all;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::Barrier;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use api::{Answer, Api};
+pub use database::Direct;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// How to start a test's service: which backend and strategy, how many instances, which clock, and any
+/// setting to override (`key` in figment's dotted form, e.g. `inventory.hold_seconds`).
+pub struct Spawn {
+    backend: Backend,
+    instances: usize,
+    clock: Arc<dyn Clock>,
+    overrides: Vec<(String, Value)>,
+}
+
+impl Spawn {
+    pub fn new(backend: Backend) -> Self {
+        let spawn = Self {
+            backend,
+            instances: 1,
+            clock: Arc::new(SystemClock),
+            overrides: Vec::new(),
+        }
+        // Workers are driven by the tests through `run_once`; the background loop stays out of the way.
+        .set("expirer.interval_ms", 3_600_000);
+        match backend {
+            // One writer: a burst of purchases queues for it rather than being shed after 3 s.
+            Backend::Sqlite => spawn.set("database.acquire_timeout_ms", 10_000),
+            Backend::Postgres => spawn,
+        }
+    }
+
+    pub fn strategy(self, strategy: Strategy) -> Self {
+        self.set("inventory.strategy", strategy.as_str())
+    }
+
+    pub fn instances(mut self, instances: usize) -> Self {
+        self.instances = instances;
+        self
+    }
+
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn set(mut self, key: &str, value: impl serde::Serialize) -> Self {
+        let value = Value::serialize(value).expect("a serialisable setting");
+        self.overrides.push((key.to_owned(), value));
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let db = match self.backend {
+            Backend::Postgres => TestDatabase::postgres().await,
+            Backend::Sqlite => TestDatabase::sqlite(),
+        };
+        self.start_on(db).await
+    }
+
+    /// Starts the instances against a database the test prepared itself.
+    pub async fn start_on(self, db: TestDatabase) -> TestApp {
+        let mut figment = Figment::from(Toml::string(DEFAULTS))
+            .merge(Serialized::default("listen", "127.0.0.1:0"))
+            .merge(Serialized::default("database_url", &db.url));
+        for (key, value) in &self.overrides {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        let settings = Settings::from_figment(figment).expect("valid test settings");
+        let tokens = BuyerTokens::new(settings.jwt_secret.expose().as_bytes());
+        let admin_token = settings.admin_token.expose().to_owned();
+        let http = reqwest::Client::builder()
+            // A hung server fails the test instead of hanging the suite.
+            .timeout(std::time::Duration::from_secs(120))
+            .build()
+            .expect("an HTTP client");
+        let mut instances = Vec::with_capacity(self.instances);
+        // One after the other, so that only the first applies the migrations.
+        for _ in 0..self.instances {
+            let app = Application::build_with_clock(settings.clone(), self.clock.clone())
+                .await
+                .expect("the application builds");
+            let base = format!("http://{}", app.local_addr().expect("a bound address"));
+            let state = app.state().clone();
+            let expirer = app.expirer();
+            let shutdown = CancellationToken::new();
+            let running = tokio::spawn(app.run(shutdown.clone()));
+            instances.push(Instance {
+                api: Api::new(http.clone(), base, admin_token.clone(), tokens.clone()),
+                state,
+                expirer,
+                shutdown,
+                running: Some(running),
+            });
+        }
+        TestApp {
+            backend: self.backend,
+            instances,
+            db,
+        }
+    }
+}
+
+/// One running flashgate instance.
+pub struct Instance {
+    pub api: Api,
+    pub state: AppState,
+    pub expirer: Expirer,
+    shutdown: CancellationToken,
+    running: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Instance {
+    /// Cancels the instance's token without waiting for it to stop.
+    pub fn signal_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Stops the instance and waits for `run` to return, with its result.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        match self.running.take() {
+            Some(running) => running.await.expect("the server task does not panic"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A test's service: its instances, then the database they share (dropped last).
+pub struct TestApp {
+    pub backend: Backend,
+    pub instances: Vec<Instance>,
+    pub db: TestDatabase,
+}
+
+impl TestApp {
+    /// The API of instance `i` (modulo the number of instances, so callers can spread load with it).
+    pub fn api(&self, i: usize) -> &Api {
+        &self.instances[i % self.instances.len()].api
+    }
+
+    pub async fn audit(&self) -> AuditReport {
+        self.instances[0]
+            .state
+            .store
+            .auditor
+            .audit()
+            .await
+            .expect("the audit runs")
+    }
+
+    /// Asserts that every invariant holds, printing the violations when one does not.
+    pub async fn assert_audit_clean(&self) -> AuditReport {
+        let report = self.audit().await;
+        assert!(report.is_clean(), "the audit found violations: {report:#?}");
+        report
+    }
+
+    /// The product's counters as the store holds them.
+    pub async fn stock(&self, product: i64) -> Stock {
+        self.instances[0]
+            .state
+            .store
+            .catalog
+            .get(ProductId(product))
+            .await
+            .expect("the catalogue answers")
+            .expect("the product exists")
+            .stock
+    }
+
+    pub async fn direct(&self) -> Direct {
+        Direct::connect(&self.db).await
+    }
+}
+
+/// Runs `n` tasks that each wait at one barrier and then run the future `make(i)` built for them, so
+/// that every request is on its way at the same moment; answers come back in task order.
+pub async fn all_at_once<F, Fut, T>(n: usize, make: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let work = make(i);
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
+    join_all(tasks)
+        .await
+        .into_iter()
+        .map(|joined| joined.expect("a request task does not panic"))
+        .collect()
+}
+
+/// Instantiates `async fn scenario(Backend)` as one test per backend: `scenario::postgres` and
+/// `scenario::sqlite`.
+macro_rules! on_each_backend {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            use $crate::harness::Backend;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$scenario(Backend::Postgres).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$scenario(Backend::Sqlite).await;
+            }
+        }
+    )+};
+}
+
+/// Instantiates `async fn scenario(Backend, Strategy)` for every backend and purchase strategy.
+macro_rules! on_each_backend_and_strategy {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            use $crate::harness::Backend;
+            use flashgate_core::Strategy;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_pessimistic() {
+                super::$scenario(Backend::Postgres, Strategy::Pessimistic).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_conditional() {
+                super::$scenario(Backend::Postgres, Strategy::Conditional).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_pessimistic() {
+                super::$scenario(Backend::Sqlite, Strategy::Pessimistic).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_conditional() {
+                super::$scenario(Backend::Sqlite, Strategy::Conditional).await;
+            }
+        }
+    )+};
+}
+
+/// Instantiates `async fn scenario(Strategy)` (PostgreSQL only) for each purchase strategy.
+macro_rules! on_each_strategy {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            use flashgate_core::Strategy;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn pessimistic() {
+                super::$scenario(Strategy::Pessimistic).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn conditional() {
+                super::$scenario(Strategy::Conditional).await;
+            }
+        }
+    )+};
+}
