@@ -17,8 +17,26 @@ const APP_ROLE: &str = "flashgate_it_app";
 
 on_each_strategy!(a_race_through_severed_connections_never_answers_500_and_keeps_the_books);
 
+/// How the database turns new connections away.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    /// `CONNECTION LIMIT 0`: "too many connections" (53300), which the pool retries until it gives up.
+    ConnectionLimit,
+    /// `ALLOW_CONNECTIONS false`: "not currently accepting connections" (55000, FATAL), at once.
+    NotAccepting,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_refusing_connections_is_answered_503_with_retry_after() {
+async fn a_database_at_its_connection_limit_is_answered_503_with_retry_after() {
+    refused_connections_are_answered_503_with_retry_after(Refusal::ConnectionLimit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_not_accepting_connections_is_answered_503_with_retry_after() {
+    refused_connections_are_answered_503_with_retry_after(Refusal::NotAccepting).await;
+}
+
+async fn refused_connections_are_answered_503_with_retry_after(refusal: Refusal) {
     let (app, outage) = start(Strategy::Conditional, 500).await;
     let api = app.api(0);
     let product = api.product(5, None).await;
@@ -27,7 +45,8 @@ async fn a_database_refusing_connections_is_answered_503_with_retry_after() {
         .await
         .assert_status(201);
 
-    outage.refuse().await;
+    outage.refuse_new(refusal).await;
+    outage.sever().await;
     let ready = api.get("/readyz", None).await;
     let body = ready.assert_status(503);
     assert_eq!(body["status"], "unavailable", "{body}");
@@ -57,33 +76,39 @@ async fn a_race_through_severed_connections_never_answers_500_and_keeps_the_book
     strategy: Strategy,
 ) {
     const BUYERS: usize = 300;
-    let (app, outage) = start(strategy, 1000).await;
-    let product = app.api(0).product(100, None).await;
+    const UNITS: i64 = 40;
+    const SEVER_EVERY: usize = 20;
+    let (app, outage) = start(strategy, 3000).await;
+    let product = app.api(0).product(UNITS, None).await;
     let outage = Arc::new(outage);
     let (answered, progress) = watch::channel(0usize);
     let answered = Arc::new(answered);
 
-    // Cuts the app's connections every few answers, and refuses new ones for a stretch in the middle.
+    // Cuts the app's connections every few answers; once, half way through, the database also refuses
+    // new connections until the next answer is out.
     let disruptor = {
         let outage = outage.clone();
         let mut progress = progress.clone();
         tokio::spawn(async move {
             let mut severed = 0;
+            let mut refused = false;
             let mut seen = 0;
             while seen < BUYERS {
-                if seen >= BUYERS / 3 && seen < BUYERS / 3 + 20 {
-                    outage.refuse().await;
-                } else {
-                    outage.restore().await;
+                let refuse = !refused && seen >= BUYERS / 2;
+                if refuse {
+                    outage.refuse_new(Refusal::ConnectionLimit).await;
+                    refused = true;
                 }
                 severed += outage.sever().await;
-                let next = seen + 3;
+                let next = (seen + if refuse { 1 } else { SEVER_EVERY }).min(BUYERS);
                 seen = *progress
-                    .wait_for(|n| *n >= next.min(BUYERS))
+                    .wait_for(|n| *n >= next)
                     .await
                     .expect("the race reports progress");
+                if refuse {
+                    outage.restore().await;
+                }
             }
-            outage.restore().await;
             severed
         })
     };
@@ -114,7 +139,11 @@ async fn a_race_through_severed_connections_never_answers_500_and_keeps_the_book
             }
         }
     }
-    assert!(unavailable > 0, "refused connections were answered 503");
+    assert!(unavailable > 0, "severed connections were answered 503");
+    assert!(
+        !created.is_empty(),
+        "units were sold through the disruption"
+    );
 
     let api = app.api(0);
     api.get("/readyz", None).await.assert_status(200);
@@ -123,7 +152,11 @@ async fn a_race_through_severed_connections_never_answers_500_and_keeps_the_book
     let taken = stock.total - stock.available;
     assert_eq!(report.orders, taken, "every unit taken belongs to an order");
     // A 503 may hide a commit that landed, but every 201 is a stored order.
-    assert!(created.len() as i64 <= report.orders, "{} answered 201", created.len());
+    assert!(
+        created.len() as i64 <= report.orders,
+        "{} answered 201",
+        created.len()
+    );
     for (token, id) in &created {
         api.get(&format!("/orders/{id}"), Some(token.as_str()))
             .await
@@ -158,7 +191,12 @@ impl Outage {
             .connect(&postgres_admin_url())
             .await
             .expect("an admin connection");
-        let database = db.url.rsplit('/').next().expect("a database name").to_owned();
+        let database = db
+            .url
+            .rsplit('/')
+            .next()
+            .expect("a database name")
+            .to_owned();
         // Roles are shared by the whole server: create it once, whoever gets there first.
         sqlx::query(&format!(
             "DO $$ BEGIN CREATE ROLE {APP_ROLE} LOGIN; \
@@ -176,9 +214,12 @@ impl Outage {
 
     /// Terminates every connection the app holds; returns how many there were.
     async fn sever(&self) -> u64 {
+        // The app's backends are picked first, in a materialised step: in a single WHERE the planner
+        // may call pg_terminate_backend on rows before the name filters have ruled them out.
         let killed: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND usename = $2 \
-             AND pid <> pg_backend_pid() AND pg_terminate_backend(pid)",
+            "WITH app AS MATERIALIZED (SELECT pid FROM pg_stat_activity \
+               WHERE datname = $1 AND usename = $2 AND pid <> pg_backend_pid()) \
+             SELECT COUNT(*) FROM app WHERE pg_terminate_backend(pid)",
         )
         .bind(&self.database)
         .bind(APP_ROLE)
@@ -188,24 +229,24 @@ impl Outage {
         u64::try_from(killed).unwrap_or(0)
     }
 
-    /// New connections are refused and the open ones cut.
-    async fn refuse(&self) {
-        self.set_connection_limit(0).await;
-        self.sever().await;
+    /// New connections are refused; open ones live on.
+    async fn refuse_new(&self, refusal: Refusal) {
+        match refusal {
+            Refusal::ConnectionLimit => self.alter("CONNECTION LIMIT 0").await,
+            Refusal::NotAccepting => self.alter("ALLOW_CONNECTIONS false").await,
+        }
     }
 
     async fn restore(&self) {
-        self.set_connection_limit(-1).await;
+        self.alter("CONNECTION LIMIT -1").await;
+        self.alter("ALLOW_CONNECTIONS true").await;
     }
 
-    async fn set_connection_limit(&self, limit: i32) {
-        sqlx::query(&format!(
-            "ALTER DATABASE {} CONNECTION LIMIT {limit}",
-            self.database
-        ))
-        .execute(&self.admin)
-        .await
-        .expect("change the connection limit");
+    async fn alter(&self, change: &str) {
+        sqlx::query(&format!("ALTER DATABASE {} {change}", self.database))
+            .execute(&self.admin)
+            .await
+            .unwrap_or_else(|e| panic!("ALTER DATABASE … {change}: {e}"));
     }
 }
 

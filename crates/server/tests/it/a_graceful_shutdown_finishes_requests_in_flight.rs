@@ -50,7 +50,10 @@ async fn cancelling_the_token_lets_in_flight_purchases_finish(backend: Backend) 
         }
     }
     let created = answers.iter().filter(|a| a.status == 201).count();
-    assert_eq!(created, 20, "every unit was sold to a request that was in flight");
+    assert_eq!(
+        created, 20,
+        "every unit was sold to a request that was in flight"
+    );
 
     let api = app.api(0).clone();
     app.instances[0]
@@ -58,7 +61,10 @@ async fn cancelling_the_token_lets_in_flight_purchases_finish(backend: Backend) 
         .await
         .expect("run returns cleanly after the drain");
     let refused = api.http.get(format!("{}/healthz", api.base)).send().await;
-    assert!(refused.is_err(), "a stopped instance accepts nothing: {refused:?}");
+    assert!(
+        refused.is_err(),
+        "a stopped instance accepts nothing: {refused:?}"
+    );
     let report = app.assert_audit_clean().await;
     assert_eq!(report.orders, 20);
 }

@@ -45,7 +45,10 @@ async fn a_created_product_is_answered_201_and_shown_to_buyers(backend: Backend)
         .assert_status(200);
     let mut expected = created.clone();
     expected.as_object_mut().expect("an object").remove("stock");
-    assert_eq!(shown, expected, "buyers see the product without its counters");
+    assert_eq!(
+        shown, expected,
+        "buyers see the product without its counters"
+    );
     let listed = api.get("/products", None).await.assert_status(200);
     assert_eq!(listed["products"], json!([expected]));
     app.assert_audit_clean().await;
@@ -76,7 +79,10 @@ async fn a_patch_changes_price_limit_and_window_and_buyers_see_it(backend: Backe
         "sale_starts_at": "2021-06-01T10:00:00Z", "sale_ends_at": "2999-06-01T11:00:00Z",
     });
     let patched = api
-        .send(api.admin(Method::PATCH, &format!("/admin/products/{id}")).json(&patch))
+        .send(
+            api.admin(Method::PATCH, &format!("/admin/products/{id}"))
+                .json(&patch),
+        )
         .await
         .assert_status(200);
     let shown = api
@@ -118,18 +124,25 @@ async fn a_patch_changes_price_limit_and_window_and_buyers_see_it(backend: Backe
         .assert_status(201);
 
     // A window that ends before it starts is refused and changes nothing.
-    let backwards = json!({"sale_starts_at": "2030-01-02T00:00:00Z", "sale_ends_at": "2030-01-01T00:00:00Z"});
-    api.send(api.admin(Method::PATCH, &format!("/admin/products/{id}")).json(&backwards))
-        .await
-        .assert_problem(422, "invalid_request");
+    let backwards =
+        json!({"sale_starts_at": "2030-01-02T00:00:00Z", "sale_ends_at": "2030-01-01T00:00:00Z"});
+    api.send(
+        api.admin(Method::PATCH, &format!("/admin/products/{id}"))
+            .json(&backwards),
+    )
+    .await
+    .assert_problem(422, "invalid_request");
     let unchanged = api
         .get(&format!("/products/{id}"), None)
         .await
         .assert_status(200);
     assert_eq!(unchanged["sale_starts_at"], "2021-06-01T10:00:00Z");
-    api.send(api.admin(Method::PATCH, "/admin/products/987654").json(&patch))
-        .await
-        .assert_problem(404, "product_not_found");
+    api.send(
+        api.admin(Method::PATCH, "/admin/products/987654")
+            .json(&patch),
+    )
+    .await
+    .assert_problem(404, "product_not_found");
     app.assert_audit_clean().await;
 }
 
@@ -195,10 +208,14 @@ async fn a_sale_window_in_the_future_refuses_purchases(backend: Backend) {
         .await
         .assert_problem(409, "sale_not_active");
 
-    let closed = json!({"sale_starts_at": "2020-01-01T00:00:00Z", "sale_ends_at": "2020-01-02T00:00:00Z"});
-    api.send(api.admin(Method::PATCH, &format!("/admin/products/{id}")).json(&closed))
-        .await
-        .assert_status(200);
+    let closed =
+        json!({"sale_starts_at": "2020-01-01T00:00:00Z", "sale_ends_at": "2020-01-02T00:00:00Z"});
+    api.send(
+        api.admin(Method::PATCH, &format!("/admin/products/{id}"))
+            .json(&closed),
+    )
+    .await
+    .assert_status(200);
     api.place_order(&token, &key(), id, 1)
         .await
         .assert_problem(409, "sale_not_active");

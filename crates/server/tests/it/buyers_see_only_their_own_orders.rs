@@ -41,7 +41,10 @@ async fn the_order_list_holds_only_the_callers_orders(backend: Backend) {
     assert_eq!(listed(bob.clone()).await, HashSet::from([bobs.clone()]));
     assert!(listed(carol.clone()).await.is_empty());
 
-    let limited = api.get("/orders?limit=2", Some(&alice)).await.assert_status(200);
+    let limited = api
+        .get("/orders?limit=2", Some(&alice))
+        .await
+        .assert_status(200);
     assert_eq!(limited["orders"].as_array().map(Vec::len), Some(2));
     api.get("/orders?limit=0", Some(&alice))
         .await
@@ -62,7 +65,10 @@ async fn another_customers_order_is_answered_like_an_unknown_one(backend: Backen
         .get(&format!("/orders/{id}"), Some(&alice))
         .await
         .assert_status(200);
-    assert_eq!(own, order, "the owner reads back what the purchase answered");
+    assert_eq!(
+        own, order,
+        "the owner reads back what the purchase answered"
+    );
 
     let someone_elses = api.get(&format!("/orders/{id}"), Some(&mallory)).await;
     let unknown = api
@@ -74,7 +80,12 @@ async fn another_customers_order_is_answered_like_an_unknown_one(backend: Backen
     }
     let shape = |a: &crate::harness::Answer| {
         let body = a.json();
-        (a.status, body["type"].clone(), body["title"].clone(), body["code"].clone())
+        (
+            a.status,
+            body["type"].clone(),
+            body["title"].clone(),
+            body["code"].clone(),
+        )
     };
     assert_eq!(shape(&someone_elses), shape(&unknown));
     api.get(&format!("/orders/{id}"), None)

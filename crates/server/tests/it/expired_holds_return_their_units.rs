@@ -98,7 +98,9 @@ async fn two_expirers_running_at_once_expire_each_order_exactly_once(backend: Ba
     // Nothing is left for a later step.
     let after = join_all(expirers.iter().map(|e| e.run_once())).await;
     assert!(
-        after.iter().all(|s| matches!(s, Ok(step) if step.claimed == 0)),
+        after
+            .iter()
+            .all(|s| matches!(s, Ok(step) if step.claimed == 0)),
         "{after:?}"
     );
 }
