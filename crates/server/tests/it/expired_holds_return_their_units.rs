@@ -107,7 +107,7 @@ async fn two_expirers_running_at_once_expire_each_order_exactly_once(backend: Ba
 
 /// `n` customers each buy one unit, spread over the app's instances; returns (token, order id) pairs.
 async fn place_orders(app: &TestApp, product: i64, n: usize) -> Vec<(String, String)> {
-    let placed = all_at_once(n, |i| {
+    all_at_once(n, |i| {
         let api = app.api(i).clone();
         let token = api.token(&format!("holder-{i}"));
         async move {
@@ -116,6 +116,5 @@ async fn place_orders(app: &TestApp, product: i64, n: usize) -> Vec<(String, Str
             (token, id.expect("an order id"))
         }
     })
-    .await;
-    placed
+    .await
 }

@@ -18,3 +18,4 @@ mod buyers_see_only_their_own_orders;
 mod expired_holds_return_their_units;
 mod health_and_readiness_answer;
 mod one_idempotency_key_makes_one_order;
+mod only_the_admin_reaches_the_admin_routes;
