@@ -1,33 +1,48 @@
 //! Graceful shutdown: cancelling the token while purchases are in flight lets each of them finish with a
-//! full answer, then `run` returns and the books balance.
+//! full answer before `run` returns, and the books balance. The instance runs on a runtime of its own
+//! that is dropped as soon as `run` returns, as the binary's is, so anything `run` left unfinished dies.
 
 use crate::harness::api::key;
-use crate::harness::{Backend, Spawn, TestApp, all_at_once};
+use crate::harness::{Api, Backend, Spawn, all_at_once};
+use flashgate::Application;
+use flashgate::app::open_store;
 use flashgate_core::Clock;
+use flashgate_store::testing::TestDatabase;
 use sqlx::{Connection, PgConnection, SqliteConnection};
 use std::sync::Arc;
 use time::OffsetDateTime;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
+use tokio_util::sync::CancellationToken;
 
-const IN_FLIGHT: usize = 30;
+/// Fewer than the pool's connections, so that every request can be held up inside a reservation.
+const IN_FLIGHT: usize = 12;
+const UNITS: i64 = 8;
 
 on_each_backend!(cancelling_the_token_lets_in_flight_purchases_finish);
 
 async fn cancelling_the_token_lets_in_flight_purchases_finish(backend: Backend) {
+    let db = match backend {
+        Backend::Postgres => TestDatabase::postgres().await,
+        Backend::Sqlite => TestDatabase::sqlite(),
+    };
     let clock = Arc::new(CountingClock::default());
-    let mut app = Spawn::new(backend)
-        .clock(clock.clone())
-        // Every purchase must be able to hold a connection while it waits on the stock lock.
-        .set("database.max_connections", 40)
+    let settings = Spawn::new(backend)
+        // Requests queue behind the lock for as long as the test holds it.
         .set("database.acquire_timeout_ms", 60_000)
-        .start()
-        .await;
-    let product = app.api(0).product(20, None).await;
-    let mut lock = StockLock::take(&app, product).await;
+        .settings(&db);
+    let shutdown = CancellationToken::new();
+    let (base, stopped) = serve_on_own_runtime(settings.clone(), clock.clone(), shutdown.clone());
+    let api = Api::new(
+        Api::client(),
+        base.await.expect("the instance starts"),
+        &settings,
+    );
+    let product = api.product(UNITS, None).await;
+    let mut lock = StockLock::take(backend, &db.url, product).await;
     let mut calls = clock.calls.subscribe();
 
     let firing = all_at_once(IN_FLIGHT, |i| {
-        let api = app.api(0).clone();
+        let api = api.clone();
         let token = api.token(&format!("buyer-{i}"));
         async move { api.place_order(&token, &key(), product, 1).await }
     });
@@ -38,10 +53,12 @@ async fn cancelling_the_token_lets_in_flight_purchases_finish(backend: Backend) 
             .wait_for(|n| *n >= IN_FLIGHT)
             .await
             .expect("the clock reports calls");
-        app.instances[0].signal_shutdown();
+        shutdown.cancel();
         lock.release().await;
+        stopped.await.expect("the instance's thread reports back")
     };
-    let (answers, ()) = tokio::join!(firing, shutting_down);
+    let (answers, run) = tokio::join!(firing, shutting_down);
+    run.expect("run returns cleanly after the drain");
 
     for answer in &answers {
         match answer.status {
@@ -50,23 +67,46 @@ async fn cancelling_the_token_lets_in_flight_purchases_finish(backend: Backend) 
         }
     }
     let created = answers.iter().filter(|a| a.status == 201).count();
-    assert_eq!(
-        created, 20,
-        "every unit was sold to a request that was in flight"
-    );
-
-    let api = app.api(0).clone();
-    app.instances[0]
-        .stop()
-        .await
-        .expect("run returns cleanly after the drain");
+    assert_eq!(created, usize::try_from(UNITS).unwrap());
     let refused = api.http.get(format!("{}/healthz", api.base)).send().await;
     assert!(
         refused.is_err(),
         "a stopped instance accepts nothing: {refused:?}"
     );
-    let report = app.assert_audit_clean().await;
-    assert_eq!(report.orders, 20);
+
+    let store = open_store(&settings, false).await.expect("the store opens");
+    let report = store.auditor.audit().await.expect("the audit runs");
+    assert!(report.is_clean(), "{report:#?}");
+    assert_eq!(report.orders, UNITS);
+}
+
+/// Builds and runs an instance on a thread and runtime of its own. Answers its address once it listens,
+/// then `run`'s result once `run` has returned and the runtime is gone.
+fn serve_on_own_runtime(
+    settings: flashgate::Settings,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) -> (
+    oneshot::Receiver<String>,
+    oneshot::Receiver<anyhow::Result<()>>,
+) {
+    let (listening, base) = oneshot::channel();
+    let (done, stopped) = oneshot::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let result = runtime.block_on(async move {
+            let app = Application::build_with_clock(settings, clock).await?;
+            let _ = listening.send(format!("http://{}", app.local_addr()?));
+            app.run(shutdown).await
+        });
+        drop(runtime);
+        let _ = done.send(result);
+    });
+    (base, stopped)
 }
 
 /// The system clock, counting how often it is read.
@@ -90,9 +130,8 @@ enum StockLock {
 }
 
 impl StockLock {
-    async fn take(app: &TestApp, product: i64) -> Self {
-        let url = &app.db.url;
-        match app.backend {
+    async fn take(backend: Backend, url: &str, product: i64) -> Self {
+        match backend {
             Backend::Postgres => {
                 let mut conn = PgConnection::connect(url).await.expect("a connection");
                 sqlx::query("BEGIN").execute(&mut conn).await.unwrap();

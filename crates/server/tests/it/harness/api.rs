@@ -1,6 +1,7 @@
 //! The HTTP side of a test: requests to one instance as an admin or as a buyer, and the answers they
 //! get, kept whole (status, headers, body bytes).
 
+use flashgate::Settings;
 use flashgate::auth::BuyerTokens;
 use flashgate_core::CustomerId;
 use reqwest::header::{self, HeaderMap};
@@ -88,13 +89,23 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(http: Client, base: String, admin_token: String, tokens: BuyerTokens) -> Self {
+    /// Requests to the instance at `base` (`http://host:port`) that runs with `settings`.
+    pub fn new(http: Client, base: String, settings: &Settings) -> Self {
         Self {
             http,
             base,
-            admin_token,
-            tokens,
+            admin_token: settings.admin_token.expose().to_owned(),
+            tokens: BuyerTokens::new(settings.jwt_secret.expose().as_bytes()),
         }
+    }
+
+    /// An HTTP client for tests; one is shared by all the instances of a test.
+    pub fn client() -> Client {
+        Client::builder()
+            // A hung server fails the test instead of hanging the suite.
+            .timeout(std::time::Duration::from_secs(120))
+            .build()
+            .expect("an HTTP client")
     }
 
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {

@@ -1,16 +1,18 @@
 //! Test support: real flashgate instances on port 0 sharing one fresh database, an HTTP client speaking
 //! to them, direct reads of the database, and a way to fire many requests at the same instant.
 
+#[macro_use]
+mod instantiate;
 pub mod api;
 pub mod database;
 
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::Value;
+use flashgate::Application;
 use flashgate::config::{DEFAULTS, Settings};
 use flashgate::state::AppState;
 use flashgate::workers::expirer::Expirer;
-use flashgate::{Application, auth::BuyerTokens};
 use flashgate_core::audit::AuditReport;
 use flashgate_core::product::Stock;
 use flashgate_core::{Clock, ProductId, Strategy, SystemClock};
@@ -19,7 +21,6 @@ use futures_util::future::join_all;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::Barrier;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use api::{Answer, Api};
@@ -85,22 +86,21 @@ impl Spawn {
         self.start_on(db).await
     }
 
-    /// Starts the instances against a database the test prepared itself.
-    pub async fn start_on(self, db: TestDatabase) -> TestApp {
+    /// The settings every instance of this spawn gets, on `db`.
+    pub fn settings(&self, db: &TestDatabase) -> Settings {
         let mut figment = Figment::from(Toml::string(DEFAULTS))
             .merge(Serialized::default("listen", "127.0.0.1:0"))
             .merge(Serialized::default("database_url", &db.url));
         for (key, value) in &self.overrides {
             figment = figment.merge(Serialized::default(key, value));
         }
-        let settings = Settings::from_figment(figment).expect("valid test settings");
-        let tokens = BuyerTokens::new(settings.jwt_secret.expose().as_bytes());
-        let admin_token = settings.admin_token.expose().to_owned();
-        let http = reqwest::Client::builder()
-            // A hung server fails the test instead of hanging the suite.
-            .timeout(std::time::Duration::from_secs(120))
-            .build()
-            .expect("an HTTP client");
+        Settings::from_figment(figment).expect("valid test settings")
+    }
+
+    /// Starts the instances against a database the test prepared itself.
+    pub async fn start_on(self, db: TestDatabase) -> TestApp {
+        let settings = self.settings(&db);
+        let http = Api::client();
         let mut instances = Vec::with_capacity(self.instances);
         // One after the other, so that only the first applies the migrations.
         for _ in 0..self.instances {
@@ -111,20 +111,15 @@ impl Spawn {
             let state = app.state().clone();
             let expirer = app.expirer();
             let shutdown = CancellationToken::new();
-            let running = tokio::spawn(app.run(shutdown.clone()));
+            tokio::spawn(app.run(shutdown.clone()));
             instances.push(Instance {
-                api: Api::new(http.clone(), base, admin_token.clone(), tokens.clone()),
+                api: Api::new(http.clone(), base, &settings),
                 state,
                 expirer,
                 shutdown,
-                running: Some(running),
             });
         }
-        TestApp {
-            backend: self.backend,
-            instances,
-            db,
-        }
+        TestApp { instances, db }
     }
 }
 
@@ -134,23 +129,6 @@ pub struct Instance {
     pub state: AppState,
     pub expirer: Expirer,
     shutdown: CancellationToken,
-    running: Option<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Instance {
-    /// Cancels the instance's token without waiting for it to stop.
-    pub fn signal_shutdown(&self) {
-        self.shutdown.cancel();
-    }
-
-    /// Stops the instance and waits for `run` to return, with its result.
-    pub async fn stop(&mut self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        match self.running.take() {
-            Some(running) => running.await.expect("the server task does not panic"),
-            None => Ok(()),
-        }
-    }
 }
 
 impl Drop for Instance {
@@ -161,7 +139,6 @@ impl Drop for Instance {
 
 /// A test's service: its instances, then the database they share (dropped last).
 pub struct TestApp {
-    pub backend: Backend,
     pub instances: Vec<Instance>,
     pub db: TestDatabase,
 }
@@ -231,81 +208,4 @@ where
         .into_iter()
         .map(|joined| joined.expect("a request task does not panic"))
         .collect()
-}
-
-/// Instantiates `async fn scenario(Backend)` as one test per backend: `scenario::postgres` and
-/// `scenario::sqlite`. Attributes before a scenario's name (`#[ignore = "why"]`) go on each test.
-macro_rules! on_each_backend {
-    ($($(#[$attr:meta])* $scenario:ident),+ $(,)?) => {$(
-        mod $scenario {
-            use $crate::harness::Backend;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$attr])*
-            async fn postgres() {
-                super::$scenario(Backend::Postgres).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$attr])*
-            async fn sqlite() {
-                super::$scenario(Backend::Sqlite).await;
-            }
-        }
-    )+};
-}
-
-/// Instantiates `async fn scenario(Backend, Strategy)` for every backend and purchase strategy.
-macro_rules! on_each_backend_and_strategy {
-    ($($(#[$attr:meta])* $scenario:ident),+ $(,)?) => {$(
-        mod $scenario {
-            use $crate::harness::Backend;
-            use flashgate_core::Strategy;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$attr])*
-            async fn postgres_pessimistic() {
-                super::$scenario(Backend::Postgres, Strategy::Pessimistic).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$attr])*
-            async fn postgres_conditional() {
-                super::$scenario(Backend::Postgres, Strategy::Conditional).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$attr])*
-            async fn sqlite_pessimistic() {
-                super::$scenario(Backend::Sqlite, Strategy::Pessimistic).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$attr])*
-            async fn sqlite_conditional() {
-                super::$scenario(Backend::Sqlite, Strategy::Conditional).await;
-            }
-        }
-    )+};
-}
-
-/// Instantiates `async fn scenario(Strategy)` (PostgreSQL only) for each purchase strategy.
-macro_rules! on_each_strategy {
-    ($($(#[$attr:meta])* $scenario:ident),+ $(,)?) => {$(
-        mod $scenario {
-            use flashgate_core::Strategy;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$attr])*
-            async fn pessimistic() {
-                super::$scenario(Strategy::Pessimistic).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$attr])*
-            async fn conditional() {
-                super::$scenario(Strategy::Conditional).await;
-            }
-        }
-    )+};
 }
