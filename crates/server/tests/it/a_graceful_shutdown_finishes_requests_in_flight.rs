@@ -3,7 +3,7 @@
 //! that is dropped as soon as `run` returns, as the binary's is, so anything `run` left unfinished dies.
 
 use crate::harness::api::key;
-use crate::harness::{Api, Backend, Spawn, all_at_once};
+use crate::harness::{Api, Backend, Spawn, all_at_once, postgres_connections};
 use flashgate::Application;
 use flashgate::app::open_store;
 use flashgate_core::Clock;
@@ -30,6 +30,7 @@ async fn cancelling_the_token_lets_in_flight_purchases_finish(backend: Backend) 
         // Requests queue behind the lock for as long as the test holds it.
         .set("database.acquire_timeout_ms", 60_000)
         .settings(&db);
+    let _slots = postgres_connections(&db, settings.database.max_connections).await;
     let shutdown = CancellationToken::new();
     let (base, stopped) = serve_on_own_runtime(settings.clone(), clock.clone(), shutdown.clone());
     let api = Api::new(

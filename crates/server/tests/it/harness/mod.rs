@@ -20,7 +20,7 @@ use flashgate_store::testing::TestDatabase;
 use futures_util::future::join_all;
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::Barrier;
+use tokio::sync::{Barrier, Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 pub use api::{Answer, Api};
@@ -100,6 +100,9 @@ impl Spawn {
     /// Starts the instances against a database the test prepared itself.
     pub async fn start_on(self, db: TestDatabase) -> TestApp {
         let settings = self.settings(&db);
+        let connections =
+            u32::try_from(self.instances).unwrap() * settings.database.max_connections;
+        let slots = postgres_connections(&db, connections).await;
         let http = Api::client();
         let mut instances = Vec::with_capacity(self.instances);
         // One after the other, so that only the first applies the migrations.
@@ -119,7 +122,11 @@ impl Spawn {
                 shutdown,
             });
         }
-        TestApp { instances, db }
+        TestApp {
+            instances,
+            db,
+            _slots: slots,
+        }
     }
 }
 
@@ -137,10 +144,30 @@ impl Drop for Instance {
     }
 }
 
-/// A test's service: its instances, then the database they share (dropped last).
+/// A test's service: its instances, then the database they share, then its share of the server's
+/// connections (dropped in that order).
 pub struct TestApp {
     pub instances: Vec<Instance>,
     pub db: TestDatabase,
+    _slots: Option<SemaphorePermit<'static>>,
+}
+
+/// Connections the PostgreSQL tests of this binary may hold at once: the server allows 100 by default,
+/// and tests running in parallel must not starve each other into 503s.
+static POSTGRES_CONNECTIONS: Semaphore = Semaphore::const_new(64);
+
+/// Waits until `n` connections to PostgreSQL are free for the test to use (nothing for SQLite).
+pub async fn postgres_connections(db: &TestDatabase, n: u32) -> Option<SemaphorePermit<'static>> {
+    if !db.is_postgres() {
+        return None;
+    }
+    let n = n.min(64);
+    Some(
+        POSTGRES_CONNECTIONS
+            .acquire_many(n)
+            .await
+            .expect("the semaphore stays open"),
+    )
 }
 
 impl TestApp {
