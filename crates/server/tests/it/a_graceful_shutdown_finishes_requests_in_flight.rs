@@ -3,12 +3,11 @@
 //! that is dropped as soon as `run` returns, as the binary's is, so anything `run` left unfinished dies.
 
 use crate::harness::api::key;
-use crate::harness::{Api, Backend, Spawn, all_at_once, postgres_connections};
+use crate::harness::{Api, Backend, Spawn, StockLock, all_at_once, postgres_connections};
 use flashgate::Application;
 use flashgate::app::open_store;
 use flashgate_core::Clock;
 use flashgate_store::testing::TestDatabase;
-use sqlx::{Connection, PgConnection, SqliteConnection};
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::{oneshot, watch};
@@ -120,45 +119,5 @@ impl Clock for CountingClock {
     fn now(&self) -> OffsetDateTime {
         self.calls.send_modify(|n| *n += 1);
         OffsetDateTime::now_utc()
-    }
-}
-
-/// A lock that every purchase of the product waits behind: the product's stock row (PostgreSQL) or
-/// SQLite's write lock, held by a connection of the test's own.
-enum StockLock {
-    Postgres(PgConnection),
-    Sqlite(SqliteConnection),
-}
-
-impl StockLock {
-    async fn take(backend: Backend, url: &str, product: i64) -> Self {
-        match backend {
-            Backend::Postgres => {
-                let mut conn = PgConnection::connect(url).await.expect("a connection");
-                sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
-                sqlx::query("SELECT 1 FROM inventory WHERE product_id = $1 FOR UPDATE")
-                    .bind(product)
-                    .execute(&mut conn)
-                    .await
-                    .expect("the stock row is locked");
-                Self::Postgres(conn)
-            }
-            Backend::Sqlite => {
-                let mut conn = SqliteConnection::connect(url).await.expect("a connection");
-                sqlx::query("BEGIN IMMEDIATE")
-                    .execute(&mut conn)
-                    .await
-                    .expect("the write lock is taken");
-                Self::Sqlite(conn)
-            }
-        }
-    }
-
-    async fn release(&mut self) {
-        match self {
-            Self::Postgres(conn) => sqlx::query("COMMIT").execute(conn).await.map(drop),
-            Self::Sqlite(conn) => sqlx::query("COMMIT").execute(conn).await.map(drop),
-        }
-        .expect("the lock is released");
     }
 }

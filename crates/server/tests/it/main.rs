@@ -11,6 +11,7 @@ mod harness;
 mod a_customer_never_exceeds_the_per_customer_limit;
 mod a_database_outage_answers_503_and_loses_nothing;
 mod a_graceful_shutdown_finishes_requests_in_flight;
+mod a_request_that_outlives_its_timeout_is_answered_503;
 mod admins_manage_the_catalogue;
 mod bad_input_is_refused_and_writes_nothing;
 mod buyers_racing_for_the_last_units_never_oversell;

@@ -1,10 +1,11 @@
 //! Reading a test's database directly, beside the service: what the ledger and tables hold, whatever
 //! the API says. Queries are written in SQL both dialects speak.
 
+use crate::harness::Backend;
 use flashgate_store::testing::TestDatabase;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{Connection, PgConnection, PgPool, SqliteConnection, SqlitePool};
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -71,5 +72,45 @@ impl Direct {
              + (SELECT COUNT(*) FROM idempotency) + (SELECT COUNT(*) FROM customer_holdings) AS BIGINT)",
         )
         .await
+    }
+}
+
+/// A lock that every purchase of the product waits behind: the product's stock row (PostgreSQL) or
+/// SQLite's write lock, held by a connection of the test's own.
+pub enum StockLock {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl StockLock {
+    pub async fn take(backend: Backend, url: &str, product: i64) -> Self {
+        match backend {
+            Backend::Postgres => {
+                let mut conn = PgConnection::connect(url).await.expect("a connection");
+                sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+                sqlx::query("SELECT 1 FROM inventory WHERE product_id = $1 FOR UPDATE")
+                    .bind(product)
+                    .execute(&mut conn)
+                    .await
+                    .expect("the stock row is locked");
+                Self::Postgres(conn)
+            }
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::connect(url).await.expect("a connection");
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut conn)
+                    .await
+                    .expect("the write lock is taken");
+                Self::Sqlite(conn)
+            }
+        }
+    }
+
+    pub async fn release(&mut self) {
+        match self {
+            Self::Postgres(conn) => sqlx::query("COMMIT").execute(conn).await.map(drop),
+            Self::Sqlite(conn) => sqlx::query("COMMIT").execute(conn).await.map(drop),
+        }
+        .expect("the lock is released");
     }
 }

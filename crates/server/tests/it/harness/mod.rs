@@ -24,7 +24,7 @@ use tokio::sync::{Barrier, Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 pub use api::{Answer, Api};
-pub use database::Direct;
+pub use database::{Direct, StockLock};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
