@@ -1,5 +1,9 @@
 //! flashgate's integration suite: every test drives real instances over HTTP, against a fresh
 //! PostgreSQL database and a fresh SQLite file, with many requests in flight at once.
+//!
+//! Needs PostgreSQL at `FLASHGATE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`)
+//! as a superuser; the outage tests also log the app in as the role `flashgate_it_app`, which they
+//! create, without a password (trust authentication on the test server).
 
 // Scenario helpers are shared by many tests and are not themselves tests, so clippy's
 // allow-unwrap-in-tests does not reach them; a broken expectation should fail loudly all the same.
