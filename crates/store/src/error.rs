@@ -35,7 +35,11 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
             Some("53300" | "40001" | "40P01") => true,
             // SQLite: busy or locked beyond the busy timeout.
             Some("5" | "6" | "517" | "261") => true,
-            _ => false,
+            // PostgreSQL ends the session with a FATAL error when it refuses a connection (e.g. a
+            // database that is not accepting connections, 55000): the database is unreachable.
+            _ => db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some_and(|pg| pg.severity() == sqlx::postgres::PgSeverity::Fatal),
         },
         _ => false,
     }

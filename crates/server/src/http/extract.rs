@@ -3,16 +3,36 @@
 
 use super::problem::Problem;
 use crate::state::AppState;
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use flashgate_core::{CustomerId, IdempotencyKey};
+use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
-/// `axum::Json` whose rejections are problems.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(Problem))]
+/// A JSON object body, parsed into `T`; every rejection is a problem.
 pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) =
+            axum::Json::<serde_json::Value>::from_request(request, state).await?;
+        // serde would also read a struct from an array of its fields in order (`[1, 2]`); the API's
+        // bodies are objects, and anything else is a client mistake, not a purchase.
+        if !value.is_object() {
+            return Err(Problem::invalid_request("The body must be a JSON object."));
+        }
+        serde_json::from_value(value)
+            .map(ApiJson)
+            .map_err(|e| Problem::invalid_request(format!("The body is not valid: {e}")))
+    }
+}
 
 /// `axum::extract::Query` whose rejections are problems.
 #[derive(axum::extract::FromRequestParts)]

@@ -11,12 +11,13 @@ pub mod products;
 
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request, StatusCode};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use std::time::Duration;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -39,9 +40,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(problem::no_route)
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.http.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
+        .layer(middleware::from_fn_with_state(
             Duration::from_millis(settings.http.request_timeout_ms),
+            answer_in_time,
         ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -53,4 +54,20 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Answers a request that takes longer than `http.request_timeout_ms` with the same 503 problem (and
+/// `Retry-After`) as any other unavailability, instead of a bare status with an empty body.
+async fn answer_in_time(
+    State(limit): State<Duration>,
+    request: Request<axum::body::Body>,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(limit_ms = limit.as_millis() as u64, "request timed out");
+            problem::Problem::unavailable().into_response()
+        }
+    }
 }

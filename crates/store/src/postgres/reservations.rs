@@ -56,9 +56,14 @@ impl Reservations for PgStore {
 
 type Tx = Transaction<'static, Postgres>;
 
-/// The classic answer: lock the product's stock row first and hold it to the end of the transaction.
+/// The classic answer: lock the product's stock row and hold it to the end of the transaction.
 async fn pessimistic(tx: &mut Tx, r: &Reservation) -> Result<Attempt, sqlx::Error> {
     let quantity = r.order.quantity.get();
+    // The key first: a request racing its own retry must end up replaying the winner's answer, not
+    // reading the stock the winner just took and answering sold out.
+    if !claim_key(tx, r).await? {
+        return Ok(Attempt::KeyTaken);
+    }
     let available: Option<i64> =
         sqlx::query_scalar("SELECT available FROM inventory WHERE product_id = $1 FOR UPDATE")
             .bind(r.order.product_id.0)
@@ -69,9 +74,6 @@ async fn pessimistic(tx: &mut Tx, r: &Reservation) -> Result<Attempt, sqlx::Erro
     };
     if available < quantity {
         return Ok(Attempt::Rejected(ReserveOutcome::SoldOut));
-    }
-    if !claim_key(tx, r).await? {
-        return Ok(Attempt::KeyTaken);
     }
     if !adjust_holding(
         tx,

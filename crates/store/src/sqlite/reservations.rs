@@ -60,6 +60,11 @@ impl Reservations for SqliteStore {
 
 async fn pessimistic(tx: &mut SqliteConnection, r: &Reservation) -> Result<Attempt, sqlx::Error> {
     let quantity = r.order.quantity.get();
+    // The key first: a request racing its own retry must end up replaying the winner's answer, not
+    // reading the stock the winner just took and answering sold out.
+    if !claim_key(tx, r).await? {
+        return Ok(Attempt::KeyTaken);
+    }
     let available: Option<i64> =
         sqlx::query_scalar("SELECT available FROM inventory WHERE product_id = ?1")
             .bind(r.order.product_id.0)
@@ -70,9 +75,6 @@ async fn pessimistic(tx: &mut SqliteConnection, r: &Reservation) -> Result<Attem
     };
     if available < quantity {
         return Ok(Attempt::Rejected(ReserveOutcome::SoldOut));
-    }
-    if !claim_key(tx, r).await? {
-        return Ok(Attempt::KeyTaken);
     }
     if !adjust_holding(tx, &r.order.customer, r.order.product_id, quantity).await? {
         return Ok(Attempt::Rejected(ReserveOutcome::LimitExceeded));
