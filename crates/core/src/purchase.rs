@@ -130,6 +130,30 @@ impl PlaceOrder<'_> {
         if let Some(stored) = self.reservations.lookup(customer, key).await? {
             return replay(stored, &fingerprint);
         }
+        match self.attempt(customer, key, request, &fingerprint).await {
+            Err(
+                rejection @ (PlaceOrderError::SoldOut
+                | PlaceOrderError::LimitExceeded
+                | PlaceOrderError::SaleNotActive),
+            ) => {
+                // A retry racing its own original sees the stock or quota the original just took:
+                // the original's answer, if it has one by now, is the answer.
+                match self.reservations.lookup(customer, key).await? {
+                    Some(stored) => replay(stored, &fingerprint),
+                    None => Err(rejection),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn attempt(
+        &self,
+        customer: &CustomerId,
+        key: &IdempotencyKey,
+        request: PurchaseRequest,
+        fingerprint: &str,
+    ) -> Result<PlaceOrderOutcome, PlaceOrderError> {
         let product = self
             .catalog
             .get(request.product_id)
@@ -168,7 +192,7 @@ impl PlaceOrder<'_> {
             answer_body: self.answer.render(&order),
             order,
             idempotency_key: key.clone(),
-            request_hash: fingerprint.clone(),
+            request_hash: fingerprint.to_owned(),
         };
         match self
             .reservations
@@ -179,7 +203,7 @@ impl PlaceOrder<'_> {
                 status: reservation.answer_status,
                 body: reservation.answer_body,
             }),
-            ReserveOutcome::Duplicate(stored) => replay(stored, &fingerprint),
+            ReserveOutcome::Duplicate(stored) => replay(stored, fingerprint),
             ReserveOutcome::SoldOut => Err(PlaceOrderError::SoldOut),
             ReserveOutcome::LimitExceeded => Err(PlaceOrderError::LimitExceeded),
             ReserveOutcome::UnknownProduct => Err(PlaceOrderError::UnknownProduct),

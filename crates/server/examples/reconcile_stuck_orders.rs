@@ -23,10 +23,14 @@ use vnpay_sim::{Faults, Outcome};
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let orders: usize = args.next().map_or(1_000, |n| n.parse().expect("orders: a number"));
+    let orders: usize = args
+        .next()
+        .map_or(1_000, |n| n.parse().expect("orders: a number"));
     let dir = std::env::temp_dir().join(format!("flashgate-reconcile-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let url = args.next().unwrap_or_else(|| format!("sqlite:{}", dir.join("bench.db").display()));
+    let url = args
+        .next()
+        .unwrap_or_else(|| format!("sqlite:{}", dir.join("bench.db").display()));
     let settings = Settings::from_figment(
         Figment::from(Toml::string(DEFAULTS))
             .merge(Serialized::default("listen", "127.0.0.1:0"))
@@ -34,18 +38,27 @@ async fn main() {
             .merge(Serialized::default("log.filter", "error"))
             .merge(Serialized::default("expirer.interval_ms", 3_600_000))
             .merge(Serialized::default("reconciler.tick_ms", 3_600_000))
-            .merge(Serialized::default("reconciler.first_poll_after_seconds", 0))
+            .merge(Serialized::default(
+                "reconciler.first_poll_after_seconds",
+                0,
+            ))
             .merge(Serialized::default("vnpay.sim_querydr_min_interval_ms", 0)),
     )
     .unwrap();
     let batch = settings.reconciler.batch;
-    let app = Application::build_with_clock(settings, Arc::new(SystemClock)).await.unwrap();
+    let app = Application::build_with_clock(settings, Arc::new(SystemClock))
+        .await
+        .unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
     let sim = app.simulator().unwrap();
     let reconciler = app.reconciler();
     let stop = CancellationToken::new();
     tokio::spawn(app.run(stop.clone()));
-    sim.set_faults(Faults { ipn_drop_rate: 1.0, ..Faults::default() }).unwrap();
+    sim.set_faults(Faults {
+        ipn_drop_rate: 1.0,
+        ..Faults::default()
+    })
+    .unwrap();
 
     let http = reqwest::Client::new();
     let product: Value = http
@@ -61,7 +74,12 @@ async fn main() {
     let tokens = BuyerTokens::new(b"dev-jwt-secret-change-me-0123456789abcdef");
     let placing = Instant::now();
     for i in 0..orders {
-        let token = tokens.mint(&CustomerId::parse(&format!("bench_{i}")).unwrap(), time::Duration::hours(1)).unwrap();
+        let token = tokens
+            .mint(
+                &CustomerId::parse(&format!("bench_{i}")).unwrap(),
+                time::Duration::hours(1),
+            )
+            .unwrap();
         let answer: Value = http
             .post(format!("{base}/orders"))
             .bearer_auth(token)
@@ -73,11 +91,19 @@ async fn main() {
             .json()
             .await
             .unwrap();
-        let outcome = if i % 4 == 3 { Outcome::Cancel } else { Outcome::Success };
-        sim.pay(answer["payment_url"].as_str().unwrap(), outcome).unwrap();
+        let outcome = if i % 4 == 3 {
+            Outcome::Cancel
+        } else {
+            Outcome::Success
+        };
+        sim.pay(answer["payment_url"].as_str().unwrap(), outcome)
+            .unwrap();
     }
     sim.ipn_idle().await;
-    eprintln!("placed and paid {orders} orders in {:.1?} (every IPN dropped)", placing.elapsed());
+    eprintln!(
+        "placed and paid {orders} orders in {:.1?} (every IPN dropped)",
+        placing.elapsed()
+    );
 
     let started = Instant::now();
     let (mut passes, mut settled) = (0, 0);

@@ -8,8 +8,6 @@ use flashgate_core::Strategy;
 
 on_each_backend_and_strategy!(
     fifty_identical_requests_make_one_order_and_fifty_identical_answers,
-    #[ignore = "known bug: PlaceOrder's early stock check answers 409 sold_out to a duplicate that \
-                looked the key up before the winner committed, instead of replaying the winner's 201"]
     identical_requests_for_the_last_unit_all_replay_the_winning_answer,
 );
 

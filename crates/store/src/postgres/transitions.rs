@@ -29,6 +29,17 @@ impl Transitions for PgStore {
             return Ok(TransitionOutcome::NotInState(order.status));
         }
         let effect = effect.times(order.quantity);
+        // The holding first, then the stock: the order a purchase takes its locks in, so the two never
+        // wait on each other in a cycle.
+        if effect.held != 0 {
+            // Taking units back (late money) must respect the limit like a new order does.
+            let held = adjust_holding(&mut tx, &order.customer, order.product_id, effect.held)
+                .await
+                .map_err(store_error)?;
+            if !held {
+                return Ok(TransitionOutcome::InsufficientStock);
+            }
+        }
         if effect.moves_stock() {
             let moved = sqlx::query(
                 "UPDATE inventory SET available = available + $2, reserved = reserved + $3, sold = sold + $4 \
@@ -42,15 +53,6 @@ impl Transitions for PgStore {
             .await
             .map_err(store_error)?;
             if moved.rows_affected() == 0 {
-                return Ok(TransitionOutcome::InsufficientStock);
-            }
-        }
-        if effect.held != 0 {
-            // Taking units back (late money) must respect the limit like a new order does.
-            let held = adjust_holding(&mut tx, &order.customer, order.product_id, effect.held)
-                .await
-                .map_err(store_error)?;
-            if !held {
                 return Ok(TransitionOutcome::InsufficientStock);
             }
         }

@@ -32,6 +32,15 @@ impl Transitions for SqliteStore {
             return Ok(TransitionOutcome::NotInState(order.status));
         }
         let effect = effect.times(order.quantity);
+        // The holding first, then the stock: the order a purchase takes its locks in, so the two never
+        // wait on each other in a cycle.
+        if effect.held != 0
+            && !adjust_holding(&mut tx, &order.customer, order.product_id, effect.held)
+                .await
+                .map_err(store_error)?
+        {
+            return Ok(TransitionOutcome::InsufficientStock);
+        }
         if effect.moves_stock() {
             let moved = sqlx::query(
                 "UPDATE inventory SET available = available + ?2, reserved = reserved + ?3, sold = sold + ?4 \
@@ -47,13 +56,6 @@ impl Transitions for SqliteStore {
             if moved.rows_affected() == 0 {
                 return Ok(TransitionOutcome::InsufficientStock);
             }
-        }
-        if effect.held != 0
-            && !adjust_holding(&mut tx, &order.customer, order.product_id, effect.held)
-                .await
-                .map_err(store_error)?
-        {
-            return Ok(TransitionOutcome::InsufficientStock);
         }
         let updated: OrderRow = sqlx::query_as(&format!(
             "UPDATE orders SET status = ?2, lease_until = NULL, \
