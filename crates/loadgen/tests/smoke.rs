@@ -150,7 +150,7 @@ async fn postgres_conditional_never_oversells_under_load() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_and_the_static_endpoint_are_measured_and_pay_without_a_simulator_says_why() {
+async fn reads_are_measured_and_winners_pay_through_the_simulator() {
     let db = TestDatabase::sqlite();
     let server = serve(&db.url, "conditional").await;
     for kind in [
@@ -171,11 +171,25 @@ async fn reads_and_the_static_endpoint_are_measured_and_pay_without_a_simulator_
     }
     let mut pay = hot();
     pay.kind = ScenarioKind::Pay;
-    let mut cfg = config(&server.base, &db, pay);
+    let mut cfg = config(&server.base, &db, pay.clone());
     cfg.duration = Duration::from_millis(500);
     let report = run(&cfg).await.unwrap();
     assert_correct(&report);
     let skipped = report.pay.and_then(|p| p.skipped).unwrap_or_default();
     assert!(skipped.contains("--sim-url"), "{skipped}");
+
+    // The bundled simulator, mounted in-process: every winner pays and every IPN arrives.
+    cfg.pay.sim_url = Some(format!("{}/vnpay-sim", server.base));
+    cfg.pay.ipn_drop_share = 0.0;
+    let report = run(&cfg).await.unwrap();
+    assert_correct(&report);
+    let paid = report.pay.unwrap();
+    assert_eq!(paid.skipped, None);
+    assert_eq!(paid.winners, 20);
+    assert_eq!(
+        (paid.paid_at_gateway, paid.paid, paid.still_pending),
+        (20, 20, 0),
+        "{paid:?}"
+    );
     server.shutdown().await;
 }
