@@ -9,6 +9,7 @@ use flashgate_core::payment::{PaymentCheck, PaymentStatus};
 use flashgate_core::ports::{Leases, Transitions};
 use flashgate_core::settle::{Settle, Settled, Verdict};
 use flashgate_core::{Clock, Order, StoreError};
+use futures_util::future::join_all;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
@@ -33,6 +34,15 @@ pub struct ReconcileStep {
     pub still_pending: usize,
     /// Orders left because the gateway was unreachable or asked us to slow down.
     pub backed_off: usize,
+}
+
+/// How many orders one pass asks the gateway about at the same time.
+const QUERIES_IN_FLIGHT: usize = 8;
+
+enum Poll {
+    Settled(usize),
+    StillPending,
+    BackedOff,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,32 +70,23 @@ impl Reconciler {
             claimed: claimed.len(),
             ..ReconcileStep::default()
         };
-        let mut orders = claimed.into_iter();
-        for order in orders.by_ref() {
-            match self.payments.check(&order).await {
-                PaymentCheck::Paid(payment) => {
-                    step.settled += self.settle(&order, Verdict::Paid(payment)).await?
+        // A few queries in flight at once: each waits mostly on the gateway and on a commit.
+        let mut chunks = claimed.chunks(QUERIES_IN_FLIGHT);
+        for chunk in chunks.by_ref() {
+            for poll in join_all(chunk.iter().map(|order| self.poll(order))).await {
+                match poll? {
+                    Poll::Settled(n) => step.settled += n,
+                    Poll::StillPending => step.still_pending += 1,
+                    Poll::BackedOff => step.backed_off += 1,
                 }
-                PaymentCheck::Failed => {
-                    step.settled += self.settle(&order, Verdict::Failed).await?
-                }
-                PaymentCheck::Pending => {
-                    step.still_pending += 1;
-                    let next = self.next_poll(&order, self.clock.now());
-                    self.leases.schedule_poll(order.id, next).await?;
-                }
-                PaymentCheck::Unknown { .. } => {
-                    // Stop asking this pass: more queries would only earn more 94s.
-                    step.backed_off += 1;
-                    self.leases
-                        .schedule_poll(order.id, self.clock.now() + self.min_poll_interval)
-                        .await?;
-                    break;
-                }
+            }
+            if step.backed_off > 0 {
+                // Stop asking this pass: more queries would only earn more 94s.
+                break;
             }
         }
         // Orders claimed but not asked this pass go back at once.
-        for order in orders {
+        for order in chunks.flatten() {
             step.backed_off += 1;
             self.leases.release(order.id).await?;
         }
@@ -96,6 +97,26 @@ impl Reconciler {
             return Err(ReconcileError::GatewayBackoff(step.backed_off));
         }
         Ok(step)
+    }
+
+    async fn poll(&self, order: &Order) -> Result<Poll, StoreError> {
+        Ok(match self.payments.check(order).await {
+            PaymentCheck::Paid(payment) => {
+                Poll::Settled(self.settle(order, Verdict::Paid(payment)).await?)
+            }
+            PaymentCheck::Failed => Poll::Settled(self.settle(order, Verdict::Failed).await?),
+            PaymentCheck::Pending => {
+                let next = self.next_poll(order, self.clock.now());
+                self.leases.schedule_poll(order.id, next).await?;
+                Poll::StillPending
+            }
+            PaymentCheck::Unknown { .. } => {
+                self.leases
+                    .schedule_poll(order.id, self.clock.now() + self.min_poll_interval)
+                    .await?;
+                Poll::BackedOff
+            }
+        })
     }
 
     async fn settle(&self, order: &Order, verdict: Verdict) -> Result<usize, StoreError> {
