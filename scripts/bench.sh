@@ -29,7 +29,7 @@ cargo build --release -p flashgate -p flashgate-loadgen
 
 command="scripts/bench.sh $*"
 [ "$STRATEGIES" = "pessimistic,conditional" ] || command="STRATEGIES=$STRATEGIES $command"
-say "running the suite: strategies $STRATEGIES on $BACKENDS, $ROUNDS rounds of ${DURATION}s"
+say "running the suite: strategies $STRATEGIES on $BACKENDS, $ROUNDS rounds of ${DURATION}s (--smoke: one short round)"
 exec "$TARGET/release/flashgate-loadgen" bench \
     --flashgate "$TARGET/release/flashgate" \
     --strategies "$STRATEGIES" \

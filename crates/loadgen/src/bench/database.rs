@@ -54,6 +54,13 @@ impl Fresh {
         Ok(Self::Sqlite { dir })
     }
 
+    pub fn postgres_name(&self) -> Option<&str> {
+        match self {
+            Self::Postgres { name, .. } => Some(name),
+            Self::Sqlite { .. } => None,
+        }
+    }
+
     pub fn url(&self) -> String {
         match self {
             Self::Postgres { admin_url, name } => with_database(admin_url, name),

@@ -117,7 +117,7 @@ fn strategy_table(out: &mut String, f: &Figures, row: Row) {
             let pg = backend == "postgres";
             let _ = writeln!(
                 out,
-                "| {backend} | {strategy} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {backend} | {strategy} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 rate(m.value),
                 ratio(m.value, pess),
                 percent(m.value, healthz),
@@ -136,6 +136,7 @@ fn strategy_table(out: &mut String, f: &Figures, row: Row) {
                 micros(m.p999_us),
                 rss(m),
                 cpu(m),
+                super::pgwait::top(&m.pg_waits),
                 codes(m),
                 audit(m),
             );
@@ -213,20 +214,24 @@ pub fn render(f: &Figures, c: &Context) -> String {
         if let Some(m) = f.get(Row::Reads, Some(backend), None) {
             let _ = writeln!(
                 out,
-                "| {backend} | uncached | {} | {} | {} | {} | {} | {} |",
+                "| {backend} | uncached | {} | {} | {} | {} | {} | {} | {} |",
                 rate(m.value),
                 percent(m.value, f.healthz()),
                 micros(m.p50_us),
                 micros(m.p99_us),
                 micros(m.p999_us),
-                cpu(m)
+                cpu(m),
+                super::pgwait::top(&m.pg_waits)
             );
         }
     }
 
     let _ = writeln!(out, "\n## Ceilings on the same machine\n");
-    let _ = writeln!(out, "| ceiling | what | rate (median) | p50 | p99 |");
-    let _ = writeln!(out, "|---|---|--:|--:|--:|");
+    let _ = writeln!(
+        out,
+        "| ceiling | what | rate (median) | p50 | p99 | CPU server / loadgen / rest |"
+    );
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|");
     let ceilings = [
         (
             Row::Healthz,
@@ -257,11 +262,12 @@ pub fn render(f: &Figures, c: &Context) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {row:?} | {what} | {} {} | {} | {} |",
+                "| {row:?} | {what} | {} {} | {} | {} | {} |",
                 rate(m.value),
                 row.unit(),
                 lat(m.p50_us),
-                lat(m.p99_us)
+                lat(m.p99_us),
+                cpu(m)
             );
         }
     }
@@ -305,7 +311,11 @@ pub fn render(f: &Figures, c: &Context) -> String {
     let _ = writeln!(
         out,
         "\nCPU columns: average cores used during the measurement by the flashgate process, by the load \
-         generator, and by everything else on the machine (mostly PostgreSQL), from /proc.\n\nPlots: \
+         generator, and by everything else on the machine (mostly PostgreSQL), from /proc. Wait column: \
+         what PostgreSQL's active backends were doing in `pg_stat_activity`, sampled twice a second over \
+         every round (`running` = on CPU or about to be; `Lock:transactionid`/`Lock:tuple` = queued behind \
+         another transaction's row lock; `IO:WALSync`/`LWLock:WALWrite` = waiting for the commit to reach \
+         disk; `idle in transaction` = inside a transaction, waiting for flashgate's next statement).\n\nPlots: \
          [bench/report.html](bench/report.html). Raw samples: `bench/results.json`."
     );
     out

@@ -8,6 +8,7 @@ mod database;
 mod html;
 mod machine;
 mod markdown;
+mod pgwait;
 mod results;
 mod server;
 mod svg;
@@ -271,14 +272,23 @@ async fn measure_server(
         strategy.unwrap_or("-"),
         format!("{row:?}").to_lowercase()
     );
+    let waits = db
+        .postgres_name()
+        .map(|name| pgwait::Sampler::start(args.postgres_url.clone(), name.to_owned()));
     let before = cpu::Mark::now(Some(server.pid()));
     let report = run_scenario(&config).await;
     let cpu = cpu::Mark::now(Some(server.pid())).since(&before);
+    let waits = match waits {
+        Some(sampler) => sampler.finish().await,
+        None => Default::default(),
+    };
     let rss = server.peak_rss_kib();
     server.stop().await?;
     db.drop_now().await?;
     let report = report?;
-    Ok(sample_of(row, backend, strategy, round, &report, rss, cpu))
+    let mut sample = sample_of(row, backend, strategy, round, &report, rss, cpu);
+    sample.pg_waits = waits;
+    Ok(sample)
 }
 
 fn sample_of(
@@ -320,6 +330,7 @@ fn sample_of(
         codes: m.codes.clone(),
         series: m.series.clone(),
         curve: m.latency.curve.clone(),
+        pg_waits: Default::default(),
     }
 }
 
@@ -381,7 +392,11 @@ async fn measure(
 pub async fn run(config: BenchConfig) -> anyhow::Result<bool> {
     let args = &config.args;
     let began = Instant::now();
-    let date = crate::run::now_rfc3339();
+    let date = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_default();
     if !args.flashgate.exists() {
         anyhow::bail!(
             "{} does not exist: build it with `cargo build --release -p flashgate`",

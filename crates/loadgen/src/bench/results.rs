@@ -63,6 +63,9 @@ pub struct Sample {
     pub codes: BTreeMap<String, u64>,
     pub series: Vec<SecondPoint>,
     pub curve: Vec<(f64, u64)>,
+    /// PostgreSQL: busy backends per wait event, summed over twice-a-second samples.
+    #[serde(default)]
+    pub pg_waits: BTreeMap<String, u64>,
 }
 
 impl Sample {
@@ -88,6 +91,7 @@ impl Sample {
             codes: BTreeMap::new(),
             series: Vec::new(),
             curve: Vec::new(),
+            pg_waits: BTreeMap::new(),
         }
     }
 
@@ -120,6 +124,8 @@ pub struct Median {
     pub rss_kib: Option<u64>,
     pub audits: (usize, usize),
     pub cpu: Option<CpuUse>,
+    /// PostgreSQL wait events summed over every round.
+    pub pg_waits: BTreeMap<String, u64>,
     /// The round whose value is the median: its series and curve stand for the row in the plots.
     pub representative: Sample,
 }
@@ -165,6 +171,12 @@ pub fn medians(samples: &[Sample]) -> BTreeMap<Key, Median> {
                     machine: mid(|c| c.machine),
                 }
             });
+            let mut pg_waits: BTreeMap<String, u64> = BTreeMap::new();
+            for sample in &group {
+                for (event, n) in &sample.pg_waits {
+                    *pg_waits.entry(event.clone()).or_default() += n;
+                }
+            }
             let audited: Vec<bool> = group.iter().filter_map(|s| s.audit_passed).collect();
             Some((
                 key.clone(),
@@ -179,6 +191,7 @@ pub fn medians(samples: &[Sample]) -> BTreeMap<Key, Median> {
                     rss_kib: group.iter().filter_map(|s| s.rss_kib).max(),
                     audits: (audited.iter().filter(|&&p| p).count(), audited.len()),
                     cpu,
+                    pg_waits,
                     representative,
                 },
             ))

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-const WIDTH: f64 = 620.0;
+const WIDTH: f64 = 600.0;
 const HEIGHT: f64 = 330.0;
 const LEFT: f64 = 72.0;
 const RIGHT: f64 = 150.0;
