@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 STRATEGIES="${STRATEGIES:-pessimistic,conditional}"
 BACKENDS="${BACKENDS:-sqlite,postgres}"
 ROUNDS="${ROUNDS:-3}"
-DURATION="${DURATION:-8}"
+DURATION="${DURATION:-10}"
 BUYERS="${BUYERS:-64}"
 POSTGRES_URL="${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
@@ -27,8 +27,13 @@ say() { printf 'bench.sh: %s\n' "$*" >&2; }
 say "building release binaries"
 cargo build --release -p flashgate -p flashgate-loadgen
 
+# The command as typed, with every setting that differs from its default, for the report.
 command="scripts/bench.sh $*"
-[ "$STRATEGIES" = "pessimistic,conditional" ] || command="STRATEGIES=$STRATEGIES $command"
+for setting in "STRATEGIES=$STRATEGIES:pessimistic,conditional" "BACKENDS=$BACKENDS:sqlite,postgres" \
+    "ROUNDS=$ROUNDS:3" "DURATION=$DURATION:10" "BUYERS=$BUYERS:64"; do
+    value="${setting%%:*}"
+    [ "${value#*=}" = "${setting#*:}" ] || command="$value $command"
+done
 say "running the suite: strategies $STRATEGIES on $BACKENDS, $ROUNDS rounds of ${DURATION}s (--smoke: one short round)"
 exec "$TARGET/release/flashgate-loadgen" bench \
     --flashgate "$TARGET/release/flashgate" \

@@ -2,7 +2,9 @@
 //! nothing around it) and redis-benchmark (a Lua stock decrement, and INCR).
 
 use super::database::{Fresh, psql};
+use super::pgwait::Sampler;
 use anyhow::{Context, bail};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::process::Command;
@@ -47,9 +49,10 @@ pub async fn pgbench(
     clients: u32,
     duration: Duration,
     scratch: &Path,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, BTreeMap<String, u64>)> {
     let db = Fresh::postgres(admin_url).await?;
     let url = db.url();
+    let name = db.postgres_name().unwrap_or_default().to_owned();
     let result = async {
         psql(
             &url,
@@ -59,6 +62,7 @@ pub async fn pgbench(
         .await?;
         let file = scratch.join(format!("pgbench-{}.sql", uuid::Uuid::new_v4().simple()));
         std::fs::write(&file, script)?;
+        let waits = Sampler::start(admin_url.to_owned(), name);
         let out = Command::new(pgbench)
             .arg("-n")
             .args(["-c", &clients.to_string(), "-j", "2"])
@@ -68,13 +72,17 @@ pub async fn pgbench(
             .arg(&url)
             .output()
             .await
-            .context("running pgbench")?;
+            .context("running pgbench");
+        let waits = waits.finish().await;
+        let out = out?;
         let _ = std::fs::remove_file(&file);
         let stdout = String::from_utf8_lossy(&out.stdout);
         if !out.status.success() {
             bail!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
-        parse_pgbench_tps(&stdout).with_context(|| format!("no tps in pgbench's output: {stdout}"))
+        let tps = parse_pgbench_tps(&stdout)
+            .with_context(|| format!("no tps in pgbench's output: {stdout}"))?;
+        Ok((tps, waits))
     }
     .await;
     db.drop_now().await?;

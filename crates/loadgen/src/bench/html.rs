@@ -152,7 +152,7 @@ fn median_row(out: &mut String, f: &Figures, m: &Median) {
     };
     let _ = write!(
         out,
-        "<tr><td>{:?}</td><td>{}</td><td>{}</td><td class=n>{} {}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td></tr>",
+        "<tr><td>{:?}</td><td>{}</td><td>{}</td><td class=n>{} {}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td><td>{}</td></tr>",
         m.key.row,
         esc(m.key.backend.as_deref().unwrap_or("–")),
         esc(m.key.strategy.as_deref().unwrap_or("–")),
@@ -178,6 +178,7 @@ fn median_row(out: &mut String, f: &Figures, m: &Median) {
         m.rss_kib
             .map_or_else(|| "–".into(), |k| format!("{:.1} MB", k as f64 / 1024.0)),
         cpu(m),
+        esc(&super::pgwait::top(&m.pg_waits)),
         audit(m),
     );
 }
@@ -245,7 +246,7 @@ pub fn render(f: &Figures, c: &Context) -> String {
     out.push_str(
         "<h2>All medians</h2><table><tr><th>row</th><th>backend</th><th>strategy</th><th>rate</th>\
          <th>× pessimistic</th><th>vs /healthz</th><th>p50</th><th>p99</th><th>p99.9</th><th>server RSS</th>\
-         <th>CPU server / loadgen / rest</th><th>audit</th></tr>",
+         <th>CPU server / loadgen / rest</th><th>PostgreSQL backends wait on</th><th>audit</th></tr>",
     );
     for m in f.medians.values() {
         median_row(&mut out, f, m);
@@ -254,6 +255,12 @@ pub fn render(f: &Figures, c: &Context) -> String {
     for (k, v) in &c.machine {
         let _ = write!(out, "<li>{}: {}</li>", esc(k), esc(v));
     }
+    let _ = write!(
+        out,
+        "<li>load average (1, 5, 15 min): {} at the start, {} at the end</li>",
+        esc(&c.load.0),
+        esc(&c.load.1)
+    );
     let _ = writeln!(
         out,
         "</ul><h2>Command</h2><pre>{}</pre></body></html>",

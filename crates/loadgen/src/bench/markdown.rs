@@ -9,6 +9,8 @@ use std::time::Duration;
 
 pub struct Context {
     pub date: String,
+    /// /proc/loadavg when the suite started and when it ended.
+    pub load: (String, String),
     pub command: String,
     pub machine: Vec<(String, String)>,
     pub args: BenchArgs,
@@ -60,6 +62,9 @@ pub fn cpu(m: &Median) -> String {
     m.cpu.map_or_else(
         || "–".into(),
         |c| {
+            if c.server == 0.0 && c.loadgen == 0.0 {
+                return format!("– / – / {:.2}", c.machine);
+            }
             format!(
                 "{:.2} / {:.2} / {:.2}",
                 c.server,
@@ -101,12 +106,12 @@ fn strategy_table(out: &mut String, f: &Figures, row: Row) {
     let conditional = f.value(Row::PgbenchConditional, None, None);
     let _ = writeln!(
         out,
-        "| backend | strategy | {} (median) | × pessimistic | vs /healthz | vs pgbench lock | vs pgbench conditional | p50 | p99 | p99.9 | server RSS | CPU server / loadgen / rest (cores) | codes and errors (median run) | audit |",
+        "| backend | strategy | {} (median) | × pessimistic | vs /healthz | vs pgbench lock | vs pgbench conditional | p50 | p99 | p99.9 | server RSS | CPU server / loadgen / rest (cores) | PostgreSQL backends wait on | codes and errors (median run) | audit |",
         row.unit()
     );
     let _ = writeln!(
         out,
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|"
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|---|"
     );
     for backend in &f.backends {
         let pess = f.value(row, Some(backend), Some("pessimistic"));
@@ -207,9 +212,9 @@ pub fn render(f: &Figures, c: &Context) -> String {
     );
     let _ = writeln!(
         out,
-        "| backend | path | req/s (median) | vs /healthz | p50 | p99 | p99.9 | CPU server / loadgen / rest |"
+        "| backend | path | req/s (median) | vs /healthz | p50 | p99 | p99.9 | CPU server / loadgen / rest | PostgreSQL backends wait on |"
     );
-    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|---|");
     for backend in &f.backends {
         if let Some(m) = f.get(Row::Reads, Some(backend), None) {
             let _ = writeln!(
@@ -229,9 +234,9 @@ pub fn render(f: &Figures, c: &Context) -> String {
     let _ = writeln!(out, "\n## Ceilings on the same machine\n");
     let _ = writeln!(
         out,
-        "| ceiling | what | rate (median) | p50 | p99 | CPU server / loadgen / rest |"
+        "| ceiling | what | rate (median) | p50 | p99 | CPU server / loadgen / rest | PostgreSQL backends wait on |"
     );
-    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|");
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|---|");
     let ceilings = [
         (
             Row::Healthz,
@@ -262,12 +267,13 @@ pub fn render(f: &Figures, c: &Context) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {row:?} | {what} | {} {} | {} | {} | {} |",
+                "| {row:?} | {what} | {} {} | {} | {} | {} | {} |",
                 rate(m.value),
                 row.unit(),
                 lat(m.p50_us),
                 lat(m.p99_us),
-                cpu(m)
+                cpu(m),
+                super::pgwait::top(&m.pg_waits)
             );
         }
     }
@@ -308,6 +314,13 @@ pub fn render(f: &Figures, c: &Context) -> String {
     for (k, v) in &c.machine {
         let _ = writeln!(out, "- {k}: {v}");
     }
+    let _ = writeln!(
+        out,
+        "- load average (1, 5, 15 min): {} at the start, {} at the end. The machine may be shared with \
+         other work; the CPU columns' \"rest\" shows how much of it was busy besides flashgate and the load \
+         generator.",
+        c.load.0, c.load.1
+    );
     let _ = writeln!(
         out,
         "\nCPU columns: average cores used during the measurement by the flashgate process, by the load \

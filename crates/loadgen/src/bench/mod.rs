@@ -43,7 +43,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Seconds of load per measurement.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 10)]
     duration: u64,
     /// Concurrent buyers (closed loop) per measurement.
     #[arg(long, default_value_t = 64)]
@@ -360,7 +360,7 @@ async fn measure(
                 (Row::PgbenchConditional, ceilings::PGBENCH_CONDITIONAL),
             ] {
                 let before = cpu::Mark::now(None);
-                let tps = ceilings::pgbench(
+                let (tps, waits) = ceilings::pgbench(
                     pgbench,
                     &args.postgres_url,
                     script,
@@ -371,6 +371,7 @@ async fn measure(
                 .await?;
                 let mut sample = Sample::ceiling(row, round, tps);
                 sample.cpu = Some(cpu::Mark::now(None).since(&before));
+                sample.pg_waits = waits;
                 eprintln!("[r{} {row:?}] {tps:.0} tx/s", round + 1);
                 out.push(sample);
             }
@@ -392,6 +393,7 @@ async fn measure(
 pub async fn run(config: BenchConfig) -> anyhow::Result<bool> {
     let args = &config.args;
     let began = Instant::now();
+    let load_start = machine::loadavg();
     let date = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[year]-[month]-[day] [hour]:[minute] UTC"
@@ -454,6 +456,7 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<bool> {
     let figures = Figures::new(&samples, args.strategies.clone(), backends);
     let context = markdown::Context {
         date,
+        load: (load_start, machine::loadavg()),
         command: config.command.clone(),
         machine: machine::describe(),
         args: args.clone(),
