@@ -28,7 +28,7 @@ say "building release binaries"
 cargo build --release -p flashgate -p flashgate-loadgen
 
 # The command as typed, with every setting that differs from its default, for the report.
-command="scripts/bench.sh $*"
+command="scripts/bench.sh${*:+ $*}"
 for setting in "STRATEGIES=$STRATEGIES:pessimistic,conditional" "BACKENDS=$BACKENDS:sqlite,postgres" \
     "ROUNDS=$ROUNDS:3" "DURATION=$DURATION:10" "BUYERS=$BUYERS:64"; do
     value="${setting%%:*}"
