@@ -9,7 +9,7 @@ use figment::providers::{Format, Serialized, Toml};
 use flashgate::Application;
 use flashgate::config::{DEFAULTS, Settings};
 use flashgate_loadgen::{Load, RunConfig, RunReport, Scenario, ScenarioKind, run};
-use flashgate_store::testing::{TestDatabase, postgres_admin_url};
+use flashgate_store::testing::TestDatabase;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -103,28 +103,6 @@ async fn buying_scenarios(db: TestDatabase, strategy: &str) {
     server.shutdown().await;
 }
 
-fn postgres_reachable() -> bool {
-    let url = postgres_admin_url();
-    let host = url
-        .split('@')
-        .next_back()
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or("127.0.0.1:5432")
-        .to_owned();
-    let reachable = std::net::ToSocketAddrs::to_socket_addrs(&host)
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .is_some_and(|addr| {
-            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
-        });
-    if !reachable {
-        eprintln!(
-            "PostgreSQL is not reachable at {url}: its smoke runs are left out (SQLite still runs)"
-        );
-    }
-    reachable
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_pessimistic_never_oversells_under_load() {
     buying_scenarios(TestDatabase::sqlite(), "pessimistic").await;
@@ -137,16 +115,14 @@ async fn sqlite_conditional_never_oversells_under_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_pessimistic_never_oversells_under_load() {
-    if postgres_reachable() {
-        buying_scenarios(TestDatabase::postgres().await, "pessimistic").await;
-    }
+    // Fails loudly when PostgreSQL is unreachable: the test command brings it up.
+    buying_scenarios(TestDatabase::postgres().await, "pessimistic").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_conditional_never_oversells_under_load() {
-    if postgres_reachable() {
-        buying_scenarios(TestDatabase::postgres().await, "conditional").await;
-    }
+    // Fails loudly when PostgreSQL is unreachable: the test command brings it up.
+    buying_scenarios(TestDatabase::postgres().await, "conditional").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
