@@ -1,15 +1,19 @@
-//! Reserving stock for a new order, PostgreSQL dialect, with both strategies. Each runs in one
-//! transaction that claims the idempotency key, takes the customer's quota and the units, and writes the
-//! order and its first ledger row; any "no" rolls all of it back.
+//! Reserving stock for a new order, PostgreSQL dialect, with both strategies and the gated group
+//! commit. Each reservation claims the idempotency key, takes the customer's quota and the units, and
+//! writes the order and its first ledger row; any "no" rolls all of it back (for a batch: back to the
+//! reservation's savepoint). Ungated writes clear the product's gate fence.
 
 use super::{PgStore, adjust_holding};
 use crate::error::store_error;
 use crate::reserve::{Attempt, finish};
 use async_trait::async_trait;
 use flashgate_core::ports::Reservations;
-use flashgate_core::purchase::{Reservation, ReserveOutcome, StoredAnswer, Strategy};
+use flashgate_core::purchase::{
+    GatedReservation, Reservation, ReserveOutcome, StoredAnswer, Strategy,
+};
 use flashgate_core::{CustomerId, IdempotencyKey, StoreError};
 use sqlx::{Postgres, Transaction};
+use std::collections::HashMap;
 
 #[async_trait]
 impl Reservations for PgStore {
@@ -42,7 +46,7 @@ impl Reservations for PgStore {
         let mut tx = self.pool().begin().await.map_err(store_error)?;
         let attempt = match strategy {
             Strategy::Pessimistic => pessimistic(&mut tx, r).await,
-            Strategy::Conditional => conditional(&mut tx, r).await,
+            Strategy::Conditional | Strategy::Gated => conditional(&mut tx, r, None).await,
         }
         .map_err(store_error)?;
         if attempt == Attempt::Created {
@@ -52,6 +56,71 @@ impl Reservations for PgStore {
         }
         finish(self, attempt, r).await
     }
+
+    async fn reserve_batch(
+        &self,
+        batch: &[GatedReservation],
+    ) -> Result<Vec<ReserveOutcome>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut products: Vec<i64> = batch
+            .iter()
+            .map(|g| g.reservation.order.product_id.0)
+            .collect();
+        products.sort_unstable();
+        products.dedup();
+        let mut tx = self.pool().begin().await.map_err(store_error)?;
+        // Stock rows first, in id order, like every state change: batches then queue on the hot
+        // row instead of deadlocking on each other's idempotency keys, and the fence cannot move
+        // while the batch is written.
+        let epochs: HashMap<i64, Option<i64>> = sqlx::query_as(
+            "SELECT product_id, gate_epoch FROM inventory WHERE product_id = ANY($1) \
+             ORDER BY product_id FOR UPDATE",
+        )
+        .bind(&products)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .collect();
+        let mut attempts = Vec::with_capacity(batch.len());
+        for g in batch {
+            let attempt = match epochs.get(&g.reservation.order.product_id.0) {
+                None => Attempt::Rejected(ReserveOutcome::UnknownProduct),
+                Some(epoch) if *epoch != Some(g.gate_epoch) => {
+                    Attempt::Rejected(ReserveOutcome::StaleGate)
+                }
+                Some(_) => in_savepoint(&mut tx, &g.reservation, g.gate_epoch)
+                    .await
+                    .map_err(store_error)?,
+            };
+            attempts.push(attempt);
+        }
+        tx.commit().await.map_err(store_error)?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (attempt, g) in attempts.into_iter().zip(batch) {
+            outcomes.push(finish(self, attempt, &g.reservation).await?);
+        }
+        Ok(outcomes)
+    }
+}
+
+/// One reservation of a batch, undone on its own when it is refused.
+async fn in_savepoint(tx: &mut Tx, r: &Reservation, epoch: i64) -> Result<Attempt, sqlx::Error> {
+    sqlx::query("SAVEPOINT reservation")
+        .execute(&mut **tx)
+        .await?;
+    let attempt = conditional(tx, r, Some(epoch)).await?;
+    if attempt != Attempt::Created {
+        sqlx::query("ROLLBACK TO SAVEPOINT reservation")
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query("RELEASE SAVEPOINT reservation")
+        .execute(&mut **tx)
+        .await?;
+    Ok(attempt)
 }
 
 type Tx = Transaction<'static, Postgres>;
@@ -84,7 +153,8 @@ async fn pessimistic(tx: &mut Tx, r: &Reservation) -> Result<Attempt, sqlx::Erro
         return Ok(Attempt::Rejected(ReserveOutcome::LimitExceeded));
     }
     sqlx::query(
-        "UPDATE inventory SET available = available - $2, reserved = reserved + $2 WHERE product_id = $1",
+        "UPDATE inventory SET available = available - $2, reserved = reserved + $2, gate_epoch = NULL \
+         WHERE product_id = $1",
     )
     .bind(r.order.product_id.0)
     .bind(quantity)
@@ -95,8 +165,13 @@ async fn pessimistic(tx: &mut Tx, r: &Reservation) -> Result<Attempt, sqlx::Erro
 }
 
 /// One conditional update that takes the units and, in the same statement, writes the order and its
-/// ledger row: the hot row is locked for a single round trip.
-async fn conditional(tx: &mut Tx, r: &Reservation) -> Result<Attempt, sqlx::Error> {
+/// ledger row: the hot row is locked for a single round trip. With a gate epoch the update also
+/// requires the row to carry it; without one it clears the row's epoch, as the gate did not see it.
+async fn conditional(
+    tx: &mut Tx,
+    r: &Reservation,
+    gate_epoch: Option<i64>,
+) -> Result<Attempt, sqlx::Error> {
     if !claim_key(tx, r).await? {
         return Ok(Attempt::KeyTaken);
     }
@@ -113,8 +188,10 @@ async fn conditional(tx: &mut Tx, r: &Reservation) -> Result<Attempt, sqlx::Erro
     let o = &r.order;
     let created: Option<uuid::Uuid> = sqlx::query_scalar(
         "WITH taken AS ( \
-           UPDATE inventory SET available = available - $3, reserved = reserved + $3 \
-           WHERE product_id = $2 AND available >= $3 RETURNING product_id \
+           UPDATE inventory SET available = available - $3, reserved = reserved + $3, \
+             gate_epoch = CASE WHEN $9::BIGINT IS NULL THEN NULL ELSE gate_epoch END \
+           WHERE product_id = $2 AND available >= $3 \
+             AND ($9::BIGINT IS NULL OR gate_epoch = $9::BIGINT) RETURNING product_id \
          ), created AS ( \
            INSERT INTO orders (id, customer_id, product_id, quantity, amount_vnd, status, created_at, expires_at, payment_url) \
            SELECT $1, $4, product_id, $3, $5, 'pending_payment', $6, $7, $8 FROM taken RETURNING id \
@@ -130,6 +207,7 @@ async fn conditional(tx: &mut Tx, r: &Reservation) -> Result<Attempt, sqlx::Erro
     .bind(o.created_at)
     .bind(o.expires_at)
     .bind(o.payment_url.as_deref())
+    .bind(gate_epoch)
     .fetch_optional(&mut **tx)
     .await?;
     Ok(match created {

@@ -4,6 +4,7 @@
 //! during writes.
 
 mod catalog;
+mod gate_fence;
 mod orders;
 mod reservations;
 mod transitions;
