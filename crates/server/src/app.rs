@@ -3,11 +3,13 @@
 
 use crate::auth::BuyerTokens;
 use crate::config::Settings;
+use crate::fastpath::FastPath;
 use crate::http;
 use crate::state::AppState;
 use crate::workers::{
     self,
     expirer::{Expirer, NoGateway},
+    gate_keeper::GateKeeper,
 };
 use anyhow::Context;
 use flashgate_core::{Clock, SystemClock};
@@ -23,6 +25,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     expirer: Expirer,
+    keeper: GateKeeper,
 }
 
 impl Application {
@@ -34,7 +37,20 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let store = open_store(&settings, settings.database.migrate_on_start).await?;
+        Self::build_with_store(settings, clock, |store| store).await
+    }
+
+    /// Like `build_with_clock`, with a hook on the store's ports before the service decorates them
+    /// (tests count database queries through it).
+    pub async fn build_with_store(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        adapt: impl FnOnce(Store) -> Store,
+    ) -> anyhow::Result<Self> {
+        let store = adapt(open_store(&settings, settings.database.migrate_on_start).await?);
+        let (fastpath, store) = FastPath::build(&settings, store, clock.clone()).await?;
+        let fastpath = Arc::new(fastpath);
+        let keeper = GateKeeper::new(fastpath.clone());
         let addr = settings.listen_addr()?;
         let listener = TcpListener::bind(addr)
             .await
@@ -54,11 +70,13 @@ impl Application {
             store,
             settings: Arc::new(settings),
             clock,
+            fastpath,
         };
         Ok(Self {
             listener,
             state,
             expirer,
+            keeper,
         })
     }
 
@@ -72,6 +90,10 @@ impl Application {
 
     pub fn expirer(&self) -> Expirer {
         self.expirer.clone()
+    }
+
+    pub fn keeper(&self) -> GateKeeper {
+        self.keeper.clone()
     }
 
     /// Serves until `shutdown` is cancelled; in-flight requests then finish (within the grace period)
@@ -89,10 +111,24 @@ impl Application {
                 async move { expirer.run_once().await.map(|_| ()) }
             },
         ));
+        let keeper = self.keeper.clone();
+        tasks.spawn(workers::run_every(
+            "gate_keeper",
+            Duration::from_millis(settings.gate.keeper_interval_ms),
+            shutdown.clone(),
+            move || {
+                let keeper = keeper.clone();
+                async move { keeper.run_once().await.map(|_| ()) }
+            },
+        ));
         tracing::info!(addr = %self.listener.local_addr()?, backend = self.state.store.backend.as_str(),
             strategy = settings.inventory.strategy.as_str(), "flashgate serving");
         let router = http::router(self.state.clone());
-        let server = axum::serve(self.listener, router).with_graceful_shutdown({
+        let server = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown({
             let shutdown = shutdown.clone();
             async move { shutdown.cancelled().await }
         });

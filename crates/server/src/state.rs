@@ -2,6 +2,7 @@
 
 use crate::auth::BuyerTokens;
 use crate::config::Settings;
+use crate::fastpath::FastPath;
 use flashgate_core::Clock;
 use flashgate_store::Store;
 use std::sync::Arc;
@@ -12,4 +13,6 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub clock: Arc<dyn Clock>,
     pub tokens: BuyerTokens,
+    /// The admission gate, cache, rate limits and purchase slots.
+    pub fastpath: Arc<FastPath>,
 }

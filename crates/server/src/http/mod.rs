@@ -2,16 +2,20 @@
 //! only layer that knows status codes.
 
 pub mod admin;
+pub mod client_ip;
 pub mod extract;
 pub mod health;
 pub mod orders;
 pub mod problem;
 pub mod products;
+pub mod rate_limit;
+pub mod shedding;
 
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode};
+use axum::middleware;
 use axum::routing::{get, patch, post};
 use std::time::Duration;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -33,6 +37,8 @@ pub fn router(state: AppState) -> Router {
         .route("/orders", post(orders::create).get(orders::list))
         .route("/orders/{id}", get(orders::get))
         .fallback(problem::no_route)
+        .layer(middleware::from_fn_with_state(state.clone(), shedding::shed))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit))
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.http.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(

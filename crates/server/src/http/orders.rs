@@ -97,7 +97,11 @@ pub async fn create(
         strategy: state.settings.inventory.strategy,
         hold: state.settings.hold(),
     };
-    let (status, body, replayed) = match place.run(&customer, &key, request).await {
+    let placed = state
+        .fastpath
+        .place_order(&place, &customer, &key, request)
+        .await;
+    let (status, body, replayed) = match placed {
         Ok(PlaceOrderOutcome::Created { status, body }) => (status, body, false),
         Ok(PlaceOrderOutcome::Replayed { status, body }) => (status, body, true),
         Err(error) => return Err(purchase_problem(error, body.product_id)),

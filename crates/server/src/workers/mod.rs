@@ -2,6 +2,7 @@
 //! cancellation token, backing off with jitter after errors.
 
 pub mod expirer;
+pub mod gate_keeper;
 
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
