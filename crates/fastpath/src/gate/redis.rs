@@ -77,9 +77,13 @@ impl RedisGate {
         }
     }
 
-    /// Whether this instance currently answers `SoldOut` for the product from memory.
+    /// Whether this instance currently answers `SoldOut` for the product from memory. A flag is
+    /// trusted while the subscription that can clear it listens, and during an outage (when Redis
+    /// could not be asked anyway); not in between, when Redis answers again but reopen messages
+    /// would still be missed.
     pub fn is_marked_sold_out(&self, product_id: i64) -> bool {
         self.flags.is_set(product_id)
+            && (self.subscription.is_ready() || self.backend.health().is_degraded())
     }
 
     fn key(&self, product_id: i64, suffix: &str) -> String {
@@ -124,7 +128,7 @@ impl RedisGate {
 impl Gate for RedisGate {
     async fn admit_fenced(&self, req: &AdmitRequest) -> Result<Fenced, FastPathError> {
         check_quantity(req.quantity)?;
-        if self.flags.is_set(req.product_id) {
+        if self.is_marked_sold_out(req.product_id) {
             return Ok(Fenced {
                 admission: Admission::SoldOut,
                 epoch: 0,

@@ -104,6 +104,12 @@ impl GateService {
         }
     }
 
+    fn suspect_all(&self, products: &[ProductId]) {
+        if let Ok(mut suspects) = self.suspects.lock() {
+            suspects.extend(products.iter().copied());
+        }
+    }
+
     fn take_suspects(&self) -> Vec<ProductId> {
         self.suspects
             .lock()
@@ -120,13 +126,18 @@ impl GateService {
 
     /// Rebuilds every product (at start, and after Redis comes back).
     pub async fn rebuild_all(&self) -> Result<usize, GateUnavailable> {
-        let products = self
-            .catalog
-            .list()
-            .await
-            .map_err(|e| GateUnavailable(e.to_string()))?;
-        for product in &products {
-            self.rebuild_now(product.id).await?;
+        // Everything is rebuilt below; what is suspected from now on is rebuilt next time.
+        let suspects = self.take_suspects();
+        let products = self.catalog.list().await.map_err(|e| {
+            self.suspect_all(&suspects);
+            GateUnavailable(e.to_string())
+        })?;
+        for (done, product) in products.iter().enumerate() {
+            if let Err(e) = self.rebuild_now(product.id).await {
+                let left: Vec<ProductId> = products[done..].iter().map(|p| p.id).collect();
+                self.suspect_all(&left);
+                return Err(e);
+            }
         }
         Ok(products.len())
     }
