@@ -41,14 +41,15 @@ impl Catalog for CountingCatalog {
 async fn counted(settings: flashgate::Settings) -> (Arc<Instance>, Arc<AtomicUsize>) {
     let gets = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&gets);
-    let instance = Instance::start_with(settings, Arc::new(flashgate_core::SystemClock), |mut s| {
-        s.catalog = Arc::new(CountingCatalog {
-            inner: s.catalog.clone(),
-            gets: counter,
-        });
-        s
-    })
-    .await;
+    let instance =
+        Instance::start_with(settings, Arc::new(flashgate_core::SystemClock), |mut s| {
+            s.catalog = Arc::new(CountingCatalog {
+                inner: s.catalog.clone(),
+                gets: counter,
+            });
+            s
+        })
+        .await;
     (Arc::new(instance), gets)
 }
 

@@ -10,3 +10,5 @@ mod batch;
 mod cache;
 mod common;
 mod gated;
+mod limits;
+mod shedding;
