@@ -24,6 +24,8 @@ pub struct GateService {
     /// Products whose gate may be off (a give-back or release failed, a write bypassed it): the
     /// keeper rebuilds them.
     suspects: Mutex<HashSet<ProductId>>,
+    /// Products the gate called sold out while the database had units, at the last check.
+    looked_sold_out: Mutex<HashSet<ProductId>>,
     counters: GateCounters,
 }
 
@@ -51,6 +53,7 @@ impl GateService {
             health,
             rebuilding: Mutex::default(),
             suspects: Mutex::default(),
+            looked_sold_out: Mutex::default(),
             counters: GateCounters::default(),
         }
     }
@@ -157,6 +160,46 @@ impl GateService {
             }
         }
         failure.map_or(Ok(rebuilt), Err)
+    }
+
+    /// Rebuilds products that the gate calls sold out while the database still has units: units
+    /// taken by admissions whose write never came (the instance died, the caller went away). A
+    /// product must look so at two checks in a row, so that writes in flight at the first have
+    /// landed by the second.
+    pub async fn heal_sold_out(&self) -> Result<usize, GateUnavailable> {
+        let products = self
+            .catalog
+            .list()
+            .await
+            .map_err(|e| GateUnavailable(e.to_string()))?;
+        let mut looks = HashSet::new();
+        for product in products.iter().filter(|p| p.stock.available > 0) {
+            let gate = self
+                .gate
+                .available(product.id.0)
+                .await
+                .map_err(|e| GateUnavailable(e.to_string()))?;
+            if gate == Some(0) {
+                looks.insert(product.id);
+            }
+        }
+        let before = {
+            let mut last = self
+                .looked_sold_out
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            std::mem::replace(&mut *last, looks.clone())
+        };
+        let mut healed = 0;
+        for product in looks.intersection(&before) {
+            tracing::warn!(
+                product_id = product.0,
+                "the gate held units the database has; rebuilding"
+            );
+            self.rebuild_now(*product).await?;
+            healed += 1;
+        }
+        Ok(healed)
     }
 
     fn lock_for(&self, product: ProductId) -> Arc<tokio::sync::Mutex<()>> {

@@ -1,6 +1,7 @@
 //! The gate keeper: watches Redis, says so in metrics when it is degraded, rebuilds every gate from
 //! the database once Redis answers again (its state may be lost or stale) and rebuilds the products
-//! whose gate is suspected of being off. Also publishes the cache's counters.
+//! whose gate is suspected of being off or that it calls sold out while the database has units.
+//! Also publishes the cache's counters.
 
 use crate::fastpath::FastPath;
 use flashgate_core::gated::GateUnavailable;
@@ -62,7 +63,7 @@ impl GateKeeper {
             self.was_degraded.store(false, Ordering::Relaxed);
             rebuilt
         } else {
-            gate.rebuild_suspects().await?
+            gate.rebuild_suspects().await? + gate.heal_sold_out().await?
         };
         Ok(KeeperStep { degraded, rebuilt })
     }

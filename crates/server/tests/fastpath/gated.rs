@@ -362,3 +362,50 @@ async fn released_and_restocked_units_reach_the_gate_on_redis() {
 async fn released_and_restocked_units_reach_the_gate_on_the_embedded_twins() {
     released_and_restocked_units_reach_the_gate(false, None).await;
 }
+
+/// Units an admission took and never wrote (its instance died on the way) are found by the keeper
+/// and sold after all.
+async fn units_stranded_in_the_gate_are_sold_after_all(redis: Option<&SharedRedis>) {
+    let db = database(redis.is_some()).await;
+    let url = redis.map(SharedRedis::url);
+    let mut overrides =
+        gated_sale(redis.map(|r| (url.as_deref().unwrap_or(""), r.prefix.as_str())));
+    overrides.push(("gate.keeper_interval_ms", json!(3_600_000)));
+    let instance = Instance::start(settings(&db.url, &overrides)).await;
+    let http = client();
+    let product = create_product(&http, &instance, 2, None).await;
+    let gate = instance.state.fastpath.gate.as_ref().unwrap();
+    for i in 0..2 {
+        let ticket = flashgate_core::gated::Ticket {
+            product_id: flashgate_core::ProductId(product),
+            customer: flashgate_core::CustomerId::parse(&format!("ghost-{i}")).unwrap(),
+            key: flashgate_core::IdempotencyKey::parse("lost").unwrap(),
+            quantity: flashgate_core::Quantity::parse(1).unwrap(),
+            at: time::OffsetDateTime::now_utc(),
+        };
+        let answer = flashgate_core::gated::AdmissionGate::admit(gate.as_ref(), &ticket).await;
+        assert!(matches!(
+            answer,
+            Ok(flashgate_core::gated::GateAnswer::Admitted { .. })
+        ));
+    }
+    let (status, body) = buy(&http, &instance, "a", "a", product, 1).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("sold_out")));
+    instance.keeper.run_once().await.unwrap();
+    instance.keeper.run_once().await.unwrap();
+    assert_eq!(buy(&http, &instance, "a", "a2", product, 1).await.0, 201);
+    assert_eq!(buy(&http, &instance, "b", "b", product, 1).await.0, 201);
+    assert_eq!(buy(&http, &instance, "c", "c", product, 1).await.0, 409);
+    assert_clean(&audit(&db.url).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_stranded_in_the_gate_are_sold_after_all_on_redis() {
+    let redis = SharedRedis::new();
+    units_stranded_in_the_gate_are_sold_after_all(Some(&redis)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_stranded_in_the_gate_are_sold_after_all_on_the_embedded_twins() {
+    units_stranded_in_the_gate_are_sold_after_all(None).await;
+}
