@@ -196,3 +196,330 @@ impl GatedPurchase<'_> {
         settle(outcome, reservation, fingerprint)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::order::Order;
+    use crate::ports::CatalogError;
+    use crate::product::{NewProduct, ProductPatch, SaleWindow, Stock};
+    use crate::{Sku, Vnd};
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    struct OneProduct;
+
+    #[async_trait]
+    impl Catalog for OneProduct {
+        async fn create(&self, _: &NewProduct) -> Result<Product, CatalogError> {
+            Err(CatalogError::Invalid("read only"))
+        }
+        async fn update(&self, _: ProductId, _: &ProductPatch) -> Result<Product, CatalogError> {
+            Err(CatalogError::Invalid("read only"))
+        }
+        async fn restock(&self, _: ProductId, _: i64) -> Result<Product, CatalogError> {
+            Err(CatalogError::Invalid("read only"))
+        }
+        async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+            Ok((id == ProductId(1)).then(|| Product {
+                id,
+                sku: Sku::parse("P1").unwrap(),
+                name: "Phone".into(),
+                price: Vnd::price(1_000).unwrap(),
+                stock: Stock {
+                    total: 10,
+                    available: 10,
+                    reserved: 0,
+                    sold: 0,
+                },
+                per_customer_limit: None,
+                window: SaleWindow::default(),
+            }))
+        }
+        async fn list(&self) -> Result<Vec<Product>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Storage that remembers what it was asked: a stored answer to replay, direct writes.
+    #[derive(Default)]
+    struct Storage {
+        stored: Option<StoredAnswer>,
+        direct: Mutex<Vec<Strategy>>,
+    }
+
+    #[async_trait]
+    impl Reservations for Storage {
+        async fn lookup(
+            &self,
+            _: &CustomerId,
+            _: &IdempotencyKey,
+        ) -> Result<Option<StoredAnswer>, StoreError> {
+            Ok(self.stored.clone())
+        }
+        async fn reserve(
+            &self,
+            strategy: Strategy,
+            _: &Reservation,
+        ) -> Result<ReserveOutcome, StoreError> {
+            self.direct.lock().unwrap().push(strategy);
+            Ok(ReserveOutcome::Created)
+        }
+        async fn reserve_batch(
+            &self,
+            _: &[GatedReservation],
+        ) -> Result<Vec<ReserveOutcome>, StoreError> {
+            Err(StoreError::Internal(
+                "batches go through the group commit".into(),
+            ))
+        }
+    }
+
+    /// A gate that gives scripted answers and records releases and rebuilds.
+    #[derive(Default)]
+    struct Scripted {
+        answers: Mutex<VecDeque<Result<GateAnswer, GateUnavailable>>>,
+        released: Mutex<Vec<(i64, Option<ReserveOutcome>)>>,
+        rebuilt: Mutex<Vec<Option<i64>>>,
+    }
+
+    impl Scripted {
+        fn answering(answers: Vec<Result<GateAnswer, GateUnavailable>>) -> Self {
+            Self {
+                answers: Mutex::new(answers.into()),
+                ..Self::default()
+            }
+        }
+    }
+
+    #[async_trait]
+    impl AdmissionGate for Scripted {
+        async fn admit(&self, _: &Ticket) -> Result<GateAnswer, GateUnavailable> {
+            self.answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("the gate was asked more often than scripted")
+        }
+        async fn release(&self, _: &Ticket, epoch: i64, refused: Option<&ReserveOutcome>) {
+            self.released
+                .lock()
+                .unwrap()
+                .push((epoch, refused.cloned()));
+        }
+        async fn rebuild(&self, _: ProductId, seen: Option<i64>) -> Result<(), GateUnavailable> {
+            self.rebuilt.lock().unwrap().push(seen);
+            Ok(())
+        }
+    }
+
+    /// A group commit with scripted outcomes that records the epochs it was handed.
+    #[derive(Default)]
+    struct Commits {
+        outcomes: Mutex<VecDeque<Result<ReserveOutcome, StoreError>>>,
+        epochs: Mutex<Vec<i64>>,
+        answer: Option<StoredAnswer>,
+    }
+
+    impl Commits {
+        fn answering(outcomes: Vec<Result<ReserveOutcome, StoreError>>) -> Self {
+            Self {
+                outcomes: Mutex::new(outcomes.into()),
+                ..Self::default()
+            }
+        }
+    }
+
+    #[async_trait]
+    impl GroupCommit for Commits {
+        async fn commit(&self, r: GatedReservation) -> Result<ReserveOutcome, StoreError> {
+            self.epochs.lock().unwrap().push(r.gate_epoch);
+            self.outcomes
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("more commits than scripted")
+        }
+        async fn await_answer(
+            &self,
+            _: &CustomerId,
+            _: &IdempotencyKey,
+        ) -> Result<Option<StoredAnswer>, StoreError> {
+            Ok(self.answer.clone())
+        }
+    }
+
+    struct Body;
+
+    impl OrderAnswer for Body {
+        fn payment_url(&self, _: &Order) -> Option<String> {
+            None
+        }
+        fn render(&self, order: &Order) -> Vec<u8> {
+            order.id.to_string().into_bytes()
+        }
+    }
+
+    fn request() -> PurchaseRequest {
+        PurchaseRequest {
+            product_id: ProductId(1),
+            quantity: Quantity::parse(1).unwrap(),
+        }
+    }
+
+    async fn purchase(
+        storage: &Storage,
+        gate: &Scripted,
+        commits: &Commits,
+    ) -> Result<PlaceOrderOutcome, PlaceOrderError> {
+        let clock = ManualClock::new(OffsetDateTime::UNIX_EPOCH);
+        GatedPurchase {
+            catalog: &OneProduct,
+            reservations: storage,
+            gate,
+            commits,
+            answer: &Body,
+            clock: &clock,
+            hold: Duration::minutes(15),
+        }
+        .run(
+            &CustomerId::parse("c1").unwrap(),
+            &IdempotencyKey::parse("k1").unwrap(),
+            request(),
+        )
+        .await
+    }
+
+    fn admitted(epoch: i64) -> Result<GateAnswer, GateUnavailable> {
+        Ok(GateAnswer::Admitted { epoch })
+    }
+
+    #[tokio::test]
+    async fn a_sold_out_answer_from_the_gate_writes_nothing() {
+        let (storage, commits) = (Storage::default(), Commits::default());
+        let gate = Scripted::answering(vec![Ok(GateAnswer::SoldOut)]);
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(matches!(outcome, Err(PlaceOrderError::SoldOut)));
+        assert!(commits.epochs.lock().unwrap().is_empty());
+        assert!(storage.direct.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_admission_is_written_through_the_group_commit_under_its_epoch() {
+        let storage = Storage::default();
+        let gate = Scripted::answering(vec![admitted(7)]);
+        let commits = Commits::answering(vec![Ok(ReserveOutcome::Created)]);
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(matches!(
+            outcome,
+            Ok(PlaceOrderOutcome::Created { status: 201, .. })
+        ));
+        assert_eq!(*commits.epochs.lock().unwrap(), [7]);
+        assert!(gate.released.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refused_or_failed_write_gives_the_admission_back() {
+        let storage = Storage::default();
+        let gate = Scripted::answering(vec![admitted(7), admitted(7)]);
+        let commits = Commits::answering(vec![
+            Ok(ReserveOutcome::LimitExceeded),
+            Err(StoreError::Unavailable("down".into())),
+        ]);
+        let refused = purchase(&storage, &gate, &commits).await;
+        assert!(matches!(refused, Err(PlaceOrderError::LimitExceeded)));
+        let failed = purchase(&storage, &gate, &commits).await;
+        assert!(matches!(
+            failed,
+            Err(PlaceOrderError::Store(StoreError::Unavailable(_)))
+        ));
+        assert_eq!(
+            *gate.released.lock().unwrap(),
+            [(7, Some(ReserveOutcome::LimitExceeded)), (7, None)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_admission_is_given_back_and_retried_after_a_rebuild() {
+        let storage = Storage::default();
+        let gate = Scripted::answering(vec![admitted(1), admitted(2)]);
+        let commits = Commits::answering(vec![
+            Ok(ReserveOutcome::StaleGate),
+            Ok(ReserveOutcome::Created),
+        ]);
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(matches!(outcome, Ok(PlaceOrderOutcome::Created { .. })));
+        assert_eq!(*commits.epochs.lock().unwrap(), [1, 2]);
+        assert_eq!(*gate.rebuilt.lock().unwrap(), [Some(1)]);
+        assert_eq!(
+            *gate.released.lock().unwrap(),
+            [(1, Some(ReserveOutcome::StaleGate))]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_gate_that_holds_nothing_is_rebuilt_and_asked_again() {
+        let storage = Storage::default();
+        let gate = Scripted::answering(vec![Ok(GateAnswer::NotLoaded), admitted(3)]);
+        let commits = Commits::answering(vec![Ok(ReserveOutcome::Created)]);
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(matches!(outcome, Ok(PlaceOrderOutcome::Created { .. })));
+        assert_eq!(*gate.rebuilt.lock().unwrap(), [None]);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_gate_leaves_the_decision_to_the_conditional_write() {
+        let (storage, commits) = (Storage::default(), Commits::default());
+        let gate = Scripted::answering(vec![Err(GateUnavailable("redis down".into()))]);
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(matches!(outcome, Ok(PlaceOrderOutcome::Created { .. })));
+        assert_eq!(*storage.direct.lock().unwrap(), [Strategy::Conditional]);
+        assert!(commits.epochs.lock().unwrap().is_empty());
+    }
+
+    fn stored() -> StoredAnswer {
+        StoredAnswer {
+            request_hash: request().fingerprint(),
+            status: 201,
+            body: b"first".to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stored_answer_is_replayed_before_the_gate_is_asked() {
+        let storage = Storage {
+            stored: Some(stored()),
+            ..Storage::default()
+        };
+        let (gate, commits) = (Scripted::default(), Commits::default());
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(
+            matches!(outcome, Ok(PlaceOrderOutcome::Replayed { body, .. }) if body == b"first")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_in_flight_replays_the_first_answer_once_it_is_stored() {
+        let storage = Storage::default();
+        let gate = Scripted::answering(vec![Ok(GateAnswer::Duplicate)]);
+        let commits = Commits {
+            answer: Some(stored()),
+            ..Commits::default()
+        };
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(
+            matches!(outcome, Ok(PlaceOrderOutcome::Replayed { body, .. }) if body == b"first")
+        );
+        assert!(storage.direct.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_whose_first_request_never_wrote_is_settled_by_the_database() {
+        let (storage, commits) = (Storage::default(), Commits::default());
+        let gate = Scripted::answering(vec![Ok(GateAnswer::Duplicate)]);
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(matches!(outcome, Ok(PlaceOrderOutcome::Created { .. })));
+        assert_eq!(*storage.direct.lock().unwrap(), [Strategy::Conditional]);
+    }
+}
