@@ -372,7 +372,9 @@ async fn a_fenced_release_leaves_a_later_admission_of_the_same_key_alone(g: Gate
 async fn a_fenced_give_back_only_counts_under_its_epoch(g: Gates) {
     let mut p = product(0);
     p.per_customer_limit = Some(1);
-    g[0].load_fenced(&p, &[("a".to_owned(), 1)], 5).await.unwrap();
+    g[0].load_fenced(&p, &[("a".to_owned(), 1)], 5)
+        .await
+        .unwrap();
     g[1].give_back_fenced(P, "a", 1, Some(4)).await.unwrap();
     assert_eq!(g[0].available(P).await.unwrap(), Some(0));
     g[1].give_back_fenced(P, "a", 1, Some(5)).await.unwrap();

@@ -13,7 +13,7 @@ use flashgate_core::purchase::{
 };
 use flashgate_core::{CustomerId, IdempotencyKey, StoreError};
 use sqlx::{Postgres, Transaction};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[async_trait]
 impl Reservations for PgStore {
@@ -64,6 +64,105 @@ impl Reservations for PgStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        // Keys and holdings are locked in one order by every batch, so batches cannot deadlock.
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by(|&a, &b| sort_key(&batch[a]).cmp(&sort_key(&batch[b])));
+        let attempts = match self.batch_taking_stock_last(batch, &order).await {
+            Ok(Some(attempts)) => attempts,
+            // The fence moved, or a race the quick path does not untangle: one reservation at a
+            // time under the stock row's lock decides each on its own.
+            Ok(None) | Err(_) => self.batch_one_by_one(batch, &order).await?,
+        };
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (attempt, g) in attempts.into_iter().zip(batch) {
+            outcomes.push(finish(self, attempt, &g.reservation).await?);
+        }
+        Ok(outcomes)
+    }
+}
+
+fn sort_key(g: &GatedReservation) -> (&str, &str, i64) {
+    let r = &g.reservation;
+    (
+        r.order.customer.as_str(),
+        r.idempotency_key.as_str(),
+        r.order.product_id.0,
+    )
+}
+
+impl PgStore {
+    /// The group commit proper: every reservation's key, holding, order and ledger row first, then
+    /// one conditional update per product for all of its units, fenced to the gate epoch, so the
+    /// hot stock row is locked for one statement and the commit. `None` (everything rolled back)
+    /// when a product's update is refused: its epoch moved or it lacks the units.
+    async fn batch_taking_stock_last(
+        &self,
+        batch: &[GatedReservation],
+        order: &[usize],
+    ) -> Result<Option<Vec<Attempt>>, sqlx::Error> {
+        let products: Vec<i64> = batch
+            .iter()
+            .map(|g| g.reservation.order.product_id.0)
+            .collect();
+        let epochs: HashMap<i64, Option<i64>> = sqlx::query_as(
+            "SELECT product_id, gate_epoch FROM inventory WHERE product_id = ANY($1)",
+        )
+        .bind(&products)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .collect();
+        let mut tx = self.pool().begin().await?;
+        let mut attempts: Vec<Option<Attempt>> = vec![None; batch.len()];
+        // product -> (epoch, units)
+        let mut takes: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+        for &i in order {
+            let g = &batch[i];
+            let r = &g.reservation;
+            let attempt = match epochs.get(&r.order.product_id.0) {
+                None => Attempt::Rejected(ReserveOutcome::UnknownProduct),
+                Some(epoch) if *epoch != Some(g.gate_epoch) => {
+                    Attempt::Rejected(ReserveOutcome::StaleGate)
+                }
+                Some(_) => {
+                    let attempt = without_stock(&mut tx, r).await?;
+                    if attempt == Attempt::Created {
+                        let take = takes
+                            .entry(r.order.product_id.0)
+                            .or_insert((g.gate_epoch, 0));
+                        take.1 += r.order.quantity.get();
+                    }
+                    attempt
+                }
+            };
+            attempts[i] = Some(attempt);
+        }
+        for (product, (epoch, units)) in takes {
+            let taken = sqlx::query(
+                "UPDATE inventory SET available = available - $2, reserved = reserved + $2 \
+                 WHERE product_id = $1 AND available >= $2 AND gate_epoch = $3",
+            )
+            .bind(product)
+            .bind(units)
+            .bind(epoch)
+            .execute(&mut *tx)
+            .await?;
+            if taken.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+        }
+        tx.commit().await?;
+        Ok(attempts.into_iter().collect())
+    }
+
+    /// Each reservation in its own savepoint under the stock rows' locks, exactly as the
+    /// conditional strategy writes it.
+    async fn batch_one_by_one(
+        &self,
+        batch: &[GatedReservation],
+        order: &[usize],
+    ) -> Result<Vec<Attempt>, StoreError> {
         let mut products: Vec<i64> = batch
             .iter()
             .map(|g| g.reservation.order.product_id.0)
@@ -71,9 +170,8 @@ impl Reservations for PgStore {
         products.sort_unstable();
         products.dedup();
         let mut tx = self.pool().begin().await.map_err(store_error)?;
-        // Stock rows first, in id order, like every state change: batches then queue on the hot
-        // row instead of deadlocking on each other's idempotency keys, and the fence cannot move
-        // while the batch is written.
+        // Stock rows first, in id order, like every state change; the fence cannot move while
+        // the batch is written.
         let epochs: HashMap<i64, Option<i64>> = sqlx::query_as(
             "SELECT product_id, gate_epoch FROM inventory WHERE product_id = ANY($1) \
              ORDER BY product_id FOR UPDATE",
@@ -84,8 +182,9 @@ impl Reservations for PgStore {
         .map_err(store_error)?
         .into_iter()
         .collect();
-        let mut attempts = Vec::with_capacity(batch.len());
-        for g in batch {
+        let mut attempts: Vec<Option<Attempt>> = vec![None; batch.len()];
+        for &i in order {
+            let g = &batch[i];
             let attempt = match epochs.get(&g.reservation.order.product_id.0) {
                 None => Attempt::Rejected(ReserveOutcome::UnknownProduct),
                 Some(epoch) if *epoch != Some(g.gate_epoch) => {
@@ -95,15 +194,50 @@ impl Reservations for PgStore {
                     .await
                     .map_err(store_error)?,
             };
-            attempts.push(attempt);
+            attempts[i] = Some(attempt);
         }
         tx.commit().await.map_err(store_error)?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for (attempt, g) in attempts.into_iter().zip(batch) {
-            outcomes.push(finish(self, attempt, &g.reservation).await?);
-        }
-        Ok(outcomes)
+        attempts
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| StoreError::Internal("a reservation of the batch was skipped".into()))
     }
+}
+
+/// Everything of a reservation but its units: the key, the customer's quota, the order and its
+/// ledger row. A refused quota gives the key back.
+async fn without_stock(tx: &mut Tx, r: &Reservation) -> Result<Attempt, sqlx::Error> {
+    if !claim_key(tx, r).await? {
+        return Ok(Attempt::KeyTaken);
+    }
+    let o = &r.order;
+    if !adjust_holding(tx, &o.customer, o.product_id, o.quantity.get()).await? {
+        sqlx::query("DELETE FROM idempotency WHERE customer_id = $1 AND idempotency_key = $2")
+            .bind(o.customer.as_str())
+            .bind(r.idempotency_key.as_str())
+            .execute(&mut **tx)
+            .await?;
+        return Ok(Attempt::Rejected(ReserveOutcome::LimitExceeded));
+    }
+    sqlx::query(
+        "WITH created AS ( \
+           INSERT INTO orders (id, customer_id, product_id, quantity, amount_vnd, status, created_at, expires_at, payment_url) \
+           VALUES ($1, $2, $3, $4, $5, 'pending_payment', $6, $7, $8) RETURNING id \
+         ) \
+         INSERT INTO order_events (order_id, from_status, to_status, reason, at) \
+         SELECT id, NULL, 'pending_payment', 'reserved', $6 FROM created",
+    )
+    .bind(o.id.0)
+    .bind(o.customer.as_str())
+    .bind(o.product_id.0)
+    .bind(o.quantity.get())
+    .bind(o.amount.get())
+    .bind(o.created_at)
+    .bind(o.expires_at)
+    .bind(o.payment_url.as_deref())
+    .execute(&mut **tx)
+    .await?;
+    Ok(Attempt::Created)
 }
 
 /// One reservation of a batch, undone on its own when it is refused.
