@@ -368,10 +368,17 @@ mod tests {
     }
 
     #[test]
-    fn the_gated_strategy_is_a_setting() {
-        let figment = defaults().merge(Serialized::default("inventory.strategy", "gated"));
-        let settings = Settings::from_figment(figment).unwrap();
-        assert_eq!(settings.inventory.strategy, Strategy::Gated);
+    fn every_strategy_is_a_setting() {
+        for strategy in [
+            Strategy::Pessimistic,
+            Strategy::Conditional,
+            Strategy::Gated,
+        ] {
+            let figment =
+                defaults().merge(Serialized::default("inventory.strategy", strategy.as_str()));
+            let settings = Settings::from_figment(figment).unwrap();
+            assert_eq!(settings.inventory.strategy, strategy);
+        }
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Group commit for gated reservations: callers hand in one reservation each and wait on a oneshot;
 //! a collector task gathers up to `max_batch` of them, or whatever arrived within `max_wait`, and
-//! writes them in one transaction. A bounded number of batches are written at once.
+//! writes them in one transaction. A bounded number of batches are written at once. A reservation
+//! whose caller has gone (its request timed out or was dropped) before its batch is written is left
+//! out and its admission given back.
 
 use async_trait::async_trait;
-use flashgate_core::gated::GroupCommit;
+use flashgate_core::gated::{AdmissionGate, GroupCommit, Ticket};
 use flashgate_core::ports::Reservations;
 use flashgate_core::purchase::{GatedReservation, ReserveOutcome, StoredAnswer};
 use flashgate_core::{CustomerId, IdempotencyKey, StoreError};
@@ -33,9 +35,13 @@ pub struct GroupCommitter {
 
 impl GroupCommitter {
     /// Starts the collector; it ends when the committer is dropped.
-    pub fn spawn(reservations: Arc<dyn Reservations>, settings: CommitSettings) -> Self {
+    pub fn spawn(
+        reservations: Arc<dyn Reservations>,
+        gate: Arc<dyn AdmissionGate>,
+        settings: CommitSettings,
+    ) -> Self {
         let (jobs, queue) = mpsc::channel(settings.max_batch.saturating_mul(64).max(64));
-        tokio::spawn(collect(queue, Arc::clone(&reservations), settings));
+        tokio::spawn(collect(queue, Arc::clone(&reservations), gate, settings));
         Self {
             jobs,
             reservations,
@@ -47,6 +53,7 @@ impl GroupCommitter {
 async fn collect(
     mut queue: mpsc::Receiver<Job>,
     reservations: Arc<dyn Reservations>,
+    gate: Arc<dyn AdmissionGate>,
     settings: CommitSettings,
 ) {
     let writers = Arc::new(Semaphore::new(settings.concurrent_batches));
@@ -63,12 +70,34 @@ async fn collect(
         let Ok(writer) = Arc::clone(&writers).acquire_owned().await else {
             return;
         };
-        let reservations = Arc::clone(&reservations);
+        let (reservations, gate) = (Arc::clone(&reservations), Arc::clone(&gate));
         tokio::spawn(async move {
-            write(reservations.as_ref(), batch).await;
+            let batch = leave_out_abandoned(gate.as_ref(), batch).await;
+            if !batch.is_empty() {
+                write(reservations.as_ref(), batch).await;
+            }
             drop(writer);
         });
     }
+}
+
+/// Nobody waits for these any more: they are not written, and what their admission took goes back.
+async fn leave_out_abandoned(gate: &dyn AdmissionGate, batch: Vec<Job>) -> Vec<Job> {
+    let (live, gone): (Vec<Job>, Vec<Job>) = batch.into_iter().partition(|j| !j.reply.is_closed());
+    for job in gone {
+        let g = &job.reservation;
+        let r = &g.reservation;
+        let ticket = Ticket {
+            product_id: r.order.product_id,
+            customer: r.order.customer.clone(),
+            key: r.idempotency_key.clone(),
+            quantity: r.order.quantity,
+            at: r.order.created_at,
+        };
+        metrics::counter!("flashgate_group_commit_abandoned_total").increment(1);
+        gate.release(&ticket, g.gate_epoch, None).await;
+    }
+    live
 }
 
 async fn write(reservations: &dyn Reservations, batch: Vec<Job>) {

@@ -114,9 +114,10 @@ impl FastPath {
         } else {
             None
         };
-        let commits = gate.as_ref().map(|_| {
+        let commits = gate.as_ref().map(|gate| {
             Arc::new(GroupCommitter::spawn(
                 store.reservations.clone(),
+                gate.clone(),
                 CommitSettings {
                     max_batch: settings.gate.max_batch,
                     max_wait: Duration::from_micros(settings.gate.max_wait_us),

@@ -409,3 +409,61 @@ async fn units_stranded_in_the_gate_are_sold_after_all_on_redis() {
 async fn units_stranded_in_the_gate_are_sold_after_all_on_the_embedded_twins() {
     units_stranded_in_the_gate_are_sold_after_all(None).await;
 }
+
+/// A purchase whose request timed out before its batch was written is left out and its admission
+/// given back; one whose batch was already being written stands, and its retry replays it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_abandoned_before_its_batch_is_written_is_left_out() {
+    let db = database(true).await;
+    let mut overrides = gated_sale(None);
+    overrides.extend([
+        ("http.request_timeout_ms", json!(300)),
+        ("gate.max_batch", json!(1)),
+        ("gate.concurrent_batches", json!(1)),
+    ]);
+    let instance = Arc::new(Instance::start(settings(&db.url, &overrides)).await);
+    let http = client();
+    let product = create_product(&http, &instance, 10, None).await;
+    let gate = instance.state.fastpath.gate.as_ref().unwrap();
+    let left = |n: i64| async move {
+        let p = flashgate_core::ProductId(product);
+        eventually(Duration::from_secs(30), || async {
+            gate.available(p).await == Some(n)
+        })
+        .await
+    };
+    let lock = RowLock::hold(&db.url, product).await;
+    let send = |customer: &'static str| {
+        let (http, instance) = (http.clone(), Arc::clone(&instance));
+        tokio::spawn(async move { buy(&http, &instance, customer, customer, product, 1).await })
+    };
+    // The first batch waits on the locked row; the second waits for the only writer.
+    let writing = send("writing");
+    assert!(left(9).await);
+    let queued = send("queued");
+    assert!(left(8).await);
+    assert_eq!(writing.await.unwrap().0, 503);
+    assert_eq!(queued.await.unwrap().0, 503);
+    lock.release().await;
+    assert!(left(9).await, "the queued admission was given back");
+    let stock = stock(&db.url, product).await;
+    assert_eq!((stock.available, stock.reserved), (9, 1));
+
+    let retried = http
+        .post(format!("{}/orders", instance.url))
+        .bearer_auth(instance.token("writing"))
+        .header("idempotency-key", "writing")
+        .json(&json!({"product_id": product, "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retried.status(), 201);
+    assert_eq!(retried.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        buy(&http, &instance, "queued", "queued", product, 1)
+            .await
+            .0,
+        201
+    );
+    assert_clean(&audit(&db.url).await);
+}
