@@ -69,4 +69,4 @@ for db in $(psql "$PG_URL" -Atqc "select datname from pg_database where datname 
 done
 
 say "PostgreSQL and Redis are up; running every test"
-cargo test --workspace --all-targets "$@"
+cargo test --workspace --all-targets --no-fail-fast "$@"

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod clock;
 pub mod error;
+pub mod gated;
 pub mod ids;
 pub mod money;
 pub mod order;

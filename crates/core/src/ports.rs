@@ -7,7 +7,7 @@ use crate::ids::{CustomerId, IdempotencyKey, OrderId, ProductId};
 use crate::order::{Order, OrderStatus};
 use crate::payment::{GatewayPayment, PaymentEvent};
 use crate::product::{NewProduct, Product, ProductPatch};
-use crate::purchase::{Reservation, ReserveOutcome, StoredAnswer, Strategy};
+use crate::purchase::{GatedReservation, Reservation, ReserveOutcome, StoredAnswer, Strategy};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -49,6 +49,39 @@ pub trait Reservations: Send + Sync {
         strategy: Strategy,
         reservation: &Reservation,
     ) -> Result<ReserveOutcome, StoreError>;
+
+    /// Writes many gated reservations in one transaction (group commit), each exactly as the
+    /// conditional strategy would and each in its own savepoint, so that one refusal does not undo
+    /// the others. One outcome per reservation, in order; an error means nothing was written.
+    async fn reserve_batch(
+        &self,
+        batch: &[GatedReservation],
+    ) -> Result<Vec<ReserveOutcome>, StoreError>;
+}
+
+/// What the admission gate of one product is rebuilt from, read in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateSnapshot {
+    pub product_id: ProductId,
+    pub available: i64,
+    pub per_customer_limit: Option<i64>,
+    pub window: crate::product::SaleWindow,
+    /// Units each customer holds in live and paid orders; only positive holdings.
+    pub holdings: Vec<(CustomerId, i64)>,
+}
+
+/// The database side of the gate's fence: a product's stock row carries the epoch of the gate
+/// state built from it, gated reservations are written only under that epoch, and every write
+/// that takes units without the gate clears it.
+#[async_trait]
+pub trait GateFence: Send + Sync {
+    /// Sets the product's gate epoch and reads the snapshot the gate is rebuilt from, in one
+    /// transaction; `None` for an unknown product.
+    async fn fence(
+        &self,
+        product: ProductId,
+        epoch: i64,
+    ) -> Result<Option<GateSnapshot>, StoreError>;
 }
 
 #[async_trait]

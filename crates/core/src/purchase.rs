@@ -7,6 +7,7 @@ use crate::ids::{CustomerId, IdempotencyKey, OrderId, ProductId};
 use crate::money::Quantity;
 use crate::order::{Order, OrderStatus};
 use crate::ports::{Catalog, Reservations};
+use crate::product::Product;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::Duration;
@@ -21,6 +22,10 @@ pub enum Strategy {
     /// One atomic `UPDATE … WHERE available >= n` that also inserts the order; the lock is held for a
     /// single statement.
     Conditional,
+    /// An admission gate takes units, quota and key first, so losers cost no database write; the
+    /// winners are written in small batches through the conditional update (see [`crate::gated`]).
+    /// Storage asked to `reserve` with it, without an admission, writes conditionally.
+    Gated,
 }
 
 impl Strategy {
@@ -28,6 +33,7 @@ impl Strategy {
         match self {
             Self::Pessimistic => "pessimistic",
             Self::Conditional => "conditional",
+            Self::Gated => "gated",
         }
     }
 }
@@ -59,6 +65,17 @@ pub enum ReserveOutcome {
     SoldOut,
     LimitExceeded,
     UnknownProduct,
+    /// A gated reservation whose gate epoch is no longer the database's (the gate was rebuilt, or
+    /// a write bypassed it, since the admission): nothing was written.
+    StaleGate,
+}
+
+/// A reservation the admission gate let through, fenced to the gate epoch it was admitted under:
+/// storage writes it only while the product's stock row still carries that epoch.
+#[derive(Debug, Clone)]
+pub struct GatedReservation {
+    pub reservation: Reservation,
+    pub gate_epoch: i64,
 }
 
 /// What a buyer asked for, already parsed.
@@ -159,9 +176,7 @@ impl PlaceOrder<'_> {
             .get(request.product_id)
             .await?
             .ok_or(PlaceOrderError::UnknownProduct)?;
-        // Millisecond precision: what every backend stores exactly, so a replay and a later read agree.
-        let now = self.clock.now();
-        let now = now.replace_millisecond(now.millisecond()).unwrap_or(now);
+        let now = order_time(self.clock);
         if !product.window.is_open(now) {
             return Err(PlaceOrderError::SaleNotActive);
         }
@@ -169,49 +184,92 @@ impl PlaceOrder<'_> {
             // A cheap early answer; the reservation below is what actually decides.
             return Err(PlaceOrderError::SoldOut);
         }
-        let amount = product
-            .price
-            .times(request.quantity)
-            .ok_or(PlaceOrderError::AmountTooLarge)?;
-        let mut order = Order {
-            id: OrderId::new(),
-            customer: customer.clone(),
-            product_id: product.id,
-            quantity: request.quantity,
-            amount,
-            status: OrderStatus::PendingPayment,
-            created_at: now,
-            expires_at: now + self.hold,
-            paid_at: None,
-            payment_url: None,
-            gateway_transaction_no: None,
-        };
-        order.payment_url = self.answer.payment_url(&order);
-        let reservation = Reservation {
-            answer_status: 201,
-            answer_body: self.answer.render(&order),
-            order,
-            idempotency_key: key.clone(),
-            request_hash: fingerprint.to_owned(),
-        };
-        match self
+        let reservation = draft(
+            self.answer,
+            now,
+            self.hold,
+            customer,
+            key,
+            &product,
+            request,
+        )?;
+        let outcome = self
             .reservations
             .reserve(self.strategy, &reservation)
-            .await?
-        {
-            ReserveOutcome::Created => Ok(PlaceOrderOutcome::Created {
-                status: reservation.answer_status,
-                body: reservation.answer_body,
-            }),
-            ReserveOutcome::Duplicate(stored) => replay(stored, fingerprint),
-            ReserveOutcome::SoldOut => Err(PlaceOrderError::SoldOut),
-            ReserveOutcome::LimitExceeded => Err(PlaceOrderError::LimitExceeded),
-            ReserveOutcome::UnknownProduct => Err(PlaceOrderError::UnknownProduct),
-        }
+            .await?;
+        outcome_of(outcome, reservation, fingerprint)
     }
 }
 
-fn replay(stored: StoredAnswer, fingerprint: &str) -> Result<PlaceOrderOutcome, PlaceOrderError> {
+/// Now, at millisecond precision: what every backend stores exactly, so a replay and a later read
+/// agree.
+pub(crate) fn order_time(clock: &dyn Clock) -> time::OffsetDateTime {
+    let now = clock.now();
+    now.replace_millisecond(now.millisecond()).unwrap_or(now)
+}
+
+/// The new order and its rendered answer, ready for storage.
+pub(crate) fn draft(
+    answer: &dyn OrderAnswer,
+    now: time::OffsetDateTime,
+    hold: Duration,
+    customer: &CustomerId,
+    key: &IdempotencyKey,
+    product: &Product,
+    request: PurchaseRequest,
+) -> Result<Reservation, PlaceOrderError> {
+    let amount = product
+        .price
+        .times(request.quantity)
+        .ok_or(PlaceOrderError::AmountTooLarge)?;
+    let mut order = Order {
+        id: OrderId::new(),
+        customer: customer.clone(),
+        product_id: product.id,
+        quantity: request.quantity,
+        amount,
+        status: OrderStatus::PendingPayment,
+        created_at: now,
+        expires_at: now + hold,
+        paid_at: None,
+        payment_url: None,
+        gateway_transaction_no: None,
+    };
+    order.payment_url = answer.payment_url(&order);
+    Ok(Reservation {
+        answer_status: 201,
+        answer_body: answer.render(&order),
+        order,
+        idempotency_key: key.clone(),
+        request_hash: request.fingerprint(),
+    })
+}
+
+/// Storage's answer as the use case's.
+pub(crate) fn outcome_of(
+    outcome: ReserveOutcome,
+    reservation: Reservation,
+    fingerprint: &str,
+) -> Result<PlaceOrderOutcome, PlaceOrderError> {
+    match outcome {
+        ReserveOutcome::Created => Ok(PlaceOrderOutcome::Created {
+            status: reservation.answer_status,
+            body: reservation.answer_body,
+        }),
+        ReserveOutcome::Duplicate(stored) => replay(stored, fingerprint),
+        ReserveOutcome::SoldOut => Err(PlaceOrderError::SoldOut),
+        ReserveOutcome::LimitExceeded => Err(PlaceOrderError::LimitExceeded),
+        ReserveOutcome::UnknownProduct => Err(PlaceOrderError::UnknownProduct),
+        ReserveOutcome::StaleGate => Err(PlaceOrderError::Store(StoreError::Internal(
+            "a reservation without an admission was refused as stale".into(),
+        ))),
+    }
+}
+
+pub(crate) fn replay(
+    stored: StoredAnswer,
+    fingerprint: &str,
+) -> Result<PlaceOrderOutcome, PlaceOrderError> {
     if stored.request_hash != fingerprint {
         return Err(PlaceOrderError::IdempotencyConflict);
     }

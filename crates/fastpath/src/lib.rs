@@ -14,7 +14,10 @@ mod subscriber;
 pub use cache::{Cache, CacheConfig, CacheStats, InProcessCache, LocalBus, RedisCache};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::FastPathError;
-pub use gate::{Admission, AdmitRequest, Gate, GateConfig, GateProduct, InProcessGate, RedisGate};
+pub use gate::{
+    Admission, AdmitRequest, Fenced, Gate, GateConfig, GateProduct, InProcessGate, RedisGate,
+    fresh_epoch,
+};
 pub use health::{HealthSnapshot, RedisHealth};
 pub use limiter::{
     InProcessLimiter, Penalty, Policy, RateDecision, RateLimiter, RedisLimiter, Verdict,

@@ -4,11 +4,13 @@
 
 use crate::auth::BuyerTokens;
 use crate::config::Settings;
+use crate::fastpath::FastPath;
 use crate::http;
 use crate::metrics;
 use crate::payments::{Callbacks, VnpayGateway};
 use crate::state::AppState;
 use crate::workers::expirer::Expirer;
+use crate::workers::gate_keeper::GateKeeper;
 use crate::workers::reconciler::Reconciler;
 use crate::workers::refunder::Refunder;
 use crate::workers::run_every;
@@ -31,6 +33,7 @@ pub struct Application {
     expirer: Expirer,
     reconciler: Reconciler,
     refunder: Refunder,
+    keeper: GateKeeper,
 }
 
 fn seconds(value: u64) -> time::Duration {
@@ -46,7 +49,20 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let store = open_store(&settings, settings.database.migrate_on_start).await?;
+        Self::build_with_store(settings, clock, |store| store).await
+    }
+
+    /// Like `build_with_clock`, with a hook on the store's ports before the service decorates them
+    /// (tests count database queries through it).
+    pub async fn build_with_store(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        adapt: impl FnOnce(Store) -> Store,
+    ) -> anyhow::Result<Self> {
+        let store = adapt(open_store(&settings, settings.database.migrate_on_start).await?);
+        let (fastpath, store) = FastPath::build(&settings, store, clock.clone()).await?;
+        let fastpath = Arc::new(fastpath);
+        let keeper = GateKeeper::new(fastpath.clone());
         let addr = settings.listen_addr()?;
         let listener = TcpListener::bind(addr)
             .await
@@ -98,6 +114,7 @@ impl Application {
             gateway,
             callbacks,
             metrics: metrics::install(),
+            fastpath,
         };
         Ok(Self {
             listener,
@@ -106,6 +123,7 @@ impl Application {
             expirer,
             reconciler,
             refunder,
+            keeper,
         })
     }
 
@@ -134,6 +152,10 @@ impl Application {
         self.refunder.clone()
     }
 
+    pub fn keeper(&self) -> GateKeeper {
+        self.keeper.clone()
+    }
+
     /// Serves until `shutdown` is cancelled; in-flight requests then finish (within the grace period)
     /// and the workers stop before this returns.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -160,6 +182,17 @@ impl Application {
             let refunder = refunder.clone();
             async move { refunder.run_once().await.map(|_| ()) }
         }));
+        let keeper = self.keeper.clone();
+        let keeper_tick = Duration::from_millis(settings.gate.keeper_interval_ms);
+        tasks.spawn(run_every(
+            "gate_keeper",
+            keeper_tick,
+            shutdown.clone(),
+            move || {
+                let keeper = keeper.clone();
+                async move { keeper.run_once().await.map(|_| ()) }
+            },
+        ));
         tracing::info!(addr = %self.listener.local_addr()?, backend = self.state.store.backend.as_str(),
             strategy = settings.inventory.strategy.as_str(), gateway = %self.state.gateway.pay_url, "flashgate serving");
         let mut router = http::router(self.state.clone());

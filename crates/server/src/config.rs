@@ -43,10 +43,18 @@ impl fmt::Debug for Secret {
 pub struct Settings {
     pub listen: String,
     pub database_url: String,
+    /// Unset or empty: the in-process fast path.
+    #[serde(default)]
+    pub redis_url: Option<String>,
     pub admin_token: Secret,
     pub jwt_secret: Secret,
     pub database: DatabaseSettings,
     pub inventory: InventorySettings,
+    pub redis: RedisSettings,
+    pub gate: GateSettings,
+    pub cache: CacheSettings,
+    pub limits: LimitSettings,
+    pub shedding: SheddingSettings,
     pub expirer: ExpirerSettings,
     pub http: HttpSettings,
     pub log: LogSettings,
@@ -113,6 +121,8 @@ pub struct HttpSettings {
     pub body_limit_bytes: usize,
     pub request_timeout_ms: u64,
     pub shutdown_grace_ms: u64,
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -150,6 +160,7 @@ impl Settings {
 
     /// Checks what types alone cannot, naming the offending key.
     pub fn validate(&self) -> anyhow::Result<()> {
+        self.validate_fast_path()?;
         let listen = self.listen_addr()?;
         if !(self.database_url.starts_with("sqlite:")
             || self.database_url.starts_with("postgres://")
@@ -232,6 +243,121 @@ impl Settings {
     pub fn acquire_timeout(&self) -> Duration {
         Duration::from_millis(self.database.acquire_timeout_ms)
     }
+
+    /// The Redis URL, if the fast path is to use Redis.
+    pub fn redis_url(&self) -> Option<&str> {
+        self.redis_url
+            .as_deref()
+            .filter(|url| !url.trim().is_empty())
+    }
+
+    fn validate_fast_path(&self) -> anyhow::Result<()> {
+        if let Some(url) = self.redis_url()
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            bail!("redis_url: must start with redis:// or rediss://");
+        }
+        if self.redis.key_prefix.contains(['{', '}']) {
+            bail!("redis.key_prefix: must not contain {{ or }}");
+        }
+        if self.redis.connect_timeout_ms == 0 || self.redis.response_timeout_ms == 0 {
+            bail!("redis.connect_timeout_ms and redis.response_timeout_ms: must be at least 1");
+        }
+        let g = &self.gate;
+        if g.max_batch == 0 || g.concurrent_batches == 0 || g.keeper_interval_ms == 0 {
+            bail!(
+                "gate.max_batch, gate.concurrent_batches and gate.keeper_interval_ms: must be at least 1"
+            );
+        }
+        if g.idempotency_ttl_seconds == 0 {
+            bail!("gate.idempotency_ttl_seconds: must be at least 1");
+        }
+        let c = &self.cache;
+        if c.l1_ttl_ms == 0 || c.l2_ttl_ms == 0 || c.negative_ttl_ms == 0 || c.l1_capacity == 0 {
+            bail!("cache: TTLs and l1_capacity must be at least 1");
+        }
+        for (name, policy) in [
+            ("reads", &self.limits.reads),
+            ("purchases", &self.limits.purchases),
+            ("callbacks", &self.limits.callbacks),
+        ] {
+            if policy.rate == 0 || policy.burst == 0 || policy.period_ms == 0 {
+                bail!("limits.{name}: rate, period_ms and burst must be at least 1");
+            }
+        }
+        let p = &self.limits.penalty;
+        if p.strikes == 0 || p.window_ms == 0 || p.ban_ms == 0 {
+            bail!("limits.penalty: strikes, window_ms and ban_ms must be at least 1");
+        }
+        if self.shedding.max_concurrent_purchases == 0 {
+            bail!("shedding.max_concurrent_purchases: must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub key_prefix: String,
+    pub connect_timeout_ms: u64,
+    pub response_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSettings {
+    pub max_batch: usize,
+    pub max_wait_us: u64,
+    pub concurrent_batches: usize,
+    pub duplicate_wait_ms: u64,
+    pub sold_out_ttl_ms: u64,
+    pub idempotency_ttl_seconds: u64,
+    pub keeper_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    pub l1_ttl_ms: u64,
+    pub l1_capacity: u64,
+    pub l2_ttl_ms: u64,
+    pub l2_jitter_ms: u64,
+    pub negative_ttl_ms: u64,
+    pub http_max_age_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub enabled: bool,
+    pub reads: RatePolicy,
+    pub purchases: RatePolicy,
+    pub callbacks: RatePolicy,
+    pub penalty: PenaltySettings,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatePolicy {
+    pub rate: u32,
+    pub period_ms: u64,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PenaltySettings {
+    pub strikes: u32,
+    pub window_ms: u64,
+    pub ban_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SheddingSettings {
+    pub max_concurrent_purchases: usize,
+    pub queue_budget_ms: u64,
 }
 
 #[cfg(test)]
@@ -270,6 +396,52 @@ mod tests {
         let figment = defaults().merge(Serialized::default("listen", "0.0.0.0:8080"));
         let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
         assert!(error.contains("admin_token"), "{error}");
+    }
+
+    #[test]
+    fn without_a_redis_url_the_fast_path_runs_in_process() {
+        let settings = Settings::from_figment(defaults()).unwrap();
+        assert_eq!(settings.redis_url(), None);
+        let empty = defaults().merge(Serialized::default("redis_url", ""));
+        assert_eq!(Settings::from_figment(empty).unwrap().redis_url(), None);
+    }
+
+    #[test]
+    fn no_proxy_is_trusted_by_default_and_cidrs_parse() {
+        let settings = Settings::from_figment(defaults()).unwrap();
+        assert!(settings.http.trusted_proxies.is_empty());
+        let figment = defaults().merge(Serialized::default(
+            "http.trusted_proxies",
+            vec!["10.0.0.0/8", "::1/128"],
+        ));
+        let settings = Settings::from_figment(figment).unwrap();
+        assert_eq!(settings.http.trusted_proxies.len(), 2);
+        let bad = defaults().merge(Serialized::default(
+            "http.trusted_proxies",
+            vec!["10.0.0.0"],
+        ));
+        assert!(Settings::from_figment(bad).is_err());
+    }
+
+    #[test]
+    fn every_strategy_is_a_setting() {
+        for strategy in [
+            Strategy::Pessimistic,
+            Strategy::Conditional,
+            Strategy::Gated,
+        ] {
+            let figment =
+                defaults().merge(Serialized::default("inventory.strategy", strategy.as_str()));
+            let settings = Settings::from_figment(figment).unwrap();
+            assert_eq!(settings.inventory.strategy, strategy);
+        }
+    }
+
+    #[test]
+    fn a_zero_rate_limit_names_its_key() {
+        let figment = defaults().merge(Serialized::default("limits.purchases.burst", 0));
+        let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
+        assert!(error.contains("limits.purchases"), "{error}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use crate::auth::BuyerTokens;
 use crate::config::Settings;
+use crate::fastpath::FastPath;
 use crate::payments::{Callbacks, VnpayGateway};
 use flashgate_core::Clock;
 use flashgate_store::Store;
@@ -18,4 +19,6 @@ pub struct AppState {
     pub gateway: Arc<VnpayGateway>,
     pub callbacks: Callbacks,
     pub metrics: Option<PrometheusHandle>,
+    /// The admission gate, cache, rate limits and purchase slots.
+    pub fastpath: Arc<FastPath>,
 }

@@ -4,12 +4,14 @@
 
 mod audit;
 mod error;
+mod gate_fence;
 pub mod postgres;
 mod reserve;
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+use flashgate_core::ports::GateFence;
 use flashgate_core::ports::{
     Auditor, Catalog, Health, Leases, OrderQueries, PaymentLog, Reservations, Transitions,
 };
@@ -58,6 +60,8 @@ pub struct Store {
     pub backend: Backend,
     pub catalog: Arc<dyn Catalog>,
     pub reservations: Arc<dyn Reservations>,
+    /// The admission gate's fence on the stock rows.
+    pub gate_fence: Arc<dyn GateFence>,
     pub orders: Arc<dyn OrderQueries>,
     pub transitions: Arc<dyn Transitions>,
     pub leases: Arc<dyn Leases>,
@@ -71,6 +75,7 @@ impl Store {
     where
         A: Catalog
             + Reservations
+            + GateFence
             + OrderQueries
             + Transitions
             + Leases
@@ -84,6 +89,7 @@ impl Store {
             backend,
             catalog: adapter.clone(),
             reservations: adapter.clone(),
+            gate_fence: adapter.clone(),
             orders: adapter.clone(),
             transitions: adapter.clone(),
             leases: adapter.clone(),

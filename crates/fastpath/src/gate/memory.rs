@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use async_trait::async_trait;
 
 use super::{
-    Admission, AdmitRequest, Gate, GateConfig, GateProduct, check_quantity, check_snapshot,
+    Admission, AdmitRequest, Fenced, Gate, GateConfig, GateProduct, check_quantity, check_snapshot,
 };
 use crate::error::FastPathError;
 
@@ -87,35 +87,41 @@ impl Stock {
 
 #[async_trait]
 impl Gate for InProcessGate {
-    async fn admit(&self, req: &AdmitRequest) -> Result<Admission, FastPathError> {
+    async fn admit_fenced(&self, req: &AdmitRequest) -> Result<Fenced, FastPathError> {
         check_quantity(req.quantity)?;
+        let not_loaded = Fenced {
+            admission: Admission::NotLoaded,
+            epoch: 0,
+        };
         let Some(product) = self.existing(req.product_id)? else {
-            return Ok(Admission::NotLoaded);
+            return Ok(not_loaded);
         };
         let mut guard = product.lock().map_err(poisoned)?;
         let state = &mut *guard;
         let Some(stock) = state.loaded.as_mut() else {
-            return Ok(Admission::NotLoaded);
+            return Ok(not_loaded);
         };
+        let epoch = stock.epoch;
+        let answer = |admission| Ok(Fenced { admission, epoch });
         let idem = (req.customer.clone(), req.idempotency_key.clone());
         if state
             .idempotency
             .get(&idem)
             .is_some_and(|r| r.expires_at_ms > req.now_ms)
         {
-            return Ok(Admission::Duplicate);
+            return answer(Admission::Duplicate);
         }
         let before_start = stock.starts_ms.is_some_and(|s| req.now_ms < s);
         let after_end = stock.ends_ms.is_some_and(|e| req.now_ms >= e);
         if before_start || after_end {
-            return Ok(Admission::SaleNotActive);
+            return answer(Admission::SaleNotActive);
         }
         if stock.available < req.quantity {
-            return Ok(Admission::SoldOut);
+            return answer(Admission::SoldOut);
         }
         let held = stock.held.get(&req.customer).copied().unwrap_or(0);
         if stock.limit.is_some_and(|limit| held + req.quantity > limit) {
-            return Ok(Admission::LimitExceeded);
+            return answer(Admission::LimitExceeded);
         }
         stock.available -= req.quantity;
         *stock.held.entry(req.customer.clone()).or_insert(0) += req.quantity;
@@ -132,10 +138,14 @@ impl Gate for InProcessGate {
                 .idempotency
                 .retain(|_, r| r.expires_at_ms > req.now_ms);
         }
-        Ok(Admission::Admitted { remaining })
+        answer(Admission::Admitted { remaining })
     }
 
-    async fn release(&self, req: &AdmitRequest) -> Result<(), FastPathError> {
+    async fn release_fenced(
+        &self,
+        req: &AdmitRequest,
+        epoch: Option<u64>,
+    ) -> Result<(), FastPathError> {
         check_quantity(req.quantity)?;
         let Some(product) = self.existing(req.product_id)? else {
             return Ok(());
@@ -143,6 +153,10 @@ impl Gate for InProcessGate {
         let mut guard = product.lock().map_err(poisoned)?;
         let state = &mut *guard;
         let idem = (req.customer.clone(), req.idempotency_key.clone());
+        // A key admitted under another epoch belongs to a later admission: not ours to undo.
+        if epoch.is_some_and(|e| state.idempotency.get(&idem).is_some_and(|r| r.epoch != e)) {
+            return Ok(());
+        }
         let Some(remembered) = state.idempotency.remove(&idem) else {
             return Ok(());
         };
@@ -160,27 +174,33 @@ impl Gate for InProcessGate {
         Ok(())
     }
 
-    async fn give_back(
+    async fn give_back_fenced(
         &self,
         product_id: i64,
         customer: &str,
         quantity: i64,
+        epoch: Option<u64>,
     ) -> Result<(), FastPathError> {
         check_quantity(quantity)?;
         let Some(product) = self.existing(product_id)? else {
             return Ok(());
         };
         let mut state = product.lock().map_err(poisoned)?;
-        if let Some(stock) = state.loaded.as_mut() {
+        if let Some(stock) = state
+            .loaded
+            .as_mut()
+            .filter(|s| epoch.is_none_or(|e| s.epoch == e))
+        {
             stock.return_units(customer, quantity);
         }
         Ok(())
     }
 
-    async fn load(
+    async fn load_fenced(
         &self,
         product: &GateProduct,
         holdings: &[(String, i64)],
+        epoch: u64,
     ) -> Result<(), FastPathError> {
         check_snapshot(product, holdings)?;
         let mut held: HashMap<String, i64> = HashMap::new();
@@ -189,7 +209,6 @@ impl Gate for InProcessGate {
         }
         let entry = self.entry(product.product_id)?;
         let mut state = entry.lock().map_err(poisoned)?;
-        let epoch = state.loaded.as_ref().map_or(0, |s| s.epoch) + 1;
         state.loaded = Some(Stock {
             available: product.available,
             limit: product.per_customer_limit,
@@ -207,6 +226,14 @@ impl Gate for InProcessGate {
         };
         let state = product.lock().map_err(poisoned)?;
         Ok(state.loaded.as_ref().map(|s| s.available))
+    }
+
+    async fn epoch(&self, product_id: i64) -> Result<Option<u64>, FastPathError> {
+        let Some(product) = self.existing(product_id)? else {
+            return Ok(None);
+        };
+        let state = product.lock().map_err(poisoned)?;
+        Ok(state.loaded.as_ref().map(|s| s.epoch))
     }
 }
 

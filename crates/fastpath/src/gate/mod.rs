@@ -17,6 +17,15 @@
 //!   their units; the database's conditional update absorbs that, and `release` of an admission
 //!   made before a rebuild gives nothing back, since the snapshot already holds the truth.
 //!
+//! # Fencing
+//! Every load starts a new *epoch* for the product, and every admission names the epoch it was
+//! given under ([`Gate::admit_fenced`]). A caller that also records the epoch in the database when
+//! it loads ([`Gate::load_fenced`], with an epoch it chose) and writes admitted orders only while
+//! the database still holds that epoch gets a gate that never admits more than the database has:
+//! writes admitted before a rebuild are refused by the database instead of landing after the
+//! snapshot. [`Gate::release_fenced`] and [`Gate::give_back_fenced`] act only while the named
+//! epoch is current, so nothing given back can be counted twice across a rebuild.
+//!
 //! Idempotency keys are scoped to `(product, customer, key)`. A `SoldOut` answer served from a
 //! local sold-out flag can shadow `Duplicate`: callers replay stored idempotent answers first.
 
@@ -88,27 +97,85 @@ impl Default for GateConfig {
     }
 }
 
+/// An admission and the epoch it was given under (0 when the product is not loaded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fenced {
+    pub admission: Admission,
+    pub epoch: u64,
+}
+
 #[async_trait]
 pub trait Gate: Send + Sync {
-    async fn admit(&self, req: &AdmitRequest) -> Result<Admission, FastPathError>;
-    /// Undo an admission whose database commit failed: give units, quota and key back.
-    async fn release(&self, req: &AdmitRequest) -> Result<(), FastPathError>;
-    /// Units returned by expiry, cancellation or payment failure (quota too).
+    /// Admits (or not) and names the epoch of the answer; see "Fencing" above.
+    async fn admit_fenced(&self, req: &AdmitRequest) -> Result<Fenced, FastPathError>;
+
+    async fn admit(&self, req: &AdmitRequest) -> Result<Admission, FastPathError> {
+        Ok(self.admit_fenced(req).await?.admission)
+    }
+
+    /// Undo an admission whose database commit failed: give units, quota and key back. With an
+    /// epoch, only an admission made under that epoch is undone (a retry of the same key admitted
+    /// under a later epoch is left alone).
+    async fn release_fenced(
+        &self,
+        req: &AdmitRequest,
+        epoch: Option<u64>,
+    ) -> Result<(), FastPathError>;
+
+    async fn release(&self, req: &AdmitRequest) -> Result<(), FastPathError> {
+        self.release_fenced(req, None).await
+    }
+
+    /// Units returned by expiry, cancellation or payment failure (quota too). With an epoch,
+    /// nothing happens unless it is still the product's epoch.
+    async fn give_back_fenced(
+        &self,
+        product_id: i64,
+        customer: &str,
+        quantity: i64,
+        epoch: Option<u64>,
+    ) -> Result<(), FastPathError>;
+
     async fn give_back(
         &self,
         product_id: i64,
         customer: &str,
         quantity: i64,
+    ) -> Result<(), FastPathError> {
+        self.give_back_fenced(product_id, customer, quantity, None)
+            .await
+    }
+
+    /// (Re)build a product's gate state from a database snapshot (available units and
+    /// per-customer holdings) under the given epoch. Remembered idempotency keys survive.
+    async fn load_fenced(
+        &self,
+        product: &GateProduct,
+        holdings: &[(String, i64)],
+        epoch: u64,
     ) -> Result<(), FastPathError>;
-    /// (Re)build a product's gate state from a database snapshot: available units and
-    /// per-customer holdings. Remembered idempotency keys survive a rebuild.
+
+    /// [`Gate::load_fenced`] under a fresh random epoch.
     async fn load(
         &self,
         product: &GateProduct,
         holdings: &[(String, i64)],
-    ) -> Result<(), FastPathError>;
+    ) -> Result<(), FastPathError> {
+        self.load_fenced(product, holdings, fresh_epoch()).await
+    }
+
     /// Units the gate would still admit; `None` when the product is not loaded.
     async fn available(&self, product_id: i64) -> Result<Option<i64>, FastPathError>;
+
+    /// The product's current epoch; `None` when it is not loaded.
+    async fn epoch(&self, product_id: i64) -> Result<Option<u64>, FastPathError>;
+}
+
+/// A random epoch in `1..=i64::MAX`, so it also fits a signed 64-bit database column. Random, not
+/// a counter: a counter restarts after the state is lost and would let a stale admission pass as
+/// current.
+pub fn fresh_epoch() -> u64 {
+    rand::random_range(1..=i64::MAX.unsigned_abs())
 }
 
 pub(crate) fn check_quantity(quantity: i64) -> Result<(), FastPathError> {

@@ -19,7 +19,7 @@ use redis::Script;
 
 use super::sold_out::SoldOutFlags;
 use super::{
-    Admission, AdmitRequest, Gate, GateConfig, GateProduct, check_quantity, check_snapshot,
+    Admission, AdmitRequest, Fenced, Gate, GateConfig, GateProduct, check_quantity, check_snapshot,
 };
 use crate::error::FastPathError;
 use crate::redis_backend::RedisBackend;
@@ -77,9 +77,13 @@ impl RedisGate {
         }
     }
 
-    /// Whether this instance currently answers `SoldOut` for the product from memory.
+    /// Whether this instance currently answers `SoldOut` for the product from memory. A flag is
+    /// trusted while the subscription that can clear it listens, and during an outage (when Redis
+    /// could not be asked anyway); not in between, when Redis answers again but reopen messages
+    /// would still be missed.
     pub fn is_marked_sold_out(&self, product_id: i64) -> bool {
         self.flags.is_set(product_id)
+            && (self.subscription.is_ready() || self.backend.health().is_degraded())
     }
 
     fn key(&self, product_id: i64, suffix: &str) -> String {
@@ -122,10 +126,13 @@ impl RedisGate {
 
 #[async_trait]
 impl Gate for RedisGate {
-    async fn admit(&self, req: &AdmitRequest) -> Result<Admission, FastPathError> {
+    async fn admit_fenced(&self, req: &AdmitRequest) -> Result<Fenced, FastPathError> {
         check_quantity(req.quantity)?;
-        if self.flags.is_set(req.product_id) {
-            return Ok(Admission::SoldOut);
+        if self.is_marked_sold_out(req.product_id) {
+            return Ok(Fenced {
+                admission: Admission::SoldOut,
+                epoch: 0,
+            });
         }
         let keys = [
             self.key(req.product_id, "state"),
@@ -133,7 +140,7 @@ impl Gate for RedisGate {
             self.idem_key(req),
         ];
         let ttl_ms = u64::try_from(self.config.idempotency_ttl.as_millis()).unwrap_or(u64::MAX);
-        let (code, available): (i64, i64) = self
+        let (code, available, epoch): (i64, i64, String) = self
             .backend
             .run(|mut conn| async move {
                 ADMIT
@@ -167,10 +174,21 @@ impl Gate for RedisGate {
         if emptied {
             self.mark_sold_out(req.product_id).await;
         }
-        Ok(admission)
+        let epoch = if epoch.is_empty() {
+            0
+        } else {
+            epoch
+                .parse()
+                .map_err(|_| FastPathError::Protocol(format!("gate epoch {epoch:?}")))?
+        };
+        Ok(Fenced { admission, epoch })
     }
 
-    async fn release(&self, req: &AdmitRequest) -> Result<(), FastPathError> {
+    async fn release_fenced(
+        &self,
+        req: &AdmitRequest,
+        epoch: Option<u64>,
+    ) -> Result<(), FastPathError> {
         check_quantity(req.quantity)?;
         let keys = [
             self.key(req.product_id, "state"),
@@ -183,6 +201,7 @@ impl Gate for RedisGate {
                 RELEASE
                     .key(&keys[..])
                     .arg(&req.customer)
+                    .arg(epoch.map(|e| e.to_string()).unwrap_or_default())
                     .invoke_async(&mut conn)
                     .await
             })
@@ -191,11 +210,12 @@ impl Gate for RedisGate {
         Ok(())
     }
 
-    async fn give_back(
+    async fn give_back_fenced(
         &self,
         product_id: i64,
         customer: &str,
         quantity: i64,
+        epoch: Option<u64>,
     ) -> Result<(), FastPathError> {
         check_quantity(quantity)?;
         let keys = [self.key(product_id, "state"), self.key(product_id, "held")];
@@ -206,6 +226,7 @@ impl Gate for RedisGate {
                     .key(&keys[..])
                     .arg(customer)
                     .arg(quantity)
+                    .arg(epoch.map(|e| e.to_string()).unwrap_or_default())
                     .invoke_async(&mut conn)
                     .await
             })
@@ -214,10 +235,11 @@ impl Gate for RedisGate {
         Ok(())
     }
 
-    async fn load(
+    async fn load_fenced(
         &self,
         product: &GateProduct,
         holdings: &[(String, i64)],
+        epoch: u64,
     ) -> Result<(), FastPathError> {
         check_snapshot(product, holdings)?;
         let keys = [
@@ -225,10 +247,8 @@ impl Gate for RedisGate {
             self.key(product.product_id, "held"),
         ];
         let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
-        // A fresh random epoch, not a counter: a counter restarts after the state is lost and
-        // would let a stale idempotency key from before the loss pass as current.
         let mut args = vec![
-            rand::random::<u64>().to_string(),
+            epoch.to_string(),
             product.available.to_string(),
             opt(product.per_customer_limit),
             opt(product.sale_starts_at_ms),
@@ -266,6 +286,26 @@ impl Gate for RedisGate {
                     .await
             })
             .await
+    }
+
+    async fn epoch(&self, product_id: i64) -> Result<Option<u64>, FastPathError> {
+        let key = self.key(product_id, "state");
+        let epoch: Option<String> = self
+            .backend
+            .run(|mut conn| async move {
+                redis::cmd("HGET")
+                    .arg(&key)
+                    .arg("epoch")
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        epoch
+            .map(|e| {
+                e.parse()
+                    .map_err(|_| FastPathError::Protocol(format!("gate epoch {e:?}")))
+            })
+            .transpose()
     }
 }
 

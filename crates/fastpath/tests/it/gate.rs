@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use flashgate_fastpath::{
-    Admission, AdmitRequest, FastPathError, Gate, GateConfig, GateProduct, InProcessGate, RedisGate,
+    Admission, AdmitRequest, FastPathError, Fenced, Gate, GateConfig, GateProduct, InProcessGate,
+    RedisGate,
 };
 
 use crate::common::TestRedis;
@@ -317,6 +318,73 @@ async fn one_request_retried_concurrently_is_admitted_once(g: Gates) {
     assert_eq!(g[0].available(P).await.unwrap(), Some(998));
 }
 
+async fn every_answer_names_the_epoch_it_was_given_under(g: Gates) {
+    assert_eq!(
+        g[0].admit_fenced(&req("a", "k0", 1)).await.unwrap(),
+        Fenced {
+            admission: Admission::NotLoaded,
+            epoch: 0
+        }
+    );
+    assert_eq!(g[0].epoch(P).await.unwrap(), None);
+    g[0].load_fenced(&product(1), &[], 77).await.unwrap();
+    assert_eq!(g[1].epoch(P).await.unwrap(), Some(77));
+    assert_eq!(
+        g[1].admit_fenced(&req("a", "k1", 1)).await.unwrap(),
+        Fenced {
+            admission: Admission::Admitted { remaining: 0 },
+            epoch: 77
+        }
+    );
+    g[2].load_fenced(&product(1), &[], 78).await.unwrap();
+    assert_eq!(
+        g[2].admit_fenced(&req("a", "k2", 1)).await.unwrap(),
+        Fenced {
+            admission: Admission::Admitted { remaining: 0 },
+            epoch: 78
+        }
+    );
+}
+
+/// A request admitted before a rebuild and retried after it holds the key under the new epoch;
+/// undoing the first admission must not undo the second.
+async fn a_fenced_release_leaves_a_later_admission_of_the_same_key_alone(g: Gates) {
+    g[0].load_fenced(&product(5), &[], 1).await.unwrap();
+    let r = req("a", "k", 2);
+    g[0].admit(&r).await.unwrap();
+    g[0].release(&r).await.unwrap();
+    g[0].load_fenced(&product(5), &[], 2).await.unwrap();
+    assert_eq!(
+        g[1].admit_fenced(&r).await.unwrap(),
+        Fenced {
+            admission: Admission::Admitted { remaining: 3 },
+            epoch: 2
+        }
+    );
+    g[2].release_fenced(&r, Some(1)).await.unwrap();
+    assert_eq!(g[0].available(P).await.unwrap(), Some(3));
+    assert_eq!(g[0].admit(&r).await.unwrap(), Admission::Duplicate);
+    g[2].release_fenced(&r, Some(2)).await.unwrap();
+    assert_eq!(g[0].available(P).await.unwrap(), Some(5));
+}
+
+/// Units given back under an epoch that is no longer current may already be in the snapshot.
+async fn a_fenced_give_back_only_counts_under_its_epoch(g: Gates) {
+    let mut p = product(0);
+    p.per_customer_limit = Some(1);
+    g[0].load_fenced(&p, &[("a".to_owned(), 1)], 5)
+        .await
+        .unwrap();
+    g[1].give_back_fenced(P, "a", 1, Some(4)).await.unwrap();
+    assert_eq!(g[0].available(P).await.unwrap(), Some(0));
+    g[1].give_back_fenced(P, "a", 1, Some(5)).await.unwrap();
+    assert_eq!(g[0].available(P).await.unwrap(), Some(1));
+    assert!(matches!(
+        g[2].admit(&req("a", "k", 1)).await.unwrap(),
+        Admission::Admitted { remaining: 0 }
+    ));
+}
+
 macro_rules! gate_suite {
     ($($name:ident),* $(,)?) => {
         mod in_process {
@@ -358,6 +426,9 @@ gate_suite!(
     concurrent_buyers_never_oversell_or_exceed_their_quota,
     one_customer_hammering_gets_exactly_the_limit,
     one_request_retried_concurrently_is_admitted_once,
+    every_answer_names_the_epoch_it_was_given_under,
+    a_fenced_release_leaves_a_later_admission_of_the_same_key_alone,
+    a_fenced_give_back_only_counts_under_its_epoch,
 );
 
 /// Separate backends (connections), as separate service instances would have.

@@ -18,9 +18,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         }
     };
     let ready = database["status"] == "up";
+    // Redis down degrades the service (database path, per-instance limits) but does not stop it.
+    let redis = json!({"status": state.fastpath.redis_status().await.as_str()});
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
-        "checks": { "database": database },
+        "checks": { "database": database, "redis": redis },
     });
     let status = if ready {
         StatusCode::OK

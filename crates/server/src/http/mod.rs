@@ -2,12 +2,15 @@
 //! only layer that knows status codes.
 
 pub mod admin;
+pub mod client_ip;
 pub mod extract;
 pub mod health;
 pub mod orders;
 pub mod payments;
 pub mod problem;
 pub mod products;
+pub mod rate_limit;
+pub mod shedding;
 
 use crate::state::AppState;
 use axum::Router;
@@ -38,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .route("/payments/vnpay/return", get(payments::return_page))
         .route("/metrics", get(health::metrics))
         .fallback(problem::no_route)
+        .layer(middleware::from_fn_with_state(state.clone(), shedding::shed))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit))
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.http.body_limit_bytes))
         .layer(middleware::from_fn_with_state(

@@ -1,5 +1,6 @@
 //! Buyers' orders: `POST /orders` (idempotent, one order per key), `GET /orders`, `GET /orders/{id}`.
 
+use super::client_ip::client_ip;
 use super::extract::{ApiJson, ApiQuery, Buyer, IdempotencyKeyHeader};
 use super::problem::Problem;
 use crate::metrics;
@@ -7,7 +8,7 @@ use crate::payments::VnpayGateway;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flashgate_core::purchase::{
     OrderAnswer, PlaceOrder, PlaceOrderError, PlaceOrderOutcome, PurchaseRequest,
@@ -71,6 +72,13 @@ pub struct JsonOrderAnswer<'a> {
     client_ip: IpAddr,
 }
 
+impl<'a> JsonOrderAnswer<'a> {
+    /// `client_ip` is the buyer's address, which VNPay records with the payment.
+    pub fn new(gateway: &'a VnpayGateway, client_ip: IpAddr) -> Self {
+        Self { gateway, client_ip }
+    }
+}
+
 impl OrderAnswer for JsonOrderAnswer<'_> {
     fn payment_url(&self, order: &Order) -> Option<String> {
         self.gateway.payment_url(order, self.client_ip)
@@ -83,6 +91,7 @@ impl OrderAnswer for JsonOrderAnswer<'_> {
 
 pub async fn create(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Buyer(customer): Buyer,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     State(state): State<AppState>,
@@ -99,16 +108,20 @@ pub async fn create(
     let place = PlaceOrder {
         catalog: state.store.catalog.as_ref(),
         reservations: state.store.reservations.as_ref(),
-        answer: &JsonOrderAnswer {
-            gateway: &state.gateway,
-            client_ip: peer.ip(),
-        },
+        answer: &JsonOrderAnswer::new(
+            &state.gateway,
+            client_ip(peer.ip(), &headers, &state.settings.http.trusted_proxies),
+        ),
         clock: state.clock.as_ref(),
         strategy: state.settings.inventory.strategy,
         hold: state.settings.hold(),
     };
     let strategy = state.settings.inventory.strategy.as_str();
-    let (status, body, replayed) = match place.run(&customer, &key, request).await {
+    let placed = state
+        .fastpath
+        .place_order(&place, &customer, &key, request)
+        .await;
+    let (status, body, replayed) = match placed {
         Ok(PlaceOrderOutcome::Created { status, body }) => {
             metrics::purchase(strategy, "created");
             (status, body, false)

@@ -2,10 +2,12 @@
 
 use super::problem::Problem;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use flashgate_core::{Product, ProductId};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 #[derive(Serialize)]
@@ -42,25 +44,84 @@ pub struct ProductList {
     pub products: Vec<ProductView>,
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<ProductList>, Problem> {
-    let products = state.store.catalog.list().await?;
-    Ok(Json(ProductList {
-        products: products.iter().map(ProductView::from).collect(),
-    }))
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+    let products = state.fastpath.products.list().await?;
+    let mut views = Vec::with_capacity(products.len());
+    for product in &products {
+        views.push(live_view(&state, product).await);
+    }
+    Ok(cacheable(
+        &state,
+        &headers,
+        &ProductList { products: views },
+    ))
 }
 
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<ProductView>, Problem> {
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
     let id = parse_product_id(&id)?;
-    let product = state.store.catalog.get(id).await?.ok_or_else(|| {
+    let product = state.fastpath.products.get(id).await?.ok_or_else(|| {
         Problem::not_found(
             "product_not_found",
             format!("There is no product {}.", id.0),
         )
     })?;
-    Ok(Json(ProductView::from(&product)))
+    Ok(cacheable(
+        &state,
+        &headers,
+        &live_view(&state, &product).await,
+    ))
+}
+
+/// The product with the gate's live count of units left, when purchases go through the gate.
+async fn live_view(state: &AppState, product: &Product) -> ProductView {
+    let mut view = ProductView::from(product);
+    if let Some(gate) = &state.fastpath.gate
+        && let Some(available) = gate.available(product.id).await
+    {
+        view.available = available;
+    }
+    view
+}
+
+/// A JSON answer with a strong `ETag` over its bytes and a short `Cache-Control`; a matching
+/// `If-None-Match` gets 304 without a body.
+fn cacheable<T: Serialize>(state: &AppState, request: &HeaderMap, body: &T) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let digest = Sha256::digest(&bytes);
+    let etag = format!("\"{}\"", hex::encode(&digest[..16]));
+    let max_age = format!(
+        "public, max-age={}",
+        state.settings.cache.http_max_age_seconds
+    );
+    let matches = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        });
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut response = (StatusCode::OK, bytes).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    };
+    let headers = response.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, etag);
+    }
+    if let Ok(max_age) = HeaderValue::from_str(&max_age) {
+        headers.insert(header::CACHE_CONTROL, max_age);
+    }
+    response
 }
 
 /// Path ids are parsed by hand so that `/products/abc` is a clear 404, not a framework error.

@@ -2,6 +2,7 @@
 //! cancellation token, backing off with jitter after errors.
 
 pub mod expirer;
+pub mod gate_keeper;
 pub mod reconciler;
 pub mod refunder;
 

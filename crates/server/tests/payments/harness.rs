@@ -61,6 +61,8 @@ pub fn settings_with(db: &TestDatabase, overrides: &[(&str, Value)]) -> Settings
         .merge(Serialized::default("database_url", &db.url))
         .merge(Serialized::default("database.acquire_timeout_ms", 10_000))
         .merge(Serialized::default("log.filter", "warn"))
+        // Buyers and the simulator's callbacks all come from 127.0.0.1: rate limits have their own suite.
+        .merge(Serialized::default("limits.enabled", false))
         // Tests drive the workers themselves.
         .merge(Serialized::default("expirer.interval_ms", 3_600_000))
         .merge(Serialized::default("reconciler.tick_ms", 3_600_000))

@@ -2,6 +2,7 @@
 //! key do the concurrency work; the CHECK constraints are the last word on stock.
 
 mod catalog;
+mod gate_fence;
 mod orders;
 mod payments;
 mod reservations;

@@ -1,15 +1,19 @@
-//! Reserving stock for a new order, PostgreSQL dialect, with both strategies. Each runs in one
-//! transaction that claims the idempotency key, takes the customer's quota and the units, and writes the
-//! order and its first ledger row; any "no" rolls all of it back.
+//! Reserving stock for a new order, PostgreSQL dialect, with both strategies and the gated group
+//! commit. Each reservation claims the idempotency key, takes the customer's quota and the units, and
+//! writes the order and its first ledger row; any "no" rolls all of it back (for a batch: back to the
+//! reservation's savepoint). Ungated writes clear the product's gate fence.
 
 use super::{PgStore, adjust_holding};
 use crate::error::store_error;
 use crate::reserve::{Attempt, finish};
 use async_trait::async_trait;
 use flashgate_core::ports::Reservations;
-use flashgate_core::purchase::{Reservation, ReserveOutcome, StoredAnswer, Strategy};
+use flashgate_core::purchase::{
+    GatedReservation, Reservation, ReserveOutcome, StoredAnswer, Strategy,
+};
 use flashgate_core::{CustomerId, IdempotencyKey, StoreError};
 use sqlx::{Postgres, Transaction};
+use std::collections::{BTreeMap, HashMap};
 
 #[async_trait]
 impl Reservations for PgStore {
@@ -42,7 +46,7 @@ impl Reservations for PgStore {
         let mut tx = self.pool().begin().await.map_err(store_error)?;
         let attempt = match strategy {
             Strategy::Pessimistic => pessimistic(&mut tx, r).await,
-            Strategy::Conditional => conditional(&mut tx, r).await,
+            Strategy::Conditional | Strategy::Gated => conditional(&mut tx, r, None).await,
         }
         .map_err(store_error)?;
         if attempt == Attempt::Created {
@@ -52,6 +56,205 @@ impl Reservations for PgStore {
         }
         finish(self, attempt, r).await
     }
+
+    async fn reserve_batch(
+        &self,
+        batch: &[GatedReservation],
+    ) -> Result<Vec<ReserveOutcome>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Keys and holdings are locked in one order by every batch, so batches cannot deadlock.
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by(|&a, &b| sort_key(&batch[a]).cmp(&sort_key(&batch[b])));
+        let attempts = match self.batch_taking_stock_last(batch, &order).await {
+            Ok(Some(attempts)) => attempts,
+            // The fence moved, or a race the quick path does not untangle: one reservation at a
+            // time under the stock row's lock decides each on its own.
+            Ok(None) | Err(_) => self.batch_one_by_one(batch, &order).await?,
+        };
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (attempt, g) in attempts.into_iter().zip(batch) {
+            outcomes.push(finish(self, attempt, &g.reservation).await?);
+        }
+        Ok(outcomes)
+    }
+}
+
+fn sort_key(g: &GatedReservation) -> (&str, &str, i64) {
+    let r = &g.reservation;
+    (
+        r.order.customer.as_str(),
+        r.idempotency_key.as_str(),
+        r.order.product_id.0,
+    )
+}
+
+impl PgStore {
+    /// The group commit proper: every reservation's key, holding, order and ledger row first, then
+    /// one conditional update per product for all of its units, fenced to the gate epoch, so the
+    /// hot stock row is locked for one statement and the commit. `None` (everything rolled back)
+    /// when a product's update is refused: its epoch moved or it lacks the units.
+    async fn batch_taking_stock_last(
+        &self,
+        batch: &[GatedReservation],
+        order: &[usize],
+    ) -> Result<Option<Vec<Attempt>>, sqlx::Error> {
+        let products: Vec<i64> = batch
+            .iter()
+            .map(|g| g.reservation.order.product_id.0)
+            .collect();
+        let epochs: HashMap<i64, Option<i64>> = sqlx::query_as(
+            "SELECT product_id, gate_epoch FROM inventory WHERE product_id = ANY($1)",
+        )
+        .bind(&products)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .collect();
+        let mut tx = self.pool().begin().await?;
+        let mut attempts: Vec<Option<Attempt>> = vec![None; batch.len()];
+        // product -> (epoch, units)
+        let mut takes: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+        for &i in order {
+            let g = &batch[i];
+            let r = &g.reservation;
+            let attempt = match epochs.get(&r.order.product_id.0) {
+                None => Attempt::Rejected(ReserveOutcome::UnknownProduct),
+                Some(epoch) if *epoch != Some(g.gate_epoch) => {
+                    Attempt::Rejected(ReserveOutcome::StaleGate)
+                }
+                Some(_) => {
+                    let attempt = without_stock(&mut tx, r).await?;
+                    if attempt == Attempt::Created {
+                        let take = takes
+                            .entry(r.order.product_id.0)
+                            .or_insert((g.gate_epoch, 0));
+                        take.1 += r.order.quantity.get();
+                    }
+                    attempt
+                }
+            };
+            attempts[i] = Some(attempt);
+        }
+        for (product, (epoch, units)) in takes {
+            let taken = sqlx::query(
+                "UPDATE inventory SET available = available - $2, reserved = reserved + $2 \
+                 WHERE product_id = $1 AND available >= $2 AND gate_epoch = $3",
+            )
+            .bind(product)
+            .bind(units)
+            .bind(epoch)
+            .execute(&mut *tx)
+            .await?;
+            if taken.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+        }
+        tx.commit().await?;
+        Ok(attempts.into_iter().collect())
+    }
+
+    /// Each reservation in its own savepoint under the stock rows' locks, exactly as the
+    /// conditional strategy writes it.
+    async fn batch_one_by_one(
+        &self,
+        batch: &[GatedReservation],
+        order: &[usize],
+    ) -> Result<Vec<Attempt>, StoreError> {
+        let mut products: Vec<i64> = batch
+            .iter()
+            .map(|g| g.reservation.order.product_id.0)
+            .collect();
+        products.sort_unstable();
+        products.dedup();
+        let mut tx = self.pool().begin().await.map_err(store_error)?;
+        // Stock rows first, in id order, like every state change; the fence cannot move while
+        // the batch is written.
+        let epochs: HashMap<i64, Option<i64>> = sqlx::query_as(
+            "SELECT product_id, gate_epoch FROM inventory WHERE product_id = ANY($1) \
+             ORDER BY product_id FOR UPDATE",
+        )
+        .bind(&products)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .collect();
+        let mut attempts: Vec<Option<Attempt>> = vec![None; batch.len()];
+        for &i in order {
+            let g = &batch[i];
+            let attempt = match epochs.get(&g.reservation.order.product_id.0) {
+                None => Attempt::Rejected(ReserveOutcome::UnknownProduct),
+                Some(epoch) if *epoch != Some(g.gate_epoch) => {
+                    Attempt::Rejected(ReserveOutcome::StaleGate)
+                }
+                Some(_) => in_savepoint(&mut tx, &g.reservation, g.gate_epoch)
+                    .await
+                    .map_err(store_error)?,
+            };
+            attempts[i] = Some(attempt);
+        }
+        tx.commit().await.map_err(store_error)?;
+        attempts
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| StoreError::Internal("a reservation of the batch was skipped".into()))
+    }
+}
+
+/// Everything of a reservation but its units: the key, the customer's quota, the order and its
+/// ledger row. A refused quota gives the key back.
+async fn without_stock(tx: &mut Tx, r: &Reservation) -> Result<Attempt, sqlx::Error> {
+    if !claim_key(tx, r).await? {
+        return Ok(Attempt::KeyTaken);
+    }
+    let o = &r.order;
+    if !adjust_holding(tx, &o.customer, o.product_id, o.quantity.get()).await? {
+        sqlx::query("DELETE FROM idempotency WHERE customer_id = $1 AND idempotency_key = $2")
+            .bind(o.customer.as_str())
+            .bind(r.idempotency_key.as_str())
+            .execute(&mut **tx)
+            .await?;
+        return Ok(Attempt::Rejected(ReserveOutcome::LimitExceeded));
+    }
+    sqlx::query(
+        "WITH created AS ( \
+           INSERT INTO orders (id, customer_id, product_id, quantity, amount_vnd, status, created_at, expires_at, payment_url) \
+           VALUES ($1, $2, $3, $4, $5, 'pending_payment', $6, $7, $8) RETURNING id \
+         ) \
+         INSERT INTO order_events (order_id, from_status, to_status, reason, at) \
+         SELECT id, NULL, 'pending_payment', 'reserved', $6 FROM created",
+    )
+    .bind(o.id.0)
+    .bind(o.customer.as_str())
+    .bind(o.product_id.0)
+    .bind(o.quantity.get())
+    .bind(o.amount.get())
+    .bind(o.created_at)
+    .bind(o.expires_at)
+    .bind(o.payment_url.as_deref())
+    .execute(&mut **tx)
+    .await?;
+    Ok(Attempt::Created)
+}
+
+/// One reservation of a batch, undone on its own when it is refused.
+async fn in_savepoint(tx: &mut Tx, r: &Reservation, epoch: i64) -> Result<Attempt, sqlx::Error> {
+    sqlx::query("SAVEPOINT reservation")
+        .execute(&mut **tx)
+        .await?;
+    let attempt = conditional(tx, r, Some(epoch)).await?;
+    if attempt != Attempt::Created {
+        sqlx::query("ROLLBACK TO SAVEPOINT reservation")
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query("RELEASE SAVEPOINT reservation")
+        .execute(&mut **tx)
+        .await?;
+    Ok(attempt)
 }
 
 type Tx = Transaction<'static, Postgres>;
@@ -86,7 +289,8 @@ async fn pessimistic(tx: &mut Tx, r: &Reservation) -> Result<Attempt, sqlx::Erro
         return Ok(Attempt::Rejected(ReserveOutcome::LimitExceeded));
     }
     sqlx::query(
-        "UPDATE inventory SET available = available - $2, reserved = reserved + $2 WHERE product_id = $1",
+        "UPDATE inventory SET available = available - $2, reserved = reserved + $2, gate_epoch = NULL \
+         WHERE product_id = $1",
     )
     .bind(r.order.product_id.0)
     .bind(quantity)
@@ -97,8 +301,13 @@ async fn pessimistic(tx: &mut Tx, r: &Reservation) -> Result<Attempt, sqlx::Erro
 }
 
 /// One conditional update that takes the units and, in the same statement, writes the order and its
-/// ledger row: the hot row is locked for a single round trip.
-async fn conditional(tx: &mut Tx, r: &Reservation) -> Result<Attempt, sqlx::Error> {
+/// ledger row: the hot row is locked for a single round trip. With a gate epoch the update also
+/// requires the row to carry it; without one it clears the row's epoch, as the gate did not see it.
+async fn conditional(
+    tx: &mut Tx,
+    r: &Reservation,
+    gate_epoch: Option<i64>,
+) -> Result<Attempt, sqlx::Error> {
     if !claim_key(tx, r).await? {
         return Ok(Attempt::KeyTaken);
     }
@@ -115,8 +324,10 @@ async fn conditional(tx: &mut Tx, r: &Reservation) -> Result<Attempt, sqlx::Erro
     let o = &r.order;
     let created: Option<uuid::Uuid> = sqlx::query_scalar(
         "WITH taken AS ( \
-           UPDATE inventory SET available = available - $3, reserved = reserved + $3 \
-           WHERE product_id = $2 AND available >= $3 RETURNING product_id \
+           UPDATE inventory SET available = available - $3, reserved = reserved + $3, \
+             gate_epoch = CASE WHEN $9::BIGINT IS NULL THEN NULL ELSE gate_epoch END \
+           WHERE product_id = $2 AND available >= $3 \
+             AND ($9::BIGINT IS NULL OR gate_epoch = $9::BIGINT) RETURNING product_id \
          ), created AS ( \
            INSERT INTO orders (id, customer_id, product_id, quantity, amount_vnd, status, created_at, expires_at, payment_url) \
            SELECT $1, $4, product_id, $3, $5, 'pending_payment', $6, $7, $8 FROM taken RETURNING id \
@@ -132,6 +343,7 @@ async fn conditional(tx: &mut Tx, r: &Reservation) -> Result<Attempt, sqlx::Erro
     .bind(o.created_at)
     .bind(o.expires_at)
     .bind(o.payment_url.as_deref())
+    .bind(gate_epoch)
     .fetch_optional(&mut **tx)
     .await?;
     Ok(match created {

@@ -4,6 +4,7 @@
 //! during writes.
 
 mod catalog;
+mod gate_fence;
 mod orders;
 mod payments;
 mod reservations;

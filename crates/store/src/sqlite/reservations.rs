@@ -1,15 +1,19 @@
 //! Reserving stock for a new order, SQLite dialect. `BEGIN IMMEDIATE` takes SQLite's write lock up
 //! front (the row lock of a database with one writer); the conditional strategy then needs a single
-//! `UPDATE … WHERE available >= n`, the pessimistic one reads, checks and writes.
+//! `UPDATE … WHERE available >= n`, the pessimistic one reads, checks and writes. A gated batch is one
+//! such transaction with a savepoint per reservation. Ungated writes clear the product's gate fence.
 
 use super::{SqliteStore, adjust_holding, micros};
 use crate::error::store_error;
 use crate::reserve::{Attempt, finish};
 use async_trait::async_trait;
 use flashgate_core::ports::Reservations;
-use flashgate_core::purchase::{Reservation, ReserveOutcome, StoredAnswer, Strategy};
+use flashgate_core::purchase::{
+    GatedReservation, Reservation, ReserveOutcome, StoredAnswer, Strategy,
+};
 use flashgate_core::{CustomerId, IdempotencyKey, StoreError};
 use sqlx::SqliteConnection;
+use std::collections::HashMap;
 
 #[async_trait]
 impl Reservations for SqliteStore {
@@ -46,7 +50,7 @@ impl Reservations for SqliteStore {
             .map_err(store_error)?;
         let attempt = match strategy {
             Strategy::Pessimistic => pessimistic(&mut tx, r).await,
-            Strategy::Conditional => conditional(&mut tx, r).await,
+            Strategy::Conditional | Strategy::Gated => conditional(&mut tx, r, None).await,
         }
         .map_err(store_error)?;
         if attempt == Attempt::Created {
@@ -56,6 +60,77 @@ impl Reservations for SqliteStore {
         }
         finish(self, attempt, r).await
     }
+
+    async fn reserve_batch(
+        &self,
+        batch: &[GatedReservation],
+    ) -> Result<Vec<ReserveOutcome>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self
+            .writer()
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_error)?;
+        // The write lock is held: the fence cannot move while the batch is written.
+        let mut epochs: HashMap<i64, Option<Option<i64>>> = HashMap::new();
+        let mut attempts = Vec::with_capacity(batch.len());
+        for g in batch {
+            let product = g.reservation.order.product_id.0;
+            let epoch = match epochs.get(&product) {
+                Some(epoch) => *epoch,
+                None => {
+                    let epoch: Option<Option<i64>> = sqlx::query_scalar(
+                        "SELECT gate_epoch FROM inventory WHERE product_id = ?1",
+                    )
+                    .bind(product)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    epochs.insert(product, epoch);
+                    epoch
+                }
+            };
+            let attempt = match epoch {
+                None => Attempt::Rejected(ReserveOutcome::UnknownProduct),
+                Some(epoch) if epoch != Some(g.gate_epoch) => {
+                    Attempt::Rejected(ReserveOutcome::StaleGate)
+                }
+                Some(_) => in_savepoint(&mut tx, &g.reservation, g.gate_epoch)
+                    .await
+                    .map_err(store_error)?,
+            };
+            attempts.push(attempt);
+        }
+        tx.commit().await.map_err(store_error)?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (attempt, g) in attempts.into_iter().zip(batch) {
+            outcomes.push(finish(self, attempt, &g.reservation).await?);
+        }
+        Ok(outcomes)
+    }
+}
+
+/// One reservation of a batch, undone on its own when it is refused.
+async fn in_savepoint(
+    tx: &mut SqliteConnection,
+    r: &Reservation,
+    epoch: i64,
+) -> Result<Attempt, sqlx::Error> {
+    sqlx::query("SAVEPOINT reservation")
+        .execute(&mut *tx)
+        .await?;
+    let attempt = conditional(tx, r, Some(epoch)).await?;
+    if attempt != Attempt::Created {
+        sqlx::query("ROLLBACK TO SAVEPOINT reservation")
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("RELEASE SAVEPOINT reservation")
+        .execute(&mut *tx)
+        .await?;
+    Ok(attempt)
 }
 
 async fn pessimistic(tx: &mut SqliteConnection, r: &Reservation) -> Result<Attempt, sqlx::Error> {
@@ -80,7 +155,8 @@ async fn pessimistic(tx: &mut SqliteConnection, r: &Reservation) -> Result<Attem
         return Ok(Attempt::Rejected(ReserveOutcome::LimitExceeded));
     }
     sqlx::query(
-        "UPDATE inventory SET available = available - ?2, reserved = reserved + ?2 WHERE product_id = ?1",
+        "UPDATE inventory SET available = available - ?2, reserved = reserved + ?2, gate_epoch = NULL \
+         WHERE product_id = ?1",
     )
     .bind(r.order.product_id.0)
     .bind(quantity)
@@ -90,7 +166,13 @@ async fn pessimistic(tx: &mut SqliteConnection, r: &Reservation) -> Result<Attem
     Ok(Attempt::Created)
 }
 
-async fn conditional(tx: &mut SqliteConnection, r: &Reservation) -> Result<Attempt, sqlx::Error> {
+/// With a gate epoch the update also requires the row to carry it; without one it clears the row's
+/// epoch, as the gate did not see this write.
+async fn conditional(
+    tx: &mut SqliteConnection,
+    r: &Reservation,
+    gate_epoch: Option<i64>,
+) -> Result<Attempt, sqlx::Error> {
     let quantity = r.order.quantity.get();
     if !claim_key(tx, r).await? {
         return Ok(Attempt::KeyTaken);
@@ -99,11 +181,13 @@ async fn conditional(tx: &mut SqliteConnection, r: &Reservation) -> Result<Attem
         return Ok(Attempt::Rejected(ReserveOutcome::LimitExceeded));
     }
     let taken = sqlx::query(
-        "UPDATE inventory SET available = available - ?2, reserved = reserved + ?2 \
-         WHERE product_id = ?1 AND available >= ?2",
+        "UPDATE inventory SET available = available - ?2, reserved = reserved + ?2, \
+           gate_epoch = CASE WHEN ?3 IS NULL THEN NULL ELSE gate_epoch END \
+         WHERE product_id = ?1 AND available >= ?2 AND (?3 IS NULL OR gate_epoch = ?3)",
     )
     .bind(r.order.product_id.0)
     .bind(quantity)
+    .bind(gate_epoch)
     .execute(&mut *tx)
     .await?;
     if taken.rows_affected() == 0 {

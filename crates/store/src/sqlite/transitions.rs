@@ -42,8 +42,10 @@ impl Transitions for SqliteStore {
             return Ok(TransitionOutcome::InsufficientStock);
         }
         if effect.moves_stock() {
+            // Units taken without the admission gate clear its fence (see GateFence).
             let moved = sqlx::query(
-                "UPDATE inventory SET available = available + ?2, reserved = reserved + ?3, sold = sold + ?4 \
+                "UPDATE inventory SET available = available + ?2, reserved = reserved + ?3, sold = sold + ?4, \
+                   gate_epoch = CASE WHEN ?2 < 0 THEN NULL ELSE gate_epoch END \
                  WHERE product_id = ?1 AND available + ?2 >= 0 AND reserved + ?3 >= 0",
             )
             .bind(order.product_id.0)

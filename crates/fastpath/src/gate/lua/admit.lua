@@ -3,8 +3,9 @@
 -- KEYS[2] held hash  customer -> units held
 -- KEYS[3] idempotency key (string "epoch:qty", with TTL)
 -- ARGV: customer, quantity, now_ms, idempotency_ttl_ms
--- Reply {code, available}: 0 admitted, 1 sold out, 2 limit exceeded, 3 sale not active,
--- 4 duplicate, 5 not loaded. `available` is what is left after this call.
+-- Reply {code, available, epoch}: 0 admitted, 1 sold out, 2 limit exceeded, 3 sale not active,
+-- 4 duplicate, 5 not loaded. `available` is what is left after this call; `epoch` the state's
+-- epoch (a decimal string, '' when not loaded).
 local customer = ARGV[1]
 local qty = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
@@ -12,29 +13,30 @@ local ttl = tonumber(ARGV[4])
 
 local state = redis.call('HMGET', KEYS[1], 'available', 'limit', 'starts', 'ends', 'epoch')
 local available = tonumber(state[1])
+local epoch = state[5] or ''
 if not available then
-  return {5, 0}
+  return {5, 0, ''}
 end
 -- A retry of an admitted request is a duplicate whatever happened since (even a sell-out).
 if redis.call('EXISTS', KEYS[3]) == 1 then
-  return {4, available}
+  return {4, available, epoch}
 end
 local starts = tonumber(state[3])
 local ends = tonumber(state[4])
 if (starts and now < starts) or (ends and now >= ends) then
-  return {3, available}
+  return {3, available, epoch}
 end
 if available < qty then
-  return {1, available}
+  return {1, available, epoch}
 end
 local limit = tonumber(state[2])
 if limit then
   local held = tonumber(redis.call('HGET', KEYS[2], customer)) or 0
   if held + qty > limit then
-    return {2, available}
+    return {2, available, epoch}
   end
 end
 local remaining = redis.call('HINCRBY', KEYS[1], 'available', -qty)
 redis.call('HINCRBY', KEYS[2], customer, qty)
-redis.call('SET', KEYS[3], state[5] .. ':' .. qty, 'PX', ttl)
-return {0, remaining}
+redis.call('SET', KEYS[3], epoch .. ':' .. qty, 'PX', ttl)
+return {0, remaining, epoch}

@@ -1,8 +1,14 @@
 -- Units (and quota) returned after the database released a hold.
--- KEYS[1] state hash, KEYS[2] held hash; ARGV: customer, quantity
--- Reply: available after the call, or -1 when the product is not loaded (the next rebuild
--- reads the database, which already has these units).
-if redis.call('EXISTS', KEYS[1]) == 0 then
+-- KEYS[1] state hash, KEYS[2] held hash
+-- ARGV: customer, quantity, expected epoch ('' = any)
+-- Reply: available after the call, or -1 when nothing was given back: the product is not loaded
+-- (the next rebuild reads the database, which already has these units) or was rebuilt since the
+-- caller read its epoch (the snapshot may already count them).
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  return -1
+end
+if ARGV[3] and ARGV[3] ~= '' and ARGV[3] ~= epoch then
   return -1
 end
 local qty = tonumber(ARGV[2])

@@ -90,7 +90,15 @@ impl Spawn {
     pub fn settings(&self, db: &TestDatabase) -> Settings {
         let mut figment = Figment::from(Toml::string(DEFAULTS))
             .merge(Serialized::default("listen", "127.0.0.1:0"))
-            .merge(Serialized::default("database_url", &db.url));
+            .merge(Serialized::default("database_url", &db.url))
+            // Every test buyer comes from 127.0.0.1 and the crowds are bigger than the purchase slots:
+            // rate limits and shedding have their own suite (tests/fastpath).
+            .merge(Serialized::default("limits.enabled", false))
+            .merge(Serialized::default(
+                "shedding.max_concurrent_purchases",
+                100_000,
+            ))
+            .merge(Serialized::default("shedding.queue_budget_ms", 60_000));
         for (key, value) in &self.overrides {
             figment = figment.merge(Serialized::default(key, value));
         }

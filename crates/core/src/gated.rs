@@ -1,0 +1,525 @@
+//! The gated purchase: an admission gate answers sold-out, over-limit and duplicate buyers without a
+//! database write, and only the admitted reach storage, through a group commit fenced to the gate's
+//! epoch. The database stays the last word: whatever the gate says, a write still goes through the
+//! conditional update, and when the gate cannot be asked the purchase takes the database path.
+
+use crate::clock::Clock;
+use crate::error::StoreError;
+use crate::ids::{CustomerId, IdempotencyKey, ProductId};
+use crate::money::Quantity;
+use crate::ports::{Catalog, Reservations};
+use crate::product::Product;
+use crate::purchase::{
+    GatedReservation, OrderAnswer, PlaceOrderError, PlaceOrderOutcome, PurchaseRequest,
+    Reservation, ReserveOutcome, StoredAnswer, Strategy, draft, order_time, outcome_of, replay,
+};
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+
+/// One buyer's request as the gate sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub product_id: ProductId,
+    pub customer: CustomerId,
+    pub key: IdempotencyKey,
+    pub quantity: Quantity,
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateAnswer {
+    /// Units and quota are taken under this gate epoch; the write must be fenced to it.
+    Admitted {
+        epoch: i64,
+    },
+    SoldOut,
+    LimitExceeded,
+    SaleNotActive,
+    /// The same customer and key were admitted before: that request's answer stands.
+    Duplicate,
+    /// The gate holds nothing for the product: it must be rebuilt from the database.
+    NotLoaded,
+}
+
+/// The gate cannot be asked right now (unreachable, or a rebuild failed): take the database path.
+#[derive(Debug, thiserror::Error)]
+#[error("the admission gate is unavailable: {0}")]
+pub struct GateUnavailable(pub String);
+
+/// The admission gate, as the purchase sees it.
+#[async_trait]
+pub trait AdmissionGate: Send + Sync {
+    async fn admit(&self, ticket: &Ticket) -> Result<GateAnswer, GateUnavailable>;
+
+    /// Gives back what an admission took when its reservation was not written; `refused` is the
+    /// database's answer, `None` when the write failed. Best effort: a failure leaves the gate more
+    /// pessimistic than the database, which the next rebuild heals.
+    async fn release(&self, ticket: &Ticket, epoch: i64, refused: Option<&ReserveOutcome>);
+
+    /// Rebuilds the product's gate from the database, unless it has moved on from `seen` (the epoch
+    /// the caller found stale, `None` for "not loaded") since: someone else rebuilt it already.
+    async fn rebuild(&self, product: ProductId, seen: Option<i64>) -> Result<(), GateUnavailable>;
+}
+
+/// Where admitted reservations are written together.
+#[async_trait]
+pub trait GroupCommit: Send + Sync {
+    async fn commit(&self, reservation: GatedReservation) -> Result<ReserveOutcome, StoreError>;
+
+    /// The stored answer of a request with this key that another caller was admitted for and may
+    /// still be writing; waits a bounded time for it. `None`: it did not appear in time.
+    async fn await_answer(
+        &self,
+        customer: &CustomerId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<StoredAnswer>, StoreError>;
+}
+
+/// How many times one request goes back to the gate after its admission turned out stale.
+const ATTEMPTS: usize = 3;
+
+pub struct GatedPurchase<'a> {
+    /// Product reads; the service hands in its cache, since only the name and price are used.
+    pub catalog: &'a dyn Catalog,
+    pub reservations: &'a dyn Reservations,
+    pub gate: &'a dyn AdmissionGate,
+    pub commits: &'a dyn GroupCommit,
+    pub answer: &'a dyn OrderAnswer,
+    pub clock: &'a dyn Clock,
+    pub hold: Duration,
+}
+
+impl GatedPurchase<'_> {
+    pub async fn run(
+        &self,
+        customer: &CustomerId,
+        key: &IdempotencyKey,
+        request: PurchaseRequest,
+    ) -> Result<PlaceOrderOutcome, PlaceOrderError> {
+        let fingerprint = request.fingerprint();
+        // A retry is answered first: a local sold-out flag would otherwise shadow its replay.
+        if let Some(stored) = self.reservations.lookup(customer, key).await? {
+            return replay(stored, &fingerprint);
+        }
+        let product = self
+            .catalog
+            .get(request.product_id)
+            .await?
+            .ok_or(PlaceOrderError::UnknownProduct)?;
+        let now = order_time(self.clock);
+        let reservation = draft(
+            self.answer,
+            now,
+            self.hold,
+            customer,
+            key,
+            &product,
+            request,
+        )?;
+        let ticket = Ticket {
+            product_id: product.id,
+            customer: customer.clone(),
+            key: key.clone(),
+            quantity: request.quantity,
+            at: now,
+        };
+        for _ in 0..ATTEMPTS {
+            let answer = match self.gate.admit(&ticket).await {
+                Ok(answer) => answer,
+                Err(_) => return self.direct(&product, reservation, &fingerprint).await,
+            };
+            let epoch = match answer {
+                GateAnswer::Admitted { epoch } => epoch,
+                GateAnswer::SoldOut => return Err(PlaceOrderError::SoldOut),
+                GateAnswer::LimitExceeded => return Err(PlaceOrderError::LimitExceeded),
+                GateAnswer::SaleNotActive => return Err(PlaceOrderError::SaleNotActive),
+                GateAnswer::Duplicate => {
+                    return match self.commits.await_answer(customer, key).await? {
+                        Some(stored) => replay(stored, &fingerprint),
+                        // The first request never wrote (its process died, or it is stuck):
+                        // the database's key claim settles who wins.
+                        None => self.direct(&product, reservation, &fingerprint).await,
+                    };
+                }
+                GateAnswer::NotLoaded => {
+                    if self.gate.rebuild(product.id, None).await.is_err() {
+                        return self.direct(&product, reservation, &fingerprint).await;
+                    }
+                    continue;
+                }
+            };
+            let gated = GatedReservation {
+                reservation: reservation.clone(),
+                gate_epoch: epoch,
+            };
+            let outcome = match self.commits.commit(gated).await {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    self.gate.release(&ticket, epoch, None).await;
+                    return Err(e.into());
+                }
+            };
+            match outcome {
+                ReserveOutcome::Created => return outcome_of(outcome, reservation, &fingerprint),
+                ReserveOutcome::StaleGate => {
+                    self.gate.release(&ticket, epoch, Some(&outcome)).await;
+                    if self.gate.rebuild(product.id, Some(epoch)).await.is_err() {
+                        return self.direct(&product, reservation, &fingerprint).await;
+                    }
+                }
+                refused => {
+                    self.gate.release(&ticket, epoch, Some(&refused)).await;
+                    return outcome_of(refused, reservation, &fingerprint);
+                }
+            }
+        }
+        // The gate kept being rebuilt under this request: let the database decide.
+        self.direct(&product, reservation, &fingerprint).await
+    }
+
+    /// The database path, with the gate left out: what the conditional strategy does. Storage
+    /// clears the product's gate fence with the write, so the gate is rebuilt before it is trusted
+    /// again.
+    async fn direct(
+        &self,
+        product: &Product,
+        reservation: Reservation,
+        fingerprint: &str,
+    ) -> Result<PlaceOrderOutcome, PlaceOrderError> {
+        if !product.window.is_open(reservation.order.created_at) {
+            return Err(PlaceOrderError::SaleNotActive);
+        }
+        let outcome = self
+            .reservations
+            .reserve(Strategy::Conditional, &reservation)
+            .await?;
+        outcome_of(outcome, reservation, fingerprint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::order::Order;
+    use crate::ports::CatalogError;
+    use crate::product::{NewProduct, ProductPatch, SaleWindow, Stock};
+    use crate::{Sku, Vnd};
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    struct OneProduct;
+
+    #[async_trait]
+    impl Catalog for OneProduct {
+        async fn create(&self, _: &NewProduct) -> Result<Product, CatalogError> {
+            Err(CatalogError::Invalid("read only"))
+        }
+        async fn update(&self, _: ProductId, _: &ProductPatch) -> Result<Product, CatalogError> {
+            Err(CatalogError::Invalid("read only"))
+        }
+        async fn restock(&self, _: ProductId, _: i64) -> Result<Product, CatalogError> {
+            Err(CatalogError::Invalid("read only"))
+        }
+        async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+            Ok((id == ProductId(1)).then(|| Product {
+                id,
+                sku: Sku::parse("P1").unwrap(),
+                name: "Phone".into(),
+                price: Vnd::price(1_000).unwrap(),
+                stock: Stock {
+                    total: 10,
+                    available: 10,
+                    reserved: 0,
+                    sold: 0,
+                },
+                per_customer_limit: None,
+                window: SaleWindow::default(),
+            }))
+        }
+        async fn list(&self) -> Result<Vec<Product>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Storage that remembers what it was asked: a stored answer to replay, direct writes.
+    #[derive(Default)]
+    struct Storage {
+        stored: Option<StoredAnswer>,
+        direct: Mutex<Vec<Strategy>>,
+    }
+
+    #[async_trait]
+    impl Reservations for Storage {
+        async fn lookup(
+            &self,
+            _: &CustomerId,
+            _: &IdempotencyKey,
+        ) -> Result<Option<StoredAnswer>, StoreError> {
+            Ok(self.stored.clone())
+        }
+        async fn reserve(
+            &self,
+            strategy: Strategy,
+            _: &Reservation,
+        ) -> Result<ReserveOutcome, StoreError> {
+            self.direct.lock().unwrap().push(strategy);
+            Ok(ReserveOutcome::Created)
+        }
+        async fn reserve_batch(
+            &self,
+            _: &[GatedReservation],
+        ) -> Result<Vec<ReserveOutcome>, StoreError> {
+            Err(StoreError::Internal(
+                "batches go through the group commit".into(),
+            ))
+        }
+    }
+
+    /// A gate that gives scripted answers and records releases and rebuilds.
+    #[derive(Default)]
+    struct Scripted {
+        answers: Mutex<VecDeque<Result<GateAnswer, GateUnavailable>>>,
+        released: Mutex<Vec<(i64, Option<ReserveOutcome>)>>,
+        rebuilt: Mutex<Vec<Option<i64>>>,
+    }
+
+    impl Scripted {
+        fn answering(answers: Vec<Result<GateAnswer, GateUnavailable>>) -> Self {
+            Self {
+                answers: Mutex::new(answers.into()),
+                ..Self::default()
+            }
+        }
+    }
+
+    #[async_trait]
+    impl AdmissionGate for Scripted {
+        async fn admit(&self, _: &Ticket) -> Result<GateAnswer, GateUnavailable> {
+            self.answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("the gate was asked more often than scripted")
+        }
+        async fn release(&self, _: &Ticket, epoch: i64, refused: Option<&ReserveOutcome>) {
+            self.released
+                .lock()
+                .unwrap()
+                .push((epoch, refused.cloned()));
+        }
+        async fn rebuild(&self, _: ProductId, seen: Option<i64>) -> Result<(), GateUnavailable> {
+            self.rebuilt.lock().unwrap().push(seen);
+            Ok(())
+        }
+    }
+
+    /// A group commit with scripted outcomes that records the epochs it was handed.
+    #[derive(Default)]
+    struct Commits {
+        outcomes: Mutex<VecDeque<Result<ReserveOutcome, StoreError>>>,
+        epochs: Mutex<Vec<i64>>,
+        answer: Option<StoredAnswer>,
+    }
+
+    impl Commits {
+        fn answering(outcomes: Vec<Result<ReserveOutcome, StoreError>>) -> Self {
+            Self {
+                outcomes: Mutex::new(outcomes.into()),
+                ..Self::default()
+            }
+        }
+    }
+
+    #[async_trait]
+    impl GroupCommit for Commits {
+        async fn commit(&self, r: GatedReservation) -> Result<ReserveOutcome, StoreError> {
+            self.epochs.lock().unwrap().push(r.gate_epoch);
+            self.outcomes
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("more commits than scripted")
+        }
+        async fn await_answer(
+            &self,
+            _: &CustomerId,
+            _: &IdempotencyKey,
+        ) -> Result<Option<StoredAnswer>, StoreError> {
+            Ok(self.answer.clone())
+        }
+    }
+
+    struct Body;
+
+    impl OrderAnswer for Body {
+        fn payment_url(&self, _: &Order) -> Option<String> {
+            None
+        }
+        fn render(&self, order: &Order) -> Vec<u8> {
+            order.id.to_string().into_bytes()
+        }
+    }
+
+    fn request() -> PurchaseRequest {
+        PurchaseRequest {
+            product_id: ProductId(1),
+            quantity: Quantity::parse(1).unwrap(),
+        }
+    }
+
+    async fn purchase(
+        storage: &Storage,
+        gate: &Scripted,
+        commits: &Commits,
+    ) -> Result<PlaceOrderOutcome, PlaceOrderError> {
+        let clock = ManualClock::new(OffsetDateTime::UNIX_EPOCH);
+        GatedPurchase {
+            catalog: &OneProduct,
+            reservations: storage,
+            gate,
+            commits,
+            answer: &Body,
+            clock: &clock,
+            hold: Duration::minutes(15),
+        }
+        .run(
+            &CustomerId::parse("c1").unwrap(),
+            &IdempotencyKey::parse("k1").unwrap(),
+            request(),
+        )
+        .await
+    }
+
+    fn admitted(epoch: i64) -> Result<GateAnswer, GateUnavailable> {
+        Ok(GateAnswer::Admitted { epoch })
+    }
+
+    #[tokio::test]
+    async fn a_sold_out_answer_from_the_gate_writes_nothing() {
+        let (storage, commits) = (Storage::default(), Commits::default());
+        let gate = Scripted::answering(vec![Ok(GateAnswer::SoldOut)]);
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(matches!(outcome, Err(PlaceOrderError::SoldOut)));
+        assert!(commits.epochs.lock().unwrap().is_empty());
+        assert!(storage.direct.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_admission_is_written_through_the_group_commit_under_its_epoch() {
+        let storage = Storage::default();
+        let gate = Scripted::answering(vec![admitted(7)]);
+        let commits = Commits::answering(vec![Ok(ReserveOutcome::Created)]);
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(matches!(
+            outcome,
+            Ok(PlaceOrderOutcome::Created { status: 201, .. })
+        ));
+        assert_eq!(*commits.epochs.lock().unwrap(), [7]);
+        assert!(gate.released.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refused_or_failed_write_gives_the_admission_back() {
+        let storage = Storage::default();
+        let gate = Scripted::answering(vec![admitted(7), admitted(7)]);
+        let commits = Commits::answering(vec![
+            Ok(ReserveOutcome::LimitExceeded),
+            Err(StoreError::Unavailable("down".into())),
+        ]);
+        let refused = purchase(&storage, &gate, &commits).await;
+        assert!(matches!(refused, Err(PlaceOrderError::LimitExceeded)));
+        let failed = purchase(&storage, &gate, &commits).await;
+        assert!(matches!(
+            failed,
+            Err(PlaceOrderError::Store(StoreError::Unavailable(_)))
+        ));
+        assert_eq!(
+            *gate.released.lock().unwrap(),
+            [(7, Some(ReserveOutcome::LimitExceeded)), (7, None)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_admission_is_given_back_and_retried_after_a_rebuild() {
+        let storage = Storage::default();
+        let gate = Scripted::answering(vec![admitted(1), admitted(2)]);
+        let commits = Commits::answering(vec![
+            Ok(ReserveOutcome::StaleGate),
+            Ok(ReserveOutcome::Created),
+        ]);
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(matches!(outcome, Ok(PlaceOrderOutcome::Created { .. })));
+        assert_eq!(*commits.epochs.lock().unwrap(), [1, 2]);
+        assert_eq!(*gate.rebuilt.lock().unwrap(), [Some(1)]);
+        assert_eq!(
+            *gate.released.lock().unwrap(),
+            [(1, Some(ReserveOutcome::StaleGate))]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_gate_that_holds_nothing_is_rebuilt_and_asked_again() {
+        let storage = Storage::default();
+        let gate = Scripted::answering(vec![Ok(GateAnswer::NotLoaded), admitted(3)]);
+        let commits = Commits::answering(vec![Ok(ReserveOutcome::Created)]);
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(matches!(outcome, Ok(PlaceOrderOutcome::Created { .. })));
+        assert_eq!(*gate.rebuilt.lock().unwrap(), [None]);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_gate_leaves_the_decision_to_the_conditional_write() {
+        let (storage, commits) = (Storage::default(), Commits::default());
+        let gate = Scripted::answering(vec![Err(GateUnavailable("redis down".into()))]);
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(matches!(outcome, Ok(PlaceOrderOutcome::Created { .. })));
+        assert_eq!(*storage.direct.lock().unwrap(), [Strategy::Conditional]);
+        assert!(commits.epochs.lock().unwrap().is_empty());
+    }
+
+    fn stored() -> StoredAnswer {
+        StoredAnswer {
+            request_hash: request().fingerprint(),
+            status: 201,
+            body: b"first".to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stored_answer_is_replayed_before_the_gate_is_asked() {
+        let storage = Storage {
+            stored: Some(stored()),
+            ..Storage::default()
+        };
+        let (gate, commits) = (Scripted::default(), Commits::default());
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(
+            matches!(outcome, Ok(PlaceOrderOutcome::Replayed { body, .. }) if body == b"first")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_in_flight_replays_the_first_answer_once_it_is_stored() {
+        let storage = Storage::default();
+        let gate = Scripted::answering(vec![Ok(GateAnswer::Duplicate)]);
+        let commits = Commits {
+            answer: Some(stored()),
+            ..Commits::default()
+        };
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(
+            matches!(outcome, Ok(PlaceOrderOutcome::Replayed { body, .. }) if body == b"first")
+        );
+        assert!(storage.direct.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_whose_first_request_never_wrote_is_settled_by_the_database() {
+        let (storage, commits) = (Storage::default(), Commits::default());
+        let gate = Scripted::answering(vec![Ok(GateAnswer::Duplicate)]);
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(matches!(outcome, Ok(PlaceOrderOutcome::Created { .. })));
+        assert_eq!(*storage.direct.lock().unwrap(), [Strategy::Conditional]);
+    }
+}

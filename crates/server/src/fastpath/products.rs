@@ -1,0 +1,180 @@
+//! Product reads through the two-level cache (cache-aside): concurrent misses of one product make
+//! one database query per instance, unknown ids are remembered briefly, and admin writes invalidate
+//! everywhere. Stock counters in a cached product may be stale; buyers see the gate's live count.
+
+use async_trait::async_trait;
+use flashgate_core::ports::{Catalog, CatalogError};
+use flashgate_core::product::{SaleWindow, Stock};
+use flashgate_core::{NewProduct, Product, ProductId, ProductPatch, Sku, StoreError, Vnd};
+use flashgate_fastpath::cache::get_json;
+use flashgate_fastpath::{Cache, CacheStats, FastPathError};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+const LIST_KEY: &str = "products";
+
+fn key(id: ProductId) -> String {
+    format!("product:{}", id.0)
+}
+
+/// A product as it is kept in the cache.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CachedProduct {
+    id: i64,
+    sku: String,
+    name: String,
+    price_vnd: i64,
+    stock: [i64; 4],
+    per_customer_limit: Option<i64>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    starts_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    ends_at: Option<OffsetDateTime>,
+}
+
+impl From<Product> for CachedProduct {
+    fn from(p: Product) -> Self {
+        Self {
+            id: p.id.0,
+            sku: p.sku.as_str().to_owned(),
+            name: p.name,
+            price_vnd: p.price.get(),
+            stock: [
+                p.stock.total,
+                p.stock.available,
+                p.stock.reserved,
+                p.stock.sold,
+            ],
+            per_customer_limit: p.per_customer_limit,
+            starts_at: p.window.starts_at,
+            ends_at: p.window.ends_at,
+        }
+    }
+}
+
+impl TryFrom<CachedProduct> for Product {
+    type Error = StoreError;
+
+    fn try_from(c: CachedProduct) -> Result<Self, Self::Error> {
+        let [total, available, reserved, sold] = c.stock;
+        Ok(Product {
+            id: ProductId(c.id),
+            sku: Sku::parse(&c.sku)
+                .map_err(|e| StoreError::Internal(format!("cached sku: {e}")))?,
+            name: c.name,
+            price: Vnd::from_stored(c.price_vnd),
+            stock: Stock {
+                total,
+                available,
+                reserved,
+                sold,
+            },
+            per_customer_limit: c.per_customer_limit,
+            window: SaleWindow {
+                starts_at: c.starts_at,
+                ends_at: c.ends_at,
+            },
+        })
+    }
+}
+
+pub struct ProductReads {
+    cache: Arc<dyn Cache>,
+    /// The database's catalog: what a miss loads from.
+    source: Arc<dyn Catalog>,
+}
+
+impl ProductReads {
+    pub fn new(cache: Arc<dyn Cache>, source: Arc<dyn Catalog>) -> Self {
+        Self { cache, source }
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    pub async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+        let source = Arc::clone(&self.source);
+        let cached: Option<CachedProduct> = get_json(self.cache.as_ref(), &key(id), move || {
+            let source = Arc::clone(&source);
+            async move { Ok::<_, StoreError>(source.get(id).await?.map(CachedProduct::from)) }
+        })
+        .await
+        .map_err(cache_error)?;
+        cached.map(Product::try_from).transpose()
+    }
+
+    pub async fn list(&self) -> Result<Vec<Product>, StoreError> {
+        let source = Arc::clone(&self.source);
+        let cached: Option<Vec<CachedProduct>> =
+            get_json(self.cache.as_ref(), LIST_KEY, move || {
+                let source = Arc::clone(&source);
+                async move {
+                    let products = source.list().await?;
+                    Ok::<_, StoreError>(Some(
+                        products.into_iter().map(CachedProduct::from).collect(),
+                    ))
+                }
+            })
+            .await
+            .map_err(cache_error)?;
+        cached
+            .unwrap_or_default()
+            .into_iter()
+            .map(Product::try_from)
+            .collect()
+    }
+
+    /// Drops the product (and the list) from every instance's cache. A failure only means other
+    /// instances see the change when their short L1 entries expire.
+    pub async fn invalidate(&self, id: ProductId) {
+        for key in [key(id), LIST_KEY.to_owned()] {
+            if let Err(error) = self.cache.invalidate(&key).await {
+                tracing::warn!(key, %error, "cache invalidation did not reach every instance");
+            }
+        }
+    }
+}
+
+/// The loader's own error comes back as it was; anything else is the cache's fault.
+fn cache_error(error: FastPathError) -> StoreError {
+    match error {
+        FastPathError::Loader(cause) => match cause.downcast_ref::<StoreError>() {
+            Some(StoreError::Unavailable(c)) => StoreError::Unavailable(c.clone()),
+            Some(StoreError::Internal(c)) => StoreError::Internal(c.clone()),
+            None => StoreError::Internal(cause.to_string()),
+        },
+        other => StoreError::Internal(format!("product cache: {other}")),
+    }
+}
+
+/// A catalog whose reads come from the cache; writes go to the (decorated) catalog underneath. For
+/// callers that only need a product's name, price and window, never its live stock.
+pub struct CachedCatalog {
+    pub reads: Arc<ProductReads>,
+    pub writes: Arc<dyn Catalog>,
+}
+
+#[async_trait]
+impl Catalog for CachedCatalog {
+    async fn create(&self, product: &NewProduct) -> Result<Product, CatalogError> {
+        self.writes.create(product).await
+    }
+
+    async fn update(&self, id: ProductId, patch: &ProductPatch) -> Result<Product, CatalogError> {
+        self.writes.update(id, patch).await
+    }
+
+    async fn restock(&self, id: ProductId, quantity: i64) -> Result<Product, CatalogError> {
+        self.writes.restock(id, quantity).await
+    }
+
+    async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+        self.reads.get(id).await
+    }
+
+    async fn list(&self) -> Result<Vec<Product>, StoreError> {
+        self.reads.list().await
+    }
+}

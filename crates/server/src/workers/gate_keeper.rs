@@ -1,0 +1,70 @@
+//! The gate keeper: watches Redis, says so in metrics when it is degraded, rebuilds every gate from
+//! the database once Redis answers again (its state may be lost or stale) and rebuilds the products
+//! whose gate is suspected of being off or that it calls sold out while the database has units.
+//! Also publishes the cache's counters.
+
+use crate::fastpath::FastPath;
+use flashgate_core::gated::GateUnavailable;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Clone)]
+pub struct GateKeeper {
+    fast: Arc<FastPath>,
+    /// Whether Redis was degraded at the previous step: the next healthy step rebuilds every gate.
+    was_degraded: Arc<AtomicBool>,
+}
+
+/// What one step did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct KeeperStep {
+    pub degraded: bool,
+    pub rebuilt: usize,
+}
+
+impl GateKeeper {
+    /// Gates were built at start unless Redis was already degraded then.
+    pub fn new(fast: Arc<FastPath>) -> Self {
+        let degraded = fast.gate.as_ref().is_some_and(|g| g.is_degraded());
+        Self {
+            fast,
+            was_degraded: Arc::new(AtomicBool::new(degraded)),
+        }
+    }
+
+    pub async fn run_once(&self) -> Result<KeeperStep, GateUnavailable> {
+        let stats = self.fast.products.stats();
+        metrics::gauge!("flashgate_cache_requests").set(stats.requests as f64);
+        metrics::gauge!("flashgate_cache_l2_hits").set(stats.l2_hits as f64);
+        metrics::gauge!("flashgate_cache_loads").set(stats.loads as f64);
+        let degraded = match &self.fast.redis {
+            // A failed ping is what marks Redis degraded; a good one brings it back.
+            Some(redis) => redis.ping().await.is_err(),
+            None => false,
+        };
+        metrics::gauge!("flashgate_redis_degraded").set(if degraded { 1.0 } else { 0.0 });
+        let Some(gate) = &self.fast.gate else {
+            self.was_degraded.store(degraded, Ordering::Relaxed);
+            return Ok(KeeperStep {
+                degraded,
+                rebuilt: 0,
+            });
+        };
+        if degraded {
+            self.was_degraded.store(true, Ordering::Relaxed);
+            return Ok(KeeperStep {
+                degraded,
+                rebuilt: 0,
+            });
+        }
+        let rebuilt = if self.was_degraded.load(Ordering::Relaxed) {
+            let rebuilt = gate.rebuild_all().await?;
+            tracing::info!(products = rebuilt, "redis answers; every gate rebuilt");
+            self.was_degraded.store(false, Ordering::Relaxed);
+            rebuilt
+        } else {
+            gate.rebuild_suspects().await? + gate.heal_sold_out().await?
+        };
+        Ok(KeeperStep { degraded, rebuilt })
+    }
+}

@@ -1,0 +1,469 @@
+//! The gated strategy end to end: thousands of buyers over HTTP against several instances, with
+//! Redis flushed or killed in the middle of the sale; per-customer quota and idempotency through the
+//! gate; stock released by the state machine and by restocks reaching the gate.
+
+use crate::common::*;
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const UNITS: i64 = 50;
+const BUYERS: usize = 2000;
+
+/// Answers of one sale.
+#[derive(Debug, Default)]
+struct Sale {
+    created: usize,
+    sold_out: usize,
+    unexpected: Vec<(u16, Value)>,
+}
+
+/// Something done to Redis while `IN_FLIGHT` admitted purchases wait on the database.
+struct Disruption {
+    database_url: String,
+    act: Box<dyn FnOnce() + Send>,
+}
+
+/// Purchases admitted by the gate but not yet written when a disruption strikes.
+const IN_FLIGHT: usize = 30;
+
+/// `BUYERS` distinct customers buy one unit each, spread over the instances. With a disruption, the
+/// product's stock row is locked first, so that the first `IN_FLIGHT` buyers are admitted by the gate
+/// and then wait on the database; the disruption strikes, the other buyers arrive, and the row is
+/// unlocked. Then single buyers keep coming until one is told `sold_out`, so that units a disruption
+/// might have stranded are found.
+async fn sale(instances: &[Arc<Instance>], product: i64, disruption: Option<Disruption>) -> Sale {
+    let http = client();
+    let spawn_buyer = |i: usize| {
+        let instance = Arc::clone(&instances[i % instances.len()]);
+        let http = http.clone();
+        tokio::spawn(async move {
+            let (customer, key) = (format!("buyer-{i}"), format!("key-{i}"));
+            buy(&http, &instance, &customer, &key, product, 1).await
+        })
+    };
+    let mut buyers = Vec::new();
+    if let Some(disruption) = disruption {
+        let lock = RowLock::hold(&disruption.database_url, product).await;
+        buyers.extend((0..IN_FLIGHT).map(spawn_buyer));
+        let gate = instances[0].state.fastpath.gate.as_ref().unwrap();
+        let left = UNITS - IN_FLIGHT as i64;
+        let admitted = eventually(Duration::from_secs(60), || async {
+            gate.available(flashgate_core::ProductId(product)).await == Some(left)
+        })
+        .await;
+        assert!(
+            admitted,
+            "the first buyers were admitted and wait on the database"
+        );
+        tokio::task::spawn_blocking(disruption.act).await.unwrap();
+        buyers.extend((IN_FLIGHT..BUYERS).map(spawn_buyer));
+        // Let the newcomers meet the disrupted gate before the waiting writes go through.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        lock.release().await;
+    } else {
+        buyers.extend((0..BUYERS).map(spawn_buyer));
+    }
+    let answers = join_all(buyers).await;
+    let mut sale = Sale::default();
+    let mut tally = |(status, body): (u16, Value)| match (status, body["code"].as_str()) {
+        (201, _) => sale.created += 1,
+        (409, Some("sold_out")) => sale.sold_out += 1,
+        _ => sale.unexpected.push((status, body)),
+    };
+    for answer in answers {
+        tally(answer.unwrap());
+    }
+    for i in 0..=UNITS {
+        let instance = &instances[i as usize % instances.len()];
+        let answer = buy(
+            &http,
+            instance,
+            &format!("late-{i}"),
+            &format!("late-{i}"),
+            product,
+            1,
+        )
+        .await;
+        let done = answer.0 == 409;
+        tally(answer);
+        if done {
+            break;
+        }
+    }
+    sale
+}
+
+async fn assert_sold_exactly(database_url: &str, product: i64, sale: &Sale, units: i64) {
+    assert!(sale.unexpected.is_empty(), "{:?}", sale.unexpected);
+    assert_eq!(sale.created as i64, units, "units sold");
+    let stock = stock(database_url, product).await;
+    assert_eq!((stock.available, stock.reserved, stock.sold), (0, units, 0));
+    assert_clean(&audit(database_url).await);
+}
+
+fn assert_never_over_admitted(instances: &[Arc<Instance>]) {
+    for instance in instances {
+        let gate = instance.state.fastpath.gate.as_ref().unwrap();
+        assert_eq!(
+            gate.counters().over_admitted.load(Ordering::SeqCst),
+            0,
+            "the gate admitted a unit the database did not have"
+        );
+    }
+}
+
+async fn instances(n: usize, settings: flashgate::Settings) -> Vec<Arc<Instance>> {
+    let mut all = Vec::new();
+    for _ in 0..n {
+        all.push(Arc::new(Instance::start(settings.clone()).await));
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gated_never_oversells_across_three_instances() {
+    let db = database(true).await;
+    let redis = SharedRedis::new();
+    let url = redis.url();
+    let settings = settings(&db.url, &gated_sale(Some((&url, &redis.prefix))));
+    let all = instances(3, settings).await;
+    let product = create_product(&client(), &all[0], UNITS, Some(2)).await;
+    let sale = sale(&all, product, None).await;
+    assert_sold_exactly(&db.url, product, &sale, UNITS).await;
+    assert_never_over_admitted(&all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gated_never_oversells_when_redis_is_flushed_mid_sale() {
+    let db = database(true).await;
+    let redis = RedisProcess::start().await;
+    let prefix = prefix();
+    let settings = settings(&db.url, &gated_sale(Some((&redis.url(), &prefix))));
+    let all = instances(3, settings).await;
+    let product = create_product(&client(), &all[0], UNITS, Some(2)).await;
+    let url = redis.url();
+    let flush = Disruption {
+        database_url: db.url.clone(),
+        act: Box::new(move || {
+            let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+            redis::cmd("FLUSHALL").query::<()>(&mut conn).unwrap();
+        }),
+    };
+    let sale = sale(&all, product, Some(flush)).await;
+    assert_sold_exactly(&db.url, product, &sale, UNITS).await;
+    assert_never_over_admitted(&all);
+    let rebuilds: u64 = all
+        .iter()
+        .map(|i| {
+            let gate = i.state.fastpath.gate.as_ref().unwrap();
+            gate.counters().rebuilds.load(Ordering::SeqCst)
+        })
+        .sum();
+    // Once when the product was created, again after the flush.
+    assert!(
+        rebuilds >= 2,
+        "the gate was rebuilt after the flush ({rebuilds})"
+    );
+    drop(redis);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gated_never_oversells_when_redis_is_killed_mid_sale_and_resumes_after() {
+    let db = database(true).await;
+    let redis = Arc::new(tokio::sync::Mutex::new(RedisProcess::start().await));
+    let prefix = prefix();
+    let url = redis.lock().await.url();
+    let settings = settings(&db.url, &gated_sale(Some((&url, &prefix))));
+    let all = instances(3, settings).await;
+    let http = client();
+    let product = create_product(&http, &all[0], UNITS, Some(2)).await;
+    let killer = Arc::clone(&redis);
+    let kill = Disruption {
+        database_url: db.url.clone(),
+        act: Box::new(move || killer.blocking_lock().kill()),
+    };
+    let sale = sale(&all, product, Some(kill)).await;
+    assert_sold_exactly(&db.url, product, &sale, UNITS).await;
+    assert_never_over_admitted(&all);
+
+    // Degraded, not down: the database answers.
+    let ready = http
+        .get(format!("{}/readyz", all[1].url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["checks"]["redis"]["status"], "degraded");
+
+    // Redis comes back empty: each keeper notices and rebuilds every gate from the database.
+    redis.lock().await.restart().await;
+    for instance in &all {
+        let recovered = eventually(Duration::from_secs(30), || async {
+            !instance.keeper.run_once().await.unwrap().degraded
+        })
+        .await;
+        assert!(recovered, "the keeper saw Redis come back");
+        let gate = instance.state.fastpath.gate.as_ref().unwrap();
+        assert_eq!(
+            gate.available(flashgate_core::ProductId(product)).await,
+            Some(0)
+        );
+    }
+    let fallbacks_before: u64 = all.iter().map(|i| fallbacks(i)).sum();
+    let restocked = http
+        .post(format!("{}/admin/products/{product}/restock", all[2].url))
+        .bearer_auth(ADMIN)
+        .json(&json!({"quantity": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(restocked.status(), 200);
+    for i in 0..10 {
+        let (status, body) = buy(
+            &http,
+            &all[i % 3],
+            &format!("after-{i}"),
+            &format!("after-{i}"),
+            product,
+            1,
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = buy(&http, &all[0], "after-x", "after-x", product, 1).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("sold_out")));
+    // The fast path carried those sales: no fallback, and the gate knows they are gone.
+    assert_eq!(
+        all.iter().map(|i| fallbacks(i)).sum::<u64>(),
+        fallbacks_before
+    );
+    let gate = all[1].state.fastpath.gate.as_ref().unwrap();
+    assert_eq!(
+        gate.available(flashgate_core::ProductId(product)).await,
+        Some(0)
+    );
+    assert_clean(&audit(&db.url).await);
+    assert_never_over_admitted(&all);
+}
+
+fn fallbacks(instance: &Instance) -> u64 {
+    let gate = instance.state.fastpath.gate.as_ref().unwrap();
+    gate.counters().fallbacks.load(Ordering::SeqCst)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gated_never_oversells_on_the_embedded_twins() {
+    let db = database(false).await;
+    let all = instances(1, settings(&db.url, &gated_sale(None))).await;
+    let product = create_product(&client(), &all[0], UNITS, Some(2)).await;
+    let sale = sale(&all, product, None).await;
+    assert_sold_exactly(&db.url, product, &sale, UNITS).await;
+    assert_never_over_admitted(&all);
+}
+
+/// One customer's many concurrent requests: exactly the limit with distinct keys, exactly one order
+/// with one key (every answer the same), and a conflict for the key reused with another body.
+async fn quota_and_idempotency_hold(all: Vec<Arc<Instance>>, database_url: &str) {
+    let http = client();
+    let product = create_product(&http, &all[0], 100, Some(3)).await;
+    let distinct = (0..60).map(|i| {
+        let (http, instance) = (http.clone(), Arc::clone(&all[i % all.len()]));
+        async move { buy(&http, &instance, "greedy", &format!("k{i}"), product, 1).await }
+    });
+    let answers = join_all(distinct).await;
+    let created = answers.iter().filter(|(s, _)| *s == 201).count();
+    let limited = answers
+        .iter()
+        .filter(|(s, b)| *s == 403 && b["code"] == "limit_exceeded")
+        .count();
+    assert_eq!((created, limited), (3, 57), "{answers:?}");
+
+    let same = (0..60).map(|i| {
+        let (http, instance) = (http.clone(), Arc::clone(&all[i % all.len()]));
+        async move { buy(&http, &instance, "retrier", "one-key", product, 2).await }
+    });
+    let answers = join_all(same).await;
+    assert!(answers.iter().all(|(s, _)| *s == 201), "{answers:?}");
+    let first = &answers[0].1;
+    assert!(answers.iter().all(|(_, b)| b == first));
+    let (status, body) = buy(&http, &all[0], "retrier", "one-key", product, 1).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("idempotency_conflict"))
+    );
+
+    let stock = stock(database_url, product).await;
+    assert_eq!((stock.available, stock.reserved), (95, 5));
+    assert_clean(&audit(database_url).await);
+    assert_never_over_admitted(&all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quota_and_idempotency_hold_through_the_gate_on_redis() {
+    let db = database(true).await;
+    let redis = SharedRedis::new();
+    let url = redis.url();
+    let settings = settings(&db.url, &gated_sale(Some((&url, &redis.prefix))));
+    quota_and_idempotency_hold(instances(3, settings).await, &db.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quota_and_idempotency_hold_through_the_gate_on_the_embedded_twins() {
+    let db = database(false).await;
+    let settings = settings(&db.url, &gated_sale(None));
+    quota_and_idempotency_hold(instances(1, settings).await, &db.url).await;
+}
+
+/// Units released by the state machine, and restocked ones, reopen a sold-out product.
+async fn released_and_restocked_units_reach_the_gate(postgres: bool, redis: Option<&SharedRedis>) {
+    let db = database(postgres).await;
+    let url = redis.map(SharedRedis::url);
+    let overrides = gated_sale(redis.map(|r| (url.as_deref().unwrap_or(""), r.prefix.as_str())));
+    let clock = manual_clock();
+    let instance = Instance::start_with(settings(&db.url, &overrides), clock.clone(), |s| s).await;
+    let http = client();
+    let product = create_product(&http, &instance, 1, None).await;
+    assert_eq!(buy(&http, &instance, "a", "a1", product, 1).await.0, 201);
+    let (status, body) = buy(&http, &instance, "b", "b1", product, 1).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("sold_out")));
+
+    clock.advance(time::Duration::hours(1));
+    let step = instance.expirer.run_once().await.unwrap();
+    assert_eq!(step.expired, 1);
+    assert_eq!(buy(&http, &instance, "b", "b2", product, 1).await.0, 201);
+    assert_eq!(buy(&http, &instance, "c", "c1", product, 1).await.0, 409);
+
+    let restocked = http
+        .post(format!("{}/admin/products/{product}/restock", instance.url))
+        .bearer_auth(ADMIN)
+        .json(&json!({"quantity": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(restocked.status(), 200);
+    assert_eq!(buy(&http, &instance, "c", "c2", product, 1).await.0, 201);
+    assert_eq!(buy(&http, &instance, "d", "d1", product, 1).await.0, 201);
+    assert_eq!(buy(&http, &instance, "e", "e1", product, 1).await.0, 409);
+    assert_clean(&audit(&db.url).await);
+    assert_never_over_admitted(&[Arc::new(instance)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_and_restocked_units_reach_the_gate_on_redis() {
+    let redis = SharedRedis::new();
+    released_and_restocked_units_reach_the_gate(true, Some(&redis)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_and_restocked_units_reach_the_gate_on_the_embedded_twins() {
+    released_and_restocked_units_reach_the_gate(false, None).await;
+}
+
+/// Units an admission took and never wrote (its instance died on the way) are found by the keeper
+/// and sold after all.
+async fn units_stranded_in_the_gate_are_sold_after_all(redis: Option<&SharedRedis>) {
+    let db = database(redis.is_some()).await;
+    let url = redis.map(SharedRedis::url);
+    let mut overrides =
+        gated_sale(redis.map(|r| (url.as_deref().unwrap_or(""), r.prefix.as_str())));
+    overrides.push(("gate.keeper_interval_ms", json!(3_600_000)));
+    let instance = Instance::start(settings(&db.url, &overrides)).await;
+    let http = client();
+    let product = create_product(&http, &instance, 2, None).await;
+    let gate = instance.state.fastpath.gate.as_ref().unwrap();
+    for i in 0..2 {
+        let ticket = flashgate_core::gated::Ticket {
+            product_id: flashgate_core::ProductId(product),
+            customer: flashgate_core::CustomerId::parse(&format!("ghost-{i}")).unwrap(),
+            key: flashgate_core::IdempotencyKey::parse("lost").unwrap(),
+            quantity: flashgate_core::Quantity::parse(1).unwrap(),
+            at: time::OffsetDateTime::now_utc(),
+        };
+        let answer = flashgate_core::gated::AdmissionGate::admit(gate.as_ref(), &ticket).await;
+        assert!(matches!(
+            answer,
+            Ok(flashgate_core::gated::GateAnswer::Admitted { .. })
+        ));
+    }
+    let (status, body) = buy(&http, &instance, "a", "a", product, 1).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("sold_out")));
+    instance.keeper.run_once().await.unwrap();
+    instance.keeper.run_once().await.unwrap();
+    assert_eq!(buy(&http, &instance, "a", "a2", product, 1).await.0, 201);
+    assert_eq!(buy(&http, &instance, "b", "b", product, 1).await.0, 201);
+    assert_eq!(buy(&http, &instance, "c", "c", product, 1).await.0, 409);
+    assert_clean(&audit(&db.url).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_stranded_in_the_gate_are_sold_after_all_on_redis() {
+    let redis = SharedRedis::new();
+    units_stranded_in_the_gate_are_sold_after_all(Some(&redis)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_stranded_in_the_gate_are_sold_after_all_on_the_embedded_twins() {
+    units_stranded_in_the_gate_are_sold_after_all(None).await;
+}
+
+/// A purchase whose request timed out before its batch was written is left out and its admission
+/// given back; one whose batch was already being written stands, and its retry replays it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_abandoned_before_its_batch_is_written_is_left_out() {
+    let db = database(true).await;
+    let mut overrides = gated_sale(None);
+    overrides.extend([
+        ("http.request_timeout_ms", json!(300)),
+        ("gate.max_batch", json!(1)),
+        ("gate.concurrent_batches", json!(1)),
+    ]);
+    let instance = Arc::new(Instance::start(settings(&db.url, &overrides)).await);
+    let http = client();
+    let product = create_product(&http, &instance, 10, None).await;
+    let gate = instance.state.fastpath.gate.as_ref().unwrap();
+    let left = |n: i64| async move {
+        let p = flashgate_core::ProductId(product);
+        eventually(Duration::from_secs(30), || async {
+            gate.available(p).await == Some(n)
+        })
+        .await
+    };
+    let lock = RowLock::hold(&db.url, product).await;
+    let send = |customer: &'static str| {
+        let (http, instance) = (http.clone(), Arc::clone(&instance));
+        tokio::spawn(async move { buy(&http, &instance, customer, customer, product, 1).await })
+    };
+    // The first batch waits on the locked row; the second waits for the only writer.
+    let writing = send("writing");
+    assert!(left(9).await);
+    let queued = send("queued");
+    assert!(left(8).await);
+    assert_eq!(writing.await.unwrap().0, 503);
+    assert_eq!(queued.await.unwrap().0, 503);
+    lock.release().await;
+    assert!(left(9).await, "the queued admission was given back");
+    let stock = stock(&db.url, product).await;
+    assert_eq!((stock.available, stock.reserved), (9, 1));
+
+    let retried = http
+        .post(format!("{}/orders", instance.url))
+        .bearer_auth(instance.token("writing"))
+        .header("idempotency-key", "writing")
+        .json(&json!({"product_id": product, "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retried.status(), 201);
+    assert_eq!(retried.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        buy(&http, &instance, "queued", "queued", product, 1)
+            .await
+            .0,
+        201
+    );
+    assert_clean(&audit(&db.url).await);
+}
