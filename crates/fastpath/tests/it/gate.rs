@@ -401,7 +401,7 @@ macro_rules! gate_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let redis = super::TestRedis::new().await;
+                    let redis = super::TestRedis::new();
                     let gates = super::redis_gates(&redis, 3).await;
                     super::$name(gates.into_iter().map(|g| g as std::sync::Arc<dyn super::Gate>).collect()).await;
                 }

@@ -90,7 +90,7 @@ fn req(customer: &str, key: &str) -> AdmitRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gate_fails_fast_during_an_outage_and_resynchronises_after_it() {
-    let redis = TestRedis::new().await;
+    let redis = TestRedis::new();
     let proxy = Proxy::start().await;
     let config = GateConfig {
         sold_out_ttl: Duration::from_secs(60),

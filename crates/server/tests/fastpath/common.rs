@@ -22,14 +22,10 @@ use tokio_util::sync::CancellationToken;
 
 pub const ADMIN: &str = "dev-admin-token-change-me";
 
-pub fn shared_redis_url() -> String {
-    std::env::var("FLASHGATE_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
+pub use flashgate_fastpath::testing::TestRedis;
 
-pub fn prefix() -> String {
-    format!("fgtest:{}:", uuid::Uuid::new_v4().simple())
-}
+/// Key prefix on a private `redis-server`, which no other test shares.
+pub const PRIVATE_PREFIX: &str = "fgtest:";
 
 /// Settings for a test instance: defaults, then these overrides.
 pub fn settings(database_url: &str, overrides: &[(&str, Value)]) -> Settings {
@@ -285,67 +281,6 @@ impl Drop for RedisProcess {
 fn ping(url: &str) -> redis::RedisResult<()> {
     let mut conn = redis::Client::open(url)?.get_connection()?;
     redis::cmd("PING").query::<String>(&mut conn).map(|_| ())
-}
-
-/// Removes a test's keys from the shared Redis when the test ends, pass or fail.
-pub struct SharedRedis {
-    pub prefix: String,
-}
-
-impl SharedRedis {
-    pub fn new() -> Self {
-        let redis = Self { prefix: prefix() };
-        if let Err(e) = ping(&shared_redis_url()) {
-            panic!(
-                "these tests need Redis at {}: {e}\nstart one with: redis-server --daemonize yes \
-                 --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no",
-                shared_redis_url()
-            );
-        }
-        redis
-    }
-
-    pub fn url(&self) -> String {
-        shared_redis_url()
-    }
-}
-
-impl Drop for SharedRedis {
-    fn drop(&mut self) {
-        self.delete_keys();
-    }
-}
-
-impl SharedRedis {
-    /// Loses this test's Redis state, as FLUSHALL would, without touching anyone else's.
-    pub fn delete_keys(&self) {
-        let Ok(client) = redis::Client::open(shared_redis_url()) else {
-            return;
-        };
-        let Ok(mut conn) = client.get_connection() else {
-            return;
-        };
-        let mut cursor = 0u64;
-        loop {
-            let Ok((next, keys)): redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{}*", self.prefix))
-                .arg("COUNT")
-                .arg(1000)
-                .query(&mut conn)
-            else {
-                return;
-            };
-            if !keys.is_empty() {
-                let _ = redis::cmd("DEL").arg(&keys).query::<i64>(&mut conn);
-            }
-            if next == 0 {
-                return;
-            }
-            cursor = next;
-        }
-    }
 }
 
 pub fn manual_clock() -> Arc<ManualClock> {
