@@ -3,6 +3,7 @@
 //! `FLASHGATE_TEST_REDIS_URL`, by default the local server.
 
 use crate::{RedisBackend, RedisOptions};
+use std::time::{Duration, Instant};
 
 pub fn redis_url() -> String {
     std::env::var("FLASHGATE_TEST_REDIS_URL")
@@ -104,4 +105,22 @@ fn delete_prefixed(prefix: &str) -> redis::RedisResult<()> {
         redis::cmd("DEL").arg(&keys).query::<i64>(&mut conn)?;
     }
     Ok(())
+}
+
+/// Polls `cond` until it holds or `within` passes: for effects that travel (pub/sub, recovery).
+pub async fn eventually<F, Fut>(within: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

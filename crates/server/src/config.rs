@@ -319,6 +319,7 @@ pub struct GateSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheSettings {
+    pub enabled: bool,
     pub l1_ttl_ms: u64,
     pub l1_capacity: u64,
     pub l2_ttl_ms: u64,

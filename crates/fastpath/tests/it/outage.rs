@@ -116,6 +116,8 @@ async fn the_gate_fails_fast_during_an_outage_and_resynchronises_after_it() {
         Admission::Admitted { remaining: 0 }
     );
     assert!(eventually(Duration::from_secs(2), || async { a.is_marked_sold_out(P) }).await);
+    // The first sold-out answer reads the product's holders, once, while Redis still answers.
+    assert_eq!(a.admit(&req("w", "1")).await.unwrap(), Admission::SoldOut);
 
     proxy.cut();
     // Answered from memory: no Redis needed.

@@ -17,12 +17,12 @@ use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub const ADMIN: &str = "dev-admin-token-change-me";
 
-pub use flashgate_fastpath::testing::TestRedis;
+pub use flashgate_fastpath::testing::{TestRedis, eventually};
 
 /// Key prefix on a private `redis-server`, which no other test shares.
 pub const PRIVATE_PREFIX: &str = "fgtest:";
@@ -195,24 +195,6 @@ pub async fn stock(database_url: &str, product: i64) -> flashgate_core::product:
         .unwrap()
         .unwrap()
         .stock
-}
-
-/// Polls until `cond` holds; false after `within`. For effects that travel (pub/sub, recovery).
-pub async fn eventually<F, Fut>(within: Duration, mut cond: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if cond().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// A private Redis server this test may flush, kill and restart without touching anyone else's.
