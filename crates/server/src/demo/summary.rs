@@ -1,0 +1,112 @@
+//! What the demo's sale came to, from the buyers' answers, the simulator and the service's own audit.
+
+use super::Options;
+use super::crowd::Rush;
+use super::payments::{Paid, Settled};
+use flashgate_core::audit::AuditReport;
+use std::fmt;
+
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub crowd: usize,
+    pub stock: i64,
+    /// Orders the crowd won (201 answers) and the units in them.
+    pub orders_won: usize,
+    pub units_won: i64,
+    pub sold_out: usize,
+    pub refused: usize,
+    /// Payments the simulator completed, and those it could not.
+    pub paid_at_gateway: usize,
+    pub gateway_errors: usize,
+    pub paid_via_ipn: usize,
+    pub paid_via_reconciler: usize,
+    pub expired: usize,
+    pub still_pending: usize,
+    /// Orders the gateway took money for that the service does not show as paid.
+    pub lost_payments: usize,
+    /// Units sold beyond the stock: must be 0.
+    pub oversold: i64,
+    /// Units back on sale at the end (released holds).
+    pub available: i64,
+    pub audit: AuditReport,
+}
+
+impl Summary {
+    pub(super) fn new(
+        options: &Options,
+        rush: &Rush,
+        paid: &Paid,
+        settled: &Settled,
+        available: i64,
+        audit: AuditReport,
+    ) -> Self {
+        let count = |status: &str| settled.statuses.values().filter(|s| *s == status).count();
+        let units_won = rush.won.iter().map(|w| w.quantity).sum::<i64>();
+        let lost_payments = paid
+            .at_gateway
+            .iter()
+            .filter(|order| settled.statuses.get(*order).map(String::as_str) != Some("paid"))
+            .count();
+        Self {
+            crowd: options.crowd,
+            stock: options.stock,
+            orders_won: rush.won.len(),
+            units_won,
+            sold_out: rush.sold_out,
+            refused: rush.refused,
+            paid_at_gateway: paid.at_gateway.len(),
+            gateway_errors: paid.gateway_errors,
+            paid_via_ipn: settled.via_ipn,
+            paid_via_reconciler: settled.via_reconciler,
+            expired: count("expired"),
+            still_pending: count("pending_payment"),
+            lost_payments,
+            oversold: (units_won - options.stock).max(0) + (-available).max(0),
+            available,
+            audit,
+        }
+    }
+
+    /// No oversell, every payment the gateway took is a paid order, nothing left pending, audit clean.
+    pub fn is_clean(&self) -> bool {
+        self.oversold == 0
+            && self.lost_payments == 0
+            && self.still_pending == 0
+            && self.audit.is_clean()
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "summary")?;
+        writeln!(
+            f,
+            "  crowd            {} buyers for {} units",
+            self.crowd, self.stock
+        )?;
+        writeln!(
+            f,
+            "  sold             {} units in {} orders; {} told sold out, {} refused otherwise",
+            self.units_won, self.orders_won, self.sold_out, self.refused
+        )?;
+        writeln!(
+            f,
+            "  paid             {} at the gateway: {} via IPN, {} via the reconciler (IPN dropped)",
+            self.paid_at_gateway, self.paid_via_ipn, self.paid_via_reconciler
+        )?;
+        writeln!(
+            f,
+            "  expired          {} unpaid holds, units back on sale: {}",
+            self.expired, self.available
+        )?;
+        writeln!(f, "  still pending    {}", self.still_pending)?;
+        writeln!(f, "  lost payments    {}", self.lost_payments)?;
+        writeln!(f, "  oversold         {}", self.oversold)?;
+        let audit = if self.audit.is_clean() {
+            format!("clean ({} checks)", self.audit.checks.len())
+        } else {
+            format!("{} violations", self.audit.violations())
+        };
+        write!(f, "  audit            {audit}")
+    }
+}
