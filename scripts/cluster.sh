@@ -30,7 +30,13 @@ say() { printf 'cluster.sh: %s\n' "$*" >&2; }
 
 instance_port() { echo $((LB_PORT + $1)); }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Running, not a zombie: once this script exits nobody may be left to reap a killed instance.
+alive() {
+    [ -f "$1" ] || return 1
+    local pid
+    pid=$(cat "$1")
+    kill -0 "$pid" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null
+}
 
 binary() {
     local name=$1 given=$2
@@ -177,7 +183,7 @@ stop_pid() {
     local pid
     pid=$(cat "$pidfile")
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    for _ in $(seq 1 50); do alive "$pidfile" || break; sleep 0.2; done
     kill -KILL "$pid" 2>/dev/null || true
     rm -f "$pidfile"
 }

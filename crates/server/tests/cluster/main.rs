@@ -1,0 +1,444 @@
+//! The production topology without containers, brought up by `scripts/cluster.sh` from the `flashgate`
+//! and `vnpay-sim` binaries: nginx in front of two gated instances that share one PostgreSQL database,
+//! Redis and one VNPay simulator. One instance is killed with SIGKILL in the middle of a sale; buyers
+//! retry through the load balancer with the same Idempotency-Key, winners pay through the simulator
+//! (some IPNs dropped), and nothing may be oversold, duplicated or lost.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(dead_code)]
+#[path = "../fastpath/common.rs"]
+mod common;
+
+use common::{SharedRedis, client, eventually, stock};
+use flashgate::auth::BuyerTokens;
+use flashgate_core::CustomerId;
+use flashgate_store::testing::TestDatabase;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+const ADMIN: &str = "dev-admin-token-change-me";
+const JWT_SECRET: &str = "dev-jwt-secret-change-me-0123456789abcdef";
+const INSTANCES: u16 = 2;
+const STOCK: i64 = 40;
+const CROWD: usize = 160;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A base port with the load balancer's, the instances' and the simulator's ports all free.
+fn free_base_port() -> u16 {
+    for _ in 0..200 {
+        let base = 20_000 + (rand_u16() % 20_000);
+        let ports = (0..=INSTANCES).chain([10]).map(|offset| base + offset);
+        if ports
+            .map(|port| TcpListener::bind(("127.0.0.1", port)))
+            .all(|bound| bound.is_ok())
+        {
+            return base;
+        }
+    }
+    panic!("no free ports for the cluster");
+}
+
+fn rand_u16() -> u16 {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    u16::from_le_bytes([bytes[0], bytes[1]])
+}
+
+/// The topology `scripts/cluster.sh up` starts, stopped with `down` when dropped.
+struct Cluster {
+    /// State, pid files and logs; removed when the cluster is.
+    dir: PathBuf,
+    env: Vec<(&'static str, String)>,
+    lb: String,
+    sim: String,
+}
+
+impl Cluster {
+    fn up(database_url: &str, redis: &SharedRedis) -> Self {
+        let flashgate = PathBuf::from(env!("CARGO_BIN_EXE_flashgate"));
+        let simulator = flashgate.with_file_name("vnpay-sim");
+        assert!(
+            simulator.exists(),
+            "the vnpay-sim binary is missing beside {}: build it with `cargo build -p vnpay-sim` \
+             (scripts/test.sh builds every binary of the workspace)",
+            flashgate.display()
+        );
+        let dir = std::env::temp_dir().join(format!(
+            "flashgate-cluster-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let base = free_base_port();
+        let env = vec![
+            ("CLUSTER_DIR", dir.display().to_string()),
+            ("CLUSTER_INSTANCES", INSTANCES.to_string()),
+            ("CLUSTER_PORT", base.to_string()),
+            ("CLUSTER_DATABASE_URL", database_url.to_owned()),
+            ("CLUSTER_REDIS_URL", redis.url()),
+            ("CLUSTER_FLASHGATE_BIN", flashgate.display().to_string()),
+            ("CLUSTER_SIM_BIN", simulator.display().to_string()),
+            ("CLUSTER_SIM_IPN_RETRY_SECS", "1".to_owned()),
+            ("FLASHGATE_REDIS__KEY_PREFIX", redis.prefix.clone()),
+            // The whole crowd reaches the instances as 127.0.0.1: rate limits have their own suite.
+            ("FLASHGATE_LIMITS__ENABLED", "false".to_owned()),
+            // Several test databases share one PostgreSQL server.
+            ("FLASHGATE_DATABASE__MAX_CONNECTIONS", "6".to_owned()),
+            // The reconciler finds the payments whose IPN was dropped within seconds.
+            ("FLASHGATE_RECONCILER__TICK_MS", "200".to_owned()),
+            (
+                "FLASHGATE_RECONCILER__FIRST_POLL_AFTER_SECONDS",
+                "1".to_owned(),
+            ),
+            (
+                "FLASHGATE_RECONCILER__POLL_INTERVAL_SECONDS",
+                "1".to_owned(),
+            ),
+            (
+                "FLASHGATE_RECONCILER__MIN_POLL_INTERVAL_SECONDS",
+                "1".to_owned(),
+            ),
+            ("FLASHGATE_EXPIRER__LEASE_SECONDS", "3".to_owned()),
+        ];
+        let cluster = Self {
+            env,
+            lb: format!("http://127.0.0.1:{base}"),
+            sim: format!("http://127.0.0.1:{}", base + 10),
+            dir,
+        };
+        let output = cluster.script("up");
+        assert!(
+            output.status.success(),
+            "scripts/cluster.sh up failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            cluster.logs()
+        );
+        cluster
+    }
+
+    fn script(&self, command: &str) -> std::process::Output {
+        Command::new(repo_root().join("scripts/cluster.sh"))
+            .arg(command)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap()
+    }
+
+    fn pid(&self, instance: u16) -> String {
+        std::fs::read_to_string(self.dir.join(format!("flashgate-{instance}.pid")))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    fn kill(&self, instance: u16) {
+        let status = Command::new("kill")
+            .args(["-KILL", &self.pid(instance)])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -KILL flashgate-{instance}");
+    }
+
+    /// Alive and not a zombie (the instances' parent, the script, has exited; nobody may reap them).
+    fn running(&self, instance: u16) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid(instance))).is_ok_and(
+            |status| {
+                !status
+                    .lines()
+                    .any(|l| l.starts_with("State:") && l.contains('Z'))
+            },
+        )
+    }
+
+    fn logs(&self) -> String {
+        let mut logs = String::new();
+        for name in [
+            "flashgate-1.log",
+            "flashgate-2.log",
+            "vnpay-sim.log",
+            "nginx/error.log",
+        ] {
+            let text = std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(20).collect();
+            logs += &format!("--- {name}\n");
+            for line in tail.into_iter().rev() {
+                logs += line;
+                logs.push('\n');
+            }
+        }
+        logs
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.script("down");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What one buyer was finally told.
+#[derive(Debug)]
+enum Outcome {
+    Won {
+        customer: String,
+        key: String,
+        order_id: String,
+        payment_url: String,
+    },
+    SoldOut,
+    /// Anything else definitive: a failure of the test.
+    Refused(u16, Value),
+}
+
+/// Buys one unit, retrying through the load balancer with the same Idempotency-Key until the answer is
+/// definitive (an instance killed mid-request answers 502 or not at all).
+async fn buy(
+    http: reqwest::Client,
+    lb: String,
+    token: String,
+    customer: String,
+    product: i64,
+) -> Outcome {
+    let key = uuid::Uuid::new_v4().to_string();
+    for _ in 0..100 {
+        let sent = http
+            .post(format!("{lb}/orders"))
+            .bearer_auth(&token)
+            .header("idempotency-key", &key)
+            .json(&json!({"product_id": product, "quantity": 1}))
+            .send()
+            .await;
+        if let Ok(response) = sent {
+            let status = response.status().as_u16();
+            let body = response.json::<Value>().await.unwrap_or(Value::Null);
+            match status {
+                201 => {
+                    return Outcome::Won {
+                        customer,
+                        key,
+                        order_id: body["id"].as_str().unwrap().to_owned(),
+                        payment_url: body["payment_url"].as_str().unwrap().to_owned(),
+                    };
+                }
+                409 if body["code"] == "sold_out" => return Outcome::SoldOut,
+                // No answer yet: the instance died or the retry is waiting on the first attempt.
+                429 | 500..=599 => {}
+                _ => return Outcome::Refused(status, body),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Outcome::Refused(0, json!("no definitive answer after 100 attempts"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_an_instance_mid_sale_oversells_nothing_and_loses_no_paid_order() {
+    let db = TestDatabase::postgres().await;
+    let redis = SharedRedis::new();
+    let cluster = Cluster::up(&db.url, &redis);
+    let http = client();
+
+    let response = http
+        .post(format!("{}/admin/products", cluster.lb))
+        .bearer_auth(ADMIN)
+        .json(&json!({
+            "sku": format!("SKU-{}", uuid::Uuid::new_v4().simple()),
+            "name": "Flash phone",
+            "price_vnd": 1_000_000,
+            "stock": STOCK,
+            // Above one, so that only the Idempotency-Key keeps a retry from buying twice.
+            "per_customer_limit": 5,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let product = response.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+
+    // The crowd arrives over about a second and a half; instance 1 dies once a quarter of the stock is
+    // sold, with purchases in flight on it.
+    let tokens = BuyerTokens::new(JWT_SECRET.as_bytes());
+    let won = Arc::new(AtomicUsize::new(0));
+    let mut buyers = JoinSet::new();
+    for n in 0..CROWD {
+        let customer = format!("buyer-{n}");
+        let token = tokens
+            .mint(
+                &CustomerId::parse(&customer).unwrap(),
+                time::Duration::hours(1),
+            )
+            .unwrap();
+        let (http, lb, won) = (http.clone(), cluster.lb.clone(), won.clone());
+        buyers.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(10 * n as u64)).await;
+            let outcome = buy(http, lb, token, customer, product).await;
+            if matches!(outcome, Outcome::Won { .. }) {
+                won.fetch_add(1, Ordering::SeqCst);
+            }
+            outcome
+        });
+    }
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            let won = won.load(Ordering::SeqCst);
+            async move { won >= (STOCK / 4) as usize }
+        })
+        .await,
+        "the sale did not start:\n{}",
+        cluster.logs()
+    );
+    cluster.kill(1);
+    let won_before_kill = won.load(Ordering::SeqCst);
+    let mut outcomes = Vec::new();
+    while let Some(outcome) = buyers.join_next().await {
+        outcomes.push(outcome.unwrap());
+    }
+    assert!(!cluster.running(1), "instance 1 was killed");
+    assert!(cluster.running(2));
+
+    let refused: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Refused(status, body) => Some(format!("{status} {body}")),
+            _ => None,
+        })
+        .collect();
+    assert!(refused.is_empty(), "unexpected answers: {refused:?}");
+    let winners: Vec<(&str, &str, &str, &str)> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Won {
+                customer,
+                key,
+                order_id,
+                payment_url,
+            } => Some((
+                customer.as_str(),
+                key.as_str(),
+                order_id.as_str(),
+                payment_url.as_str(),
+            )),
+            _ => None,
+        })
+        .collect();
+    eprintln!(
+        "{} of {STOCK} units sold, {won_before_kill} before instance 1 was killed",
+        winners.len()
+    );
+    assert!(
+        winners.len() > won_before_kill,
+        "the sale went on after the kill"
+    );
+    assert!(winners.len() as i64 <= STOCK, "{} orders", winners.len());
+
+    // Every winner pays; the simulator drops a third of the IPNs, left to the surviving reconciler.
+    let faults = http
+        .put(format!("{}/sim/faults", cluster.sim))
+        .json(&json!({"ipn_drop_rate": 0.33}))
+        .send()
+        .await
+        .unwrap();
+    assert!(faults.status().is_success());
+    let mut paid_at_gateway = HashSet::new();
+    for (_, _, order_id, payment_url) in &winners {
+        let paid = http
+            .post(format!("{}/sim/pay", cluster.sim))
+            .json(&json!({"url": payment_url, "outcome": "success"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(paid.status().is_success());
+        let paid = paid.json::<Value>().await.unwrap();
+        assert_eq!(paid["response_code"], "00");
+        paid_at_gateway.insert(order_id.to_string());
+    }
+
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let statuses = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT id::text, status FROM orders WHERE product_id = $1",
+        )
+        .bind(product)
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect::<HashMap<String, String>>()
+    };
+    let all_paid = eventually(Duration::from_secs(90), || async {
+        let statuses = statuses().await;
+        paid_at_gateway
+            .iter()
+            .all(|id| statuses.get(id).map(String::as_str) == Some("paid"))
+    })
+    .await;
+    let statuses = statuses().await;
+    let lost: Vec<_> = paid_at_gateway
+        .iter()
+        .filter(|id| statuses.get(*id).map(String::as_str) != Some("paid"))
+        .map(|id| (id, statuses.get(id)))
+        .collect();
+    assert!(
+        all_paid && lost.is_empty(),
+        "paid at the gateway, not in the database: {lost:?}\n{}",
+        cluster.logs()
+    );
+
+    // No oversell: the database's counters and the orders agree with the stock.
+    let counters = stock(&db.url, product).await;
+    assert_eq!(counters.total, STOCK);
+    assert!(counters.sold + counters.reserved <= STOCK);
+    let units: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(SUM(quantity), 0)::bigint FROM orders \
+         WHERE product_id = $1 AND status IN ('pending_payment', 'paid')",
+    )
+    .bind(product)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(units <= STOCK, "{units} units sold of {STOCK}");
+    assert_eq!(units, winners.len() as i64, "every order was answered 201");
+
+    // One order per Idempotency-Key: each buyer, allowed five, used one key and holds one order, the
+    // very one its 201 named.
+    let per_customer: Vec<(String, String)> =
+        sqlx::query_as("SELECT o.customer_id, o.id::text FROM orders o WHERE o.product_id = $1")
+            .bind(product)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(per_customer.len(), winners.len(), "one order per buyer");
+    for (customer, key, order_id, _) in &winners {
+        let recorded: String = sqlx::query_scalar(
+            "SELECT order_id::text FROM idempotency WHERE customer_id = $1 AND idempotency_key = $2",
+        )
+        .bind(customer)
+        .bind(key)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(&recorded, order_id);
+    }
+
+    let audit = Command::new(env!("CARGO_BIN_EXE_flashgate"))
+        .arg("audit")
+        .env("FLASHGATE_DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(
+        audit.status.success(),
+        "flashgate audit:\n{}",
+        String::from_utf8_lossy(&audit.stdout)
+    );
+    pool.close().await;
+}
