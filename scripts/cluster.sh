@@ -101,24 +101,7 @@ $servers        keepalive 64;
     server {
         listen 127.0.0.1:$LB_PORT;
         location / {
-            proxy_pass http://flashgate;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$host;
-            # flashgate believes this header only from its trusted proxies (http.trusted_proxies).
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-            proxy_connect_timeout 1s;
-            proxy_read_timeout 30s;
-            # What is safe to send to another instance: nginx retries GET/HEAD (reads, and the IPN,
-            # which settles an order at most once and answers 02 to a repeat) after any error. POST,
-            # PATCH (purchases, admin writes) move on only when the request never reached the
-            # instance (connect refused or timed out), never once sent: a purchase carries an
-            # Idempotency-Key, so the client, not the proxy, retries it and gets the first answer.
-            # Hence no "non_idempotent" here. 503/429 are honest answers, passed through.
-            proxy_next_upstream error timeout http_502 http_504;
-            proxy_next_upstream_tries $INSTANCES;
-            proxy_next_upstream_timeout 10s;
+            include $PWD/deploy/proxy.conf;
         }
     }
 }
