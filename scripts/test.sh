@@ -26,5 +26,5 @@ for db in $(psql "$PG_URL" -Atqc "select datname from pg_database where datname 
     psql "$PG_URL" -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true
 done
 
-say "PostgreSQL and Redis are up; running every test"
+say "PostgreSQL, Redis and nginx are ready; running every test"
 cargo test --workspace --all-targets --no-fail-fast "$@"

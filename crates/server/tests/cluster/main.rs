@@ -36,7 +36,8 @@ fn repo_root() -> PathBuf {
 /// A base port with the load balancer's, the instances' and the simulator's ports all free.
 fn free_base_port() -> u16 {
     for _ in 0..200 {
-        let base = 20_000 + (rand_u16() % 20_000);
+        // Below Linux's ephemeral range (32768+), so no outgoing connection takes a port meanwhile.
+        let base = 20_000 + (rand_u16() % 12_000);
         let ports = (0..=INSTANCES).chain([10]).map(|offset| base + offset);
         if ports
             .map(|port| TcpListener::bind(("127.0.0.1", port)))
