@@ -111,6 +111,7 @@ impl Demo {
 
     /// Runs the whole sale: product, crowd, payments, settlement, audit.
     pub async fn sale(&self, options: &Options, progress: Progress<'_>) -> anyhow::Result<Summary> {
+        let started = std::time::Instant::now();
         let product = self.create_product(options).await?;
         progress(format!(
             "product {product}: {} units, {} buyers rushing at once",
@@ -129,7 +130,13 @@ impl Demo {
         let available = self.available(product).await?;
         let audit = self.state.store.auditor.audit().await.context("audit")?;
         Ok(Summary::new(
-            options, &rush, &paid, &settled, available, audit,
+            options,
+            &rush,
+            &paid,
+            &settled,
+            available,
+            audit,
+            started.elapsed(),
         ))
     }
 

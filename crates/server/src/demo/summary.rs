@@ -5,6 +5,7 @@ use super::crowd::Rush;
 use super::payments::{Paid, Settled};
 use flashgate_core::audit::AuditReport;
 use std::fmt;
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -29,6 +30,8 @@ pub struct Summary {
     /// Units back on sale at the end (released holds).
     pub available: i64,
     pub audit: AuditReport,
+    /// From the product's creation to the audit.
+    pub elapsed: Duration,
 }
 
 impl Summary {
@@ -39,6 +42,7 @@ impl Summary {
         settled: &Settled,
         available: i64,
         audit: AuditReport,
+        elapsed: Duration,
     ) -> Self {
         let count = |status: &str| settled.statuses.values().filter(|s| *s == status).count();
         let units_won = rush.won.iter().map(|w| w.quantity).sum::<i64>();
@@ -64,6 +68,7 @@ impl Summary {
             oversold: (units_won - options.stock).max(0) + (-available).max(0),
             available,
             audit,
+            elapsed,
         }
     }
 
@@ -78,7 +83,11 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "summary")?;
+        writeln!(
+            f,
+            "summary (sale settled in {:.1} s)",
+            self.elapsed.as_secs_f64()
+        )?;
         writeln!(
             f,
             "  crowd            {} buyers for {} units",
