@@ -48,7 +48,7 @@ binary() {
     local built="${CARGO_TARGET_DIR:-$PWD/target}/release/$name"
     if [ ! -x "$built" ]; then
         say "building $name (release)"
-        cargo build --release -q -p "$([ "$name" = flashgate ] && echo flashgate || echo vnpay-sim)" >&2
+        cargo build --release -q -p "$name" >&2
     fi
     echo "$built"
 }

@@ -119,3 +119,96 @@ impl fmt::Display for Summary {
         write!(f, "  audit            {audit}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::crowd::Won;
+
+    fn options() -> Options {
+        Options {
+            crowd: 10,
+            stock: 2,
+            drop_ipn_percent: 0,
+            unpaid_percent: 0,
+        }
+    }
+
+    fn rush(orders: &[&str]) -> Rush {
+        Rush {
+            won: orders
+                .iter()
+                .map(|id| Won {
+                    token: String::new(),
+                    order_id: (*id).to_owned(),
+                    quantity: 1,
+                    payment_url: String::new(),
+                })
+                .collect(),
+            sold_out: 10 - orders.len(),
+            refused: 0,
+        }
+    }
+
+    fn settled(statuses: &[(&str, &str)]) -> Settled {
+        Settled {
+            statuses: statuses
+                .iter()
+                .map(|(id, status)| ((*id).to_owned(), (*status).to_owned()))
+                .collect(),
+            via_ipn: 0,
+            via_reconciler: 0,
+        }
+    }
+
+    fn paid(orders: &[&str]) -> Paid {
+        Paid {
+            at_gateway: orders.iter().map(|id| (*id).to_owned()).collect(),
+            gateway_errors: 0,
+        }
+    }
+
+    fn summary(orders: &[&str], at_gateway: &[&str], statuses: &[(&str, &str)]) -> Summary {
+        Summary::new(
+            &options(),
+            &rush(orders),
+            &paid(at_gateway),
+            &settled(statuses),
+            0,
+            AuditReport::default(),
+            Duration::ZERO,
+        )
+    }
+
+    #[test]
+    fn a_sale_that_settled_every_order_is_clean() {
+        let summary = summary(&["a", "b"], &["a"], &[("a", "paid"), ("b", "expired")]);
+        assert!(summary.is_clean(), "{summary}");
+        assert_eq!(summary.expired, 1);
+    }
+
+    #[test]
+    fn money_taken_for_an_order_not_shown_paid_is_a_lost_payment() {
+        let summary = summary(&["a", "b"], &["a", "b"], &[("a", "paid"), ("b", "expired")]);
+        assert_eq!(summary.lost_payments, 1);
+        assert!(!summary.is_clean());
+    }
+
+    #[test]
+    fn more_units_won_than_the_stock_is_an_oversell() {
+        let summary = summary(
+            &["a", "b", "c"],
+            &[],
+            &[("a", "expired"), ("b", "expired"), ("c", "expired")],
+        );
+        assert_eq!(summary.oversold, 1);
+        assert!(!summary.is_clean());
+    }
+
+    #[test]
+    fn an_order_still_pending_leaves_the_sale_unsettled() {
+        let summary = summary(&["a"], &[], &[("a", "pending_payment")]);
+        assert_eq!(summary.still_pending, 1);
+        assert!(!summary.is_clean());
+    }
+}
