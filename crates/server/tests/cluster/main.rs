@@ -1,8 +1,9 @@
 //! The production topology without containers, brought up by `scripts/cluster.sh` from the `flashgate`
 //! and `vnpay-sim` binaries: nginx in front of two gated instances that share one PostgreSQL database,
-//! Redis and one VNPay simulator. One instance is killed with SIGKILL in the middle of a sale; buyers
-//! retry through the load balancer with the same Idempotency-Key, winners pay through the simulator
-//! (some IPNs dropped), and nothing may be oversold, duplicated or lost.
+//! Redis and one VNPay simulator. One instance is killed with SIGKILL in the middle of a sale, while it
+//! holds purchases its gate admitted and it had not yet written; buyers retry through the load balancer
+//! with the same Idempotency-Key, winners pay through the simulator (some IPNs dropped), and nothing may
+//! be oversold, duplicated or lost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[allow(dead_code)]
@@ -11,7 +12,7 @@ mod common;
 
 mod topology;
 
-use common::{SharedRedis, client, eventually, stock};
+use common::{RowLock, SharedRedis, client, eventually, stock};
 use flashgate::auth::BuyerTokens;
 use flashgate_core::CustomerId;
 use flashgate_store::testing::TestDatabase;
@@ -29,6 +30,8 @@ const JWT_SECRET: &str = "dev-jwt-secret-change-me-0123456789abcdef";
 const INSTANCES: u16 = 2;
 const STOCK: i64 = 40;
 const CROWD: usize = 160;
+/// `gate.concurrent_batches` of the defaults: batches one instance writes at once.
+const BATCHES_PER_INSTANCE: i64 = 4;
 
 /// What one buyer was finally told.
 #[derive(Debug)]
@@ -52,6 +55,7 @@ async fn buy(
     token: String,
     customer: String,
     product: i64,
+    retries: Arc<AtomicUsize>,
 ) -> Outcome {
     let key = uuid::Uuid::new_v4().to_string();
     for _ in 0..100 {
@@ -80,6 +84,7 @@ async fn buy(
                 _ => return Outcome::Refused(status, body),
             }
         }
+        retries.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Outcome::Refused(0, json!("no definitive answer after 100 attempts"))
@@ -91,6 +96,7 @@ async fn killing_an_instance_mid_sale_oversells_nothing_and_loses_no_paid_order(
     let redis = SharedRedis::new();
     let cluster = Cluster::up(&db.url, &redis);
     let http = client();
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
 
     let response = http
         .post(format!("{}/admin/products", cluster.lb))
@@ -115,6 +121,7 @@ async fn killing_an_instance_mid_sale_oversells_nothing_and_loses_no_paid_order(
     // sold, with purchases in flight on it.
     let tokens = BuyerTokens::new(JWT_SECRET.as_bytes());
     let won = Arc::new(AtomicUsize::new(0));
+    let retries = Arc::new(AtomicUsize::new(0));
     let mut buyers = JoinSet::new();
     for n in 0..CROWD {
         let customer = format!("buyer-{n}");
@@ -124,10 +131,15 @@ async fn killing_an_instance_mid_sale_oversells_nothing_and_loses_no_paid_order(
                 time::Duration::hours(1),
             )
             .unwrap();
-        let (http, lb, won) = (http.clone(), cluster.lb.clone(), won.clone());
+        let (http, lb, won, retries) = (
+            http.clone(),
+            cluster.lb.clone(),
+            won.clone(),
+            retries.clone(),
+        );
         buyers.spawn(async move {
             tokio::time::sleep(Duration::from_millis(10 * n as u64)).await;
-            let outcome = buy(http, lb, token, customer, product).await;
+            let outcome = buy(http, lb, token, customer, product, retries).await;
             if matches!(outcome, Outcome::Won { .. }) {
                 won.fetch_add(1, Ordering::SeqCst);
             }
@@ -143,8 +155,30 @@ async fn killing_an_instance_mid_sale_oversells_nothing_and_loses_no_paid_order(
         "the sale did not start:\n{}",
         cluster.logs()
     );
+    // Purchases pile up behind a lock on the stock row, so that instance 1 dies holding purchases its
+    // gate admitted and its batches had not yet written: more than one instance's share of batches
+    // waiting on the lock means both instances are holding some.
+    let lock = RowLock::hold(&db.url, product).await;
+    let waiting = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            waiting().await > BATCHES_PER_INSTANCE
+        })
+        .await,
+        "purchases did not queue on both instances:\n{}",
+        cluster.logs()
+    );
     cluster.kill(1);
     let won_before_kill = won.load(Ordering::SeqCst);
+    lock.release().await;
     let mut outcomes = Vec::new();
     while let Some(outcome) = buyers.join_next().await {
         outcomes.push(outcome.unwrap());
@@ -178,8 +212,13 @@ async fn killing_an_instance_mid_sale_oversells_nothing_and_loses_no_paid_order(
         })
         .collect();
     eprintln!(
-        "{} of {STOCK} units sold, {won_before_kill} before instance 1 was killed",
-        winners.len()
+        "{} of {STOCK} units sold, {won_before_kill} before instance 1 was killed; {} retries",
+        winners.len(),
+        retries.load(Ordering::SeqCst)
+    );
+    assert!(
+        retries.load(Ordering::SeqCst) > 0,
+        "the kill cut purchases in flight, and their buyers retried"
     );
     assert!(
         winners.len() > won_before_kill,
@@ -209,7 +248,6 @@ async fn killing_an_instance_mid_sale_oversells_nothing_and_loses_no_paid_order(
         paid_at_gateway.insert(order_id.to_string());
     }
 
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     let statuses = || async {
         sqlx::query_as::<_, (String, String)>(
             "SELECT id::text, status FROM orders WHERE product_id = $1",
