@@ -82,7 +82,8 @@ pub async fn rush(
         });
     }
     let mut rush = Rush::default();
-    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    let every = Duration::from_millis(500);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
             joined = buyers.join_next() => match joined {
