@@ -12,7 +12,7 @@ mod common;
 
 mod topology;
 
-use common::{RowLock, SharedRedis, client, eventually, stock};
+use common::{RowLock, TestRedis, client, eventually, stock};
 use flashgate::auth::BuyerTokens;
 use flashgate_core::CustomerId;
 use flashgate_store::testing::TestDatabase;
@@ -93,7 +93,7 @@ async fn buy(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_an_instance_mid_sale_oversells_nothing_and_loses_no_paid_order() {
     let db = TestDatabase::postgres().await;
-    let redis = SharedRedis::new();
+    let redis = TestRedis::new();
     let cluster = Cluster::up(&db.url, &redis);
     let http = client();
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();

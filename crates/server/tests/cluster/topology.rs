@@ -2,7 +2,7 @@
 //! built, on free ports, with its own database and Redis prefix; stopped with the script when dropped.
 
 use super::INSTANCES;
-use crate::common::SharedRedis;
+use crate::common::TestRedis;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,7 +42,7 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub fn up(database_url: &str, redis: &SharedRedis) -> Self {
+    pub fn up(database_url: &str, redis: &TestRedis) -> Self {
         let flashgate = PathBuf::from(env!("CARGO_BIN_EXE_flashgate"));
         let simulator = flashgate.with_file_name("vnpay-sim");
         assert!(
