@@ -47,6 +47,7 @@ pub struct Product {
 
 /// The stock counters; the database holds `total = available + reserved + sold` with every term `>= 0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Stock {
     pub total: i64,
     pub available: i64,

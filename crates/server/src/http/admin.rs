@@ -1,6 +1,10 @@
 //! The admin API: create a product, change it, restock it. Every answer shows the full stock counters.
 
 use super::extract::{Admin, ApiJson};
+use super::openapi::{
+    BadBody, DuplicateSku, InvalidRequest, PayloadTooLarge, ProductNotFound, Unauthorized,
+    Unavailable, UnsupportedMediaType,
+};
 use super::problem::Problem;
 use super::products::{ProductView, parse_product_id};
 use crate::state::AppState;
@@ -13,8 +17,9 @@ use flashgate_core::product::{SaleWindow, Stock, parse_limit, parse_name, parse_
 use flashgate_core::{NewProduct, Product, ProductPatch, Sku, Vnd};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
     sku: String,
@@ -29,26 +34,29 @@ pub struct CreateProduct {
 }
 
 /// A partial update. A field left out stays as it is; `null` clears the limit or a window end.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProduct {
     name: Option<String>,
     price_vnd: Option<i64>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
     per_customer_limit: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present_time")]
+    #[schema(value_type = Option<OffsetDateTime>)]
     sale_starts_at: Option<Option<OffsetDateTime>>,
     #[serde(default, deserialize_with = "present_time")]
+    #[schema(value_type = Option<OffsetDateTime>)]
     sale_ends_at: Option<Option<OffsetDateTime>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Restock {
     quantity: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AdminProductView {
     #[serde(flatten)]
     product: ProductView,
@@ -93,6 +101,24 @@ fn catalog_problem(error: CatalogError) -> Problem {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/products",
+    operation_id = "create_product",
+    tag = "admin",
+    security(("admin_token" = [])),
+    request_body = CreateProduct,
+    responses(
+        (status = 201, description = "The product, created.", body = AdminProductView),
+        (status = 400, description = "The body is not JSON.", body = BadBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid admin token.", body = Unauthorized, content_type = "application/problem+json"),
+        (status = 409, description = "The sku is taken.", body = DuplicateSku, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not a valid product.", body = InvalidRequest, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -124,6 +150,27 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(AdminProductView::from(&created))))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/admin/products/{id}",
+    operation_id = "update_product",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(
+        ("id" = i64, Path, minimum = 1, description = "The product's id; anything else is 404."),
+    ),
+    request_body = UpdateProduct,
+    responses(
+        (status = 200, description = "The product, changed.", body = AdminProductView),
+        (status = 400, description = "The body is not JSON.", body = BadBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid admin token.", body = Unauthorized, content_type = "application/problem+json"),
+        (status = 404, description = "No such product.", body = ProductNotFound, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not a valid change.", body = InvalidRequest, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn update(
     _: Admin,
     State(state): State<AppState>,
@@ -160,6 +207,27 @@ pub async fn update(
     Ok(Json(AdminProductView::from(&updated)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/products/{id}/restock",
+    operation_id = "restock_product",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(
+        ("id" = i64, Path, minimum = 1, description = "The product's id; anything else is 404."),
+    ),
+    request_body = Restock,
+    responses(
+        (status = 200, description = "The product, with the units added.", body = AdminProductView),
+        (status = 400, description = "The body is not JSON.", body = BadBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid admin token.", body = Unauthorized, content_type = "application/problem+json"),
+        (status = 404, description = "No such product.", body = ProductNotFound, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not a valid restock.", body = InvalidRequest, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn restock(
     _: Admin,
     State(state): State<AppState>,

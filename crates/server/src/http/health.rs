@@ -1,29 +1,98 @@
 //! Liveness (`/healthz`: the process runs) and readiness (`/readyz`: its dependencies answer).
 
+use super::openapi::Unavailable;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(value_type = String, example = "ok")]
+    status: &'static str,
 }
 
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`, or `unavailable` when the database does not answer.
+    #[schema(value_type = String, pattern = "^(ready|unavailable)$")]
+    status: &'static str,
+    checks: Checks,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Checks {
+    database: DatabaseCheck,
+    redis: RedisCheck,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DatabaseCheck {
+    #[schema(value_type = String, pattern = "^(up|down)$")]
+    status: &'static str,
+    #[schema(value_type = String, pattern = "^(postgres|sqlite)$")]
+    backend: &'static str,
+    /// Why the database is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RedisCheck {
+    /// `in_process` when no Redis is configured; `degraded` while it does not answer.
+    #[schema(value_type = String, pattern = "^(in_process|up|degraded)$")]
+    status: &'static str,
+}
+
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "health",
+    responses((status = 200, description = "The process runs.", body = Health)),
+)]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The database answers; Redis may be degraded.", body = Readiness),
+        (status = 503, description = "The database does not answer.", content(
+            (Readiness = "application/json"),
+            (Unavailable = "application/problem+json"),
+        )),
+    ),
+)]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let backend = state.store.backend.as_str();
     let database = match state.store.health.ping().await {
-        Ok(()) => json!({"status": "up", "backend": state.store.backend.as_str()}),
-        Err(e) => {
-            json!({"status": "down", "backend": state.store.backend.as_str(), "error": e.to_string()})
-        }
+        Ok(()) => DatabaseCheck {
+            status: "up",
+            backend,
+            error: None,
+        },
+        Err(e) => DatabaseCheck {
+            status: "down",
+            backend,
+            error: Some(e.to_string()),
+        },
     };
-    let ready = database["status"] == "up";
+    let ready = database.error.is_none();
     // Redis down degrades the service (database path, per-instance limits) but does not stop it.
-    let redis = json!({"status": state.fastpath.redis_status().await.as_str()});
-    let body = json!({
-        "status": if ready { "ready" } else { "unavailable" },
-        "checks": { "database": database, "redis": redis },
-    });
+    let redis = RedisCheck {
+        status: state.fastpath.redis_status().await.as_str(),
+    };
+    let body = Readiness {
+        status: if ready { "ready" } else { "unavailable" },
+        checks: Checks { database, redis },
+    };
     let status = if ready {
         StatusCode::OK
     } else {
@@ -33,6 +102,13 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 }
 
 /// Prometheus text for scrapers.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "health",
+    responses((status = 200, description = "Prometheus text exposition format.", body = String, content_type = "text/plain")),
+)]
 pub async fn metrics(State(state): State<AppState>) -> String {
     state
         .metrics

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod client_ip;
 pub mod extract;
 pub mod health;
+pub mod openapi;
 pub mod orders;
 pub mod payments;
 pub mod problem;
@@ -40,7 +41,9 @@ pub fn router(state: AppState) -> Router {
         .route("/payments/vnpay/ipn", get(payments::ipn))
         .route("/payments/vnpay/return", get(payments::return_page))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::document))
         .fallback(problem::no_route)
+        .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), shedding::shed))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit))
         .with_state(state)

@@ -2,6 +2,11 @@
 
 use super::client_ip::client_ip;
 use super::extract::{ApiJson, ApiQuery, Buyer, IdempotencyKeyHeader};
+use super::openapi::{
+    BadPurchase, InvalidPurchase, InvalidRequest, LimitExceeded, OrderNotFound, PayloadTooLarge,
+    PurchaseConflict, PurchaseUnavailable, RateLimited, Unauthorized, Unavailable,
+    UnsupportedMediaType,
+};
 use super::problem::Problem;
 use crate::metrics;
 use crate::payments::VnpayGateway;
@@ -17,18 +22,21 @@ use flashgate_core::{Order, OrderId, ProductId, Quantity};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
     product_id: i64,
     quantity: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct OrderView {
+    #[schema(format = "uuid")]
     pub id: String,
+    #[schema(value_type = String, pattern = "^(pending_payment|paid|payment_failed|expired|refund_pending|refunded)$")]
     pub status: &'static str,
     pub product_id: i64,
     pub quantity: i64,
@@ -41,8 +49,11 @@ pub struct OrderView {
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
+    #[schema(value_type = OffsetDateTime)]
     pub paid_at: Option<OffsetDateTime>,
+    /// The signed link to pay at the gateway, while the order waits for payment.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, format = "uri")]
     pub payment_url: Option<String>,
 }
 
@@ -89,6 +100,29 @@ impl OrderAnswer for JsonOrderAnswer<'_> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/orders",
+    operation_id = "create_order",
+    tag = "orders",
+    security(("buyer_jwt" = [])),
+    params(("Idempotency-Key" = String, Header, min_length = 1,
+        description = "Unique per purchase; a retry with the same key and body replays the first answer.")),
+    request_body = CreateOrder,
+    responses(
+        (status = 201, description = "The order, holding the units until `expires_at`, with the link to pay.", body = OrderView,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the key."))),
+        (status = 400, description = "The body is not JSON, or the `Idempotency-Key` is missing or not valid.", body = BadPurchase, content_type = "application/problem+json"),
+        (status = 401, description = "No valid buyer token.", body = Unauthorized, content_type = "application/problem+json"),
+        (status = 403, description = "The order would take the buyer over the product's per-customer limit.", body = LimitExceeded, content_type = "application/problem+json"),
+        (status = 409, description = "Sold out, the sale is not active, or the key was used for another request.", body = PurchaseConflict, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not a valid order, or names no product.", body = InvalidPurchase, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this client.", body = RateLimited, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer, or too many purchases are in progress.", body = PurchaseUnavailable, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn create(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -187,17 +221,35 @@ fn purchase_problem(error: PlaceOrderError, product_id: i64) -> Problem {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct OrderList {
     orders: Vec<OrderView>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// How many of the newest orders to show.
+    #[param(minimum = 1, maximum = 100, default = 50)]
     limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/orders",
+    operation_id = "list_orders",
+    tag = "orders",
+    security(("buyer_jwt" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "The buyer's newest orders.", body = OrderList),
+        (status = 401, description = "No valid buyer token.", body = Unauthorized, content_type = "application/problem+json"),
+        (status = 422, description = "The query is not valid.", body = InvalidRequest, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this client.", body = RateLimited, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn list(
     Buyer(customer): Buyer,
     State(state): State<AppState>,
@@ -213,6 +265,21 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orders/{id}",
+    operation_id = "get_order",
+    tag = "orders",
+    security(("buyer_jwt" = [])),
+    params(("id" = String, Path, format = "uuid", description = "The order's id; another buyer's order is 404.")),
+    responses(
+        (status = 200, description = "The order.", body = OrderView),
+        (status = 401, description = "No valid buyer token.", body = Unauthorized, content_type = "application/problem+json"),
+        (status = 404, description = "The buyer has no such order.", body = OrderNotFound, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this client.", body = RateLimited, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn get(
     Buyer(customer): Buyer,
     State(state): State<AppState>,

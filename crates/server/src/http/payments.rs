@@ -1,12 +1,61 @@
 //! VNPay's endpoints: the IPN (`GET /payments/vnpay/ipn`, answered with VNPay's JSON RspCodes) and the
 //! buyer's Return page (`GET /payments/vnpay/return`, display only).
 
+use super::openapi::RateLimited;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use flashgate_core::OrderStatus;
+use utoipa::{IntoParams, ToSchema};
 
+/// The query VNPay signs (spec 2.1.0). The handlers read it raw, since the signature covers its exact
+/// bytes; this type only documents it.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(non_snake_case)]
+pub struct VnpayCallbackQuery {
+    pub vnp_TmnCode: Option<String>,
+    /// The amount in VND times 100.
+    pub vnp_Amount: Option<String>,
+    pub vnp_BankCode: Option<String>,
+    pub vnp_BankTranNo: Option<String>,
+    pub vnp_CardType: Option<String>,
+    /// `yyyyMMddHHmmss`, Vietnam time.
+    pub vnp_PayDate: Option<String>,
+    pub vnp_OrderInfo: Option<String>,
+    pub vnp_TransactionNo: Option<String>,
+    pub vnp_ResponseCode: Option<String>,
+    pub vnp_TransactionStatus: Option<String>,
+    /// The order's reference.
+    pub vnp_TxnRef: Option<String>,
+    pub vnp_SecureHashType: Option<String>,
+    /// HMAC-SHA512 over the other fields.
+    pub vnp_SecureHash: Option<String>,
+}
+
+/// The body of an IPN answer, as `vnpay::IpnReply` writes it; this type only documents it.
+#[derive(ToSchema)]
+#[allow(non_snake_case)]
+pub struct IpnAnswer {
+    /// `00` recorded, `01` no such order, `02` already confirmed, `04` wrong amount, `97` bad
+    /// signature, `99` anything else.
+    #[schema(pattern = "^(00|01|02|04|97|99)$")]
+    pub RspCode: String,
+    pub Message: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/payments/vnpay/ipn",
+    operation_id = "vnpay_ipn",
+    tag = "payments",
+    params(VnpayCallbackQuery),
+    responses(
+        (status = 200, description = "VNPay's answer codes, whatever the outcome: VNPay reads `RspCode` only.", body = IpnAnswer),
+        (status = 429, description = "Too many callbacks from this address.", body = RateLimited, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn ipn(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let code = state.callbacks.ipn(query.as_deref().unwrap_or("")).await;
     // Always 200 with the JSON body: VNPay reads RspCode, and treats anything else as a failure.
@@ -18,6 +67,17 @@ pub async fn ipn(State(state): State<AppState>, RawQuery(query): RawQuery) -> Re
     response
 }
 
+#[utoipa::path(
+    get,
+    path = "/payments/vnpay/return",
+    operation_id = "vnpay_return",
+    tag = "payments",
+    params(VnpayCallbackQuery),
+    responses(
+        (status = 200, description = "A page for the buyer showing the verified result; it changes nothing.", body = String, content_type = "text/html"),
+        (status = 429, description = "Too many requests from this address.", body = RateLimited, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn return_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> Html<String> {
     let view = state
         .callbacks

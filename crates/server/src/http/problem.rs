@@ -175,3 +175,13 @@ impl From<QueryRejection> for Problem {
 pub async fn no_route() -> Problem {
     Problem::not_found("not_found", "There is no such route.")
 }
+
+/// The answer to a known path asked with a method it does not serve; the router adds `Allow`.
+pub async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Method not allowed",
+        "This route does not serve this method; see the Allow header.",
+    )
+}

@@ -1,5 +1,6 @@
 //! Products as buyers see them: `GET /products` and `GET /products/{id}`.
 
+use super::openapi::{ProductNotFound, RateLimited, Unavailable};
 use super::problem::Problem;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -9,18 +10,22 @@ use flashgate_core::{Product, ProductId};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ProductView {
     pub id: i64,
     pub sku: String,
     pub name: String,
     pub price_vnd: i64,
     pub available: i64,
+    #[schema(required)]
     pub per_customer_limit: Option<i64>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required)]
     pub sale_starts_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required)]
     pub sale_ends_at: Option<OffsetDateTime>,
 }
 
@@ -39,11 +44,26 @@ impl From<&Product> for ProductView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ProductList {
     pub products: Vec<ProductView>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/products",
+    operation_id = "list_products",
+    tag = "products",
+    params(("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer.")),
+    responses(
+        (status = 200, description = "Every product, with the units left to buy.", body = ProductList,
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "The list has not changed since the `If-None-Match` tag.",
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 429, description = "Too many requests from this client.", body = RateLimited, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
     let products = state.fastpath.products.list().await?;
     let mut views = Vec::with_capacity(products.len());
@@ -57,6 +77,25 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/products/{id}",
+    operation_id = "get_product",
+    tag = "products",
+    params(
+        ("id" = i64, Path, minimum = 1, description = "The product's id; anything else is 404."),
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer."),
+    ),
+    responses(
+        (status = 200, description = "The product, with the units left to buy.", body = ProductView,
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "The product has not changed since the `If-None-Match` tag.",
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 404, description = "No such product.", body = ProductNotFound, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this client.", body = RateLimited, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -1,0 +1,230 @@
+//! The OpenAPI 3.1 document of the HTTP API, generated from the handlers' `#[utoipa::path]` annotations
+//! and served at `GET /openapi.json`. The contract tests hold the running service to it.
+//!
+//! To document a new route: annotate its handler with `#[utoipa::path(...)]` and add the handler to
+//! `paths(...)` below. The contract suite fails while a route of the router is missing here.
+
+use super::{admin, health, orders, payments, products};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::LazyLock;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "flashgate",
+        description = "The HTTP API of flashgate, a checkout service for flash sales. Money is integer VND, \
+            times are RFC 3339 UTC. Every error is `application/problem+json` with a stable snake_case `code`. \
+            A path that is not listed here answers 404 `not_found`; a listed path asked with a method it does \
+            not list answers 405 `method_not_allowed` with an `Allow` header. The bundled VNPay simulator, \
+            mounted at `/vnpay-sim` when no real gateway is configured, stands in for VNPay and is not part \
+            of this API.",
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        health::metrics,
+        document,
+        products::list,
+        products::get,
+        admin::create,
+        admin::update,
+        admin::restock,
+        orders::create,
+        orders::list,
+        orders::get,
+        payments::ipn,
+        payments::return_page,
+    ),
+    components(schemas(Problem, NotFound, MethodNotAllowed)),
+    modifiers(&Conventions),
+)]
+struct ApiDoc;
+
+/// The document, built once.
+pub static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
+
+static DOCUMENT_JSON: LazyLock<Vec<u8>> =
+    LazyLock::new(|| serde_json::to_vec(&*DOCUMENT).unwrap_or_default());
+
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "openapi",
+    tag = "meta",
+    responses((status = 200, description = "This document.", content_type = "application/json")),
+)]
+pub async fn document() -> Response {
+    let mut response = DOCUMENT_JSON.as_slice().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// What every route shares, said once: the bearer schemes, and the headers that come with a 401, a 429
+/// and a 503 wherever a route can answer one.
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        // The admin routes: the `admin_token` setting as a bearer token.
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        // The buyers' routes: an HS256 JWT signed with `jwt_secret`, `sub` = the customer, `exp` required.
+        let mut jwt = Http::new(HttpAuthScheme::Bearer);
+        jwt.bearer_format = Some("JWT".to_owned());
+        components.add_security_scheme("buyer_jwt", SecurityScheme::Http(jwt));
+
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, response) in &mut operation.responses.responses {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    for (name, description, schema) in standard_headers(status) {
+                        response.headers.insert(
+                            name.to_owned(),
+                            HeaderBuilder::new()
+                                .schema(Some(schema))
+                                .description(Some(description))
+                                .build()
+                                .into(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn standard_headers(status: &str) -> Vec<(&'static str, &'static str, Schema)> {
+    let seconds = || {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .into()
+    };
+    let text = || ObjectBuilder::new().schema_type(Type::String).into();
+    match status {
+        "401" => vec![(
+            "WWW-Authenticate",
+            "`Bearer`: the route wants a bearer token.",
+            text(),
+        )],
+        "429" => vec![
+            (
+                "Retry-After",
+                "Seconds to wait before the request can succeed.",
+                seconds(),
+            ),
+            (
+                "RateLimit-Policy",
+                "The limit that refused the request (IETF RateLimit header fields).",
+                text(),
+            ),
+            (
+                "RateLimit",
+                "What is left of that limit and when it resets.",
+                text(),
+            ),
+        ],
+        "503" => vec![("Retry-After", "Seconds to wait before retrying.", seconds())],
+        _ => Vec::new(),
+    }
+}
+
+/// The schema of a problem whose `code` is one of `codes` (any string when empty).
+fn problem_schema(codes: &[&str]) -> RefOr<Schema> {
+    let mut code = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("Stable snake_case code; clients branch on it."));
+    if !codes.is_empty() {
+        code = code.enum_values(Some(codes.iter().copied()));
+    }
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            "type",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::Custom("uri".to_owned()))),
+        )
+        .property("title", ObjectBuilder::new().schema_type(Type::String))
+        .property(
+            "status",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(400))
+                .maximum(Some(599)),
+        )
+        .property("code", code)
+        .property("detail", ObjectBuilder::new().schema_type(Type::String))
+        .required("type")
+        .required("title")
+        .required("status")
+        .required("code")
+        .required("detail")
+        .into()
+}
+
+/// Declares problem schemas, each a unit type whose schema narrows `code` to the listed values, so that
+/// a route documents exactly the codes it can answer with a status.
+macro_rules! problems {
+    ($($(#[$doc:meta])* $name:ident = [$($code:literal),*];)+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                problem_schema(&[$($code),*])
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    )+};
+}
+
+problems! {
+    /// Any problem.
+    Problem = [];
+    /// A path that no route serves.
+    NotFound = ["not_found"];
+    /// A route asked with a method it does not serve.
+    MethodNotAllowed = ["method_not_allowed"];
+    Unauthorized = ["unauthorized"];
+    RateLimited = ["rate_limited"];
+    /// A dependency (the database) did not answer in time.
+    Unavailable = ["unavailable"];
+    /// The database did not answer, or too many purchases are in progress.
+    PurchaseUnavailable = ["unavailable", "overloaded"];
+    /// The body could not be read as JSON.
+    BadBody = ["malformed_json", "bad_request"];
+    /// The body could not be read, or the `Idempotency-Key` is missing or not valid.
+    BadPurchase = ["malformed_json", "bad_request", "idempotency_key_required", "invalid_idempotency_key"];
+    PayloadTooLarge = ["payload_too_large"];
+    UnsupportedMediaType = ["unsupported_media_type"];
+    InvalidRequest = ["invalid_request"];
+    InvalidPurchase = ["invalid_request", "unknown_product"];
+    ProductNotFound = ["product_not_found"];
+    OrderNotFound = ["order_not_found"];
+    DuplicateSku = ["duplicate_sku"];
+    PurchaseConflict = ["sold_out", "sale_not_active", "idempotency_conflict"];
+    LimitExceeded = ["limit_exceeded"];
+}
