@@ -4,7 +4,8 @@ use super::openapi::Unavailable;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -70,7 +71,7 @@ pub async fn healthz() -> Json<Health> {
         )),
     ),
 )]
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+pub async fn readyz(State(state): State<AppState>) -> Response {
     let backend = state.store.backend.as_str();
     let database = match state.store.health.ping().await {
         Ok(()) => DatabaseCheck {
@@ -93,12 +94,17 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         status: if ready { "ready" } else { "unavailable" },
         checks: Checks { database, redis },
     };
-    let status = if ready {
-        StatusCode::OK
+    if ready {
+        (StatusCode::OK, Json(body)).into_response()
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body))
+        // Like every other 503, it says when to look again.
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            Json(body),
+        )
+            .into_response()
+    }
 }
 
 /// Prometheus text for scrapers.

@@ -1,0 +1,18 @@
+//! The HTTP contract: the OpenAPI document served at `/openapi.json` names every route of the router
+//! and nothing else, real answers on PostgreSQL and SQLite are the ones it documents, and no input,
+//! however malformed, gets an answer it does not document or a 5xx.
+
+// Suite helpers are shared by many tests and are not themselves tests; a test should fail loudly all
+// the same.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+// The integration suite's harness, shared rather than copied; this suite uses only part of it.
+#[macro_use]
+#[allow(dead_code, unused_macros, unused_imports)]
+#[path = "../it/harness/mod.rs"]
+mod harness;
+
+mod contract;
+mod every_documented_answer_is_the_real_one;
+mod every_route_is_documented;
+mod no_input_gets_a_5xx_or_an_undocumented_answer;

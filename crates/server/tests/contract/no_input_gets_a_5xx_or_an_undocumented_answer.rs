@@ -1,0 +1,372 @@
+//! Requests generated from the document itself, bent every way a client can bend them (methods, ids,
+//! headers, bodies: malformed JSON, wrong types, huge numbers, negative quantities, unicode, nothing),
+//! against a live instance whose database is up: no answer is a 5xx, and every answer is one the
+//! document allows for that request.
+
+use crate::contract::Contract;
+use crate::harness::api::key;
+use crate::harness::{Api, Backend, Spawn, TestApp};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde_json::{Value, json};
+
+/// Enough cases to reach every operation's branches many times over, within seconds per backend.
+const CASES: u32 = 600;
+
+#[test]
+fn no_input_gets_a_5xx_or_an_undocumented_answer_on_postgres() {
+    fuzz(Backend::Postgres);
+}
+
+#[test]
+fn no_input_gets_a_5xx_or_an_undocumented_answer_on_sqlite() {
+    fuzz(Backend::Sqlite);
+}
+
+/// One generated request.
+#[derive(Debug, Clone)]
+struct Request {
+    method: Method,
+    path: String,
+    query: Option<String>,
+    authorization: Option<String>,
+    idempotency_key: Option<String>,
+    content_type: Option<String>,
+    body: Option<Vec<u8>>,
+}
+
+/// What the service already holds, so that generated requests also reach real products and orders.
+struct Known {
+    admin: String,
+    buyer: String,
+    products: Vec<i64>,
+    orders: Vec<String>,
+}
+
+fn fuzz(backend: Backend) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (app, known) = runtime.block_on(start(backend));
+    let api = app.api(0);
+    let contract = Contract::new(
+        runtime
+            .block_on(api.get("/openapi.json", None))
+            .assert_status(200),
+    );
+    let strategy = requests(&contract, &known);
+    let mut runner = TestRunner::new(Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&strategy, |request| {
+        let answer = runtime.block_on(send(api, &request));
+        // The contract's assertions panic; the runner turns a panic into a failing case and shrinks it.
+        contract.check(&request.method, &request.path, &answer);
+        if answer.status >= 500 {
+            return Err(TestCaseError::fail(format!("{request:?} got {answer:?}")));
+        }
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+    drop(app);
+    runtime.shutdown_background();
+}
+
+async fn start(backend: Backend) -> (TestApp, Known) {
+    let app = Spawn::new(backend).start().await;
+    let api = app.api(0);
+    let buyer = api.token("fuzzing-buyer");
+    let mut products = Vec::new();
+    for limit in [None, Some(2)] {
+        products.push(api.product(1_000, limit).await);
+    }
+    let mut orders = Vec::new();
+    for product in &products {
+        let answer = api.place_order(&buyer, &key(), *product, 1).await;
+        orders.push(answer.assert_status(201)["id"].as_str().unwrap().to_owned());
+    }
+    let known = Known {
+        admin: "dev-admin-token-change-me".to_owned(),
+        buyer,
+        products,
+        orders,
+    };
+    (app, known)
+}
+
+async fn send(api: &Api, r: &Request) -> crate::harness::Answer {
+    let url = match &r.query {
+        Some(query) => format!("{}?{query}", r.path),
+        None => r.path.clone(),
+    };
+    let mut request = api.request(r.method.clone(), &url);
+    for (name, value) in [
+        (AUTHORIZATION.as_str(), &r.authorization),
+        ("idempotency-key", &r.idempotency_key),
+        (CONTENT_TYPE.as_str(), &r.content_type),
+    ] {
+        if let Some(value) = value {
+            request = request.header(name, HeaderValue::from_str(value).unwrap());
+        }
+    }
+    if let Some(body) = &r.body {
+        request = request.body(body.clone());
+    }
+    api.send(request).await
+}
+
+fn requests(contract: &Contract, known: &Known) -> BoxedStrategy<Request> {
+    let operations: Vec<BoxedStrategy<Request>> = contract
+        .operations()
+        .into_iter()
+        .map(|(path, method)| operation(contract.doc(), &path, &method, known))
+        .collect();
+    proptest::strategy::Union::new(operations).boxed()
+}
+
+/// Requests aimed at one documented operation.
+fn operation(doc: &Value, template: &str, method: &str, known: &Known) -> BoxedStrategy<Request> {
+    let op = &doc["paths"][template][method];
+    let documented = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+    let methods = prop_oneof![
+        8 => Just(documented),
+        1 => prop::sample::select(vec![
+            Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::HEAD,
+            Method::OPTIONS,
+        ]),
+    ];
+    let segments: Vec<BoxedStrategy<String>> = template
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                id(known).prop_map(|raw| encode(&raw)).boxed()
+            } else {
+                Just(segment.to_owned()).boxed()
+            }
+        })
+        .collect();
+    let path = segments.prop_map(|parts| parts.join("/"));
+    let query_names: Vec<String> = op["parameters"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .filter(|p| {
+                    p["in"] == "query" && !p["name"].as_str().unwrap_or("").starts_with("vnp_")
+                })
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let query = prop::option::of(
+        (prop::sample::select(with_junk(query_names)), id(known))
+            .prop_map(|(name, value)| format!("{name}={}", encode(&value))),
+    );
+    let body_schema = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .and_then(|r| doc.pointer(r.trim_start_matches('#')))
+        .cloned();
+    let body = match body_schema {
+        Some(schema) => prop_oneof![
+            6 => object(&schema, known).prop_map(|v| Some(v.to_string().into_bytes())),
+            2 => raw_body(),
+        ]
+        .boxed(),
+        None => prop_oneof![4 => Just(None), 1 => raw_body()].boxed(),
+    };
+    (
+        methods,
+        path,
+        query,
+        authorization(known),
+        idempotency_key(),
+        content_type(),
+        body,
+    )
+        .prop_map(
+            |(method, path, query, authorization, idempotency_key, content_type, body)| Request {
+                method,
+                path,
+                query,
+                authorization,
+                idempotency_key,
+                content_type,
+                body,
+            },
+        )
+        .boxed()
+}
+
+fn with_junk(mut names: Vec<String>) -> Vec<String> {
+    names.extend(["junk".to_owned(), "limit[]".to_owned(), String::new()]);
+    names
+}
+
+/// Path segments and query values: real ids, numbers of every size and sign, and text.
+fn id(known: &Known) -> BoxedStrategy<String> {
+    prop_oneof![
+        3 => prop::sample::select(known.products.clone()).prop_map(|id| id.to_string()),
+        2 => prop::sample::select(known.orders.clone()),
+        2 => any::<i64>().prop_map(|n| n.to_string()),
+        1 => Just("99999999999999999999999".to_owned()),
+        1 => Just("-0".to_owned()),
+        1 => Just(uuid::Uuid::nil().to_string()),
+        2 => "\\PC{0,12}",
+        1 => Just(String::new()),
+    ]
+    .boxed()
+}
+
+/// Percent-encodes everything but unreserved characters, so any text travels as one segment.
+fn encode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn authorization(known: &Known) -> BoxedStrategy<Option<String>> {
+    prop_oneof![
+        2 => Just(None),
+        3 => Just(Some(format!("Bearer {}", known.admin))),
+        3 => Just(Some(format!("Bearer {}", known.buyer))),
+        1 => Just(Some("Bearer ".to_owned())),
+        1 => Just(Some(format!("Basic {}", known.admin))),
+        1 => "[ -~]{0,40}".prop_map(|t| Some(format!("Bearer {t}"))),
+    ]
+    .boxed()
+}
+
+fn idempotency_key() -> BoxedStrategy<Option<String>> {
+    prop_oneof![
+        1 => Just(None),
+        4 => Just(()).prop_map(|_| Some(key())),
+        1 => Just(Some(String::new())),
+        1 => "[ -~]{0,300}".prop_map(Some),
+    ]
+    .boxed()
+}
+
+fn content_type() -> BoxedStrategy<Option<String>> {
+    prop::option::weighted(
+        0.9,
+        prop::sample::select(vec![
+            "application/json",
+            "application/json",
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/problem+json",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/",
+        ])
+        .prop_map(str::to_owned),
+    )
+    .boxed()
+}
+
+/// Bodies that are not a JSON object: malformed, empty, other JSON, numbers too big for anything.
+fn raw_body() -> BoxedStrategy<Option<Vec<u8>>> {
+    prop_oneof![
+        Just(Some(Vec::new())),
+        Just(Some(b"{".to_vec())),
+        Just(Some(b"null".to_vec())),
+        Just(Some(b"[]".to_vec())),
+        Just(Some(b"1e400".to_vec())),
+        Just(Some(b"{\"product_id\": 1e400, \"quantity\": 1}".to_vec())),
+        prop::collection::vec(any::<u8>(), 0..64).prop_map(Some),
+        Just(Some(vec![b' '; 20_000])),
+    ]
+    .boxed()
+}
+
+/// Objects shaped by a body schema: each documented field present or not, with a plausible value or
+/// any JSON at all, and now and then a field the schema does not have.
+fn object(schema: &Value, known: &Known) -> BoxedStrategy<Value> {
+    let fields: Vec<BoxedStrategy<Option<(String, Value)>>> = schema["properties"]
+        .as_object()
+        .map(|properties| {
+            properties
+                .iter()
+                .map(|(name, property)| {
+                    let name = name.clone();
+                    prop::option::weighted(0.85, field_value(property, known))
+                        .prop_map(move |value| value.map(|v| (name.clone(), v)))
+                        .boxed()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let extra = prop::option::weighted(0.05, ("\\PC{1,8}", json_value()));
+    (fields, extra)
+        .prop_map(|(fields, extra)| {
+            let mut object: serde_json::Map<String, Value> = fields.into_iter().flatten().collect();
+            if let Some((name, value)) = extra {
+                object.insert(name, value);
+            }
+            Value::Object(object)
+        })
+        .boxed()
+}
+
+fn field_value(property: &Value, known: &Known) -> BoxedStrategy<Value> {
+    let types = property["type"].to_string();
+    let plausible = if property["format"] == "date-time" {
+        prop::sample::select(vec![
+            "2026-01-01T00:00:00Z",
+            "2020-02-29T12:30:00+07:00",
+            "9999-12-31T23:59:59Z",
+            "0000-01-01T00:00:00Z",
+            "2026-13-45T99:99:99Z",
+        ])
+        .prop_map(|t| json!(t))
+        .boxed()
+    } else if types.contains("integer") {
+        prop_oneof![
+            3 => (-2i64..12).prop_map(|n| json!(n)),
+            2 => prop::sample::select(known.products.clone()).prop_map(|n| json!(n)),
+            2 => any::<i64>().prop_map(|n| json!(n)),
+            1 => Just(json!(u64::MAX)),
+            1 => Just(json!(1.5)),
+        ]
+        .boxed()
+    } else {
+        prop_oneof![
+            3 => "[a-z0-9-]{1,12}".prop_map(|s| json!(s)),
+            2 => "\\PC{0,300}".prop_map(|s| json!(s)),
+            1 => Just(json!("\u{0}nul")),
+        ]
+        .boxed()
+    };
+    prop_oneof![4 => plausible, 1 => json_value()].boxed()
+}
+
+fn json_value() -> BoxedStrategy<Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| json!(f)),
+        "\\PC{0,16}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(2, 8, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map("[a-z_]{1,10}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+    .boxed()
+}
