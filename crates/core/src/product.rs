@@ -82,6 +82,13 @@ pub fn parse_name(raw: &str) -> Result<String, ParseError> {
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ParseError::new("name", "must be 1 to 200 characters"));
     }
+    // A name is shown to buyers as a line of text; PostgreSQL cannot even store a NUL.
+    if name.chars().any(char::is_control) {
+        return Err(ParseError::new(
+            "name",
+            "must not contain control characters",
+        ));
+    }
     Ok(name.to_owned())
 }
 
@@ -106,6 +113,14 @@ pub fn parse_limit(value: i64) -> Result<i64, ParseError> {
 mod tests {
     use super::*;
     use time::Duration;
+
+    #[test]
+    fn a_name_with_a_control_character_is_refused() {
+        for raw in ["nul\u{0}", "bell\u{7}", "line\nbreak", "esc\u{1b}[31m"] {
+            assert!(parse_name(raw).is_err(), "{raw:?}");
+        }
+        assert_eq!(parse_name("  Điện thoại  ").unwrap(), "Điện thoại");
+    }
 
     #[test]
     fn a_window_is_open_from_its_start_until_just_before_its_end() {
