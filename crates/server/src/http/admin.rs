@@ -1,6 +1,6 @@
 //! The admin API: create a product, change it, restock it. Every answer shows the full stock counters.
 
-use super::extract::{Admin, ApiJson};
+use super::extract::{Admin, ApiJson, PathId};
 use super::openapi::{
     BadBody, DuplicateSku, InvalidRequest, PayloadTooLarge, ProductNotFound, Unauthorized,
     Unavailable, UnsupportedMediaType,
@@ -9,7 +9,7 @@ use super::problem::Problem;
 use super::products::{ProductView, parse_product_id};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use flashgate_core::ids::ParseError;
 use flashgate_core::ports::CatalogError;
@@ -174,7 +174,7 @@ pub async fn create(
 pub async fn update(
     _: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     ApiJson(body): ApiJson<UpdateProduct>,
 ) -> Result<Json<AdminProductView>, Problem> {
     let id = parse_product_id(&id)?;
@@ -231,7 +231,7 @@ pub async fn update(
 pub async fn restock(
     _: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     ApiJson(body): ApiJson<Restock>,
 ) -> Result<Json<AdminProductView>, Problem> {
     let id = parse_product_id(&id)?;

@@ -1,9 +1,11 @@
-//! Extractors that turn a request's parts into parsed values or a problem: JSON bodies, the buyer behind
-//! a bearer token, the admin, and the idempotency key.
+//! Extractors that turn a request's parts into parsed values or a problem: JSON bodies, path ids, the
+//! buyer behind a bearer token, the admin, and the idempotency key.
 
 use super::problem::Problem;
 use crate::state::AppState;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use flashgate_core::{CustomerId, IdempotencyKey};
@@ -38,6 +40,30 @@ where
 #[derive(axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(Problem))]
 pub struct ApiQuery<T>(pub T);
+
+/// The `{id}` of a route, as text for the handler to parse into its own id (and its own 404).
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(Self(id)),
+            // Bytes that do not decode to text name no id either: they get the handler's 404 rather
+            // than the framework's plain-text 400.
+            Err(PathRejection::FailedToDeserializePathParams(e))
+                if matches!(e.kind(), ErrorKind::InvalidUtf8InPathParam { .. }) =>
+            {
+                Ok(Self(char::REPLACEMENT_CHARACTER.to_string()))
+            }
+            Err(other) => {
+                tracing::error!(%other, "a route's path parameters do not fit its handler");
+                Err(Problem::internal())
+            }
+        }
+    }
+}
 
 fn bearer(parts: &Parts) -> Result<&str, Problem> {
     let value = parts

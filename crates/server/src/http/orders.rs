@@ -1,7 +1,7 @@
 //! Buyers' orders: `POST /orders` (idempotent, one order per key), `GET /orders`, `GET /orders/{id}`.
 
 use super::client_ip::client_ip;
-use super::extract::{ApiJson, ApiQuery, Buyer, IdempotencyKeyHeader};
+use super::extract::{ApiJson, ApiQuery, Buyer, IdempotencyKeyHeader, PathId};
 use super::openapi::{
     BadPurchase, InvalidPurchase, InvalidRequest, LimitExceeded, OrderNotFound, PayloadTooLarge,
     PurchaseConflict, PurchaseUnavailable, RateLimited, Unauthorized, Unavailable,
@@ -12,7 +12,7 @@ use crate::metrics;
 use crate::payments::VnpayGateway;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flashgate_core::purchase::{
@@ -283,7 +283,7 @@ pub async fn list(
 pub async fn get(
     Buyer(customer): Buyer,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<OrderView>, Problem> {
     let not_found = || Problem::not_found("order_not_found", format!("You have no order {id}."));
     let order_id = Uuid::try_parse(&id).map(OrderId).map_err(|_| not_found())?;

@@ -1,9 +1,10 @@
 //! Products as buyers see them: `GET /products` and `GET /products/{id}`.
 
+use super::extract::PathId;
 use super::openapi::{ProductNotFound, RateLimited, Unavailable};
 use super::problem::Problem;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flashgate_core::{Product, ProductId};
@@ -98,7 +99,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<R
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let id = parse_product_id(&id)?;
