@@ -4,7 +4,7 @@
 
 use crate::contract::Contract;
 use crate::harness::api::key;
-use crate::harness::{Answer, Api, Backend, Spawn};
+use crate::harness::{Answer, Api, Backend, Spawn, StockLock};
 use flashgate_store::testing::postgres_admin_url;
 use reqwest::header::{CONTENT_TYPE, IF_NONE_MATCH};
 use reqwest::{Method, RequestBuilder};
@@ -322,14 +322,18 @@ async fn every_documented_answer_is_the_real_one(backend: Backend) {
     c.get("/payments/vnpay/return").await;
 
     rate_limits_answer_as_documented(backend, &contract).await;
+    a_full_house_sheds_purchases_as_documented(backend, &contract).await;
     if backend == Backend::Postgres {
         a_lost_database_answers_as_documented(&contract).await;
     }
 
+    // SQLite cannot be taken away from a running instance, so its 503s other than shedding go unseen.
     let missing: Vec<_> = contract
         .documented_answers()
         .difference(&contract.seen())
-        .filter(|(_, status)| backend == Backend::Postgres || status != "503")
+        .filter(|(id, status)| {
+            backend == Backend::Postgres || status != "503" || id == "create_order"
+        })
         .cloned()
         .collect();
     assert!(
@@ -380,6 +384,37 @@ async fn rate_limits_answer_as_documented(backend: Backend, contract: &Contract)
     for path in ["/payments/vnpay/ipn", "/payments/vnpay/return"] {
         c.get(path).await.assert_problem(429, "rate_limited");
     }
+}
+
+/// One purchase slot, held by a purchase that waits behind a lock on the stock: the other purchase is
+/// shed with 503 `overloaded`, and the held one completes once the lock goes.
+async fn a_full_house_sheds_purchases_as_documented(backend: Backend, contract: &Contract) {
+    let app = Spawn::new(backend)
+        .set("shedding.max_concurrent_purchases", 1)
+        .set("shedding.queue_budget_ms", 1)
+        .start()
+        .await;
+    let api = app.api(0);
+    let product = api.product(5, None).await;
+    let mut lock = StockLock::take(backend, &app.db.url, product).await;
+    let buy = |buyer: &str| {
+        let api = api.clone();
+        let token = api.token(buyer);
+        async move { api.place_order(&token, &key(), product, 1).await }
+    };
+    let mut first = tokio::spawn(buy("patient-buyer"));
+    let mut second = tokio::spawn(buy("impatient-buyer"));
+    // Whichever purchase takes the slot waits behind the lock, so the other is answered first.
+    let (shed, held) = tokio::select! {
+        answer = &mut first => (answer.unwrap(), second),
+        answer = &mut second => (answer.unwrap(), first),
+    };
+    contract.check(&Method::POST, "/orders", &shed);
+    shed.assert_problem(503, "overloaded");
+    lock.release().await;
+    let served = held.await.unwrap();
+    contract.check(&Method::POST, "/orders", &served);
+    served.assert_status(201);
 }
 
 /// A PostgreSQL database that turns every connection away, before anything was cached.

@@ -8,7 +8,7 @@
 
 // The integration suite's harness, shared rather than copied; this suite uses only part of it.
 #[macro_use]
-#[allow(dead_code, unused_macros, unused_imports)]
+#[allow(dead_code, unused_macros)]
 #[path = "../it/harness/mod.rs"]
 mod harness;
 
