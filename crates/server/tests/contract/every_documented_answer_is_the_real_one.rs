@@ -465,6 +465,11 @@ async fn a_lost_database_answers_as_documented(contract: &Contract) {
     for answer in answers {
         assert_eq!(answer.status, 503, "{answer:?}");
     }
+    // VNPay's endpoints keep answering in VNPay's terms.
+    c.get("/payments/vnpay/ipn?vnp_TxnRef=1&vnp_SecureHash=00")
+        .await
+        .assert_status(200);
+    assert_eq!(c.get("/payments/vnpay/return").await.status, 200);
     sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
         .execute(&mut admin)
         .await

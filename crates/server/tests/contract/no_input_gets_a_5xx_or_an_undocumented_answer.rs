@@ -67,7 +67,9 @@ fn fuzz(backend: Backend) {
     let result = runner.run(&strategy, |request| {
         let answer = runtime.block_on(send(api, &request));
         // The contract's assertions panic; the runner turns a panic into a failing case and shrinks it.
-        contract.check(&request.method, &request.path, &answer);
+        // The path as it went on the wire: the client resolves `.` and `..` segments first.
+        let sent = reqwest::Url::parse(&format!("http://flashgate{}", request.path)).unwrap();
+        contract.check(&request.method, sent.path(), &answer);
         if answer.status >= 500 {
             return Err(TestCaseError::fail(format!("{request:?} got {answer:?}")));
         }
@@ -134,6 +136,12 @@ fn requests(contract: &Contract, known: &Known) -> BoxedStrategy<Request> {
     let operations: Vec<BoxedStrategy<Request>> = contract
         .operations()
         .into_iter()
+        // A stream's body never ends, so its answers cannot be read whole; streams are tested apart.
+        .filter(|(path, method)| {
+            !contract.doc()["paths"][path][method]["responses"]
+                .to_string()
+                .contains("text/event-stream")
+        })
         .map(|(path, method)| operation(contract.doc(), &path, &method, known))
         .collect();
     proptest::strategy::Union::new(operations).boxed()
