@@ -6,6 +6,7 @@
 use crate::contract::Contract;
 use crate::harness::api::key;
 use crate::harness::{Api, Backend, Spawn, TestApp};
+use flashgate_fastpath::testing::TestRedis;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use reqwest::Method;
@@ -13,16 +14,36 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::{Value, json};
 
 /// Enough cases to reach every operation's branches many times over, within seconds per backend.
-const CASES: u32 = 5_000;
+const CASES: u32 = 3_000;
 
 #[test]
 fn no_input_gets_a_5xx_or_an_undocumented_answer_on_postgres() {
-    fuzz(Backend::Postgres);
+    fuzz("PostgreSQL", Spawn::new(Backend::Postgres));
 }
 
 #[test]
 fn no_input_gets_a_5xx_or_an_undocumented_answer_on_sqlite() {
-    fuzz(Backend::Sqlite);
+    fuzz("SQLite", Spawn::new(Backend::Sqlite));
+}
+
+#[test]
+fn no_input_gets_a_5xx_or_an_undocumented_answer_through_the_in_process_gate() {
+    fuzz(
+        "SQLite and the in-process gate",
+        Spawn::new(Backend::Sqlite).strategy(flashgate_core::Strategy::Gated),
+    );
+}
+
+#[test]
+fn no_input_gets_a_5xx_or_an_undocumented_answer_through_the_redis_gate() {
+    let redis = TestRedis::new();
+    fuzz(
+        "PostgreSQL and the Redis gate",
+        Spawn::new(Backend::Postgres)
+            .strategy(flashgate_core::Strategy::Gated)
+            .set("redis_url", redis.url())
+            .set("redis.key_prefix", &redis.prefix),
+    );
 }
 
 /// One generated request.
@@ -45,13 +66,13 @@ struct Known {
     orders: Vec<String>,
 }
 
-fn fuzz(backend: Backend) {
+fn fuzz(name: &str, spawn: Spawn) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let (app, known) = runtime.block_on(start(backend));
+    let (app, known) = runtime.block_on(start(spawn));
     let api = app.api(0);
     let contract = Contract::new(
         runtime
@@ -80,7 +101,7 @@ fn fuzz(backend: Backend) {
     }
     let documented = contract.documented_answers();
     eprintln!(
-        "{backend:?}: {CASES} requests reached {} of the {} documented answers; not {:?}",
+        "{name}: {CASES} requests reached {} of the {} documented answers; not {:?}",
         contract.seen().len(),
         documented.len(),
         documented.difference(&contract.seen()).collect::<Vec<_>>()
@@ -89,8 +110,8 @@ fn fuzz(backend: Backend) {
     runtime.shutdown_background();
 }
 
-async fn start(backend: Backend) -> (TestApp, Known) {
-    let app = Spawn::new(backend).start().await;
+async fn start(spawn: Spawn) -> (TestApp, Known) {
+    let app = spawn.start().await;
     let api = app.api(0);
     let buyer = api.token("fuzzing-buyer");
     let mut products = Vec::new();
@@ -98,10 +119,15 @@ async fn start(backend: Backend) -> (TestApp, Known) {
         products.push(api.product(1_000, limit).await);
     }
     let mut orders = Vec::new();
-    for product in &products {
-        let answer = api.place_order(&buyer, &key(), *product, 1).await;
+    for product in products.clone() {
+        let answer = api.place_order(&buyer, &key(), product, 1).await;
         orders.push(answer.assert_status(201)["id"].as_str().unwrap().to_owned());
     }
+    // Sold out, and not on sale yet: the purchase's refusals are reachable too.
+    products.push(api.product(0, None).await);
+    let later = api.create_product(json!({"sku": format!("later-{}", uuid::Uuid::new_v4().simple()),
+        "name": "Next week", "price_vnd": 1_000, "stock": 5, "sale_starts_at": "2999-01-01T00:00:00Z"}));
+    products.push(later.await.assert_status(201)["id"].as_i64().unwrap());
     let known = Known {
         admin: "dev-admin-token-change-me".to_owned(),
         buyer,
