@@ -21,7 +21,9 @@ use utoipa::{Modify, OpenApi};
         description = "The HTTP API of flashgate, a checkout service for flash sales. Money is integer VND, \
             times are RFC 3339 UTC. Every error is `application/problem+json` with a stable snake_case `code`. \
             A path that is not listed here answers 404 `not_found`; a listed path asked with a method it does \
-            not list answers 405 `method_not_allowed` with an `Allow` header. The bundled VNPay simulator, \
+            not list answers 405 `method_not_allowed` with an `Allow` header. Rate limits apply by path prefix \
+            (`/products`, `/orders`, `/payments/`) before any route, so a client over its limit gets 429 \
+            `rate_limited` there whatever the path or method. The bundled VNPay simulator, \
             mounted at `/vnpay-sim` when no real gateway is configured, stands in for VNPay and is not part \
             of this API.",
     ),
@@ -41,7 +43,7 @@ use utoipa::{Modify, OpenApi};
         payments::ipn,
         payments::return_page,
     ),
-    components(schemas(Problem, NotFound, MethodNotAllowed)),
+    components(schemas(Problem, NotFound, MethodNotAllowed, RateLimited)),
     modifiers(&Conventions),
 )]
 struct ApiDoc;

@@ -103,8 +103,10 @@ impl Contract {
         let head = *method == Method::HEAD;
         assert!(answer.status < 500 || answer.status == 503, "{}", context());
         let Some(template) = self.template(path) else {
-            assert_eq!(answer.status, 404, "{}", context());
-            self.check_body(&answer_schema("NotFound"), PROBLEM, head, answer, &context);
+            if !self.rate_limited(head, answer, &context) {
+                assert_eq!(answer.status, 404, "{}", context());
+                self.check_body(&answer_schema("NotFound"), PROBLEM, head, answer, &context);
+            }
             return;
         };
         let item = &self.doc["paths"][&template];
@@ -115,6 +117,9 @@ impl Contract {
             method.as_str().to_ascii_lowercase()
         };
         let Some(operation) = item.get(&key) else {
+            if self.rate_limited(head, answer, &context) {
+                return;
+            }
             assert_eq!(answer.status, 405, "{}", context());
             self.check_body(
                 &answer_schema("MethodNotAllowed"),
@@ -190,6 +195,29 @@ impl Contract {
             )
         });
         self.check_body(&media_type["schema"], &media, head, answer, &context);
+    }
+
+    /// Whether `answer` is the rate limiter's refusal, which the document allows before any route
+    /// (under the limited prefixes a path or method that no route serves counts too); checks it whole.
+    fn rate_limited(&self, head: bool, answer: &Answer, context: &dyn Fn() -> String) -> bool {
+        if answer.status != 429 {
+            return false;
+        }
+        for name in ["retry-after", "ratelimit", "ratelimit-policy"] {
+            assert!(
+                answer.headers.contains_key(name),
+                "no {name}: {}",
+                context()
+            );
+        }
+        self.check_body(
+            &answer_schema("RateLimited"),
+            PROBLEM,
+            head,
+            answer,
+            context,
+        );
+        true
     }
 
     fn resolve<'a>(&'a self, value: &'a Value) -> &'a Value {

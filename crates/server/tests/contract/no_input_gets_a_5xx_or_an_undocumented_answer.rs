@@ -35,6 +35,16 @@ fn no_input_gets_a_5xx_or_an_undocumented_answer_through_the_in_process_gate() {
 }
 
 #[test]
+fn no_input_gets_a_5xx_or_an_undocumented_answer_from_clients_behind_a_proxy_with_rate_limits() {
+    fuzz(
+        "SQLite behind a proxy, with rate limits",
+        Spawn::new(Backend::Sqlite)
+            .set("limits.enabled", true)
+            .set("http.trusted_proxies", ["127.0.0.1/32"]),
+    );
+}
+
+#[test]
 fn no_input_gets_a_5xx_or_an_undocumented_answer_through_the_redis_gate() {
     let redis = TestRedis::new();
     fuzz(
@@ -55,6 +65,7 @@ struct Request {
     authorization: Option<String>,
     idempotency_key: Option<String>,
     content_type: Option<String>,
+    forwarded_for: Option<String>,
     body: Option<Vec<u8>>,
 }
 
@@ -147,6 +158,7 @@ async fn send(api: &Api, r: &Request) -> crate::harness::Answer {
         (AUTHORIZATION.as_str(), &r.authorization),
         ("idempotency-key", &r.idempotency_key),
         (CONTENT_TYPE.as_str(), &r.content_type),
+        ("x-forwarded-for", &r.forwarded_for),
     ] {
         if let Some(value) = value {
             request = request.header(name, HeaderValue::from_str(value).unwrap());
@@ -232,16 +244,27 @@ fn operation(doc: &Value, template: &str, method: &str, known: &Known) -> BoxedS
         authorization(known),
         idempotency_key(),
         content_type(),
+        forwarded_for(),
         body,
     )
         .prop_map(
-            |(method, path, query, authorization, idempotency_key, content_type, body)| Request {
+            |(
                 method,
                 path,
                 query,
                 authorization,
                 idempotency_key,
                 content_type,
+                forwarded_for,
+                body,
+            )| Request {
+                method,
+                path,
+                query,
+                authorization,
+                idempotency_key,
+                content_type,
+                forwarded_for,
                 body,
             },
         )
@@ -302,6 +325,21 @@ fn idempotency_key() -> BoxedStrategy<Option<String>> {
         1 => Just(Some(String::new())),
         1 => "[ -~]{0,300}".prop_map(Some),
     ]
+    .boxed()
+}
+
+/// Hops as a proxy (or a client pretending to be one) writes them: addresses of both families, lists,
+/// and garbage.
+fn forwarded_for() -> BoxedStrategy<Option<String>> {
+    let hop = prop_oneof![
+        any::<[u8; 4]>().prop_map(|o| std::net::Ipv4Addr::from(o).to_string()),
+        any::<[u16; 8]>().prop_map(|s| std::net::Ipv6Addr::from(s).to_string()),
+        "[ -~]{0,20}",
+    ];
+    prop::option::weighted(
+        0.5,
+        prop::collection::vec(hop, 1..5).prop_map(|hops| hops.join(", ")),
+    )
     .boxed()
 }
 
