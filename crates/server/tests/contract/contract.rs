@@ -164,10 +164,26 @@ impl Contract {
         if answer.status >= 400
             && let Some(headers) = response["headers"].as_object()
         {
-            for name in headers.keys() {
+            for (name, header) in headers {
+                let value = answer
+                    .headers
+                    .get(name.as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_else(|| panic!("the {name} header is missing: {}", context()));
+                let value = match header["schema"]["type"].as_str() {
+                    Some("integer") => value.parse::<u64>().map(Value::from).unwrap_or_else(|_| {
+                        panic!("the {name} header is not a number: {}", context())
+                    }),
+                    _ => Value::from(value),
+                };
+                let errors: Vec<String> = self
+                    .validator(&header["schema"])
+                    .iter_errors(&value)
+                    .map(|e| e.to_string())
+                    .collect();
                 assert!(
-                    answer.headers.contains_key(name.as_str()),
-                    "the {name} header is missing: {}",
+                    errors.is_empty(),
+                    "the {name} header: {errors:?}: {}",
                     context()
                 );
             }
