@@ -58,15 +58,24 @@ ensure_redis() {
     die "Redis did not become reachable at $FLASHGATE_TEST_REDIS_URL"
 }
 
+# The admin dashboard's test drives headless Chromium through chromedriver (WebDriver).
+ensure_chromium() {
+    command -v chromium >/dev/null && command -v chromedriver >/dev/null && return
+    can_install || die "chromium and chromedriver are missing and cannot be installed (need root and apt-get): apt-get install chromium chromium-driver"
+    apt_install chromium chromium-driver
+    command -v chromedriver >/dev/null || die "chromium-driver is installed but chromedriver is not on PATH"
+}
+
 command -v cargo >/dev/null || die "cargo is not installed: install Rust with rustup (the toolchain is pinned in rust-toolchain.toml)"
 command -v psql >/dev/null || { can_install && apt_install postgresql-client; } || die "psql is missing"
 ensure_postgres
 ensure_redis
+ensure_chromium
 
 # Databases left behind by interrupted runs.
 for db in $(psql "$PG_URL" -Atqc "select datname from pg_database where datname like 'fg\_test\_%'"); do
     psql "$PG_URL" -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true
 done
 
-say "PostgreSQL and Redis are up; running every test"
+say "PostgreSQL, Redis and Chromium are ready; running every test"
 cargo test --workspace --all-targets --no-fail-fast "$@"
