@@ -159,10 +159,6 @@ impl Application {
         self.keeper.clone()
     }
 
-    pub fn monitor(&self) -> Monitor {
-        self.state.monitor.clone()
-    }
-
     /// Serves until `shutdown` is cancelled; in-flight requests then finish (within the grace period)
     /// and the workers stop before this returns.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
