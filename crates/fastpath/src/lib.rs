@@ -10,6 +10,8 @@ pub mod health;
 pub mod limiter;
 pub mod redis_backend;
 mod subscriber;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use cache::{Cache, CacheConfig, CacheStats, InProcessCache, LocalBus, RedisCache};
 pub use clock::{Clock, ManualClock, SystemClock};
