@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every flashgate test against real PostgreSQL, Redis and nginx. Finds them on 127.0.0.1, starts them
+# Runs every flashgate test against real PostgreSQL, Redis, nginx and headless Chromium. Finds them on 127.0.0.1, starts them
 # when they are installed but stopped, installs them with apt-get when missing (as root), and stops
 # with a clear message when none of that works: tests never skip silently.
 set -euo pipefail
@@ -14,17 +14,26 @@ REDIS_URL="$FLASHGATE_TEST_REDIS_URL"
 # shellcheck source=scripts/services.sh
 . scripts/services.sh
 
+# The admin dashboard's test drives headless Chromium through chromedriver (WebDriver).
+ensure_chromium() {
+    command -v chromium >/dev/null && command -v chromedriver >/dev/null && return
+    can_install || die "chromium and chromedriver are missing and cannot be installed (need root and apt-get): apt-get install chromium chromium-driver"
+    apt_install chromium chromium-driver
+    command -v chromedriver >/dev/null || die "chromium-driver is installed but chromedriver is not on PATH"
+}
+
 command -v cargo >/dev/null || die "cargo is not installed: install Rust with rustup (the toolchain is pinned in rust-toolchain.toml)"
 ensure_psql
 ensure_postgres
 ensure_redis
 # The cluster test puts nginx in front of the instances.
 ensure_nginx
+ensure_chromium
 
 # Databases left behind by interrupted runs.
 for db in $(psql "$PG_URL" -Atqc "select datname from pg_database where datname like 'fg\_test\_%'"); do
     psql "$PG_URL" -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true
 done
 
-say "PostgreSQL, Redis and nginx are ready; running every test"
+say "PostgreSQL, Redis, nginx and Chromium are ready; running every test"
 cargo test --workspace --all-targets --no-fail-fast "$@"

@@ -9,6 +9,7 @@ pub mod gated;
 pub mod ids;
 pub mod money;
 pub mod order;
+pub mod overview;
 pub mod payment;
 pub mod ports;
 pub mod product;

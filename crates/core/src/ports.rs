@@ -179,3 +179,10 @@ pub trait Auditor: Send + Sync {
 pub trait Health: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
 }
+
+/// The live sale's aggregates and the pools' occupancy, for the dashboard and the metrics.
+#[async_trait]
+pub trait SaleMonitor: Send + Sync {
+    async fn overview(&self) -> Result<crate::overview::SaleOverview, StoreError>;
+    fn pools(&self) -> Vec<crate::overview::PoolStats>;
+}

@@ -11,6 +11,7 @@ use crate::payments::{Callbacks, VnpayGateway};
 use crate::state::AppState;
 use crate::workers::expirer::Expirer;
 use crate::workers::gate_keeper::GateKeeper;
+use crate::workers::monitor::Monitor;
 use crate::workers::reconciler::Reconciler;
 use crate::workers::refunder::Refunder;
 use crate::workers::run_every;
@@ -63,6 +64,7 @@ impl Application {
         let (fastpath, store) = FastPath::build(&settings, store, clock.clone()).await?;
         let fastpath = Arc::new(fastpath);
         let keeper = GateKeeper::new(fastpath.clone());
+        let monitor = Monitor::new(store.monitor.clone(), fastpath.clone(), clock.clone());
         let addr = settings.listen_addr()?;
         let listener = TcpListener::bind(addr)
             .await
@@ -115,6 +117,7 @@ impl Application {
             callbacks,
             metrics: metrics::install(),
             fastpath,
+            monitor,
         };
         Ok(Self {
             listener,
@@ -193,6 +196,17 @@ impl Application {
                 async move { keeper.run_once().await.map(|_| ()) }
             },
         ));
+        let monitor = self.state.monitor.clone();
+        let idle = Duration::from_millis(settings.monitor.idle_interval_ms);
+        tasks.spawn(run_every(
+            "monitor",
+            Duration::from_millis(settings.monitor.interval_ms),
+            shutdown.clone(),
+            move || {
+                let monitor = monitor.clone();
+                async move { monitor.run_if_due(idle).await }
+            },
+        ));
         tracing::info!(addr = %self.listener.local_addr()?, backend = self.state.store.backend.as_str(),
             strategy = settings.inventory.strategy.as_str(), gateway = %self.state.gateway.pay_url, "flashgate serving");
         let mut router = http::router(self.state.clone());
@@ -210,6 +224,7 @@ impl Application {
         let grace = Duration::from_millis(settings.http.shutdown_grace_ms);
         let served = tokio::spawn(async move { server.await });
         shutdown.cancelled().await;
+        self.state.monitor.close();
         match tokio::time::timeout(grace, served).await {
             Ok(joined) => joined.context("server task")?.context("server")?,
             Err(_) => tracing::warn!("in-flight requests did not finish within the grace period"),

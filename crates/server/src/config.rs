@@ -60,6 +60,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub vnpay: VnpaySettings,
     pub reconciler: ReconcilerSettings,
+    pub monitor: MonitorSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -105,6 +106,14 @@ pub struct DatabaseSettings {
 pub struct InventorySettings {
     pub strategy: Strategy,
     pub hold_seconds: u64,
+}
+
+/// The sale monitor behind the admin dashboard and the database-derived gauges.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorSettings {
+    pub interval_ms: u64,
+    pub idle_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +195,9 @@ impl Settings {
             if self.jwt_secret.expose() == DEV_JWT_SECRET {
                 bail!("jwt_secret: the development secret may only be used on a loopback address");
             }
+        }
+        if self.monitor.interval_ms == 0 {
+            bail!("monitor.interval_ms: must be at least 1");
         }
         if self.database.max_connections == 0 {
             bail!("database.max_connections: must be at least 1");

@@ -1,25 +1,85 @@
 //! Prometheus metrics: one process-wide recorder, and named helpers so every call site uses the same
-//! metric names and labels.
+//! metric names and labels. Every metric flashgate exports is listed here; `deploy/grafana/flashgate.json`
+//! charts them, and a test checks that each name it queries is exported.
+//!
+//! | metric | type | labels | what an operator reads from it |
+//! |---|---|---|---|
+//! | `flashgate_http_requests_total` | counter | `method`, `route` (the template, e.g. `/orders/{id}`; `unmatched` for 404s), `status` | request rate and error ratio per route |
+//! | `flashgate_http_request_duration_seconds` | histogram | `method`, `route` | latency per route, including time spent waiting for a purchase slot |
+//! | `flashgate_purchases_total` | counter | `strategy`, `outcome` (`created`, `replayed` or the problem code: `sold_out`, `limit_exceeded`, …) | purchase outcomes |
+//! | `flashgate_gate_answers_total` | counter | `answer` | the admission gate's admissions and rejections |
+//! | `flashgate_gate_rebuilds_total` | counter | — | gates rebuilt from the database |
+//! | `flashgate_gate_fallbacks_total` | counter | — | purchases that went to the database because the gate could not answer |
+//! | `flashgate_gate_over_admitted_total` | counter | — | admissions the database refused: must stay 0 |
+//! | `flashgate_group_commit_batch_size` | histogram | — | reservations per group-commit transaction |
+//! | `flashgate_group_commit_abandoned_total` | counter | — | reservations left out of a batch because their caller was gone |
+//! | `flashgate_shed_total` | counter | — | purchases answered 503 `overloaded` |
+//! | `flashgate_rate_limited_total` | counter | `policy`, `verdict` (`limited`, or `banned` while in the penalty box) | 429 answers |
+//! | `flashgate_cache_reads_total` | counter | `served_by` (`l1`, `l2`, `database`) | product-read cache hits and misses |
+//! | `flashgate_redis_degraded` | gauge | — | 1 while Redis is configured and does not answer |
+//! | `flashgate_oversold_units` | gauge | — | units held by live and paid orders beyond a product's total: must stay 0 |
+//! | `flashgate_orders` | gauge | `status` | orders per status, from the database |
+//! | `flashgate_stock_units` | gauge | `state` (`available`, `reserved`, `sold`) | units over every product |
+//! | `flashgate_db_pool_connections` | gauge | `pool`, `state` (`idle`, `in_use`, `max`) | database pool occupancy |
+//! | `flashgate_dashboard_viewers` | gauge | — | admin dashboards connected |
+//! | `flashgate_payment_callbacks_total` | counter | `source` (`ipn`, `return`), `outcome` (the RspCode answered) | gateway callbacks |
+//! | `flashgate_gateway_queries_total` | counter | `outcome` | querydr calls |
+//! | `flashgate_reconciler_catches_total` | counter | `via` (`reconciler`, `expirer`), `to` | orders settled by asking the gateway: lost or late IPNs caught |
+//! | `flashgate_payment_settle_lag_seconds` | histogram | `via` (`ipn`, `reconciler`, `expirer`) | time from the gateway taking the money to flashgate recording it |
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, OnceLock};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Request latencies are milliseconds to seconds; the default buckets below are for payment lags,
+/// which run to minutes.
+const HTTP_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// Installs the recorder once per process (tests build many applications in one process) and returns
 /// the handle that renders `/metrics`.
 pub fn install() -> Option<PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets(&[
                     0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0,
                 ])
                 .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full("flashgate_http_request_duration_seconds".into()),
+                    &HTTP_BUCKETS,
+                )
+                .ok()?
                 .install_recorder()
-                .ok()
+                .ok()?;
+            // Counters that must stay 0 are exported from the start, so that "0" and "never
+            // exported" are not confused and alerts on them can fire.
+            for name in [
+                "flashgate_gate_over_admitted_total",
+                "flashgate_gate_fallbacks_total",
+                "flashgate_gate_rebuilds_total",
+                "flashgate_group_commit_abandoned_total",
+                "flashgate_shed_total",
+            ] {
+                metrics::counter!(name).absolute(0);
+            }
+            Some(handle)
         })
         .clone()
+}
+
+/// One HTTP request, by the route template that matched it.
+pub fn http_request(method: &str, route: &str, status: u16, seconds: f64) {
+    let (method, route) = (method.to_owned(), route.to_owned());
+    metrics::counter!("flashgate_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("flashgate_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(seconds);
 }
 
 /// A payment callback, by source (`ipn`, `return`) and what it was answered.
@@ -49,4 +109,51 @@ pub fn settle_lag(via: &'static str, lag: time::Duration) {
 pub fn purchase(strategy: &'static str, outcome: &'static str) {
     metrics::counter!("flashgate_purchases_total", "strategy" => strategy, "outcome" => outcome)
         .increment(1);
+    if !matches!(outcome, "created" | "replayed") {
+        TALLY.rejection(outcome);
+    }
+}
+
+/// A request answered 429, by policy; `banned` when the client sits in the penalty box.
+pub fn rate_limited(policy: &'static str, banned: bool) {
+    let verdict = if banned { "banned" } else { "limited" };
+    metrics::counter!("flashgate_rate_limited_total", "policy" => policy, "verdict" => verdict)
+        .increment(1);
+    TALLY.rate_limited.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What the admin dashboard shows that only this process knows (the database knows the rest). Kept
+/// beside the Prometheus recorder, which is process-wide too, and fed by the same helpers.
+#[derive(Default)]
+struct Tally {
+    rejections: Mutex<BTreeMap<&'static str, u64>>,
+    rate_limited: AtomicU64,
+}
+
+static TALLY: LazyLock<Tally> = LazyLock::new(Tally::default);
+
+impl Tally {
+    fn rejection(&self, reason: &'static str) {
+        if let Ok(mut rejections) = self.rejections.lock() {
+            *rejections.entry(reason).or_default() += 1;
+        }
+    }
+}
+
+/// Purchase rejections by reason and 429 answers since the process started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TallySnapshot {
+    pub rejections: BTreeMap<&'static str, u64>,
+    pub rate_limited: u64,
+}
+
+pub fn tally() -> TallySnapshot {
+    TallySnapshot {
+        rejections: TALLY
+            .rejections
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default(),
+        rate_limited: TALLY.rate_limited.load(Ordering::Relaxed),
+    }
 }

@@ -5,6 +5,7 @@ use crate::auth::BuyerTokens;
 use crate::config::Settings;
 use crate::fastpath::FastPath;
 use crate::payments::{Callbacks, VnpayGateway};
+use crate::workers::monitor::Monitor;
 use flashgate_core::Clock;
 use flashgate_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -21,4 +22,6 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// The admission gate, cache, rate limits and purchase slots.
     pub fastpath: Arc<FastPath>,
+    /// The live sale's snapshots, for the admin dashboard.
+    pub monitor: Monitor,
 }

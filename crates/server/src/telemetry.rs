@@ -1,18 +1,36 @@
 //! Logs: JSON for machines or pretty for people, filtered by the settings or RUST_LOG; every request's
-//! lines carry its request id through the request span.
+//! lines carry its request id through the request span (JSON: in `spans`, the list of every span the
+//! line was logged in, and in `span` when the request span is the innermost).
 
 use crate::config::{LogFormat, LogSettings};
+use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
 
-pub fn init(settings: &LogSettings) {
+/// The subscriber the service logs through, writing to `writer` (tests capture it in a buffer).
+pub fn subscriber<W>(settings: &LogSettings, writer: W) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
+    match settings.format {
+        LogFormat::Json => Box::new(
+            builder
+                .json()
+                .with_current_span(true)
+                .with_span_list(true)
+                .finish(),
+        ),
+        LogFormat::Pretty => Box::new(builder.finish()),
+    }
+}
+
+pub fn init(settings: &LogSettings) {
     // A second init (tests build many apps) is harmless, so its error is ignored.
-    let _ = match settings.format {
-        LogFormat::Json => builder.json().with_current_span(true).try_init(),
-        LogFormat::Pretty => builder.try_init(),
-    };
+    let _ = subscriber(settings, std::io::stderr).try_init();
 }

@@ -5,6 +5,7 @@
 mod audit;
 mod error;
 mod gate_fence;
+mod overview;
 pub mod postgres;
 mod reserve;
 pub mod sqlite;
@@ -12,6 +13,7 @@ pub mod sqlite;
 pub mod testing;
 
 use flashgate_core::ports::GateFence;
+use flashgate_core::ports::SaleMonitor;
 use flashgate_core::ports::{
     Auditor, Catalog, Health, Leases, OrderQueries, PaymentLog, Reservations, Transitions,
 };
@@ -68,6 +70,8 @@ pub struct Store {
     pub auditor: Arc<dyn Auditor>,
     pub health: Arc<dyn Health>,
     pub payment_log: Arc<dyn PaymentLog>,
+    /// The live sale's aggregates and the pools' occupancy.
+    pub monitor: Arc<dyn SaleMonitor>,
 }
 
 impl Store {
@@ -82,6 +86,7 @@ impl Store {
             + Auditor
             + Health
             + PaymentLog
+            + SaleMonitor
             + 'static,
     {
         let adapter = Arc::new(adapter);
@@ -95,6 +100,7 @@ impl Store {
             leases: adapter.clone(),
             auditor: adapter.clone(),
             health: adapter.clone(),
+            monitor: adapter.clone(),
             payment_log: adapter,
         }
     }

@@ -110,14 +110,19 @@ impl FromRequestParts<AppState> for Admin {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
-        // Constant time, so response timing tells nothing about how much of a guess was right.
-        let expected = state.settings.admin_token.expose().as_bytes();
-        if bool::from(token.as_bytes().ct_eq(expected)) {
+        if is_admin_token(state, token) {
             Ok(Admin)
         } else {
             Err(Problem::unauthorized("The admin token is not valid."))
         }
     }
+}
+
+/// Whether `token` is the admin token; in constant time, so response timing tells nothing about how
+/// much of a guess was right.
+pub fn is_admin_token(state: &AppState, token: &str) -> bool {
+    let expected = state.settings.admin_token.expose().as_bytes();
+    bool::from(token.as_bytes().ct_eq(expected))
 }
 
 /// The required `Idempotency-Key` header.

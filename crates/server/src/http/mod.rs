@@ -3,9 +3,11 @@
 
 pub mod admin;
 pub mod client_ip;
+pub mod dashboard;
 pub mod extract;
 pub mod health;
 pub mod openapi;
+pub mod observe;
 pub mod orders;
 pub mod payments;
 pub mod problem;
@@ -42,6 +44,9 @@ pub fn router(state: AppState) -> Router {
         .route("/payments/vnpay/return", get(payments::return_page))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::document))
+        .route("/admin/dashboard", get(dashboard::page))
+        .route("/admin/dashboard/login", post(dashboard::login))
+        .route("/admin/dashboard/events", get(dashboard::events))
         .fallback(problem::no_route)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), shedding::shed))
@@ -52,6 +57,7 @@ pub fn router(state: AppState) -> Router {
             Duration::from_millis(settings.http.request_timeout_ms),
             answer_in_time,
         ))
+        .layer(middleware::from_fn(observe::track))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let id = request

@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use flashgate_fastpath::RateDecision;
+use flashgate_fastpath::{RateDecision, Verdict};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// The policy a request counts against; `None` for routes that are not limited (admin, probes).
@@ -62,7 +62,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
             continue;
         };
         if !decision.allowed() {
-            metrics::counter!("flashgate_rate_limited_total", "policy" => policy).increment(1);
+            crate::metrics::rate_limited(policy, decision.verdict == Verdict::Banned);
             return refuse(&decision);
         }
         if tightest

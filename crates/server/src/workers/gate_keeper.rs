@@ -1,7 +1,6 @@
 //! The gate keeper: watches Redis, says so in metrics when it is degraded, rebuilds every gate from
 //! the database once Redis answers again (its state may be lost or stale) and rebuilds the products
 //! whose gate is suspected of being off or that it calls sold out while the database has units.
-//! Also publishes the cache's counters.
 
 use crate::fastpath::FastPath;
 use flashgate_core::gated::GateUnavailable;
@@ -33,10 +32,6 @@ impl GateKeeper {
     }
 
     pub async fn run_once(&self) -> Result<KeeperStep, GateUnavailable> {
-        let stats = self.fast.products.stats();
-        metrics::gauge!("flashgate_cache_requests").set(stats.requests as f64);
-        metrics::gauge!("flashgate_cache_l2_hits").set(stats.l2_hits as f64);
-        metrics::gauge!("flashgate_cache_loads").set(stats.loads as f64);
         let degraded = match &self.fast.redis {
             // A failed ping is what marks Redis degraded; a good one brings it back.
             Some(redis) => redis.ping().await.is_err(),

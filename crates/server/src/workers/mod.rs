@@ -3,6 +3,7 @@
 
 pub mod expirer;
 pub mod gate_keeper;
+pub mod monitor;
 pub mod reconciler;
 pub mod refunder;
 

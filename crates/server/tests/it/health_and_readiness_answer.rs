@@ -1,10 +1,13 @@
 //! Liveness and readiness: `/healthz` answers while the process runs, `/readyz` names the backend it
-//! checked.
+//! checked and reports each dependency, an unreachable gateway included.
 
 use crate::harness::{Backend, Spawn};
 use serde_json::json;
 
-on_each_backend!(healthz_and_readyz_answer_200_naming_the_backend);
+on_each_backend!(
+    healthz_and_readyz_answer_200_naming_the_backend,
+    an_unreachable_gateway_is_reported_without_stopping_the_sale
+);
 
 async fn healthz_and_readyz_answer_200_naming_the_backend(backend: Backend) {
     let app = Spawn::new(backend).start().await;
@@ -20,4 +23,27 @@ async fn healthz_and_readyz_answer_200_naming_the_backend(backend: Backend) {
     assert_eq!(ready["status"], "ready", "{ready}");
     assert_eq!(ready["checks"]["database"]["status"], "up", "{ready}");
     assert_eq!(ready["checks"]["database"]["backend"], name, "{ready}");
+    assert_eq!(ready["checks"]["redis"]["status"], "in_process", "{ready}");
+    assert_eq!(
+        ready["checks"]["gateway"],
+        json!({"status": "up", "kind": "simulator"})
+    );
+}
+
+async fn an_unreachable_gateway_is_reported_without_stopping_the_sale(backend: Backend) {
+    // Nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = Spawn::new(backend)
+        .set("vnpay.pay_url", format!("http://127.0.0.1:{port}/pay"))
+        .set("vnpay.api_url", format!("http://127.0.0.1:{port}/api"))
+        .start()
+        .await;
+    let ready = app.api(0).get("/readyz", None).await.assert_status(200);
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["checks"]["gateway"]["status"], "down", "{ready}");
+    assert_eq!(ready["checks"]["gateway"]["kind"], "vnpay", "{ready}");
 }

@@ -22,5 +22,7 @@ mod buyers_racing_for_the_last_units_never_oversell;
 mod buyers_see_only_their_own_orders;
 mod expired_holds_return_their_units;
 mod health_and_readiness_answer;
+mod json_logs_carry_the_request_id;
 mod one_idempotency_key_makes_one_order;
 mod only_the_admin_reaches_the_admin_routes;
+mod the_sale_monitor_reads_what_the_database_holds;

@@ -12,7 +12,7 @@ use crate::PoolSettings;
 use crate::error::{OpenError, store_error};
 use async_trait::async_trait;
 use flashgate_core::audit::AuditReport;
-use flashgate_core::ports::{Auditor, Health};
+use flashgate_core::ports::{Auditor, Health, SaleMonitor};
 use flashgate_core::{
     CustomerId, Order, OrderId, OrderStatus, ProductId, Quantity, StoreError, Vnd,
 };
@@ -56,6 +56,17 @@ impl PgStore {
 impl Auditor for PgStore {
     async fn audit(&self) -> Result<AuditReport, StoreError> {
         crate::audit::run(&self.pool).await
+    }
+}
+
+#[async_trait]
+impl SaleMonitor for PgStore {
+    async fn overview(&self) -> Result<flashgate_core::overview::SaleOverview, StoreError> {
+        crate::overview::read(&self.pool).await
+    }
+
+    fn pools(&self) -> Vec<flashgate_core::overview::PoolStats> {
+        vec![crate::overview::pool_stats("main", &self.pool)]
     }
 }
 

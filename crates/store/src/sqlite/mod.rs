@@ -14,7 +14,7 @@ use crate::PoolSettings;
 use crate::error::{OpenError, store_error};
 use async_trait::async_trait;
 use flashgate_core::audit::AuditReport;
-use flashgate_core::ports::{Auditor, Health};
+use flashgate_core::ports::{Auditor, Health, SaleMonitor};
 use flashgate_core::{
     CustomerId, Order, OrderId, OrderStatus, ProductId, Quantity, StoreError, Vnd,
 };
@@ -77,6 +77,20 @@ impl SqliteStore {
 impl Auditor for SqliteStore {
     async fn audit(&self) -> Result<AuditReport, StoreError> {
         crate::audit::run(&self.reader).await
+    }
+}
+
+#[async_trait]
+impl SaleMonitor for SqliteStore {
+    async fn overview(&self) -> Result<flashgate_core::overview::SaleOverview, StoreError> {
+        crate::overview::read(&self.reader).await
+    }
+
+    fn pools(&self) -> Vec<flashgate_core::overview::PoolStats> {
+        vec![
+            crate::overview::pool_stats("writer", &self.writer),
+            crate::overview::pool_stats("reader", &self.reader),
+        ]
     }
 }
 

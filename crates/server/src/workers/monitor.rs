@@ -1,0 +1,181 @@
+//! The sale monitor: once a tick it reads the live sale from the database (one set of aggregate
+//! queries per instance, however many dashboards watch), hands the snapshot to every connected admin
+//! dashboard and sets the gauges that come from the database and the pools.
+
+use crate::fastpath::FastPath;
+use crate::metrics::{self, TallySnapshot};
+use flashgate_core::overview::{ProductStock, SaleOverview};
+use flashgate_core::ports::SaleMonitor;
+use flashgate_core::{Clock, StoreError};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// What a dashboard receives each tick.
+#[derive(Debug, Clone, Serialize)]
+pub struct SaleSnapshot {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub products: Vec<ProductStock>,
+    /// Orders per status, every status included.
+    pub orders: BTreeMap<&'static str, i64>,
+    pub orders_total: i64,
+    /// Orders created per second since the previous tick.
+    pub orders_per_second: f64,
+    /// Paid settlements by the path that made them (`ipn`, `reconciler`, `expirer`, `other`).
+    pub settlements: BTreeMap<&'static str, i64>,
+    pub oversold: i64,
+    /// Rejections and 429s answered by this instance since it started.
+    #[serde(flatten)]
+    pub tally: TallySnapshot,
+}
+
+#[derive(Clone)]
+pub struct Monitor {
+    store: Arc<dyn SaleMonitor>,
+    fast: Arc<FastPath>,
+    clock: Arc<dyn Clock>,
+    snapshots: Arc<watch::Sender<Option<Arc<SaleSnapshot>>>>,
+    /// When and at what order count the previous snapshot was taken, for orders per second.
+    previous: Arc<Mutex<Option<(OffsetDateTime, i64)>>>,
+    last_read: Arc<Mutex<Option<Instant>>>,
+    /// Cancelled at shutdown so that open event streams end and do not hold the drain up.
+    closing: CancellationToken,
+}
+
+impl Monitor {
+    pub fn new(store: Arc<dyn SaleMonitor>, fast: Arc<FastPath>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            fast,
+            clock,
+            snapshots: Arc::new(watch::channel(None).0),
+            previous: Arc::default(),
+            last_read: Arc::default(),
+            closing: CancellationToken::new(),
+        }
+    }
+
+    /// A dashboard's view of the snapshots: the latest at once, then each new one.
+    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<SaleSnapshot>>> {
+        self.snapshots.subscribe()
+    }
+
+    pub fn viewers(&self) -> usize {
+        self.snapshots.receiver_count()
+    }
+
+    pub fn closing(&self) -> CancellationToken {
+        self.closing.clone()
+    }
+
+    pub fn close(&self) {
+        self.closing.cancel();
+    }
+
+    /// Reads the sale, sets the gauges and hands the snapshot to the dashboards.
+    pub async fn run_once(&self) -> Result<Arc<SaleSnapshot>, StoreError> {
+        self.publish_process_gauges();
+        let overview = self.store.overview().await?;
+        if let Ok(mut last) = self.last_read.lock() {
+            *last = Some(Instant::now());
+        }
+        publish_sale_gauges(&overview);
+        let snapshot = Arc::new(self.snapshot(overview));
+        self.snapshots.send_replace(Some(snapshot.clone()));
+        Ok(snapshot)
+    }
+
+    /// A step of the background loop: the database is read every tick while a dashboard watches,
+    /// and every `idle` otherwise (the oversold gauge still needs it); the cheap gauges every tick.
+    pub async fn run_if_due(&self, idle: Duration) -> Result<(), StoreError> {
+        let stale = self
+            .last_read
+            .lock()
+            .map(|last| last.is_none_or(|at| at.elapsed() >= idle))
+            .unwrap_or(true);
+        if self.viewers() > 0 || stale {
+            self.run_once().await.map(|_| ())
+        } else {
+            self.publish_process_gauges();
+            Ok(())
+        }
+    }
+
+    fn snapshot(&self, overview: SaleOverview) -> SaleSnapshot {
+        let at = self.clock.now();
+        let orders_total = overview.orders();
+        let previous = self
+            .previous
+            .lock()
+            .ok()
+            .and_then(|mut previous| previous.replace((at, orders_total)));
+        let orders_per_second = match previous {
+            Some((then, count)) if at > then => {
+                (orders_total - count).max(0) as f64 / (at - then).as_seconds_f64()
+            }
+            _ => 0.0,
+        };
+        SaleSnapshot {
+            at,
+            oversold: overview.oversold(),
+            orders: overview
+                .orders_by_status
+                .iter()
+                .map(|(status, n)| (status.as_str(), *n))
+                .collect(),
+            orders_total,
+            orders_per_second,
+            settlements: overview
+                .settlements
+                .iter()
+                .map(|(path, n)| (path.as_str(), *n))
+                .collect(),
+            products: overview.products,
+            tally: metrics::tally(),
+        }
+    }
+
+    fn publish_process_gauges(&self) {
+        for pool in self.store.pools() {
+            for (state, value) in [
+                ("idle", pool.idle),
+                ("in_use", pool.in_use()),
+                ("max", pool.max),
+            ] {
+                ::metrics::gauge!("flashgate_db_pool_connections", "pool" => pool.pool, "state" => state)
+                    .set(f64::from(value));
+            }
+        }
+        let cache = self.fast.products.stats();
+        let misses = cache.l2_hits + cache.loads;
+        for (served_by, reads) in [
+            ("l1", cache.requests.saturating_sub(misses)),
+            ("l2", cache.l2_hits),
+            ("database", cache.loads),
+        ] {
+            ::metrics::counter!("flashgate_cache_reads_total", "served_by" => served_by)
+                .absolute(reads);
+        }
+        ::metrics::gauge!("flashgate_dashboard_viewers").set(self.viewers() as f64);
+    }
+}
+
+fn publish_sale_gauges(overview: &SaleOverview) {
+    ::metrics::gauge!("flashgate_oversold_units").set(overview.oversold() as f64);
+    for (status, count) in &overview.orders_by_status {
+        ::metrics::gauge!("flashgate_orders", "status" => status.as_str()).set(*count as f64);
+    }
+    let sum = |units: fn(&ProductStock) -> i64| overview.products.iter().map(units).sum::<i64>();
+    for (state, units) in [
+        ("available", sum(|p| p.available)),
+        ("reserved", sum(|p| p.reserved)),
+        ("sold", sum(|p| p.sold)),
+    ] {
+        ::metrics::gauge!("flashgate_stock_units", "state" => state).set(units as f64);
+    }
+}

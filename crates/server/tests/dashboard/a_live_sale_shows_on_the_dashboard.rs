@@ -1,0 +1,276 @@
+//! A small sale (five units: two paid through their IPN, one cancelled, one paid with its IPN lost
+//! and caught by the reconciler, one left pending, one buyer turned away sold out, three reads over
+//! the limit) watched live on the dashboard in headless Chromium; then every metric the Grafana
+//! dashboard queries is found on `/metrics`.
+
+use crate::browser::Browser;
+use crate::harness::{self, ADMIN, Backend, Instance, client, payment_url};
+use fantoccini::{Client, Locator};
+use flashgate::auth::BuyerTokens;
+use flashgate_core::{CustomerId, ProductId};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use uuid::Uuid;
+use vnpay_sim::Faults;
+
+fn token(customer: &str) -> String {
+    BuyerTokens::new(b"dev-jwt-secret-change-me-0123456789abcdef")
+        .mint(
+            &CustomerId::parse(customer).unwrap(),
+            time::Duration::hours(1),
+        )
+        .unwrap()
+}
+
+/// Waits for the page to show what `xpath` describes; on failure, says what the page showed.
+async fn shows(browser: &Client, xpath: &str) {
+    let found = browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::XPath(xpath))
+        .await;
+    if let Err(error) = found {
+        let text = browser
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        panic!("the page never showed {xpath} ({error}); it shows:\n{text}");
+    }
+}
+
+fn value(id: &str, expected: i64) -> String {
+    format!("//*[@id='{id}' and normalize-space()='{expected}']")
+}
+
+fn stock(sku: &str, column: &str, expected: i64) -> String {
+    format!("//tr[@data-sku='{sku}']/td[@class='{column}' and normalize-space()='{expected}']")
+}
+
+/// Pays (or cancels) through the simulator's API, as a buyer's browser would on its page.
+async fn pay(app: &Instance, answer: &Value, outcome: &str) {
+    let response = client()
+        .post(app.url("/vnpay-sim/sim/pay"))
+        .json(&json!({"url": payment_url(answer), "outcome": outcome}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
+async fn sign_in(browser: &Client, app: &Instance, token: &str) {
+    browser.goto(&app.url("/admin/dashboard")).await.unwrap();
+    let field = browser.find(Locator::Id("token")).await.unwrap();
+    field.send_keys(token).await.unwrap();
+    browser
+        .find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_live_sale_shows_on_the_dashboard_and_every_grafana_metric_is_exported() {
+    let db = harness::database(Backend::Postgres).await;
+    let settings = harness::settings_with(
+        &db,
+        &[
+            ("inventory.strategy", json!("gated")),
+            ("limits.enabled", json!(true)),
+            // Reads: two at once, then refused; the clock is driven, so no token comes back.
+            ("limits.reads.rate", json!(1)),
+            ("limits.reads.period_ms", json!(60_000)),
+            ("limits.reads.burst", json!(2)),
+            ("limits.penalty.strikes", json!(1)),
+            ("monitor.interval_ms", json!(200)),
+        ],
+    );
+    let app = harness::spawn(settings, harness::clock()).await;
+    let product = app.create_product(5).await;
+    let sku = app
+        .store
+        .catalog
+        .get(ProductId(product))
+        .await
+        .unwrap()
+        .unwrap()
+        .sku
+        .as_str()
+        .to_owned();
+    let mut answers = Vec::new();
+    for i in 0..5 {
+        answers.push(app.buy(&format!("cus_dash_{i}"), product).await);
+    }
+    let refused = client()
+        .post(app.url("/orders"))
+        .bearer_auth(token("cus_dash_5"))
+        .header("Idempotency-Key", Uuid::new_v4().to_string())
+        .json(&json!({"product_id": product, "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+
+    let unsigned = client()
+        .get(app.url("/admin/dashboard/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401, "the event stream needs the sign-in");
+
+    let browser = Browser::start().await;
+    let page = &browser.client;
+    sign_in(page, &app, "not-the-admin-token-at-all").await;
+    shows(
+        page,
+        "//p[@id='message' and contains(., 'not the admin token')]",
+    )
+    .await;
+    sign_in(page, &app, ADMIN).await;
+    shows(page, &value("status-pending_payment", 5)).await;
+    shows(page, &stock(&sku, "available", 0)).await;
+    shows(page, &stock(&sku, "reserved", 5)).await;
+    shows(
+        page,
+        "//dd[@data-reason='sold_out' and normalize-space()='1']",
+    )
+    .await;
+
+    // While the page stays open: two pay, one cancels, one pays but its IPN is lost.
+    pay(&app, &answers[0], "success").await;
+    pay(&app, &answers[1], "success").await;
+    pay(&app, &answers[2], "cancel").await;
+    app.sim.ipn_idle().await;
+    app.sim
+        .set_faults(Faults {
+            ipn_drop_rate: 1.0,
+            ..Faults::default()
+        })
+        .unwrap();
+    pay(&app, &answers[3], "success").await;
+    app.sim.ipn_idle().await;
+    let step = app.reconciler.run_once().await.unwrap();
+    assert_eq!(step.settled, 1, "{step:?}");
+
+    // One read of an order (its route is labelled by template), one of the list, then three refused.
+    let order_id = answers[0]["id"].as_str().unwrap().to_owned();
+    let read = client()
+        .get(app.url(&format!("/orders/{order_id}")))
+        .bearer_auth(token("cus_dash_0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = client().get(app.url("/products")).send().await.unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 429, 429, 429]);
+
+    shows(page, &value("status-paid", 3)).await;
+    shows(page, &value("status-pending_payment", 1)).await;
+    shows(page, &value("status-payment_failed", 1)).await;
+    shows(page, &value("status-expired", 0)).await;
+    shows(page, &value("settled-ipn", 2)).await;
+    shows(page, &value("settled-reconciler", 1)).await;
+    shows(page, &value("rate-limited", 3)).await;
+    shows(page, &value("oversold", 0)).await;
+    shows(page, &value("orders-total", 5)).await;
+    shows(page, &stock(&sku, "available", 1)).await;
+    shows(page, &stock(&sku, "reserved", 1)).await;
+    shows(page, &stock(&sku, "sold", 3)).await;
+    shows(
+        page,
+        "//span[@id='connection' and normalize-space()='live']",
+    )
+    .await;
+    let png = page.screenshot().await.unwrap();
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    std::fs::write(&shot, png).unwrap();
+    browser.client.clone().close().await.unwrap();
+    app.assert_audit_clean().await;
+
+    let metrics = client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("flashgate_oversold_units 0"), "{metrics}");
+    assert!(
+        metrics.contains(r#"flashgate_orders{status="paid"} 3"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"route="/orders/{id}""#),
+        "requests are labelled by route template: {metrics}"
+    );
+    assert!(
+        !metrics.contains(&order_id),
+        "no raw path reaches a label: {metrics}"
+    );
+    assert!(
+        metrics.contains(r#"policy="reads",verdict="banned""#),
+        "{metrics}"
+    );
+    let exported = exported_names(&metrics);
+    let queried = grafana_metric_names();
+    assert!(!queried.is_empty());
+    let missing: Vec<_> = queried.difference(&exported).collect();
+    assert!(
+        missing.is_empty(),
+        "the Grafana dashboard queries metrics /metrics does not export: {missing:?}"
+    );
+}
+
+/// Metric names on the Prometheus text's sample lines (`name{labels} value` or `name value`).
+fn exported_names(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| line.split(['{', ' ']).next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every `flashgate_*` name in the Grafana dashboard's queries.
+fn grafana_metric_names() -> BTreeSet<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/grafana/flashgate.json"
+    );
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut exprs = Vec::new();
+    collect_exprs(&dashboard, &mut exprs);
+    exprs
+        .iter()
+        .flat_map(|expr| expr.match_indices("flashgate_").map(|(at, _)| &expr[at..]))
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
+fn collect_exprs(value: &Value, exprs: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("expr", Value::String(expr)) => exprs.push(expr.clone()),
+                    _ => collect_exprs(value, exprs),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_exprs(v, exprs)),
+        _ => {}
+    }
+}
