@@ -9,6 +9,7 @@ pub mod gate;
 pub mod health;
 pub mod limiter;
 pub mod redis_backend;
+pub mod sessions;
 mod subscriber;
 
 pub use cache::{Cache, CacheConfig, CacheStats, InProcessCache, LocalBus, RedisCache};
@@ -23,3 +24,4 @@ pub use limiter::{
     InProcessLimiter, Penalty, Policy, RateDecision, RateLimiter, RedisLimiter, Verdict,
 };
 pub use redis_backend::{RedisBackend, RedisOptions};
+pub use sessions::{RedisSessions, SessionFields};

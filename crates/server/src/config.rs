@@ -60,6 +60,8 @@ pub struct Settings {
     pub log: LogSettings,
     pub vnpay: VnpaySettings,
     pub reconciler: ReconcilerSettings,
+    /// Buyers' credentials: tokens, sessions or both.
+    pub auth: crate::auth::AuthSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -161,6 +163,7 @@ impl Settings {
     /// Checks what types alone cannot, naming the offending key.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.validate_fast_path()?;
+        self.auth.validate()?;
         let listen = self.listen_addr()?;
         if !(self.database_url.starts_with("sqlite:")
             || self.database_url.starts_with("postgres://")

@@ -15,6 +15,7 @@ use flashgate_core::ports::GateFence;
 use flashgate_core::ports::{
     Auditor, Catalog, Health, Leases, OrderQueries, PaymentLog, Reservations, Transitions,
 };
+use flashgate_core::session::SessionStore;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,6 +69,8 @@ pub struct Store {
     pub auditor: Arc<dyn Auditor>,
     pub health: Arc<dyn Health>,
     pub payment_log: Arc<dyn PaymentLog>,
+    /// Buyers' sessions, when they are kept in the database.
+    pub sessions: Arc<dyn SessionStore>,
 }
 
 impl Store {
@@ -82,6 +85,7 @@ impl Store {
             + Auditor
             + Health
             + PaymentLog
+            + SessionStore
             + 'static,
     {
         let adapter = Arc::new(adapter);
@@ -95,7 +99,8 @@ impl Store {
             leases: adapter.clone(),
             auditor: adapter.clone(),
             health: adapter.clone(),
-            payment_log: adapter,
+            payment_log: adapter.clone(),
+            sessions: adapter,
         }
     }
 
