@@ -82,7 +82,7 @@ where
 }
 
 fn row(what: &str, (median, p99): (f64, f64), note: &str) {
-    println!("| {what:<36} | {median:>10.1} | {p99:>10.1} | {note} |");
+    println!("| {what:<38} | {median:>10.1} | {p99:>10.1} | {note} |");
 }
 
 fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey) -> String {

@@ -163,8 +163,8 @@ impl Settings {
     /// Checks what types alone cannot, naming the offending key.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.validate_fast_path()?;
-        self.auth.validate()?;
         let listen = self.listen_addr()?;
+        self.auth.validate(listen.ip().is_loopback())?;
         if !(self.database_url.starts_with("sqlite:")
             || self.database_url.starts_with("postgres://")
             || self.database_url.starts_with("postgresql://"))

@@ -101,27 +101,40 @@ fn session_id(raw: &str) -> Result<SessionId, Problem> {
     SessionId::parse(raw).map_err(|e| invalid_session(e.to_string()))
 }
 
-/// The buyer behind a request, by token or session as `auth.buyers` allows.
+/// The buyer behind a request, by token or session as `auth.buyers` allows. Refusals are counted by
+/// kind and code, so an operator sees forged sessions or a key the shop forgot to configure.
 pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<CustomerId, Problem> {
     let allowed = state.settings.auth.buyers;
-    match credential(headers)? {
-        Credential::Token(token) => {
-            if !allowed.allows_tokens() {
-                return Err(not_accepted("tokens"));
-            }
-            state.tokens.verify(token).map_err(token_problem)
-        }
-        Credential::Session(raw) => {
-            if !allowed.allows_sessions() {
-                return Err(not_accepted("sessions"));
-            }
-            state
-                .sessions
-                .authenticate(&session_id(raw)?, state.clock.now())
-                .await
-                .map_err(session_problem)
-        }
+    let (kind, outcome) = match credential(headers)? {
+        Credential::Token(token) => (
+            "token",
+            if allowed.allows_tokens() {
+                state.tokens.verify(token).map_err(token_problem)
+            } else {
+                Err(not_accepted("tokens"))
+            },
+        ),
+        Credential::Session(raw) => (
+            "session",
+            if allowed.allows_sessions() {
+                match session_id(raw) {
+                    Ok(id) => state
+                        .sessions
+                        .authenticate(&id, state.clock.now())
+                        .await
+                        .map_err(session_problem),
+                    Err(problem) => Err(problem),
+                }
+            } else {
+                Err(not_accepted("sessions"))
+            },
+        ),
+    };
+    if let Err(problem) = &outcome {
+        metrics::counter!("flashgate_buyer_auth_refused_total", "kind" => kind, "code" => problem.code)
+            .increment(1);
     }
+    outcome
 }
 
 #[derive(Deserialize)]
