@@ -264,3 +264,30 @@ async fn a_forged_session_id_is_refused_and_costs_no_write() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_database_keeps_only_the_hash_of_a_session_id() {
+    use sha2::{Digest, Sha256};
+    use sqlx::Connection;
+    for keeper in [Keeper::Sqlite, Keeper::Postgres] {
+        let ground = Ground::new(keeper).await;
+        let instance = ground.start(&manual_clock(), &[]).await;
+        let session = session_for(&instance, "hashed-buyer").await;
+        let id = session.strip_prefix("Session ").unwrap();
+        let sql = "SELECT key FROM sessions";
+        let keys: Vec<String> = if keeper == Keeper::Postgres {
+            let mut conn = sqlx::PgConnection::connect(&ground.db.url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&ground.db.url)
+                .await
+                .unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+        };
+        assert_eq!(
+            keys,
+            vec![hex::encode(Sha256::digest(id.as_bytes()))],
+            "{keeper:?}"
+        );
+    }
+}
