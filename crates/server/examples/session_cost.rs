@@ -202,12 +202,17 @@ async fn start(settings: Settings) -> Running {
     Running { state, url, stop }
 }
 
-/// Two instances on one store: DELETE on the first, then the next request on the second; the time
-/// from sending the DELETE to holding the refusal.
-async fn revocation(name: &str, settings: Settings) {
+/// One store's figures: its lookups, then its revocation across two instances.
+async fn session_store(name: &str, settings: Settings) {
     let a = start(settings.clone()).await;
     let b = start(settings).await;
     lookups(name, &a.state.sessions).await;
+    revocation(name, &a, &b).await;
+}
+
+/// Two instances on one store: DELETE on the first, then the next request on the second; the time
+/// from sending the DELETE to holding the refusal.
+async fn revocation(name: &str, a: &Running, b: &Running) {
     let http = reqwest::Client::new();
     let bearer = format!(
         "Bearer {}",
@@ -262,11 +267,11 @@ async fn main() {
     println!("|---|---:|---:|---|");
     tokens().await;
     let sqlite = TestDatabase::sqlite();
-    revocation("SQLite", settings(&sqlite.url, None)).await;
+    session_store("SQLite", settings(&sqlite.url, None)).await;
     let postgres = TestDatabase::postgres().await;
-    revocation("PostgreSQL", settings(&postgres.url, None)).await;
+    session_store("PostgreSQL", settings(&postgres.url, None)).await;
     let redis = TestDatabase::sqlite();
-    revocation("Redis", settings(&redis.url, Some(&redis_url()))).await;
+    session_store("Redis", settings(&redis.url, Some(&redis_url()))).await;
     println!(
         "| revocation: token | until exp | | | a signed token stays valid until it expires (15 min here); refusing it sooner takes a deny-list, i.e. a lookup |"
     );

@@ -41,6 +41,7 @@ on_each_keeper!(
     a_session_slides_on_use_and_expires_after_idle_time,
     a_busy_session_still_ends_at_its_absolute_cap,
     a_session_revoked_on_one_instance_is_refused_by_another_at_once,
+    a_slide_never_moves_an_expiry_back_nor_brings_a_revoked_session_back,
 );
 
 fn timeouts(idle_minutes: i64, max_minutes: i64) -> Vec<(&'static str, Value)> {
@@ -290,4 +291,41 @@ async fn the_database_keeps_only_the_hash_of_a_session_id() {
             "{keeper:?}"
         );
     }
+}
+
+async fn a_slide_never_moves_an_expiry_back_nor_brings_a_revoked_session_back(keeper: Keeper) {
+    use flashgate_core::CustomerId;
+    use flashgate_core::session::SessionId;
+    let ground = Ground::new(keeper).await;
+    let clock = manual_clock();
+    let instance = ground.start(&clock, &[]).await;
+    let sessions = &instance.state.sessions;
+    let now = flashgate_core::Clock::now(clock.as_ref());
+    let id = SessionId::from_random([42; 32]);
+    let customer = CustomerId::parse("racing-buyer").unwrap();
+    sessions.start(&id, customer, now).await.unwrap();
+    let store = &sessions.store;
+    // As stored, in the store's precision (microseconds).
+    let started = store.get(&id.key()).await.unwrap().unwrap();
+    // Two requests slid at once and the later deadline was written first.
+    store
+        .extend(
+            &id.key(),
+            started.idle_expires_at - Duration::minutes(5),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get(&id.key()).await.unwrap(), Some(started.clone()));
+    // A request that read the session just before it was revoked slides it just after.
+    assert!(sessions.end(&id).await.unwrap());
+    store
+        .extend(
+            &id.key(),
+            started.idle_expires_at + Duration::minutes(5),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get(&id.key()).await.unwrap(), None);
 }
