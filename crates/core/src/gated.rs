@@ -29,11 +29,13 @@ pub struct Ticket {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GateAnswer {
     /// Units and quota are taken under this gate epoch; the write must be fenced to it.
-    Admitted {
-        epoch: i64,
-    },
-    SoldOut,
+    Admitted { epoch: i64 },
+    /// `holder`: the customer holds units of the product by the gate's count, so this may be the
+    /// retry of a sale whose answer is stored. A customer who holds nothing gets a final answer.
+    SoldOut { holder: bool },
+    /// Only a holder can exceed a limit; the request may be the retry of a sale.
     LimitExceeded,
+    /// The sale is over (or not begun); the request may be the retry of a sale made in it.
     SaleNotActive,
     /// The same customer and key were admitted before: that request's answer stands.
     Duplicate,
@@ -96,11 +98,9 @@ impl GatedPurchase<'_> {
         key: &IdempotencyKey,
         request: PurchaseRequest,
     ) -> Result<PlaceOrderOutcome, PlaceOrderError> {
+        // No lookup of a stored answer up front: the gate knows admitted keys (`Duplicate`) and who
+        // holds units, so a crowd meeting a sold-out product costs the database nothing.
         let fingerprint = request.fingerprint();
-        // A retry is answered first: a local sold-out flag would otherwise shadow its replay.
-        if let Some(stored) = self.reservations.lookup(customer, key).await? {
-            return replay(stored, &fingerprint);
-        }
         let product = self
             .catalog
             .get(request.product_id)
@@ -130,9 +130,22 @@ impl GatedPurchase<'_> {
             };
             let epoch = match answer {
                 GateAnswer::Admitted { epoch } => epoch,
-                GateAnswer::SoldOut => return Err(PlaceOrderError::SoldOut),
-                GateAnswer::LimitExceeded => return Err(PlaceOrderError::LimitExceeded),
-                GateAnswer::SaleNotActive => return Err(PlaceOrderError::SaleNotActive),
+                GateAnswer::SoldOut { holder: false } => return Err(PlaceOrderError::SoldOut),
+                GateAnswer::SoldOut { holder: true } => {
+                    return self
+                        .replay_or(customer, key, &fingerprint, PlaceOrderError::SoldOut)
+                        .await;
+                }
+                GateAnswer::LimitExceeded => {
+                    return self
+                        .replay_or(customer, key, &fingerprint, PlaceOrderError::LimitExceeded)
+                        .await;
+                }
+                GateAnswer::SaleNotActive => {
+                    return self
+                        .replay_or(customer, key, &fingerprint, PlaceOrderError::SaleNotActive)
+                        .await;
+                }
                 GateAnswer::Duplicate => {
                     return match self.commits.await_answer(customer, key).await? {
                         Some(stored) => replay(stored, &fingerprint),
@@ -175,6 +188,21 @@ impl GatedPurchase<'_> {
         }
         // The gate kept being rebuilt under this request: let the database decide.
         self.direct(&product, reservation, &fingerprint).await
+    }
+
+    /// A refused request that may be the retry of an earlier sale (whose key the gate no longer
+    /// remembers: Redis lost it, or it expired) gets that sale's stored answer; otherwise the refusal.
+    async fn replay_or(
+        &self,
+        customer: &CustomerId,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        refusal: PlaceOrderError,
+    ) -> Result<PlaceOrderOutcome, PlaceOrderError> {
+        match self.reservations.lookup(customer, key).await? {
+            Some(stored) => replay(stored, fingerprint),
+            None => Err(refusal),
+        }
     }
 
     /// The database path, with the gate left out: what the conditional strategy does. Storage
@@ -398,11 +426,23 @@ mod tests {
     #[tokio::test]
     async fn a_sold_out_answer_from_the_gate_writes_nothing() {
         let (storage, commits) = (Storage::default(), Commits::default());
-        let gate = Scripted::answering(vec![Ok(GateAnswer::SoldOut)]);
+        let gate = Scripted::answering(vec![Ok(GateAnswer::SoldOut { holder: false })]);
         let outcome = purchase(&storage, &gate, &commits).await;
         assert!(matches!(outcome, Err(PlaceOrderError::SoldOut)));
         assert!(commits.epochs.lock().unwrap().is_empty());
         assert!(storage.direct.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_sold_out_customer_who_holds_nothing_is_answered_without_a_lookup() {
+        // A stored answer that a lookup would replay: the gate's word is final for this customer.
+        let storage = Storage {
+            stored: Some(stored()),
+            ..Storage::default()
+        };
+        let gate = Scripted::answering(vec![Ok(GateAnswer::SoldOut { holder: false })]);
+        let outcome = purchase(&storage, &gate, &Commits::default()).await;
+        assert!(matches!(outcome, Err(PlaceOrderError::SoldOut)));
     }
 
     #[tokio::test]
@@ -487,16 +527,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_stored_answer_is_replayed_before_the_gate_is_asked() {
-        let storage = Storage {
-            stored: Some(stored()),
-            ..Storage::default()
-        };
-        let (gate, commits) = (Scripted::default(), Commits::default());
-        let outcome = purchase(&storage, &gate, &commits).await;
-        assert!(
-            matches!(outcome, Ok(PlaceOrderOutcome::Replayed { body, .. }) if body == b"first")
-        );
+    async fn a_refused_holder_whose_sale_is_stored_gets_it_replayed() {
+        for refusal in [
+            GateAnswer::SoldOut { holder: true },
+            GateAnswer::LimitExceeded,
+            GateAnswer::SaleNotActive,
+        ] {
+            let storage = Storage {
+                stored: Some(stored()),
+                ..Storage::default()
+            };
+            let (gate, commits) = (Scripted::answering(vec![Ok(refusal)]), Commits::default());
+            let outcome = purchase(&storage, &gate, &commits).await;
+            assert!(
+                matches!(outcome, Ok(PlaceOrderOutcome::Replayed { ref body, .. }) if body == b"first"),
+                "{refusal:?}: {outcome:?}"
+            );
+            assert!(commits.epochs.lock().unwrap().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_holder_without_a_stored_answer_gets_the_refusal() {
+        let storage = Storage::default();
+        let gate = Scripted::answering(vec![Ok(GateAnswer::SoldOut { holder: true })]);
+        let outcome = purchase(&storage, &gate, &Commits::default()).await;
+        assert!(matches!(outcome, Err(PlaceOrderError::SoldOut)));
     }
 
     #[tokio::test]

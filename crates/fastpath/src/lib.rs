@@ -11,6 +11,8 @@ pub mod limiter;
 pub mod redis_backend;
 pub mod sessions;
 mod subscriber;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use cache::{Cache, CacheConfig, CacheStats, InProcessCache, LocalBus, RedisCache};
 pub use clock::{Clock, ManualClock, SystemClock};

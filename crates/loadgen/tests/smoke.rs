@@ -8,6 +8,7 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use flashgate::Application;
 use flashgate::config::{DEFAULTS, Settings};
+use flashgate_fastpath::testing::TestRedis;
 use flashgate_loadgen::{Load, RunConfig, RunReport, Scenario, ScenarioKind, run};
 use flashgate_store::testing::TestDatabase;
 use std::time::Duration;
@@ -27,13 +28,23 @@ impl Running {
 }
 
 async fn serve(database_url: &str, strategy: &str) -> Running {
-    let figment = Figment::from(Toml::string(DEFAULTS))
+    serve_with(database_url, strategy, None).await
+}
+
+/// `redis`: the shared fast path in Redis; none, the in-process twins.
+async fn serve_with(database_url: &str, strategy: &str, redis: Option<&TestRedis>) -> Running {
+    let mut figment = Figment::from(Toml::string(DEFAULTS))
         .merge(Serialized::default("listen", "127.0.0.1:0"))
         .merge(Serialized::default("database_url", database_url))
         .merge(Serialized::default("inventory.strategy", strategy))
         .merge(Serialized::default("log.filter", "warn"))
         // The whole crowd comes from one address: per-IP limits would refuse it.
         .merge(Serialized::default("limits.enabled", false));
+    if let Some(redis) = redis {
+        figment = figment
+            .merge(Serialized::default("redis_url", redis.url()))
+            .merge(Serialized::default("redis.key_prefix", &redis.prefix));
+    }
     let settings = Settings::from_figment(figment).unwrap();
     let app = Application::build(settings).await.unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
@@ -74,7 +85,11 @@ fn assert_correct(report: &RunReport) {
 
 /// Hot product, then a burst at sale start, then many products, each on one server.
 async fn buying_scenarios(db: TestDatabase, strategy: &str) {
-    let server = serve(&db.url, strategy).await;
+    buying_scenarios_with(db, strategy, None).await;
+}
+
+async fn buying_scenarios_with(db: TestDatabase, strategy: &str, redis: Option<&TestRedis>) {
+    let server = serve_with(&db.url, strategy, redis).await;
 
     let report = run(&config(&server.base, &db, hot())).await.unwrap();
     assert_correct(&report);
@@ -125,6 +140,18 @@ async fn postgres_pessimistic_never_oversells_under_load() {
 async fn postgres_conditional_never_oversells_under_load() {
     // Fails loudly when PostgreSQL is unreachable: the test command brings it up.
     buying_scenarios(TestDatabase::postgres().await, "conditional").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_gated_in_process_never_oversells_under_load() {
+    buying_scenarios(TestDatabase::sqlite(), "gated").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_gated_on_redis_never_oversells_under_load() {
+    // Fails loudly when PostgreSQL or Redis is unreachable: the test command brings them up.
+    let redis = TestRedis::new();
+    buying_scenarios_with(TestDatabase::postgres().await, "gated", Some(&redis)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

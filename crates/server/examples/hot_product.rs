@@ -17,6 +17,7 @@ use flashgate_core::purchase::{PlaceOrder, PlaceOrderError, PurchaseRequest};
 use flashgate_core::{
     CustomerId, IdempotencyKey, NewProduct, ProductId, Quantity, Sku, Strategy, SystemClock, Vnd,
 };
+use flashgate_fastpath::testing::TestRedis;
 use flashgate_store::testing::TestDatabase;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -30,14 +31,12 @@ struct Tally {
     other: AtomicU64,
 }
 
-async fn instance(db: &TestDatabase, strategy: Strategy, prefix: &str) -> AppState {
-    let redis = std::env::var("FLASHGATE_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+async fn instance(db: &TestDatabase, strategy: Strategy, redis: &TestRedis) -> AppState {
     let figment = Figment::from(Toml::string(DEFAULTS))
         .merge(Serialized::default("listen", "127.0.0.1:0"))
         .merge(Serialized::default("database_url", &db.url))
-        .merge(Serialized::default("redis_url", redis))
-        .merge(Serialized::default("redis.key_prefix", prefix))
+        .merge(Serialized::default("redis_url", redis.url()))
+        .merge(Serialized::default("redis.key_prefix", &redis.prefix))
         .merge(Serialized::default("inventory.strategy", strategy.as_str()))
         .merge(Serialized::default("database.max_connections", 16))
         .merge(Serialized::default("log.filter", "error"));
@@ -175,8 +174,8 @@ async fn main() {
         Strategy::Gated,
     ] {
         let db = TestDatabase::postgres().await;
-        let prefix = format!("fgbench:{}:", uuid::Uuid::new_v4().simple());
-        let state = instance(&db, strategy, &prefix).await;
+        let redis = TestRedis::new();
+        let state = instance(&db, strategy, &redis).await;
         let plenty = product(&state, 10_000_000).await;
         let (selling, tally) = purchases(&state, plenty, buyers, seconds).await;
         let none = product(&state, 1).await;
@@ -198,10 +197,10 @@ async fn main() {
             "audit"
         );
         if strategy == Strategy::Gated {
-            read_state = Some((db, state, plenty));
+            read_state = Some((db, redis, state, plenty));
         }
     }
-    let (_db, state, product) = read_state.unwrap();
+    let (_db, _redis, state, product) = read_state.unwrap();
     let uncached = reads(&state, product, false, buyers, seconds).await;
     let cached = reads(&state, product, true, buyers, seconds).await;
     println!("\nproduct reads, {buyers} concurrent readers");

@@ -1,12 +1,14 @@
-//! The `flashgate` command line: serve, migrate, audit, token.
+//! The `flashgate` command line: serve, migrate, audit, token, demo.
 
 use crate::app::{Application, open_store};
 use crate::auth::BuyerTokens;
 use crate::config::Settings;
+use crate::demo::{self, Demo};
 use crate::telemetry;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use flashgate_core::CustomerId;
+use flashgate_core::audit::AuditReport;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -45,6 +47,27 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         ttl: i64,
     },
+    /// Start the service on the embedded defaults, run a flash sale against it, audit it, keep serving.
+    Demo(DemoArgs),
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// Buyers rushing at once, each with its own token.
+    #[arg(long, default_value_t = 2000)]
+    crowd: usize,
+    /// Units on sale.
+    #[arg(long, default_value_t = 50)]
+    stock: i64,
+    /// Share of IPNs the simulator drops, left for the reconciler to find.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u8).range(0..=100))]
+    drop_ipn_percent: u8,
+    /// Share of winners who never pay, left for the expirer.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u8).range(0..=100))]
+    unpaid_percent: u8,
+    /// The database (default: the configured one, `sqlite:flashgate.db`).
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 pub fn main() -> ExitCode {
@@ -93,34 +116,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                println!(
-                    "audit of {} database: {} products, {} orders",
-                    store.backend.as_str(),
-                    report.products,
-                    report.orders
-                );
-                for check in &report.checks {
-                    let mark = if check.violations.is_empty() {
-                        "ok  "
-                    } else {
-                        "FAIL"
-                    };
-                    println!("  {mark} {:<32} {}", check.name, check.description);
-                    for violation in check.violations.iter().take(20) {
-                        println!("         - {violation}");
-                    }
-                    if check.violations.len() > 20 {
-                        println!("         … and {} more", check.violations.len() - 20);
-                    }
-                }
-                println!(
-                    "{}",
-                    if report.is_clean() {
-                        "clean".to_owned()
-                    } else {
-                        format!("{} violations", report.violations())
-                    }
-                );
+                print_audit(store.backend.as_str(), &report);
             }
             Ok(if report.is_clean() {
                 ExitCode::SUCCESS
@@ -134,7 +130,74 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             println!("{}", tokens.mint(&customer, time::Duration::seconds(ttl))?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Demo(args) => run_demo(args, settings).await,
     }
+}
+
+async fn run_demo(args: DemoArgs, mut settings: Settings) -> anyhow::Result<ExitCode> {
+    if let Some(url) = args.database_url {
+        settings.database_url = url;
+    }
+    // Warnings only: the demo's own progress lines are the show.
+    settings.log.filter = "warn".to_owned();
+    telemetry::init(&settings.log);
+    let settings = demo::settings(settings)?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    let demo = Demo::start(settings, shutdown).await?;
+    let backend = demo.backend();
+    println!("flashgate demo: serving {} on {backend}", demo.base_url());
+    let options = demo::Options {
+        crowd: args.crowd,
+        stock: args.stock,
+        drop_ipn_percent: args.drop_ipn_percent,
+        unpaid_percent: args.unpaid_percent,
+    };
+    let summary = demo.sale(&options, &|line| println!("{line}")).await?;
+    println!("{summary}");
+    if !summary.audit.is_clean() {
+        print_audit(backend, &summary.audit);
+    }
+    println!(
+        "still serving {} (admin dashboard: {}); press Ctrl-C to stop",
+        demo.base_url(),
+        demo.dashboard_url()
+    );
+    demo.wait().await?;
+    Ok(if summary.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_audit(backend: &str, report: &AuditReport) {
+    println!(
+        "audit of {backend} database: {} products, {} orders",
+        report.products, report.orders
+    );
+    for check in &report.checks {
+        let mark = if check.violations.is_empty() {
+            "ok  "
+        } else {
+            "FAIL"
+        };
+        println!("  {mark} {:<32} {}", check.name, check.description);
+        for violation in check.violations.iter().take(20) {
+            println!("         - {violation}");
+        }
+        if check.violations.len() > 20 {
+            println!("         … and {} more", check.violations.len() - 20);
+        }
+    }
+    println!(
+        "{}",
+        if report.is_clean() {
+            "clean".to_owned()
+        } else {
+            format!("{} violations", report.violations())
+        }
+    );
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

@@ -151,7 +151,12 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(path));
         }
-        Self::from_figment(figment.merge(Env::prefixed("FLASHGATE_").split("__")))
+        // `FLASHGATE_TEST_*` belongs to the test suite (where its databases and Redis are), and
+        // processes it starts inherit it: not a setting, so not an unknown key either.
+        let env = Env::prefixed("FLASHGATE_")
+            .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_"))
+            .split("__");
+        Self::from_figment(figment.merge(env))
     }
 
     pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
@@ -322,6 +327,7 @@ pub struct GateSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheSettings {
+    pub enabled: bool,
     pub l1_ttl_ms: u64,
     pub l1_capacity: u64,
     pub l2_ttl_ms: u64,
@@ -377,6 +383,24 @@ mod tests {
         let settings = Settings::from_figment(defaults()).unwrap();
         assert_eq!(settings.inventory.strategy, Strategy::Conditional);
         assert!(settings.database_url.starts_with("sqlite:"));
+    }
+
+    #[test]
+    // figment's Jail fixes the closure's error type.
+    #[allow(clippy::result_large_err)]
+    fn the_test_suites_variables_are_not_settings_but_others_are_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FLASHGATE_TEST_DATABASE_URL", "postgres://elsewhere/db");
+            jail.set_env("FLASHGATE_INVENTORY__STRATEGY", "gated");
+            let settings = Settings::load(None).map_err(|e| format!("{e:#}"))?;
+            assert_eq!(settings.inventory.strategy, Strategy::Gated);
+            jail.set_env("FLASHGATE_TSET_DATABASE_URL", "x");
+            assert!(
+                Settings::load(None).is_err(),
+                "a misspelt key is still refused"
+            );
+            Ok(())
+        });
     }
 
     #[test]

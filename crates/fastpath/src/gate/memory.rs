@@ -92,6 +92,7 @@ impl Gate for InProcessGate {
         let not_loaded = Fenced {
             admission: Admission::NotLoaded,
             epoch: 0,
+            holder: false,
         };
         let Some(product) = self.existing(req.product_id)? else {
             return Ok(not_loaded);
@@ -102,7 +103,14 @@ impl Gate for InProcessGate {
             return Ok(not_loaded);
         };
         let epoch = stock.epoch;
-        let answer = |admission| Ok(Fenced { admission, epoch });
+        let holder = stock.held.get(&req.customer).is_some_and(|held| *held > 0);
+        let answer = |admission| {
+            Ok(Fenced {
+                admission,
+                epoch,
+                holder,
+            })
+        };
         let idem = (req.customer.clone(), req.idempotency_key.clone());
         if state
             .idempotency

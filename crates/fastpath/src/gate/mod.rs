@@ -27,7 +27,8 @@
 //! epoch is current, so nothing given back can be counted twice across a rebuild.
 //!
 //! Idempotency keys are scoped to `(product, customer, key)`. A `SoldOut` answer served from a
-//! local sold-out flag can shadow `Duplicate`: callers replay stored idempotent answers first.
+//! local sold-out flag is only given to customers who hold nothing of the product (the flag keeps
+//! a snapshot of the holders), so it never shadows a retry of a sale; see [`Fenced::holder`].
 
 mod memory;
 mod redis;
@@ -102,6 +103,10 @@ impl Default for GateConfig {
 pub struct Fenced {
     pub admission: Admission,
     pub epoch: u64,
+    /// The customer holds units of the product by the gate's count. On a refusal this says whether
+    /// the request may be a retry of an earlier sale whose stored answer should be replayed; a
+    /// refusal to a customer who holds nothing is final, and needs no lookup anywhere.
+    pub holder: bool,
 }
 
 #[async_trait]

@@ -17,7 +17,7 @@ use std::sync::{Arc, LazyLock};
 use async_trait::async_trait;
 use redis::Script;
 
-use super::sold_out::SoldOutFlags;
+use super::sold_out::{SoldOutFlags, Verdict};
 use super::{
     Admission, AdmitRequest, Fenced, Gate, GateConfig, GateProduct, check_quantity, check_snapshot,
 };
@@ -86,6 +86,43 @@ impl RedisGate {
             && (self.subscription.is_ready() || self.backend.health().is_degraded())
     }
 
+    /// Sold out from memory: the product is flagged and the customer is not among its holders. The
+    /// holders are read once per raising of the flag (one HKEYS, as many names as units sold).
+    async fn answers_from_memory(&self, req: &AdmitRequest) -> bool {
+        if !self.is_marked_sold_out(req.product_id) {
+            return false;
+        }
+        match self.flags.verdict(req.product_id, &req.customer) {
+            Verdict::SoldOut => true,
+            Verdict::Open | Verdict::Holder => false,
+            Verdict::HoldersUnknown { raised } => {
+                let held = self.key(req.product_id, "held");
+                let read = self
+                    .backend
+                    .run(|mut conn| async move {
+                        redis::cmd("HKEYS")
+                            .arg(&held)
+                            .query_async::<Vec<String>>(&mut conn)
+                            .await
+                    })
+                    .await;
+                match read {
+                    Ok(holders) => {
+                        let holder = holders.contains(&req.customer);
+                        self.flags.set_holders(
+                            req.product_id,
+                            raised,
+                            holders.into_iter().collect(),
+                        );
+                        !holder
+                    }
+                    // The script will answer, or say why it cannot.
+                    Err(_) => false,
+                }
+            }
+        }
+    }
+
     fn key(&self, product_id: i64, suffix: &str) -> String {
         format!("{}{{p:{product_id}}}:{suffix}", self.backend.key_prefix())
     }
@@ -128,10 +165,11 @@ impl RedisGate {
 impl Gate for RedisGate {
     async fn admit_fenced(&self, req: &AdmitRequest) -> Result<Fenced, FastPathError> {
         check_quantity(req.quantity)?;
-        if self.is_marked_sold_out(req.product_id) {
+        if self.answers_from_memory(req).await {
             return Ok(Fenced {
                 admission: Admission::SoldOut,
                 epoch: 0,
+                holder: false,
             });
         }
         let keys = [
@@ -140,7 +178,7 @@ impl Gate for RedisGate {
             self.idem_key(req),
         ];
         let ttl_ms = u64::try_from(self.config.idempotency_ttl.as_millis()).unwrap_or(u64::MAX);
-        let (code, available, epoch): (i64, i64, String) = self
+        let (code, available, epoch, holder): (i64, i64, String, i64) = self
             .backend
             .run(|mut conn| async move {
                 ADMIT
@@ -181,7 +219,11 @@ impl Gate for RedisGate {
                 .parse()
                 .map_err(|_| FastPathError::Protocol(format!("gate epoch {epoch:?}")))?
         };
-        Ok(Fenced { admission, epoch })
+        Ok(Fenced {
+            admission,
+            epoch,
+            holder: holder == 1,
+        })
     }
 
     async fn release_fenced(

@@ -199,7 +199,7 @@ macro_rules! cache_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let redis = super::TestRedis::new().await;
+                    let redis = super::TestRedis::new();
                     let a = std::sync::Arc::new(super::RedisCache::new(redis.backend().await, super::config()).await);
                     let b = std::sync::Arc::new(super::RedisCache::new(redis.backend().await, super::config()).await);
                     super::$name((a, b)).await;
@@ -221,7 +221,7 @@ cache_suite!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_share_the_redis_level() {
-    let redis = TestRedis::new().await;
+    let redis = TestRedis::new();
     let a = RedisCache::new(redis.backend().await, config()).await;
     let b = RedisCache::new(redis.backend().await, config()).await;
     let source = Source::with(b"shared");
@@ -238,7 +238,7 @@ async fn instances_share_the_redis_level() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn l2_entries_expire_with_jitter() {
-    let redis = TestRedis::new().await;
+    let redis = TestRedis::new();
     let cache = RedisCache::new(redis.backend().await, config()).await;
     let source = Source::with(b"x");
     for i in 0..20 {

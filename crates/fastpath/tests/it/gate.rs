@@ -323,7 +323,8 @@ async fn every_answer_names_the_epoch_it_was_given_under(g: Gates) {
         g[0].admit_fenced(&req("a", "k0", 1)).await.unwrap(),
         Fenced {
             admission: Admission::NotLoaded,
-            epoch: 0
+            epoch: 0,
+            holder: false
         }
     );
     assert_eq!(g[0].epoch(P).await.unwrap(), None);
@@ -333,7 +334,8 @@ async fn every_answer_names_the_epoch_it_was_given_under(g: Gates) {
         g[1].admit_fenced(&req("a", "k1", 1)).await.unwrap(),
         Fenced {
             admission: Admission::Admitted { remaining: 0 },
-            epoch: 77
+            epoch: 77,
+            holder: false
         }
     );
     g[2].load_fenced(&product(1), &[], 78).await.unwrap();
@@ -341,13 +343,44 @@ async fn every_answer_names_the_epoch_it_was_given_under(g: Gates) {
         g[2].admit_fenced(&req("a", "k2", 1)).await.unwrap(),
         Fenced {
             admission: Admission::Admitted { remaining: 0 },
-            epoch: 78
+            epoch: 78,
+            holder: false
         }
     );
 }
 
 /// A request admitted before a rebuild and retried after it holds the key under the new epoch;
 /// undoing the first admission must not undo the second.
+/// A refusal tells whether the customer holds units: a holder's request may be the retry of a sale
+/// (its answer must be looked up), anyone else's refusal is final. The same once the product is
+/// flagged sold out and answered from memory, on the instance that emptied it and on others.
+async fn a_refusal_says_whether_the_customer_holds_units(g: Gates) {
+    g[0].load(&product(1), &[("earlier".to_owned(), 2)])
+        .await
+        .unwrap();
+    let won = g[0].admit_fenced(&req("winner", "k1", 1)).await.unwrap();
+    assert_eq!(won.admission, Admission::Admitted { remaining: 0 });
+    assert!(!won.holder);
+    for gate in &g {
+        for _ in 0..3 {
+            let late = gate.admit_fenced(&req("late", "k1", 1)).await.unwrap();
+            assert_eq!((late.admission, late.holder), (Admission::SoldOut, false));
+            let retry = gate.admit_fenced(&req("winner", "k1", 1)).await.unwrap();
+            assert_eq!(
+                (retry.admission, retry.holder),
+                (Admission::Duplicate, true)
+            );
+            let again = gate.admit_fenced(&req("winner", "k2", 1)).await.unwrap();
+            assert_eq!((again.admission, again.holder), (Admission::SoldOut, true));
+            let before = gate.admit_fenced(&req("earlier", "k9", 1)).await.unwrap();
+            assert_eq!(
+                (before.admission, before.holder),
+                (Admission::SoldOut, true)
+            );
+        }
+    }
+}
+
 async fn a_fenced_release_leaves_a_later_admission_of_the_same_key_alone(g: Gates) {
     g[0].load_fenced(&product(5), &[], 1).await.unwrap();
     let r = req("a", "k", 2);
@@ -358,7 +391,8 @@ async fn a_fenced_release_leaves_a_later_admission_of_the_same_key_alone(g: Gate
         g[1].admit_fenced(&r).await.unwrap(),
         Fenced {
             admission: Admission::Admitted { remaining: 3 },
-            epoch: 2
+            epoch: 2,
+            holder: false
         }
     );
     g[2].release_fenced(&r, Some(1)).await.unwrap();
@@ -401,7 +435,7 @@ macro_rules! gate_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let redis = super::TestRedis::new().await;
+                    let redis = super::TestRedis::new();
                     let gates = super::redis_gates(&redis, 3).await;
                     super::$name(gates.into_iter().map(|g| g as std::sync::Arc<dyn super::Gate>).collect()).await;
                 }
@@ -429,6 +463,7 @@ gate_suite!(
     every_answer_names_the_epoch_it_was_given_under,
     a_fenced_release_leaves_a_later_admission_of_the_same_key_alone,
     a_fenced_give_back_only_counts_under_its_epoch,
+    a_refusal_says_whether_the_customer_holds_units,
 );
 
 /// Separate backends (connections), as separate service instances would have.

@@ -21,7 +21,7 @@ async fn in_process_gate_forgets_like_a_flushed_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_redis_state_reads_as_not_loaded_until_rebuilt() {
-    let redis = TestRedis::new().await;
+    let redis = TestRedis::new();
     let gates = redis_gates(&redis, 1).await;
     gates[0].load(&product(5), &[]).await.unwrap();
     assert!(matches!(
@@ -46,7 +46,7 @@ async fn lost_redis_state_reads_as_not_loaded_until_rebuilt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_keys_expire_after_their_ttl() {
-    let redis = TestRedis::new().await;
+    let redis = TestRedis::new();
     let config = GateConfig {
         idempotency_ttl: Duration::from_millis(100),
         ..GateConfig::default()
@@ -66,7 +66,7 @@ async fn idempotency_keys_expire_after_their_ttl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sold_out_is_shared_between_instances_and_answered_from_memory() {
-    let redis = TestRedis::new().await;
+    let redis = TestRedis::new();
     let config = GateConfig {
         sold_out_ttl: Duration::from_secs(60),
         ..GateConfig::default()
@@ -125,7 +125,7 @@ async fn sold_out_is_shared_between_instances_and_answered_from_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_sold_out_flag_expires_on_its_own() {
-    let redis = TestRedis::new().await;
+    let redis = TestRedis::new();
     // Long enough that a busy machine still sees the flag right after the admission.
     let config = GateConfig {
         sold_out_ttl: Duration::from_secs(1),
@@ -148,7 +148,7 @@ async fn a_local_sold_out_flag_expires_on_its_own() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gate_keys_of_one_product_share_a_hash_tag() {
-    let redis = TestRedis::new().await;
+    let redis = TestRedis::new();
     let gates = redis_gates(&redis, 1).await;
     gates[0]
         .load(&product(5), &[("x".to_owned(), 1)])

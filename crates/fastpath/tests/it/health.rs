@@ -74,7 +74,7 @@ async fn the_cache_serves_from_the_loader_while_redis_is_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reachable_redis_is_healthy() {
-    let redis = TestRedis::new().await;
+    let redis = TestRedis::new();
     let backend = redis.backend().await;
     backend.ping().await.unwrap();
     let snapshot = backend.health().snapshot();

@@ -195,7 +195,7 @@ macro_rules! limiter_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let redis = super::TestRedis::new().await;
+                    let redis = super::TestRedis::new();
                     let clock = super::ManualClock::new(super::START_MS);
                     let l = super::RedisLimiter::new(redis.backend().await, super::policies(), std::sync::Arc::new(clock.clone())).unwrap();
                     super::$name(std::sync::Arc::new(l), clock).await;
@@ -216,7 +216,7 @@ limiter_suite!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_two_limiters_agree_on_a_long_irregular_sequence() {
-    let redis = TestRedis::new().await;
+    let redis = TestRedis::new();
     let clock = ManualClock::new(START_MS);
     let shared: Arc<dyn Clock> = Arc::new(clock.clone());
     let policies = vec![Policy::new("p", 4, Duration::from_millis(200)).with_burst(3)];
@@ -246,7 +246,7 @@ async fn the_two_limiters_agree_on_a_long_irregular_sequence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bans_are_shared_through_redis_and_then_answered_from_memory() {
-    let redis = TestRedis::new().await;
+    let redis = TestRedis::new();
     let clock = ManualClock::new(START_MS);
     let make = |backend| {
         RedisLimiter::new(
@@ -291,7 +291,7 @@ async fn bans_are_shared_through_redis_and_then_answered_from_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_checks_on_several_instances_admit_exactly_the_burst() {
-    let redis = TestRedis::new().await;
+    let redis = TestRedis::new();
     let clock = ManualClock::new(START_MS);
     let mut limiters = Vec::new();
     for _ in 0..3 {

@@ -127,8 +127,14 @@ fn overview(f: &Figures) -> String {
         }
     }
     for backend in &f.backends {
-        if let Some(v) = f.value(Row::Reads, Some(backend), None) {
-            bars.push((format!("{backend}: GET /products/{{id}}"), v, "#7f7f7f"));
+        for path in super::READ_PATHS {
+            if let Some(v) = f.value(Row::Reads, Some(backend), Some(path)) {
+                bars.push((
+                    format!("{backend}: GET /products/{{id}} {path}"),
+                    v,
+                    "#7f7f7f",
+                ));
+            }
         }
     }
     for (row, name) in [

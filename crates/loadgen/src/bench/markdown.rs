@@ -168,6 +168,13 @@ pub fn render(f: &Figures, c: &Context) -> String {
         a.buyers,
         a.duration
     );
+    let _ = writeln!(
+        out,
+        "Backends: `sqlite` is the embedded default (a SQLite file, every fast-path part in process); \
+         `postgres` is production's shape (PostgreSQL, with the admission gate, the L2 product cache and \
+         the invalidation bus in Redis). Per-IP rate limits are off in every run: the whole crowd comes \
+         from one address.\n"
+    );
     let _ = writeln!(out, "Command:\n\n```\n{}\n```\n", c.command);
 
     let _ = writeln!(out, "## Targets\n");
@@ -207,8 +214,9 @@ pub fn render(f: &Figures, c: &Context) -> String {
 
     let _ = writeln!(
         out,
-        "\n## Product reads\n\n`GET /products/{{id}}` of one product as the service answers it today (no read \
-         cache is built yet: every read is a database query). The cache work adds its rows here.\n"
+        "\n## Product reads\n\n`GET /products/{{id}}` of one product: `uncached` with the product cache switched \
+         off (`FLASHGATE_CACHE__ENABLED=false`, every read a database query), `cached` through the in-process \
+         L1 over Redis L2 (SQLite: the L1 alone).\n"
     );
     let _ = writeln!(
         out,
@@ -216,10 +224,13 @@ pub fn render(f: &Figures, c: &Context) -> String {
     );
     let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|---|");
     for backend in &f.backends {
-        if let Some(m) = f.get(Row::Reads, Some(backend), None) {
+        for path in super::READ_PATHS {
+            let Some(m) = f.get(Row::Reads, Some(backend), Some(path)) else {
+                continue;
+            };
             let _ = writeln!(
                 out,
-                "| {backend} | uncached | {} | {} | {} | {} | {} | {} | {} |",
+                "| {backend} | {path} | {} | {} | {} | {} | {} | {} | {} |",
                 rate(m.value),
                 percent(m.value, f.healthz()),
                 micros(m.p50_us),

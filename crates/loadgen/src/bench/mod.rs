@@ -34,7 +34,11 @@ pub struct BenchArgs {
     #[arg(long, default_value = "target/release/flashgate")]
     flashgate: PathBuf,
     /// Purchase strategies to compare, comma-separated, in table order.
-    #[arg(long, value_delimiter = ',', default_value = "pessimistic,conditional")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "pessimistic,conditional,gated"
+    )]
     strategies: Vec<String>,
     /// Backends, comma-separated: sqlite, postgres.
     #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
@@ -145,6 +149,9 @@ impl Item {
     }
 }
 
+/// Product reads are measured both ways: what the cache saves is the ratio.
+pub const READ_PATHS: [&str; 2] = ["uncached", "cached"];
+
 fn plan(args: &BenchArgs, postgres: bool, redis: bool) -> Vec<Item> {
     let backends: Vec<&String> = args
         .backends
@@ -162,11 +169,13 @@ fn plan(args: &BenchArgs, postgres: bool, redis: bool) -> Vec<Item> {
                 });
             }
         }
-        items.push(Item::Server {
-            row: Row::Reads,
-            backend: (*backend).clone(),
-            strategy: None,
-        });
+        for path in READ_PATHS {
+            items.push(Item::Server {
+                row: Row::Reads,
+                backend: (*backend).clone(),
+                strategy: Some(path.to_owned()),
+            });
+        }
     }
     items.push(Item::Server {
         row: Row::Healthz,
@@ -246,9 +255,27 @@ async fn measure_server(
         Fresh::sqlite()?
     };
     let url = db.url();
-    let strategy_env = strategy.unwrap_or("conditional");
+    // A read row's "strategy" is its path: through the product cache or straight to the database.
+    let (strategy_env, cached) = match (row, strategy) {
+        (Row::Reads, Some(path)) => ("conditional", path != "uncached"),
+        (_, strategy) => (strategy.unwrap_or("conditional"), true),
+    };
     let log = scratch.join(format!("server-{}.log", uuid::Uuid::new_v4().simple()));
-    let started = Server::start(&args.flashgate, &url, strategy_env, &args.server_env, log).await;
+    let mut env = args.server_env.clone();
+    if !cached {
+        env.push(("FLASHGATE_CACHE__ENABLED".to_owned(), "false".to_owned()));
+    }
+    if backend == "postgres" {
+        // Production's shape: PostgreSQL with the fast path in Redis (gate, L2 cache, limits), under
+        // a prefix of this server's own so no earlier run's keys are seen. SQLite runs embedded, with
+        // the in-process twins.
+        env.push(("FLASHGATE_REDIS_URL".to_owned(), args.redis_url.clone()));
+        env.push((
+            "FLASHGATE_REDIS__KEY_PREFIX".to_owned(),
+            format!("fgbench:{}:", uuid::Uuid::new_v4().simple()),
+        ));
+    }
+    let started = Server::start(&args.flashgate, &url, strategy_env, &env, log).await;
     let server = match started {
         Ok(server) => server,
         Err(error) => {

@@ -306,16 +306,13 @@ pub fn targets(f: &Figures) -> Vec<Target> {
     let reads = f
         .backends
         .iter()
-        .filter_map(|b| Some((b.as_str(), f.value(Row::Reads, Some(b), None)?)))
+        .filter_map(|b| Some((b.as_str(), f.value(Row::Reads, Some(b), Some("cached"))?)))
         .max_by(|a, b| a.1.total_cmp(&b.1));
     out.push(match (reads, f.healthz()) {
         (Some((b, r)), Some(h)) if h > 0.0 => Target {
             name: "cached reads vs static endpoint",
             goal: "cached reads ≥ 70% of GET /healthz".into(),
-            measured: format!(
-                "{:.0}% ({r:.0} vs {h:.0} req/s; {b}, uncached: no read cache is built yet)",
-                100.0 * r / h
-            ),
+            measured: format!("{:.0}% ({r:.0} vs {h:.0} req/s; {b})", 100.0 * r / h),
             met: Some(r >= 0.7 * h),
         },
         _ => Target {

@@ -290,7 +290,9 @@ impl AdmissionGate for GateService {
             Admission::Admitted { .. } => GateAnswer::Admitted {
                 epoch: i64::try_from(fenced.epoch).unwrap_or(-1),
             },
-            Admission::SoldOut => GateAnswer::SoldOut,
+            Admission::SoldOut => GateAnswer::SoldOut {
+                holder: fenced.holder,
+            },
             Admission::LimitExceeded => GateAnswer::LimitExceeded,
             Admission::SaleNotActive => GateAnswer::SaleNotActive,
             Admission::Duplicate => GateAnswer::Duplicate,
@@ -341,7 +343,7 @@ impl AdmissionGate for GateService {
 fn answer_name(answer: GateAnswer) -> &'static str {
     match answer {
         GateAnswer::Admitted { .. } => "admitted",
-        GateAnswer::SoldOut => "sold_out",
+        GateAnswer::SoldOut { .. } => "sold_out",
         GateAnswer::LimitExceeded => "limit_exceeded",
         GateAnswer::SaleNotActive => "sale_not_active",
         GateAnswer::Duplicate => "duplicate",

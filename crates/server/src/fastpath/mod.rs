@@ -91,7 +91,10 @@ impl FastPath {
             Some(backend) => Arc::new(RedisCache::new(backend.clone(), cache_config).await),
             None => Arc::new(InProcessCache::new(cache_config, &LocalBus::new())),
         };
-        let products = Arc::new(ProductReads::new(cache, store.catalog.clone()));
+        let products = Arc::new(ProductReads::new(
+            settings.cache.enabled.then_some(cache),
+            store.catalog.clone(),
+        ));
         let gated = settings.inventory.strategy == Strategy::Gated;
         let gate = if gated {
             let config = GateConfig {

@@ -80,23 +80,27 @@ impl TryFrom<CachedProduct> for Product {
 }
 
 pub struct ProductReads {
-    cache: Arc<dyn Cache>,
+    /// `None`: caching is switched off and every read is a database query.
+    cache: Option<Arc<dyn Cache>>,
     /// The database's catalog: what a miss loads from.
     source: Arc<dyn Catalog>,
 }
 
 impl ProductReads {
-    pub fn new(cache: Arc<dyn Cache>, source: Arc<dyn Catalog>) -> Self {
+    pub fn new(cache: Option<Arc<dyn Cache>>, source: Arc<dyn Catalog>) -> Self {
         Self { cache, source }
     }
 
     pub fn stats(&self) -> CacheStats {
-        self.cache.stats()
+        self.cache.as_ref().map(|c| c.stats()).unwrap_or_default()
     }
 
     pub async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+        let Some(cache) = &self.cache else {
+            return self.source.get(id).await;
+        };
         let source = Arc::clone(&self.source);
-        let cached: Option<CachedProduct> = get_json(self.cache.as_ref(), &key(id), move || {
+        let cached: Option<CachedProduct> = get_json(cache.as_ref(), &key(id), move || {
             let source = Arc::clone(&source);
             async move { Ok::<_, StoreError>(source.get(id).await?.map(CachedProduct::from)) }
         })
@@ -106,19 +110,21 @@ impl ProductReads {
     }
 
     pub async fn list(&self) -> Result<Vec<Product>, StoreError> {
+        let Some(cache) = &self.cache else {
+            return self.source.list().await;
+        };
         let source = Arc::clone(&self.source);
-        let cached: Option<Vec<CachedProduct>> =
-            get_json(self.cache.as_ref(), LIST_KEY, move || {
-                let source = Arc::clone(&source);
-                async move {
-                    let products = source.list().await?;
-                    Ok::<_, StoreError>(Some(
-                        products.into_iter().map(CachedProduct::from).collect(),
-                    ))
-                }
-            })
-            .await
-            .map_err(cache_error)?;
+        let cached: Option<Vec<CachedProduct>> = get_json(cache.as_ref(), LIST_KEY, move || {
+            let source = Arc::clone(&source);
+            async move {
+                let products = source.list().await?;
+                Ok::<_, StoreError>(Some(
+                    products.into_iter().map(CachedProduct::from).collect(),
+                ))
+            }
+        })
+        .await
+        .map_err(cache_error)?;
         cached
             .unwrap_or_default()
             .into_iter()
@@ -129,8 +135,11 @@ impl ProductReads {
     /// Drops the product (and the list) from every instance's cache. A failure only means other
     /// instances see the change when their short L1 entries expire.
     pub async fn invalidate(&self, id: ProductId) {
+        let Some(cache) = &self.cache else {
+            return;
+        };
         for key in [key(id), LIST_KEY.to_owned()] {
-            if let Err(error) = self.cache.invalidate(&key).await {
+            if let Err(error) = cache.invalidate(&key).await {
                 tracing::warn!(key, %error, "cache invalidation did not reach every instance");
             }
         }

@@ -186,9 +186,9 @@ async fn a_batch_writes_only_under_the_fenced_epoch_on_sqlite() {
 /// The rebuild procedure itself: admissions made before a rebuild (Redis flushed, then rebuilt from
 /// the database while they were still unwritten) are refused by the database, so the rebuilt gate,
 /// which counted their units as available, never admits more than the database holds.
-async fn a_rebuild_fences_out_admissions_made_before_it(redis: Option<&SharedRedis>) {
+async fn a_rebuild_fences_out_admissions_made_before_it(redis: Option<&TestRedis>) {
     let db = database(redis.is_some()).await;
-    let url = redis.map(SharedRedis::url);
+    let url = redis.map(TestRedis::url);
     let overrides = gated_sale(redis.map(|r| (url.as_deref().unwrap_or(""), r.prefix.as_str())));
     let instance = Instance::start(settings(&db.url, &overrides)).await;
     let p = ProductId(create_product(&client(), &instance, 50, None).await);
@@ -215,7 +215,7 @@ async fn a_rebuild_fences_out_admissions_made_before_it(redis: Option<&SharedRed
     // process as after a restock.
     match redis {
         Some(redis) => {
-            redis.delete_keys();
+            redis.delete_all_keys();
             assert_eq!(
                 gate.admit(&ticket(99)).await.unwrap(),
                 GateAnswer::NotLoaded
@@ -257,7 +257,7 @@ async fn a_rebuild_fences_out_admissions_made_before_it(redis: Option<&SharedRed
 
 #[tokio::test]
 async fn a_rebuild_fences_out_admissions_made_before_it_on_redis() {
-    let redis = SharedRedis::new();
+    let redis = TestRedis::new();
     a_rebuild_fences_out_admissions_made_before_it(Some(&redis)).await;
 }
 

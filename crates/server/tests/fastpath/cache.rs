@@ -77,7 +77,7 @@ async fn cold_reads(instance: &Arc<Instance>, product: i64, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_thousand_cold_reads_make_one_database_query_per_instance_on_redis() {
     let db = database(true).await;
-    let redis = SharedRedis::new();
+    let redis = TestRedis::new();
     let overrides = [
         ("redis_url", json!(redis.url())),
         ("redis.key_prefix", json!(redis.prefix)),
@@ -143,7 +143,7 @@ async fn change_price(http: &reqwest::Client, instance: &Instance, product: i64,
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_price_change_reaches_every_instance_at_once_over_pub_sub() {
     let db = database(true).await;
-    let redis = SharedRedis::new();
+    let redis = TestRedis::new();
     // Entries live ten minutes: only the invalidation broadcast can explain a fresh price.
     let overrides = [
         ("redis_url", json!(redis.url())),
@@ -237,9 +237,9 @@ async fn product_answers_carry_validators_and_unknown_ids_are_cached_briefly() {
     assert_eq!(gets.load(Ordering::SeqCst), before + 1);
 }
 
-async fn units_left_are_live(redis: Option<&SharedRedis>) {
+async fn units_left_are_live(redis: Option<&TestRedis>) {
     let db = database(redis.is_some()).await;
-    let url = redis.map(SharedRedis::url);
+    let url = redis.map(TestRedis::url);
     let overrides = gated_sale(redis.map(|r| (url.as_deref().unwrap_or(""), r.prefix.as_str())));
     let instance = Instance::start(settings(&db.url, &overrides)).await;
     let http = client();
@@ -278,7 +278,7 @@ async fn units_left_are_live(redis: Option<&SharedRedis>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn units_left_shown_to_buyers_come_from_the_gate_on_redis() {
-    let redis = SharedRedis::new();
+    let redis = TestRedis::new();
     units_left_are_live(Some(&redis)).await;
 }
 

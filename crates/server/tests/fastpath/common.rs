@@ -17,19 +17,15 @@ use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub const ADMIN: &str = "dev-admin-token-change-me";
 
-pub fn shared_redis_url() -> String {
-    std::env::var("FLASHGATE_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
+pub use flashgate_fastpath::testing::{TestRedis, eventually};
 
-pub fn prefix() -> String {
-    format!("fgtest:{}:", uuid::Uuid::new_v4().simple())
-}
+/// Key prefix on a private `redis-server`, which no other test shares.
+pub const PRIVATE_PREFIX: &str = "fgtest:";
 
 /// Settings for a test instance: defaults, then these overrides.
 pub fn settings(database_url: &str, overrides: &[(&str, Value)]) -> Settings {
@@ -201,24 +197,6 @@ pub async fn stock(database_url: &str, product: i64) -> flashgate_core::product:
         .stock
 }
 
-/// Polls until `cond` holds; false after `within`. For effects that travel (pub/sub, recovery).
-pub async fn eventually<F, Fut>(within: Duration, mut cond: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if cond().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// A private Redis server this test may flush, kill and restart without touching anyone else's.
 pub struct RedisProcess {
     pub port: u16,
@@ -285,67 +263,6 @@ impl Drop for RedisProcess {
 fn ping(url: &str) -> redis::RedisResult<()> {
     let mut conn = redis::Client::open(url)?.get_connection()?;
     redis::cmd("PING").query::<String>(&mut conn).map(|_| ())
-}
-
-/// Removes a test's keys from the shared Redis when the test ends, pass or fail.
-pub struct SharedRedis {
-    pub prefix: String,
-}
-
-impl SharedRedis {
-    pub fn new() -> Self {
-        let redis = Self { prefix: prefix() };
-        if let Err(e) = ping(&shared_redis_url()) {
-            panic!(
-                "these tests need Redis at {}: {e}\nstart one with: redis-server --daemonize yes \
-                 --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no",
-                shared_redis_url()
-            );
-        }
-        redis
-    }
-
-    pub fn url(&self) -> String {
-        shared_redis_url()
-    }
-}
-
-impl Drop for SharedRedis {
-    fn drop(&mut self) {
-        self.delete_keys();
-    }
-}
-
-impl SharedRedis {
-    /// Loses this test's Redis state, as FLUSHALL would, without touching anyone else's.
-    pub fn delete_keys(&self) {
-        let Ok(client) = redis::Client::open(shared_redis_url()) else {
-            return;
-        };
-        let Ok(mut conn) = client.get_connection() else {
-            return;
-        };
-        let mut cursor = 0u64;
-        loop {
-            let Ok((next, keys)): redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{}*", self.prefix))
-                .arg("COUNT")
-                .arg(1000)
-                .query(&mut conn)
-            else {
-                return;
-            };
-            if !keys.is_empty() {
-                let _ = redis::cmd("DEL").arg(&keys).query::<i64>(&mut conn);
-            }
-            if next == 0 {
-                return;
-            }
-            cursor = next;
-        }
-    }
 }
 
 pub fn manual_clock() -> Arc<ManualClock> {

@@ -126,7 +126,7 @@ async fn instances(n: usize, settings: flashgate::Settings) -> Vec<Arc<Instance>
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn gated_never_oversells_across_three_instances() {
     let db = database(true).await;
-    let redis = SharedRedis::new();
+    let redis = TestRedis::new();
     let url = redis.url();
     let settings = settings(&db.url, &gated_sale(Some((&url, &redis.prefix))));
     let all = instances(3, settings).await;
@@ -140,7 +140,7 @@ async fn gated_never_oversells_across_three_instances() {
 async fn gated_never_oversells_when_redis_is_flushed_mid_sale() {
     let db = database(true).await;
     let redis = RedisProcess::start().await;
-    let prefix = prefix();
+    let prefix = PRIVATE_PREFIX.to_owned();
     let settings = settings(&db.url, &gated_sale(Some((&redis.url(), &prefix))));
     let all = instances(3, settings).await;
     let product = create_product(&client(), &all[0], UNITS, Some(2)).await;
@@ -174,7 +174,7 @@ async fn gated_never_oversells_when_redis_is_flushed_mid_sale() {
 async fn gated_never_oversells_when_redis_is_killed_mid_sale_and_resumes_after() {
     let db = database(true).await;
     let redis = Arc::new(tokio::sync::Mutex::new(RedisProcess::start().await));
-    let prefix = prefix();
+    let prefix = PRIVATE_PREFIX.to_owned();
     let url = redis.lock().await.url();
     let settings = settings(&db.url, &gated_sale(Some((&url, &prefix))));
     let all = instances(3, settings).await;
@@ -305,7 +305,7 @@ async fn quota_and_idempotency_hold(all: Vec<Arc<Instance>>, database_url: &str)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn quota_and_idempotency_hold_through_the_gate_on_redis() {
     let db = database(true).await;
-    let redis = SharedRedis::new();
+    let redis = TestRedis::new();
     let url = redis.url();
     let settings = settings(&db.url, &gated_sale(Some((&url, &redis.prefix))));
     quota_and_idempotency_hold(instances(3, settings).await, &db.url).await;
@@ -319,9 +319,9 @@ async fn quota_and_idempotency_hold_through_the_gate_on_the_embedded_twins() {
 }
 
 /// Units released by the state machine, and restocked ones, reopen a sold-out product.
-async fn released_and_restocked_units_reach_the_gate(postgres: bool, redis: Option<&SharedRedis>) {
+async fn released_and_restocked_units_reach_the_gate(postgres: bool, redis: Option<&TestRedis>) {
     let db = database(postgres).await;
-    let url = redis.map(SharedRedis::url);
+    let url = redis.map(TestRedis::url);
     let overrides = gated_sale(redis.map(|r| (url.as_deref().unwrap_or(""), r.prefix.as_str())));
     let clock = manual_clock();
     let instance = Instance::start_with(settings(&db.url, &overrides), clock.clone(), |s| s).await;
@@ -354,7 +354,7 @@ async fn released_and_restocked_units_reach_the_gate(postgres: bool, redis: Opti
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn released_and_restocked_units_reach_the_gate_on_redis() {
-    let redis = SharedRedis::new();
+    let redis = TestRedis::new();
     released_and_restocked_units_reach_the_gate(true, Some(&redis)).await;
 }
 
@@ -365,9 +365,9 @@ async fn released_and_restocked_units_reach_the_gate_on_the_embedded_twins() {
 
 /// Units an admission took and never wrote (its instance died on the way) are found by the keeper
 /// and sold after all.
-async fn units_stranded_in_the_gate_are_sold_after_all(redis: Option<&SharedRedis>) {
+async fn units_stranded_in_the_gate_are_sold_after_all(redis: Option<&TestRedis>) {
     let db = database(redis.is_some()).await;
-    let url = redis.map(SharedRedis::url);
+    let url = redis.map(TestRedis::url);
     let mut overrides =
         gated_sale(redis.map(|r| (url.as_deref().unwrap_or(""), r.prefix.as_str())));
     overrides.push(("gate.keeper_interval_ms", json!(3_600_000)));
@@ -401,7 +401,7 @@ async fn units_stranded_in_the_gate_are_sold_after_all(redis: Option<&SharedRedi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn units_stranded_in_the_gate_are_sold_after_all_on_redis() {
-    let redis = SharedRedis::new();
+    let redis = TestRedis::new();
     units_stranded_in_the_gate_are_sold_after_all(Some(&redis)).await;
 }
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 /// Reads: burst 5, one more a second; the penalty box far away unless a test brings it close.
 fn limits(
-    redis: Option<&SharedRedis>,
+    redis: Option<&TestRedis>,
     extra: &[(&'static str, Value)],
 ) -> Vec<(&'static str, Value)> {
     let mut o = vec![
@@ -44,7 +44,7 @@ fn header(response: &reqwest::Response, name: &str) -> String {
     response.headers()[name].to_str().unwrap().to_owned()
 }
 
-async fn exact_burst_then_refusal(redis: Option<&SharedRedis>) {
+async fn exact_burst_then_refusal(redis: Option<&TestRedis>) {
     let db = database(redis.is_some()).await;
     let clock = manual_clock();
     let instance = Instance::start_with(settings(&db.url, &limits(redis, &[])), clock, |s| s).await;
@@ -74,7 +74,7 @@ async fn exact_burst_then_refusal(redis: Option<&SharedRedis>) {
 
 #[tokio::test]
 async fn the_limiter_admits_exactly_its_burst_then_refuses_with_headers_on_redis() {
-    let redis = SharedRedis::new();
+    let redis = TestRedis::new();
     exact_burst_then_refusal(Some(&redis)).await;
 }
 
@@ -83,7 +83,7 @@ async fn the_limiter_admits_exactly_its_burst_then_refuses_with_headers_in_proce
     exact_burst_then_refusal(None).await;
 }
 
-async fn forwarded_for(redis: Option<&SharedRedis>) {
+async fn forwarded_for(redis: Option<&TestRedis>) {
     let db = database(redis.is_some()).await;
     let clock = manual_clock();
     let http = client();
@@ -142,7 +142,7 @@ async fn forwarded_for(redis: Option<&SharedRedis>) {
 
 #[tokio::test]
 async fn a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing_on_redis() {
-    let redis = SharedRedis::new();
+    let redis = TestRedis::new();
     forwarded_for(Some(&redis)).await;
 }
 
@@ -192,7 +192,7 @@ async fn purchases_are_limited_per_customer_whatever_address_they_come_from() {
     );
 }
 
-async fn penalty_box(redis: Option<&SharedRedis>) {
+async fn penalty_box(redis: Option<&TestRedis>) {
     let db = database(redis.is_some()).await;
     let clock = manual_clock();
     let extra = [
@@ -235,7 +235,7 @@ async fn penalty_box(redis: Option<&SharedRedis>) {
 
 #[tokio::test]
 async fn the_penalty_box_blocks_and_releases_on_time_on_redis() {
-    let redis = SharedRedis::new();
+    let redis = TestRedis::new();
     penalty_box(Some(&redis)).await;
 }
 
@@ -250,7 +250,7 @@ async fn with_redis_down_limits_fall_back_to_the_instance_and_readyz_says_degrad
     let mut redis = RedisProcess::start().await;
     let overrides = [
         ("redis_url", json!(redis.url())),
-        ("redis.key_prefix", json!(prefix())),
+        ("redis.key_prefix", json!(PRIVATE_PREFIX)),
         ("limits.reads.rate", json!(1)),
         ("limits.reads.burst", json!(3)),
     ];

@@ -1,7 +1,7 @@
 //! What both files of this suite share: where sessions are kept, instances started on a driven
 //! clock, and requests made with a given Authorization header.
 
-use crate::common::{self, Instance, SharedRedis};
+use crate::common::{self, Instance, TestRedis};
 use flashgate_core::ManualClock;
 use flashgate_store::Store;
 use flashgate_store::testing::TestDatabase;
@@ -19,14 +19,14 @@ pub enum Keeper {
 /// A database for one test, and the shared Redis prefix when sessions live on Redis.
 pub struct Ground {
     pub db: TestDatabase,
-    pub redis: Option<SharedRedis>,
+    pub redis: Option<TestRedis>,
 }
 
 impl Ground {
     pub async fn new(keeper: Keeper) -> Self {
         Self {
             db: common::database(keeper == Keeper::Postgres).await,
-            redis: (keeper == Keeper::Redis).then(SharedRedis::new),
+            redis: (keeper == Keeper::Redis).then(TestRedis::new),
         }
     }
 
