@@ -14,6 +14,7 @@ pub mod payment;
 pub mod ports;
 pub mod product;
 pub mod purchase;
+pub mod session;
 pub mod settle;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -9,6 +9,7 @@ pub mod gate;
 pub mod health;
 pub mod limiter;
 pub mod redis_backend;
+pub mod sessions;
 mod subscriber;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -25,3 +26,4 @@ pub use limiter::{
     InProcessLimiter, Penalty, Policy, RateDecision, RateLimiter, RedisLimiter, Verdict,
 };
 pub use redis_backend::{RedisBackend, RedisOptions};
+pub use sessions::{RedisSessions, SessionFields};

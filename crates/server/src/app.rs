@@ -108,8 +108,16 @@ impl Application {
             log: store.payment_log.clone(),
             clock: clock.clone(),
         };
+        let tokens = BuyerTokens::from_settings(
+            settings.jwt_secret.expose().as_bytes(),
+            &settings.auth,
+            clock.clone(),
+        )?;
+        let sessions =
+            crate::auth::sessions::build(&settings.auth.sessions, &store, fastpath.redis.as_ref());
         let state = AppState {
-            tokens: BuyerTokens::new(settings.jwt_secret.expose().as_bytes()),
+            tokens,
+            sessions,
             store,
             settings: Arc::new(settings),
             clock,

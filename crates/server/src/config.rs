@@ -61,6 +61,8 @@ pub struct Settings {
     pub vnpay: VnpaySettings,
     pub reconciler: ReconcilerSettings,
     pub monitor: MonitorSettings,
+    /// Buyers' credentials: tokens, sessions or both.
+    pub auth: crate::auth::AuthSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,6 +178,7 @@ impl Settings {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.validate_fast_path()?;
         let listen = self.listen_addr()?;
+        self.auth.validate(listen.ip().is_loopback())?;
         if !(self.database_url.starts_with("sqlite:")
             || self.database_url.starts_with("postgres://")
             || self.database_url.starts_with("postgresql://"))

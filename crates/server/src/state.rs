@@ -17,6 +17,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub clock: Arc<dyn Clock>,
     pub tokens: BuyerTokens,
+    /// Buyers' server-side sessions.
+    pub sessions: flashgate_core::session::Sessions,
     pub gateway: Arc<VnpayGateway>,
     pub callbacks: Callbacks,
     pub metrics: Option<PrometheusHandle>,

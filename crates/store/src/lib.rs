@@ -17,6 +17,7 @@ use flashgate_core::ports::SaleMonitor;
 use flashgate_core::ports::{
     Auditor, Catalog, Health, Leases, OrderQueries, PaymentLog, Reservations, Transitions,
 };
+use flashgate_core::session::SessionStore;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,6 +73,8 @@ pub struct Store {
     pub payment_log: Arc<dyn PaymentLog>,
     /// The live sale's aggregates and the pools' occupancy.
     pub monitor: Arc<dyn SaleMonitor>,
+    /// Buyers' sessions, when they are kept in the database.
+    pub sessions: Arc<dyn SessionStore>,
 }
 
 impl Store {
@@ -87,6 +90,7 @@ impl Store {
             + Health
             + PaymentLog
             + SaleMonitor
+            + SessionStore
             + 'static,
     {
         let adapter = Arc::new(adapter);
@@ -101,7 +105,8 @@ impl Store {
             auditor: adapter.clone(),
             health: adapter.clone(),
             monitor: adapter.clone(),
-            payment_log: adapter,
+            payment_log: adapter.clone(),
+            sessions: adapter,
         }
     }
 

@@ -80,7 +80,7 @@ fn bearer(parts: &Parts) -> Result<&str, Problem> {
         .ok_or_else(|| Problem::unauthorized("The Authorization header must be a Bearer token."))
 }
 
-/// The buyer a request acts for, from a verified token.
+/// The buyer a request acts for, from a verified token or a live session.
 pub struct Buyer(pub CustomerId);
 
 impl FromRequestParts<AppState> for Buyer {
@@ -90,12 +90,9 @@ impl FromRequestParts<AppState> for Buyer {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)?;
-        state
-            .tokens
-            .verify(token)
+        super::sessions::authenticate(&parts.headers, state)
+            .await
             .map(Buyer)
-            .map_err(|e| Problem::unauthorized(e.to_string()))
     }
 }
 

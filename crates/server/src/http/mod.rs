@@ -13,6 +13,7 @@ pub mod payments;
 pub mod problem;
 pub mod products;
 pub mod rate_limit;
+pub mod sessions;
 pub mod shedding;
 
 use crate::state::AppState;
@@ -21,7 +22,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post};
 use std::time::Duration;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -42,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}", get(orders::get))
         .route("/payments/vnpay/ipn", get(payments::ipn))
         .route("/payments/vnpay/return", get(payments::return_page))
+        .route("/sessions", post(sessions::create))
+        .route("/sessions/current", delete(sessions::delete_current))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::document))
         .route("/admin/dashboard", get(dashboard::page))

@@ -8,6 +8,7 @@ mod gate_fence;
 mod orders;
 mod payments;
 mod reservations;
+mod sessions;
 mod transitions;
 
 use crate::PoolSettings;

@@ -1,0 +1,278 @@
+//! What authenticating a buyer costs each way, measured in one run: verifying an HS256, RS256 and
+//! EdDSA token against looking a session up in SQLite, PostgreSQL and Redis (and the occasional write
+//! that slides it), then how soon a revoked session is refused by a second instance. A measurement,
+//! not a test: it prints medians and p99s.
+//!
+//! `cargo run --release -p flashgate --example session_cost` (PostgreSQL from
+//! `FLASHGATE_TEST_DATABASE_URL`, Redis from `FLASHGATE_TEST_REDIS_URL`; defaults on 127.0.0.1).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use flashgate::Application;
+use flashgate::auth::BuyerTokens;
+use flashgate::config::{DEFAULTS, Settings};
+use flashgate::state::AppState;
+use flashgate_core::session::{SESSION_ID_BYTES, SessionId, Sessions};
+use flashgate_core::{Clock, CustomerId, SystemClock};
+use flashgate_store::testing::TestDatabase;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rand::RngCore;
+use serde_json::json;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const RSA_KEY: &str = include_str!("../tests/sessions/keys/rsa-a.key");
+const RSA_PUB: &str = include_str!("../tests/sessions/keys/rsa-a.pub");
+const ED_KEY: &str = include_str!("../tests/sessions/keys/ed-a.key");
+const ED_PUB: &str = include_str!("../tests/sessions/keys/ed-a.pub");
+
+/// Operations timed per figure; lookups are sequential, one at a time, so each is one request's cost.
+const SAMPLES: usize = 3_000;
+const REVOCATIONS: usize = 50;
+
+fn redis_url() -> String {
+    std::env::var("FLASHGATE_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+fn settings(database_url: &str, redis: Option<&str>) -> Settings {
+    let mut figment = Figment::from(Toml::string(DEFAULTS))
+        .merge(Serialized::default("listen", "127.0.0.1:0"))
+        .merge(Serialized::default("database_url", database_url))
+        .merge(Serialized::default("limits.enabled", false))
+        .merge(Serialized::default("log.filter", "error"))
+        .merge(Serialized::default(
+            "auth.keys",
+            json!([
+                {"kid": "rsa", "alg": "RS256", "public_key_pem": RSA_PUB},
+                {"kid": "ed", "alg": "EdDSA", "public_key_pem": ED_PUB},
+            ]),
+        ));
+    if let Some(url) = redis {
+        let prefix = format!("fgcost:{}:", uuid::Uuid::new_v4().simple());
+        figment = figment
+            .merge(Serialized::default("redis_url", url))
+            .merge(Serialized::default("redis.key_prefix", prefix));
+    }
+    Settings::from_figment(figment).unwrap()
+}
+
+/// Median and p99 of `samples` runs of `op`, in µs.
+async fn measure<F, Fut>(samples: usize, mut op: F) -> (f64, f64)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for i in 0..samples / 10 {
+        op(i).await;
+    }
+    let mut took: Vec<Duration> = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let started = Instant::now();
+        op(i).await;
+        took.push(started.elapsed());
+    }
+    took.sort();
+    let at = |q: f64| took[((took.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
+    (at(0.5), at(0.99))
+}
+
+fn row(what: &str, (median, p99): (f64, f64), note: &str) {
+    println!("| {what:<38} | {median:>10.1} | {p99:>10.1} | {note} |");
+}
+
+fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey) -> String {
+    let mut header = Header::new(alg);
+    header.kid = kid.map(str::to_owned);
+    let exp = SystemClock.now().unix_timestamp() + 900;
+    jsonwebtoken::encode(&header, &json!({"sub": "cost-buyer", "exp": exp}), key).unwrap()
+}
+
+async fn tokens() {
+    let settings = settings("sqlite::memory:", None);
+    let tokens = BuyerTokens::from_settings(
+        settings.jwt_secret.expose().as_bytes(),
+        &settings.auth,
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let hs256 = tokens
+        .mint(
+            &CustomerId::parse("cost-buyer").unwrap(),
+            time::Duration::minutes(15),
+        )
+        .unwrap();
+    let rs256 = sign(
+        Algorithm::RS256,
+        Some("rsa"),
+        &EncodingKey::from_rsa_pem(RSA_KEY.as_bytes()).unwrap(),
+    );
+    let eddsa = sign(
+        Algorithm::EdDSA,
+        Some("ed"),
+        &EncodingKey::from_ed_pem(ED_KEY.as_bytes()).unwrap(),
+    );
+    for (what, token) in [
+        ("token: HS256 verify", &hs256),
+        ("token: RS256 verify (2048-bit)", &rs256),
+        ("token: EdDSA verify (Ed25519)", &eddsa),
+    ] {
+        let figures = measure(SAMPLES, |_| {
+            let token = token.clone();
+            let tokens = tokens.clone();
+            async move {
+                tokens.verify(&token).unwrap();
+            }
+        })
+        .await;
+        row(what, figures, "CPU only, no I/O");
+    }
+}
+
+fn new_id() -> SessionId {
+    let mut bytes = [0_u8; SESSION_ID_BYTES];
+    rand::rng().fill_bytes(&mut bytes);
+    SessionId::from_random(bytes)
+}
+
+/// One lookup per request (within a slide step: a read only), then the write that slides it.
+async fn lookups(name: &str, sessions: &Sessions) {
+    let id = new_id();
+    let customer = CustomerId::parse("cost-buyer").unwrap();
+    sessions
+        .start(&id, customer, SystemClock.now())
+        .await
+        .unwrap();
+    let figures = measure(SAMPLES, |_| {
+        let (sessions, id) = (sessions.clone(), id.clone());
+        async move {
+            sessions.authenticate(&id, SystemClock.now()).await.unwrap();
+        }
+    })
+    .await;
+    row(
+        &format!("session: {name} lookup"),
+        figures,
+        "one read per request",
+    );
+    let key = id.key();
+    let base = SystemClock.now() + time::Duration::hours(1);
+    let figures = measure(SAMPLES / 3, |i| {
+        let (sessions, key) = (sessions.clone(), key.clone());
+        let until = base + time::Duration::milliseconds(i as i64 + 1);
+        async move {
+            sessions
+                .store
+                .extend(&key, until, SystemClock.now())
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    row(
+        &format!("session: {name} slide (write)"),
+        figures,
+        "once per 1/20 of the idle timeout",
+    );
+    sessions.end(&id).await.unwrap();
+}
+
+struct Running {
+    state: AppState,
+    url: String,
+    stop: CancellationToken,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn start(settings: Settings) -> Running {
+    let app = Application::build(settings).await.unwrap();
+    let url = format!("http://{}", app.local_addr().unwrap());
+    let state = app.state().clone();
+    let stop = CancellationToken::new();
+    tokio::spawn(app.run(stop.clone()));
+    Running { state, url, stop }
+}
+
+/// One store's figures: its lookups, then its revocation across two instances.
+async fn session_store(name: &str, settings: Settings) {
+    let a = start(settings.clone()).await;
+    let b = start(settings).await;
+    lookups(name, &a.state.sessions).await;
+    revocation(name, &a, &b).await;
+}
+
+/// Two instances on one store: DELETE on the first, then the next request on the second; the time
+/// from sending the DELETE to holding the refusal.
+async fn revocation(name: &str, a: &Running, b: &Running) {
+    let http = reqwest::Client::new();
+    let bearer = format!(
+        "Bearer {}",
+        a.state
+            .tokens
+            .mint(
+                &CustomerId::parse("cost-buyer").unwrap(),
+                time::Duration::minutes(15)
+            )
+            .unwrap()
+    );
+    let mut took = Vec::with_capacity(REVOCATIONS);
+    for _ in 0..REVOCATIONS {
+        let started: serde_json::Value = http
+            .post(format!("{}/sessions", a.url))
+            .header("authorization", &bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = format!("Session {}", started["session_id"].as_str().unwrap());
+        let get = || {
+            http.get(format!("{}/orders", b.url))
+                .header("authorization", &session)
+        };
+        assert_eq!(get().send().await.unwrap().status(), 200);
+        let sent = Instant::now();
+        let deleted = http
+            .delete(format!("{}/sessions/current", a.url))
+            .header("authorization", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 204);
+        assert_eq!(get().send().await.unwrap().status(), 401, "refused at once");
+        took.push(sent.elapsed());
+    }
+    took.sort();
+    let at = |q: f64| took[((took.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
+    row(
+        &format!("revocation: {name}, A → B refused"),
+        (at(0.5), at(0.99)),
+        "DELETE on A + next request on B, over HTTP",
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    println!("| what | median µs | p99 µs | note |");
+    println!("|---|---:|---:|---|");
+    tokens().await;
+    let sqlite = TestDatabase::sqlite();
+    session_store("SQLite", settings(&sqlite.url, None)).await;
+    let postgres = TestDatabase::postgres().await;
+    session_store("PostgreSQL", settings(&postgres.url, None)).await;
+    let redis = TestDatabase::sqlite();
+    session_store("Redis", settings(&redis.url, Some(&redis_url()))).await;
+    println!(
+        "| revocation: token | until exp | | | a signed token stays valid until it expires (15 min here); refusing it sooner takes a deny-list, i.e. a lookup |"
+    );
+}

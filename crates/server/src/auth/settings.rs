@@ -1,0 +1,154 @@
+//! The `[auth]` settings: which credentials buyers may use, the public keys their tokens may be
+//! signed with, the clock-skew tolerance and the sessions' timeouts.
+
+use anyhow::{bail, ensure};
+use serde::Deserialize;
+use std::collections::HashSet;
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BuyerCredentials {
+    Tokens,
+    Sessions,
+    Both,
+}
+
+impl BuyerCredentials {
+    pub fn allows_tokens(self) -> bool {
+        matches!(self, Self::Tokens | Self::Both)
+    }
+
+    pub fn allows_sessions(self) -> bool {
+        matches!(self, Self::Sessions | Self::Both)
+    }
+}
+
+/// The asymmetric algorithms a configured key may verify.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    RS256,
+    EdDSA,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicKeySettings {
+    pub kid: String,
+    pub alg: KeyAlgorithm,
+    pub public_key_pem: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    pub idle_timeout_seconds: u64,
+    pub max_lifetime_seconds: u64,
+    pub allow_bare_customer: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub buyers: BuyerCredentials,
+    pub leeway_seconds: u64,
+    #[serde(default)]
+    pub keys: Vec<PublicKeySettings>,
+    pub sessions: SessionSettings,
+}
+
+impl AuthSettings {
+    /// Fails at start, naming the key, on what types alone cannot catch (a key that does not parse
+    /// among them). The demo's bare customer ids are refused off a loopback address.
+    pub fn validate(&self, on_loopback: bool) -> anyhow::Result<()> {
+        let mut kids = HashSet::new();
+        for key in &self.keys {
+            ensure!(!key.kid.is_empty(), "auth.keys: a kid must not be empty");
+            ensure!(
+                kids.insert(key.kid.as_str()),
+                "auth.keys: kid `{}` appears twice",
+                key.kid
+            );
+            super::tokens::decoding_key(key)?;
+        }
+        let s = &self.sessions;
+        if s.idle_timeout_seconds == 0 || s.max_lifetime_seconds < s.idle_timeout_seconds {
+            bail!(
+                "auth.sessions: idle_timeout_seconds must be at least 1 and max_lifetime_seconds at least as long"
+            );
+        }
+        if s.allow_bare_customer && !on_loopback {
+            bail!(
+                "auth.sessions.allow_bare_customer: lets anyone act as any customer; only on a loopback address"
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{DEFAULTS, Settings};
+    use figment::Figment;
+    use figment::providers::{Format, Serialized, Toml};
+    use serde_json::json;
+
+    fn refusal(key: &str, value: serde_json::Value) -> String {
+        let figment = Figment::from(Toml::string(DEFAULTS)).merge(Serialized::default(key, value));
+        format!("{:#}", Settings::from_figment(figment).unwrap_err())
+    }
+
+    #[test]
+    fn buyers_may_use_both_kinds_by_default() {
+        let settings = Settings::from_figment(Figment::from(Toml::string(DEFAULTS))).unwrap();
+        assert!(settings.auth.buyers.allows_tokens() && settings.auth.buyers.allows_sessions());
+        assert!(settings.auth.keys.is_empty());
+    }
+
+    #[test]
+    fn a_key_that_is_not_a_public_key_names_its_kid() {
+        let keys = json!([{"kid": "shop-1", "alg": "RS256", "public_key_pem": "not a key"}]);
+        let error = refusal("auth.keys", keys);
+        assert!(error.contains("shop-1"), "{error}");
+    }
+
+    #[test]
+    fn a_kid_configured_twice_is_refused() {
+        let pem = include_str!("../../tests/sessions/keys/ed-a.pub");
+        let key = json!({"kid": "twice", "alg": "EdDSA", "public_key_pem": pem});
+        let error = refusal("auth.keys", json!([key, key]));
+        assert!(error.contains("twice"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_algorithm_is_refused() {
+        let keys = json!([{"kid": "k", "alg": "HS256", "public_key_pem": "x"}]);
+        let error = refusal("auth.keys", keys);
+        assert!(error.contains("alg") || error.contains("HS256"), "{error}");
+    }
+
+    #[test]
+    fn a_lifetime_shorter_than_the_idle_timeout_is_refused() {
+        let error = refusal("auth.sessions.max_lifetime_seconds", json!(60));
+        assert!(error.contains("auth.sessions"), "{error}");
+    }
+
+    #[test]
+    fn bare_customer_ids_are_refused_off_loopback() {
+        let figment = Figment::from(Toml::string(DEFAULTS))
+            .merge(Serialized::default("listen", "0.0.0.0:8080"))
+            .merge(Serialized::default(
+                "admin_token",
+                "a-real-admin-token-0123",
+            ))
+            .merge(Serialized::default(
+                "jwt_secret",
+                "a-real-jwt-secret-0123456789abcdefgh",
+            ))
+            .merge(Serialized::default(
+                "auth.sessions.allow_bare_customer",
+                true,
+            ));
+        let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
+        assert!(error.contains("allow_bare_customer"), "{error}");
+    }
+}

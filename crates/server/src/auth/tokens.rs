@@ -1,0 +1,189 @@
+//! Buyer tokens: JWTs whose `sub` is the customer id and whose `exp` is required. A token without a
+//! `kid` is HS256 with the shared secret (what `flashgate token` mints); a token with a `kid` is
+//! verified only with the public key configured under that kid and only with that key's algorithm,
+//! so several keys can be live during a rotation and no token chooses how it is checked (no HS256
+//! "signed" with an RSA public key's bytes). Expiry is judged by the service's clock, with leeway.
+
+use super::settings::{AuthSettings, KeyAlgorithm, PublicKeySettings};
+use anyhow::Context;
+use flashgate_core::{Clock, CustomerId, SystemClock};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Clocks of the shop and flashgate drift a little; half a minute is the usual tolerance.
+const DEFAULT_LEEWAY_SECONDS: i64 = 30;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is not valid: {0}")]
+    Invalid(String),
+    #[error("the token's subject is not a valid customer id")]
+    BadSubject,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("no key is configured for the token's kid `{0}`")]
+    UnknownKey(String),
+    #[error("the token's algorithm {0:?} is not the one configured for its key")]
+    AlgorithmNotAllowed(Algorithm),
+}
+
+/// One way of checking a signature: a key and the only algorithm it may be used with.
+#[derive(Clone)]
+struct Verifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl Verifier {
+    fn new(key: DecodingKey, alg: Algorithm) -> Self {
+        let mut validation = Validation::new(alg);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        // Expiry is checked against the service's clock below, with the configured leeway.
+        validation.validate_exp = false;
+        Self { key, validation }
+    }
+}
+
+/// Verifies buyer tokens against the shared secret and the configured public keys; mints HS256 ones.
+#[derive(Clone)]
+pub struct BuyerTokens {
+    encoding: EncodingKey,
+    shared: Verifier,
+    by_kid: HashMap<String, Verifier>,
+    leeway_seconds: i64,
+    clock: Arc<dyn Clock>,
+}
+
+pub(super) fn decoding_key(key: &PublicKeySettings) -> anyhow::Result<DecodingKey> {
+    let pem = key.public_key_pem.as_bytes();
+    match key.alg {
+        KeyAlgorithm::RS256 => DecodingKey::from_rsa_pem(pem),
+        KeyAlgorithm::EdDSA => DecodingKey::from_ed_pem(pem),
+    }
+    .with_context(|| {
+        format!(
+            "auth.keys: the public key of kid `{}` is not a {:?} public key in PEM",
+            key.kid, key.alg
+        )
+    })
+}
+
+impl BuyerTokens {
+    /// HS256 with `secret` only, the default leeway and the system clock.
+    pub fn new(secret: &[u8]) -> Self {
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            shared: Verifier::new(DecodingKey::from_secret(secret), Algorithm::HS256),
+            by_kid: HashMap::new(),
+            leeway_seconds: DEFAULT_LEEWAY_SECONDS,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// HS256 with `secret`, plus every key of `[auth]`, with its leeway, judged by `clock`.
+    pub fn from_settings(
+        secret: &[u8],
+        auth: &AuthSettings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let mut by_kid = HashMap::new();
+        for key in &auth.keys {
+            let alg = match key.alg {
+                KeyAlgorithm::RS256 => Algorithm::RS256,
+                KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+            };
+            by_kid.insert(key.kid.clone(), Verifier::new(decoding_key(key)?, alg));
+        }
+        Ok(Self {
+            by_kid,
+            leeway_seconds: i64::try_from(auth.leeway_seconds).unwrap_or(i64::MAX),
+            clock,
+            ..Self::new(secret)
+        })
+    }
+
+    pub fn verify(&self, token: &str) -> Result<CustomerId, TokenError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let verifier = match &header.kid {
+            None => &self.shared,
+            Some(kid) => self
+                .by_kid
+                .get(kid)
+                .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?,
+        };
+        // The key decides the algorithm, never the token: checked here so the refusal says why.
+        if !verifier.validation.algorithms.contains(&header.alg) {
+            return Err(TokenError::AlgorithmNotAllowed(header.alg));
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, &verifier.key, &verifier.validation)
+            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let now = self.clock.now().unix_timestamp();
+        if data.claims.exp.saturating_add(self.leeway_seconds) <= now {
+            return Err(TokenError::Expired);
+        }
+        if data
+            .claims
+            .nbf
+            .is_some_and(|nbf| nbf.saturating_sub(self.leeway_seconds) > now)
+        {
+            return Err(TokenError::NotYetValid);
+        }
+        CustomerId::parse(&data.claims.sub).map_err(|_| TokenError::BadSubject)
+    }
+
+    /// An HS256 token for `customer`, valid for `ttl` from now by the service's clock.
+    pub fn mint(&self, customer: &CustomerId, ttl: time::Duration) -> Result<String, TokenError> {
+        let claims = Claims {
+            sub: customer.as_str().to_owned(),
+            exp: (self.clock.now() + ttl).unix_timestamp(),
+            nbf: None,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| TokenError::Invalid(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_minted_token_verifies_to_its_customer() {
+        let tokens = BuyerTokens::new(SECRET);
+        let customer = CustomerId::parse("cus_1").unwrap();
+        let token = tokens.mint(&customer, time::Duration::minutes(5)).unwrap();
+        assert_eq!(tokens.verify(&token).unwrap(), customer);
+    }
+
+    #[test]
+    fn a_token_signed_with_another_key_is_refused() {
+        let customer = CustomerId::parse("cus_1").unwrap();
+        let token = BuyerTokens::new(b"another-key-another-key-another!")
+            .mint(&customer, time::Duration::minutes(5))
+            .unwrap();
+        assert!(BuyerTokens::new(SECRET).verify(&token).is_err());
+    }
+
+    #[test]
+    fn an_expired_token_is_refused() {
+        let tokens = BuyerTokens::new(SECRET);
+        let customer = CustomerId::parse("cus_1").unwrap();
+        let token = tokens.mint(&customer, time::Duration::minutes(-5)).unwrap();
+        assert!(matches!(tokens.verify(&token), Err(TokenError::Expired)));
+    }
+}

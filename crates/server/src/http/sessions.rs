@@ -1,0 +1,231 @@
+//! Buyers' sessions: `POST /sessions` trades a valid buyer token (or, when the demo setting allows it,
+//! a bare `customer_id`) for an opaque session id; `DELETE /sessions/current` revokes it at once. Also
+//! how a request's buyer is found: `Authorization: Bearer <JWT>` or `Authorization: Session <id>`,
+//! each accepted only when `auth.buyers` allows it. A header, not a cookie: no CSRF to defend against,
+//! and API clients and browsers' scripts send both kinds the same way.
+
+use super::problem::Problem;
+use crate::auth::TokenError;
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use flashgate_core::CustomerId;
+use flashgate_core::session::{SESSION_ID_BYTES, SessionError, SessionId};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// What a request presents as its buyer.
+enum Credential<'a> {
+    Token(&'a str),
+    Session(&'a str),
+}
+
+fn nonempty(rest: &str) -> Option<&str> {
+    Some(rest.trim()).filter(|v| !v.is_empty())
+}
+
+fn credential(headers: &HeaderMap) -> Result<Credential<'_>, Problem> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| {
+            Problem::unauthorized("Send Authorization: Bearer <token> or Session <id>.")
+        })?
+        .to_str()
+        .map_err(|_| Problem::unauthorized("The Authorization header is not readable."))?;
+    if let Some(token) = value.strip_prefix("Bearer ").and_then(nonempty) {
+        Ok(Credential::Token(token))
+    } else if let Some(id) = value.strip_prefix("Session ").and_then(nonempty) {
+        Ok(Credential::Session(id))
+    } else {
+        Err(Problem::unauthorized(
+            "The Authorization header must be Bearer <token> or Session <id>.",
+        ))
+    }
+}
+
+fn token_problem(error: TokenError) -> Problem {
+    match error {
+        TokenError::UnknownKey(_) => Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unknown_signing_key",
+            "The token's signing key is not known",
+            error.to_string(),
+        ),
+        TokenError::AlgorithmNotAllowed(_) => Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "algorithm_not_allowed",
+            "The token's algorithm is not allowed for its key",
+            error.to_string(),
+        ),
+        other => Problem::unauthorized(other.to_string()),
+    }
+}
+
+fn invalid_session(detail: impl Into<String>) -> Problem {
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_session",
+        "The session is not valid",
+        detail,
+    )
+}
+
+fn session_problem(error: SessionError) -> Problem {
+    match error {
+        SessionError::Unknown => invalid_session(error.to_string()),
+        SessionError::Expired => Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "session_expired",
+            "The session has expired",
+            error.to_string(),
+        ),
+        SessionError::Store(e) => e.into(),
+    }
+}
+
+fn not_accepted(kind: &str) -> Problem {
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "credential_not_accepted",
+        "This kind of credential is not accepted",
+        format!("Buyers may not authenticate with {kind} here (setting auth.buyers)."),
+    )
+}
+
+fn session_id(raw: &str) -> Result<SessionId, Problem> {
+    // A malformed id is refused before any lookup.
+    SessionId::parse(raw).map_err(|e| invalid_session(e.to_string()))
+}
+
+/// The buyer behind a request, by token or session as `auth.buyers` allows. Refusals are counted by
+/// kind and code, so an operator sees forged sessions or a key the shop forgot to configure.
+pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<CustomerId, Problem> {
+    let allowed = state.settings.auth.buyers;
+    let (kind, outcome) = match credential(headers)? {
+        Credential::Token(token) => (
+            "token",
+            if allowed.allows_tokens() {
+                state.tokens.verify(token).map_err(token_problem)
+            } else {
+                Err(not_accepted("tokens"))
+            },
+        ),
+        Credential::Session(raw) => (
+            "session",
+            if allowed.allows_sessions() {
+                match session_id(raw) {
+                    Ok(id) => state
+                        .sessions
+                        .authenticate(&id, state.clock.now())
+                        .await
+                        .map_err(session_problem),
+                    Err(problem) => Err(problem),
+                }
+            } else {
+                Err(not_accepted("sessions"))
+            },
+        ),
+    };
+    if let Err(problem) = &outcome {
+        metrics::counter!("flashgate_buyer_auth_refused_total", "kind" => kind, "code" => problem.code)
+            .increment(1);
+    }
+    outcome
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BareCustomer {
+    customer_id: String,
+}
+
+#[derive(Serialize)]
+struct SessionView {
+    session_id: String,
+    customer_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    idle_expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+/// The customer a new session is for: the verified token's, or the demo body's.
+fn customer_for_session(
+    headers: &HeaderMap,
+    body: &Bytes,
+    state: &AppState,
+) -> Result<CustomerId, Problem> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return match credential(headers)? {
+            Credential::Token(token) => state.tokens.verify(token).map_err(token_problem),
+            Credential::Session(_) => Err(Problem::unauthorized(
+                "A session is started with a buyer token: Authorization: Bearer <token>.",
+            )),
+        };
+    }
+    if !state.settings.auth.sessions.allow_bare_customer {
+        return Err(Problem::unauthorized(
+            "Send Authorization: Bearer <token> to start a session.",
+        ));
+    }
+    let bare: BareCustomer = serde_json::from_slice(body)
+        .map_err(|e| Problem::invalid_request(format!("The body is not valid: {e}")))?;
+    CustomerId::parse(&bare.customer_id).map_err(|e| Problem::invalid_request(e.to_string()))
+}
+
+/// `POST /sessions`: 201 with the session id, which is shown this once and never again.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    if !state.settings.auth.buyers.allows_sessions() {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "sessions_disabled",
+            "Sessions are not offered",
+            "Buyers authenticate with tokens here (setting auth.buyers).",
+        ));
+    }
+    let customer = customer_for_session(&headers, &body, &state)?;
+    let mut bytes = [0_u8; SESSION_ID_BYTES];
+    // The thread RNG is a CSPRNG seeded from the operating system.
+    rand::rng().fill_bytes(&mut bytes);
+    let id = SessionId::from_random(bytes);
+    let session = state
+        .sessions
+        .start(&id, customer, state.clock.now())
+        .await?;
+    let view = SessionView {
+        session_id: id.expose().to_owned(),
+        customer_id: session.customer.as_str().to_owned(),
+        idle_expires_at: session.idle_expires_at,
+        expires_at: session.expires_at,
+    };
+    let mut response = (StatusCode::CREATED, Json(view)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `DELETE /sessions/current`: 204, and the id is refused everywhere from now on.
+pub async fn delete_current(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    let Credential::Session(raw) = credential(&headers)? else {
+        return Err(invalid_session(
+            "Send the session to end as Authorization: Session <id>.",
+        ));
+    };
+    if state.sessions.end(&session_id(raw)?).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(session_problem(SessionError::Unknown))
+    }
+}
