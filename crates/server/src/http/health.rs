@@ -5,20 +5,15 @@ use super::openapi::Unavailable;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-<<<<<<< HEAD
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use utoipa::ToSchema;
-=======
-use axum::http::StatusCode;
-use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::net::TcpStream;
+use utoipa::ToSchema;
 
 /// A readiness probe must answer quickly even when the gateway hangs.
 const GATEWAY_CONNECT_LIMIT: Duration = Duration::from_secs(1);
->>>>>>> observe
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -26,7 +21,6 @@ pub struct Health {
     status: &'static str,
 }
 
-<<<<<<< HEAD
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
     /// `ready`, or `unavailable` when the database does not answer.
@@ -39,6 +33,7 @@ pub struct Readiness {
 pub struct Checks {
     database: DatabaseCheck,
     redis: RedisCheck,
+    gateway: GatewayCheck,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -59,6 +54,19 @@ pub struct RedisCheck {
     status: &'static str,
 }
 
+/// The payment gateway's API; its being down delays payments but does not make the service unready.
+#[derive(Serialize, ToSchema)]
+pub struct GatewayCheck {
+    #[schema(value_type = String, pattern = "^(up|down)$")]
+    status: &'static str,
+    /// `simulator` when the bundled VNPay simulator stands in for the gateway.
+    #[schema(value_type = String, pattern = "^(simulator|vnpay)$")]
+    kind: &'static str,
+    /// Why the gateway cannot be reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
 #[utoipa::path(
     get,
     path = "/healthz",
@@ -76,7 +84,7 @@ pub async fn healthz() -> Json<Health> {
     operation_id = "readyz",
     tag = "health",
     responses(
-        (status = 200, description = "The database answers; Redis may be degraded.", body = Readiness),
+        (status = 200, description = "The database answers; Redis and the gateway may be down.", body = Readiness),
         (status = 503, description = "The database does not answer.", content(
             (Readiness = "application/json"),
             (Unavailable = "application/problem+json"),
@@ -84,8 +92,13 @@ pub async fn healthz() -> Json<Health> {
     ),
 )]
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    let (database, redis, gateway) = tokio::join!(
+        state.store.health.ping(),
+        state.fastpath.redis_status(),
+        gateway(&state)
+    );
     let backend = state.store.backend.as_str();
-    let database = match state.store.health.ping().await {
+    let database = match database {
         Ok(()) => DatabaseCheck {
             status: "up",
             backend,
@@ -98,38 +111,18 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         },
     };
     let ready = database.error.is_none();
-    // Redis down degrades the service (database path, per-instance limits) but does not stop it.
-    let redis = RedisCheck {
-        status: state.fastpath.redis_status().await.as_str(),
-=======
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let (database, redis, gateway) = tokio::join!(
-        state.store.health.ping(),
-        state.fastpath.redis_status(),
-        gateway(&state)
-    );
-    let backend = state.store.backend.as_str();
-    let ready = database.is_ok();
-    let database = match database {
-        Ok(()) => json!({"status": "up", "backend": backend}),
-        Err(e) => json!({"status": "down", "backend": backend, "error": e.to_string()}),
-    };
     // Redis down degrades the service (database path, per-instance limits) but does not stop it; an
     // unreachable gateway delays payments (the reconciler catches up) but does not stop selling.
-    let redis = json!({"status": redis.as_str()});
-    let body = json!({
-        "status": if ready { "ready" } else { "unavailable" },
-        "checks": { "database": database, "redis": redis, "gateway": gateway },
-    });
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
->>>>>>> observe
+    let redis = RedisCheck {
+        status: redis.as_str(),
     };
     let body = Readiness {
         status: if ready { "ready" } else { "unavailable" },
-        checks: Checks { database, redis },
+        checks: Checks {
+            database,
+            redis,
+            gateway,
+        },
     };
     if ready {
         (StatusCode::OK, Json(body)).into_response()
@@ -146,9 +139,14 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 
 /// The payment gateway's API: the bundled simulator answers in this very process; a real gateway is
 /// checked with a TCP connection to its API host, which costs it nothing.
-async fn gateway(state: &AppState) -> Value {
+async fn gateway(state: &AppState) -> GatewayCheck {
+    let check = |status, kind, error: Option<&str>| GatewayCheck {
+        status,
+        kind,
+        error: error.map(str::to_owned),
+    };
     if state.settings.vnpay.uses_simulator() {
-        return json!({"status": "up", "kind": "simulator"});
+        return check("up", "simulator", None);
     }
     let url = &state.gateway.client.config().api_url;
     let target = reqwest::Url::parse(url).ok().and_then(|url| {
@@ -156,12 +154,12 @@ async fn gateway(state: &AppState) -> Value {
         Some((url.host_str()?.to_owned(), port))
     });
     let Some(target) = target else {
-        return json!({"status": "down", "kind": "vnpay", "error": "vnpay.api_url names no host"});
+        return check("down", "vnpay", Some("vnpay.api_url names no host"));
     };
     match tokio::time::timeout(GATEWAY_CONNECT_LIMIT, TcpStream::connect(target)).await {
-        Ok(Ok(_)) => json!({"status": "up", "kind": "vnpay"}),
-        Ok(Err(e)) => json!({"status": "down", "kind": "vnpay", "error": e.to_string()}),
-        Err(_) => json!({"status": "down", "kind": "vnpay", "error": "no answer within 1 s"}),
+        Ok(Ok(_)) => check("up", "vnpay", None),
+        Ok(Err(e)) => check("down", "vnpay", Some(&e.to_string())),
+        Err(_) => check("down", "vnpay", Some("no answer within 1 s")),
     }
 }
 
