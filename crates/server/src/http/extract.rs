@@ -1,5 +1,5 @@
-//! Extractors that turn a request's parts into parsed values or a problem: JSON bodies, path ids, the
-//! buyer behind a bearer token, the admin, and the idempotency key.
+//! Extractors that turn a request's parts into parsed values or a problem: JSON and form bodies, path
+//! ids, the buyer behind a bearer token, the admin, and the idempotency key.
 
 use super::problem::Problem;
 use crate::state::AppState;
@@ -40,6 +40,11 @@ where
 #[derive(axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(Problem))]
 pub struct ApiQuery<T>(pub T);
+
+/// `axum::Form` (an `application/x-www-form-urlencoded` body) whose rejections are problems.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Form), rejection(Problem))]
+pub struct ApiForm<T>(pub T);
 
 /// The `{id}` of a route, as text for the handler to parse into its own id (and its own 404).
 pub struct PathId(pub String);

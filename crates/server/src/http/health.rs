@@ -54,35 +54,17 @@ pub struct RedisCheck {
     status: &'static str,
 }
 
+/// The payment gateway's API; its being down delays payments but does not make the service unready.
 #[derive(Serialize, ToSchema)]
 pub struct GatewayCheck {
-    /// `down` does not make the instance unready: payments wait, selling goes on.
     #[schema(value_type = String, pattern = "^(up|down)$")]
     status: &'static str,
-    /// `simulator` (the bundled one, in this process) or `vnpay`.
+    /// `simulator` when the bundled VNPay simulator stands in for the gateway.
     #[schema(value_type = String, pattern = "^(simulator|vnpay)$")]
     kind: &'static str,
-    /// Why the gateway's API cannot be reached.
+    /// Why the gateway cannot be reached.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
-}
-
-impl GatewayCheck {
-    fn up(kind: &'static str) -> Self {
-        Self {
-            status: "up",
-            kind,
-            error: None,
-        }
-    }
-
-    fn down(error: String) -> Self {
-        Self {
-            status: "down",
-            kind: "vnpay",
-            error: Some(error),
-        }
-    }
 }
 
 #[utoipa::path(
@@ -102,7 +84,7 @@ pub async fn healthz() -> Json<Health> {
     operation_id = "readyz",
     tag = "health",
     responses(
-        (status = 200, description = "The database answers; Redis may be degraded.", body = Readiness),
+        (status = 200, description = "The database answers; Redis and the gateway may be down.", body = Readiness),
         (status = 503, description = "The database does not answer.", content(
             (Readiness = "application/json"),
             (Unavailable = "application/problem+json"),
@@ -158,8 +140,13 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 /// The payment gateway's API: the bundled simulator answers in this very process; a real gateway is
 /// checked with a TCP connection to its API host, which costs it nothing.
 async fn gateway(state: &AppState) -> GatewayCheck {
+    let check = |status, kind, error: Option<&str>| GatewayCheck {
+        status,
+        kind,
+        error: error.map(str::to_owned),
+    };
     if state.settings.vnpay.uses_simulator() {
-        return GatewayCheck::up("simulator");
+        return check("up", "simulator", None);
     }
     let url = &state.gateway.client.config().api_url;
     let target = reqwest::Url::parse(url).ok().and_then(|url| {
@@ -167,12 +154,12 @@ async fn gateway(state: &AppState) -> GatewayCheck {
         Some((url.host_str()?.to_owned(), port))
     });
     let Some(target) = target else {
-        return GatewayCheck::down("vnpay.api_url names no host".to_owned());
+        return check("down", "vnpay", Some("vnpay.api_url names no host"));
     };
     match tokio::time::timeout(GATEWAY_CONNECT_LIMIT, TcpStream::connect(target)).await {
-        Ok(Ok(_)) => GatewayCheck::up("vnpay"),
-        Ok(Err(e)) => GatewayCheck::down(e.to_string()),
-        Err(_) => GatewayCheck::down("no answer within 1 s".to_owned()),
+        Ok(Ok(_)) => check("up", "vnpay", None),
+        Ok(Err(e)) => check("down", "vnpay", Some(&e.to_string())),
+        Err(_) => check("down", "vnpay", Some("no answer within 1 s")),
     }
 }
 

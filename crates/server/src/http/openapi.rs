@@ -4,14 +4,14 @@
 //! To document a new route: annotate its handler with `#[utoipa::path(...)]` and add the handler to
 //! `paths(...)` below. The contract suite fails while a route of the router is missing here.
 
-use super::{admin, health, orders, payments, products};
+use super::{admin, dashboard, health, orders, payments, products};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::LazyLock;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -19,7 +19,8 @@ use utoipa::{Modify, OpenApi};
     info(
         title = "flashgate",
         description = "The HTTP API of flashgate, a checkout service for flash sales. Money is integer VND, \
-            times are RFC 3339 UTC. Every error is `application/problem+json` with a stable snake_case `code`. \
+            times are RFC 3339 UTC. Every error is `application/problem+json` with a stable snake_case `code`, \
+            but for the dashboard's sign-in, which answers a refused token with its HTML form again. \
             A path that is not listed here answers 404 `not_found`; a listed path asked with a method it does \
             not list answers 405 `method_not_allowed` with an `Allow` header. Rate limits apply by path prefix \
             (`/products`, `/orders`, `/payments/`) before any route, so a client over its limit gets 429 \
@@ -42,6 +43,9 @@ use utoipa::{Modify, OpenApi};
         orders::get,
         payments::ipn,
         payments::return_page,
+        dashboard::page,
+        dashboard::login,
+        dashboard::events,
     ),
     components(schemas(Problem, NotFound, MethodNotAllowed, RateLimited)),
     modifiers(&Conventions),
@@ -70,7 +74,7 @@ pub async fn document() -> Response {
     response
 }
 
-/// What every route shares, said once: the bearer schemes, and the headers that come with a 401, a 429
+/// What every route shares, said once: the security schemes, and the headers that come with a 401, a 429
 /// and a 503 wherever a route can answer one.
 struct Conventions;
 
@@ -86,6 +90,14 @@ impl Modify for Conventions {
         let mut jwt = Http::new(HttpAuthScheme::Bearer);
         jwt.bearer_format = Some("JWT".to_owned());
         components.add_security_scheme("buyer_jwt", SecurityScheme::Http(jwt));
+        // The dashboard: a browser cannot send a bearer header, so it signs in once for a cookie.
+        components.add_security_scheme(
+            "dashboard_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                dashboard::session::COOKIE,
+                "Set by `POST /admin/dashboard/login`: its expiry, signed with the admin token.",
+            ))),
+        );
 
         for item in openapi.paths.paths.values_mut() {
             let operations = [
@@ -127,7 +139,8 @@ fn standard_headers(status: &str) -> Vec<(&'static str, &'static str, Schema)> {
     match status {
         "401" => vec![(
             "WWW-Authenticate",
-            "`Bearer`: the route wants a bearer token.",
+            "The challenge: `Bearer` for a bearer token, or on the dashboard `Cookie` naming the \
+                sign-in form and its cookie.",
             text(),
         )],
         "429" => vec![

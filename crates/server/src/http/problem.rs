@@ -2,7 +2,7 @@
 //! `code`. 5xx bodies stay generic; the cause is logged with the request id.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flashgate_core::StoreError;
@@ -155,6 +155,36 @@ impl From<JsonRejection> for Problem {
                     e.body_text(),
                 )
             }
+            other => Self::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "The request could not be read",
+                other.body_text(),
+            ),
+        }
+    }
+}
+
+impl From<FormRejection> for Problem {
+    fn from(rejection: FormRejection) -> Self {
+        match rejection {
+            FormRejection::InvalidFormContentType(_) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "The body must be a form",
+                "Send Content-Type: application/x-www-form-urlencoded.",
+            ),
+            FormRejection::FailedToDeserializeForm(e) => Self::invalid_request(e.body_text()),
+            FormRejection::FailedToDeserializeFormBody(e) => Self::invalid_request(e.body_text()),
+            FormRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "The body is too large",
+                    e.body_text(),
+                )
+            }
+            // A body that could not be received at all: the client is gone or broke the framing.
             other => Self::new(
                 StatusCode::BAD_REQUEST,
                 "bad_request",

@@ -8,6 +8,7 @@ use crate::answers_under_pressure::{
 };
 use crate::checked::{ADMIN_TOKEN, Checked};
 use crate::contract::Contract;
+use crate::dashboard::the_dashboard_answers_as_documented;
 use crate::harness::api::key;
 use crate::harness::{Api, Backend, Spawn};
 use reqwest::Method;
@@ -229,6 +230,8 @@ async fn every_documented_answer_is_the_real_one(backend: Backend) {
         .await;
     assert_eq!(ipn.assert_status(200)["RspCode"], "97");
     c.get("/payments/vnpay/return").await;
+
+    the_dashboard_answers_as_documented(&c).await;
 
     rate_limits_answer_as_documented(backend, &contract).await;
     a_full_house_sheds_purchases_as_documented(backend, &contract).await;

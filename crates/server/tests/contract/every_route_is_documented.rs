@@ -5,14 +5,14 @@ use crate::contract::Contract;
 use crate::harness::{Backend, Spawn};
 use reqwest::Method;
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// The paths given to `.route(…)` in the HTTP layer's sources.
+/// The paths given to `.route(…)` in the HTTP layer's sources, its submodules' included.
 fn routed_paths() -> BTreeSet<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
     let mut paths = BTreeSet::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    for source in sources(&dir) {
+        let source = std::fs::read_to_string(source).unwrap();
         for (_, rest) in source
             .match_indices(".route(")
             .map(|(i, _)| source.split_at(i + 7))
@@ -25,6 +25,20 @@ fn routed_paths() -> BTreeSet<String> {
     }
     assert!(!paths.is_empty(), "no routes found in {}", dir.display());
     paths
+}
+
+/// The Rust files under `dir`, at any depth.
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
 //! Requests generated from the OpenAPI document: each aimed at a documented operation, then bent
-//! (methods, ids, headers, query, bodies).
+//! (methods, ids, headers, query, bodies, JSON or form).
 
 use crate::contract::Contract;
 use crate::harness::api::key;
@@ -84,17 +84,27 @@ fn operation(doc: &Value, template: &str, method: &str, known: &Known) -> BoxedS
         .prop_map(|(name, value)| format!("{name}={}", encode(&value)));
     let query =
         prop::option::of(prop::collection::vec(pair, 1..6).prop_map(|pairs| pairs.join("&")));
-    let body_schema = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-        .as_str()
-        .and_then(|r| doc.pointer(r.trim_start_matches('#')))
-        .cloned();
-    let body = match body_schema {
-        Some(schema) => prop_oneof![
+    let body_schema = |media: &str| {
+        op["requestBody"]["content"][media]["schema"]["$ref"]
+            .as_str()
+            .and_then(|r| doc.pointer(r.trim_start_matches('#')))
+            .cloned()
+    };
+    let body = match (
+        body_schema("application/json"),
+        body_schema("application/x-www-form-urlencoded"),
+    ) {
+        (Some(schema), _) => prop_oneof![
             6 => object(&schema, known).prop_map(|v| Some(v.to_string().into_bytes())),
             2 => raw_body(),
         ]
         .boxed(),
-        None => prop_oneof![4 => Just(None), 1 => raw_body()].boxed(),
+        (None, Some(schema)) => prop_oneof![
+            6 => form(&schema, known).prop_map(|f| Some(f.into_bytes())),
+            2 => raw_body(),
+        ]
+        .boxed(),
+        (None, None) => prop_oneof![4 => Just(None), 1 => raw_body()].boxed(),
     };
     (
         methods,
@@ -233,6 +243,40 @@ fn raw_body() -> BoxedStrategy<Option<Vec<u8>>> {
         Just(Some(vec![b' '; 20_000])),
     ]
     .boxed()
+}
+
+/// Form bodies shaped by a body schema: each field present or not, holding the admin token (the one
+/// secret a form here takes), any text or nothing, and now and then a field the schema does not have.
+fn form(schema: &Value, known: &Known) -> BoxedStrategy<String> {
+    let fields: Vec<BoxedStrategy<Option<String>>> = schema["properties"]
+        .as_object()
+        .map(|properties| {
+            properties
+                .keys()
+                .map(|name| {
+                    let name = encode(name);
+                    let value = prop_oneof![
+                        2 => Just(known.admin.clone()),
+                        2 => "\\PC{0,40}",
+                        1 => Just(String::new()),
+                    ];
+                    prop::option::weighted(0.85, value)
+                        .prop_map(move |v| v.map(|v| format!("{name}={}", encode(&v))))
+                        .boxed()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let extra = prop::option::weighted(
+        0.1,
+        ("\\PC{1,8}", "\\PC{0,8}").prop_map(|(n, v)| format!("{}={}", encode(&n), encode(&v))),
+    );
+    (fields, extra)
+        .prop_map(|(fields, extra)| {
+            let pairs: Vec<String> = fields.into_iter().flatten().chain(extra).collect();
+            pairs.join("&")
+        })
+        .boxed()
 }
 
 /// Objects shaped by a body schema: well-formed ones, so that requests get past validation to the

@@ -15,6 +15,7 @@ mod harness;
 mod answers_under_pressure;
 mod checked;
 mod contract;
+mod dashboard;
 mod every_documented_answer_is_the_real_one;
 mod every_route_is_documented;
 mod generate;

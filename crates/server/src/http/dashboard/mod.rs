@@ -4,20 +4,25 @@
 
 pub mod session;
 
-use super::extract::is_admin_token;
+use super::extract::{ApiForm, is_admin_token};
+use super::openapi::{InvalidRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType};
 use super::problem::Problem;
 use crate::state::AppState;
-use axum::Form;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use futures_util::Stream;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 const PAGE: &str = include_str!("page.html");
 const LOGIN: &str = include_str!("login.html");
 const PATH: &str = "/admin/dashboard";
+
+/// The challenge of a 401 on the dashboard: a browser cannot answer `Bearer`, so it names the sign-in
+/// form and the cookie instead (the `Cookie` scheme of draft-broyer-http-cookie-auth).
+const CHALLENGE: &str = "Cookie realm=\"flashgate dashboard\", \
+    form-action=\"/admin/dashboard/login\", cookie-name=\"flashgate_dashboard\"";
 
 fn signed_in(state: &AppState, headers: &HeaderMap) -> bool {
     let cookies = headers
@@ -37,7 +42,26 @@ fn login_page(status: StatusCode, message: &str) -> Response {
     (status, Html(LOGIN.replace("{{message}}", message))).into_response()
 }
 
+/// A 401 with the dashboard's challenge in place of the API's `Bearer`.
+fn challenged(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(CHALLENGE),
+    );
+    response
+}
+
 /// The dashboard for a signed-in admin, the sign-in form for anyone else.
+#[utoipa::path(
+    get,
+    path = "/admin/dashboard",
+    operation_id = "dashboard_page",
+    tag = "dashboard",
+    security((), ("dashboard_session" = [])),
+    responses(
+        (status = 200, description = "The live dashboard with a valid session cookie, the sign-in form without one.", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if signed_in(&state, &headers) {
         Html(PAGE).into_response()
@@ -46,20 +70,41 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginForm {
+    /// The `admin_token` setting.
     token: String,
 }
 
 /// Checks the admin token from the sign-in form and answers with the session cookie.
-pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+#[utoipa::path(
+    post,
+    path = "/admin/dashboard/login",
+    operation_id = "dashboard_login",
+    tag = "dashboard",
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in: to the dashboard, with the session cookie (HttpOnly, SameSite=Strict, 12 hours).", headers(
+            ("Location" = String, description = "`/admin/dashboard`."),
+            ("Set-Cookie" = String, description = "The `flashgate_dashboard` session cookie."),
+        )),
+        (status = 401, description = "Not the admin token: the sign-in form again, saying so.", body = String, content_type = "text/html"),
+        (status = 413, description = "The body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not a form.", body = UnsupportedMediaType, content_type = "application/problem+json"),
+        (status = 422, description = "The form has no `token`.", body = InvalidRequest, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn login(State(state): State<AppState>, ApiForm(form): ApiForm<LoginForm>) -> Response {
     let admin_token = state.settings.admin_token.expose();
     let cookie = is_admin_token(&state, form.token.trim())
         .then(|| session::issue(admin_token, state.clock.now()))
         .flatten();
     let Some(cookie) = cookie else {
         tracing::warn!("dashboard sign-in refused");
-        return login_page(StatusCode::UNAUTHORIZED, "That is not the admin token.");
+        return challenged(login_page(
+            StatusCode::UNAUTHORIZED,
+            "That is not the admin token.",
+        ));
     };
     let set_cookie = format!(
         "{}={cookie}; Path={PATH}; Max-Age={}; HttpOnly; SameSite=Strict",
@@ -77,14 +122,25 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -
 }
 
 /// The sale monitor's snapshots as they come, the latest first; the stream ends at shutdown.
-pub async fn events(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<Event, axum::Error>>>, Problem> {
+#[utoipa::path(
+    get,
+    path = "/admin/dashboard/events",
+    operation_id = "dashboard_events",
+    tag = "dashboard",
+    security(("dashboard_session" = [])),
+    responses(
+        (status = 200, description = "Server-Sent Events that do not end until shutdown: a `snapshot` event \
+            whose data is the sale monitor's latest snapshot (JSON) first and then one per tick, a comment \
+            while there is none yet, and keep-alive comments.", body = String, content_type = "text/event-stream"),
+        (status = 401, description = "No valid session cookie: sign in first.", body = Unauthorized, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn events(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if !signed_in(&state, &headers) {
-        return Err(Problem::unauthorized(
-            "Sign in at /admin/dashboard to follow the sale.",
-        ));
+        return challenged(
+            Problem::unauthorized("Sign in at /admin/dashboard to follow the sale.")
+                .into_response(),
+        );
     }
     let receiver = state.monitor.subscribe();
     let closing = state.monitor.closing();
@@ -104,5 +160,7 @@ pub async fn events(
             Some((event, (receiver, closing, false)))
         },
     );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
