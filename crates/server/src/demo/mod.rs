@@ -100,12 +100,12 @@ impl Demo {
         self.state.store.backend.as_str()
     }
 
-    /// The admin dashboard, signed in with the admin token.
+    /// Where the admin dashboard is. Its sign-in form asks for the admin token, which is never
+    /// printed.
     pub fn dashboard_url(&self) -> String {
         format!(
-            "{}/admin/dashboard?token={}",
-            self.base_url,
-            self.state.settings.admin_token.expose()
+            "{}/admin/dashboard (sign in with the admin token: setting admin_token)",
+            self.base_url
         )
     }
 
