@@ -159,7 +159,7 @@ async fn run_demo(args: DemoArgs, mut settings: Settings) -> anyhow::Result<Exit
         print_audit(backend, &summary.audit);
     }
     println!(
-        "still serving {} (admin dashboard: {}); press Ctrl-C to stop",
+        "still serving {}; admin dashboard: {}; press Ctrl-C to stop",
         demo.base_url(),
         demo.dashboard_url()
     );
