@@ -5,6 +5,10 @@
 //! and API clients and browsers' scripts send both kinds the same way.
 
 use super::extract::ApiJson;
+use super::openapi::{
+    BadBody, InvalidRequest, PayloadTooLarge, SessionEndRefused, SessionStartRefused,
+    SessionsDisabled, Unavailable, UnsupportedMediaType,
+};
 use super::problem::Problem;
 use crate::auth::{BuyerCredentials, TokenError};
 use crate::state::AppState;
@@ -17,6 +21,7 @@ use flashgate_core::session::{SESSION_ID_BYTES, SessionError, SessionId};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 /// The challenge of a 401 where a session was expected.
 const SESSION: &[&str] = &["Session"];
@@ -153,15 +158,17 @@ pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Custo
 }
 
 /// The demo's body: the customer to start a session for, on their word alone.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BareCustomer {
+pub struct BareCustomer {
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
     customer_id: String,
 }
 
-#[derive(Serialize)]
-struct SessionView {
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
     /// Send it as `Authorization: Session <id>`. Shown this once: the service keeps only its hash.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     session_id: String,
     customer_id: String,
     /// Refused from then on unless used before; each use moves it (`auth.sessions.idle_timeout_seconds`).
@@ -194,6 +201,29 @@ async fn customer_for_session(request: Request, state: &AppState) -> Result<Cust
 }
 
 /// `POST /sessions`: 201 with the session id, which is shown this once and never again.
+#[utoipa::path(
+    post,
+    path = "/sessions",
+    operation_id = "create_session",
+    tag = "sessions",
+    // No credential at all only with the demo setting `auth.sessions.allow_bare_customer`.
+    security(("buyer_jwt" = []), ()),
+    request_body(content = Option<BareCustomer>, description = "Read only without an Authorization \
+        header and with the demo setting `auth.sessions.allow_bare_customer`: the customer to act for. \
+        Otherwise ignored."),
+    responses(
+        (status = 201, description = "The session, for the token's customer (or the demo body's).", body = SessionView,
+            headers(("Cache-Control" = String, description = "`no-store`: the body holds a credential."))),
+        (status = 400, description = "Demo setting only: the body is not JSON.", body = BadBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid buyer token (a session does not start another), or no \
+            Authorization header without the demo setting.", body = SessionStartRefused, content_type = "application/problem+json"),
+        (status = 403, description = "`auth.buyers` is `tokens`: sessions are not offered.", body = SessionsDisabled, content_type = "application/problem+json"),
+        (status = 413, description = "Demo setting only: the body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
+        (status = 415, description = "Demo setting only: the body is not sent as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
+        (status = 422, description = "Demo setting only: the body is not a valid customer.", body = InvalidRequest, content_type = "application/problem+json"),
+        (status = 503, description = "Where sessions are kept (Redis, else the database) does not answer.", body = Unavailable, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn create(State(state): State<AppState>, request: Request) -> Result<Response, Problem> {
     if !state.settings.auth.buyers.allows_sessions() {
         return Err(Problem::new(
@@ -226,6 +256,18 @@ pub async fn create(State(state): State<AppState>, request: Request) -> Result<R
 }
 
 /// `DELETE /sessions/current`: 204, and the id is refused everywhere from now on.
+#[utoipa::path(
+    delete,
+    path = "/sessions/current",
+    operation_id = "end_session",
+    tag = "sessions",
+    security(("buyer_session" = [])),
+    responses(
+        (status = 204, description = "Ended: every instance refuses the id from now on."),
+        (status = 401, description = "No session: none sent, or one never started or already ended.", body = SessionEndRefused, content_type = "application/problem+json"),
+        (status = 503, description = "Where sessions are kept (Redis, else the database) does not answer.", body = Unavailable, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn delete_current(
     State(state): State<AppState>,
     headers: HeaderMap,
