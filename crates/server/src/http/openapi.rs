@@ -4,14 +4,15 @@
 //! To document a new route: annotate its handler with `#[utoipa::path(...)]` and add the handler to
 //! `paths(...)` below. The contract suite fails while a route of the router is missing here.
 
-use super::{admin, dashboard, health, orders, payments, products};
+use super::{admin, dashboard, health, orders, payments, products, sessions};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::LazyLock;
-use utoipa::openapi::RefOr;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::request_body::RequestBody;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -41,6 +42,8 @@ use utoipa::{Modify, OpenApi};
         orders::create,
         orders::list,
         orders::get,
+        sessions::create,
+        sessions::delete_current,
         payments::ipn,
         payments::return_page,
         dashboard::page,
@@ -90,6 +93,15 @@ impl Modify for Conventions {
         let mut jwt = Http::new(HttpAuthScheme::Bearer);
         jwt.bearer_format = Some("JWT".to_owned());
         components.add_security_scheme("buyer_jwt", SecurityScheme::Http(jwt));
+        // Or a server-side session; OpenAPI's `http` type names only registered schemes, and `Session`
+        // is not one, so the header is described as an API key.
+        components.add_security_scheme(
+            "buyer_session",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Session <id>` from POST /sessions",
+            ))),
+        );
         // The dashboard: a browser cannot send a bearer header, so it signs in once for a cookie.
         components.add_security_scheme(
             "dashboard_session",
@@ -108,6 +120,9 @@ impl Modify for Conventions {
                 &mut item.delete,
             ];
             for operation in operations.into_iter().flatten() {
+                if let Some(RefOr::T(body)) = &mut operation.request_body {
+                    absent_not_null(body);
+                }
                 for (status, response) in &mut operation.responses.responses {
                     let RefOr::T(response) = response else {
                         continue;
@@ -128,6 +143,34 @@ impl Modify for Conventions {
     }
 }
 
+/// utoipa writes an optional body (`Option<T>`) as `oneOf [T, null]`, but a body that may be left out
+/// is not one that may be `null`: its schema is `T`, and `required` (unset) says that it may be absent.
+fn absent_not_null(body: &mut RequestBody) {
+    if matches!(body.required, Some(Required::True)) {
+        return;
+    }
+    for content in body.content.values_mut() {
+        let RefOr::T(content) = content else {
+            continue;
+        };
+        let only = match &content.schema {
+            Some(RefOr::T(Schema::OneOf(one_of))) => {
+                let mut items = one_of.items.iter().filter(|item| !is_null(item));
+                match (items.next(), items.next()) {
+                    (Some(only), None) => only.clone(),
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        };
+        content.schema = Some(only);
+    }
+}
+
+fn is_null(schema: &RefOr<Schema>) -> bool {
+    matches!(schema, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null))
+}
+
 fn standard_headers(status: &str) -> Vec<(&'static str, &'static str, Schema)> {
     let seconds = || {
         ObjectBuilder::new()
@@ -139,8 +182,10 @@ fn standard_headers(status: &str) -> Vec<(&'static str, &'static str, Schema)> {
     match status {
         "401" => vec![(
             "WWW-Authenticate",
-            "The challenge: `Bearer` for a bearer token, or on the dashboard `Cookie` naming the \
-                sign-in form and its cookie.",
+            "The challenge: `Bearer` for a bearer token; `Session` where a session from \
+                `POST /sessions` was expected; both, as two challenges, on a buyer's route that takes \
+                either and was sent neither; on the dashboard, `Cookie` naming the sign-in form and its \
+                cookie.",
             text(),
         )],
         "429" => vec![
@@ -224,6 +269,15 @@ problems! {
     /// A route asked with a method it does not serve.
     MethodNotAllowed = ["method_not_allowed"];
     Unauthorized = ["unauthorized"];
+    /// No usable buyer credential: none, a token that does not verify, a session that is unknown or
+    /// expired, or a kind `auth.buyers` does not accept.
+    BuyerUnauthorized = ["unauthorized", "unknown_signing_key", "algorithm_not_allowed",
+        "invalid_session", "session_expired", "credential_not_accepted"];
+    /// No buyer token that verifies.
+    SessionStartRefused = ["unauthorized", "unknown_signing_key", "algorithm_not_allowed"];
+    /// No session to end.
+    SessionEndRefused = ["unauthorized", "invalid_session"];
+    SessionsDisabled = ["sessions_disabled"];
     RateLimited = ["rate_limited"];
     /// A dependency (the database) did not answer in time.
     Unavailable = ["unavailable"];

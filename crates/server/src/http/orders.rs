@@ -3,8 +3,8 @@
 use super::client_ip::client_ip;
 use super::extract::{ApiJson, ApiQuery, Buyer, IdempotencyKeyHeader, PathId};
 use super::openapi::{
-    BadPurchase, InvalidPurchase, InvalidRequest, LimitExceeded, OrderNotFound, PayloadTooLarge,
-    PurchaseConflict, PurchaseUnavailable, RateLimited, Unauthorized, Unavailable,
+    BadPurchase, BuyerUnauthorized, InvalidPurchase, InvalidRequest, LimitExceeded, OrderNotFound,
+    PayloadTooLarge, PurchaseConflict, PurchaseUnavailable, RateLimited, Unavailable,
     UnsupportedMediaType,
 };
 use super::problem::Problem;
@@ -105,7 +105,7 @@ impl OrderAnswer for JsonOrderAnswer<'_> {
     path = "/orders",
     operation_id = "create_order",
     tag = "orders",
-    security(("buyer_jwt" = [])),
+    security(("buyer_jwt" = []), ("buyer_session" = [])),
     params(("Idempotency-Key" = String, Header, min_length = 1,
         description = "Unique per purchase; a retry with the same key and body replays the first answer.")),
     request_body = CreateOrder,
@@ -113,7 +113,7 @@ impl OrderAnswer for JsonOrderAnswer<'_> {
         (status = 201, description = "The order, holding the units until `expires_at`, with the link to pay.", body = OrderView,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the key."))),
         (status = 400, description = "The body is not JSON, or the `Idempotency-Key` is missing or not valid.", body = BadPurchase, content_type = "application/problem+json"),
-        (status = 401, description = "No valid buyer token.", body = Unauthorized, content_type = "application/problem+json"),
+        (status = 401, description = "No valid buyer token or session.", body = BuyerUnauthorized, content_type = "application/problem+json"),
         (status = 403, description = "The order would take the buyer over the product's per-customer limit.", body = LimitExceeded, content_type = "application/problem+json"),
         (status = 409, description = "Sold out, the sale is not active, or the key was used for another request.", body = PurchaseConflict, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
@@ -240,11 +240,11 @@ pub struct ListParams {
     path = "/orders",
     operation_id = "list_orders",
     tag = "orders",
-    security(("buyer_jwt" = [])),
+    security(("buyer_jwt" = []), ("buyer_session" = [])),
     params(ListParams),
     responses(
         (status = 200, description = "The buyer's newest orders.", body = OrderList),
-        (status = 401, description = "No valid buyer token.", body = Unauthorized, content_type = "application/problem+json"),
+        (status = 401, description = "No valid buyer token or session.", body = BuyerUnauthorized, content_type = "application/problem+json"),
         (status = 422, description = "The query is not valid.", body = InvalidRequest, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this client.", body = RateLimited, content_type = "application/problem+json"),
         (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
@@ -270,11 +270,11 @@ pub async fn list(
     path = "/orders/{id}",
     operation_id = "get_order",
     tag = "orders",
-    security(("buyer_jwt" = [])),
+    security(("buyer_jwt" = []), ("buyer_session" = [])),
     params(("id" = String, Path, format = "uuid", description = "The order's id; another buyer's order is 404.")),
     responses(
         (status = 200, description = "The order.", body = OrderView),
-        (status = 401, description = "No valid buyer token.", body = Unauthorized, content_type = "application/problem+json"),
+        (status = 401, description = "No valid buyer token or session.", body = BuyerUnauthorized, content_type = "application/problem+json"),
         (status = 404, description = "The buyer has no such order.", body = OrderNotFound, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this client.", body = RateLimited, content_type = "application/problem+json"),
         (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),

@@ -15,6 +15,8 @@ pub struct Problem {
     pub title: &'static str,
     pub detail: String,
     pub retry_after_seconds: Option<u64>,
+    /// The schemes a 401 challenges the client with, one `WWW-Authenticate` field each.
+    pub challenges: &'static [&'static str],
 }
 
 #[derive(Serialize)]
@@ -40,6 +42,15 @@ impl Problem {
             title,
             detail: detail.into(),
             retry_after_seconds: None,
+            challenges: &["Bearer"],
+        }
+    }
+
+    /// The same problem, challenging with `schemes` instead of `Bearer` if it is a 401.
+    pub fn challenging(self, schemes: &'static [&'static str]) -> Self {
+        Self {
+            challenges: schemes,
+            ..self
         }
     }
 
@@ -110,7 +121,9 @@ impl IntoResponse for Problem {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            for &scheme in self.challenges {
+                headers.append(header::WWW_AUTHENTICATE, HeaderValue::from_static(scheme));
+            }
         }
         response
     }

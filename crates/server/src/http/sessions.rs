@@ -4,12 +4,16 @@
 //! each accepted only when `auth.buyers` allows it. A header, not a cookie: no CSRF to defend against,
 //! and API clients and browsers' scripts send both kinds the same way.
 
+use super::extract::ApiJson;
+use super::openapi::{
+    BadBody, InvalidRequest, PayloadTooLarge, SessionEndRefused, SessionStartRefused,
+    SessionsDisabled, Unavailable, UnsupportedMediaType,
+};
 use super::problem::Problem;
-use crate::auth::TokenError;
+use crate::auth::{BuyerCredentials, TokenError};
 use crate::state::AppState;
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flashgate_core::CustomerId;
@@ -17,6 +21,19 @@ use flashgate_core::session::{SESSION_ID_BYTES, SessionError, SessionId};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// The challenge of a 401 where a session was expected.
+const SESSION: &[&str] = &["Session"];
+
+/// The challenges of a 401 to a request without a usable credential: each kind `auth.buyers` allows.
+fn offered(allowed: BuyerCredentials) -> &'static [&'static str] {
+    match allowed {
+        BuyerCredentials::Tokens => &["Bearer"],
+        BuyerCredentials::Sessions => SESSION,
+        BuyerCredentials::Both => &["Bearer", "Session"],
+    }
+}
 
 /// What a request presents as its buyer.
 enum Credential<'a> {
@@ -72,6 +89,7 @@ fn invalid_session(detail: impl Into<String>) -> Problem {
         "The session is not valid",
         detail,
     )
+    .challenging(SESSION)
 }
 
 fn session_problem(error: SessionError) -> Problem {
@@ -82,7 +100,8 @@ fn session_problem(error: SessionError) -> Problem {
             "session_expired",
             "The session has expired",
             error.to_string(),
-        ),
+        )
+        .challenging(SESSION),
         SessionError::Store(e) => e.into(),
     }
 }
@@ -105,13 +124,14 @@ fn session_id(raw: &str) -> Result<SessionId, Problem> {
 /// kind and code, so an operator sees forged sessions or a key the shop forgot to configure.
 pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<CustomerId, Problem> {
     let allowed = state.settings.auth.buyers;
-    let (kind, outcome) = match credential(headers)? {
+    let presented = credential(headers).map_err(|p| p.challenging(offered(allowed)))?;
+    let (kind, outcome) = match presented {
         Credential::Token(token) => (
             "token",
             if allowed.allows_tokens() {
                 state.tokens.verify(token).map_err(token_problem)
             } else {
-                Err(not_accepted("tokens"))
+                Err(not_accepted("tokens").challenging(offered(allowed)))
             },
         ),
         Credential::Session(raw) => (
@@ -126,7 +146,7 @@ pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Custo
                     Err(problem) => Err(problem),
                 }
             } else {
-                Err(not_accepted("sessions"))
+                Err(not_accepted("sessions").challenging(offered(allowed)))
             },
         ),
     };
@@ -137,28 +157,32 @@ pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Custo
     outcome
 }
 
-#[derive(Deserialize)]
+/// The demo's body: the customer to start a session for, on their word alone.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BareCustomer {
+pub struct BareCustomer {
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
     customer_id: String,
 }
 
-#[derive(Serialize)]
-struct SessionView {
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    /// Send it as `Authorization: Session <id>`. Shown this once: the service keeps only its hash.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     session_id: String,
     customer_id: String,
+    /// Refused from then on unless used before; each use moves it (`auth.sessions.idle_timeout_seconds`).
     #[serde(with = "time::serde::rfc3339")]
     idle_expires_at: OffsetDateTime,
+    /// Refused from then on however busy (`auth.sessions.max_lifetime_seconds`).
     #[serde(with = "time::serde::rfc3339")]
     expires_at: OffsetDateTime,
 }
 
-/// The customer a new session is for: the verified token's, or the demo body's.
-fn customer_for_session(
-    headers: &HeaderMap,
-    body: &Bytes,
-    state: &AppState,
-) -> Result<CustomerId, Problem> {
+/// The customer a new session is for: the verified token's, or the demo body's. The body is read only
+/// for the demo, so a token holder's body, however large, is never a refusal.
+async fn customer_for_session(request: Request, state: &AppState) -> Result<CustomerId, Problem> {
+    let headers = request.headers();
     if headers.contains_key(header::AUTHORIZATION) {
         return match credential(headers)? {
             Credential::Token(token) => state.tokens.verify(token).map_err(token_problem),
@@ -172,17 +196,35 @@ fn customer_for_session(
             "Send Authorization: Bearer <token> to start a session.",
         ));
     }
-    let bare: BareCustomer = serde_json::from_slice(body)
-        .map_err(|e| Problem::invalid_request(format!("The body is not valid: {e}")))?;
+    let ApiJson(bare) = ApiJson::<BareCustomer>::from_request(request, state).await?;
     CustomerId::parse(&bare.customer_id).map_err(|e| Problem::invalid_request(e.to_string()))
 }
 
 /// `POST /sessions`: 201 with the session id, which is shown this once and never again.
-pub async fn create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, Problem> {
+#[utoipa::path(
+    post,
+    path = "/sessions",
+    operation_id = "create_session",
+    tag = "sessions",
+    // No credential at all only with the demo setting `auth.sessions.allow_bare_customer`.
+    security(("buyer_jwt" = []), ()),
+    request_body(content = Option<BareCustomer>, description = "Read only without an Authorization \
+        header and with the demo setting `auth.sessions.allow_bare_customer`: the customer to act for. \
+        Otherwise ignored."),
+    responses(
+        (status = 201, description = "The session, for the token's customer (or the demo body's).", body = SessionView,
+            headers(("Cache-Control" = String, description = "`no-store`: the body holds a credential."))),
+        (status = 400, description = "Demo setting only: the body is not JSON.", body = BadBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid buyer token (a session does not start another), or no \
+            Authorization header without the demo setting.", body = SessionStartRefused, content_type = "application/problem+json"),
+        (status = 403, description = "`auth.buyers` is `tokens`: sessions are not offered.", body = SessionsDisabled, content_type = "application/problem+json"),
+        (status = 413, description = "Demo setting only: the body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
+        (status = 415, description = "Demo setting only: the body is not sent as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
+        (status = 422, description = "Demo setting only: the body is not a valid customer.", body = InvalidRequest, content_type = "application/problem+json"),
+        (status = 503, description = "Where sessions are kept (Redis, else the database) does not answer.", body = Unavailable, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn create(State(state): State<AppState>, request: Request) -> Result<Response, Problem> {
     if !state.settings.auth.buyers.allows_sessions() {
         return Err(Problem::new(
             StatusCode::FORBIDDEN,
@@ -191,7 +233,7 @@ pub async fn create(
             "Buyers authenticate with tokens here (setting auth.buyers).",
         ));
     }
-    let customer = customer_for_session(&headers, &body, &state)?;
+    let customer = customer_for_session(request, &state).await?;
     let mut bytes = [0_u8; SESSION_ID_BYTES];
     // The thread RNG is a CSPRNG seeded from the operating system.
     rand::rng().fill_bytes(&mut bytes);
@@ -214,11 +256,24 @@ pub async fn create(
 }
 
 /// `DELETE /sessions/current`: 204, and the id is refused everywhere from now on.
+#[utoipa::path(
+    delete,
+    path = "/sessions/current",
+    operation_id = "end_session",
+    tag = "sessions",
+    security(("buyer_session" = [])),
+    responses(
+        (status = 204, description = "Ended: every instance refuses the id from now on."),
+        (status = 401, description = "No session: none sent, or one never started or already ended.", body = SessionEndRefused, content_type = "application/problem+json"),
+        (status = 503, description = "Where sessions are kept (Redis, else the database) does not answer.", body = Unavailable, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn delete_current(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
-    let Credential::Session(raw) = credential(&headers)? else {
+    let presented = credential(&headers).map_err(|p| p.challenging(SESSION))?;
+    let Credential::Session(raw) = presented else {
         return Err(invalid_session(
             "Send the session to end as Authorization: Session <id>.",
         ));

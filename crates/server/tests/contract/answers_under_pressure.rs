@@ -5,8 +5,10 @@ use crate::checked::Checked;
 use crate::contract::Contract;
 use crate::harness::api::key;
 use crate::harness::{Backend, Spawn, StockLock};
+use crate::sessions::forged_session;
 use flashgate_store::testing::postgres_admin_url;
 use reqwest::Method;
+use reqwest::header::AUTHORIZATION;
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
@@ -128,6 +130,17 @@ pub async fn a_lost_database_answers_as_documented(contract: &Contract) {
             &format!("/orders/{}", uuid::Uuid::new_v4()),
             &token,
         )
+        .await,
+        // Sessions live in the database when there is no Redis.
+        c.call(Method::POST, "/sessions", |r| r.bearer_auth(&token))
+            .await,
+        c.call(Method::DELETE, "/sessions/current", |r| {
+            r.header(AUTHORIZATION, forged_session())
+        })
+        .await,
+        c.call(Method::GET, "/orders", |r| {
+            r.header(AUTHORIZATION, forged_session())
+        })
         .await,
     ];
     for answer in answers {

@@ -11,6 +11,9 @@ use crate::contract::Contract;
 use crate::dashboard::the_dashboard_answers_as_documented;
 use crate::harness::api::key;
 use crate::harness::{Api, Backend, Spawn};
+use crate::sessions::{
+    the_session_settings_answer_as_documented, the_sessions_answer_as_documented,
+};
 use reqwest::Method;
 use reqwest::header::IF_NONE_MATCH;
 use serde_json::json;
@@ -232,9 +235,11 @@ async fn every_documented_answer_is_the_real_one(backend: Backend) {
     c.get("/payments/vnpay/return").await;
 
     the_dashboard_answers_as_documented(&c).await;
+    the_sessions_answer_as_documented(&c, product).await;
 
     rate_limits_answer_as_documented(backend, &contract).await;
     a_full_house_sheds_purchases_as_documented(backend, &contract).await;
+    the_session_settings_answer_as_documented(backend, &contract).await;
     if backend == Backend::Postgres {
         a_lost_database_answers_as_documented(&contract).await;
     }

@@ -24,6 +24,8 @@ pub struct Request {
 pub struct Known {
     pub admin: String,
     pub buyer: String,
+    /// A live session's id, the buyer's.
+    pub session: String,
     pub products: Vec<i64>,
     pub orders: Vec<String>,
 }
@@ -183,6 +185,9 @@ fn authorization(known: &Known) -> BoxedStrategy<Option<String>> {
         1 => Just(Some("Bearer ".to_owned())),
         1 => Just(Some(format!("Basic {}", known.admin))),
         1 => "[ -~]{0,40}".prop_map(|t| Some(format!("Bearer {t}"))),
+        2 => Just(Some(format!("Session {}", known.session))),
+        1 => "[ -~]{0,70}".prop_map(|t| Some(format!("Session {t}"))),
+        1 => "[0-9a-f]{64}".prop_map(|t| Some(format!("Session {t}"))),
     ]
     .boxed()
 }

@@ -44,6 +44,14 @@ fn no_input_gets_a_5xx_or_an_undocumented_answer_from_clients_behind_a_proxy_wit
 }
 
 #[test]
+fn no_input_gets_a_5xx_or_an_undocumented_answer_from_the_demo_that_starts_sessions_on_a_word() {
+    fuzz(
+        "SQLite with the demo's bare customer ids",
+        Spawn::new(Backend::Sqlite).set("auth.sessions.allow_bare_customer", true),
+    );
+}
+
+#[test]
 fn no_input_gets_a_5xx_or_an_undocumented_answer_through_the_redis_gate() {
     let redis = TestRedis::new();
     fuzz(
@@ -124,9 +132,21 @@ async fn start(spawn: Spawn) -> (TestApp, Known) {
     let later = api.create_product(json!({"sku": format!("later-{}", uuid::Uuid::new_v4().simple()),
         "name": "Next week", "price_vnd": 1_000, "stock": 5, "sale_starts_at": "2999-01-01T00:00:00Z"}));
     products.push(later.await.assert_status(201)["id"].as_i64().unwrap());
+    // A live session, so that ending one (204) is reachable too, once.
+    let started = api
+        .send(
+            api.request(reqwest::Method::POST, "/sessions")
+                .bearer_auth(&buyer),
+        )
+        .await;
+    let session = started.assert_status(201)["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let known = Known {
         admin: "dev-admin-token-change-me".to_owned(),
         buyer,
+        session,
         products,
         orders,
     };
