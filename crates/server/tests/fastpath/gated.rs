@@ -319,6 +319,62 @@ async fn quota_and_idempotency_hold_through_the_gate_on_the_embedded_twins() {
 }
 
 /// Units released by the state machine, and restocked ones, reopen a sold-out product.
+/// Once a product is sold out, the crowd is answered from memory, but a winner's retry, on any
+/// instance, still gets its order back, also after Redis lost the keys and the gate was rebuilt.
+async fn a_winners_retry_after_the_sell_out_replays_the_order(
+    all: Vec<Arc<Instance>>,
+    redis: Option<&TestRedis>,
+) {
+    let http = client();
+    let product = create_product(&http, &all[0], 1, Some(1)).await;
+    let (status, won) = buy(&http, &all[0], "winner", "w-1", product, 1).await;
+    assert_eq!(status, 201, "{won}");
+    for instance in &all {
+        for round in 0..3 {
+            let late = format!("late-{round}");
+            let (status, body) = buy(&http, instance, &late, "l-1", product, 1).await;
+            assert_eq!((status, body["code"].as_str()), (409, Some("sold_out")));
+            let (status, body) = buy(&http, instance, "winner", "w-1", product, 1).await;
+            assert_eq!((status, &body), (201, &won));
+            // A new purchase by the winner is refused: nothing is left.
+            let (status, body) = buy(&http, instance, "winner", "w-2", product, 1).await;
+            assert_eq!((status, body["code"].as_str()), (409, Some("sold_out")));
+        }
+    }
+    if let Some(redis) = redis {
+        redis.delete_all_keys();
+        for instance in &all {
+            let (status, body) = buy(&http, instance, "winner", "w-1", product, 1).await;
+            assert_eq!((status, &body), (201, &won));
+            let (status, body) = buy(&http, instance, "late-9", "l-9", product, 1).await;
+            assert_eq!((status, body["code"].as_str()), (409, Some("sold_out")));
+        }
+    }
+    assert_never_over_admitted(&all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_winners_retry_after_the_sell_out_replays_the_order_on_redis() {
+    let db = database(true).await;
+    let redis = TestRedis::new();
+    let url = redis.url();
+    let settings = settings(&db.url, &gated_sale(Some((&url, &redis.prefix))));
+    a_winners_retry_after_the_sell_out_replays_the_order(
+        instances(3, settings).await,
+        Some(&redis),
+    )
+    .await;
+    assert_clean(&audit(&db.url).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_winners_retry_after_the_sell_out_replays_the_order_on_the_embedded_twins() {
+    let db = database(false).await;
+    let settings = settings(&db.url, &gated_sale(None));
+    a_winners_retry_after_the_sell_out_replays_the_order(instances(1, settings).await, None).await;
+    assert_clean(&audit(&db.url).await);
+}
+
 async fn released_and_restocked_units_reach_the_gate(postgres: bool, redis: Option<&TestRedis>) {
     let db = database(postgres).await;
     let url = redis.map(TestRedis::url);
