@@ -8,7 +8,7 @@ use crate::fastpath::FastPath;
 use crate::http;
 use crate::metrics;
 use crate::payments::{Callbacks, VnpayGateway};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::workers::expirer::Expirer;
 use crate::workers::gate_keeper::GateKeeper;
 use crate::workers::monitor::Monitor;
@@ -115,7 +115,7 @@ impl Application {
         )?;
         let sessions =
             crate::auth::sessions::build(&settings.auth.sessions, &store, fastpath.redis.as_ref());
-        let state = AppState {
+        let state = AppState::new(Shared {
             tokens,
             sessions,
             store,
@@ -126,7 +126,7 @@ impl Application {
             metrics: metrics::install(),
             fastpath,
             monitor,
-        };
+        });
         Ok(Self {
             listener,
             state,
