@@ -12,6 +12,7 @@ use crate::product::Product;
 use crate::purchase::{
     GatedReservation, OrderAnswer, PlaceOrderError, PlaceOrderOutcome, PurchaseRequest,
     Reservation, ReserveOutcome, StoredAnswer, Strategy, draft, order_time, outcome_of, replay,
+    replay_or,
 };
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
@@ -132,18 +133,18 @@ impl GatedPurchase<'_> {
                 GateAnswer::Admitted { epoch } => epoch,
                 GateAnswer::SoldOut { holder: false } => return Err(PlaceOrderError::SoldOut),
                 GateAnswer::SoldOut { holder: true } => {
-                    return self
-                        .replay_or(customer, key, &fingerprint, PlaceOrderError::SoldOut)
+                    let refusal = PlaceOrderError::SoldOut;
+                    return replay_or(self.reservations, customer, key, &fingerprint, refusal)
                         .await;
                 }
                 GateAnswer::LimitExceeded => {
-                    return self
-                        .replay_or(customer, key, &fingerprint, PlaceOrderError::LimitExceeded)
+                    let refusal = PlaceOrderError::LimitExceeded;
+                    return replay_or(self.reservations, customer, key, &fingerprint, refusal)
                         .await;
                 }
                 GateAnswer::SaleNotActive => {
-                    return self
-                        .replay_or(customer, key, &fingerprint, PlaceOrderError::SaleNotActive)
+                    let refusal = PlaceOrderError::SaleNotActive;
+                    return replay_or(self.reservations, customer, key, &fingerprint, refusal)
                         .await;
                 }
                 GateAnswer::Duplicate => {
@@ -188,21 +189,6 @@ impl GatedPurchase<'_> {
         }
         // The gate kept being rebuilt under this request: let the database decide.
         self.direct(&product, reservation, &fingerprint).await
-    }
-
-    /// A refused request that may be the retry of an earlier sale (whose key the gate no longer
-    /// remembers: Redis lost it, or it expired) gets that sale's stored answer; otherwise the refusal.
-    async fn replay_or(
-        &self,
-        customer: &CustomerId,
-        key: &IdempotencyKey,
-        fingerprint: &str,
-        refusal: PlaceOrderError,
-    ) -> Result<PlaceOrderOutcome, PlaceOrderError> {
-        match self.reservations.lookup(customer, key).await? {
-            Some(stored) => replay(stored, fingerprint),
-            None => Err(refusal),
-        }
     }
 
     /// The database path, with the gate left out: what the conditional strategy does. Storage

@@ -155,10 +155,7 @@ impl PlaceOrder<'_> {
             ) => {
                 // A retry racing its own original sees the stock or quota the original just took:
                 // the original's answer, if it has one by now, is the answer.
-                match self.reservations.lookup(customer, key).await? {
-                    Some(stored) => replay(stored, &fingerprint),
-                    None => Err(rejection),
-                }
+                replay_or(self.reservations, customer, key, &fingerprint, rejection).await
             }
             other => other,
         }
@@ -263,6 +260,20 @@ pub(crate) fn outcome_of(
         ReserveOutcome::StaleGate => Err(PlaceOrderError::Store(StoreError::Internal(
             "a reservation without an admission was refused as stale".into(),
         ))),
+    }
+}
+
+/// The stored answer of this key, if the request is the retry of one that has it; else `refusal`.
+pub(crate) async fn replay_or(
+    reservations: &dyn Reservations,
+    customer: &CustomerId,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+    refusal: PlaceOrderError,
+) -> Result<PlaceOrderOutcome, PlaceOrderError> {
+    match reservations.lookup(customer, key).await? {
+        Some(stored) => replay(stored, fingerprint),
+        None => Err(refusal),
     }
 }
 
