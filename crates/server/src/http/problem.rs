@@ -161,20 +161,32 @@ impl From<JsonRejection> for Problem {
                 "Send Content-Type: application/json.",
             ),
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "The body is too large",
-                    e.body_text(),
-                )
+                Self::too_large(e.body_text())
             }
-            other => Self::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "The request could not be read",
-                other.body_text(),
-            ),
+            other => Self::unreadable(other.body_text()),
         }
+    }
+}
+
+impl Problem {
+    /// A body over `http.body_limit_bytes`, whatever its format.
+    fn too_large(detail: String) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "The body is too large",
+            detail,
+        )
+    }
+
+    /// A body that could not be received at all: the client is gone or broke the framing.
+    fn unreadable(detail: String) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "The request could not be read",
+            detail,
+        )
     }
 }
 
@@ -190,20 +202,9 @@ impl From<FormRejection> for Problem {
             FormRejection::FailedToDeserializeForm(e) => Self::invalid_request(e.body_text()),
             FormRejection::FailedToDeserializeFormBody(e) => Self::invalid_request(e.body_text()),
             FormRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "The body is too large",
-                    e.body_text(),
-                )
+                Self::too_large(e.body_text())
             }
-            // A body that could not be received at all: the client is gone or broke the framing.
-            other => Self::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "The request could not be read",
-                other.body_text(),
-            ),
+            other => Self::unreadable(other.body_text()),
         }
     }
 }
