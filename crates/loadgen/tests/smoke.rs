@@ -8,7 +8,7 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use flashgate::Application;
 use flashgate::config::{DEFAULTS, Settings};
-use flashgate_fastpath::testing::TestRedis;
+use flashgate_shared_state::testing::TestRedis;
 use flashgate_loadgen::{Load, RunConfig, RunReport, Scenario, ScenarioKind, run};
 use flashgate_store::testing::TestDatabase;
 use std::time::Duration;

@@ -17,7 +17,7 @@ use flashgate_core::purchase::{PlaceOrder, PlaceOrderError, PurchaseRequest};
 use flashgate_core::{
     CustomerId, IdempotencyKey, NewProduct, ProductId, Quantity, Sku, Strategy, SystemClock, Vnd,
 };
-use flashgate_fastpath::testing::TestRedis;
+use flashgate_shared_state::testing::TestRedis;
 use flashgate_store::testing::TestDatabase;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;

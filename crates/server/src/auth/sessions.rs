@@ -5,7 +5,7 @@ use super::settings::SessionSettings;
 use async_trait::async_trait;
 use flashgate_core::StoreError;
 use flashgate_core::session::{SessionKey, SessionPolicy, SessionStore, Sessions, StoredSession};
-use flashgate_fastpath::{FastPathError, RedisBackend, RedisSessions};
+use flashgate_shared_state::{FastPathError, RedisBackend, RedisSessions};
 use flashgate_store::Store;
 use std::sync::Arc;
 use time::OffsetDateTime;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 pub struct FastClock(pub Arc<dyn Clock>);
 
-impl flashgate_fastpath::Clock for FastClock {
+impl flashgate_shared_state::Clock for FastClock {
     fn now_ms(&self) -> i64 {
         super::epoch_ms(self.0.now())
     }

@@ -9,7 +9,7 @@ use flashgate_core::gated::{AdmissionGate, GateAnswer, GateUnavailable, Ticket};
 use flashgate_core::ports::{Catalog, GateFence};
 use flashgate_core::purchase::ReserveOutcome;
 use flashgate_core::{CustomerId, ProductId, Quantity};
-use flashgate_fastpath::{Admission, AdmitRequest, FastPathError, Gate, GateProduct, RedisHealth};
+use flashgate_shared_state::{Admission, AdmitRequest, FastPathError, Gate, GateProduct, RedisHealth};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -211,7 +211,7 @@ impl GateService {
     }
 
     async fn rebuild_from_database(&self, product: ProductId) -> Result<(), GateUnavailable> {
-        let epoch = flashgate_fastpath::fresh_epoch();
+        let epoch = flashgate_shared_state::fresh_epoch();
         let fence_epoch = i64::try_from(epoch).map_err(|e| GateUnavailable(e.to_string()))?;
         let Some(snapshot) = self
             .fence

@@ -2,7 +2,7 @@
 //! Redis when it answers and kept in process when it does not (or when there is no Redis).
 
 use crate::config::{LimitSettings, RatePolicy};
-use flashgate_fastpath::{
+use flashgate_shared_state::{
     Clock, InProcessLimiter, Penalty, Policy, RateDecision, RateLimiter, RedisBackend, RedisHealth,
     RedisLimiter,
 };

@@ -18,7 +18,7 @@ use committer::{CommitSettings, GroupCommitter};
 use flashgate_core::gated::GatedPurchase;
 use flashgate_core::purchase::{PlaceOrder, PlaceOrderError, PlaceOrderOutcome, PurchaseRequest};
 use flashgate_core::{Clock, CustomerId, IdempotencyKey, Strategy};
-use flashgate_fastpath::{
+use flashgate_shared_state::{
     Cache, CacheConfig, Gate, GateConfig, InProcessCache, InProcessGate, LocalBus, RedisBackend,
     RedisCache, RedisGate, RedisOptions,
 };
@@ -85,7 +85,7 @@ impl FastPath {
             }
             None => None,
         };
-        let fast_clock: Arc<dyn flashgate_fastpath::Clock> = Arc::new(clock::FastClock(clock));
+        let fast_clock: Arc<dyn flashgate_shared_state::Clock> = Arc::new(clock::FastClock(clock));
         let cache_config = cache_config(settings);
         let cache: Arc<dyn Cache> = match &redis {
             Some(backend) => Arc::new(RedisCache::new(backend.clone(), cache_config).await),

@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use flashgate_fastpath::{RateDecision, Verdict};
+use flashgate_shared_state::{RateDecision, Verdict};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// The policy a request counts against; `None` for routes that are not limited (admin, probes).

@@ -7,7 +7,7 @@ use crate::contract::Contract;
 use crate::generate::{Known, Request, requests};
 use crate::harness::api::key;
 use crate::harness::{Api, Backend, Spawn, TestApp};
-use flashgate_fastpath::testing::TestRedis;
+use flashgate_shared_state::testing::TestRedis;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::json;

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 pub const ADMIN: &str = "dev-admin-token-change-me";
 
-pub use flashgate_fastpath::testing::{TestRedis, eventually};
+pub use flashgate_shared_state::testing::{TestRedis, eventually};
 
 /// Key prefix on a private `redis-server`, which no other test shares.
 pub const PRIVATE_PREFIX: &str = "fgtest:";

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use flashgate_fastpath::{
+use flashgate_shared_state::{
     Admission, AdmitRequest, FastPathError, Fenced, Gate, GateConfig, GateProduct, InProcessGate,
     RedisGate,
 };

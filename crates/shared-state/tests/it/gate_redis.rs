@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use flashgate_fastpath::{Admission, Gate, GateConfig, InProcessGate};
+use flashgate_shared_state::{Admission, Gate, GateConfig, InProcessGate};
 
 use crate::common::{TestRedis, eventually};
 use crate::gate::{P, product, redis_gates, redis_gates_with, req};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flashgate_fastpath::{
+use flashgate_shared_state::{
     AdmitRequest, Cache, CacheConfig, Gate, GateConfig, ManualClock, Policy, RateLimiter,
     RedisBackend, RedisCache, RedisGate, RedisLimiter, RedisOptions,
 };

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use flashgate_fastpath::{
+use flashgate_shared_state::{
     Clock, FastPathError, InProcessLimiter, ManualClock, Penalty, Policy, RateDecision,
     RateLimiter, RedisLimiter, Verdict,
 };

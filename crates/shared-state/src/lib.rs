@@ -1,6 +1,7 @@
-//! The fast path of flashgate: admission gate, rate limiter, two-level cache and the Redis plumbing
-//! they share. Every part has a Redis adapter and an in-process twin behind one small trait, so the
-//! service runs on one machine with no servers and on many instances sharing Redis.
+//! The state flashgate instances share: the admission gate, rate limits, the two-level cache, buyers'
+//! sessions and the Redis plumbing under them. Every part has a Redis adapter and an in-process twin
+//! behind one small trait, so the service runs on one machine with no servers and on many instances
+//! sharing Redis.
 
 pub mod cache;
 pub mod clock;

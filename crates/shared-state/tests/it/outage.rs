@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flashgate_fastpath::{
+use flashgate_shared_state::{
     Admission, AdmitRequest, Gate, GateConfig, GateProduct, RedisBackend, RedisGate, RedisOptions,
 };
 use tokio::net::{TcpListener, TcpStream};
