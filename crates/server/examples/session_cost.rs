@@ -25,10 +25,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-const RSA_KEY: &str = include_str!("../tests/sessions/keys/rsa-a.key");
-const RSA_PUB: &str = include_str!("../tests/sessions/keys/rsa-a.pub");
-const ED_KEY: &str = include_str!("../tests/sessions/keys/ed-a.key");
-const ED_PUB: &str = include_str!("../tests/sessions/keys/ed-a.pub");
+const RSA_KEY: &str = include_str!("../tests/it/sessions/keys/rsa-a.key");
+const RSA_PUB: &str = include_str!("../tests/it/sessions/keys/rsa-a.pub");
+const ED_KEY: &str = include_str!("../tests/it/sessions/keys/ed-a.key");
+const ED_PUB: &str = include_str!("../tests/it/sessions/keys/ed-a.pub");
 
 /// Operations timed per figure; lookups are sequential, one at a time, so each is one request's cost.
 const SAMPLES: usize = 3_000;

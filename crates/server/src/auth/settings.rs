@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn a_kid_configured_twice_is_refused() {
-        let pem = include_str!("../../tests/sessions/keys/ed-a.pub");
+        let pem = include_str!("../../tests/it/sessions/keys/ed-a.pub");
         let key = json!({"kid": "twice", "alg": "EdDSA", "public_key_pem": pem});
         let error = refusal("auth.keys", json!([key, key]));
         assert!(error.contains("twice"), "{error}");

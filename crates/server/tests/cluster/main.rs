@@ -6,16 +6,11 @@
 //! be oversold, duplicated or lost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[allow(dead_code)]
-#[path = "../fastpath/common.rs"]
-mod common;
-
 mod topology;
 
-use common::{RowLock, TestRedis, client, eventually, stock};
 use flashgate::auth::BuyerTokens;
 use flashgate_core::CustomerId;
-use flashgate_store::testing::TestDatabase;
+use flashgate_testkit::{Backend, StockLock, TestDatabase, TestRedis, client, eventually};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::process::Command;
@@ -158,7 +153,7 @@ async fn killing_an_instance_mid_sale_oversells_nothing_and_loses_no_paid_order(
     // Purchases pile up behind a lock on the stock row, so that instance 1 dies holding purchases its
     // gate admitted and its batches had not yet written: more than one instance's share of batches
     // waiting on the lock means both instances are holding some.
-    let lock = RowLock::hold(&db.url, product).await;
+    let mut lock = StockLock::take(Backend::Postgres, &db.url, product).await;
     let waiting = || async {
         sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM pg_stat_activity \
@@ -279,9 +274,14 @@ async fn killing_an_instance_mid_sale_oversells_nothing_and_loses_no_paid_order(
     );
 
     // No oversell: the database's counters and the orders agree with the stock.
-    let counters = stock(&db.url, product).await;
-    assert_eq!(counters.total, STOCK);
-    assert!(counters.sold + counters.reserved <= STOCK);
+    let (total, reserved, sold): (i64, i64, i64) =
+        sqlx::query_as("SELECT total, reserved, sold FROM inventory WHERE product_id = $1")
+            .bind(product)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(total, STOCK);
+    assert!(sold + reserved <= STOCK);
     let units: i64 = sqlx::query_scalar(
         "SELECT COALESCE(SUM(quantity), 0)::bigint FROM orders \
          WHERE product_id = $1 AND status IN ('pending_payment', 'paid')",

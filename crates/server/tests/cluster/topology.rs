@@ -2,7 +2,7 @@
 //! built, on free ports, with its own database and Redis prefix; stopped with the script when dropped.
 
 use super::INSTANCES;
-use crate::common::TestRedis;
+use flashgate_testkit::TestRedis;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,24 +4,16 @@
 //! dashboard queries is found on `/metrics`.
 
 use crate::browser::Browser;
-use crate::harness::{self, ADMIN, Backend, Instance, client, payment_url};
 use fantoccini::{Client, Locator};
-use flashgate::auth::BuyerTokens;
-use flashgate_core::{CustomerId, ProductId};
+use flashgate_core::ProductId;
+use flashgate_testkit::{
+    Backend, Instance, Spawn, TestDatabase, client, manual_clock, payment_url,
+};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use uuid::Uuid;
 use vnpay_sim::Faults;
-
-fn token(customer: &str) -> String {
-    BuyerTokens::new(b"dev-jwt-secret-change-me-0123456789abcdef")
-        .mint(
-            &CustomerId::parse(customer).unwrap(),
-            time::Duration::hours(1),
-        )
-        .unwrap()
-}
 
 /// Waits for the page to show what `xpath` describes; on failure, says what the page showed.
 async fn shows(browser: &Client, xpath: &str) {
@@ -53,7 +45,7 @@ fn stock(sku: &str, column: &str, expected: i64) -> String {
 /// Pays (or cancels) through the simulator's API, as a buyer's browser would on its page.
 async fn pay(app: &Instance, answer: &Value, outcome: &str) {
     let response = client()
-        .post(app.url("/vnpay-sim/sim/pay"))
+        .post(app.api.url("/vnpay-sim/sim/pay"))
         .json(&json!({"url": payment_url(answer), "outcome": outcome}))
         .send()
         .await
@@ -62,7 +54,10 @@ async fn pay(app: &Instance, answer: &Value, outcome: &str) {
 }
 
 async fn sign_in(browser: &Client, app: &Instance, token: &str) {
-    browser.goto(&app.url("/admin/dashboard")).await.unwrap();
+    browser
+        .goto(&app.api.url("/admin/dashboard"))
+        .await
+        .unwrap();
     let field = browser.find(Locator::Id("token")).await.unwrap();
     field.send_keys(token).await.unwrap();
     browser
@@ -76,22 +71,21 @@ async fn sign_in(browser: &Client, app: &Instance, token: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_live_sale_shows_on_the_dashboard_and_every_grafana_metric_is_exported() {
-    let db = harness::database(Backend::Postgres).await;
-    let settings = harness::settings_with(
-        &db,
-        &[
-            ("inventory.strategy", json!("gated")),
-            ("limits.enabled", json!(true)),
-            // Reads: two at once, then refused; the clock is driven, so no token comes back.
-            ("limits.reads.rate", json!(1)),
-            ("limits.reads.period_ms", json!(60_000)),
-            ("limits.reads.burst", json!(2)),
-            ("limits.penalty.strikes", json!(1)),
-            ("monitor.interval_ms", json!(200)),
-        ],
-    );
-    let app = harness::spawn(settings, harness::clock()).await;
-    let product = app.create_product(5).await;
+    let db = TestDatabase::postgres().await;
+    let app = Spawn::new(Backend::Postgres)
+        .clock(manual_clock())
+        .workers_on_demand()
+        .set("database.acquire_timeout_ms", 10_000)
+        .set("inventory.strategy", "gated")
+        // Reads: two at once, then refused; the clock is driven, so no token comes back.
+        .set("limits.reads.rate", 1)
+        .set("limits.reads.period_ms", 60_000)
+        .set("limits.reads.burst", 2)
+        .set("limits.penalty.strikes", 1)
+        .set("monitor.interval_ms", 200)
+        .instance(&db)
+        .await;
+    let product = app.api.product(5, None).await;
     let sku = app
         .store
         .catalog
@@ -104,11 +98,11 @@ async fn a_live_sale_shows_on_the_dashboard_and_every_grafana_metric_is_exported
         .to_owned();
     let mut answers = Vec::new();
     for i in 0..5 {
-        answers.push(app.buy(&format!("cus_dash_{i}"), product).await);
+        answers.push(app.api.win(&format!("cus_dash_{i}"), product).await);
     }
     let refused = client()
-        .post(app.url("/orders"))
-        .bearer_auth(token("cus_dash_5"))
+        .post(app.api.url("/orders"))
+        .bearer_auth(app.api.token("cus_dash_5"))
         .header("Idempotency-Key", Uuid::new_v4().to_string())
         .json(&json!({"product_id": product, "quantity": 1}))
         .send()
@@ -117,7 +111,7 @@ async fn a_live_sale_shows_on_the_dashboard_and_every_grafana_metric_is_exported
     assert_eq!(refused.status(), 409);
 
     let unsigned = client()
-        .get(app.url("/admin/dashboard/events"))
+        .get(app.api.url("/admin/dashboard/events"))
         .send()
         .await
         .unwrap();
@@ -131,7 +125,7 @@ async fn a_live_sale_shows_on_the_dashboard_and_every_grafana_metric_is_exported
         "//p[@id='message' and contains(., 'not the admin token')]",
     )
     .await;
-    sign_in(page, &app, ADMIN).await;
+    sign_in(page, &app, app.api.admin_token()).await;
     shows(page, &value("status-pending_payment", 5)).await;
     shows(page, &stock(&sku, "available", 0)).await;
     shows(page, &stock(&sku, "reserved", 5)).await;
@@ -145,30 +139,30 @@ async fn a_live_sale_shows_on_the_dashboard_and_every_grafana_metric_is_exported
     pay(&app, &answers[0], "success").await;
     pay(&app, &answers[1], "success").await;
     pay(&app, &answers[2], "cancel").await;
-    app.sim.ipn_idle().await;
-    app.sim
+    app.sim().ipn_idle().await;
+    app.sim()
         .set_faults(Faults {
             ipn_drop_rate: 1.0,
             ..Faults::default()
         })
         .unwrap();
     pay(&app, &answers[3], "success").await;
-    app.sim.ipn_idle().await;
+    app.sim().ipn_idle().await;
     let step = app.reconciler.run_once().await.unwrap();
     assert_eq!(step.settled, 1, "{step:?}");
 
     // One read of an order (its route is labelled by template), one of the list, then three refused.
     let order_id = answers[0]["id"].as_str().unwrap().to_owned();
     let read = client()
-        .get(app.url(&format!("/orders/{order_id}")))
-        .bearer_auth(token("cus_dash_0"))
+        .get(app.api.url(&format!("/orders/{order_id}")))
+        .bearer_auth(app.api.token("cus_dash_0"))
         .send()
         .await
         .unwrap();
     assert_eq!(read.status(), 200);
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        let response = client().get(app.url("/products")).send().await.unwrap();
+        let response = client().get(app.api.url("/products")).send().await.unwrap();
         statuses.push(response.status().as_u16());
     }
     assert_eq!(statuses, [200, 429, 429, 429]);
@@ -197,7 +191,7 @@ async fn a_live_sale_shows_on_the_dashboard_and_every_grafana_metric_is_exported
     app.assert_audit_clean().await;
 
     let metrics = client()
-        .get(app.url("/metrics"))
+        .get(app.api.url("/metrics"))
         .send()
         .await
         .unwrap()

@@ -3,9 +3,5 @@
 //! that sale. `scripts/test.sh` installs Debian's `chromium` and `chromium-driver`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod browser;
-// The payment suite's instance: flashgate with its bundled simulator and a driven clock.
 mod a_live_sale_shows_on_the_dashboard;
-#[path = "../payments/harness.rs"]
-#[allow(dead_code)]
-mod harness;
+mod browser;

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use flashgate_shared_state::cache::{Loader, get_json};
-use flashgate_shared_state::{Cache, CacheConfig, FastPathError, InProcessCache, LocalBus, RedisCache};
+use flashgate_shared_state::{
+    Cache, CacheConfig, FastPathError, InProcessCache, LocalBus, RedisCache,
+};
 use tokio::sync::Notify;
 
 use crate::common::{TestRedis, eventually};

@@ -1,0 +1,158 @@
+//! The answers a route gives when its client is over a limit, when purchases queue past their budget,
+//! and when the database is gone, each checked against the contract.
+
+use super::checked::Checked;
+use super::document::Contract;
+use super::sessions::forged_session;
+use flashgate_store::testing::postgres_admin_url;
+use flashgate_testkit::key;
+use flashgate_testkit::{Backend, StockLock};
+use reqwest::Method;
+use reqwest::header::AUTHORIZATION;
+use serde_json::json;
+use sqlx::{Connection, PgConnection};
+
+/// Tight limits: the second request of a kind is refused with the rate-limit headers.
+pub async fn rate_limits_answer_as_documented(backend: Backend, contract: &Contract) {
+    let mut spawn = crate::service::spawn(backend).set("limits.enabled", true);
+    for policy in ["reads", "purchases", "callbacks"] {
+        spawn = spawn
+            .set(&format!("limits.{policy}.rate"), 1)
+            .set(&format!("limits.{policy}.period_ms"), 3_600_000)
+            .set(&format!("limits.{policy}.burst"), 1);
+    }
+    let app = spawn.start().await;
+    let api = app.api(0);
+    let c = Checked { api, contract };
+    let product = api.product(5, None).await;
+    let token = api.token("hasty-buyer");
+    let order = c
+        .purchase(
+            &token,
+            &key(),
+            json!({"product_id": product, "quantity": 1}),
+        )
+        .await;
+    let order_id = order.assert_status(201)["id"].as_str().unwrap().to_owned();
+    c.purchase(
+        &token,
+        &key(),
+        json!({"product_id": product, "quantity": 1}),
+    )
+    .await
+    .assert_problem(429, "rate_limited");
+    c.get("/products").await.assert_status(200);
+    for path in ["/products".to_owned(), format!("/products/{product}")] {
+        c.get(&path).await.assert_problem(429, "rate_limited");
+    }
+    for path in ["/orders".to_owned(), format!("/orders/{order_id}")] {
+        c.buyer(Method::GET, &path, &token)
+            .await
+            .assert_problem(429, "rate_limited");
+    }
+    c.get("/payments/vnpay/ipn").await.assert_status(200);
+    for path in ["/payments/vnpay/ipn", "/payments/vnpay/return"] {
+        c.get(path).await.assert_problem(429, "rate_limited");
+    }
+}
+
+/// One purchase slot, held by a purchase that waits behind a lock on the stock: the other purchase is
+/// shed with 503 `overloaded`, and the held one completes once the lock goes.
+pub async fn a_full_house_sheds_purchases_as_documented(backend: Backend, contract: &Contract) {
+    let app = crate::service::spawn(backend)
+        .set("shedding.max_concurrent_purchases", 1)
+        .set("shedding.queue_budget_ms", 1)
+        .start()
+        .await;
+    let api = app.api(0);
+    let product = api.product(5, None).await;
+    let mut lock = StockLock::take(backend, &app.db.url, product).await;
+    let buy = |buyer: &str| {
+        let api = api.clone();
+        let token = api.token(buyer);
+        async move { api.place_order(&token, &key(), product, 1).await }
+    };
+    let mut first = tokio::spawn(buy("patient-buyer"));
+    let mut second = tokio::spawn(buy("impatient-buyer"));
+    // Whichever purchase takes the slot waits behind the lock, so the other is answered first.
+    let (shed, held) = tokio::select! {
+        answer = &mut first => (answer.unwrap(), second),
+        answer = &mut second => (answer.unwrap(), first),
+    };
+    contract.check(&Method::POST, "/orders", &shed);
+    shed.assert_problem(503, "overloaded");
+    lock.release().await;
+    let served = held.await.unwrap();
+    contract.check(&Method::POST, "/orders", &served);
+    served.assert_status(201);
+}
+
+/// A PostgreSQL database that turns every connection away, before anything was cached.
+pub async fn a_lost_database_answers_as_documented(contract: &Contract) {
+    let app = crate::service::spawn(Backend::Postgres).start().await;
+    let api = app.api(0);
+    let c = Checked { api, contract };
+    let name = app.db.url.rsplit('/').next().unwrap().to_owned();
+    let mut admin = PgConnection::connect(&postgres_admin_url()).await.unwrap();
+    for sql in [
+        format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+        format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ),
+    ] {
+        sqlx::query(&sql).execute(&mut admin).await.unwrap();
+    }
+    let token = api.token("unlucky-buyer");
+    let answers = [
+        c.get("/readyz").await,
+        c.get("/products").await,
+        c.get("/products/1").await,
+        c.admin(
+            Method::POST,
+            "/admin/products",
+            json!({"sku": "lost", "name": "Lost", "price_vnd": 1000, "stock": 1}),
+        )
+        .await,
+        c.admin(Method::PATCH, "/admin/products/1", json!({"name": "x"}))
+            .await,
+        c.admin(
+            Method::POST,
+            "/admin/products/1/restock",
+            json!({"quantity": 1}),
+        )
+        .await,
+        c.purchase(&token, &key(), json!({"product_id": 1, "quantity": 1}))
+            .await,
+        c.buyer(Method::GET, "/orders", &token).await,
+        c.buyer(
+            Method::GET,
+            &format!("/orders/{}", uuid::Uuid::new_v4()),
+            &token,
+        )
+        .await,
+        // Sessions live in the database when there is no Redis.
+        c.call(Method::POST, "/sessions", |r| r.bearer_auth(&token))
+            .await,
+        c.call(Method::DELETE, "/sessions/current", |r| {
+            r.header(AUTHORIZATION, forged_session())
+        })
+        .await,
+        c.call(Method::GET, "/orders", |r| {
+            r.header(AUTHORIZATION, forged_session())
+        })
+        .await,
+    ];
+    for answer in answers {
+        assert_eq!(answer.status, 503, "{answer:?}");
+    }
+    // VNPay's endpoints keep answering in VNPay's terms.
+    c.get("/payments/vnpay/ipn?vnp_TxnRef=1&vnp_SecureHash=00")
+        .await
+        .assert_status(200);
+    assert_eq!(c.get("/payments/vnpay/return").await.status, 200);
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}

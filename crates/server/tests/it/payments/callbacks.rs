@@ -1,0 +1,148 @@
+//! Callbacks that must change nothing (forged, wrong amount, unknown order, already settled), and
+//! duplicated, reordered IPNs that must change things exactly once.
+
+use super::SECRET;
+use flashgate_core::OrderStatus;
+use flashgate_testkit::{Backend, PRICE_VND, manual_clock, order_uuid, payment_url};
+use vnpay::{Callback, HashSecret, ResponseCode, TmnCode, TransactionStatus, TxnRef, Vnd};
+use vnpay_sim::{Faults, Outcome};
+
+fn callback(txn_ref: &str, amount: u64) -> Callback {
+    Callback {
+        tmn_code: TmnCode::parse("FLASHGT1").unwrap(),
+        amount: Vnd::new(amount),
+        bank_code: "NCB".into(),
+        bank_tran_no: Some("VNP14000001".into()),
+        card_type: Some("ATM".into()),
+        pay_date: None,
+        order_info: "Thanh toan don hang".into(),
+        transaction_no: 14_000_001,
+        response_code: ResponseCode::Success,
+        transaction_status: TransactionStatus::Success,
+        txn_ref: TxnRef::parse(txn_ref).unwrap(),
+    }
+}
+
+async fn callbacks_that_cannot_be_trusted_change_nothing(backend: Backend) {
+    let db = backend.database().await;
+    let app = super::spawn(backend, manual_clock()).instance(&db).await;
+    let product = app.api.product(3, None).await;
+    let answer = app.api.win("cus_forge", product).await;
+    let order = app.order(&answer).await;
+    let txn_ref = order.id.txn_ref();
+
+    let forged = callback(&txn_ref, PRICE_VND.unsigned_abs())
+        .sign(&HashSecret::new("not-the-secret"))
+        .to_query();
+    assert_eq!(app.api.ipn(&forged).await, "97");
+    let tampered = callback(&txn_ref, PRICE_VND.unsigned_abs())
+        .sign(&HashSecret::new(SECRET))
+        .to_query()
+        .replace("vnp_BankCode=NCB", "vnp_BankCode=VCB");
+    assert_eq!(app.api.ipn(&tampered).await, "97");
+    let cheap = callback(&txn_ref, 1_000)
+        .sign(&HashSecret::new(SECRET))
+        .to_query();
+    assert_eq!(app.api.ipn(&cheap).await, "04");
+    let unknown = callback(
+        &uuid::Uuid::new_v4().simple().to_string(),
+        PRICE_VND.unsigned_abs(),
+    )
+    .sign(&HashSecret::new(SECRET))
+    .to_query();
+    assert_eq!(app.api.ipn(&unknown).await, "01");
+
+    assert_eq!(app.order(&answer).await.status, OrderStatus::PendingPayment);
+    assert_eq!(
+        db.ledger(order_uuid(&answer)).await.len(),
+        1,
+        "nothing was written to the ledger"
+    );
+    let events = db.payment_events(order_uuid(&answer)).await;
+    assert_eq!(
+        events,
+        vec![
+            ("ipn".into(), false, "invalid_signature".into()),
+            ("ipn".into(), false, "invalid_signature".into()),
+            ("ipn".into(), true, "paid".into()),
+        ],
+        "every callback is on record, verified or not"
+    );
+
+    let genuine = callback(&txn_ref, PRICE_VND.unsigned_abs())
+        .sign(&HashSecret::new(SECRET))
+        .to_query();
+    assert_eq!(app.api.ipn(&genuine).await, "00");
+    assert_eq!(
+        app.api.ipn(&genuine).await,
+        "02",
+        "a settled order answers 02"
+    );
+    let failed_after = Callback {
+        response_code: ResponseCode::Cancelled,
+        transaction_status: TransactionStatus::Failed,
+        ..callback(&txn_ref, PRICE_VND.unsigned_abs())
+    };
+    assert_eq!(
+        app.api
+            .ipn(&failed_after.sign(&HashSecret::new(SECRET)).to_query())
+            .await,
+        "02"
+    );
+    assert_eq!(app.order(&answer).await.status, OrderStatus::Paid);
+    assert_eq!(app.api.available(product).await, 2);
+    app.assert_audit_clean().await;
+}
+on_each_backend!(callbacks_that_cannot_be_trusted_change_nothing);
+
+async fn duplicated_and_reordered_ipns_settle_each_order_once(backend: Backend) {
+    let db = backend.database().await;
+    let app = super::spawn(backend, manual_clock()).instance(&db).await;
+    app.sim()
+        .set_faults(Faults {
+            ipn_duplicate_rate: 1.0,
+            ipn_reorder_window: 4,
+            ..Faults::default()
+        })
+        .unwrap();
+    let product = app.api.product(10, None).await;
+    let mut answers = Vec::new();
+    for i in 0..8 {
+        let answer = app.api.win(&format!("cus_dup_{i}"), product).await;
+        let outcome = if i % 4 == 3 {
+            Outcome::InsufficientFunds
+        } else {
+            Outcome::Success
+        };
+        app.sim().pay(payment_url(&answer), outcome).unwrap();
+        answers.push((answer, outcome));
+    }
+    app.sim().ipn_idle().await;
+
+    let deliveries = app.sim().ipn_deliveries();
+    assert_eq!(
+        deliveries
+            .iter()
+            .filter(|d| d.duplicate_of.is_some())
+            .count(),
+        8,
+        "every IPN was sent twice"
+    );
+    for (answer, outcome) in &answers {
+        let expected = if *outcome == Outcome::Success {
+            OrderStatus::Paid
+        } else {
+            OrderStatus::PaymentFailed
+        };
+        assert_eq!(app.order(answer).await.status, expected);
+        let ledger = db.ledger(order_uuid(answer)).await;
+        assert_eq!(
+            ledger.len(),
+            2,
+            "exactly one transition after creation: {ledger:?}"
+        );
+    }
+    assert_eq!(app.api.available(product).await, 10 - 6);
+    app.assert_audit_clean().await;
+}
+on_each_backend!(duplicated_and_reordered_ipns_settle_each_order_once);

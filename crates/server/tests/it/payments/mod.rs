@@ -1,0 +1,25 @@
+//! Payments end to end: flashgate with its bundled VNPay simulator, over HTTP, against real
+//! PostgreSQL and SQLite, on a driven clock; the tests run the payment workers themselves.
+
+use flashgate_core::Clock;
+use flashgate_testkit::{Backend, Spawn};
+use std::sync::Arc;
+
+mod callbacks;
+mod late_money;
+mod lost_webhooks;
+mod paying;
+mod workers;
+
+/// The defaults file's VNPay hash secret, shared with the bundled simulator.
+pub const SECRET: &str = "dev-vnpay-secret-change-me";
+
+/// An instance of this suite on `clock`, whose workers run only when a test asks.
+pub fn spawn(backend: Backend, clock: Arc<dyn Clock>) -> Spawn {
+    Spawn::new(backend)
+        .clock(clock)
+        .workers_on_demand()
+        .set("database.acquire_timeout_ms", 10_000)
+        // Buyers and the simulator's callbacks all come from 127.0.0.1: rate limits have their own tests.
+        .set("limits.enabled", false)
+}

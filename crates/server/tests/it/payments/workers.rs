@@ -1,0 +1,184 @@
+//! The reconciler and expirer on several instances at once, and against a gateway that is down or
+//! asks them to slow down.
+
+use flashgate_core::OrderStatus;
+use flashgate_testkit::{Backend, Instance, manual_clock, order_uuid, payment_url};
+use futures_util::future::join_all;
+use serde_json::Value;
+use vnpay_sim::{ApiOutage, Faults, Outcome};
+
+async fn paid_orders_with_lost_ipns(app: &Instance, product: i64, count: usize) -> Vec<Value> {
+    app.sim()
+        .set_faults(Faults {
+            ipn_drop_rate: 1.0,
+            ..Faults::default()
+        })
+        .unwrap();
+    let mut answers = Vec::new();
+    for i in 0..count {
+        let answer = app.api.win(&format!("cus_many_{i}"), product).await;
+        app.sim()
+            .pay(payment_url(&answer), Outcome::Success)
+            .unwrap();
+        answers.push(answer);
+    }
+    app.sim().ipn_idle().await;
+    answers
+}
+
+async fn three_reconcilers_query_and_settle_each_order_once(backend: Backend) {
+    let db = backend.database().await;
+    let clock = manual_clock();
+    let first = super::spawn(backend, clock.clone()).instance(&db).await;
+    let product = first.api.product(30, None).await;
+    let answers = paid_orders_with_lost_ipns(&first, product, 24).await;
+    // The other instances share the database; the first one's simulator is the gateway of all three.
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        others.push(super::spawn(backend, clock.clone()).instance(&db).await);
+    }
+    let reconcilers = [&first, &others[0], &others[1]].map(|i| {
+        let mut r = i.reconciler.clone();
+        r.payments = first.reconciler.payments.clone();
+        r
+    });
+    let steps = join_all(reconcilers.iter().map(|r| r.run_once())).await;
+    let claimed: usize = steps.iter().map(|s| s.as_ref().unwrap().claimed).sum();
+    let settled: usize = steps.iter().map(|s| s.as_ref().unwrap().settled).sum();
+    assert_eq!(
+        (claimed, settled),
+        (24, 24),
+        "each order claimed by exactly one instance"
+    );
+    for answer in &answers {
+        assert_eq!(first.order(answer).await.status, OrderStatus::Paid);
+        let queries = db
+            .payment_events(order_uuid(answer))
+            .await
+            .into_iter()
+            .filter(|e| e.0 == "querydr")
+            .count();
+        assert_eq!(queries, 1, "each order was asked about once");
+        assert_eq!(db.ledger(order_uuid(answer)).await.len(), 2);
+    }
+    first.assert_audit_clean().await;
+}
+on_each_backend!(three_reconcilers_query_and_settle_each_order_once);
+
+async fn three_expirers_expire_each_order_once(backend: Backend) {
+    let db = backend.database().await;
+    let clock = manual_clock();
+    let first = super::spawn(backend, clock.clone()).instance(&db).await;
+    let product = first.api.product(30, None).await;
+    let mut answers = Vec::new();
+    for i in 0..24 {
+        answers.push(first.api.win(&format!("cus_exp_{i}"), product).await);
+    }
+    let second = super::spawn(backend, clock.clone()).instance(&db).await;
+    let third = super::spawn(backend, clock.clone()).instance(&db).await;
+    clock.advance(time::Duration::minutes(16));
+    let expirers = [&first, &second, &third].map(|i| {
+        let mut e = i.expirer.clone();
+        e.payments = first.expirer.payments.clone();
+        e
+    });
+    let steps = join_all(expirers.iter().map(|e| e.run_until_idle())).await;
+    let expired: usize = steps.iter().map(|s| s.as_ref().unwrap().expired).sum();
+    assert_eq!(expired, 24);
+    for answer in &answers {
+        let ledger = db.ledger(order_uuid(answer)).await;
+        assert_eq!(
+            ledger.iter().filter(|row| row.1 == "expired").count(),
+            1,
+            "{ledger:?}"
+        );
+        let queries = db
+            .payment_events(order_uuid(answer))
+            .await
+            .into_iter()
+            .filter(|e| e.0 == "querydr")
+            .count();
+        assert_eq!(queries, 1, "each order was asked about once");
+    }
+    assert_eq!(first.api.available(product).await, 30);
+    first.assert_audit_clean().await;
+}
+on_each_backend!(three_expirers_expire_each_order_once);
+
+async fn an_unreachable_gateway_leaves_orders_pending_until_it_answers(backend: Backend) {
+    let db = backend.database().await;
+    let clock = manual_clock();
+    let app = super::spawn(backend, clock.clone()).instance(&db).await;
+    let product = app.api.product(5, None).await;
+    let answers = paid_orders_with_lost_ipns(&app, product, 3).await;
+
+    for outage in [ApiOutage::Http503, ApiOutage::ConnectionReset] {
+        app.sim()
+            .set_faults(Faults {
+                ipn_drop_rate: 1.0,
+                api_outage: Some(outage),
+                ..Faults::default()
+            })
+            .unwrap();
+        // Past every lease and poll time of the round before.
+        clock.advance(time::Duration::minutes(1));
+        assert!(
+            app.reconciler.run_once().await.is_err(),
+            "the worker is told to back off"
+        );
+        clock.advance(time::Duration::minutes(20));
+        let step = app.expirer.run_until_idle().await.unwrap();
+        assert_eq!(
+            step.expired, 0,
+            "nothing expires while the gateway cannot be asked"
+        );
+        for answer in &answers {
+            assert_eq!(app.order(answer).await.status, OrderStatus::PendingPayment);
+        }
+        assert_eq!(app.api.available(product).await, 2, "the units stay held");
+    }
+
+    app.sim()
+        .set_faults(Faults {
+            ipn_drop_rate: 1.0,
+            ..Faults::default()
+        })
+        .unwrap();
+    clock.advance(time::Duration::minutes(1));
+    let step = app.expirer.run_until_idle().await.unwrap();
+    assert_eq!(
+        step.paid, 3,
+        "once the gateway answers, the paid orders are caught"
+    );
+    app.assert_audit_clean().await;
+}
+on_each_backend!(an_unreachable_gateway_leaves_orders_pending_until_it_answers);
+
+async fn a_gateway_answering_94_makes_the_reconciler_back_off(backend: Backend) {
+    let db = backend.database().await;
+    let clock = manual_clock();
+    let app = super::spawn(backend, clock.clone())
+        .set("vnpay.sim_querydr_min_interval_ms", 3_600_000)
+        .instance(&db)
+        .await;
+    let product = app.api.product(5, None).await;
+    let answer = app.api.win("cus_94", product).await;
+    app.sim().begin_payment(payment_url(&answer)).unwrap();
+
+    app.reconciler.run_once().await.unwrap();
+    clock.advance(time::Duration::minutes(8));
+    let second = app.reconciler.run_once().await;
+    assert!(
+        second.is_err(),
+        "94 tells the worker to back off: {second:?}"
+    );
+    let events = db.payment_events(order_uuid(&answer)).await;
+    assert_eq!(
+        events.last().map(|e| e.2.as_str()),
+        Some("rate_limited"),
+        "{events:?}"
+    );
+    assert_eq!(app.order(&answer).await.status, OrderStatus::PendingPayment);
+    app.assert_audit_clean().await;
+}
+on_each_backend!(a_gateway_answering_94_makes_the_reconciler_back_off);

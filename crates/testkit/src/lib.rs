@@ -1,0 +1,71 @@
+//! What flashgate's integration tests and examples share, written once: a builder for real instances
+//! (`Spawn`: backend, strategy, clock, Redis, settings by dotted key, how many instances), their HTTP
+//! API (`Api`, whole `Answer`s), direct reads of a test's database, Redis for one test, crowds that
+//! fire at one instant, and one macro that runs a scenario on each backend.
+//!
+//! Needs PostgreSQL at `FLASHGATE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`)
+//! as a superuser and Redis at `FLASHGATE_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`); tests
+//! that flush or kill Redis start a `redis-server` of their own.
+
+// A broken expectation in test support should fail the test loudly, like the tests themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api;
+mod app;
+mod crowd;
+mod database;
+mod redis;
+mod spawn;
+
+pub use api::{Answer, Api, PRICE_VND, PROBLEM_JSON, client, key, order_uuid, payment_url};
+pub use app::{Instance, TestApp, assert_audit_clean, postgres_connections};
+pub use crowd::all_at_once;
+pub use database::{Direct, StockLock};
+pub use flashgate_shared_state::testing::{TestRedis, eventually};
+pub use flashgate_store::testing::{TestDatabase, postgres_admin_url};
+pub use redis::RedisProcess;
+pub use spawn::{Backend, Spawn, manual_clock};
+
+/// Instantiates scenarios as tests, one per backend (and strategy), in a module named after each:
+/// - `on_each_backend!(scenario, ...)`: `async fn scenario(Backend)` as `scenario::postgres` and
+///   `scenario::sqlite`;
+/// - `on_each_backend!(and_strategy: scenario, ...)`: `async fn scenario(Backend, Strategy)` for every
+///   backend and purchase strategy;
+/// - `on_each_backend!(postgres_strategy: scenario, ...)`: `async fn scenario(Strategy)`, on
+///   PostgreSQL only, for each strategy.
+///
+/// Attributes before a scenario's name (`#[ignore = "why"]`) go on each of its tests.
+#[macro_export]
+macro_rules! on_each_backend {
+    (and_strategy: $($(#[$attr:meta])* $scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            use $crate::Backend::{Postgres, Sqlite};
+            use flashgate_core::Strategy::{Conditional, Pessimistic};
+            $crate::on_each_backend!(@test $(#[$attr])* postgres_pessimistic, $scenario(Postgres, Pessimistic));
+            $crate::on_each_backend!(@test $(#[$attr])* postgres_conditional, $scenario(Postgres, Conditional));
+            $crate::on_each_backend!(@test $(#[$attr])* sqlite_pessimistic, $scenario(Sqlite, Pessimistic));
+            $crate::on_each_backend!(@test $(#[$attr])* sqlite_conditional, $scenario(Sqlite, Conditional));
+        }
+    )+};
+    (postgres_strategy: $($(#[$attr:meta])* $scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            use flashgate_core::Strategy::{Conditional, Pessimistic};
+            $crate::on_each_backend!(@test $(#[$attr])* pessimistic, $scenario(Pessimistic));
+            $crate::on_each_backend!(@test $(#[$attr])* conditional, $scenario(Conditional));
+        }
+    )+};
+    (@test $(#[$attr:meta])* $test:ident, $scenario:ident($($arg:expr),*)) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attr])*
+        async fn $test() {
+            super::$scenario($($arg),*).await;
+        }
+    };
+    ($($(#[$attr:meta])* $scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            use $crate::Backend::{Postgres, Sqlite};
+            $crate::on_each_backend!(@test $(#[$attr])* postgres, $scenario(Postgres));
+            $crate::on_each_backend!(@test $(#[$attr])* sqlite, $scenario(Sqlite));
+        }
+    )+};
+}
