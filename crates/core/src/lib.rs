@@ -18,7 +18,7 @@ pub mod session;
 pub mod settle;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::StoreError;
+pub use error::{Cause, StoreError};
 pub use ids::{CustomerId, IdempotencyKey, OrderId, ProductId, Sku};
 pub use money::{Quantity, Vnd};
 pub use order::{Order, OrderStatus, StockEffect};

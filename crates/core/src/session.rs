@@ -81,7 +81,7 @@ impl StoredSession {
     ) -> Result<Self, StoreError> {
         Ok(Self {
             customer: CustomerId::parse(customer)
-                .map_err(|e| StoreError::Internal(format!("stored customer id: {e}")))?,
+                .map_err(|e| StoreError::internal(format!("stored customer id: {e}")))?,
             idle_expires_at,
             expires_at,
         })

@@ -79,7 +79,7 @@ impl Settle<'_> {
                 }
             }
         }
-        Err(StoreError::Unavailable(format!(
+        Err(StoreError::unavailable(format!(
             "order {} kept changing while being settled",
             order.id
         )))

@@ -60,6 +60,35 @@ const REFUNDED_HAVE_ACCEPTED_REFUND: &str = "SELECT CAST(o.id AS TEXT) FROM orde
      WHERE o.status = 'refunded' AND NOT EXISTS ( \
      SELECT 1 FROM payment_events e WHERE e.order_id = o.id AND e.source = 'refund' AND e.outcome = 'accepted')";
 
+/// The checks that list the orders breaking them: name, description, query and what is wrong with
+/// each order found.
+const ORDER_CHECKS: [(&str, &str, &str, &str); 4] = [
+    (
+        "one_order_per_idempotency_key",
+        "every order was created under exactly one of its customer's idempotency keys",
+        ONE_KEY_PER_ORDER,
+        "has no idempotency record of its customer",
+    ),
+    (
+        "paid_orders_have_paid_at",
+        "every paid order records when it was paid",
+        PAID_HAVE_TIME,
+        "is paid without paid_at",
+    ),
+    (
+        "paid_on_verified_word",
+        "every paid, refunding or refunded order has a verified gateway message saying it was paid",
+        PAID_HAVE_VERIFIED_PAYMENT,
+        "counts as paid without a verified payment",
+    ),
+    (
+        "refunded_on_accepted_refund",
+        "every refunded order has a refund the gateway accepted",
+        REFUNDED_HAVE_ACCEPTED_REFUND,
+        "is refunded without an accepted refund",
+    ),
+];
+
 const COUNTS: &str = "SELECT CAST((SELECT COUNT(*) FROM products) AS BIGINT), \
      CAST((SELECT COUNT(*) FROM orders) AS BIGINT)";
 
@@ -198,42 +227,17 @@ where
             .collect(),
     });
 
-    let keyless: Vec<(String,)> = rows(pool, ONE_KEY_PER_ORDER).await?;
-    checks.push(AuditCheck {
-        name: "one_order_per_idempotency_key",
-        description: "every order was created under exactly one of its customer's idempotency keys",
-        violations: keyless
-            .into_iter()
-            .map(|(o,)| format!("order {o} has no idempotency record of its customer"))
-            .collect(),
-    });
-
-    let untimed: Vec<(String,)> = rows(pool, PAID_HAVE_TIME).await?;
-    checks.push(AuditCheck {
-        name: "paid_orders_have_paid_at",
-        description: "every paid order records when it was paid",
-        violations: untimed
-            .into_iter()
-            .map(|(o,)| format!("order {o} is paid without paid_at"))
-            .collect(),
-    });
-
-    let unproven: Vec<(String,)> = rows(pool, PAID_HAVE_VERIFIED_PAYMENT).await?;
-    checks.push(AuditCheck {
-        name: "paid_on_verified_word",
-        description: "every paid, refunding or refunded order has a verified gateway message saying it was paid",
-        violations: unproven.into_iter().map(|(o,)| format!("order {o} counts as paid without a verified payment")).collect(),
-    });
-
-    let unrefunded: Vec<(String,)> = rows(pool, REFUNDED_HAVE_ACCEPTED_REFUND).await?;
-    checks.push(AuditCheck {
-        name: "refunded_on_accepted_refund",
-        description: "every refunded order has a refund the gateway accepted",
-        violations: unrefunded
-            .into_iter()
-            .map(|(o,)| format!("order {o} is refunded without an accepted refund"))
-            .collect(),
-    });
+    for (name, description, sql, wrong) in ORDER_CHECKS {
+        let found: Vec<(String,)> = rows(pool, sql).await?;
+        checks.push(AuditCheck {
+            name,
+            description,
+            violations: found
+                .into_iter()
+                .map(|(o,)| format!("order {o} {wrong}"))
+                .collect(),
+        });
+    }
 
     let counts: Vec<(i64, i64)> = rows(pool, COUNTS).await?;
     let (products, orders) = counts.first().copied().unwrap_or_default();

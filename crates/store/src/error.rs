@@ -1,7 +1,7 @@
 //! Turning driver errors into the ports' errors: connection trouble is `Unavailable` (an honest 503),
 //! anything else is `Internal`.
 
-use flashgate_core::StoreError;
+use flashgate_core::{Cause, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -13,11 +13,12 @@ pub enum OpenError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// The driver's error becomes the cause, so its chain reaches the log.
 pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
     if is_unavailable(&error) {
-        StoreError::Unavailable(error.to_string())
+        StoreError::Unavailable(Cause::new(error))
     } else {
-        StoreError::Internal(error.to_string())
+        StoreError::Internal(Cause::new(error))
     }
 }
 

@@ -1,15 +1,70 @@
-//! What both adapters share about the admission gate's fence.
+//! The admission gate's fence: setting the epoch takes the stock row's lock (on SQLite, the write
+//! lock), so every reservation either committed before the snapshot (and is in it) or is checked
+//! against the new epoch after it.
 
-use flashgate_core::{CustomerId, StoreError};
+use crate::SqlStore;
+use crate::error::store_error;
+use crate::rows::{customer, window};
+use crate::sql::{Dialect, Fields, Sql, args};
+use async_trait::async_trait;
+use flashgate_core::ports::{GateFence, GateSnapshot};
+use flashgate_core::{ProductId, StoreError};
 
-pub(crate) fn parse_holdings(
-    held: Vec<(String, i64)>,
-) -> Result<Vec<(CustomerId, i64)>, StoreError> {
-    held.into_iter()
-        .map(|(customer, units)| {
-            CustomerId::parse(&customer)
-                .map(|c| (c, units))
-                .map_err(|e| StoreError::Internal(format!("stored customer id: {e}")))
-        })
-        .collect()
+#[async_trait]
+impl<D: Dialect> GateFence for SqlStore<D> {
+    async fn fence(
+        &self,
+        product: ProductId,
+        epoch: i64,
+    ) -> Result<Option<GateSnapshot>, StoreError> {
+        let mut tx = self.0.begin().await.map_err(store_error)?;
+        let snapshot = snapshot::<D>(&mut tx, product, epoch)
+            .await
+            .map_err(store_error)?;
+        if snapshot.is_some() {
+            tx.commit().await.map_err(store_error)?;
+        }
+        Ok(snapshot)
+    }
+}
+
+async fn snapshot<D: Dialect>(
+    tx: &mut D::Conn,
+    product: ProductId,
+    epoch: i64,
+) -> Result<Option<GateSnapshot>, sqlx::Error> {
+    let Some(stock) = tx
+        .row(
+            "UPDATE inventory SET gate_epoch = $2 WHERE product_id = $1 RETURNING available",
+            args![product.0, epoch],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let rules = tx
+        .row(
+            "SELECT per_customer_limit, sale_starts_at, sale_ends_at FROM products WHERE id = $1",
+            args![product.0],
+        )
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    // Holdings only change together with the stock row (locked above), so this read agrees with
+    // `available`.
+    let held = tx
+        .rows(
+            "SELECT customer_id, held FROM customer_holdings WHERE product_id = $1 AND held > 0",
+            args![product.0],
+        )
+        .await?;
+    Ok(Some(GateSnapshot {
+        product_id: product,
+        available: stock.int("available")?,
+        per_customer_limit: rules.opt_int("per_customer_limit")?,
+        window: window(&rules)?,
+        holdings: held
+            .iter()
+            .map(|row| Ok((customer(row, "customer_id")?, row.int("held")?)))
+            .collect::<Result<_, sqlx::Error>>()?,
+    }))
 }

@@ -1,16 +1,27 @@
-//! flashgate's storage: one adapter per database, each implementing every port of `flashgate-core`
-//! against its own dialect and migrations. PostgreSQL serves production; SQLite (WAL) is the embedded
+//! flashgate's storage: every port of `flashgate-core`, each transaction written once over a
+//! [`sql::Dialect`] that supplies the connections and the few statements in which the databases differ;
+//! each database has its own migrations. PostgreSQL serves production; SQLite (WAL) is the embedded
 //! default that needs no server.
 
 mod audit;
+mod batch;
+mod catalog;
 mod error;
 mod gate_fence;
+mod health;
+mod leases;
+mod orders;
 mod overview;
-pub mod postgres;
-mod reserve;
-pub mod sqlite;
+mod payments;
+mod postgres;
+mod reservations;
+mod rows;
+mod sessions;
+mod sql;
+mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod transitions;
 
 use flashgate_core::ports::GateFence;
 use flashgate_core::ports::SaleMonitor;
@@ -56,6 +67,9 @@ impl Default for PoolSettings {
         }
     }
 }
+
+/// The ports' implementation, generic over the database.
+pub(crate) struct SqlStore<D>(D);
 
 /// Every port, backed by one database.
 #[derive(Clone)]
@@ -114,17 +128,17 @@ impl Store {
     /// `migrate` is set.
     pub async fn open(url: &str, pool: &PoolSettings, migrate: bool) -> Result<Self, OpenError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let adapter = postgres::PgStore::connect(url, pool).await?;
+            let db = postgres::Pg::connect(url, pool).await?;
             if migrate {
-                adapter.migrate().await?;
+                db.migrate().await?;
             }
-            Ok(Self::from_adapter(Backend::Postgres, adapter))
+            Ok(Self::from_adapter(Backend::Postgres, SqlStore(db)))
         } else if url.starts_with("sqlite:") {
-            let adapter = sqlite::SqliteStore::connect(url, pool).await?;
+            let db = sqlite::Lite::connect(url, pool).await?;
             if migrate {
-                adapter.migrate().await?;
+                db.migrate().await?;
             }
-            Ok(Self::from_adapter(Backend::Sqlite, adapter))
+            Ok(Self::from_adapter(Backend::Sqlite, SqlStore(db)))
         } else {
             Err(OpenError::UnsupportedUrl)
         }

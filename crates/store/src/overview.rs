@@ -59,7 +59,7 @@ where
         .map(|(product, status, orders, units)| {
             OrderStatus::parse(&status)
                 .map(|status| (ProductId(product), status, orders, units))
-                .ok_or_else(|| StoreError::Internal(format!("unknown order status {status}")))
+                .ok_or_else(|| StoreError::internal(format!("unknown order status {status}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(SaleOverview::from_rows(products, &groups, &reasons))

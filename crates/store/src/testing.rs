@@ -110,23 +110,25 @@ impl TestDatabase {
             + Unpin,
     {
         if self.is_postgres() {
-            let mut conn = PgConnection::connect(&self.url)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            sqlx::query_as(sql)
-                .bind(arg)
-                .fetch_all(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
+            fetch_with::<PgConnection, T>(&self.url, sql, arg).await
         } else {
-            let mut conn = sqlx::SqliteConnection::connect(&self.url)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            sqlx::query_as(sql)
-                .bind(arg)
-                .fetch_all(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
+            fetch_with::<sqlx::SqliteConnection, T>(&self.url, sql, arg).await
         }
     }
+}
+
+async fn fetch_with<C, T>(url: &str, sql: &str, arg: String) -> Vec<T>
+where
+    C: Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+    for<'q> <C::Database as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, C::Database>,
+    for<'q> String: sqlx::Encode<'q, C::Database> + sqlx::Type<C::Database>,
+    T: for<'r> sqlx::FromRow<'r, <C::Database as sqlx::Database>::Row> + Send + Unpin,
+{
+    let mut conn = C::connect(url).await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query_as(sql)
+        .bind(arg)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }

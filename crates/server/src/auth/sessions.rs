@@ -39,7 +39,7 @@ fn micros(at: OffsetDateTime) -> i64 {
 
 fn from_micros(value: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(value) * 1_000)
-        .map_err(|e| StoreError::Internal(format!("stored session time {value}: {e}")))
+        .map_err(|e| StoreError::internal(format!("stored session time {value}: {e}")))
 }
 
 /// Redis forgets the session once its idle expiry passes (at least a millisecond from now).
@@ -50,10 +50,12 @@ fn ttl(until: OffsetDateTime, now: OffsetDateTime) -> std::time::Duration {
 }
 
 fn store_error(error: FastPathError) -> StoreError {
-    if error.is_unavailable() {
-        StoreError::Unavailable(error.to_string())
+    let unavailable = error.is_unavailable();
+    let cause = flashgate_core::error::Cause::new(error);
+    if unavailable {
+        StoreError::Unavailable(cause)
     } else {
-        StoreError::Internal(error.to_string())
+        StoreError::Internal(cause)
     }
 }
 

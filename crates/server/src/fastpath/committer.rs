@@ -116,7 +116,7 @@ async fn write(reservations: &dyn Reservations, batch: Vec<Job>) {
                 outcomes.len()
             );
             for job in batch {
-                let _ = job.reply.send(Err(StoreError::Internal(error.clone())));
+                let _ = job.reply.send(Err(StoreError::internal(error.clone())));
             }
         }
         Err(error) => {

@@ -61,7 +61,7 @@ impl TryFrom<CachedProduct> for Product {
         Ok(Product {
             id: ProductId(c.id),
             sku: Sku::parse(&c.sku)
-                .map_err(|e| StoreError::Internal(format!("cached sku: {e}")))?,
+                .map_err(|e| StoreError::internal(format!("cached sku: {e}")))?,
             name: c.name,
             price: Vnd::from_stored(c.price_vnd),
             stock: Stock {
@@ -152,9 +152,9 @@ fn cache_error(error: FastPathError) -> StoreError {
         FastPathError::Loader(cause) => match cause.downcast_ref::<StoreError>() {
             Some(StoreError::Unavailable(c)) => StoreError::Unavailable(c.clone()),
             Some(StoreError::Internal(c)) => StoreError::Internal(c.clone()),
-            None => StoreError::Internal(cause.to_string()),
+            None => StoreError::internal(cause.to_string()),
         },
-        other => StoreError::Internal(format!("product cache: {other}")),
+        other => StoreError::internal(format!("product cache: {other}")),
     }
 }
 

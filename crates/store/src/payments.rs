@@ -1,27 +1,30 @@
-//! The raw record of gateway messages, PostgreSQL dialect.
+//! The raw record of gateway messages.
 
-use super::PgStore;
+use crate::SqlStore;
 use crate::error::store_error;
+use crate::sql::{Dialect, Sql, args};
 use async_trait::async_trait;
 use flashgate_core::StoreError;
 use flashgate_core::payment::PaymentEvent;
 use flashgate_core::ports::PaymentLog;
 
 #[async_trait]
-impl PaymentLog for PgStore {
+impl<D: Dialect> PaymentLog for SqlStore<D> {
     async fn record(&self, e: &PaymentEvent) -> Result<(), StoreError> {
-        sqlx::query(
+        let mut conn = self.0.writer().await.map_err(store_error)?;
+        conn.exec(
             "INSERT INTO payment_events (order_id, txn_ref, source, verified, raw, outcome, received_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            args![
+                e.order_id.map(|id| id.0),
+                e.txn_ref.as_deref(),
+                e.source,
+                e.verified,
+                e.raw.as_str(),
+                e.outcome.as_str(),
+                e.at,
+            ],
         )
-        .bind(e.order_id.map(|id| id.0))
-        .bind(e.txn_ref.as_deref())
-        .bind(e.source)
-        .bind(e.verified)
-        .bind(&e.raw)
-        .bind(&e.outcome)
-        .bind(e.at)
-        .execute(self.pool())
         .await
         .map_err(store_error)?;
         Ok(())

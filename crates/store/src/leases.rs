@@ -1,0 +1,90 @@
+//! Short leases on orders for the workers: one claim helper for the three kinds of claim.
+
+use crate::SqlStore;
+use crate::error::store_error;
+use crate::rows::{ORDER_COLUMNS, orders};
+use crate::sql::{Dialect, Sql, Value, args};
+use async_trait::async_trait;
+use flashgate_core::ports::Leases;
+use flashgate_core::{Order, OrderId, StoreError};
+use time::OffsetDateTime;
+
+impl<D: Dialect> SqlStore<D> {
+    /// Leases until `$2` up to `$3` orders that match `due` (which may use `$1`, now, and `$4`) and
+    /// that no live lease covers, oldest by `oldest` first. On PostgreSQL, SKIP LOCKED lets instances
+    /// claim disjoint batches without waiting on each other and the outer UPDATE re-checks the lease
+    /// on the locked row, so two claims can never both win one order; on SQLite the one statement
+    /// runs on the single writer, so the selection and the lease are atomic.
+    async fn claim(
+        &self,
+        due: &str,
+        oldest: &str,
+        args: &[Value<'_>],
+    ) -> Result<Vec<Order>, StoreError> {
+        let free = "(lease_until IS NULL OR lease_until <= $1)";
+        let sql = format!(
+            "UPDATE orders SET lease_until = $2 WHERE id IN ( \
+               SELECT id FROM orders WHERE {due} AND {free} ORDER BY {oldest} LIMIT $3{} \
+             ) AND {free} RETURNING {ORDER_COLUMNS}",
+            D::SKIP_LOCKED
+        );
+        let mut conn = self.0.writer().await.map_err(store_error)?;
+        let rows = conn.rows(&sql, args).await.map_err(store_error)?;
+        orders(&rows).map_err(store_error)
+    }
+
+    async fn write_lease(&self, sql: &str, args: &[Value<'_>]) -> Result<(), StoreError> {
+        let mut conn = self.0.writer().await.map_err(store_error)?;
+        conn.exec(sql, args).await.map_err(store_error)?;
+        Ok(())
+    }
+}
+
+/// What makes an order due for each claim: `$1` is now, `$4` the poll's creation cut-off.
+const HOLD_ENDED: &str = "status = 'pending_payment' AND expires_at <= $1";
+const POLL_DUE: &str = "status = 'pending_payment' AND created_at <= $4 \
+     AND (next_poll_at IS NULL OR next_poll_at <= $1)";
+const REFUND_DUE: &str = "status = 'refund_pending'";
+
+type Time = OffsetDateTime;
+type Claimed = Result<Vec<Order>, StoreError>;
+
+#[async_trait]
+impl<D: Dialect> Leases for SqlStore<D> {
+    async fn claim_expired(&self, now: Time, lease_until: Time, limit: i64) -> Claimed {
+        self.claim(HOLD_ENDED, "expires_at", args![now, lease_until, limit])
+            .await
+    }
+
+    async fn claim_for_poll(
+        &self,
+        now: Time,
+        created_before: Time,
+        lease_until: Time,
+        limit: i64,
+    ) -> Claimed {
+        let args = args![now, lease_until, limit, created_before];
+        self.claim(POLL_DUE, "created_at", args).await
+    }
+
+    async fn claim_refunds(&self, now: Time, lease_until: Time, limit: i64) -> Claimed {
+        self.claim(REFUND_DUE, "created_at", args![now, lease_until, limit])
+            .await
+    }
+
+    async fn schedule_poll(&self, id: OrderId, next_poll_at: Time) -> Result<(), StoreError> {
+        self.write_lease(
+            "UPDATE orders SET next_poll_at = $2, lease_until = NULL WHERE id = $1",
+            args![id.0, next_poll_at],
+        )
+        .await
+    }
+
+    async fn release(&self, id: OrderId) -> Result<(), StoreError> {
+        self.write_lease(
+            "UPDATE orders SET lease_until = NULL WHERE id = $1",
+            args![id.0],
+        )
+        .await
+    }
+}

@@ -1,0 +1,129 @@
+//! The PostgreSQL dialect: production storage. Row locks, `FOR UPDATE SKIP LOCKED` and a deferred
+//! foreign key do the concurrency work; the CHECK constraints are the last word on stock. Ids and times
+//! are stored natively (`UUID`, `TIMESTAMPTZ`).
+
+use crate::PoolSettings;
+use crate::error::OpenError;
+use crate::sql::{Dialect, Fields, Value, bind_plain, impl_sql, plain_fields};
+use flashgate_core::StoreError;
+use flashgate_core::audit::AuditReport;
+use flashgate_core::overview::{PoolStats, SaleOverview};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{
+    PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow, Postgres,
+};
+use sqlx::query::Query;
+use sqlx::{Row, Transaction};
+use std::future::Future;
+use std::str::FromStr;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub(crate) struct Pg {
+    pool: PgPool,
+}
+
+impl Pg {
+    pub(crate) async fn connect(url: &str, settings: &PoolSettings) -> Result<Self, OpenError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(OpenError::Connect)?
+            .application_name("flashgate");
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(OpenError::Connect)?;
+        Ok(Self { pool })
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), OpenError> {
+        sqlx::migrate!("./migrations/postgres")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Dialect for Pg {
+    type DB = Postgres;
+    type Conn = PgConnection;
+
+    const LOCK: &'static str = " FOR UPDATE";
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    const PRODUCTS_IN: &'static str = "product_id = ANY($1)";
+    const INSERT_ORDER: &'static [&'static str] = &["WITH created AS ( \
+           INSERT INTO orders (id, customer_id, product_id, quantity, amount_vnd, status, created_at, expires_at, payment_url) \
+           VALUES ($1, $2, $3, $4, $5, 'pending_payment', $6, $7, $8) RETURNING id \
+         ) \
+         INSERT INTO order_events (order_id, from_status, to_status, reason, at) \
+         SELECT id, NULL, 'pending_payment', 'reserved', $6 FROM created"];
+    // With a gate epoch the update also requires the row to carry it; without one it clears the
+    // row's epoch, as the gate did not see this write.
+    const TAKE_UNITS: &'static str = "WITH taken AS ( \
+           UPDATE inventory SET available = available - $4, reserved = reserved + $4, \
+             gate_epoch = CASE WHEN $9::BIGINT IS NULL THEN NULL ELSE gate_epoch END \
+           WHERE product_id = $3 AND available >= $4 \
+             AND ($9::BIGINT IS NULL OR gate_epoch = $9::BIGINT) RETURNING product_id \
+         ), created AS ( \
+           INSERT INTO orders (id, customer_id, product_id, quantity, amount_vnd, status, created_at, expires_at, payment_url) \
+           SELECT $1, $2, product_id, $4, $5, 'pending_payment', $6, $7, $8 FROM taken RETURNING id \
+         ) \
+         INSERT INTO order_events (order_id, from_status, to_status, reason, at) \
+         SELECT id, NULL, 'pending_payment', 'reserved', $6 FROM created";
+    const TAKE_WRITES_ORDER: bool = true;
+
+    fn begin(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
+        self.pool.begin()
+    }
+
+    fn writer(&self) -> impl Future<Output = Result<PoolConnection<Postgres>, sqlx::Error>> + Send {
+        self.pool.acquire()
+    }
+
+    fn reader(&self) -> impl Future<Output = Result<PoolConnection<Postgres>, sqlx::Error>> + Send {
+        self.pool.acquire()
+    }
+
+    fn audit(&self) -> impl Future<Output = Result<AuditReport, StoreError>> + Send {
+        crate::audit::run(&self.pool)
+    }
+
+    fn overview(&self) -> impl Future<Output = Result<SaleOverview, StoreError>> + Send {
+        crate::overview::read(&self.pool)
+    }
+
+    fn pools(&self) -> Vec<PoolStats> {
+        vec![crate::overview::pool_stats("main", &self.pool)]
+    }
+}
+
+fn bind<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    value: Value<'q>,
+) -> Query<'q, Postgres, PgArguments> {
+    match value {
+        Value::Plain(plain) => bind_plain(query, plain),
+        Value::Id(id) => query.bind(id),
+        Value::OptId(id) => query.bind(id),
+        Value::Time(at) => query.bind(at),
+        Value::OptTime(at) => query.bind(at),
+        Value::Ints(ids) => query.bind(ids),
+    }
+}
+
+impl_sql!(PgConnection, PgRow, bind);
+
+impl Fields for PgRow {
+    plain_fields!();
+
+    fn id(&self, column: &str) -> Result<Uuid, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn opt_time(&self, column: &str) -> Result<Option<OffsetDateTime>, sqlx::Error> {
+        self.try_get(column)
+    }
+}

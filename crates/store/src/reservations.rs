@@ -1,0 +1,241 @@
+//! Reserving stock for a new order. Each reservation claims the idempotency key, takes the customer's
+//! quota and the units, and writes the order and its first ledger row; any "no" rolls all of it back
+//! (for a batch: back to the reservation's savepoint, see `batch`). Ungated writes clear the product's
+//! gate fence.
+
+use crate::SqlStore;
+use crate::error::store_error;
+use crate::sql::{Dialect, Fields, Sql, Value, args};
+use async_trait::async_trait;
+use flashgate_core::ports::Reservations;
+use flashgate_core::purchase::{
+    GatedReservation, Reservation, ReserveOutcome, StoredAnswer, Strategy,
+};
+use flashgate_core::{CustomerId, IdempotencyKey, ProductId, StoreError};
+
+/// How a reservation's writes ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    Created,
+    /// Another request holds (or held) the same idempotency key.
+    KeyTaken,
+    Rejected(ReserveOutcome),
+}
+
+#[async_trait]
+impl<D: Dialect> Reservations for SqlStore<D> {
+    async fn lookup(
+        &self,
+        customer: &CustomerId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<StoredAnswer>, StoreError> {
+        let mut conn = self.0.reader().await.map_err(store_error)?;
+        let row = conn
+            .row(
+                "SELECT request_hash, response_status, response_body FROM idempotency \
+                 WHERE customer_id = $1 AND idempotency_key = $2",
+                args![customer.as_str(), key.as_str()],
+            )
+            .await
+            .map_err(store_error)?;
+        let answer = |row: &<D::Conn as Sql>::Row| -> Result<StoredAnswer, sqlx::Error> {
+            Ok(StoredAnswer {
+                request_hash: row.text("request_hash")?,
+                status: u16::try_from(row.small("response_status")?).unwrap_or(500),
+                body: row.bytes("response_body")?,
+            })
+        };
+        row.as_ref().map(answer).transpose().map_err(store_error)
+    }
+
+    async fn reserve(
+        &self,
+        strategy: Strategy,
+        r: &Reservation,
+    ) -> Result<ReserveOutcome, StoreError> {
+        let mut tx = self.0.begin().await.map_err(store_error)?;
+        let attempt = match strategy {
+            Strategy::Pessimistic => locking::<D>(&mut tx, r).await,
+            Strategy::Conditional | Strategy::Gated => conditional::<D>(&mut tx, r, None).await,
+        }
+        .map_err(store_error)?;
+        if attempt == Attempt::Created {
+            tx.commit().await.map_err(store_error)?;
+        } else {
+            tx.rollback().await.map_err(store_error)?;
+        }
+        self.finish(attempt, r).await
+    }
+
+    async fn reserve_batch(
+        &self,
+        batch: &[GatedReservation],
+    ) -> Result<Vec<ReserveOutcome>, StoreError> {
+        self.write_batch(batch).await
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// The port's answer for a finished attempt.
+    pub(crate) async fn finish(
+        &self,
+        attempt: Attempt,
+        r: &Reservation,
+    ) -> Result<ReserveOutcome, StoreError> {
+        match attempt {
+            Attempt::Created => Ok(ReserveOutcome::Created),
+            Attempt::Rejected(outcome) => Ok(outcome),
+            // The request that took the key has committed by now (claiming it waited for that), so
+            // its answer is visible.
+            Attempt::KeyTaken => match self.lookup(&r.order.customer, &r.idempotency_key).await? {
+                Some(stored) => Ok(ReserveOutcome::Duplicate(stored)),
+                None => Err(StoreError::internal("idempotency record vanished")),
+            },
+        }
+    }
+}
+
+/// The classic answer: lock the product's stock row and hold it to the end of the transaction.
+async fn locking<D: Dialect>(tx: &mut D::Conn, r: &Reservation) -> Result<Attempt, sqlx::Error> {
+    let o = &r.order;
+    // The key first: a request racing its own retry must end up replaying the winner's answer, not
+    // reading the stock the winner just took and answering sold out.
+    if !claim_key(tx, r).await? {
+        return Ok(Attempt::KeyTaken);
+    }
+    let sql = format!(
+        "SELECT available FROM inventory WHERE product_id = $1{}",
+        D::LOCK
+    );
+    let Some(stock) = tx.row(&sql, args![o.product_id.0]).await? else {
+        return Ok(Attempt::Rejected(ReserveOutcome::UnknownProduct));
+    };
+    if stock.int("available")? < o.quantity.get() {
+        return Ok(Attempt::Rejected(ReserveOutcome::SoldOut));
+    }
+    if !adjust_holding(tx, &o.customer, o.product_id, o.quantity.get()).await? {
+        return Ok(Attempt::Rejected(ReserveOutcome::LimitExceeded));
+    }
+    tx.exec(
+        "UPDATE inventory SET available = available - $2, reserved = reserved + $2, gate_epoch = NULL \
+         WHERE product_id = $1",
+        args![o.product_id.0, o.quantity.get()],
+    )
+    .await?;
+    insert_order::<D>(tx, r).await?;
+    Ok(Attempt::Created)
+}
+
+/// One conditional update takes the units (on PostgreSQL writing the order and its ledger row in the
+/// same statement, so the hot row is locked for a single round trip). With a gate epoch the update
+/// also requires the row to carry it.
+pub(crate) async fn conditional<D: Dialect>(
+    tx: &mut D::Conn,
+    r: &Reservation,
+    gate_epoch: Option<i64>,
+) -> Result<Attempt, sqlx::Error> {
+    let o = &r.order;
+    if !claim_key(tx, r).await? {
+        return Ok(Attempt::KeyTaken);
+    }
+    if !adjust_holding(tx, &o.customer, o.product_id, o.quantity.get()).await? {
+        return Ok(Attempt::Rejected(ReserveOutcome::LimitExceeded));
+    }
+    if tx.exec(D::TAKE_UNITS, &order_args(r, gate_epoch)).await? == 0 {
+        return Ok(Attempt::Rejected(ReserveOutcome::SoldOut));
+    }
+    if !D::TAKE_WRITES_ORDER {
+        insert_order::<D>(tx, r).await?;
+    }
+    Ok(Attempt::Created)
+}
+
+/// Everything of a reservation but its units: the key, the customer's quota, the order and its
+/// ledger row. A refused quota gives the key back.
+pub(crate) async fn without_stock<D: Dialect>(
+    tx: &mut D::Conn,
+    r: &Reservation,
+) -> Result<Attempt, sqlx::Error> {
+    let o = &r.order;
+    if !claim_key(tx, r).await? {
+        return Ok(Attempt::KeyTaken);
+    }
+    if !adjust_holding(tx, &o.customer, o.product_id, o.quantity.get()).await? {
+        tx.exec(
+            "DELETE FROM idempotency WHERE customer_id = $1 AND idempotency_key = $2",
+            args![o.customer.as_str(), r.idempotency_key.as_str()],
+        )
+        .await?;
+        return Ok(Attempt::Rejected(ReserveOutcome::LimitExceeded));
+    }
+    insert_order::<D>(tx, r).await?;
+    Ok(Attempt::Created)
+}
+
+/// The binds of `Dialect::INSERT_ORDER` (the first eight) and `Dialect::TAKE_UNITS` (all nine).
+fn order_args(r: &Reservation, gate_epoch: Option<i64>) -> [Value<'_>; 9] {
+    let o = &r.order;
+    [
+        o.id.0.into(),
+        o.customer.as_str().into(),
+        o.product_id.0.into(),
+        o.quantity.get().into(),
+        o.amount.get().into(),
+        o.created_at.into(),
+        o.expires_at.into(),
+        o.payment_url.as_deref().into(),
+        gate_epoch.into(),
+    ]
+}
+
+async fn insert_order<D: Dialect>(tx: &mut D::Conn, r: &Reservation) -> Result<(), sqlx::Error> {
+    let args = order_args(r, None);
+    for sql in D::INSERT_ORDER {
+        tx.exec(sql, &args[..8]).await?;
+    }
+    Ok(())
+}
+
+/// Claims the idempotency key with the answer already rendered. A concurrent request with the same
+/// key blocks here until the first one commits or rolls back.
+async fn claim_key(tx: &mut impl Sql, r: &Reservation) -> Result<bool, sqlx::Error> {
+    let claimed = tx
+        .exec(
+            "INSERT INTO idempotency (customer_id, idempotency_key, request_hash, order_id, response_status, response_body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (customer_id, idempotency_key) DO NOTHING",
+            args![
+                r.order.customer.as_str(),
+                r.idempotency_key.as_str(),
+                r.request_hash.as_str(),
+                r.order.id.0,
+                i16::try_from(r.answer_status).unwrap_or(i16::MAX),
+                r.answer_body.as_slice(),
+                r.order.created_at,
+            ],
+        )
+        .await?;
+    Ok(claimed == 1)
+}
+
+/// Moves a customer's holding of a product by `delta` units. Taking units is one conditional upsert
+/// against the product's limit, so a customer's concurrent requests cannot both pass; giving units back
+/// never drops below zero. `false` means the change was refused.
+pub(crate) async fn adjust_holding(
+    tx: &mut impl Sql,
+    customer: &CustomerId,
+    product: ProductId,
+    delta: i64,
+) -> Result<bool, sqlx::Error> {
+    let sql = if delta > 0 {
+        "INSERT INTO customer_holdings AS h (customer_id, product_id, held) \
+         SELECT $1, $2, $3 WHERE $3 <= COALESCE((SELECT per_customer_limit FROM products WHERE id = $2), $3) \
+         ON CONFLICT (customer_id, product_id) DO UPDATE SET held = h.held + excluded.held \
+         WHERE h.held + excluded.held <= COALESCE((SELECT per_customer_limit FROM products WHERE id = $2), h.held + excluded.held)"
+    } else {
+        "UPDATE customer_holdings SET held = held + $3 WHERE customer_id = $1 AND product_id = $2 AND held + $3 >= 0"
+    };
+    let done = tx
+        .exec(sql, args![customer.as_str(), product.0, delta])
+        .await?;
+    Ok(done == 1)
+}

@@ -1,0 +1,156 @@
+//! The SQLite dialect: the embedded default, one file, no server. SQLite has one writer at a time, so
+//! writes go through a single-connection pool (they queue in the pool, bounded by its acquire timeout,
+//! instead of spinning on SQLITE_BUSY) and write transactions begin `IMMEDIATE` (the write lock is the
+//! row lock of a database with one writer), while reads use a pool of their own; WAL lets reads
+//! proceed during writes. Ids are stored as text, times as integer microseconds since the Unix epoch.
+
+use crate::PoolSettings;
+use crate::error::OpenError;
+use crate::sql::{Dialect, Fields, Value, bad_column, bind_plain, impl_sql, plain_fields};
+use flashgate_core::StoreError;
+use flashgate_core::audit::AuditReport;
+use flashgate_core::overview::{PoolStats, SaleOverview};
+use sqlx::pool::PoolConnection;
+use sqlx::query::Query;
+use sqlx::sqlite::{
+    Sqlite, SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Transaction};
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub(crate) struct Lite {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl Lite {
+    pub(crate) async fn connect(url: &str, settings: &PoolSettings) -> Result<Self, OpenError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(OpenError::Connect)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL under WAL loses at most the last transactions on power loss, never consistency.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options.clone())
+            .await
+            .map_err(OpenError::Connect)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(OpenError::Connect)?;
+        Ok(Self { writer, reader })
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), OpenError> {
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.writer)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Dialect for Lite {
+    type DB = Sqlite;
+    type Conn = SqliteConnection;
+
+    const LOCK: &'static str = "";
+    const SKIP_LOCKED: &'static str = "";
+    const PRODUCTS_IN: &'static str = "product_id IN (SELECT value FROM json_each($1))";
+    const INSERT_ORDER: &'static [&'static str] = &[
+        "INSERT INTO orders (id, customer_id, product_id, quantity, amount_vnd, status, created_at, expires_at, payment_url) \
+         VALUES ($1, $2, $3, $4, $5, 'pending_payment', $6, $7, $8)",
+        "INSERT INTO order_events (order_id, from_status, to_status, reason, at) \
+         VALUES ($1, NULL, 'pending_payment', 'reserved', $6)",
+    ];
+    // With a gate epoch the update also requires the row to carry it; without one it clears the
+    // row's epoch, as the gate did not see this write.
+    const TAKE_UNITS: &'static str = "UPDATE inventory SET available = available - $4, reserved = reserved + $4, \
+           gate_epoch = CASE WHEN $9 IS NULL THEN NULL ELSE gate_epoch END \
+         WHERE product_id = $3 AND available >= $4 AND ($9 IS NULL OR gate_epoch = $9)";
+    const TAKE_WRITES_ORDER: bool = false;
+
+    fn begin(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
+        self.writer.begin_with("BEGIN IMMEDIATE")
+    }
+
+    fn writer(&self) -> impl Future<Output = Result<PoolConnection<Sqlite>, sqlx::Error>> + Send {
+        self.writer.acquire()
+    }
+
+    fn reader(&self) -> impl Future<Output = Result<PoolConnection<Sqlite>, sqlx::Error>> + Send {
+        self.reader.acquire()
+    }
+
+    fn audit(&self) -> impl Future<Output = Result<AuditReport, StoreError>> + Send {
+        crate::audit::run(&self.reader)
+    }
+
+    fn overview(&self) -> impl Future<Output = Result<SaleOverview, StoreError>> + Send {
+        crate::overview::read(&self.reader)
+    }
+
+    fn pools(&self) -> Vec<PoolStats> {
+        vec![
+            crate::overview::pool_stats("writer", &self.writer),
+            crate::overview::pool_stats("reader", &self.reader),
+        ]
+    }
+}
+
+fn micros(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
+}
+
+/// A JSON array, the list form `json_each` reads.
+fn json_list(ids: &[i64]) -> String {
+    let items: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("[{}]", items.join(","))
+}
+
+fn bind<'q>(
+    query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    value: Value<'q>,
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    match value {
+        Value::Plain(plain) => bind_plain(query, plain),
+        Value::Id(id) => query.bind(id.to_string()),
+        Value::OptId(id) => query.bind(id.map(|id| id.to_string())),
+        Value::Time(at) => query.bind(micros(at)),
+        Value::OptTime(at) => query.bind(at.map(micros)),
+        Value::Ints(ids) => query.bind(json_list(ids)),
+    }
+}
+
+impl_sql!(SqliteConnection, SqliteRow, bind);
+
+impl Fields for SqliteRow {
+    plain_fields!();
+
+    fn id(&self, column: &str) -> Result<Uuid, sqlx::Error> {
+        let text: String = self.try_get(column)?;
+        Uuid::try_parse(&text).map_err(|e| bad_column(column, e))
+    }
+
+    fn opt_time(&self, column: &str) -> Result<Option<OffsetDateTime>, sqlx::Error> {
+        let Some(value) = self.try_get::<Option<i64>, _>(column)? else {
+            return Ok(None);
+        };
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(value) * 1_000)
+            .map(Some)
+            .map_err(|e| bad_column(column, e))
+    }
+}

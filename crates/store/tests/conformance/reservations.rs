@@ -1,0 +1,129 @@
+//! Reservations in both write modes: exactly the stock is sold however many buyers race, a customer's
+//! limit holds under their own concurrent requests, one idempotency key makes one order and every
+//! retry gets the first answer back, and a refusal writes nothing.
+
+use crate::{Fixture, conformance, count, race, reservation};
+use flashgate_core::ProductId;
+use flashgate_core::purchase::{Reservation, ReserveOutcome, Strategy};
+
+/// The store's two ways of taking units: holding the stock row's lock, or one conditional update.
+const MODES: [Strategy; 2] = [Strategy::Pessimistic, Strategy::Conditional];
+
+conformance!(
+    racing_buyers_get_exactly_the_stock_and_their_limit,
+    makes_one_order_per_idempotency_key_and_replays_its_answer,
+    a_refusal_writes_nothing,
+);
+
+/// Races the reservations, all at once, in one write mode.
+async fn race_reservations(
+    fx: &Fixture,
+    mode: Strategy,
+    attempts: &[Reservation],
+) -> Vec<ReserveOutcome> {
+    let store = fx.store.clone();
+    race(attempts.len(), |i| {
+        let (store, r) = (store.clone(), attempts[i].clone());
+        async move { store.reservations.reserve(mode, &r).await.unwrap() }
+    })
+    .await
+}
+
+/// Races the reservations and checks how many were written and how many refused, and the stock
+/// left `(available, reserved, sold)`.
+async fn assert_race(
+    fx: &Fixture,
+    mode: Strategy,
+    attempts: &[Reservation],
+    (created, refusal, refused): (usize, ReserveOutcome, usize),
+    stock: (i64, i64, i64),
+) {
+    let outcomes = race_reservations(fx, mode, attempts).await;
+    let counted = (
+        count(&outcomes, &ReserveOutcome::Created),
+        count(&outcomes, &refusal),
+    );
+    assert_eq!(counted, (created, refused), "{mode:?}: {outcomes:?}");
+    let product = fx.store.catalog.get(attempts[0].order.product_id).await;
+    let product = product.unwrap().unwrap();
+    assert_eq!(fx.stock(&product).await, stock, "{mode:?}");
+}
+
+/// Many buyers racing for few units get exactly the stock; one buyer racing with many keys gets
+/// exactly their limit.
+async fn racing_buyers_get_exactly_the_stock_and_their_limit(fx: Fixture) {
+    for mode in MODES {
+        let scarce = fx.product(10, None).await;
+        let crowd: Vec<_> = (0..40)
+            .map(|i| reservation(&scarce, &format!("buyer-{i}"), 1, &format!("{mode:?}")))
+            .collect();
+        let sold_out = (10, ReserveOutcome::SoldOut, 30);
+        assert_race(&fx, mode, &crowd, sold_out, (0, 10, 0)).await;
+
+        let limited = fx.product(100, Some(3)).await;
+        let eager: Vec<_> = (0..20)
+            .map(|i| reservation(&limited, "eager", 1, &format!("{mode:?}-{i}")))
+            .collect();
+        let over_limit = (3, ReserveOutcome::LimitExceeded, 17);
+        assert_race(&fx, mode, &eager, over_limit, (97, 3, 0)).await;
+    }
+    fx.assert_audit_clean().await;
+}
+
+async fn makes_one_order_per_idempotency_key_and_replays_its_answer(fx: Fixture) {
+    for mode in MODES {
+        let product = fx.product(100, None).await;
+        let buyer = format!("retrier-{mode:?}");
+        let attempts: Vec<_> = (0..20)
+            .map(|_| reservation(&product, &buyer, 2, "same-key"))
+            .collect();
+        let outcomes = race_reservations(&fx, mode, &attempts).await;
+        let winners: Vec<usize> = (0..20)
+            .filter(|&i| outcomes[i] == ReserveOutcome::Created)
+            .collect();
+        assert_eq!(winners.len(), 1, "{mode:?}: {outcomes:?}");
+        let winner = &attempts[winners[0]];
+        let stored = fx.stored(winner).await.unwrap();
+        assert_eq!(stored.body, winner.answer_body);
+        assert_eq!(stored.status, 201);
+        assert_eq!(stored.request_hash, winner.request_hash);
+        let replayed = ReserveOutcome::Duplicate(stored);
+        assert_eq!(count(&outcomes, &replayed), 19, "{mode:?}: {outcomes:?}");
+        assert_eq!(fx.orders_of(winner).await, vec![winner.order.clone()]);
+        assert_eq!(fx.stock(&product).await, (98, 2, 0), "{mode:?}");
+    }
+    fx.assert_audit_clean().await;
+}
+
+async fn a_refusal_writes_nothing(fx: Fixture) {
+    for mode in MODES {
+        let product = fx.product(2, Some(2)).await;
+        let unlimited = fx.product(2, None).await;
+        let greedy = reservation(&unlimited, "greedy", 3, &format!("{mode:?}"));
+        let mut refusals = vec![(greedy, ReserveOutcome::SoldOut)];
+        // Only the locking mode reads the stock row before writing; the conditional mode is used
+        // after the product was read, and an unknown product there is a foreign-key error.
+        if mode == Strategy::Pessimistic {
+            let mut unknown = reservation(&product, "nobody", 1, "k");
+            unknown.order.product_id = ProductId(999_999);
+            refusals.push((unknown, ReserveOutcome::UnknownProduct));
+        }
+        for (r, expected) in refusals {
+            assert_eq!(fx.reserve(mode, &r).await, expected, "{mode:?}");
+            assert_eq!(fx.stored(&r).await, None, "{mode:?}: the key stays free");
+            assert!(fx.orders_of(&r).await.is_empty(), "{mode:?}");
+        }
+        // Over the limit, but with stock: refused, and the customer's holding is untouched.
+        let limited = format!("limited-{mode:?}");
+        let first = reservation(&product, &limited, 2, "k3");
+        fx.created(mode, &first).await;
+        fx.store.catalog.restock(product.id, 5).await.unwrap();
+        let over = reservation(&product, &limited, 1, "k4");
+        let refused = fx.reserve(mode, &over).await;
+        assert_eq!(refused, ReserveOutcome::LimitExceeded, "{mode:?}");
+        assert_eq!(fx.stock(&product).await, (5, 2, 0), "{mode:?}");
+        assert_eq!(fx.stock(&unlimited).await, (2, 0, 0), "{mode:?}");
+        assert_eq!(fx.orders_of(&first).await, vec![first.order.clone()]);
+    }
+    fx.assert_audit_clean().await;
+}

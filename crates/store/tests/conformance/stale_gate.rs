@@ -1,0 +1,112 @@
+//! The gated group commit: a batch decides each reservation on its own (one refusal undoes no other),
+//! and the gate fence makes a batch admitted under a stale epoch write nothing.
+
+use crate::{Fixture, conformance, count, race, reservation};
+use flashgate_core::ProductId;
+use flashgate_core::purchase::{GatedReservation, Reservation, ReserveOutcome, Strategy};
+
+conformance!(
+    a_batch_decides_each_reservation_alone,
+    a_stale_gate_epoch_writes_nothing,
+    racing_batches_sell_exactly_the_stock,
+);
+
+fn gated(reservation: Reservation, gate_epoch: i64) -> GatedReservation {
+    GatedReservation {
+        reservation,
+        gate_epoch,
+    }
+}
+
+async fn a_batch_decides_each_reservation_alone(fx: Fixture) {
+    let product = fx.product(3, Some(2)).await;
+    let snapshot = fx.fence(product.id, 7).await;
+    let snapshot = snapshot.unwrap();
+    assert_eq!(
+        (snapshot.available, snapshot.per_customer_limit),
+        (3, Some(2))
+    );
+    let mut unknown = reservation(&product, "d", 1, "k1");
+    unknown.order.product_id = ProductId(999_999);
+    let batch = vec![
+        gated(reservation(&product, "a", 2, "k1"), 7),
+        gated(reservation(&product, "a", 1, "k2"), 7),
+        gated(reservation(&product, "b", 1, "k1"), 7),
+        gated(reservation(&product, "c", 1, "k1"), 7),
+        gated(unknown, 7),
+    ];
+    let outcomes = fx.batch(&batch).await;
+    use ReserveOutcome::*;
+    let expected = [Created, LimitExceeded, Created, SoldOut, UnknownProduct];
+    assert_eq!(outcomes, expected);
+    assert_eq!(fx.stock(&product).await, (0, 3, 0));
+    for (g, outcome) in batch.iter().zip(&outcomes) {
+        let written = fx.store.orders.get(g.reservation.order.id).await.unwrap();
+        assert_eq!(written.is_some(), *outcome == Created, "{outcome:?}");
+    }
+    // A retry of the batch's first reservation replays its answer.
+    let first = &batch[0].reservation;
+    let retry = fx.batch(&batch[..1]).await;
+    let stored = fx.stored(first).await.unwrap();
+    assert_eq!(stored.body, first.answer_body);
+    assert_eq!(retry, vec![Duplicate(stored)]);
+    fx.assert_audit_clean().await;
+}
+
+async fn a_stale_gate_epoch_writes_nothing(fx: Fixture) {
+    let product = fx.product(10, None).await;
+    let before = reservation(&product, "early", 2, "k");
+    fx.created(Strategy::Conditional, &before).await;
+    let snapshot = fx.fence(product.id, 5).await;
+    let snapshot = snapshot.unwrap();
+    assert_eq!(snapshot.available, 8);
+    assert_eq!(snapshot.holdings, vec![(before.order.customer.clone(), 2)]);
+
+    let stale = gated(reservation(&product, "late", 1, "k"), 4);
+    let refused = fx.batch(std::slice::from_ref(&stale)).await;
+    assert_eq!(refused, vec![ReserveOutcome::StaleGate]);
+    assert_eq!(fx.stock(&product).await, (8, 2, 0));
+    assert!(fx.orders_of(&stale.reservation).await.is_empty());
+    assert_eq!(fx.stored(&stale.reservation).await, None);
+
+    // A write the gate did not see clears the fence: the gate's epoch is stale from then on.
+    let bypass = reservation(&product, "direct", 1, "k");
+    fx.created(Strategy::Pessimistic, &bypass).await;
+    let fenced = gated(reservation(&product, "late", 1, "k2"), 5);
+    assert_eq!(fx.batch(&[fenced]).await, vec![ReserveOutcome::StaleGate]);
+    assert_eq!(fx.stock(&product).await, (7, 3, 0));
+
+    // A rebuilt gate writes again.
+    fx.fence(product.id, 6).await.unwrap();
+    let fresh = gated(reservation(&product, "late", 1, "k3"), 6);
+    assert_eq!(fx.batch(&[fresh]).await, vec![ReserveOutcome::Created]);
+    assert_eq!(fx.stock(&product).await, (6, 4, 0));
+    let unknown = fx.fence(ProductId(999_999), 1).await;
+    assert_eq!(unknown, None);
+    fx.assert_audit_clean().await;
+}
+
+async fn racing_batches_sell_exactly_the_stock(fx: Fixture) {
+    let product = fx.product(25, Some(4)).await;
+    fx.fence(product.id, 1).await.unwrap();
+    let store = fx.store.clone();
+    let batches = race(10, |i| {
+        let store = store.clone();
+        // Ten buyers per batch, two of them also in the next batch, each asking for 2 units.
+        let batch: Vec<_> = (0..10)
+            .map(|j| {
+                let buyer = format!("buyer-{}", i * 8 + j);
+                gated(reservation(&product, &buyer, 2, &format!("b{i}")), 1)
+            })
+            .collect();
+        async move { store.reservations.reserve_batch(&batch).await.unwrap() }
+    })
+    .await;
+    let outcomes: Vec<_> = batches.into_iter().flatten().collect();
+    let created = count(&outcomes, &ReserveOutcome::Created);
+    assert_eq!(created, 12, "25 units in lots of 2: {outcomes:?}");
+    let sold_out = count(&outcomes, &ReserveOutcome::SoldOut);
+    assert_eq!(created + sold_out, 100, "{outcomes:?}");
+    assert_eq!(fx.stock(&product).await, (1, 24, 0));
+    fx.assert_audit_clean().await;
+}
