@@ -9,7 +9,8 @@
 #   scripts/bench.sh --smoke                          # seconds per measurement, one round
 #   STRATEGIES=conditional,gated BACKENDS=postgres scripts/bench.sh
 #
-# Other settings: ROUNDS, DURATION (seconds per measurement), BUYERS, BACKENDS, POSTGRES_URL, REDIS_URL;
+# Other settings: ROUNDS, DURATION (seconds per measurement), BUYERS, BACKENDS, POSTGRES_URL, REDIS_URL,
+# BIN_DIR (binaries already built, e.g. target/debug: nothing is built; the test command's smoke run);
 # any further argument goes to `flashgate-loadgen bench` (see `flashgate-loadgen bench --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,12 +22,15 @@ DURATION="${DURATION:-10}"
 BUYERS="${BUYERS:-64}"
 POSTGRES_URL="${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
-TARGET="${CARGO_TARGET_DIR:-target}"
+BIN_DIR="${BIN_DIR:-}"
 
 say() { printf 'bench.sh: %s\n' "$*" >&2; }
 
-say "building release binaries"
-cargo build --release -p flashgate -p flashgate-loadgen
+if [ -z "$BIN_DIR" ]; then
+    say "building release binaries"
+    cargo build --release -p flashgate -p flashgate-loadgen
+    BIN_DIR="${CARGO_TARGET_DIR:-target}/release"
+fi
 
 # The command as typed, with every setting that differs from its default, for the report.
 command="scripts/bench.sh${*:+ $*}"
@@ -37,8 +41,8 @@ for setting in "STRATEGIES=$STRATEGIES:pessimistic,conditional,gated" "BACKENDS=
 done
 say "running the suite: strategies $STRATEGIES on $BACKENDS, $ROUNDS rounds of ${DURATION}s (--smoke: one short round)"
 status=0
-"$TARGET/release/flashgate-loadgen" bench \
-    --flashgate "$TARGET/release/flashgate" \
+"$BIN_DIR/flashgate-loadgen" bench \
+    --flashgate "$BIN_DIR/flashgate" \
     --strategies "$STRATEGIES" \
     --backends "$BACKENDS" \
     --rounds "$ROUNDS" \

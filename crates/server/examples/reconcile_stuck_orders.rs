@@ -36,6 +36,9 @@ async fn main() {
             .merge(Serialized::default("listen", "127.0.0.1:0"))
             .merge(Serialized::default("database_url", &url))
             .merge(Serialized::default("log.filter", "error"))
+            // Every order comes from this one address and customer after customer: rate limits
+            // would refuse most of them, and they are not what is measured here.
+            .merge(Serialized::default("limits.enabled", false))
             .merge(Serialized::default("expirer.interval_ms", 3_600_000))
             .merge(Serialized::default("reconciler.tick_ms", 3_600_000))
             .merge(Serialized::default(

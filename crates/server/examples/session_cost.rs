@@ -3,8 +3,9 @@
 //! that slides it), then how soon a revoked session is refused by a second instance. A measurement,
 //! not a test: it prints medians and p99s.
 //!
-//! `cargo run --release -p flashgate --example session_cost` (PostgreSQL from
+//! `cargo run --release -p flashgate --example session_cost -- [samples]` (PostgreSQL from
 //! `FLASHGATE_TEST_DATABASE_URL`, Redis from `FLASHGATE_TEST_REDIS_URL`; defaults on 127.0.0.1).
+//! `samples`: operations timed per figure (default 3,000); revocations are one in sixty of them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -30,9 +31,9 @@ const RSA_PUB: &str = include_str!("../tests/it/sessions/keys/rsa-a.pub");
 const ED_KEY: &str = include_str!("../tests/it/sessions/keys/ed-a.key");
 const ED_PUB: &str = include_str!("../tests/it/sessions/keys/ed-a.pub");
 
-/// Operations timed per figure; lookups are sequential, one at a time, so each is one request's cost.
+/// Operations timed per figure by default; lookups are sequential, one at a time, so each is one
+/// request's cost.
 const SAMPLES: usize = 3_000;
-const REVOCATIONS: usize = 50;
 
 fn redis_url() -> String {
     std::env::var("FLASHGATE_TEST_REDIS_URL")
@@ -92,7 +93,7 @@ fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey) -> String {
     jsonwebtoken::encode(&header, &json!({"sub": "cost-buyer", "exp": exp}), key).unwrap()
 }
 
-async fn tokens() {
+async fn tokens(samples: usize) {
     let settings = settings("sqlite::memory:", None);
     let tokens = BuyerTokens::from_settings(
         settings.jwt_secret.expose().as_bytes(),
@@ -121,7 +122,7 @@ async fn tokens() {
         ("token: RS256 verify (2048-bit)", &rs256),
         ("token: EdDSA verify (Ed25519)", &eddsa),
     ] {
-        let figures = measure(SAMPLES, |_| {
+        let figures = measure(samples, |_| {
             let token = token.clone();
             let tokens = tokens.clone();
             async move {
@@ -140,14 +141,14 @@ fn new_id() -> SessionId {
 }
 
 /// One lookup per request (within a slide step: a read only), then the write that slides it.
-async fn lookups(name: &str, sessions: &Sessions) {
+async fn lookups(name: &str, sessions: &Sessions, samples: usize) {
     let id = new_id();
     let customer = CustomerId::parse("cost-buyer").unwrap();
     sessions
         .start(&id, customer, SystemClock.now())
         .await
         .unwrap();
-    let figures = measure(SAMPLES, |_| {
+    let figures = measure(samples, |_| {
         let (sessions, id) = (sessions.clone(), id.clone());
         async move {
             sessions.authenticate(&id, SystemClock.now()).await.unwrap();
@@ -161,7 +162,7 @@ async fn lookups(name: &str, sessions: &Sessions) {
     );
     let key = id.key();
     let base = SystemClock.now() + time::Duration::hours(1);
-    let figures = measure(SAMPLES / 3, |i| {
+    let figures = measure(samples / 3, |i| {
         let (sessions, key) = (sessions.clone(), key.clone());
         let until = base + time::Duration::milliseconds(i as i64 + 1);
         async move {
@@ -203,16 +204,16 @@ async fn start(settings: Settings) -> Running {
 }
 
 /// One store's figures: its lookups, then its revocation across two instances.
-async fn session_store(name: &str, settings: Settings) {
+async fn session_store(name: &str, settings: Settings, samples: usize) {
     let a = start(settings.clone()).await;
     let b = start(settings).await;
-    lookups(name, &a.state.sessions).await;
-    revocation(name, &a, &b).await;
+    lookups(name, &a.state.sessions, samples).await;
+    revocation(name, &a, &b, samples / 60).await;
 }
 
 /// Two instances on one store: DELETE on the first, then the next request on the second; the time
 /// from sending the DELETE to holding the refusal.
-async fn revocation(name: &str, a: &Running, b: &Running) {
+async fn revocation(name: &str, a: &Running, b: &Running, revocations: usize) {
     let http = reqwest::Client::new();
     let bearer = format!(
         "Bearer {}",
@@ -224,8 +225,8 @@ async fn revocation(name: &str, a: &Running, b: &Running) {
             )
             .unwrap()
     );
-    let mut took = Vec::with_capacity(REVOCATIONS);
-    for _ in 0..REVOCATIONS {
+    let mut took = Vec::with_capacity(revocations);
+    for _ in 0..revocations.max(1) {
         let started: serde_json::Value = http
             .post(format!("{}/sessions", a.url))
             .header("authorization", &bearer)
@@ -263,15 +264,18 @@ async fn revocation(name: &str, a: &Running, b: &Running) {
 
 #[tokio::main]
 async fn main() {
+    let samples = std::env::args()
+        .nth(1)
+        .map_or(SAMPLES, |n| n.parse().expect("samples: a number"));
     println!("| what | median µs | p99 µs | note |");
     println!("|---|---:|---:|---|");
-    tokens().await;
+    tokens(samples).await;
     let sqlite = TestDatabase::sqlite();
-    session_store("SQLite", settings(&sqlite.url, None)).await;
+    session_store("SQLite", settings(&sqlite.url, None), samples).await;
     let postgres = TestDatabase::postgres().await;
-    session_store("PostgreSQL", settings(&postgres.url, None)).await;
+    session_store("PostgreSQL", settings(&postgres.url, None), samples).await;
     let redis = TestDatabase::sqlite();
-    session_store("Redis", settings(&redis.url, Some(&redis_url()))).await;
+    session_store("Redis", settings(&redis.url, Some(&redis_url())), samples).await;
     println!(
         "| revocation: token | until exp | | | a signed token stays valid until it expires (15 min here); refusing it sooner takes a deny-list, i.e. a lookup |"
     );
