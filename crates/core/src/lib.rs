@@ -1,11 +1,13 @@
 //! flashgate's domain, free of I/O: the values a checkout deals in (money, quantities, ids), products and
-//! their sale windows, the order state machine with the stock each transition moves, the ports that storage
-//! adapters implement, and the use cases that tie them together.
+//! their sale windows, the order state machine with the stock each transition moves, the one clock, the
+//! ports that storage adapters implement, and the use cases that tie them together: [`checkout`] (the
+//! purchase, direct or gated, with its group commit), [`settle`] (a gateway verdict moving an order)
+//! and [`session`] (buyers' server-side sessions).
 
 pub mod audit;
+pub mod checkout;
 pub mod clock;
 pub mod error;
-pub mod gated;
 pub mod ids;
 pub mod money;
 pub mod order;
@@ -17,10 +19,10 @@ pub mod purchase;
 pub mod session;
 pub mod settle;
 
+pub use checkout::Strategy;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Cause, StoreError};
 pub use ids::{CustomerId, IdempotencyKey, OrderId, ProductId, Sku};
 pub use money::{Quantity, Vnd};
 pub use order::{Order, OrderStatus, StockEffect};
 pub use product::{NewProduct, Product, ProductPatch, SaleWindow};
-pub use purchase::Strategy;

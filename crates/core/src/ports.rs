@@ -7,7 +7,9 @@ use crate::ids::{CustomerId, IdempotencyKey, OrderId, ProductId};
 use crate::order::{Order, OrderStatus};
 use crate::payment::{GatewayPayment, PaymentEvent};
 use crate::product::{NewProduct, Product, ProductPatch};
-use crate::purchase::{GatedReservation, Reservation, ReserveOutcome, StoredAnswer, Strategy};
+use crate::purchase::{
+    GatedOutcome, GatedReservation, Reservation, ReserveOutcome, StoredAnswer, WriteMode,
+};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -24,11 +26,18 @@ pub enum CatalogError {
     Store(#[from] StoreError),
 }
 
+/// The admin's writes to the catalogue.
 #[async_trait]
 pub trait Catalog: Send + Sync {
     async fn create(&self, product: &NewProduct) -> Result<Product, CatalogError>;
     async fn update(&self, id: ProductId, patch: &ProductPatch) -> Result<Product, CatalogError>;
     async fn restock(&self, id: ProductId, quantity: i64) -> Result<Product, CatalogError>;
+}
+
+/// Reading products: the buyers' routes, the checkout, the gate's rebuilds. The database answers
+/// with live stock; the service's cache with what it loaded a moment ago.
+#[async_trait]
+pub trait Products: Send + Sync {
     async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError>;
     async fn list(&self) -> Result<Vec<Product>, StoreError>;
 }
@@ -46,17 +55,17 @@ pub trait Reservations: Send + Sync {
     /// ledger row, all in one transaction, or nothing.
     async fn reserve(
         &self,
-        strategy: Strategy,
+        mode: WriteMode,
         reservation: &Reservation,
     ) -> Result<ReserveOutcome, StoreError>;
 
     /// Writes many gated reservations in one transaction (group commit), each exactly as the
-    /// conditional strategy would and each in its own savepoint, so that one refusal does not undo
-    /// the others. One outcome per reservation, in order; an error means nothing was written.
+    /// conditional write would, under its gate epoch, and so that one refusal does not undo the
+    /// others. One outcome per reservation, in order; an error means nothing was written.
     async fn reserve_batch(
         &self,
         batch: &[GatedReservation],
-    ) -> Result<Vec<ReserveOutcome>, StoreError>;
+    ) -> Result<Vec<GatedOutcome>, StoreError>;
 }
 
 /// What the admission gate of one product is rebuilt from, read in one transaction.

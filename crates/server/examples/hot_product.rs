@@ -13,7 +13,9 @@ use flashgate::Application;
 use flashgate::config::{DEFAULTS, Settings};
 use flashgate::http::orders::JsonOrderAnswer;
 use flashgate::state::AppState;
-use flashgate_core::purchase::{PlaceOrder, PlaceOrderError, PurchaseRequest};
+use flashgate_core::checkout::{PlaceOrderError, Purchaser};
+use flashgate_core::ports::Products;
+use flashgate_core::purchase::PurchaseRequest;
 use flashgate_core::{
     CustomerId, IdempotencyKey, NewProduct, ProductId, Quantity, Sku, Strategy, SystemClock, Vnd,
 };
@@ -83,26 +85,14 @@ async fn purchases(
                     n += 1;
                     let customer = CustomerId::parse(&format!("b{b}-{n}")).unwrap();
                     let key = IdempotencyKey::parse(&format!("k{b}-{n}")).unwrap();
-                    let place = PlaceOrder {
-                        catalog: state.store.catalog.as_ref(),
-                        reservations: state.store.reservations.as_ref(),
-                        answer: &JsonOrderAnswer::new(
-                            &state.gateway,
-                            IpAddr::V4(Ipv4Addr::LOCALHOST),
-                        ),
-                        clock: state.clock.as_ref(),
-                        strategy: state.settings.inventory.strategy,
-                        hold: state.settings.hold(),
-                    };
+                    let answer =
+                        JsonOrderAnswer::new(&state.gateway, IpAddr::V4(Ipv4Addr::LOCALHOST));
+                    let purchaser = Purchaser { customer, key };
                     let request = PurchaseRequest {
                         product_id: product,
                         quantity: Quantity::parse(1).unwrap(),
                     };
-                    match state
-                        .fastpath
-                        .place_order(&place, &customer, &key, request)
-                        .await
-                    {
+                    match state.checkout.place(&purchaser, request, &answer).await {
                         Ok(_) => tally.created.fetch_add(1, Ordering::Relaxed),
                         Err(PlaceOrderError::SoldOut) => {
                             tally.sold_out.fetch_add(1, Ordering::Relaxed)
@@ -139,9 +129,9 @@ async fn reads(
             tokio::spawn(async move {
                 while Instant::now() < until {
                     let found = if cached {
-                        state.fastpath.products.get(product).await
+                        state.shared.products.get(product).await
                     } else {
-                        state.store.catalog.get(product).await
+                        state.store.products.get(product).await
                     };
                     assert!(found.unwrap().is_some());
                     count.fetch_add(1, Ordering::Relaxed);

@@ -2,13 +2,14 @@
 //! payment gateway (the bundled simulator unless a real one is configured), start the workers, serve
 //! until the cancellation token fires, then drain.
 
+use crate::assemble::assemble;
 use crate::auth::BuyerTokens;
 use crate::config::Settings;
-use crate::fastpath::FastPath;
+use crate::database::open_store;
 use crate::http;
 use crate::metrics;
 use crate::payments::{Callbacks, VnpayGateway};
-use crate::state::{AppState, Shared};
+use crate::state::{AppState, Services};
 use crate::workers::expirer::Expirer;
 use crate::workers::gate_keeper::GateKeeper;
 use crate::workers::monitor::Monitor;
@@ -17,7 +18,7 @@ use crate::workers::refunder::Refunder;
 use crate::workers::run_every;
 use anyhow::Context;
 use flashgate_core::{Clock, SystemClock};
-use flashgate_store::{PoolSettings, Store};
+use flashgate_store::Store;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,8 +38,9 @@ pub struct Application {
     keeper: GateKeeper,
 }
 
-fn seconds(value: u64) -> time::Duration {
-    time::Duration::seconds(i64::try_from(value).unwrap_or(i64::MAX))
+/// A setting's duration as the workers count time (settings are bounded, so this never saturates).
+fn span(value: Duration) -> time::Duration {
+    time::Duration::try_from(value).unwrap_or(time::Duration::MAX)
 }
 
 impl Application {
@@ -61,18 +63,18 @@ impl Application {
         adapt: impl FnOnce(Store) -> Store,
     ) -> anyhow::Result<Self> {
         let store = adapt(open_store(&settings, settings.database.migrate_on_start).await?);
-        let (fastpath, store) = FastPath::build(&settings, store, clock.clone()).await?;
-        let fastpath = Arc::new(fastpath);
-        let keeper = GateKeeper::new(fastpath.clone());
-        let monitor = Monitor::new(store.monitor.clone(), fastpath.clone(), clock.clone());
-        let addr = settings.listen_addr()?;
+        let assembled = assemble(&settings, store, clock.clone()).await?;
+        let (store, shared) = (assembled.store, assembled.shared);
+        let keeper = GateKeeper::new(shared.clone());
+        let monitor = Monitor::new(store.monitor.clone(), shared.clone(), clock.clone());
+        let addr = settings.listen;
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("listen: cannot bind {addr}"))?;
         let local = listener.local_addr()?;
         let (gateway, simulator) = gateway(&settings, local, &store, clock.clone())?;
         let gateway = Arc::new(gateway);
-        let lease = seconds(settings.expirer.lease_seconds);
+        let lease = span(settings.expirer.lease);
         let expirer = Expirer {
             leases: store.leases.clone(),
             transitions: store.transitions.clone(),
@@ -87,9 +89,9 @@ impl Application {
             transitions: store.transitions.clone(),
             payments: gateway.clone(),
             clock: clock.clone(),
-            first_poll_after: seconds(r.first_poll_after_seconds),
-            poll_interval: seconds(r.poll_interval_seconds),
-            min_poll_interval: seconds(r.min_poll_interval_seconds),
+            first_poll_after: span(r.first_poll_after),
+            poll_interval: span(r.poll_interval),
+            min_poll_interval: span(r.min_poll_interval),
             lease,
             batch: r.batch,
         };
@@ -114,8 +116,8 @@ impl Application {
             clock.clone(),
         )?;
         let sessions =
-            crate::auth::sessions::build(&settings.auth.sessions, &store, fastpath.redis.as_ref());
-        let state = AppState::new(Shared {
+            crate::auth::sessions::build(&settings.auth.sessions, &store, shared.redis.as_ref());
+        let state = AppState::new(Services {
             tokens,
             sessions,
             store,
@@ -124,7 +126,8 @@ impl Application {
             gateway,
             callbacks,
             metrics: metrics::install(),
-            fastpath,
+            shared,
+            checkout: assembled.checkout,
             monitor,
         });
         Ok(Self {
@@ -175,14 +178,14 @@ impl Application {
         let expirer = self.expirer.clone();
         tasks.spawn(run_every(
             "expirer",
-            Duration::from_millis(settings.expirer.interval_ms),
+            settings.expirer.interval,
             shutdown.clone(),
             move || {
                 let expirer = expirer.clone();
                 async move { expirer.run_once().await.map(|_| ()) }
             },
         ));
-        let tick = Duration::from_millis(settings.reconciler.tick_ms);
+        let tick = settings.reconciler.tick;
         let reconciler = self.reconciler.clone();
         tasks.spawn(run_every("reconciler", tick, shutdown.clone(), move || {
             let reconciler = reconciler.clone();
@@ -194,7 +197,7 @@ impl Application {
             async move { refunder.run_once().await.map(|_| ()) }
         }));
         let keeper = self.keeper.clone();
-        let keeper_tick = Duration::from_millis(settings.gate.keeper_interval_ms);
+        let keeper_tick = settings.gate.keeper_interval;
         tasks.spawn(run_every(
             "gate_keeper",
             keeper_tick,
@@ -205,10 +208,10 @@ impl Application {
             },
         ));
         let monitor = self.state.monitor.clone();
-        let idle = Duration::from_millis(settings.monitor.idle_interval_ms);
+        let idle = settings.monitor.idle_interval;
         tasks.spawn(run_every(
             "monitor",
-            Duration::from_millis(settings.monitor.interval_ms),
+            settings.monitor.interval,
             shutdown.clone(),
             move || {
                 let monitor = monitor.clone();
@@ -229,7 +232,7 @@ impl Application {
             let shutdown = shutdown.clone();
             async move { shutdown.cancelled().await }
         });
-        let grace = Duration::from_millis(settings.http.shutdown_grace_ms);
+        let grace = settings.http.shutdown_grace;
         let served = tokio::spawn(async move { server.await });
         shutdown.cancelled().await;
         self.state.monitor.close();
@@ -270,8 +273,8 @@ fn gateway(
                 Some(format!("{public_url}/payments/vnpay/ipn")),
             )
             .with_base_url(format!("{public_url}/vnpay-sim"))
-            .with_ipn_retry_interval(Duration::from_millis(v.sim_ipn_retry_ms))
-            .with_querydr_min_interval(Duration::from_millis(v.sim_querydr_min_interval_ms));
+            .with_ipn_retry_interval(v.sim_ipn_retry)
+            .with_querydr_min_interval(v.sim_querydr_min_interval);
         let handle = SimHandle::new(config).context("the bundled VNPay simulator")?;
         (handle.pay_page_url(), handle.api_url(), Some(handle))
     } else {
@@ -279,7 +282,7 @@ fn gateway(
     };
     let terminal = Terminal::new(tmn_code, secret);
     let mut client = ClientConfig::new(api_url, terminal.clone());
-    client.timeout = Duration::from_millis(v.api_timeout_ms);
+    client.timeout = v.api_timeout;
     client.connect_timeout = client.timeout.min(client.connect_timeout);
     let client = VnpayClient::new(client).map_err(|e| anyhow::anyhow!("vnpay.api_url: {e}"))?;
     let return_url = ReturnUrl::parse(format!("{public_url}/payments/vnpay/return"))
@@ -298,23 +301,4 @@ fn gateway(
         clock,
     };
     Ok((gateway, simulator))
-}
-
-pub async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<Store> {
-    let pool = PoolSettings {
-        max_connections: settings.database.max_connections,
-        acquire_timeout: settings.acquire_timeout(),
-    };
-    Store::open(&settings.database_url, &pool, migrate)
-        .await
-        .with_context(|| {
-            format!(
-                "database_url: cannot open the {} database",
-                scheme(&settings.database_url)
-            )
-        })
-}
-
-fn scheme(url: &str) -> &str {
-    url.split(':').next().unwrap_or("")
 }

@@ -1,8 +1,9 @@
 //! The `flashgate` command line: serve, migrate, audit, token, demo.
 
-use crate::app::{Application, open_store};
+use crate::app::Application;
 use crate::auth::BuyerTokens;
 use crate::config::Settings;
+use crate::database::{DatabaseUrl, open_store};
 use crate::demo::{self, Demo};
 use crate::telemetry;
 use anyhow::Context;
@@ -136,7 +137,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
 
 async fn run_demo(args: DemoArgs, mut settings: Settings) -> anyhow::Result<ExitCode> {
     if let Some(url) = args.database_url {
-        settings.database_url = url;
+        settings.database_url = DatabaseUrl::try_from(url).map_err(|e| anyhow::anyhow!("--{e}"))?;
     }
     // Warnings only: the demo's own progress lines are the show.
     settings.log.filter = "warn".to_owned();

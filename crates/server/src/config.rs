@@ -1,12 +1,25 @@
 //! Settings in layers: the committed defaults file, an optional `--config` TOML file, then
-//! `FLASHGATE_…` environment variables. Secrets are typed so they never print; `validate` fails at start
-//! naming the key.
+//! `FLASHGATE_…` environment variables. Each section is declared beside the code that owns it, with its
+//! own validation; this file holds the top level and what crosses sections. Durations are read as
+//! durations (the keys keep their unit suffix), every duration and size is bounded where it is read,
+//! and secrets are typed so they never print; `validate` fails at start naming the key.
 
+use crate::assemble::InventorySettings;
+use crate::database::{DatabaseSettings, DatabaseUrl};
+use crate::http::HttpSettings;
+use crate::http::shedding::SheddingSettings;
+use crate::shared::RedisSettings;
+use crate::shared::gate::GateSettings;
+use crate::shared::limits::LimitSettings;
+use crate::shared::products::CacheSettings;
+use crate::telemetry::LogSettings;
+use crate::workers::monitor::MonitorSettings;
+use crate::workers::{ExpirerSettings, ReconcilerSettings};
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
-use flashgate_core::Strategy;
 use serde::Deserialize;
+use serde_with::{DurationMilliSeconds, serde_as};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -41,8 +54,9 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    pub listen: String,
-    pub database_url: String,
+    /// Parsed once; a value that is not an address names this key.
+    pub listen: SocketAddr,
+    pub database_url: DatabaseUrl,
     /// Unset or empty: the in-process fast path.
     #[serde(default)]
     pub redis_url: Option<String>,
@@ -65,6 +79,7 @@ pub struct Settings {
     pub auth: crate::auth::AuthSettings,
 }
 
+#[serde_as]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VnpaySettings {
@@ -73,9 +88,15 @@ pub struct VnpaySettings {
     pub pay_url: String,
     pub api_url: String,
     pub public_url: String,
-    pub api_timeout_ms: u64,
-    pub sim_ipn_retry_ms: u64,
-    pub sim_querydr_min_interval_ms: u64,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "api_timeout_ms")]
+    pub api_timeout: Duration,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "sim_ipn_retry_ms")]
+    pub sim_ipn_retry: Duration,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "sim_querydr_min_interval_ms")]
+    pub sim_querydr_min_interval: Duration,
 }
 
 impl VnpaySettings {
@@ -83,71 +104,6 @@ impl VnpaySettings {
     pub fn uses_simulator(&self) -> bool {
         self.pay_url.is_empty()
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReconcilerSettings {
-    pub tick_ms: u64,
-    pub first_poll_after_seconds: u64,
-    pub poll_interval_seconds: u64,
-    pub min_poll_interval_seconds: u64,
-    pub batch: i64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseSettings {
-    pub max_connections: u32,
-    pub acquire_timeout_ms: u64,
-    pub migrate_on_start: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InventorySettings {
-    pub strategy: Strategy,
-    pub hold_seconds: u64,
-}
-
-/// The sale monitor behind the admin dashboard and the database-derived gauges.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MonitorSettings {
-    pub interval_ms: u64,
-    pub idle_interval_ms: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExpirerSettings {
-    pub interval_ms: u64,
-    pub batch: i64,
-    pub lease_seconds: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpSettings {
-    pub body_limit_bytes: usize,
-    pub request_timeout_ms: u64,
-    pub shutdown_grace_ms: u64,
-    #[serde(default)]
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSettings {
-    pub format: LogFormat,
-    pub filter: String,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    Json,
-    Pretty,
 }
 
 impl Settings {
@@ -176,46 +132,37 @@ impl Settings {
 
     /// Checks what types alone cannot, naming the offending key.
     pub fn validate(&self) -> anyhow::Result<()> {
-        self.validate_fast_path()?;
-        let listen = self.listen_addr()?;
-        self.auth.validate(listen.ip().is_loopback())?;
-        if !(self.database_url.starts_with("sqlite:")
-            || self.database_url.starts_with("postgres://")
-            || self.database_url.starts_with("postgresql://"))
+        let loopback = self.listen.ip().is_loopback();
+        if let Some(url) = self.redis_url()
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
-            bail!("database_url: must start with sqlite: or postgres://");
+            bail!("redis_url: must start with redis:// or rediss://");
         }
+        self.auth.validate(loopback)?;
+        self.database.validate()?;
+        self.inventory.validate()?;
+        self.redis.validate()?;
+        self.gate.validate()?;
+        self.cache.validate()?;
+        self.limits.validate()?;
+        self.shedding.validate()?;
+        self.expirer.validate()?;
+        self.http.validate()?;
+        self.reconciler.validate()?;
+        self.monitor.validate()?;
         if self.admin_token.expose().len() < 16 {
             bail!("admin_token: must be at least 16 characters");
         }
         if self.jwt_secret.expose().len() < 32 {
             bail!("jwt_secret: must be at least 32 bytes");
         }
-        if !listen.ip().is_loopback() {
+        if !loopback {
             if self.admin_token.expose() == DEV_ADMIN_TOKEN {
                 bail!("admin_token: the development token may only be used on a loopback address");
             }
             if self.jwt_secret.expose() == DEV_JWT_SECRET {
                 bail!("jwt_secret: the development secret may only be used on a loopback address");
             }
-        }
-        if self.monitor.interval_ms == 0 {
-            bail!("monitor.interval_ms: must be at least 1");
-        }
-        if self.database.max_connections == 0 {
-            bail!("database.max_connections: must be at least 1");
-        }
-        if self.database.acquire_timeout_ms == 0 {
-            bail!("database.acquire_timeout_ms: must be at least 1");
-        }
-        if self.inventory.hold_seconds == 0 {
-            bail!("inventory.hold_seconds: must be at least 1");
-        }
-        if self.expirer.batch < 1 {
-            bail!("expirer.batch: must be at least 1");
-        }
-        if self.expirer.interval_ms == 0 || self.expirer.lease_seconds == 0 {
-            bail!("expirer.interval_ms and expirer.lease_seconds: must be at least 1");
         }
         if vnpay::TmnCode::parse(&self.vnpay.tmn_code).is_err() {
             bail!("vnpay.tmn_code: must be VNPay's 8-character terminal code");
@@ -231,160 +178,42 @@ impl Settings {
         if !self.vnpay.public_url.is_empty() && !self.vnpay.public_url.starts_with("http") {
             bail!("vnpay.public_url: must be an http(s) URL");
         }
-        if self.reconciler.tick_ms == 0 || self.reconciler.batch < 1 {
-            bail!("reconciler.tick_ms and reconciler.batch: must be at least 1");
-        }
-        if self.reconciler.min_poll_interval_seconds == 0
-            || self.reconciler.min_poll_interval_seconds > self.reconciler.poll_interval_seconds
-        {
-            bail!(
-                "reconciler.min_poll_interval_seconds: must be between 1 and poll_interval_seconds"
-            );
-        }
-        if self.http.body_limit_bytes < 256 {
-            bail!("http.body_limit_bytes: must be at least 256");
-        }
+        within(
+            "vnpay.api_timeout_ms",
+            self.vnpay.api_timeout,
+            Duration::from_millis(1),
+            Duration::from_secs(600),
+        )?;
         Ok(())
     }
 
-    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.listen.parse().with_context(|| {
-            format!(
-                "listen: {:?} is not an address such as 127.0.0.1:8080",
-                self.listen
-            )
-        })
-    }
-
-    pub fn hold(&self) -> time::Duration {
-        time::Duration::seconds(i64::try_from(self.inventory.hold_seconds).unwrap_or(i64::MAX))
-    }
-
-    pub fn acquire_timeout(&self) -> Duration {
-        Duration::from_millis(self.database.acquire_timeout_ms)
-    }
-
-    /// The Redis URL, if the fast path is to use Redis.
+    /// The Redis URL, if the shared state is to live on Redis.
     pub fn redis_url(&self) -> Option<&str> {
         self.redis_url
             .as_deref()
             .filter(|url| !url.trim().is_empty())
     }
+}
 
-    fn validate_fast_path(&self) -> anyhow::Result<()> {
-        if let Some(url) = self.redis_url()
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
-        {
-            bail!("redis_url: must start with redis:// or rediss://");
-        }
-        if self.redis.key_prefix.contains(['{', '}']) {
-            bail!("redis.key_prefix: must not contain {{ or }}");
-        }
-        if self.redis.connect_timeout_ms == 0 || self.redis.response_timeout_ms == 0 {
-            bail!("redis.connect_timeout_ms and redis.response_timeout_ms: must be at least 1");
-        }
-        let g = &self.gate;
-        if g.max_batch == 0 || g.concurrent_batches == 0 || g.keeper_interval_ms == 0 {
-            bail!(
-                "gate.max_batch, gate.concurrent_batches and gate.keeper_interval_ms: must be at least 1"
-            );
-        }
-        if g.idempotency_ttl_seconds == 0 {
-            bail!("gate.idempotency_ttl_seconds: must be at least 1");
-        }
-        let c = &self.cache;
-        if c.l1_ttl_ms == 0 || c.l2_ttl_ms == 0 || c.negative_ttl_ms == 0 || c.l1_capacity == 0 {
-            bail!("cache: TTLs and l1_capacity must be at least 1");
-        }
-        for (name, policy) in [
-            ("reads", &self.limits.reads),
-            ("purchases", &self.limits.purchases),
-            ("callbacks", &self.limits.callbacks),
-        ] {
-            if policy.rate == 0 || policy.burst == 0 || policy.period_ms == 0 {
-                bail!("limits.{name}: rate, period_ms and burst must be at least 1");
-            }
-        }
-        let p = &self.limits.penalty;
-        if p.strikes == 0 || p.window_ms == 0 || p.ban_ms == 0 {
-            bail!("limits.penalty: strikes, window_ms and ban_ms must be at least 1");
-        }
-        if self.shedding.max_concurrent_purchases == 0 {
-            bail!("shedding.max_concurrent_purchases: must be at least 1");
-        }
-        Ok(())
+/// Checks that a setting lies within its bounds, naming its key: every duration and size has a
+/// ceiling, so no arithmetic on it later can overflow, and a floor where zero would mean "never".
+pub fn within<T: PartialOrd + fmt::Debug>(
+    key: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> anyhow::Result<()> {
+    if value < min || value > max {
+        bail!("{key}: {value:?} is outside {min:?}..={max:?}");
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RedisSettings {
-    pub key_prefix: String,
-    pub connect_timeout_ms: u64,
-    pub response_timeout_ms: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GateSettings {
-    pub max_batch: usize,
-    pub max_wait_us: u64,
-    pub concurrent_batches: usize,
-    pub duplicate_wait_ms: u64,
-    pub sold_out_ttl_ms: u64,
-    pub idempotency_ttl_seconds: u64,
-    pub keeper_interval_ms: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CacheSettings {
-    pub enabled: bool,
-    pub l1_ttl_ms: u64,
-    pub l1_capacity: u64,
-    pub l2_ttl_ms: u64,
-    pub l2_jitter_ms: u64,
-    pub negative_ttl_ms: u64,
-    pub http_max_age_seconds: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitSettings {
-    pub enabled: bool,
-    pub reads: RatePolicy,
-    pub purchases: RatePolicy,
-    pub callbacks: RatePolicy,
-    pub penalty: PenaltySettings,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RatePolicy {
-    pub rate: u32,
-    pub period_ms: u64,
-    pub burst: u32,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PenaltySettings {
-    pub strikes: u32,
-    pub window_ms: u64,
-    pub ban_ms: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SheddingSettings {
-    pub max_concurrent_purchases: usize,
-    pub queue_budget_ms: u64,
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use figment::providers::Serialized;
+    use flashgate_core::Strategy;
 
     fn defaults() -> Figment {
         Figment::from(Toml::string(DEFAULTS))
@@ -394,7 +223,7 @@ mod tests {
     fn the_committed_defaults_are_valid() {
         let settings = Settings::from_figment(defaults()).unwrap();
         assert_eq!(settings.inventory.strategy, Strategy::Conditional);
-        assert!(settings.database_url.starts_with("sqlite:"));
+        assert_eq!(settings.database_url.scheme(), "sqlite");
     }
 
     #[test]
@@ -481,6 +310,28 @@ mod tests {
         let figment = defaults().merge(Serialized::default("limits.purchases.burst", 0));
         let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
         assert!(error.contains("limits.purchases"), "{error}");
+    }
+
+    #[test]
+    fn a_duration_past_its_ceiling_names_its_key() {
+        let figment = defaults().merge(Serialized::default("inventory.hold_seconds", u64::MAX));
+        let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
+        assert!(error.contains("inventory.hold_seconds"), "{error}");
+    }
+
+    #[test]
+    fn durations_are_read_from_their_unit_keys() {
+        let figment = defaults().merge(Serialized::default("gate.max_wait_us", 1500));
+        let settings = Settings::from_figment(figment).unwrap();
+        assert_eq!(settings.gate.max_wait, Duration::from_micros(1500));
+        assert_eq!(settings.inventory.hold, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn a_listen_value_that_is_no_address_names_its_key() {
+        let figment = defaults().merge(Serialized::default("listen", "localhost"));
+        let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
+        assert!(error.contains("listen"), "{error}");
     }
 
     #[test]

@@ -5,32 +5,33 @@
 
 use crate::auth::BuyerTokens;
 use crate::config::Settings;
-use crate::fastpath::FastPath;
 use crate::payments::{Callbacks, VnpayGateway};
+use crate::shared::SharedState;
 use crate::workers::monitor::Monitor;
 use flashgate_core::Clock;
+use flashgate_core::checkout::Checkout;
 use flashgate_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 
 #[derive(Clone)]
-pub struct AppState(Arc<Shared>);
+pub struct AppState(Arc<Services>);
 
 impl AppState {
-    pub fn new(shared: Shared) -> Self {
-        Self(Arc::new(shared))
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
     }
 }
 
 impl std::ops::Deref for AppState {
-    type Target = Shared;
+    type Target = Services;
 
-    fn deref(&self) -> &Shared {
+    fn deref(&self) -> &Services {
         &self.0
     }
 }
 
-pub struct Shared {
+pub struct Services {
     pub store: Store,
     pub settings: Arc<Settings>,
     pub clock: Arc<dyn Clock>,
@@ -41,7 +42,9 @@ pub struct Shared {
     pub callbacks: Callbacks,
     pub metrics: Option<PrometheusHandle>,
     /// The admission gate, cache, rate limits and purchase slots.
-    pub fastpath: Arc<FastPath>,
+    pub shared: Arc<SharedState>,
+    /// The purchase use case the strategy named, assembled once.
+    pub checkout: Arc<dyn Checkout>,
     /// The live sale's snapshots, for the admin dashboard.
     pub monitor: Monitor,
 }

@@ -2,7 +2,7 @@
 //! lines carry its request id through the request span (JSON: in `spans`, the list of every span the
 //! line was logged in, and in `span` when the request span is the innermost).
 
-use crate::config::{LogFormat, LogSettings};
+use serde::Deserialize;
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -33,4 +33,19 @@ where
 pub fn init(settings: &LogSettings) {
     // A second init (tests build many apps) is harmless, so its error is ignored.
     let _ = subscriber(settings, std::io::stderr).try_init();
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Json,
+    Pretty,
 }

@@ -4,7 +4,6 @@
 //! sharing Redis.
 
 pub mod cache;
-pub mod clock;
 pub mod error;
 pub mod gate;
 pub mod health;
@@ -16,7 +15,6 @@ mod subscriber;
 pub mod testing;
 
 pub use cache::{Cache, CacheConfig, CacheStats, InProcessCache, LocalBus, RedisCache};
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::FastPathError;
 pub use gate::{
     Admission, AdmitRequest, Fenced, Gate, GateConfig, GateProduct, InProcessGate, RedisGate,

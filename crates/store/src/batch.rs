@@ -6,7 +6,7 @@ use crate::error::store_error;
 use crate::reservations::{Attempt, conditional, without_stock};
 use crate::sql::{Dialect, Fields, Sql, args};
 use flashgate_core::StoreError;
-use flashgate_core::purchase::{GatedReservation, ReserveOutcome};
+use flashgate_core::purchase::{GatedOutcome, GatedReservation, ReserveOutcome};
 use std::collections::{BTreeMap, HashMap};
 
 /// Each product's gate epoch; a product without a stock row is unknown.
@@ -16,7 +16,7 @@ impl<D: Dialect> SqlStore<D> {
     pub(crate) async fn write_batch(
         &self,
         batch: &[GatedReservation],
-    ) -> Result<Vec<ReserveOutcome>, StoreError> {
+    ) -> Result<Vec<GatedOutcome>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -40,7 +40,7 @@ impl<D: Dialect> SqlStore<D> {
         };
         let mut outcomes = Vec::with_capacity(batch.len());
         for (attempt, g) in attempts.into_iter().zip(batch) {
-            outcomes.push(self.finish(attempt, &g.reservation).await?);
+            outcomes.push(self.finish_gated(attempt, &g.reservation).await?);
         }
         Ok(outcomes)
     }
@@ -138,9 +138,7 @@ impl<D: Dialect> SqlStore<D> {
 fn fenced(epochs: &Epochs, g: &GatedReservation) -> Option<Attempt> {
     match epochs.get(&g.reservation.order.product_id.0) {
         None => Some(Attempt::Rejected(ReserveOutcome::UnknownProduct)),
-        Some(epoch) if *epoch != Some(g.gate_epoch) => {
-            Some(Attempt::Rejected(ReserveOutcome::StaleGate))
-        }
+        Some(epoch) if *epoch != Some(g.gate_epoch) => Some(Attempt::StaleGate),
         Some(_) => None,
     }
 }

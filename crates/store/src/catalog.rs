@@ -5,7 +5,7 @@ use crate::error::{is_check_violation, is_unique_violation, store_error};
 use crate::rows::{PRODUCT_SELECT, product};
 use crate::sql::{Dialect, Fields, Sql, args};
 use async_trait::async_trait;
-use flashgate_core::ports::{Catalog, CatalogError};
+use flashgate_core::ports::{Catalog, CatalogError, Products};
 use flashgate_core::{NewProduct, Product, ProductId, ProductPatch, StoreError, Vnd};
 use time::OffsetDateTime;
 
@@ -114,7 +114,10 @@ impl<D: Dialect> Catalog for SqlStore<D> {
         }
         self.fetch_existing(id).await
     }
+}
 
+#[async_trait]
+impl<D: Dialect> Products for SqlStore<D> {
     async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
         self.fetch_product(id).await.map_err(store_error)
     }

@@ -26,7 +26,7 @@ mod transitions;
 use flashgate_core::ports::GateFence;
 use flashgate_core::ports::SaleMonitor;
 use flashgate_core::ports::{
-    Auditor, Catalog, Health, Leases, OrderQueries, PaymentLog, Reservations, Transitions,
+    Auditor, Catalog, Health, Leases, OrderQueries, PaymentLog, Products, Reservations, Transitions,
 };
 use flashgate_core::session::SessionStore;
 use std::sync::Arc;
@@ -75,6 +75,9 @@ pub(crate) struct SqlStore<D>(D);
 #[derive(Clone)]
 pub struct Store {
     pub backend: Backend,
+    /// Live product reads.
+    pub products: Arc<dyn Products>,
+    /// The admin's writes to the catalogue.
     pub catalog: Arc<dyn Catalog>,
     pub reservations: Arc<dyn Reservations>,
     /// The admission gate's fence on the stock rows.
@@ -95,6 +98,7 @@ impl Store {
     fn from_adapter<A>(backend: Backend, adapter: A) -> Self
     where
         A: Catalog
+            + Products
             + Reservations
             + GateFence
             + OrderQueries
@@ -110,6 +114,7 @@ impl Store {
         let adapter = Arc::new(adapter);
         Self {
             backend,
+            products: adapter.clone(),
             catalog: adapter.clone(),
             reservations: adapter.clone(),
             gate_fence: adapter.clone(),

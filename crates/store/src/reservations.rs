@@ -9,7 +9,7 @@ use crate::sql::{Dialect, Fields, Sql, Value, args};
 use async_trait::async_trait;
 use flashgate_core::ports::Reservations;
 use flashgate_core::purchase::{
-    GatedReservation, Reservation, ReserveOutcome, StoredAnswer, Strategy,
+    GatedOutcome, GatedReservation, Reservation, ReserveOutcome, StoredAnswer, WriteMode,
 };
 use flashgate_core::{CustomerId, IdempotencyKey, ProductId, StoreError};
 
@@ -20,6 +20,8 @@ pub(crate) enum Attempt {
     /// Another request holds (or held) the same idempotency key.
     KeyTaken,
     Rejected(ReserveOutcome),
+    /// A gated reservation whose gate epoch is no longer the stock row's: nothing was written.
+    StaleGate,
 }
 
 #[async_trait]
@@ -50,13 +52,13 @@ impl<D: Dialect> Reservations for SqlStore<D> {
 
     async fn reserve(
         &self,
-        strategy: Strategy,
+        mode: WriteMode,
         r: &Reservation,
     ) -> Result<ReserveOutcome, StoreError> {
         let mut tx = self.0.begin().await.map_err(store_error)?;
-        let attempt = match strategy {
-            Strategy::Pessimistic => locking::<D>(&mut tx, r).await,
-            Strategy::Conditional | Strategy::Gated => conditional::<D>(&mut tx, r, None).await,
+        let attempt = match mode {
+            WriteMode::Locking => locking::<D>(&mut tx, r).await,
+            WriteMode::Conditional => conditional::<D>(&mut tx, r, None).await,
         }
         .map_err(store_error)?;
         if attempt == Attempt::Created {
@@ -70,7 +72,7 @@ impl<D: Dialect> Reservations for SqlStore<D> {
     async fn reserve_batch(
         &self,
         batch: &[GatedReservation],
-    ) -> Result<Vec<ReserveOutcome>, StoreError> {
+    ) -> Result<Vec<GatedOutcome>, StoreError> {
         self.write_batch(batch).await
     }
 }
@@ -85,12 +87,29 @@ impl<D: Dialect> SqlStore<D> {
         match attempt {
             Attempt::Created => Ok(ReserveOutcome::Created),
             Attempt::Rejected(outcome) => Ok(outcome),
+            Attempt::StaleGate => Err(StoreError::internal(
+                "a reservation without an admission was refused as stale",
+            )),
             // The request that took the key has committed by now (claiming it waited for that), so
             // its answer is visible.
             Attempt::KeyTaken => match self.lookup(&r.order.customer, &r.idempotency_key).await? {
                 Some(stored) => Ok(ReserveOutcome::Duplicate(stored)),
                 None => Err(StoreError::internal("idempotency record vanished")),
             },
+        }
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// [`Self::finish`] for one reservation of a gated batch.
+    pub(crate) async fn finish_gated(
+        &self,
+        attempt: Attempt,
+        r: &Reservation,
+    ) -> Result<GatedOutcome, StoreError> {
+        match attempt {
+            Attempt::StaleGate => Ok(GatedOutcome::StaleGate),
+            decided => Ok(GatedOutcome::Decided(self.finish(decided, r).await?)),
         }
     }
 }

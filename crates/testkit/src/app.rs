@@ -74,7 +74,7 @@ impl Instance {
     /// The product's counters as the store holds them.
     pub async fn stock(&self, product: i64) -> Stock {
         self.store
-            .catalog
+            .products
             .get(ProductId(product))
             .await
             .expect("the catalogue answers")

@@ -41,18 +41,18 @@ pub fn settings(mut settings: Settings) -> anyhow::Result<Settings> {
     settings.vnpay.pay_url.clear();
     settings.vnpay.api_url.clear();
     settings.vnpay.public_url.clear();
-    settings.vnpay.sim_ipn_retry_ms = 2_000;
+    settings.vnpay.sim_ipn_retry = Duration::from_secs(2);
     settings.redis_url = None;
     settings.inventory.strategy = Strategy::Gated;
-    settings.inventory.hold_seconds = 20;
-    settings.expirer.interval_ms = 500;
+    settings.inventory.hold = Duration::from_secs(20);
+    settings.expirer.interval = Duration::from_millis(500);
     // An order the gateway could not vouch for yet (querydr answered 94 because the reconciler had just
     // asked) is retried when its lease ends: keep that within the demo's minute.
-    settings.expirer.lease_seconds = 5;
-    settings.reconciler.tick_ms = 500;
-    settings.reconciler.first_poll_after_seconds = 3;
-    settings.reconciler.poll_interval_seconds = 3;
-    settings.reconciler.min_poll_interval_seconds = 1;
+    settings.expirer.lease = Duration::from_secs(5);
+    settings.reconciler.tick = Duration::from_millis(500);
+    settings.reconciler.first_poll_after = Duration::from_secs(3);
+    settings.reconciler.poll_interval = Duration::from_secs(3);
+    settings.reconciler.min_poll_interval = Duration::from_secs(1);
     // The whole crowd comes from 127.0.0.1: per-IP limits would refuse all but the first few buyers and
     // show the limiter instead of the sale (tests/fastpath covers the limiter).
     settings.limits.enabled = false;

@@ -92,7 +92,7 @@ async fn set_ipn_drop_rate(demo: &Demo, rate: f64) -> anyhow::Result<()> {
 
 /// Watches every winner's order until none is pending (or the hold plus a margin has passed).
 pub async fn settle(demo: &Demo, won: &[Won], progress: Progress<'_>) -> anyhow::Result<Settled> {
-    let hold = Duration::from_secs(demo.state.settings.inventory.hold_seconds);
+    let hold = demo.state.settings.inventory.hold;
     progress(format!(
         "waiting for the IPNs, the reconciler (dropped IPNs) and the expirer (unpaid holds, {}s)",
         hold.as_secs()

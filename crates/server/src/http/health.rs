@@ -94,7 +94,7 @@ pub async fn healthz() -> Json<Health> {
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let (database, redis, gateway) = tokio::join!(
         state.store.health.ping(),
-        state.fastpath.redis_status(),
+        state.shared.redis_status(),
         gateway(&state)
     );
     let backend = state.store.backend.as_str();

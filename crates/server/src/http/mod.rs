@@ -16,6 +16,7 @@ pub mod rate_limit;
 pub mod sessions;
 pub mod shedding;
 
+use crate::config::within;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -23,6 +24,8 @@ use axum::http::{HeaderName, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
+use serde::Deserialize;
+use serde_with::{DurationMilliSeconds, serde_as};
 use std::time::Duration;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -57,7 +60,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.http.body_limit_bytes))
         .layer(middleware::from_fn_with_state(
-            Duration::from_millis(settings.http.request_timeout_ms),
+            settings.http.request_timeout,
             answer_in_time,
         ))
         .layer(middleware::from_fn(observe::track))
@@ -86,5 +89,40 @@ async fn answer_in_time(
             tracing::warn!(limit_ms = limit.as_millis() as u64, "request timed out");
             problem::Problem::unavailable().into_response()
         }
+    }
+}
+
+/// `[http]`: what every request is held to.
+#[serde_as]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub body_limit_bytes: usize,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "request_timeout_ms")]
+    pub request_timeout: Duration,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "shutdown_grace_ms")]
+    pub shutdown_grace: Duration,
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl HttpSettings {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        within(
+            "http.body_limit_bytes",
+            self.body_limit_bytes,
+            256,
+            64 << 20,
+        )?;
+        let (ms, hour) = (Duration::from_millis(1), Duration::from_secs(3600));
+        within("http.request_timeout_ms", self.request_timeout, ms, hour)?;
+        within(
+            "http.shutdown_grace_ms",
+            self.shutdown_grace,
+            Duration::ZERO,
+            hour,
+        )
     }
 }

@@ -15,9 +15,8 @@ use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use flashgate_core::purchase::{
-    OrderAnswer, PlaceOrder, PlaceOrderError, PlaceOrderOutcome, PurchaseRequest,
-};
+use flashgate_core::checkout::{OrderAnswer, PlaceOrderError, PlaceOrderOutcome, Purchaser};
+use flashgate_core::purchase::PurchaseRequest;
 use flashgate_core::{Order, OrderId, ProductId, Quantity};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
@@ -139,22 +138,13 @@ pub async fn create(
     if body.product_id <= 0 {
         return Err(unknown_product(body.product_id));
     }
-    let place = PlaceOrder {
-        catalog: state.store.catalog.as_ref(),
-        reservations: state.store.reservations.as_ref(),
-        answer: &JsonOrderAnswer::new(
-            &state.gateway,
-            client_ip(peer.ip(), &headers, &state.settings.http.trusted_proxies),
-        ),
-        clock: state.clock.as_ref(),
-        strategy: state.settings.inventory.strategy,
-        hold: state.settings.hold(),
-    };
-    let strategy = state.settings.inventory.strategy.as_str();
-    let placed = state
-        .fastpath
-        .place_order(&place, &customer, &key, request)
-        .await;
+    let answer = JsonOrderAnswer::new(
+        &state.gateway,
+        client_ip(peer.ip(), &headers, &state.settings.http.trusted_proxies),
+    );
+    let purchaser = Purchaser { customer, key };
+    let strategy = state.checkout.strategy().as_str();
+    let placed = state.checkout.place(&purchaser, request, &answer).await;
     let (status, body, replayed) = match placed {
         Ok(PlaceOrderOutcome::Created { status, body }) => {
             metrics::purchase(strategy, "created");

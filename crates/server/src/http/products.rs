@@ -7,6 +7,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use flashgate_core::ports::Products;
 use flashgate_core::{Product, ProductId};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -66,7 +67,7 @@ pub struct ProductList {
     ),
 )]
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
-    let products = state.fastpath.products.list().await?;
+    let products = state.shared.products.list().await?;
     let mut views = Vec::with_capacity(products.len());
     for product in &products {
         views.push(live_view(&state, product).await);
@@ -103,7 +104,7 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let id = parse_product_id(&id)?;
-    let product = state.fastpath.products.get(id).await?.ok_or_else(|| {
+    let product = state.shared.products.get(id).await?.ok_or_else(|| {
         Problem::not_found(
             "product_not_found",
             format!("There is no product {}.", id.0),
@@ -119,7 +120,7 @@ pub async fn get(
 /// The product with the gate's live count of units left, when purchases go through the gate.
 async fn live_view(state: &AppState, product: &Product) -> ProductView {
     let mut view = ProductView::from(product);
-    if let Some(gate) = &state.fastpath.gate
+    if let Some(gate) = &state.shared.gate
         && let Some(available) = gate.available(product.id).await
     {
         view.available = available;
@@ -135,7 +136,7 @@ fn cacheable<T: Serialize>(state: &AppState, request: &HeaderMap, body: &T) -> R
     let etag = format!("\"{}\"", hex::encode(&digest[..16]));
     let max_age = format!(
         "public, max-age={}",
-        state.settings.cache.http_max_age_seconds
+        state.settings.cache.http_max_age.as_secs()
     );
     let matches = request
         .get(header::IF_NONE_MATCH)

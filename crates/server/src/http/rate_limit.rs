@@ -5,7 +5,7 @@
 
 use super::client_ip::client_ip;
 use super::problem::Problem;
-use crate::fastpath::limits::{CALLBACKS, PURCHASES, READS};
+use crate::shared::limits::{CALLBACKS, PURCHASES, READS};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -30,7 +30,7 @@ fn policy(method: &Method, path: &str) -> Option<&'static str> {
 }
 
 pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(limits) = state.fastpath.limits.clone() else {
+    let Some(limits) = state.shared.limits.clone() else {
         return next.run(request).await;
     };
     let Some(policy) = policy(request.method(), request.uri().path()) else {

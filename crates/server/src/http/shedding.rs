@@ -3,11 +3,14 @@
 //! queueing on the database pool.
 
 use super::problem::Problem;
+use crate::config::within;
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_with::{DurationMilliSeconds, serde_as};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +18,8 @@ pub async fn shed(State(state): State<AppState>, request: Request, next: Next) -
     if !(request.method() == Method::POST && request.uri().path() == "/orders") {
         return next.run(request).await;
     }
-    let budget = Duration::from_millis(state.settings.shedding.queue_budget_ms);
-    let slots = Arc::clone(&state.fastpath.purchase_slots);
+    let budget = state.settings.shedding.queue_budget;
+    let slots = Arc::clone(&state.shared.purchase_slots);
     let slot = match tokio::time::timeout(budget, slots.acquire_owned()).await {
         Ok(Ok(slot)) => slot,
         _ => {
@@ -37,6 +40,34 @@ fn overloaded() -> Problem {
             "overloaded",
             "The service is busy",
             "Too many purchases are in progress; retry shortly.",
+        )
+    }
+}
+
+/// `[shedding]`: how many purchases run at once and how long one may wait to start.
+#[serde_as]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SheddingSettings {
+    pub max_concurrent_purchases: usize,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "queue_budget_ms")]
+    pub queue_budget: Duration,
+}
+
+impl SheddingSettings {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        within(
+            "shedding.max_concurrent_purchases",
+            self.max_concurrent_purchases,
+            1,
+            1_000_000,
+        )?;
+        within(
+            "shedding.queue_budget_ms",
+            self.queue_budget,
+            Duration::ZERO,
+            Duration::from_secs(600),
         )
     }
 }

@@ -2,14 +2,14 @@
 //! the database once Redis answers again (its state may be lost or stale) and rebuilds the products
 //! whose gate is suspected of being off or that it calls sold out while the database has units.
 
-use crate::fastpath::FastPath;
-use flashgate_core::gated::GateUnavailable;
+use crate::shared::SharedState;
+use flashgate_core::checkout::GateUnavailable;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Clone)]
 pub struct GateKeeper {
-    fast: Arc<FastPath>,
+    fast: Arc<SharedState>,
     /// Whether Redis was degraded at the previous step: the next healthy step rebuilds every gate.
     was_degraded: Arc<AtomicBool>,
 }
@@ -23,7 +23,7 @@ pub struct KeeperStep {
 
 impl GateKeeper {
     /// Gates were built at start unless Redis was already degraded then.
-    pub fn new(fast: Arc<FastPath>) -> Self {
+    pub fn new(fast: Arc<SharedState>) -> Self {
         let degraded = fast.gate.as_ref().is_some_and(|g| g.is_degraded());
         Self {
             fast,

@@ -2,12 +2,15 @@
 //! queries per instance, however many dashboards watch), hands the snapshot to every connected admin
 //! dashboard and sets the gauges that come from the database and the pools.
 
-use crate::fastpath::FastPath;
+use crate::config::within;
 use crate::metrics::{self, TallySnapshot};
+use crate::shared::SharedState;
 use flashgate_core::overview::{ProductStock, SaleOverview};
 use flashgate_core::ports::SaleMonitor;
 use flashgate_core::{Clock, StoreError};
+use serde::Deserialize;
 use serde::Serialize;
+use serde_with::{DurationMilliSeconds, serde_as};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,7 +40,7 @@ pub struct SaleSnapshot {
 #[derive(Clone)]
 pub struct Monitor {
     store: Arc<dyn SaleMonitor>,
-    fast: Arc<FastPath>,
+    fast: Arc<SharedState>,
     clock: Arc<dyn Clock>,
     snapshots: Arc<watch::Sender<Option<Arc<SaleSnapshot>>>>,
     /// When and at what order count the previous snapshot was taken, for orders per second.
@@ -48,7 +51,7 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    pub fn new(store: Arc<dyn SaleMonitor>, fast: Arc<FastPath>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Arc<dyn SaleMonitor>, fast: Arc<SharedState>, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
             fast,
@@ -177,5 +180,28 @@ fn publish_sale_gauges(overview: &SaleOverview) {
         ("sold", sum(|p| p.sold)),
     ] {
         ::metrics::gauge!("flashgate_stock_units", "state" => state).set(units as f64);
+    }
+}
+
+/// `[monitor]`: the sale monitor behind the admin dashboard and the database-derived gauges.
+#[serde_as]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorSettings {
+    /// A tick while a dashboard watches.
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "interval_ms")]
+    pub interval: Duration,
+    /// A tick while none does (the gauges still move).
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "idle_interval_ms")]
+    pub idle_interval: Duration,
+}
+
+impl MonitorSettings {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let (ms, hour) = (Duration::from_millis(1), Duration::from_secs(3600));
+        within("monitor.interval_ms", self.interval, ms, hour)?;
+        within("monitor.idle_interval_ms", self.idle_interval, ms, hour)
     }
 }

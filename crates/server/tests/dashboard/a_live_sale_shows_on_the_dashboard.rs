@@ -88,7 +88,7 @@ async fn a_live_sale_shows_on_the_dashboard_and_every_grafana_metric_is_exported
     let product = app.api.product(5, None).await;
     let sku = app
         .store
-        .catalog
+        .products
         .get(ProductId(product))
         .await
         .unwrap()

@@ -12,7 +12,7 @@ async fn the_demo_sells_the_stock_once_settles_every_payment_and_audits_clean() 
     let configured = Spawn::new(Backend::Sqlite).settings(&db);
     let mut settings = demo::settings(configured).unwrap();
     // The unpaid holds run out within seconds rather than the demo's twenty.
-    settings.inventory.hold_seconds = 4;
+    settings.inventory.hold = std::time::Duration::from_secs(4);
     let shutdown = CancellationToken::new();
     let running = Demo::start(settings, shutdown.clone()).await.unwrap();
     let options = Options {

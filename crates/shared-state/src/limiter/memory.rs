@@ -17,8 +17,8 @@ use super::RateLimiter;
 use super::decision::{RateDecision, Verdict, banned};
 use super::penalty::{LocalBans, Strikes};
 use super::policy::{Policy, duration_us};
-use crate::clock::Clock;
 use crate::error::FastPathError;
+use flashgate_core::Clock;
 
 /// Idle keys, expired bans and strikes are swept every this many checks.
 const SWEEP_EVERY: u64 = 4096;

@@ -18,9 +18,9 @@ use super::RateLimiter;
 use super::decision::{RateDecision, Verdict, banned, micros};
 use super::penalty::LocalBans;
 use super::policy::{Policy, duration_us};
-use crate::clock::Clock;
 use crate::error::FastPathError;
 use crate::redis_backend::RedisBackend;
+use flashgate_core::Clock;
 
 static GCRA: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/gcra.lua")));
 

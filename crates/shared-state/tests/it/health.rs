@@ -4,9 +4,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flashgate_shared_state::{
-    AdmitRequest, Cache, CacheConfig, Gate, GateConfig, ManualClock, Policy, RateLimiter,
-    RedisBackend, RedisCache, RedisGate, RedisLimiter, RedisOptions,
+    AdmitRequest, Cache, CacheConfig, Gate, GateConfig, Policy, RateLimiter, RedisBackend,
+    RedisCache, RedisGate, RedisLimiter, RedisOptions,
 };
+
+use flashgate_core::ManualClock;
 
 use crate::common::TestRedis;
 
@@ -33,7 +35,7 @@ async fn operations_on_a_dead_redis_fail_fast_and_report_degraded() {
     let limiter = RedisLimiter::new(
         backend.clone(),
         vec![Policy::new("reads", 10, Duration::from_secs(1))],
-        Arc::new(ManualClock::new(0)),
+        Arc::new(ManualClock::at_ms(0)),
     )
     .unwrap();
     let req = AdmitRequest {

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use flashgate_core::{Clock, ManualClock};
 use flashgate_shared_state::{
-    Clock, FastPathError, InProcessLimiter, ManualClock, Penalty, Policy, RateDecision,
-    RateLimiter, RedisLimiter, Verdict,
+    FastPathError, InProcessLimiter, Penalty, Policy, RateDecision, RateLimiter, RedisLimiter,
+    Verdict,
 };
 
 use crate::common::TestRedis;
@@ -45,12 +46,12 @@ async fn exactly_burst_requests_pass_at_once_then_one_per_interval(
     let denied = l.check("reads", "ip1").await.unwrap();
     assert_eq!(denied.verdict, Verdict::Limited);
     assert_eq!(denied.retry_after, Some(Duration::from_millis(100)));
-    clock.advance(Duration::from_millis(99));
+    clock.advance(time::Duration::milliseconds(99));
     assert_eq!(
         l.check("reads", "ip1").await.unwrap().verdict,
         Verdict::Limited
     );
-    clock.advance(Duration::from_millis(1));
+    clock.advance(time::Duration::milliseconds(1));
     let d = l.check("reads", "ip1").await.unwrap();
     assert_eq!((d.verdict, d.remaining), (Verdict::Allowed, 0));
     assert_eq!(
@@ -63,13 +64,13 @@ async fn a_burst_larger_than_the_rate_is_honoured(l: Arc<dyn RateLimiter>, clock
     let mut v = verdicts(&*l, "purchases", "cust", 6).await;
     assert_eq!(v.pop(), Some(Verdict::Limited));
     assert!(v.iter().all(|v| *v == Verdict::Allowed));
-    clock.advance(Duration::from_millis(500));
+    clock.advance(time::Duration::milliseconds(500));
     assert_eq!(
         verdicts(&*l, "purchases", "cust", 2).await,
         [Verdict::Allowed, Verdict::Limited]
     );
     // Rested long enough, the full burst is back and no more.
-    clock.advance(Duration::from_secs(60));
+    clock.advance(time::Duration::seconds(60));
     let v = verdicts(&*l, "purchases", "cust", 6).await;
     assert_eq!(v.iter().filter(|v| **v == Verdict::Allowed).count(), 5);
 }
@@ -114,7 +115,7 @@ async fn decisions_carry_the_rate_limit_headers(l: Arc<dyn RateLimiter>, clock: 
             ("Retry-After", "1".to_owned()),
         ]
     );
-    clock.advance(Duration::from_millis(250));
+    clock.advance(time::Duration::milliseconds(250));
     let d = l.check("reads", "h").await.unwrap();
     assert_eq!((d.verdict, d.remaining), (Verdict::Allowed, 1));
     // Exactly 850 ms on Redis; governor hides its TAT, so the in-process figure is rounded up
@@ -145,7 +146,7 @@ async fn the_penalty_box_bans_repeat_offenders_until_the_ban_ends(
     assert_eq!(banned.retry_after, Some(Duration::from_secs(60)));
     assert_eq!(banned.headers()[2], ("Retry-After", "60".to_owned()));
     // The rate alone would allow it now, the ban does not; other policies of the key are banned too.
-    clock.advance(Duration::from_secs(30));
+    clock.advance(time::Duration::seconds(30));
     let still = l.check("callbacks", "bad").await.unwrap();
     assert_eq!(still.verdict, Verdict::Banned);
     assert_eq!(still.retry_after, Some(Duration::from_secs(30)));
@@ -157,12 +158,12 @@ async fn the_penalty_box_bans_repeat_offenders_until_the_ban_ends(
         l.check("callbacks", "good").await.unwrap().verdict,
         Verdict::Allowed
     );
-    clock.advance(Duration::from_millis(29_999));
+    clock.advance(time::Duration::milliseconds(29_999));
     assert_eq!(
         l.check("callbacks", "bad").await.unwrap().verdict,
         Verdict::Banned
     );
-    clock.advance(Duration::from_millis(1));
+    clock.advance(time::Duration::milliseconds(1));
     assert_eq!(
         l.check("callbacks", "bad").await.unwrap().verdict,
         Verdict::Allowed
@@ -175,7 +176,7 @@ async fn strikes_outside_the_window_are_forgotten(l: Arc<dyn RateLimiter>, clock
             verdicts(&*l, "callbacks", "slow", 3).await,
             [Verdict::Allowed, Verdict::Limited, Verdict::Limited]
         );
-        clock.advance(Duration::from_secs(10));
+        clock.advance(time::Duration::seconds(10));
     }
 }
 
@@ -185,7 +186,7 @@ macro_rules! limiter_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let clock = super::ManualClock::new(super::START_MS);
+                    let clock = super::ManualClock::at_ms(super::START_MS);
                     let l = super::InProcessLimiter::new(super::policies(), std::sync::Arc::new(clock.clone())).unwrap();
                     super::$name(std::sync::Arc::new(l), clock).await;
                 }
@@ -196,7 +197,7 @@ macro_rules! limiter_suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let redis = super::TestRedis::new();
-                    let clock = super::ManualClock::new(super::START_MS);
+                    let clock = super::ManualClock::at_ms(super::START_MS);
                     let l = super::RedisLimiter::new(redis.backend().await, super::policies(), std::sync::Arc::new(clock.clone())).unwrap();
                     super::$name(std::sync::Arc::new(l), clock).await;
                 }
@@ -217,7 +218,7 @@ limiter_suite!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_two_limiters_agree_on_a_long_irregular_sequence() {
     let redis = TestRedis::new();
-    let clock = ManualClock::new(START_MS);
+    let clock = ManualClock::at_ms(START_MS);
     let shared: Arc<dyn Clock> = Arc::new(clock.clone());
     let policies = vec![Policy::new("p", 4, Duration::from_millis(200)).with_burst(3)];
     let local = InProcessLimiter::new(policies.clone(), Arc::clone(&shared)).unwrap();
@@ -227,7 +228,7 @@ async fn the_two_limiters_agree_on_a_long_irregular_sequence() {
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        clock.advance(Duration::from_millis((seed >> 33) % 90));
+        clock.advance(time::Duration::milliseconds(((seed >> 33) % 90) as i64));
         let a: RateDecision = local.check("p", "k").await.unwrap();
         let b: RateDecision = remote.check("p", "k").await.unwrap();
         assert_eq!(
@@ -247,7 +248,7 @@ async fn the_two_limiters_agree_on_a_long_irregular_sequence() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bans_are_shared_through_redis_and_then_answered_from_memory() {
     let redis = TestRedis::new();
-    let clock = ManualClock::new(START_MS);
+    let clock = ManualClock::at_ms(START_MS);
     let make = |backend| {
         RedisLimiter::new(
             backend,
@@ -282,7 +283,7 @@ async fn bans_are_shared_through_redis_and_then_answered_from_memory() {
         c.check("callbacks", "bad").await.unwrap().verdict,
         Verdict::Allowed
     );
-    clock.advance(Duration::from_secs(60));
+    clock.advance(time::Duration::seconds(60));
     assert_eq!(
         a.check("reads", "bad").await.unwrap().verdict,
         Verdict::Allowed
@@ -292,7 +293,7 @@ async fn bans_are_shared_through_redis_and_then_answered_from_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_checks_on_several_instances_admit_exactly_the_burst() {
     let redis = TestRedis::new();
-    let clock = ManualClock::new(START_MS);
+    let clock = ManualClock::at_ms(START_MS);
     let mut limiters = Vec::new();
     for _ in 0..3 {
         limiters.push(Arc::new(
@@ -315,7 +316,7 @@ async fn concurrent_checks_on_several_instances_admit_exactly_the_burst() {
 
 #[test]
 fn policies_that_cannot_work_are_rejected() {
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(0));
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::at_ms(0));
     for bad in [
         Policy::new("zero", 0, Duration::from_secs(1)),
         Policy::new("noburst", 1, Duration::from_secs(1)).with_burst(0),

@@ -42,11 +42,11 @@ async fn creates_and_reads_back_a_product(fx: Fixture) {
         (25, 25, 0, 0)
     );
     assert_eq!(
-        fx.store.catalog.get(created.id).await.unwrap(),
+        fx.store.products.get(created.id).await.unwrap(),
         Some(created)
     );
     assert_eq!(
-        fx.store.catalog.get(ProductId(999_999)).await.unwrap(),
+        fx.store.products.get(ProductId(999_999)).await.unwrap(),
         None
     );
 }
@@ -66,7 +66,7 @@ async fn refuses_a_duplicate_sku(fx: Fixture) {
         matches!(refused, Err(CatalogError::DuplicateSku)),
         "{refused:?}"
     );
-    assert_eq!(fx.store.catalog.list().await.unwrap(), vec![first]);
+    assert_eq!(fx.store.products.list().await.unwrap(), vec![first]);
 }
 
 async fn updates_only_the_named_fields(fx: Fixture) {
@@ -99,7 +99,7 @@ async fn updates_only_the_named_fields(fx: Fixture) {
         "{missing:?}"
     );
     assert_eq!(
-        fx.store.catalog.get(product.id).await.unwrap(),
+        fx.store.products.get(product.id).await.unwrap(),
         Some(updated)
     );
 }
@@ -116,9 +116,9 @@ async fn restocks_total_and_available(fx: Fixture) {
 }
 
 async fn lists_in_id_order(fx: Fixture) {
-    assert!(fx.store.catalog.list().await.unwrap().is_empty());
+    assert!(fx.store.products.list().await.unwrap().is_empty());
     let a = fx.product(1, None).await;
     let b = fx.product(2, Some(1)).await;
     let c = fx.product(3, None).await;
-    assert_eq!(fx.store.catalog.list().await.unwrap(), vec![a, b, c]);
+    assert_eq!(fx.store.products.list().await.unwrap(), vec![a, b, c]);
 }

@@ -3,7 +3,7 @@
 
 use crate::{Fixture, conformance, now, race, reservation_at};
 use flashgate_core::OrderId;
-use flashgate_core::purchase::Strategy;
+use flashgate_core::purchase::WriteMode;
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
 
@@ -25,7 +25,7 @@ async fn expired_orders(fx: &Fixture, n: usize) -> Vec<OrderId> {
             "k",
             now() - Duration::minutes(16),
         );
-        fx.created(Strategy::Conditional, &r).await;
+        fx.created(WriteMode::Conditional, &r).await;
         ids.push(r.order.id);
     }
     ids

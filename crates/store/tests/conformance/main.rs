@@ -12,7 +12,7 @@ mod transitions;
 
 use flashgate_core::ports::GateSnapshot;
 use flashgate_core::purchase::{
-    GatedReservation, Reservation, ReserveOutcome, StoredAnswer, Strategy,
+    GatedOutcome, GatedReservation, Reservation, ReserveOutcome, StoredAnswer, WriteMode,
 };
 use flashgate_core::{
     CustomerId, IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product, ProductId,
@@ -103,16 +103,16 @@ impl Fixture {
         }
     }
 
-    pub async fn reserve(&self, mode: Strategy, r: &Reservation) -> ReserveOutcome {
+    pub async fn reserve(&self, mode: WriteMode, r: &Reservation) -> ReserveOutcome {
         self.store.reservations.reserve(mode, r).await.unwrap()
     }
 
     /// Reserves, and insists the reservation was written.
-    pub async fn created(&self, mode: Strategy, r: &Reservation) {
+    pub async fn created(&self, mode: WriteMode, r: &Reservation) {
         assert_eq!(self.reserve(mode, r).await, ReserveOutcome::Created);
     }
 
-    pub async fn batch(&self, batch: &[GatedReservation]) -> Vec<ReserveOutcome> {
+    pub async fn batch(&self, batch: &[GatedReservation]) -> Vec<GatedOutcome> {
         self.store.reservations.reserve_batch(batch).await.unwrap()
     }
 
@@ -138,7 +138,7 @@ impl Fixture {
     }
 
     pub async fn stock(&self, product: &Product) -> (i64, i64, i64) {
-        let p = self.store.catalog.get(product.id).await.unwrap().unwrap();
+        let p = self.store.products.get(product.id).await.unwrap().unwrap();
         (p.stock.available, p.stock.reserved, p.stock.sold)
     }
 
@@ -206,7 +206,7 @@ pub fn reservation(
 }
 
 /// How many of the outcomes are `outcome`.
-pub fn count(outcomes: &[ReserveOutcome], outcome: &ReserveOutcome) -> usize {
+pub fn count<T: PartialEq>(outcomes: &[T], outcome: &T) -> usize {
     outcomes.iter().filter(|o| *o == outcome).count()
 }
 

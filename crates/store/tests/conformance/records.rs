@@ -5,7 +5,7 @@
 use crate::{Fixture, conformance, customer, now, reservation};
 use flashgate_core::StoreError;
 use flashgate_core::payment::PaymentEvent;
-use flashgate_core::purchase::Strategy;
+use flashgate_core::purchase::WriteMode;
 use flashgate_core::session::{SessionId, SessionKey, StoredSession};
 use std::error::Error;
 use time::Duration;
@@ -20,7 +20,7 @@ conformance!(
 async fn the_payment_log_keeps_every_message(fx: Fixture) {
     let product = fx.product(1, None).await;
     let r = reservation(&product, "payer", 1, "k");
-    fx.created(Strategy::Conditional, &r).await;
+    fx.created(WriteMode::Conditional, &r).await;
     for (source, verified, outcome) in [("return", false, "bad_signature"), ("ipn", true, "paid")] {
         let event = PaymentEvent {
             order_id: Some(r.order.id),
@@ -106,7 +106,7 @@ async fn sessions_slide_forward_under_their_cap(fx: Fixture) {
 async fn the_audit_finds_a_planted_violation(fx: Fixture) {
     let product = fx.product(3, None).await;
     let r = reservation(&product, "buyer", 1, "k");
-    fx.created(Strategy::Pessimistic, &r).await;
+    fx.created(WriteMode::Locking, &r).await;
     fx.assert_audit_clean().await;
     let report = fx.store.auditor.audit().await.unwrap();
     assert_eq!((report.products, report.orders), (1, 1));

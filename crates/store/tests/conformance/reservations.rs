@@ -4,10 +4,10 @@
 
 use crate::{Fixture, conformance, count, race, reservation};
 use flashgate_core::ProductId;
-use flashgate_core::purchase::{Reservation, ReserveOutcome, Strategy};
+use flashgate_core::purchase::{Reservation, ReserveOutcome, WriteMode};
 
 /// The store's two ways of taking units: holding the stock row's lock, or one conditional update.
-const MODES: [Strategy; 2] = [Strategy::Pessimistic, Strategy::Conditional];
+const MODES: [WriteMode; 2] = [WriteMode::Locking, WriteMode::Conditional];
 
 conformance!(
     racing_buyers_get_exactly_the_stock_and_their_limit,
@@ -18,7 +18,7 @@ conformance!(
 /// Races the reservations, all at once, in one write mode.
 async fn race_reservations(
     fx: &Fixture,
-    mode: Strategy,
+    mode: WriteMode,
     attempts: &[Reservation],
 ) -> Vec<ReserveOutcome> {
     let store = fx.store.clone();
@@ -33,7 +33,7 @@ async fn race_reservations(
 /// left `(available, reserved, sold)`.
 async fn assert_race(
     fx: &Fixture,
-    mode: Strategy,
+    mode: WriteMode,
     attempts: &[Reservation],
     (created, refusal, refused): (usize, ReserveOutcome, usize),
     stock: (i64, i64, i64),
@@ -44,7 +44,7 @@ async fn assert_race(
         count(&outcomes, &refusal),
     );
     assert_eq!(counted, (created, refused), "{mode:?}: {outcomes:?}");
-    let product = fx.store.catalog.get(attempts[0].order.product_id).await;
+    let product = fx.store.products.get(attempts[0].order.product_id).await;
     let product = product.unwrap().unwrap();
     assert_eq!(fx.stock(&product).await, stock, "{mode:?}");
 }
@@ -103,7 +103,7 @@ async fn a_refusal_writes_nothing(fx: Fixture) {
         let mut refusals = vec![(greedy, ReserveOutcome::SoldOut)];
         // Only the locking mode reads the stock row before writing; the conditional mode is used
         // after the product was read, and an unknown product there is a foreign-key error.
-        if mode == Strategy::Pessimistic {
+        if mode == WriteMode::Locking {
             let mut unknown = reservation(&product, "nobody", 1, "k");
             unknown.order.product_id = ProductId(999_999);
             refusals.push((unknown, ReserveOutcome::UnknownProduct));

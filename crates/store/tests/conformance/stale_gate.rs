@@ -3,7 +3,9 @@
 
 use crate::{Fixture, conformance, count, race, reservation};
 use flashgate_core::ProductId;
-use flashgate_core::purchase::{GatedReservation, Reservation, ReserveOutcome, Strategy};
+use flashgate_core::purchase::{
+    GatedOutcome, GatedReservation, Reservation, ReserveOutcome, WriteMode,
+};
 
 conformance!(
     a_batch_decides_each_reservation_alone,
@@ -38,25 +40,29 @@ async fn a_batch_decides_each_reservation_alone(fx: Fixture) {
     let outcomes = fx.batch(&batch).await;
     use ReserveOutcome::*;
     let expected = [Created, LimitExceeded, Created, SoldOut, UnknownProduct];
-    assert_eq!(outcomes, expected);
+    assert_eq!(outcomes, expected.map(GatedOutcome::Decided));
     assert_eq!(fx.stock(&product).await, (0, 3, 0));
     for (g, outcome) in batch.iter().zip(&outcomes) {
         let written = fx.store.orders.get(g.reservation.order.id).await.unwrap();
-        assert_eq!(written.is_some(), *outcome == Created, "{outcome:?}");
+        assert_eq!(
+            written.is_some(),
+            *outcome == GatedOutcome::Decided(Created),
+            "{outcome:?}"
+        );
     }
     // A retry of the batch's first reservation replays its answer.
     let first = &batch[0].reservation;
     let retry = fx.batch(&batch[..1]).await;
     let stored = fx.stored(first).await.unwrap();
     assert_eq!(stored.body, first.answer_body);
-    assert_eq!(retry, vec![Duplicate(stored)]);
+    assert_eq!(retry, vec![GatedOutcome::Decided(Duplicate(stored))]);
     fx.assert_audit_clean().await;
 }
 
 async fn a_stale_gate_epoch_writes_nothing(fx: Fixture) {
     let product = fx.product(10, None).await;
     let before = reservation(&product, "early", 2, "k");
-    fx.created(Strategy::Conditional, &before).await;
+    fx.created(WriteMode::Conditional, &before).await;
     let snapshot = fx.fence(product.id, 5).await;
     let snapshot = snapshot.unwrap();
     assert_eq!(snapshot.available, 8);
@@ -64,22 +70,25 @@ async fn a_stale_gate_epoch_writes_nothing(fx: Fixture) {
 
     let stale = gated(reservation(&product, "late", 1, "k"), 4);
     let refused = fx.batch(std::slice::from_ref(&stale)).await;
-    assert_eq!(refused, vec![ReserveOutcome::StaleGate]);
+    assert_eq!(refused, vec![GatedOutcome::StaleGate]);
     assert_eq!(fx.stock(&product).await, (8, 2, 0));
     assert!(fx.orders_of(&stale.reservation).await.is_empty());
     assert_eq!(fx.stored(&stale.reservation).await, None);
 
     // A write the gate did not see clears the fence: the gate's epoch is stale from then on.
     let bypass = reservation(&product, "direct", 1, "k");
-    fx.created(Strategy::Pessimistic, &bypass).await;
+    fx.created(WriteMode::Locking, &bypass).await;
     let fenced = gated(reservation(&product, "late", 1, "k2"), 5);
-    assert_eq!(fx.batch(&[fenced]).await, vec![ReserveOutcome::StaleGate]);
+    assert_eq!(fx.batch(&[fenced]).await, vec![GatedOutcome::StaleGate]);
     assert_eq!(fx.stock(&product).await, (7, 3, 0));
 
     // A rebuilt gate writes again.
     fx.fence(product.id, 6).await.unwrap();
     let fresh = gated(reservation(&product, "late", 1, "k3"), 6);
-    assert_eq!(fx.batch(&[fresh]).await, vec![ReserveOutcome::Created]);
+    assert_eq!(
+        fx.batch(&[fresh]).await,
+        vec![GatedOutcome::Decided(ReserveOutcome::Created)]
+    );
     assert_eq!(fx.stock(&product).await, (6, 4, 0));
     let unknown = fx.fence(ProductId(999_999), 1).await;
     assert_eq!(unknown, None);
@@ -103,9 +112,9 @@ async fn racing_batches_sell_exactly_the_stock(fx: Fixture) {
     })
     .await;
     let outcomes: Vec<_> = batches.into_iter().flatten().collect();
-    let created = count(&outcomes, &ReserveOutcome::Created);
+    let created = count(&outcomes, &GatedOutcome::Decided(ReserveOutcome::Created));
     assert_eq!(created, 12, "25 units in lots of 2: {outcomes:?}");
-    let sold_out = count(&outcomes, &ReserveOutcome::SoldOut);
+    let sold_out = count(&outcomes, &GatedOutcome::Decided(ReserveOutcome::SoldOut));
     assert_eq!(created + sold_out, 100, "{outcomes:?}");
     assert_eq!(fx.stock(&product).await, (1, 24, 0));
     fx.assert_audit_clean().await;

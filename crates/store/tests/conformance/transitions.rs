@@ -5,7 +5,7 @@ use crate::{Fixture, conformance, now, reservation};
 use flashgate_core::OrderStatus::{Expired, Paid, PendingPayment};
 use flashgate_core::payment::{GatewayPayment, PaymentEvent};
 use flashgate_core::ports::{Transition, TransitionOutcome};
-use flashgate_core::purchase::{Reservation, Strategy};
+use flashgate_core::purchase::{Reservation, WriteMode};
 use flashgate_core::{Order, OrderId, OrderStatus};
 
 conformance!(
@@ -29,7 +29,7 @@ fn step(order: &Order, from: OrderStatus, to: OrderStatus, reason: &str) -> Tran
 }
 
 async fn reserve(fx: &Fixture, r: &Reservation) {
-    fx.created(Strategy::Conditional, r).await;
+    fx.created(WriteMode::Conditional, r).await;
 }
 
 async fn apply(fx: &Fixture, t: &Transition) -> TransitionOutcome {

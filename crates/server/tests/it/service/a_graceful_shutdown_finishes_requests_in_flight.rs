@@ -3,7 +3,7 @@
 //! that is dropped as soon as `run` returns, as the binary's is, so anything `run` left unfinished dies.
 
 use flashgate::Application;
-use flashgate::app::open_store;
+use flashgate::database::open_store;
 use flashgate_core::Clock;
 use flashgate_testkit::key;
 use flashgate_testkit::{Api, Backend, StockLock, all_at_once, postgres_connections};

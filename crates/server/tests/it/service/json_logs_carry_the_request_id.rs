@@ -2,8 +2,8 @@
 //! header shows (generated, or the caller's own), and the admin token a sign-in form carried is
 //! never written.
 
-use flashgate::config::{LogFormat, LogSettings};
 use flashgate::telemetry;
+use flashgate::telemetry::{LogFormat, LogSettings};
 use flashgate_testkit::Backend;
 use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;

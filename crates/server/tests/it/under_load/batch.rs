@@ -2,10 +2,10 @@
 //! and the gate fence on the stock row.
 
 use super::{gated_sale, on};
-use flashgate::app::open_store;
-use flashgate_core::gated::{AdmissionGate, GateAnswer, Ticket};
+use flashgate::database::open_store;
+use flashgate_core::checkout::{AdmissionGate, GateAnswer, Ticket};
 use flashgate_core::purchase::{
-    GatedReservation, PurchaseRequest, Reservation, ReserveOutcome, Strategy,
+    GatedOutcome, GatedReservation, PurchaseRequest, Reservation, ReserveOutcome, WriteMode,
 };
 use flashgate_core::{
     CustomerId, IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, ProductId, Quantity, Sku,
@@ -92,18 +92,21 @@ async fn one_refusal_does_not_undo_the_others(backend: Backend) {
         gated(reservation("c1", "k1", p, 1), 7),
     ];
     let outcomes = store.reservations.reserve_batch(&batch).await.unwrap();
-    assert_eq!(outcomes[0], ReserveOutcome::Created);
-    assert_eq!(outcomes[1], ReserveOutcome::LimitExceeded);
-    assert_eq!(outcomes[2], ReserveOutcome::SoldOut);
-    assert_eq!(outcomes[3], ReserveOutcome::Created);
-    let ReserveOutcome::Duplicate(first) = &outcomes[4] else {
+    assert_eq!(outcomes[0], GatedOutcome::Decided(ReserveOutcome::Created));
+    assert_eq!(
+        outcomes[1],
+        GatedOutcome::Decided(ReserveOutcome::LimitExceeded)
+    );
+    assert_eq!(outcomes[2], GatedOutcome::Decided(ReserveOutcome::SoldOut));
+    assert_eq!(outcomes[3], GatedOutcome::Decided(ReserveOutcome::Created));
+    let GatedOutcome::Decided(ReserveOutcome::Duplicate(first)) = &outcomes[4] else {
         panic!(
             "the repeated key replays the first answer: {:?}",
             outcomes[4]
         );
     };
     assert_eq!(first.body, batch[0].reservation.answer_body);
-    let stock = store.catalog.get(p).await.unwrap().unwrap().stock;
+    let stock = store.products.get(p).await.unwrap().unwrap().stock;
     assert_eq!((stock.available, stock.reserved), (1, 2));
     let snapshot = store.gate_fence.fence(p, 8).await.unwrap().unwrap();
     let mut holdings: Vec<(String, i64)> = snapshot
@@ -125,7 +128,7 @@ async fn only_the_fenced_epoch_is_written(backend: Backend) {
         .reserve_batch(&[gated(reservation("a", "k0", p, 1), 1)])
         .await
         .unwrap();
-    assert_eq!(stale, [ReserveOutcome::StaleGate]);
+    assert_eq!(stale, [GatedOutcome::StaleGate]);
     store.gate_fence.fence(p, 1).await.unwrap().unwrap();
     store.gate_fence.fence(p, 2).await.unwrap().unwrap();
     let batch = [
@@ -137,16 +140,16 @@ async fn only_the_fenced_epoch_is_written(backend: Backend) {
     assert_eq!(
         outcomes,
         [
-            ReserveOutcome::StaleGate,
-            ReserveOutcome::Created,
-            ReserveOutcome::UnknownProduct
+            GatedOutcome::StaleGate,
+            GatedOutcome::Decided(ReserveOutcome::Created),
+            GatedOutcome::Decided(ReserveOutcome::UnknownProduct)
         ]
     );
     // A write the gate did not see clears the fence.
     let ungated = reservation("d", "k4", p, 1);
     let direct = store
         .reservations
-        .reserve(Strategy::Conditional, &ungated)
+        .reserve(WriteMode::Conditional, &ungated)
         .await
         .unwrap();
     assert_eq!(direct, ReserveOutcome::Created);
@@ -155,10 +158,10 @@ async fn only_the_fenced_epoch_is_written(backend: Backend) {
         .reserve_batch(&[gated(reservation("e", "k5", p, 1), 2)])
         .await
         .unwrap();
-    assert_eq!(after, [ReserveOutcome::StaleGate]);
+    assert_eq!(after, [GatedOutcome::StaleGate]);
     let snapshot = store.gate_fence.fence(p, 3).await.unwrap().unwrap();
     assert_eq!(snapshot.available, 8);
-    let stock = store.catalog.get(p).await.unwrap().unwrap().stock;
+    let stock = store.products.get(p).await.unwrap().unwrap().stock;
     assert_eq!((stock.available, stock.reserved), (8, 2));
     assert!(
         store
@@ -199,7 +202,7 @@ async fn a_rebuild_fences_out_admissions_made_before_it(redis: Option<&TestRedis
     let db = spawn.backend().database().await;
     let instance = spawn.instance(&db).await;
     let p = ProductId(instance.api.product(50, None).await);
-    let gate = instance.state.fastpath.gate.as_ref().unwrap();
+    let gate = instance.state.shared.gate.as_ref().unwrap();
     let store = &instance.state.store;
     let ticket = |i: usize| Ticket {
         product_id: p,
@@ -234,11 +237,11 @@ async fn a_rebuild_fences_out_admissions_made_before_it(redis: Option<&TestRedis
     assert_eq!(gate.available(p).await, Some(50));
     let outcomes = store.reservations.reserve_batch(&early).await.unwrap();
     assert!(
-        outcomes.iter().all(|o| *o == ReserveOutcome::StaleGate),
+        outcomes.iter().all(|o| *o == GatedOutcome::StaleGate),
         "{outcomes:?}"
     );
     for (i, r) in early.iter().enumerate() {
-        gate.release(&ticket(i), r.gate_epoch, Some(&ReserveOutcome::StaleGate))
+        gate.release(&ticket(i), r.gate_epoch, Some(&GatedOutcome::StaleGate))
             .await;
     }
     // Every unit the rebuilt gate admits, the database has.
@@ -254,10 +257,12 @@ async fn a_rebuild_fences_out_admissions_made_before_it(redis: Option<&TestRedis
     assert_eq!(late.len(), 50);
     let outcomes = store.reservations.reserve_batch(&late).await.unwrap();
     assert!(
-        outcomes.iter().all(|o| *o == ReserveOutcome::Created),
+        outcomes
+            .iter()
+            .all(|o| *o == GatedOutcome::Decided(ReserveOutcome::Created)),
         "{outcomes:?}"
     );
-    let stock = store.catalog.get(p).await.unwrap().unwrap().stock;
+    let stock = store.products.get(p).await.unwrap().unwrap().stock;
     assert_eq!((stock.available, stock.reserved), (0, 50));
     instance.assert_audit_clean().await;
 }

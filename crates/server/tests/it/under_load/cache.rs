@@ -4,8 +4,8 @@
 
 use super::{gated_sale, on};
 use async_trait::async_trait;
-use flashgate_core::ports::{Catalog, CatalogError};
-use flashgate_core::{NewProduct, Product, ProductId, ProductPatch, StoreError};
+use flashgate_core::ports::Products;
+use flashgate_core::{Product, ProductId, StoreError};
 use flashgate_testkit::{
     Backend, Instance, PRICE_VND, Spawn, TestDatabase, TestRedis, client, eventually,
 };
@@ -17,22 +17,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Counts the product reads that reach the database.
-struct CountingCatalog {
-    inner: Arc<dyn Catalog>,
+struct CountingProducts {
+    inner: Arc<dyn Products>,
     gets: Arc<AtomicUsize>,
 }
 
 #[async_trait]
-impl Catalog for CountingCatalog {
-    async fn create(&self, product: &NewProduct) -> Result<Product, CatalogError> {
-        self.inner.create(product).await
-    }
-    async fn update(&self, id: ProductId, patch: &ProductPatch) -> Result<Product, CatalogError> {
-        self.inner.update(id, patch).await
-    }
-    async fn restock(&self, id: ProductId, quantity: i64) -> Result<Product, CatalogError> {
-        self.inner.restock(id, quantity).await
-    }
+impl Products for CountingProducts {
     async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
         self.gets.fetch_add(1, Ordering::SeqCst);
         self.inner.get(id).await
@@ -46,8 +37,8 @@ async fn counted(spawn: Spawn, db: &TestDatabase) -> (Arc<Instance>, Arc<AtomicU
     let gets = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&gets);
     let spawn = spawn.adapt(move |mut s| {
-        s.catalog = Arc::new(CountingCatalog {
-            inner: s.catalog.clone(),
+        s.products = Arc::new(CountingProducts {
+            inner: s.products.clone(),
             gets: Arc::clone(&counter),
         });
         s
@@ -63,14 +54,7 @@ fn unlimited(backend: Backend) -> Spawn {
 async fn cold_reads(instance: &Arc<Instance>, product: i64, n: usize) {
     let reads = (0..n).map(|_| {
         let instance = Arc::clone(instance);
-        tokio::spawn(async move {
-            instance
-                .state
-                .fastpath
-                .products
-                .get(ProductId(product))
-                .await
-        })
+        tokio::spawn(async move { instance.state.shared.products.get(ProductId(product)).await })
     });
     for read in join_all(reads).await {
         assert_eq!(read.unwrap().unwrap().unwrap().id, ProductId(product));

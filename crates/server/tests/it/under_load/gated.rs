@@ -52,7 +52,7 @@ async fn sale(instances: &[Arc<Instance>], product: i64, disruption: Option<Disr
     if let Some(disruption) = disruption {
         let mut lock = StockLock::take(Backend::Postgres, &disruption.database_url, product).await;
         buyers.extend((0..IN_FLIGHT).map(spawn_buyer));
-        let gate = instances[0].state.fastpath.gate.as_ref().unwrap();
+        let gate = instances[0].state.shared.gate.as_ref().unwrap();
         let left = UNITS - IN_FLIGHT as i64;
         let admitted = eventually(Duration::from_secs(60), || async {
             gate.available(flashgate_core::ProductId(product)).await == Some(left)
@@ -113,7 +113,7 @@ async fn assert_sold_exactly(instance: &Instance, product: i64, sale: &Sale, uni
 
 fn assert_never_over_admitted(instances: &[Arc<Instance>]) {
     for instance in instances {
-        let gate = instance.state.fastpath.gate.as_ref().unwrap();
+        let gate = instance.state.shared.gate.as_ref().unwrap();
         assert_eq!(
             gate.counters().over_admitted.load(Ordering::SeqCst),
             0,
@@ -163,7 +163,7 @@ async fn gated_never_oversells_when_redis_is_flushed_mid_sale() {
     let rebuilds: u64 = all
         .iter()
         .map(|i| {
-            let gate = i.state.fastpath.gate.as_ref().unwrap();
+            let gate = i.state.shared.gate.as_ref().unwrap();
             gate.counters().rebuilds.load(Ordering::SeqCst)
         })
         .sum();
@@ -210,7 +210,7 @@ async fn gated_never_oversells_when_redis_is_killed_mid_sale_and_resumes_after()
         })
         .await;
         assert!(recovered, "the keeper saw Redis come back");
-        let gate = instance.state.fastpath.gate.as_ref().unwrap();
+        let gate = instance.state.shared.gate.as_ref().unwrap();
         assert_eq!(
             gate.available(flashgate_core::ProductId(product)).await,
             Some(0)
@@ -237,7 +237,7 @@ async fn gated_never_oversells_when_redis_is_killed_mid_sale_and_resumes_after()
         all.iter().map(|i| fallbacks(i)).sum::<u64>(),
         fallbacks_before
     );
-    let gate = all[1].state.fastpath.gate.as_ref().unwrap();
+    let gate = all[1].state.shared.gate.as_ref().unwrap();
     assert_eq!(
         gate.available(flashgate_core::ProductId(product)).await,
         Some(0)
@@ -247,7 +247,7 @@ async fn gated_never_oversells_when_redis_is_killed_mid_sale_and_resumes_after()
 }
 
 fn fallbacks(instance: &Instance) -> u64 {
-    let gate = instance.state.fastpath.gate.as_ref().unwrap();
+    let gate = instance.state.shared.gate.as_ref().unwrap();
     gate.counters().fallbacks.load(Ordering::SeqCst)
 }
 
@@ -425,19 +425,19 @@ async fn units_stranded_in_the_gate_are_sold_after_all(redis: Option<&TestRedis>
     let db = spawn.backend().database().await;
     let instance = spawn.instance(&db).await;
     let product = instance.api.product(2, None).await;
-    let gate = instance.state.fastpath.gate.as_ref().unwrap();
+    let gate = instance.state.shared.gate.as_ref().unwrap();
     for i in 0..2 {
-        let ticket = flashgate_core::gated::Ticket {
+        let ticket = flashgate_core::checkout::Ticket {
             product_id: flashgate_core::ProductId(product),
             customer: flashgate_core::CustomerId::parse(&format!("ghost-{i}")).unwrap(),
             key: flashgate_core::IdempotencyKey::parse("lost").unwrap(),
             quantity: flashgate_core::Quantity::parse(1).unwrap(),
             at: time::OffsetDateTime::now_utc(),
         };
-        let answer = flashgate_core::gated::AdmissionGate::admit(gate.as_ref(), &ticket).await;
+        let answer = flashgate_core::checkout::AdmissionGate::admit(gate.as_ref(), &ticket).await;
         assert!(matches!(
             answer,
-            Ok(flashgate_core::gated::GateAnswer::Admitted { .. })
+            Ok(flashgate_core::checkout::GateAnswer::Admitted { .. })
         ));
     }
     let (status, body) = instance.api.buy("a", "a", product, 1).await.parts();
@@ -473,7 +473,7 @@ async fn a_purchase_abandoned_before_its_batch_is_written_is_left_out() {
     let instance = Arc::new(spawn.instance(&db).await);
     let http = client();
     let product = instance.api.product(10, None).await;
-    let gate = instance.state.fastpath.gate.as_ref().unwrap();
+    let gate = instance.state.shared.gate.as_ref().unwrap();
     let left = |n: i64| async move {
         let p = flashgate_core::ProductId(product);
         eventually(Duration::from_secs(30), || async {

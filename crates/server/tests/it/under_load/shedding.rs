@@ -22,7 +22,7 @@ async fn overload_then_recovery(strategy: &str) {
         let instance = Arc::clone(&instance);
         tokio::spawn(async move { instance.api.buy("first", "first", product, 1).await.status })
     };
-    let slots = Arc::clone(&instance.state.fastpath.purchase_slots);
+    let slots = Arc::clone(&instance.state.shared.purchase_slots);
     let busy = eventually(Duration::from_secs(30), || async {
         slots.available_permits() == 0
     })

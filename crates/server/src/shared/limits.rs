@@ -1,11 +1,14 @@
 //! The rate limiter as the service runs it: the three policies from the settings, shared through
 //! Redis when it answers and kept in process when it does not (or when there is no Redis).
 
-use crate::config::{LimitSettings, RatePolicy};
+use crate::config::within;
+use flashgate_core::Clock;
 use flashgate_shared_state::{
-    Clock, InProcessLimiter, Penalty, Policy, RateDecision, RateLimiter, RedisBackend, RedisHealth,
+    InProcessLimiter, Penalty, Policy, RateDecision, RateLimiter, RedisBackend, RedisHealth,
     RedisLimiter,
 };
+use serde::Deserialize;
+use serde_with::{DurationMilliSeconds, serde_as};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,16 +66,69 @@ fn policies(settings: &LimitSettings) -> Vec<Policy> {
     let p = settings.penalty;
     let penalty = Penalty {
         strikes: p.strikes,
-        window: Duration::from_millis(p.window_ms),
-        ban: Duration::from_millis(p.ban_ms),
+        window: p.window,
+        ban: p.ban,
     };
-    let policy = |name: &str, r: RatePolicy| {
-        Policy::new(name, r.rate, Duration::from_millis(r.period_ms)).with_burst(r.burst)
-    };
+    let policy =
+        |name: &str, r: RatePolicy| Policy::new(name, r.rate, r.period).with_burst(r.burst);
     vec![
         policy(READS, settings.reads).with_penalty(penalty),
         policy(PURCHASES, settings.purchases).with_penalty(penalty),
         // The gateway's callbacks are limited but never banned: a retried IPN must get through.
         policy(CALLBACKS, settings.callbacks),
     ]
+}
+
+/// `[limits]`: GCRA policies per client and the penalty box.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub enabled: bool,
+    pub reads: RatePolicy,
+    pub purchases: RatePolicy,
+    pub callbacks: RatePolicy,
+    pub penalty: PenaltySettings,
+}
+
+#[serde_as]
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatePolicy {
+    pub rate: u32,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "period_ms")]
+    pub period: Duration,
+    pub burst: u32,
+}
+
+#[serde_as]
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PenaltySettings {
+    pub strikes: u32,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "window_ms")]
+    pub window: Duration,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "ban_ms")]
+    pub ban: Duration,
+}
+
+impl LimitSettings {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let (ms, day) = (Duration::from_millis(1), Duration::from_secs(24 * 3600));
+        for (name, policy) in [
+            ("reads", &self.reads),
+            ("purchases", &self.purchases),
+            ("callbacks", &self.callbacks),
+        ] {
+            within(&format!("limits.{name}.rate"), policy.rate, 1, 1_000_000)?;
+            within(&format!("limits.{name}.burst"), policy.burst, 1, 1_000_000)?;
+            within(&format!("limits.{name}.period_ms"), policy.period, ms, day)?;
+        }
+        let p = &self.penalty;
+        within("limits.penalty.strikes", p.strikes, 1, 1_000_000)?;
+        within("limits.penalty.window_ms", p.window, ms, day)?;
+        within("limits.penalty.ban_ms", p.ban, ms, 30 * day)
+    }
 }

@@ -1,23 +1,24 @@
-//! The gated purchase: an admission gate answers sold-out, over-limit and duplicate buyers without a
+//! The gated checkout: an admission gate answers sold-out, over-limit and duplicate buyers without a
 //! database write, and only the admitted reach storage, through a group commit fenced to the gate's
 //! epoch. The database stays the last word: whatever the gate says, a write still goes through the
 //! conditional update, and when the gate cannot be asked the purchase takes the database path.
 
-use crate::clock::Clock;
+use super::{
+    Checkout, DirectCheckout, OrderAnswer, PlaceOrderError, PlaceOrderOutcome, Purchaser, Strategy,
+    draft, order_time, outcome_of, replay, replay_or,
+};
 use crate::error::StoreError;
 use crate::ids::{CustomerId, IdempotencyKey, ProductId};
 use crate::money::Quantity;
-use crate::ports::{Catalog, Reservations};
-use crate::product::Product;
+use crate::ports::Products;
 use crate::purchase::{
-    GatedReservation, OrderAnswer, PlaceOrderError, PlaceOrderOutcome, PurchaseRequest,
-    Reservation, ReserveOutcome, StoredAnswer, Strategy, draft, order_time, outcome_of, replay,
-    replay_or,
+    GatedOutcome, GatedReservation, PurchaseRequest, ReserveOutcome, StoredAnswer,
 };
 use async_trait::async_trait;
-use time::{Duration, OffsetDateTime};
+use std::sync::Arc;
+use time::OffsetDateTime;
 
-/// One buyer's request as the gate sees it.
+/// One purchaser's request as the gate sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ticket {
     pub product_id: ProductId,
@@ -57,7 +58,7 @@ pub trait AdmissionGate: Send + Sync {
     /// Gives back what an admission took when its reservation was not written; `refused` is the
     /// database's answer, `None` when the write failed. Best effort: a failure leaves the gate more
     /// pessimistic than the database, which the next rebuild heals.
-    async fn release(&self, ticket: &Ticket, epoch: i64, refused: Option<&ReserveOutcome>);
+    async fn release(&self, ticket: &Ticket, epoch: i64, refused: Option<&GatedOutcome>);
 
     /// Rebuilds the product's gate from the database, unless it has moved on from `seen` (the epoch
     /// the caller found stale, `None` for "not loaded") since: someone else rebuilt it already.
@@ -67,7 +68,7 @@ pub trait AdmissionGate: Send + Sync {
 /// Where admitted reservations are written together.
 #[async_trait]
 pub trait GroupCommit: Send + Sync {
-    async fn commit(&self, reservation: GatedReservation) -> Result<ReserveOutcome, StoreError>;
+    async fn commit(&self, reservation: GatedReservation) -> Result<GatedOutcome, StoreError>;
 
     /// The stored answer of a request with this key that another caller was admitted for and may
     /// still be writing; waits a bounded time for it. `None`: it did not appear in time.
@@ -81,83 +82,79 @@ pub trait GroupCommit: Send + Sync {
 /// How many times one request goes back to the gate after its admission turned out stale.
 const ATTEMPTS: usize = 3;
 
-pub struct GatedPurchase<'a> {
-    /// Product reads; the service hands in its cache, since only the name and price are used.
-    pub catalog: &'a dyn Catalog,
-    pub reservations: &'a dyn Reservations,
-    pub gate: &'a dyn AdmissionGate,
-    pub commits: &'a dyn GroupCommit,
-    pub answer: &'a dyn OrderAnswer,
-    pub clock: &'a dyn Clock,
-    pub hold: Duration,
+pub struct GatedCheckout {
+    /// Product reads for the name, price and window; the service hands in its cache, since the
+    /// live stock count is the gate's business.
+    pub products: Arc<dyn Products>,
+    pub gate: Arc<dyn AdmissionGate>,
+    pub commits: Arc<dyn GroupCommit>,
+    /// The database path, writing conditionally, for when the gate cannot decide.
+    pub fallback: DirectCheckout,
 }
 
-impl GatedPurchase<'_> {
-    pub async fn run(
+#[async_trait]
+impl Checkout for GatedCheckout {
+    #[tracing::instrument(name = "checkout", skip_all, fields(strategy = "gated", product_id = request.product_id.0))]
+    async fn place(
         &self,
-        customer: &CustomerId,
-        key: &IdempotencyKey,
+        purchaser: &Purchaser,
         request: PurchaseRequest,
+        answer: &dyn OrderAnswer,
     ) -> Result<PlaceOrderOutcome, PlaceOrderError> {
         // No lookup of a stored answer up front: the gate knows admitted keys (`Duplicate`) and who
         // holds units, so a crowd meeting a sold-out product costs the database nothing.
         let fingerprint = request.fingerprint();
         let product = self
-            .catalog
+            .products
             .get(request.product_id)
             .await?
             .ok_or(PlaceOrderError::UnknownProduct)?;
-        let now = order_time(self.clock);
-        let reservation = draft(
-            self.answer,
-            now,
-            self.hold,
-            customer,
-            key,
-            &product,
-            request,
-        )?;
+        let direct = &self.fallback;
+        let reservations = direct.reservations.as_ref();
+        let now = order_time(direct.clock.as_ref());
+        let reservation = draft(answer, now, direct.hold, purchaser, &product, request)?;
         let ticket = Ticket {
             product_id: product.id,
-            customer: customer.clone(),
-            key: key.clone(),
+            customer: purchaser.customer.clone(),
+            key: purchaser.key.clone(),
             quantity: request.quantity,
             at: now,
         };
         for _ in 0..ATTEMPTS {
             let answer = match self.gate.admit(&ticket).await {
                 Ok(answer) => answer,
-                Err(_) => return self.direct(&product, reservation, &fingerprint).await,
+                Err(_) => return direct.write(&product, reservation, &fingerprint).await,
             };
             let epoch = match answer {
                 GateAnswer::Admitted { epoch } => epoch,
                 GateAnswer::SoldOut { holder: false } => return Err(PlaceOrderError::SoldOut),
                 GateAnswer::SoldOut { holder: true } => {
                     let refusal = PlaceOrderError::SoldOut;
-                    return replay_or(self.reservations, customer, key, &fingerprint, refusal)
-                        .await;
+                    return replay_or(reservations, purchaser, &fingerprint, refusal).await;
                 }
                 GateAnswer::LimitExceeded => {
                     let refusal = PlaceOrderError::LimitExceeded;
-                    return replay_or(self.reservations, customer, key, &fingerprint, refusal)
-                        .await;
+                    return replay_or(reservations, purchaser, &fingerprint, refusal).await;
                 }
                 GateAnswer::SaleNotActive => {
                     let refusal = PlaceOrderError::SaleNotActive;
-                    return replay_or(self.reservations, customer, key, &fingerprint, refusal)
-                        .await;
+                    return replay_or(reservations, purchaser, &fingerprint, refusal).await;
                 }
                 GateAnswer::Duplicate => {
-                    return match self.commits.await_answer(customer, key).await? {
+                    return match self
+                        .commits
+                        .await_answer(&purchaser.customer, &purchaser.key)
+                        .await?
+                    {
                         Some(stored) => replay(stored, &fingerprint),
                         // The first request never wrote (its process died, or it is stuck):
                         // the database's key claim settles who wins.
-                        None => self.direct(&product, reservation, &fingerprint).await,
+                        None => direct.write(&product, reservation, &fingerprint).await,
                     };
                 }
                 GateAnswer::NotLoaded => {
                     if self.gate.rebuild(product.id, None).await.is_err() {
-                        return self.direct(&product, reservation, &fingerprint).await;
+                        return direct.write(&product, reservation, &fingerprint).await;
                     }
                     continue;
                 }
@@ -174,40 +171,27 @@ impl GatedPurchase<'_> {
                 }
             };
             match outcome {
-                ReserveOutcome::Created => return outcome_of(outcome, reservation, &fingerprint),
-                ReserveOutcome::StaleGate => {
+                GatedOutcome::Decided(created @ ReserveOutcome::Created) => {
+                    return outcome_of(created, reservation, &fingerprint);
+                }
+                GatedOutcome::StaleGate => {
                     self.gate.release(&ticket, epoch, Some(&outcome)).await;
                     if self.gate.rebuild(product.id, Some(epoch)).await.is_err() {
-                        return self.direct(&product, reservation, &fingerprint).await;
+                        return direct.write(&product, reservation, &fingerprint).await;
                     }
                 }
-                refused => {
-                    self.gate.release(&ticket, epoch, Some(&refused)).await;
-                    return outcome_of(refused, reservation, &fingerprint);
+                GatedOutcome::Decided(ref refused) => {
+                    self.gate.release(&ticket, epoch, Some(&outcome)).await;
+                    return outcome_of(refused.clone(), reservation, &fingerprint);
                 }
             }
         }
         // The gate kept being rebuilt under this request: let the database decide.
-        self.direct(&product, reservation, &fingerprint).await
+        direct.write(&product, reservation, &fingerprint).await
     }
 
-    /// The database path, with the gate left out: what the conditional strategy does. Storage
-    /// clears the product's gate fence with the write, so the gate is rebuilt before it is trusted
-    /// again.
-    async fn direct(
-        &self,
-        product: &Product,
-        reservation: Reservation,
-        fingerprint: &str,
-    ) -> Result<PlaceOrderOutcome, PlaceOrderError> {
-        if !product.window.is_open(reservation.order.created_at) {
-            return Err(PlaceOrderError::SaleNotActive);
-        }
-        let outcome = self
-            .reservations
-            .reserve(Strategy::Conditional, &reservation)
-            .await?;
-        outcome_of(outcome, reservation, fingerprint)
+    fn strategy(&self) -> Strategy {
+        Strategy::Gated
     }
 }
 
@@ -216,25 +200,18 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::order::Order;
-    use crate::ports::CatalogError;
-    use crate::product::{NewProduct, ProductPatch, SaleWindow, Stock};
+    use crate::ports::Reservations;
+    use crate::product::{Product, SaleWindow, Stock};
+    use crate::purchase::{Reservation, WriteMode};
     use crate::{Sku, Vnd};
     use std::collections::VecDeque;
     use std::sync::Mutex;
+    use time::Duration;
 
     struct OneProduct;
 
     #[async_trait]
-    impl Catalog for OneProduct {
-        async fn create(&self, _: &NewProduct) -> Result<Product, CatalogError> {
-            Err(CatalogError::Invalid("read only"))
-        }
-        async fn update(&self, _: ProductId, _: &ProductPatch) -> Result<Product, CatalogError> {
-            Err(CatalogError::Invalid("read only"))
-        }
-        async fn restock(&self, _: ProductId, _: i64) -> Result<Product, CatalogError> {
-            Err(CatalogError::Invalid("read only"))
-        }
+    impl Products for OneProduct {
         async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
             Ok((id == ProductId(1)).then(|| Product {
                 id,
@@ -260,7 +237,7 @@ mod tests {
     #[derive(Default)]
     struct Storage {
         stored: Option<StoredAnswer>,
-        direct: Mutex<Vec<Strategy>>,
+        direct: Mutex<Vec<WriteMode>>,
     }
 
     #[async_trait]
@@ -274,16 +251,16 @@ mod tests {
         }
         async fn reserve(
             &self,
-            strategy: Strategy,
+            mode: WriteMode,
             _: &Reservation,
         ) -> Result<ReserveOutcome, StoreError> {
-            self.direct.lock().unwrap().push(strategy);
+            self.direct.lock().unwrap().push(mode);
             Ok(ReserveOutcome::Created)
         }
         async fn reserve_batch(
             &self,
             _: &[GatedReservation],
-        ) -> Result<Vec<ReserveOutcome>, StoreError> {
+        ) -> Result<Vec<GatedOutcome>, StoreError> {
             Err(StoreError::Internal(
                 "batches go through the group commit".into(),
             ))
@@ -294,7 +271,7 @@ mod tests {
     #[derive(Default)]
     struct Scripted {
         answers: Mutex<VecDeque<Result<GateAnswer, GateUnavailable>>>,
-        released: Mutex<Vec<(i64, Option<ReserveOutcome>)>>,
+        released: Mutex<Vec<(i64, Option<GatedOutcome>)>>,
         rebuilt: Mutex<Vec<Option<i64>>>,
     }
 
@@ -316,7 +293,7 @@ mod tests {
                 .pop_front()
                 .expect("the gate was asked more often than scripted")
         }
-        async fn release(&self, _: &Ticket, epoch: i64, refused: Option<&ReserveOutcome>) {
+        async fn release(&self, _: &Ticket, epoch: i64, refused: Option<&GatedOutcome>) {
             self.released
                 .lock()
                 .unwrap()
@@ -331,13 +308,13 @@ mod tests {
     /// A group commit with scripted outcomes that records the epochs it was handed.
     #[derive(Default)]
     struct Commits {
-        outcomes: Mutex<VecDeque<Result<ReserveOutcome, StoreError>>>,
+        outcomes: Mutex<VecDeque<Result<GatedOutcome, StoreError>>>,
         epochs: Mutex<Vec<i64>>,
         answer: Option<StoredAnswer>,
     }
 
     impl Commits {
-        fn answering(outcomes: Vec<Result<ReserveOutcome, StoreError>>) -> Self {
+        fn answering(outcomes: Vec<Result<GatedOutcome, StoreError>>) -> Self {
             Self {
                 outcomes: Mutex::new(outcomes.into()),
                 ..Self::default()
@@ -347,7 +324,7 @@ mod tests {
 
     #[async_trait]
     impl GroupCommit for Commits {
-        async fn commit(&self, r: GatedReservation) -> Result<ReserveOutcome, StoreError> {
+        async fn commit(&self, r: GatedReservation) -> Result<GatedOutcome, StoreError> {
             self.epochs.lock().unwrap().push(r.gate_epoch);
             self.outcomes
                 .lock()
@@ -383,26 +360,27 @@ mod tests {
     }
 
     async fn purchase(
-        storage: &Storage,
-        gate: &Scripted,
-        commits: &Commits,
+        storage: &Arc<Storage>,
+        gate: &Arc<Scripted>,
+        commits: &Arc<Commits>,
     ) -> Result<PlaceOrderOutcome, PlaceOrderError> {
-        let clock = ManualClock::new(OffsetDateTime::UNIX_EPOCH);
-        GatedPurchase {
-            catalog: &OneProduct,
-            reservations: storage,
-            gate,
-            commits,
-            answer: &Body,
-            clock: &clock,
-            hold: Duration::minutes(15),
-        }
-        .run(
-            &CustomerId::parse("c1").unwrap(),
-            &IdempotencyKey::parse("k1").unwrap(),
-            request(),
-        )
-        .await
+        let checkout = GatedCheckout {
+            products: Arc::new(OneProduct),
+            gate: gate.clone(),
+            commits: commits.clone(),
+            fallback: DirectCheckout {
+                products: Arc::new(OneProduct),
+                reservations: storage.clone(),
+                clock: Arc::new(ManualClock::new(OffsetDateTime::UNIX_EPOCH)),
+                mode: WriteMode::Conditional,
+                hold: Duration::minutes(15),
+            },
+        };
+        let purchaser = Purchaser {
+            customer: CustomerId::parse("c1").unwrap(),
+            key: IdempotencyKey::parse("k1").unwrap(),
+        };
+        checkout.place(&purchaser, request(), &Body).await
     }
 
     fn admitted(epoch: i64) -> Result<GateAnswer, GateUnavailable> {
@@ -411,8 +389,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_sold_out_answer_from_the_gate_writes_nothing() {
-        let (storage, commits) = (Storage::default(), Commits::default());
-        let gate = Scripted::answering(vec![Ok(GateAnswer::SoldOut { holder: false })]);
+        let (storage, commits) = (Arc::new(Storage::default()), Arc::new(Commits::default()));
+        let gate = Arc::new(Scripted::answering(vec![Ok(GateAnswer::SoldOut {
+            holder: false,
+        })]));
         let outcome = purchase(&storage, &gate, &commits).await;
         assert!(matches!(outcome, Err(PlaceOrderError::SoldOut)));
         assert!(commits.epochs.lock().unwrap().is_empty());
@@ -422,20 +402,24 @@ mod tests {
     #[tokio::test]
     async fn a_sold_out_customer_who_holds_nothing_is_answered_without_a_lookup() {
         // A stored answer that a lookup would replay: the gate's word is final for this customer.
-        let storage = Storage {
+        let storage = Arc::new(Storage {
             stored: Some(stored()),
             ..Storage::default()
-        };
-        let gate = Scripted::answering(vec![Ok(GateAnswer::SoldOut { holder: false })]);
-        let outcome = purchase(&storage, &gate, &Commits::default()).await;
+        });
+        let gate = Arc::new(Scripted::answering(vec![Ok(GateAnswer::SoldOut {
+            holder: false,
+        })]));
+        let outcome = purchase(&storage, &gate, &Arc::new(Commits::default())).await;
         assert!(matches!(outcome, Err(PlaceOrderError::SoldOut)));
     }
 
     #[tokio::test]
     async fn an_admission_is_written_through_the_group_commit_under_its_epoch() {
-        let storage = Storage::default();
-        let gate = Scripted::answering(vec![admitted(7)]);
-        let commits = Commits::answering(vec![Ok(ReserveOutcome::Created)]);
+        let storage = Arc::new(Storage::default());
+        let gate = Arc::new(Scripted::answering(vec![admitted(7)]));
+        let commits = Arc::new(Commits::answering(vec![Ok(GatedOutcome::Decided(
+            ReserveOutcome::Created,
+        ))]));
         let outcome = purchase(&storage, &gate, &commits).await;
         assert!(matches!(
             outcome,
@@ -447,12 +431,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_or_failed_write_gives_the_admission_back() {
-        let storage = Storage::default();
-        let gate = Scripted::answering(vec![admitted(7), admitted(7)]);
-        let commits = Commits::answering(vec![
-            Ok(ReserveOutcome::LimitExceeded),
-            Err(StoreError::Unavailable("down".into())),
-        ]);
+        let storage = Arc::new(Storage::default());
+        let gate = Arc::new(Scripted::answering(vec![admitted(7), admitted(7)]));
+        let commits = Arc::new(Commits::answering(vec![
+            Ok(GatedOutcome::Decided(ReserveOutcome::LimitExceeded)),
+            Err(StoreError::unavailable("down")),
+        ]));
         let refused = purchase(&storage, &gate, &commits).await;
         assert!(matches!(refused, Err(PlaceOrderError::LimitExceeded)));
         let failed = purchase(&storage, &gate, &commits).await;
@@ -462,33 +446,44 @@ mod tests {
         ));
         assert_eq!(
             *gate.released.lock().unwrap(),
-            [(7, Some(ReserveOutcome::LimitExceeded)), (7, None)]
+            [
+                (
+                    7,
+                    Some(GatedOutcome::Decided(ReserveOutcome::LimitExceeded))
+                ),
+                (7, None)
+            ]
         );
     }
 
     #[tokio::test]
     async fn a_stale_admission_is_given_back_and_retried_after_a_rebuild() {
-        let storage = Storage::default();
-        let gate = Scripted::answering(vec![admitted(1), admitted(2)]);
-        let commits = Commits::answering(vec![
-            Ok(ReserveOutcome::StaleGate),
-            Ok(ReserveOutcome::Created),
-        ]);
+        let storage = Arc::new(Storage::default());
+        let gate = Arc::new(Scripted::answering(vec![admitted(1), admitted(2)]));
+        let commits = Arc::new(Commits::answering(vec![
+            Ok(GatedOutcome::StaleGate),
+            Ok(GatedOutcome::Decided(ReserveOutcome::Created)),
+        ]));
         let outcome = purchase(&storage, &gate, &commits).await;
         assert!(matches!(outcome, Ok(PlaceOrderOutcome::Created { .. })));
         assert_eq!(*commits.epochs.lock().unwrap(), [1, 2]);
         assert_eq!(*gate.rebuilt.lock().unwrap(), [Some(1)]);
         assert_eq!(
             *gate.released.lock().unwrap(),
-            [(1, Some(ReserveOutcome::StaleGate))]
+            [(1, Some(GatedOutcome::StaleGate))]
         );
     }
 
     #[tokio::test]
     async fn a_gate_that_holds_nothing_is_rebuilt_and_asked_again() {
-        let storage = Storage::default();
-        let gate = Scripted::answering(vec![Ok(GateAnswer::NotLoaded), admitted(3)]);
-        let commits = Commits::answering(vec![Ok(ReserveOutcome::Created)]);
+        let storage = Arc::new(Storage::default());
+        let gate = Arc::new(Scripted::answering(vec![
+            Ok(GateAnswer::NotLoaded),
+            admitted(3),
+        ]));
+        let commits = Arc::new(Commits::answering(vec![Ok(GatedOutcome::Decided(
+            ReserveOutcome::Created,
+        ))]));
         let outcome = purchase(&storage, &gate, &commits).await;
         assert!(matches!(outcome, Ok(PlaceOrderOutcome::Created { .. })));
         assert_eq!(*gate.rebuilt.lock().unwrap(), [None]);
@@ -496,11 +491,13 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_gate_leaves_the_decision_to_the_conditional_write() {
-        let (storage, commits) = (Storage::default(), Commits::default());
-        let gate = Scripted::answering(vec![Err(GateUnavailable("redis down".into()))]);
+        let (storage, commits) = (Arc::new(Storage::default()), Arc::new(Commits::default()));
+        let gate = Arc::new(Scripted::answering(vec![Err(GateUnavailable(
+            "redis down".into(),
+        ))]));
         let outcome = purchase(&storage, &gate, &commits).await;
         assert!(matches!(outcome, Ok(PlaceOrderOutcome::Created { .. })));
-        assert_eq!(*storage.direct.lock().unwrap(), [Strategy::Conditional]);
+        assert_eq!(*storage.direct.lock().unwrap(), [WriteMode::Conditional]);
         assert!(commits.epochs.lock().unwrap().is_empty());
     }
 
@@ -519,11 +516,12 @@ mod tests {
             GateAnswer::LimitExceeded,
             GateAnswer::SaleNotActive,
         ] {
-            let storage = Storage {
+            let storage = Arc::new(Storage {
                 stored: Some(stored()),
                 ..Storage::default()
-            };
-            let (gate, commits) = (Scripted::answering(vec![Ok(refusal)]), Commits::default());
+            });
+            let gate = Arc::new(Scripted::answering(vec![Ok(refusal)]));
+            let commits = Arc::new(Commits::default());
             let outcome = purchase(&storage, &gate, &commits).await;
             assert!(
                 matches!(outcome, Ok(PlaceOrderOutcome::Replayed { ref body, .. }) if body == b"first"),
@@ -535,20 +533,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_holder_without_a_stored_answer_gets_the_refusal() {
-        let storage = Storage::default();
-        let gate = Scripted::answering(vec![Ok(GateAnswer::SoldOut { holder: true })]);
-        let outcome = purchase(&storage, &gate, &Commits::default()).await;
+        let storage = Arc::new(Storage::default());
+        let gate = Arc::new(Scripted::answering(vec![Ok(GateAnswer::SoldOut {
+            holder: true,
+        })]));
+        let outcome = purchase(&storage, &gate, &Arc::new(Commits::default())).await;
         assert!(matches!(outcome, Err(PlaceOrderError::SoldOut)));
     }
 
     #[tokio::test]
     async fn a_duplicate_in_flight_replays_the_first_answer_once_it_is_stored() {
-        let storage = Storage::default();
-        let gate = Scripted::answering(vec![Ok(GateAnswer::Duplicate)]);
-        let commits = Commits {
+        let storage = Arc::new(Storage::default());
+        let gate = Arc::new(Scripted::answering(vec![Ok(GateAnswer::Duplicate)]));
+        let commits = Arc::new(Commits {
             answer: Some(stored()),
             ..Commits::default()
-        };
+        });
         let outcome = purchase(&storage, &gate, &commits).await;
         assert!(
             matches!(outcome, Ok(PlaceOrderOutcome::Replayed { body, .. }) if body == b"first")
@@ -558,10 +558,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_duplicate_whose_first_request_never_wrote_is_settled_by_the_database() {
-        let (storage, commits) = (Storage::default(), Commits::default());
-        let gate = Scripted::answering(vec![Ok(GateAnswer::Duplicate)]);
+        let (storage, commits) = (Arc::new(Storage::default()), Arc::new(Commits::default()));
+        let gate = Arc::new(Scripted::answering(vec![Ok(GateAnswer::Duplicate)]));
         let outcome = purchase(&storage, &gate, &commits).await;
         assert!(matches!(outcome, Ok(PlaceOrderOutcome::Created { .. })));
-        assert_eq!(*storage.direct.lock().unwrap(), [Strategy::Conditional]);
+        assert_eq!(*storage.direct.lock().unwrap(), [WriteMode::Conditional]);
     }
 }

@@ -2,14 +2,17 @@
 //! one database query per instance, unknown ids are remembered briefly, and admin writes invalidate
 //! everywhere. Stock counters in a cached product may be stale; buyers see the gate's live count.
 
+use crate::config::within;
 use async_trait::async_trait;
-use flashgate_core::ports::{Catalog, CatalogError};
+use flashgate_core::ports::Products;
 use flashgate_core::product::{SaleWindow, Stock};
-use flashgate_core::{NewProduct, Product, ProductId, ProductPatch, Sku, StoreError, Vnd};
+use flashgate_core::{Product, ProductId, Sku, StoreError, Vnd};
 use flashgate_shared_state::cache::get_json;
 use flashgate_shared_state::{Cache, CacheStats, FastPathError};
 use serde::{Deserialize, Serialize};
+use serde_with::{DurationMilliSeconds, DurationSeconds, serde_as};
 use std::sync::Arc;
+use std::time::Duration;
 use time::OffsetDateTime;
 
 const LIST_KEY: &str = "products";
@@ -79,15 +82,15 @@ impl TryFrom<CachedProduct> for Product {
     }
 }
 
-pub struct ProductReads {
+pub struct CachedProducts {
     /// `None`: caching is switched off and every read is a database query.
     cache: Option<Arc<dyn Cache>>,
     /// The database's catalog: what a miss loads from.
-    source: Arc<dyn Catalog>,
+    source: Arc<dyn Products>,
 }
 
-impl ProductReads {
-    pub fn new(cache: Option<Arc<dyn Cache>>, source: Arc<dyn Catalog>) -> Self {
+impl CachedProducts {
+    pub fn new(cache: Option<Arc<dyn Cache>>, source: Arc<dyn Products>) -> Self {
         Self { cache, source }
     }
 
@@ -95,7 +98,23 @@ impl ProductReads {
         self.cache.as_ref().map(|c| c.stats()).unwrap_or_default()
     }
 
-    pub async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+    /// Drops the product (and the list) from every instance's cache. A failure only means other
+    /// instances see the change when their short L1 entries expire.
+    pub async fn invalidate(&self, id: ProductId) {
+        let Some(cache) = &self.cache else {
+            return;
+        };
+        for key in [key(id), LIST_KEY.to_owned()] {
+            if let Err(error) = cache.invalidate(&key).await {
+                tracing::warn!(key, %error, "cache invalidation did not reach every instance");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Products for CachedProducts {
+    async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
         let Some(cache) = &self.cache else {
             return self.source.get(id).await;
         };
@@ -109,7 +128,7 @@ impl ProductReads {
         cached.map(Product::try_from).transpose()
     }
 
-    pub async fn list(&self) -> Result<Vec<Product>, StoreError> {
+    async fn list(&self) -> Result<Vec<Product>, StoreError> {
         let Some(cache) = &self.cache else {
             return self.source.list().await;
         };
@@ -131,19 +150,6 @@ impl ProductReads {
             .map(Product::try_from)
             .collect()
     }
-
-    /// Drops the product (and the list) from every instance's cache. A failure only means other
-    /// instances see the change when their short L1 entries expire.
-    pub async fn invalidate(&self, id: ProductId) {
-        let Some(cache) = &self.cache else {
-            return;
-        };
-        for key in [key(id), LIST_KEY.to_owned()] {
-            if let Err(error) = cache.invalidate(&key).await {
-                tracing::warn!(key, %error, "cache invalidation did not reach every instance");
-            }
-        }
-    }
 }
 
 /// The loader's own error comes back as it was; anything else is the cache's fault.
@@ -158,32 +164,55 @@ fn cache_error(error: FastPathError) -> StoreError {
     }
 }
 
-/// A catalog whose reads come from the cache; writes go to the (decorated) catalog underneath. For
-/// callers that only need a product's name, price and window, never its live stock.
-pub struct CachedCatalog {
-    pub reads: Arc<ProductReads>,
-    pub writes: Arc<dyn Catalog>,
+/// `[cache]`: product reads through the two-level cache.
+#[serde_as]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    pub enabled: bool,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "l1_ttl_ms")]
+    pub l1_ttl: Duration,
+    pub l1_capacity: u64,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "l2_ttl_ms")]
+    pub l2_ttl: Duration,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "l2_jitter_ms")]
+    pub l2_jitter: Duration,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "negative_ttl_ms")]
+    pub negative_ttl: Duration,
+    /// `Cache-Control: max-age` of product answers.
+    #[serde_as(as = "DurationSeconds<u64>")]
+    #[serde(rename = "http_max_age_seconds")]
+    pub http_max_age: Duration,
 }
 
-#[async_trait]
-impl Catalog for CachedCatalog {
-    async fn create(&self, product: &NewProduct) -> Result<Product, CatalogError> {
-        self.writes.create(product).await
+impl CacheSettings {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let (min, day) = (Duration::from_millis(1), Duration::from_secs(24 * 3600));
+        within("cache.l1_ttl_ms", self.l1_ttl, min, day)?;
+        within("cache.l2_ttl_ms", self.l2_ttl, min, day)?;
+        within("cache.l2_jitter_ms", self.l2_jitter, Duration::ZERO, day)?;
+        within("cache.negative_ttl_ms", self.negative_ttl, min, day)?;
+        within(
+            "cache.http_max_age_seconds",
+            self.http_max_age,
+            Duration::ZERO,
+            day,
+        )?;
+        within("cache.l1_capacity", self.l1_capacity, 1, 100_000_000)
     }
 
-    async fn update(&self, id: ProductId, patch: &ProductPatch) -> Result<Product, CatalogError> {
-        self.writes.update(id, patch).await
-    }
-
-    async fn restock(&self, id: ProductId, quantity: i64) -> Result<Product, CatalogError> {
-        self.writes.restock(id, quantity).await
-    }
-
-    async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
-        self.reads.get(id).await
-    }
-
-    async fn list(&self) -> Result<Vec<Product>, StoreError> {
-        self.reads.list().await
+    /// What the cache itself is told.
+    pub fn cache_config(&self) -> flashgate_shared_state::CacheConfig {
+        flashgate_shared_state::CacheConfig {
+            l1_ttl: self.l1_ttl,
+            l1_capacity: self.l1_capacity,
+            l2_ttl: self.l2_ttl,
+            l2_jitter: self.l2_jitter,
+            negative_ttl: self.negative_ttl,
+        }
     }
 }

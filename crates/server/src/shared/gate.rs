@@ -3,21 +3,28 @@
 //! in the same transaction under that epoch, so the gate never admits more than the database holds;
 //! rebuilds of one product are single-flight per instance.
 
-use super::epoch_ms;
+use crate::config::within;
 use async_trait::async_trait;
-use flashgate_core::gated::{AdmissionGate, GateAnswer, GateUnavailable, Ticket};
-use flashgate_core::ports::{Catalog, GateFence};
-use flashgate_core::purchase::ReserveOutcome;
+use flashgate_core::checkout::{AdmissionGate, GateAnswer, GateUnavailable, Ticket};
+use flashgate_core::clock::epoch_ms;
+use flashgate_core::ports::{GateFence, Products};
+use flashgate_core::purchase::{GatedOutcome, ReserveOutcome};
 use flashgate_core::{CustomerId, ProductId, Quantity};
-use flashgate_shared_state::{Admission, AdmitRequest, FastPathError, Gate, GateProduct, RedisHealth};
+use flashgate_shared_state::{
+    Admission, AdmitRequest, FastPathError, Gate, GateProduct, RedisHealth,
+};
+use serde::Deserialize;
+use serde_with::{DurationMicroSeconds, DurationMilliSeconds, DurationSeconds, serde_as};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub struct GateService {
     gate: Arc<dyn Gate>,
     fence: Arc<dyn GateFence>,
-    catalog: Arc<dyn Catalog>,
+    /// Live reads of the database's products.
+    products: Arc<dyn Products>,
     /// Redis's health; `None` for the in-process gate, which cannot be down.
     health: Option<Arc<RedisHealth>>,
     rebuilding: Mutex<HashMap<ProductId, Arc<tokio::sync::Mutex<()>>>>,
@@ -43,13 +50,13 @@ impl GateService {
     pub fn new(
         gate: Arc<dyn Gate>,
         fence: Arc<dyn GateFence>,
-        catalog: Arc<dyn Catalog>,
+        products: Arc<dyn Products>,
         health: Option<Arc<RedisHealth>>,
     ) -> Self {
         Self {
             gate,
             fence,
-            catalog,
+            products,
             health,
             rebuilding: Mutex::default(),
             suspects: Mutex::default(),
@@ -131,7 +138,7 @@ impl GateService {
     pub async fn rebuild_all(&self) -> Result<usize, GateUnavailable> {
         // Everything is rebuilt below; what is suspected from now on is rebuilt next time.
         let suspects = self.take_suspects();
-        let products = self.catalog.list().await.map_err(|e| {
+        let products = self.products.list().await.map_err(|e| {
             self.suspect_all(&suspects);
             GateUnavailable(e.to_string())
         })?;
@@ -168,7 +175,7 @@ impl GateService {
     /// landed by the second.
     pub async fn heal_sold_out(&self) -> Result<usize, GateUnavailable> {
         let products = self
-            .catalog
+            .products
             .list()
             .await
             .map_err(|e| GateUnavailable(e.to_string()))?;
@@ -303,10 +310,12 @@ impl AdmissionGate for GateService {
         Ok(answer)
     }
 
-    async fn release(&self, ticket: &Ticket, epoch: i64, refused: Option<&ReserveOutcome>) {
+    async fn release(&self, ticket: &Ticket, epoch: i64, refused: Option<&GatedOutcome>) {
         if matches!(
             refused,
-            Some(ReserveOutcome::SoldOut | ReserveOutcome::LimitExceeded)
+            Some(GatedOutcome::Decided(
+                ReserveOutcome::SoldOut | ReserveOutcome::LimitExceeded
+            ))
         ) {
             self.counters.over_admitted.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("flashgate_gate_over_admitted_total").increment(1);
@@ -348,5 +357,66 @@ fn answer_name(answer: GateAnswer) -> &'static str {
         GateAnswer::SaleNotActive => "sale_not_active",
         GateAnswer::Duplicate => "duplicate",
         GateAnswer::NotLoaded => "not_loaded",
+    }
+}
+
+/// `[gate]`: the admission gate, its group commit and its keeper.
+#[serde_as]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSettings {
+    pub max_batch: usize,
+    #[serde_as(as = "DurationMicroSeconds<u64>")]
+    #[serde(rename = "max_wait_us")]
+    pub max_wait: Duration,
+    pub concurrent_batches: usize,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "duplicate_wait_ms")]
+    pub duplicate_wait: Duration,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "sold_out_ttl_ms")]
+    pub sold_out_ttl: Duration,
+    #[serde_as(as = "DurationSeconds<u64>")]
+    #[serde(rename = "idempotency_ttl_seconds")]
+    pub idempotency_ttl: Duration,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "keeper_interval_ms")]
+    pub keeper_interval: Duration,
+}
+
+impl GateSettings {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        within("gate.max_batch", self.max_batch, 1, 10_000)?;
+        within("gate.concurrent_batches", self.concurrent_batches, 1, 1_000)?;
+        within(
+            "gate.max_wait_us",
+            self.max_wait,
+            Duration::ZERO,
+            Duration::from_secs(1),
+        )?;
+        within(
+            "gate.duplicate_wait_ms",
+            self.duplicate_wait,
+            Duration::ZERO,
+            Duration::from_secs(60),
+        )?;
+        within(
+            "gate.sold_out_ttl_ms",
+            self.sold_out_ttl,
+            Duration::ZERO,
+            Duration::from_secs(3600),
+        )?;
+        within(
+            "gate.idempotency_ttl_seconds",
+            self.idempotency_ttl,
+            Duration::from_secs(1),
+            Duration::from_secs(30 * 24 * 3600),
+        )?;
+        within(
+            "gate.keeper_interval_ms",
+            self.keeper_interval,
+            Duration::from_millis(1),
+            Duration::from_secs(3600),
+        )
     }
 }

@@ -4,11 +4,12 @@
 //! whose caller has gone (its request timed out or was dropped) before its batch is written is left
 //! out and its admission given back.
 
+use super::gated::{AdmissionGate, GroupCommit, Ticket};
+use crate::error::StoreError;
+use crate::ids::{CustomerId, IdempotencyKey};
+use crate::ports::Reservations;
+use crate::purchase::{GatedOutcome, GatedReservation, StoredAnswer};
 use async_trait::async_trait;
-use flashgate_core::gated::{AdmissionGate, GroupCommit, Ticket};
-use flashgate_core::ports::Reservations;
-use flashgate_core::purchase::{GatedReservation, ReserveOutcome, StoredAnswer};
-use flashgate_core::{CustomerId, IdempotencyKey, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -24,7 +25,7 @@ pub struct CommitSettings {
 
 struct Job {
     reservation: GatedReservation,
-    reply: oneshot::Sender<Result<ReserveOutcome, StoreError>>,
+    reply: oneshot::Sender<Result<GatedOutcome, StoreError>>,
 }
 
 pub struct GroupCommitter {
@@ -122,30 +123,23 @@ async fn write(reservations: &dyn Reservations, batch: Vec<Job>) {
         Err(error) => {
             tracing::warn!(%error, size = batch.len(), "group commit failed");
             for job in batch {
-                let _ = job.reply.send(Err(copy(&error)));
+                let _ = job.reply.send(Err(error.clone()));
             }
         }
     }
 }
 
-fn copy(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::Unavailable(cause) => StoreError::Unavailable(cause.clone()),
-        StoreError::Internal(cause) => StoreError::Internal(cause.clone()),
-    }
-}
-
 #[async_trait]
 impl GroupCommit for GroupCommitter {
-    async fn commit(&self, reservation: GatedReservation) -> Result<ReserveOutcome, StoreError> {
+    async fn commit(&self, reservation: GatedReservation) -> Result<GatedOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job { reservation, reply })
             .await
-            .map_err(|_| StoreError::Internal("the group committer has stopped".into()))?;
+            .map_err(|_| StoreError::internal("the group committer has stopped"))?;
         answer
             .await
-            .map_err(|_| StoreError::Internal("the group committer dropped a reservation".into()))?
+            .map_err(|_| StoreError::internal("the group committer dropped a reservation"))?
     }
 
     async fn await_answer(
