@@ -18,8 +18,9 @@ RUN apt-get update \
 COPY --from=build /usr/local/bin/flashgate /usr/local/bin/vnpay-sim /usr/local/bin/
 USER flashgate
 WORKDIR /var/lib/flashgate
-# Off loopback flashgate refuses the development secrets: FLASHGATE_ADMIN_TOKEN, FLASHGATE_JWT_SECRET
-# and FLASHGATE_VNPAY__HASH_SECRET must come from the environment.
+# Off loopback flashgate refuses the development secrets and the bundled simulator:
+# FLASHGATE_ADMIN_TOKEN, FLASHGATE_JWT_SECRET, FLASHGATE_VNPAY__HASH_SECRET and VNPay's
+# FLASHGATE_VNPAY__PAY_URL and FLASHGATE_VNPAY__API_URL must come from the environment.
 ENV FLASHGATE_LISTEN=0.0.0.0:8080 \
     FLASHGATE_LOG__FORMAT=json
 EXPOSE 8080

@@ -64,3 +64,87 @@ ensure_nginx() {
     apt_install nginx-light
     [ -n "$(nginx_bin)" ] || die "nginx is still missing after apt-get install nginx-light"
 }
+
+# TLS twins of PostgreSQL and Redis for the TLS tests: a private CA made here with openssl signs one
+# server certificate for the name localhost only (so verify-full to 127.0.0.1 must fail); a second PostgreSQL cluster that only accepts TLS
+# connections and a second redis-server that only speaks TLS use it. Started once per run, reused when
+# already up. Exports FLASHGATE_TEST_TLS_CA, FLASHGATE_TEST_TLS_DATABASE_URL (sslmode=verify-full) and
+# FLASHGATE_TEST_TLS_REDIS_URL (rediss://).
+TLS_DIR="${FLASHGATE_TEST_TLS_DIR:-${TMPDIR:-/tmp}/flashgate-tls}"
+TLS_PG_PORT="${FLASHGATE_TEST_TLS_PG_PORT:-55433}"
+TLS_REDIS_PORT="${FLASHGATE_TEST_TLS_REDIS_PORT:-56380}"
+
+tls_certificates() {
+    command -v openssl >/dev/null || { can_install && apt_install openssl; } || die "openssl is missing"
+    [ -s "$TLS_DIR/server.crt" ] && [ -s "$TLS_DIR/ca.crt" ] && return
+    say "making a private CA and a server certificate in $TLS_DIR"
+    mkdir -p "$TLS_DIR"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+        -subj "/CN=flashgate test CA" -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+        -keyout "$TLS_DIR/server.key" -out "$TLS_DIR/server.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' \
+        >"$TLS_DIR/server.ext"
+    openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.crt" -CAkey "$TLS_DIR/ca.key" \
+        -CAcreateserial -days 3650 -extfile "$TLS_DIR/server.ext" -out "$TLS_DIR/server.crt" 2>/dev/null
+    chmod 600 "$TLS_DIR/server.key" "$TLS_DIR/ca.key"
+}
+
+tls_pg_up() { psql "$FLASHGATE_TEST_TLS_DATABASE_URL&sslrootcert=$TLS_DIR/ca.crt" -Atqc 'select 1' >/dev/null 2>&1; }
+
+# initdb and pg_ctl refuse to run as root: as root, the cluster belongs to the postgres user.
+as_pg_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+ensure_tls_postgres() {
+    tls_pg_up && return
+    local bin data="$TLS_DIR/pg"
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -x "$bin/initdb" ] || die "initdb is missing: the TLS PostgreSQL test server needs the postgresql package"
+    if [ ! -s "$data/PG_VERSION" ]; then
+        say "creating a TLS-only PostgreSQL cluster in $data"
+        mkdir -p "$data"
+        [ "$(id -u)" = 0 ] && chown postgres "$TLS_DIR" "$data"
+        as_pg_owner "$bin/initdb" -D "$data" -U postgres --auth=trust >/dev/null
+        # Only TLS connections get in: a plain one is rejected, so a passing test did speak TLS.
+        printf 'local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\nhostnossl all all all reject\n' \
+            >"$data/pg_hba.conf"
+    fi
+    install -m 600 "$TLS_DIR/server.crt" "$data/server.crt"
+    install -m 600 "$TLS_DIR/server.key" "$data/server.key"
+    [ "$(id -u)" = 0 ] && chown postgres "$data/server.crt" "$data/server.key" "$data/pg_hba.conf"
+    say "starting the TLS PostgreSQL on port $TLS_PG_PORT"
+    as_pg_owner "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w start \
+        -o "-p $TLS_PG_PORT -c listen_addresses=localhost -c unix_socket_directories=$data -c ssl=on" >/dev/null \
+        || die "the TLS PostgreSQL did not start: see $data/server.log"
+    tls_pg_up || die "the TLS PostgreSQL does not answer at $FLASHGATE_TEST_TLS_DATABASE_URL"
+}
+
+tls_redis_up() {
+    redis-cli --tls --cacert "$TLS_DIR/ca.crt" -h localhost -p "$TLS_REDIS_PORT" ping 2>/dev/null | grep -q PONG
+}
+
+ensure_tls_redis() {
+    tls_redis_up && return
+    say "starting the TLS Redis on port $TLS_REDIS_PORT"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 0 --tls-port "$TLS_REDIS_PORT" \
+        --tls-cert-file "$TLS_DIR/server.crt" --tls-key-file "$TLS_DIR/server.key" \
+        --tls-ca-cert-file "$TLS_DIR/ca.crt" --tls-auth-clients no --save "" --appendonly no \
+        --pidfile "$TLS_DIR/redis.pid" --logfile "$TLS_DIR/redis.log" >/dev/null \
+        || die "the TLS Redis did not start (is redis-server built with TLS?): see $TLS_DIR/redis.log"
+    for _ in $(seq 1 30); do tls_redis_up && return; sleep 1; done
+    die "the TLS Redis does not answer on port $TLS_REDIS_PORT: see $TLS_DIR/redis.log"
+}
+
+ensure_tls_services() {
+    export FLASHGATE_TEST_TLS_CA="$TLS_DIR/ca.crt"
+    export FLASHGATE_TEST_TLS_DATABASE_URL="postgres://postgres@localhost:$TLS_PG_PORT/postgres?sslmode=verify-full"
+    export FLASHGATE_TEST_TLS_REDIS_URL="rediss://localhost:$TLS_REDIS_PORT"
+    tls_certificates
+    ensure_tls_postgres
+    ensure_tls_redis
+    # Databases left behind by interrupted runs.
+    local db admin="$FLASHGATE_TEST_TLS_DATABASE_URL&sslrootcert=$FLASHGATE_TEST_TLS_CA"
+    for db in $(psql "$admin" -Atqc "select datname from pg_database where datname like 'fg\_test\_%'"); do
+        psql "$admin" -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true
+    done
+}

@@ -26,6 +26,7 @@ command -v cargo >/dev/null || die "cargo is not installed: install Rust with ru
 ensure_psql
 ensure_postgres
 ensure_redis
+ensure_tls_services
 # The cluster test puts nginx in front of the instances.
 ensure_nginx
 ensure_chromium

@@ -177,6 +177,14 @@ pub trait Leases: Send + Sync {
 #[async_trait]
 pub trait PaymentLog: Send + Sync {
     async fn record(&self, event: &PaymentEvent) -> Result<(), StoreError>;
+
+    /// Deletes up to `limit` of the callbacks (IPN, Return) that failed verification and arrived
+    /// before `received_before`, oldest first; how many went. Verified ones stay with their orders.
+    async fn prune_unverified_callbacks(
+        &self,
+        received_before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<u64, StoreError>;
 }
 
 #[async_trait]

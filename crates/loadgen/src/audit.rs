@@ -209,6 +209,7 @@ async fn store_audit(url: &str) -> anyhow::Result<serde_json::Value> {
     let pool = PoolSettings {
         max_connections: 2,
         acquire_timeout: Duration::from_secs(30),
+        ..PoolSettings::default()
     };
     let store = Store::open(url, &pool, false)
         .await

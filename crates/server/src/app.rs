@@ -10,6 +10,7 @@ use crate::http;
 use crate::metrics;
 use crate::payments::{Callbacks, VnpayGateway};
 use crate::state::{AppState, Services};
+use crate::workers::callback_pruner::CallbackPruner;
 use crate::workers::expirer::Expirer;
 use crate::workers::gate_keeper::GateKeeper;
 use crate::workers::monitor::Monitor;
@@ -36,6 +37,7 @@ pub struct Application {
     reconciler: Reconciler,
     refunder: Refunder,
     keeper: GateKeeper,
+    pruner: CallbackPruner,
 }
 
 /// A setting's duration as the workers count time (settings are bounded, so this never saturates).
@@ -103,7 +105,14 @@ impl Application {
             lease,
             batch: r.batch,
         };
+        let pruner = CallbackPruner {
+            log: store.payment_log.clone(),
+            clock: clock.clone(),
+            retention: span(settings.callbacks.unverified_retention),
+            batch: settings.callbacks.prune_batch,
+        };
         let callbacks = Callbacks {
+            tmn_code: gateway.terminal.tmn_code.clone(),
             secret: HashSecret::new(settings.vnpay.hash_secret.expose()),
             orders: store.orders.clone(),
             transitions: store.transitions.clone(),
@@ -138,6 +147,7 @@ impl Application {
             reconciler,
             refunder,
             keeper,
+            pruner,
         })
     }
 
@@ -170,6 +180,10 @@ impl Application {
         self.keeper.clone()
     }
 
+    pub fn callback_pruner(&self) -> CallbackPruner {
+        self.pruner.clone()
+    }
+
     /// Serves until `shutdown` is cancelled; in-flight requests then finish (within the grace period)
     /// and the workers stop before this returns.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -196,6 +210,16 @@ impl Application {
             let refunder = refunder.clone();
             async move { refunder.run_once().await.map(|_| ()) }
         }));
+        let pruner = self.pruner.clone();
+        tasks.spawn(run_every(
+            "callback_pruner",
+            settings.callbacks.prune_interval,
+            shutdown.clone(),
+            move || {
+                let pruner = pruner.clone();
+                async move { pruner.run_once().await.map(|_| ()) }
+            },
+        ));
         let keeper = self.keeper.clone();
         let keeper_tick = settings.gate.keeper_interval;
         tasks.spawn(run_every(
@@ -218,7 +242,9 @@ impl Application {
                 async move { monitor.run_if_due(idle).await }
             },
         ));
-        tracing::info!(addr = %self.listener.local_addr()?, backend = self.state.store.backend.as_str(),
+        let addr = self.listener.local_addr()?;
+        crate::safety::warn_if_simulator_public(&settings, addr.ip().is_loopback());
+        tracing::info!(%addr, backend = self.state.store.backend.as_str(),
             strategy = settings.inventory.strategy.as_str(), gateway = %self.state.gateway.pay_url, "flashgate serving");
         let mut router = http::router(self.state.clone());
         if let Some(simulator) = &self.simulator {
@@ -284,6 +310,7 @@ fn gateway(
     let mut client = ClientConfig::new(api_url, terminal.clone());
     client.timeout = v.api_timeout;
     client.connect_timeout = client.timeout.min(client.connect_timeout);
+    client.root_ca_pem = crate::tls::root_ca("vnpay.root_ca_file", &v.root_ca_file)?;
     let client = VnpayClient::new(client).map_err(|e| anyhow::anyhow!("vnpay.api_url: {e}"))?;
     let return_url = ReturnUrl::parse(format!("{public_url}/payments/vnpay/return"))
         .map_err(|e| anyhow::anyhow!("vnpay.public_url: {e}"))?;

@@ -59,6 +59,8 @@ pub struct DatabaseSettings {
     #[serde(rename = "acquire_timeout_ms")]
     pub acquire_timeout: Duration,
     pub migrate_on_start: bool,
+    /// PEM CA certificates trusted for PostgreSQL besides the built-in roots; empty: none.
+    pub root_ca_file: String,
 }
 
 impl DatabaseSettings {
@@ -78,6 +80,7 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<St
     let pool = PoolSettings {
         max_connections: settings.database.max_connections,
         acquire_timeout: settings.database.acquire_timeout,
+        root_ca_file: crate::tls::root_ca_path(&settings.database.root_ca_file),
     };
     Store::open(url.as_str(), &pool, migrate)
         .await

@@ -13,9 +13,11 @@ pub mod demo;
 pub mod http;
 pub mod metrics;
 pub mod payments;
+pub mod safety;
 pub mod shared;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 pub mod workers;
 
 pub use app::Application;

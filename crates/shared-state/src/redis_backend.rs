@@ -13,7 +13,7 @@ use crate::health::RedisHealth;
 
 #[derive(Debug, Clone)]
 pub struct RedisOptions {
-    /// e.g. `redis://127.0.0.1:6379`
+    /// e.g. `redis://127.0.0.1:6379`, or `rediss://…` for TLS.
     pub url: String,
     /// Prepended to every key and channel; must not contain `{` or `}` (hash tags follow it).
     pub key_prefix: String,
@@ -22,6 +22,9 @@ pub struct RedisOptions {
     /// Reconnect attempts inside one operation; kept low so an outage fails fast instead of
     /// retrying while requests pile up.
     pub reconnect_retries: usize,
+    /// For `rediss://`: PEM CA certificates trusted instead of the built-in public roots (a private
+    /// CA).
+    pub root_ca_pem: Option<Vec<u8>>,
 }
 
 impl RedisOptions {
@@ -32,6 +35,7 @@ impl RedisOptions {
             connect_timeout: Duration::from_millis(500),
             response_timeout: Duration::from_millis(500),
             reconnect_retries: 1,
+            root_ca_pem: None,
         }
     }
 
@@ -77,8 +81,17 @@ impl RedisBackend {
                 "redis key prefix must not contain `{` or `}`".to_owned(),
             ));
         }
-        let client = redis::Client::open(opts.url.as_str())
-            .map_err(|e| FastPathError::Invalid(format!("redis url: {e}")))?;
+        let client = match &opts.root_ca_pem {
+            None => redis::Client::open(opts.url.as_str()),
+            Some(pem) => redis::Client::build_with_tls(
+                opts.url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+        }
+        .map_err(|e| FastPathError::Invalid(format!("redis url: {e}")))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(opts.connect_timeout))
             .set_response_timeout(Some(opts.response_timeout))

@@ -29,6 +29,7 @@ use flashgate_core::ports::{
     Auditor, Catalog, Health, Leases, OrderQueries, PaymentLog, Products, Reservations, Transitions,
 };
 use flashgate_core::session::SessionStore;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,6 +58,9 @@ pub struct PoolSettings {
     /// How long a request may wait for a connection before it is answered 503: the pool must never
     /// become an unbounded queue.
     pub acquire_timeout: Duration,
+    /// PEM CA certificates trusted for PostgreSQL's TLS besides the built-in roots (`sslmode`
+    /// `verify-ca`/`verify-full` against a private CA); like `sslrootcert=` in the URL.
+    pub root_ca_file: Option<PathBuf>,
 }
 
 impl Default for PoolSettings {
@@ -64,6 +68,7 @@ impl Default for PoolSettings {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(3),
+            root_ca_file: None,
         }
     }
 }

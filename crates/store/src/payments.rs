@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use flashgate_core::StoreError;
 use flashgate_core::payment::PaymentEvent;
 use flashgate_core::ports::PaymentLog;
+use time::OffsetDateTime;
 
 #[async_trait]
 impl<D: Dialect> PaymentLog for SqlStore<D> {
@@ -28,5 +29,21 @@ impl<D: Dialect> PaymentLog for SqlStore<D> {
         .await
         .map_err(store_error)?;
         Ok(())
+    }
+
+    async fn prune_unverified_callbacks(
+        &self,
+        received_before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.0.writer().await.map_err(store_error)?;
+        conn.exec(
+            "DELETE FROM payment_events WHERE id IN ( \
+             SELECT id FROM payment_events WHERE NOT verified AND source IN ('ipn', 'return') \
+             AND received_at < $1 ORDER BY received_at LIMIT $2)",
+            args![received_before, limit],
+        )
+        .await
+        .map_err(store_error)
     }
 }

@@ -25,9 +25,12 @@ pub(crate) struct Pg {
 
 impl Pg {
     pub(crate) async fn connect(url: &str, settings: &PoolSettings) -> Result<Self, OpenError> {
-        let options = PgConnectOptions::from_str(url)
+        let mut options = PgConnectOptions::from_str(url)
             .map_err(OpenError::Connect)?
             .application_name("flashgate");
+        if let Some(ca) = &settings.root_ca_file {
+            options = options.ssl_root_cert(ca);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)

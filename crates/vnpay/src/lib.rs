@@ -81,7 +81,7 @@ pub use api_reply::{Rejection, ReplyError};
 pub use callback::{Callback, CallbackError};
 pub use canonical::{EmptyValues, canonical_query, canonical_query_with};
 pub use client::{
-    ClientConfig, ClientError, NoAnswer, PRODUCTION_API_URL, QueryDrError, RefundError,
+    BuildError, ClientConfig, ClientError, NoAnswer, PRODUCTION_API_URL, QueryDrError, RefundError,
     SANDBOX_API_URL, VnpayClient,
 };
 pub use codes::{

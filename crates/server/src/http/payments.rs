@@ -2,6 +2,7 @@
 //! buyer's Return page (`GET /payments/vnpay/return`, display only).
 
 use super::openapi::RateLimited;
+use super::rate_limit::UnverifiedCallback;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
@@ -57,13 +58,16 @@ pub struct IpnAnswer {
     ),
 )]
 pub async fn ipn(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
-    let code = state.callbacks.ipn(query.as_deref().unwrap_or("")).await;
+    let outcome = state.callbacks.ipn(query.as_deref().unwrap_or("")).await;
     // Always 200 with the JSON body: VNPay reads RspCode, and treats anything else as a failure.
-    let mut response = vnpay::IpnReply::new(code).to_json().into_response();
+    let mut response = vnpay::IpnReply::new(outcome.code).to_json().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    if !outcome.verified {
+        response.extensions_mut().insert(UnverifiedCallback);
+    }
     response
 }
 
@@ -78,7 +82,7 @@ pub async fn ipn(State(state): State<AppState>, RawQuery(query): RawQuery) -> Re
         (status = 429, description = "Too many requests from this address.", body = RateLimited, content_type = "application/problem+json"),
     ),
 )]
-pub async fn return_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> Html<String> {
+pub async fn return_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let view = state
         .callbacks
         .return_view(query.as_deref().unwrap_or(""))
@@ -116,7 +120,7 @@ pub async fn return_page(State(state): State<AppState>, RawQuery(query): RawQuer
         ),
         _ => String::new(),
     };
-    Html(format!(
+    let mut response = Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
          <title>{title} · flashgate</title><style>\
          body{{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;color:#222}}\
@@ -124,6 +128,11 @@ pub async fn return_page(State(state): State<AppState>, RawQuery(query): RawQuer
          dl{{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}} dt{{color:#666}}\
          </style></head><body><h1 class=\"{tone}\" id=\"title\">{title}</h1><p>{message}</p>{details}</body></html>"
     ))
+    .into_response();
+    if view.verified.is_none() {
+        response.extensions_mut().insert(UnverifiedCallback);
+    }
+    response
 }
 
 fn group_thousands(value: i64) -> String {

@@ -1,7 +1,8 @@
 //! Rate limiting in front of the routes: GCRA per client IP for reads, purchases and payment
 //! callbacks, and per customer for purchases. A refused request gets 429 `rate_limited` with
 //! `Retry-After` and the IETF `RateLimit-Policy`/`RateLimit` headers; an admitted one carries the
-//! headers of its tightest limit.
+//! headers of its tightest limit. A callback the handler could not verify (forged, another terminal's,
+//! unreadable) is a strike in the penalty box for its sender.
 
 use super::client_ip::client_ip;
 use super::problem::Problem;
@@ -13,6 +14,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use flashgate_shared_state::{RateDecision, Verdict};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// Set on a callback's response when it could not be verified as ours.
+#[derive(Clone, Copy, Debug)]
+pub struct UnverifiedCallback;
 
 /// The policy a request counts against; `None` for routes that are not limited (admin, probes).
 fn policy(method: &Method, path: &str) -> Option<&'static str> {
@@ -73,6 +78,9 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
         }
     }
     let mut response = next.run(request).await;
+    if policy == CALLBACKS && response.extensions().get::<UnverifiedCallback>().is_some() {
+        limits.strike(&keys[0]).await;
+    }
     if let Some(decision) = tightest {
         add_headers(&mut response, &decision);
     }

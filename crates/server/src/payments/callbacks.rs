@@ -1,6 +1,7 @@
 //! VNPay's callbacks. The IPN is the authoritative one: verify, record, find the order, check the
 //! amount, settle through the shared path, and answer exactly the spec's RspCodes. The Return URL only
-//! reads: it shows the buyer the verified result and never changes state.
+//! reads: it shows the buyer the verified result and never changes state. A callback signed for
+//! another terminal is not ours: it is stored unverified and answered as an unknown order.
 
 use crate::metrics;
 use flashgate_core::payment::{GatewayPayment, PaymentEvent};
@@ -8,15 +9,24 @@ use flashgate_core::ports::{OrderQueries, PaymentLog, Transitions};
 use flashgate_core::settle::{Settle, Settled, Verdict};
 use flashgate_core::{Clock, Order, OrderId};
 use std::sync::Arc;
-use vnpay::{Callback, CallbackError, HashSecret, RspCode, VnpDateTime};
+use vnpay::{Callback, CallbackError, HashSecret, RspCode, TmnCode, VnpDateTime};
 
 #[derive(Clone)]
 pub struct Callbacks {
+    /// Our terminal: callbacks for any other are refused.
+    pub tmn_code: TmnCode,
     pub secret: HashSecret,
     pub orders: Arc<dyn OrderQueries>,
     pub transitions: Arc<dyn Transitions>,
     pub log: Arc<dyn PaymentLog>,
     pub clock: Arc<dyn Clock>,
+}
+
+/// How the IPN was answered, and whether it could be verified as ours (an unverified one counts
+/// against its sender in the callback rate limit's penalty box).
+pub struct IpnOutcome {
+    pub code: RspCode,
+    pub verified: bool,
 }
 
 /// What the buyer's browser is shown after paying.
@@ -47,11 +57,22 @@ fn verdict(callback: &Callback, now: time::OffsetDateTime) -> Verdict {
 }
 
 impl Callbacks {
-    pub async fn ipn(&self, raw_query: &str) -> RspCode {
+    /// A verified callback signed for a terminal that is not ours (one secret shared by several
+    /// terminals, or a copy of another shop's callback): nothing of ours to act on.
+    fn foreign(&self, checked: &Result<Callback, CallbackError>) -> bool {
+        checked
+            .as_ref()
+            .is_ok_and(|callback| callback.tmn_code != self.tmn_code)
+    }
+
+    pub async fn ipn(&self, raw_query: &str) -> IpnOutcome {
         let checked = Callback::verify(raw_query, &self.secret);
+        let foreign = self.foreign(&checked);
+        let verified = checked.is_ok() && !foreign;
         let txn_ref = claimed_txn_ref(raw_query);
         let order_id = txn_ref.as_deref().and_then(OrderId::from_txn_ref);
         let outcome = match &checked {
+            _ if foreign => "other_terminal",
             Ok(callback) if callback.is_paid() => "paid",
             Ok(_) => "failed",
             Err(error) if error.is_bad_signature() => "invalid_signature",
@@ -61,12 +82,14 @@ impl Callbacks {
             order_id,
             txn_ref,
             source: "ipn",
-            verified: checked.is_ok(),
+            verified,
             raw: raw_query.chars().take(4096).collect(),
             outcome: outcome.to_owned(),
             at: self.clock.now(),
         };
         let code = match self.log.record(&event).await {
+            // The spec's answer for an order we do not have: under that terminal, we have none.
+            Ok(()) if foreign => RspCode::OrderNotFound,
             Ok(()) => self.act(checked, order_id).await,
             Err(error) => {
                 // Nothing is acted on unless it is on record; VNPay retries a 99.
@@ -76,7 +99,7 @@ impl Callbacks {
         };
         metrics::callback("ipn", code.as_str());
         tracing::info!(order_id = ?order_id.map(|id| id.to_string()), outcome, rsp_code = code.as_str(), "IPN answered");
-        code
+        IpnOutcome { code, verified }
     }
 
     async fn act(
@@ -127,7 +150,12 @@ impl Callbacks {
 
     /// Verifies a Return URL query for display; records it, changes nothing.
     pub async fn return_view(&self, raw_query: &str) -> ReturnView {
-        let checked = Callback::verify(raw_query, &self.secret).ok();
+        let checked = Callback::verify(raw_query, &self.secret);
+        let checked = if self.foreign(&checked) {
+            None
+        } else {
+            checked.ok()
+        };
         let txn_ref = claimed_txn_ref(raw_query);
         let order_id = txn_ref.as_deref().and_then(OrderId::from_txn_ref);
         let event = PaymentEvent {

@@ -19,6 +19,8 @@ pub const CALLBACKS: &str = "callbacks";
 pub struct Limits {
     shared: Option<(RedisLimiter, Arc<RedisHealth>)>,
     local: InProcessLimiter,
+    /// The penalty box of `limits.penalty`, for strikes the limit itself does not see.
+    penalty: Penalty,
 }
 
 impl Limits {
@@ -27,7 +29,8 @@ impl Limits {
         redis: Option<&RedisBackend>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let policies = policies(settings);
+        let penalty = penalty(settings);
+        let policies = policies(settings, penalty);
         let local = InProcessLimiter::new(policies.clone(), Arc::clone(&clock))?;
         let shared = match redis {
             Some(backend) => Some((
@@ -36,7 +39,29 @@ impl Limits {
             )),
             None => None,
         };
-        Ok(Self { shared, local })
+        Ok(Self {
+            shared,
+            local,
+            penalty,
+        })
+    }
+
+    /// Counts one strike against `key` in the penalty box (a callback that failed verification), where
+    /// its requests are counted: Redis when it answers, else this instance.
+    pub async fn strike(&self, key: &str) {
+        if let Some((shared, health)) = &self.shared
+            && !health.is_degraded()
+        {
+            match shared.strike(key, &self.penalty).await {
+                Ok(_) => return,
+                Err(error) => {
+                    tracing::debug!(%error, "shared penalty box unavailable; striking in process");
+                }
+            }
+        }
+        if let Err(error) = self.local.strike(key, &self.penalty).await {
+            tracing::error!(%error, "cannot count a strike");
+        }
     }
 
     /// Counts one request of `key` against `policy`. `None` only if the policy is unknown (a bug:
@@ -62,19 +87,23 @@ impl Limits {
     }
 }
 
-fn policies(settings: &LimitSettings) -> Vec<Policy> {
+fn penalty(settings: &LimitSettings) -> Penalty {
     let p = settings.penalty;
-    let penalty = Penalty {
+    Penalty {
         strikes: p.strikes,
         window: p.window,
         ban: p.ban,
-    };
+    }
+}
+
+fn policies(settings: &LimitSettings, penalty: Penalty) -> Vec<Policy> {
     let policy =
         |name: &str, r: RatePolicy| Policy::new(name, r.rate, r.period).with_burst(r.burst);
     vec![
         policy(READS, settings.reads).with_penalty(penalty),
         policy(PURCHASES, settings.purchases).with_penalty(penalty),
-        // The gateway's callbacks are limited but never banned: a retried IPN must get through.
+        // Callbacks over the limit are never struck: a retried IPN from the gateway must get through.
+        // Only callbacks that fail verification are (see `strike`).
         policy(CALLBACKS, settings.callbacks),
     ]
 }

@@ -1,6 +1,7 @@
 //! Background workers. Each exposes a `run_once()` that tests drive and a loop that stops on the
 //! cancellation token, backing off with jitter after errors.
 
+pub mod callback_pruner;
 pub mod expirer;
 pub mod gate_keeper;
 pub mod monitor;

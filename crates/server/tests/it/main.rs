@@ -8,7 +8,8 @@
 //!   rate limits and shedding;
 //! - `sessions`: buyers' tokens and server-side sessions;
 //! - `contract`: the OpenAPI document against the router and the real answers;
-//! - `demo`: `flashgate demo` end to end.
+//! - `demo`: `flashgate demo` end to end;
+//! - `going_live`: TLS to PostgreSQL and Redis, refusals off loopback, callbacks that are not ours.
 //!
 //! Needs PostgreSQL at `FLASHGATE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`)
 //! as a superuser, Redis at `FLASHGATE_TEST_REDIS_URL` and `redis-server` on the PATH; the outage tests
@@ -24,6 +25,7 @@ extern crate flashgate_testkit;
 
 mod contract;
 mod demo;
+mod going_live;
 mod payments;
 mod service;
 mod sessions;

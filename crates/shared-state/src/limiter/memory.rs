@@ -16,7 +16,7 @@ use governor::{Quota, RateLimiter as Governor};
 use super::RateLimiter;
 use super::decision::{RateDecision, Verdict, banned};
 use super::penalty::{LocalBans, Strikes};
-use super::policy::{Policy, duration_us};
+use super::policy::{Penalty, Policy, duration_us};
 use crate::error::FastPathError;
 use flashgate_core::Clock;
 
@@ -123,9 +123,8 @@ impl RateLimiter for InProcessLimiter {
             }
             Err(not_until) => {
                 if let Some(penalty) = policy.penalty
-                    && self.strikes.strike(key, now_us, &penalty)
+                    && self.strike(key, &penalty).await?
                 {
-                    self.bans.ban(key, now_us + duration_us(penalty.ban));
                     return Ok(banned(policy, duration_us(penalty.ban)));
                 }
                 let now = governor::clock::Clock::now(&GovernorClock(Arc::clone(&self.clock)));
@@ -141,5 +140,14 @@ impl RateLimiter for InProcessLimiter {
                 })
             }
         }
+    }
+
+    async fn strike(&self, key: &str, penalty: &Penalty) -> Result<bool, FastPathError> {
+        let now_us = self.clock.now_ms().saturating_mul(1000);
+        if self.strikes.strike(key, now_us, penalty) {
+            self.bans.ban(key, now_us + duration_us(penalty.ban));
+            return Ok(true);
+        }
+        Ok(false)
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! Penalty box: under a policy with a [`Penalty`], a client denied more than `strikes` times
 //! within `window` is banned for `ban`. A ban is per client key, across all policies, and is
-//! answered from local memory without a Redis round trip until it ends.
+//! answered from local memory without a Redis round trip until it ends. [`RateLimiter::strike`]
+//! counts a strike for misbehaviour the limit itself cannot see (a forged callback).
 
 mod decision;
 mod memory;
@@ -28,4 +29,8 @@ pub use redis::RedisLimiter;
 pub trait RateLimiter: Send + Sync {
     /// Counts one request of `key` against `policy` and says whether it may proceed.
     async fn check(&self, policy: &str, key: &str) -> Result<RateDecision, FastPathError>;
+
+    /// Counts one strike against `key` under `penalty`; true when it sent the client to the
+    /// penalty box.
+    async fn strike(&self, key: &str, penalty: &Penalty) -> Result<bool, FastPathError>;
 }

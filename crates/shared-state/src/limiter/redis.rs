@@ -17,12 +17,23 @@ use redis::Script;
 use super::RateLimiter;
 use super::decision::{RateDecision, Verdict, banned, micros};
 use super::penalty::LocalBans;
-use super::policy::{Policy, duration_us};
+use super::policy::{Penalty, Policy, duration_us};
 use crate::error::FastPathError;
 use crate::redis_backend::RedisBackend;
 use flashgate_core::Clock;
 
-static GCRA: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/gcra.lua")));
+static GCRA: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("lua/penalty.lua"),
+        include_str!("lua/gcra.lua")
+    ))
+});
+static STRIKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("lua/penalty.lua"),
+        include_str!("lua/strike.lua")
+    ))
+});
 
 /// Expired local bans are swept every this many checks.
 const SWEEP_EVERY: u64 = 4096;
@@ -134,5 +145,27 @@ impl RateLimiter for RedisLimiter {
             }
         };
         Ok(decision)
+    }
+
+    async fn strike(&self, key: &str, penalty: &Penalty) -> Result<bool, FastPathError> {
+        let now_us = self.clock.now_ms().saturating_mul(1000);
+        let keys = [self.key(key, "strikes"), self.key(key, "ban")];
+        let banned: i64 = self
+            .backend
+            .run(|mut conn| async move {
+                STRIKE
+                    .key(&keys[..])
+                    .arg(now_us)
+                    .arg(penalty.strikes)
+                    .arg(duration_us(penalty.window))
+                    .arg(duration_us(penalty.ban))
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        if banned == 1 {
+            self.bans.ban(key, now_us + duration_us(penalty.ban));
+        }
+        Ok(banned == 1)
     }
 }

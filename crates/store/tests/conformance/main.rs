@@ -69,6 +69,7 @@ impl Fixture {
         let pool = PoolSettings {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(60),
+            ..PoolSettings::default()
         };
         let store = Store::open(&db.url, &pool, true)
             .await

@@ -3,17 +3,13 @@
 -- KEYS[1] TAT of (client, policy)   KEYS[2] strikes hash {count, since}   KEYS[3] ban deadline
 -- ARGV: now, emission interval T, burst, strikes (0 = no penalty box), strike window, ban length
 -- Reply {verdict, remaining, reset_after, retry_after}: verdict 0 allowed, 1 limited, 2 banned.
+-- Runs after penalty.lua (prepended), which defines strike().
 local now = tonumber(ARGV[1])
 local t = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
 local max_strikes = tonumber(ARGV[4])
 local window = tonumber(ARGV[5])
 local ban = tonumber(ARGV[6])
-
--- Key TTLs only collect garbage; deadlines live in the values so a driven clock governs them.
-local function ttl_ms(us)
-  return math.max(1, math.ceil(us / 1000))
-end
 
 local banned_until = tonumber(redis.call('GET', KEYS[3]))
 if banned_until and banned_until > now then
@@ -27,23 +23,8 @@ end
 local new_tat = tat + t
 local allow_at = new_tat - burst * t
 if now < allow_at then
-  if max_strikes > 0 then
-    local s = redis.call('HMGET', KEYS[2], 'count', 'since')
-    local count = tonumber(s[1]) or 0
-    local since = tonumber(s[2]) or now
-    if now - since >= window then
-      count = 0
-      since = now
-    end
-    count = count + 1
-    if count > max_strikes then
-      local ban_end = now + ban
-      redis.call('SET', KEYS[3], string.format('%d', ban_end), 'PX', ttl_ms(ban))
-      redis.call('DEL', KEYS[2])
-      return {2, 0, ban, ban}
-    end
-    redis.call('HSET', KEYS[2], 'count', count, 'since', string.format('%d', since))
-    redis.call('PEXPIRE', KEYS[2], ttl_ms(since + window - now))
+  if max_strikes > 0 and strike(KEYS[2], KEYS[3], now, max_strikes, window, ban) then
+    return {2, 0, ban, ban}
   end
   return {1, 0, tat - now, allow_at - now}
 end

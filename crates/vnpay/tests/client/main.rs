@@ -1,7 +1,10 @@
-//! The querydr/refund client against a scripted gateway over loopback HTTP.
+//! The querydr/refund client against a scripted gateway over loopback HTTP, and over HTTPS with a
+//! private CA (`tls`).
 
 // Helpers outside #[test] functions are test code too: failing loudly is what they should do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod tls;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -117,7 +120,10 @@ async fn handle(State(gw): State<Gateway>, Json(body): Json<serde_json::Value>) 
     Json(reply).into_response()
 }
 
-async fn gateway(script: Script) -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+type Seen = Arc<Mutex<Vec<serde_json::Value>>>;
+
+/// The scripted gateway's routes, and what it was sent.
+fn gateway_app(script: Script) -> (Router, Seen) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let state = Gateway {
         script,
@@ -127,6 +133,11 @@ async fn gateway(script: Script) -> (String, Arc<Mutex<Vec<serde_json::Value>>>)
     let app = Router::new()
         .route("/merchant_webapi/api/transaction", post(handle))
         .with_state(state);
+    (app, seen)
+}
+
+async fn gateway(script: Script) -> (String, Seen) {
+    let (app, seen) = gateway_app(script);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -183,10 +194,8 @@ async fn every_call_uses_a_fresh_32_hex_request_id() {
     );
 }
 
-#[tokio::test]
-async fn a_refund_reply_is_verified_and_typed() {
-    let (url, _) = gateway(Script::Success).await;
-    let request = RefundRequest::new(
+fn refund_request() -> RefundRequest {
+    RefundRequest::new(
         RefundKind::Partial,
         TxnRef::parse("ORDER-1").unwrap(),
         Vnd::new(4_000),
@@ -197,8 +206,13 @@ async fn a_refund_reply_is_verified_and_typed() {
         datetime!(2025-03-08 12:00:00 UTC),
     )
     .unwrap()
-    .transaction_no(14_836_051);
-    let result = client(url).refund(&request).await.unwrap();
+    .transaction_no(14_836_051)
+}
+
+#[tokio::test]
+async fn a_refund_reply_is_verified_and_typed() {
+    let (url, _) = gateway(Script::Success).await;
+    let result = client(url).refund(&refund_request()).await.unwrap();
     assert_eq!(result.amount, Vnd::new(4_000));
     assert_eq!(result.transaction_type, TransactionType::PartialRefund);
     assert_eq!(

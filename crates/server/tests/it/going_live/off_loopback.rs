@@ -1,0 +1,123 @@
+//! The binary refuses to start off loopback with a development secret or the bundled simulator, and
+//! says which setting; a staging demo that declares its simulator public starts, with a warning.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+/// Our own secrets and a real gateway: what a deployment off loopback sets.
+const DEPLOYMENT: [(&str, &str); 5] = [
+    ("FLASHGATE_ADMIN_TOKEN", "an-admin-token-of-our-own"),
+    (
+        "FLASHGATE_JWT_SECRET",
+        "a-jwt-secret-of-our-own-0123456789abcdef",
+    ),
+    ("FLASHGATE_VNPAY__HASH_SECRET", "a-vnpay-secret-of-our-own"),
+    (
+        "FLASHGATE_VNPAY__PAY_URL",
+        "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html",
+    ),
+    (
+        "FLASHGATE_VNPAY__API_URL",
+        "https://sandbox.vnpayment.vn/merchant_webapi/api/transaction",
+    ),
+];
+
+/// `flashgate serve` on all interfaces with the deployment's settings, less `unset`, plus `extra`;
+/// nothing else from this process's environment.
+fn serve(unset: &[&str], extra: &[(&str, &str)], database: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_flashgate"));
+    command
+        .arg("serve")
+        .env_clear()
+        .env("FLASHGATE_LISTEN", "0.0.0.0:0")
+        .env(
+            "FLASHGATE_DATABASE_URL",
+            format!("sqlite:{}", database.display()),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, value) in DEPLOYMENT {
+        if !unset.contains(&key) {
+            command.env(key, value);
+        }
+    }
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    command
+}
+
+/// A database file of its own in the temporary folder (a refused start never creates it).
+fn scratch_database() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "fg-off-loopback-{}.db",
+        uuid::Uuid::new_v4().simple()
+    ))
+}
+
+fn refusal(unset: &[&str]) -> String {
+    let database = scratch_database();
+    let output = serve(unset, &[], &database).output().unwrap();
+    assert!(!database.exists(), "a refused start touches no database");
+    assert_eq!(output.status.code(), Some(2), "the start must be refused");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn each_development_secret_stops_the_start_naming_its_setting() {
+    for (variable, setting) in [
+        ("FLASHGATE_ADMIN_TOKEN", "admin_token"),
+        ("FLASHGATE_JWT_SECRET", "jwt_secret"),
+        ("FLASHGATE_VNPAY__HASH_SECRET", "vnpay.hash_secret"),
+    ] {
+        let stderr = refusal(&[variable]);
+        assert!(
+            stderr.starts_with(&format!("flashgate: {setting}: the development value")),
+            "{setting}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_bundled_simulator_stops_the_start_naming_its_settings() {
+    let stderr = refusal(&["FLASHGATE_VNPAY__PAY_URL", "FLASHGATE_VNPAY__API_URL"]);
+    assert!(
+        stderr.starts_with(
+            "flashgate: vnpay.pay_url and vnpay.api_url: empty means the bundled VNPay simulator"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("vnpay.simulator_public"), "{stderr}");
+}
+
+#[test]
+fn a_simulator_declared_public_starts_with_a_warning() {
+    let database = scratch_database();
+    let mut child = serve(
+        &["FLASHGATE_VNPAY__PAY_URL", "FLASHGATE_VNPAY__API_URL"],
+        &[("FLASHGATE_VNPAY__SIMULATOR_PUBLIC", "true")],
+        &database,
+    )
+    .spawn()
+    .unwrap();
+    // The warning comes before the line that says the service is serving; a refused start ends the
+    // output early instead.
+    let mut warned = false;
+    let mut serving = false;
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        warned |= line.contains("WARN") && line.contains("vnpay.simulator_public");
+        if line.contains("flashgate serving") {
+            serving = true;
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
+    }
+    assert!(serving, "a declared public simulator may start");
+    assert!(warned, "and says so at every start");
+}
