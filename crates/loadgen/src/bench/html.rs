@@ -27,26 +27,36 @@ fn nines(q: f64) -> f64 {
     -(1.0 - q).log10()
 }
 
-fn throughput_chart(f: &Figures, row: Row, backend: &str) -> String {
-    let series: Vec<Series> = f
-        .strategies
+/// One line per strategy measured for `row` on `backend`, its points read from the run shown.
+fn per_strategy(
+    f: &Figures,
+    row: Row,
+    backend: &str,
+    points: impl Fn(&Median) -> Vec<(f64, f64)>,
+) -> Vec<Series> {
+    f.strategies
         .iter()
         .filter_map(|s| {
             let m = f.get(row, Some(backend), Some(s))?;
             Some(Series {
                 name: s.clone(),
                 color: color(f, s),
-                points: m
-                    .representative
-                    .series
-                    .iter()
-                    // The last bucket holds only the stragglers of the final second.
-                    .take(m.representative.series.len().saturating_sub(1).max(1))
-                    .map(|p| (p.t as f64, p.requests as f64))
-                    .collect(),
+                points: points(m),
             })
         })
-        .collect();
+        .collect()
+}
+
+fn throughput_chart(f: &Figures, row: Row, backend: &str) -> String {
+    let series = per_strategy(f, row, backend, |m| {
+        m.representative
+            .series
+            .iter()
+            // The last bucket holds only the stragglers of the final second.
+            .take(m.representative.series.len().saturating_sub(1).max(1))
+            .map(|p| (p.t as f64, p.requests as f64))
+            .collect()
+    });
     let what = if row == Row::Hot {
         "attempts"
     } else {
@@ -76,24 +86,14 @@ fn percentile_chart(f: &Figures, row: Row, backend: &str) -> String {
         (3.0, "99.9%".to_owned()),
         (4.0, "99.99%".to_owned()),
     ];
-    let series: Vec<Series> = f
-        .strategies
-        .iter()
-        .filter_map(|s| {
-            let m = f.get(row, Some(backend), Some(s))?;
-            Some(Series {
-                name: s.clone(),
-                color: color(f, s),
-                points: m
-                    .representative
-                    .curve
-                    .iter()
-                    .filter(|(q, _)| *q >= 0.5 && *q <= 0.9999)
-                    .map(|&(q, us)| (nines(q), us as f64 / 1000.0))
-                    .collect(),
-            })
-        })
-        .collect();
+    let series = per_strategy(f, row, backend, |m| {
+        m.representative
+            .curve
+            .iter()
+            .filter(|(q, _)| *q >= 0.5 && *q <= 0.9999)
+            .map(|&(q, us)| (nines(q), us as f64 / 1000.0))
+            .collect()
+    });
     line_chart(
         &format!("{backend}: latency by percentile"),
         &Axis {
