@@ -11,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod money;
 pub mod order;
+pub mod order_search;
 pub mod overview;
 pub mod payment;
 pub mod ports;

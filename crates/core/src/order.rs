@@ -10,6 +10,10 @@ use time::OffsetDateTime;
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     PendingPayment,
+    /// The gateway says money may have moved without a clear success (VNPay ResponseCode 07,
+    /// TransactionStatus 04/07): the units stay held, the expirer never touches it, and only the
+    /// gateway's later word or an operator settles it.
+    PaymentReview,
     Paid,
     PaymentFailed,
     Expired,
@@ -18,8 +22,9 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 6] = [
+    pub const ALL: [OrderStatus; 7] = [
         Self::PendingPayment,
+        Self::PaymentReview,
         Self::Paid,
         Self::PaymentFailed,
         Self::Expired,
@@ -30,6 +35,7 @@ impl OrderStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PendingPayment => "pending_payment",
+            Self::PaymentReview => "payment_review",
             Self::Paid => "paid",
             Self::PaymentFailed => "payment_failed",
             Self::Expired => "expired",
@@ -46,9 +52,17 @@ impl OrderStatus {
     pub fn transition_to(self, to: OrderStatus) -> Option<StockEffect> {
         use OrderStatus::*;
         match (self, to) {
-            (PendingPayment, Paid) => Some(StockEffect::SELL_RESERVED),
+            (PendingPayment | PaymentReview, Paid) => Some(StockEffect::SELL_RESERVED),
             (PendingPayment, PaymentFailed | Expired) => Some(StockEffect::RELEASE),
+            // Money may have moved: the units stay reserved until the gateway or an operator decides.
+            (PendingPayment, PaymentReview) => Some(StockEffect::NONE),
+            // The gateway says no money moved, or the operator gives it back: the units go back on sale.
+            (PaymentReview, PaymentFailed | RefundPending) => Some(StockEffect::RELEASE),
             (Expired | PaymentFailed, Paid) => Some(StockEffect::RETAKE_AND_SELL),
+            // A doubtful answer about a released hold: take the units again while it is reviewed.
+            (Expired | PaymentFailed, PaymentReview) => Some(StockEffect::RESERVE),
+            // An operator refunds a paid order in full: the units go back on sale.
+            (Paid, RefundPending) => Some(StockEffect::UNSELL),
             (Expired | PaymentFailed, RefundPending) | (RefundPending, Refunded) => {
                 Some(StockEffect::NONE)
             }
@@ -58,7 +72,15 @@ impl OrderStatus {
 
     /// Whether an order in this state still counts against the customer's limit.
     pub fn holds_quota(self) -> bool {
-        matches!(self, Self::PendingPayment | Self::Paid)
+        matches!(
+            self,
+            Self::PendingPayment | Self::PaymentReview | Self::Paid
+        )
+    }
+
+    /// Whether the order's units are reserved (not yet sold) for it.
+    pub fn reserves_units(self) -> bool {
+        matches!(self, Self::PendingPayment | Self::PaymentReview)
     }
 }
 
@@ -96,6 +118,13 @@ impl StockEffect {
         available: 1,
         reserved: -1,
         sold: 0,
+        held: -1,
+    };
+    /// A full refund of a paid order: its units go back on sale.
+    pub const UNSELL: Self = Self {
+        available: 1,
+        reserved: 0,
+        sold: -1,
         held: -1,
     };
     /// Late money for an order whose hold was released: take the units again straight into `sold`.
@@ -156,6 +185,13 @@ mod tests {
             (PendingPayment, Paid),
             (PendingPayment, PaymentFailed),
             (PendingPayment, Expired),
+            (PendingPayment, PaymentReview),
+            (PaymentReview, Paid),
+            (PaymentReview, PaymentFailed),
+            (PaymentReview, RefundPending),
+            (Expired, PaymentReview),
+            (PaymentFailed, PaymentReview),
+            (Paid, RefundPending),
             (Expired, Paid),
             (PaymentFailed, Paid),
             (Expired, RefundPending),
@@ -199,9 +235,19 @@ mod tests {
     }
 
     #[test]
-    fn a_paid_order_is_final() {
+    fn a_paid_order_only_goes_back_as_a_refund() {
         for to in OrderStatus::ALL {
-            assert!(Paid.transition_to(to).is_none());
+            assert_eq!(Paid.transition_to(to).is_some(), to == RefundPending);
         }
+    }
+
+    #[test]
+    fn an_order_under_review_keeps_its_units_reserved() {
+        assert_eq!(
+            PendingPayment.transition_to(PaymentReview),
+            Some(StockEffect::NONE)
+        );
+        assert!(PaymentReview.reserves_units() && PaymentReview.holds_quota());
+        assert!(PaymentReview.transition_to(Expired).is_none());
     }
 }

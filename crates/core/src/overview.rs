@@ -86,10 +86,7 @@ impl SaleOverview {
         for product in &mut products {
             product.held = order_groups
                 .iter()
-                .filter(|(id, status, _, _)| {
-                    *id == product.id
-                        && matches!(status, OrderStatus::PendingPayment | OrderStatus::Paid)
-                })
+                .filter(|(id, status, _, _)| *id == product.id && status.holds_quota())
                 .map(|(_, _, _, units)| units)
                 .sum();
         }

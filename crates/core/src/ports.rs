@@ -132,27 +132,36 @@ pub trait Transitions: Send + Sync {
     async fn apply(&self, transition: &Transition) -> Result<TransitionOutcome, StoreError>;
 }
 
+/// Which orders the reconciler asks the gateway about: those whose next poll is due at `now` and that
+/// no live lease covers, up to `limit`, leased until `lease_until`.
+#[derive(Debug, Clone, Copy)]
+pub struct PollClaim {
+    pub now: OffsetDateTime,
+    /// `pending_payment` orders created at or before this (younger ones may still get their IPN).
+    pub created_before: OffsetDateTime,
+    /// `expired` and `payment_failed` orders whose hold ended at or after this: the late-money
+    /// window, in which a payment completed at the edge of the hold may still show up.
+    /// `payment_review` orders are always due: they wait on the gateway's word.
+    pub late_since: OffsetDateTime,
+    pub lease_until: OffsetDateTime,
+    pub limit: i64,
+}
+
 /// Short leases on orders, so that workers on many instances never act on one order at the same time.
 #[async_trait]
 pub trait Leases: Send + Sync {
-    /// Claims up to `limit` `pending_payment` orders whose hold ended at or before `now` and that no
-    /// live lease covers, leasing them until `lease_until`.
+    /// Claims up to `limit` `pending_payment` orders whose hold ended at or before `ended_before`
+    /// and that no live lease at `now` covers, leasing them until `lease_until`.
     async fn claim_expired(
         &self,
         now: OffsetDateTime,
+        ended_before: OffsetDateTime,
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<Order>, StoreError>;
 
-    /// Claims up to `limit` `pending_payment` orders created at or before `created_before` whose next
-    /// gateway poll is due, leasing them until `lease_until`.
-    async fn claim_for_poll(
-        &self,
-        now: OffsetDateTime,
-        created_before: OffsetDateTime,
-        lease_until: OffsetDateTime,
-        limit: i64,
-    ) -> Result<Vec<Order>, StoreError>;
+    /// Claims the orders whose next gateway poll is due (see [`PollClaim`]).
+    async fn claim_for_poll(&self, claim: &PollClaim) -> Result<Vec<Order>, StoreError>;
 
     /// Claims up to `limit` `refund_pending` orders that no live lease covers.
     async fn claim_refunds(

@@ -10,7 +10,20 @@ use crate::ports::{Transition, TransitionOutcome, Transitions};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Paid(GatewayPayment),
+    /// Money may have moved without a clear success (e.g. flagged as suspicious, or debited at the
+    /// bank but not completed at the gateway): hold the units and keep asking.
+    Review(GatewayPayment),
+    /// The gateway says no money moved.
     Failed,
+}
+
+impl Verdict {
+    fn payment(self) -> Option<GatewayPayment> {
+        match self {
+            Self::Paid(payment) | Self::Review(payment) => Some(payment),
+            Self::Failed => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,15 +61,18 @@ impl Settle<'_> {
                 to,
                 reason: format!("{source}_{reason}"),
                 at: self.clock.now(),
-                payment: match verdict {
-                    Verdict::Paid(payment) => Some(payment),
-                    Verdict::Failed => None,
-                },
+                payment: verdict.payment(),
             };
             match self.transitions.apply(&transition).await? {
                 TransitionOutcome::Applied(_) => return Ok(Settled::Moved(to)),
                 TransitionOutcome::NotInState(now) => status = now,
                 TransitionOutcome::NotFound => return Ok(Settled::NotFound),
+                // A doubt about a released hold whose units are gone: nothing to hold while it is
+                // reviewed; the order stays as it is and is asked about again, and money that turns
+                // out paid is refunded as late money.
+                TransitionOutcome::InsufficientStock if !matches!(verdict, Verdict::Paid(_)) => {
+                    return Ok(Settled::AlreadySettled(status));
+                }
                 // Late money and the units are gone (or the customer is at the limit): refund.
                 TransitionOutcome::InsufficientStock => {
                     let refund = Transition {
@@ -90,10 +106,12 @@ impl Settle<'_> {
 fn plan(status: OrderStatus, verdict: Verdict) -> Option<(OrderStatus, &'static str)> {
     use OrderStatus::*;
     match (status, verdict) {
-        (PendingPayment, Verdict::Paid(_)) => Some((Paid, "paid")),
-        (PendingPayment, Verdict::Failed) => Some((PaymentFailed, "failed")),
+        (PendingPayment | PaymentReview, Verdict::Paid(_)) => Some((Paid, "paid")),
+        (PendingPayment | PaymentReview, Verdict::Failed) => Some((PaymentFailed, "failed")),
+        (PendingPayment, Verdict::Review(_)) => Some((PaymentReview, "review")),
         // Money arrived after the hold was released: take the units again if any are left.
         (Expired | PaymentFailed, Verdict::Paid(_)) => Some((Paid, "late_paid")),
+        (Expired | PaymentFailed, Verdict::Review(_)) => Some((PaymentReview, "late_review")),
         _ => None,
     }
 }
@@ -107,6 +125,31 @@ mod tests {
         transaction_no: Some(1),
         paid_at: OffsetDateTime::UNIX_EPOCH,
     });
+    const REVIEW: Verdict = Verdict::Review(GatewayPayment {
+        transaction_no: Some(1),
+        paid_at: OffsetDateTime::UNIX_EPOCH,
+    });
+
+    #[test]
+    fn a_doubtful_answer_puts_the_order_under_review_until_the_gateway_decides() {
+        assert_eq!(
+            plan(OrderStatus::PendingPayment, REVIEW),
+            Some((OrderStatus::PaymentReview, "review"))
+        );
+        assert_eq!(plan(OrderStatus::PaymentReview, REVIEW), None);
+        assert_eq!(
+            plan(OrderStatus::PaymentReview, PAID),
+            Some((OrderStatus::Paid, "paid"))
+        );
+        assert_eq!(
+            plan(OrderStatus::PaymentReview, Verdict::Failed),
+            Some((OrderStatus::PaymentFailed, "failed"))
+        );
+        assert_eq!(
+            plan(OrderStatus::Expired, REVIEW),
+            Some((OrderStatus::PaymentReview, "late_review"))
+        );
+    }
 
     #[test]
     fn a_pending_order_follows_the_verdict() {
@@ -140,6 +183,7 @@ mod tests {
             OrderStatus::Refunded,
         ] {
             assert_eq!(plan(status, PAID), None);
+            assert_eq!(plan(status, REVIEW), None);
             assert_eq!(plan(status, Verdict::Failed), None);
         }
         assert_eq!(plan(OrderStatus::Expired, Verdict::Failed), None);
@@ -148,7 +192,7 @@ mod tests {
     #[test]
     fn every_planned_move_is_an_edge_of_the_state_machine() {
         for status in OrderStatus::ALL {
-            for verdict in [PAID, Verdict::Failed] {
+            for verdict in [PAID, REVIEW, Verdict::Failed] {
                 if let Some((to, _)) = plan(status, verdict) {
                     assert!(status.transition_to(to).is_some(), "{status:?} -> {to:?}");
                 }

@@ -56,7 +56,7 @@ async fn product(state: &AppState, stock: i64) -> ProductId {
         .create(&NewProduct {
             sku: Sku::parse(&format!("HOT-{}", uuid::Uuid::new_v4().simple())).unwrap(),
             name: "Hot".into(),
-            price: Vnd::price(1_000).unwrap(),
+            price: Vnd::price(10_000).unwrap(),
             stock,
             per_customer_limit: None,
             window: Default::default(),

@@ -1,11 +1,13 @@
 //! How long the reconciler takes to settle orders whose IPNs were all lost.
 //!
-//! `cargo run --release -p flashgate --example reconcile_stuck_orders -- [orders] [database_url]`
+//! `cargo run --release -p flashgate --example reconcile_stuck_orders -- [--poisoned] [orders] [database_url]`
 //!
 //! Places the orders through the HTTP API, pays three in four through the bundled simulator with every
-//! IPN dropped (the rest are cancelled), then times reconciler passes until no order is left pending,
-//! and prints the figures. The database defaults to a fresh SQLite file; pass a `postgres://` URL of an
-//! empty database to measure PostgreSQL.
+//! IPN dropped (the rest are cancelled), then times reconciler passes until no order is left to ask
+//! about, and prints the figures. With `--poisoned`, the gateway answers every querydr about the first
+//! order with an error (its state cannot be decided): the other orders must settle as fast as without
+//! it. The database defaults to a fresh SQLite file; pass a `postgres://` URL of an empty database to
+//! measure PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use figment::Figment;
@@ -22,7 +24,8 @@ use vnpay_sim::{Faults, Outcome};
 
 #[tokio::main]
 async fn main() {
-    let mut args = std::env::args().skip(1);
+    let poisoned = std::env::args().any(|arg| arg == "--poisoned");
+    let mut args = std::env::args().skip(1).filter(|arg| arg != "--poisoned");
     let orders: usize = args
         .next()
         .map_or(1_000, |n| n.parse().expect("orders: a number"));
@@ -76,6 +79,7 @@ async fn main() {
         .unwrap();
     let tokens = BuyerTokens::new(b"dev-jwt-secret-change-me-0123456789abcdef");
     let placing = Instant::now();
+    let mut first_txn_ref = None;
     for i in 0..orders {
         let token = tokens
             .mint(
@@ -99,8 +103,18 @@ async fn main() {
         } else {
             Outcome::Success
         };
-        sim.pay(answer["payment_url"].as_str().unwrap(), outcome)
+        let paid = sim
+            .pay(answer["payment_url"].as_str().unwrap(), outcome)
             .unwrap();
+        first_txn_ref.get_or_insert(paid.txn_ref);
+    }
+    if poisoned {
+        sim.set_faults(Faults {
+            ipn_drop_rate: 1.0,
+            querydr_undecidable: first_txn_ref.into_iter().collect(),
+            ..Faults::default()
+        })
+        .unwrap();
     }
     sim.ipn_idle().await;
     eprintln!(
@@ -109,20 +123,22 @@ async fn main() {
     );
 
     let started = Instant::now();
-    let (mut passes, mut settled) = (0, 0);
+    let (mut passes, mut settled, mut undecided) = (0, 0, 0);
     loop {
         let step = reconciler.run_once().await.unwrap();
         passes += 1;
         settled += step.settled;
-        if step.claimed == 0 {
+        undecided += step.undecided;
+        if step.settled == 0 {
             break;
         }
     }
     let elapsed = started.elapsed();
     println!(
-        "reconciler: {settled} of {orders} stuck orders settled in {:.2} s ({passes} passes of up to {batch}, {:.0} orders/s), backend {}",
+        "reconciler: {settled} of {orders} stuck orders settled in {:.2} s ({passes} passes of up to {batch}, {:.0} orders/s, {undecided} undecidable answers{}), backend {}",
         elapsed.as_secs_f64(),
         settled as f64 / elapsed.as_secs_f64(),
+        if poisoned { ", one order poisoned" } else { "" },
         url.split(':').next().unwrap_or("?"),
     );
     stop.cancel();

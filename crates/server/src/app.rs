@@ -82,6 +82,7 @@ impl Application {
             transitions: store.transitions.clone(),
             payments: gateway.clone(),
             clock: clock.clone(),
+            grace: settings.payments.expiry_grace(),
             lease,
             batch: settings.expirer.batch,
         };
@@ -94,6 +95,7 @@ impl Application {
             first_poll_after: span(r.first_poll_after),
             poll_interval: span(r.poll_interval),
             min_poll_interval: span(r.min_poll_interval),
+            late_money_window: settings.payments.late_money_window(),
             lease,
             batch: r.batch,
         };
@@ -119,6 +121,12 @@ impl Application {
             log: store.payment_log.clone(),
             clock: clock.clone(),
         };
+        let operator = crate::payments::operator::Operator {
+            orders: store.orders.clone(),
+            search: store.order_search.clone(),
+            transitions: store.transitions.clone(),
+            clock: clock.clone(),
+        };
         let tokens = BuyerTokens::from_settings(
             settings.jwt_secret.expose().as_bytes(),
             &settings.auth,
@@ -134,6 +142,7 @@ impl Application {
             clock,
             gateway,
             callbacks,
+            operator,
             metrics: metrics::install(),
             shared,
             checkout: assembled.checkout,

@@ -71,6 +71,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub vnpay: VnpaySettings,
     pub reconciler: ReconcilerSettings,
+    pub payments: crate::payments::settings::PaymentSettings,
     pub monitor: MonitorSettings,
     pub callbacks: crate::workers::callback_pruner::CallbackSettings,
     /// Buyers' credentials: tokens, sessions or both.
@@ -155,6 +156,7 @@ impl Settings {
         self.http.validate()?;
         self.reconciler.validate()?;
         self.monitor.validate()?;
+        self.payments.validate()?;
         if self.admin_token.expose().len() < 16 {
             bail!("admin_token: must be at least 16 characters");
         }

@@ -18,13 +18,14 @@
 //! | `flashgate_cache_reads_total` | counter | `served_by` (`l1`, `l2`, `database`) | product-read cache hits and misses |
 //! | `flashgate_redis_degraded` | gauge | — | 1 while Redis is configured and does not answer |
 //! | `flashgate_oversold_units` | gauge | — | units held by live and paid orders beyond a product's total: must stay 0 |
-//! | `flashgate_orders` | gauge | `status` | orders per status, from the database |
+//! | `flashgate_orders` | gauge | `status` | orders per status, from the database (`payment_review`: money in doubt, waiting on the gateway or an operator) |
 //! | `flashgate_stock_units` | gauge | `state` (`available`, `reserved`, `sold`) | units over every product |
 //! | `flashgate_db_pool_connections` | gauge | `pool`, `state` (`idle`, `in_use`, `max`) | database pool occupancy |
 //! | `flashgate_dashboard_viewers` | gauge | — | admin dashboards connected |
 //! | `flashgate_payment_callbacks_total` | counter | `source` (`ipn`, `return`), `outcome` (the RspCode answered) | gateway callbacks |
 //! | `flashgate_gateway_queries_total` | counter | `outcome` | querydr calls |
 //! | `flashgate_reconciler_catches_total` | counter | `via` (`reconciler`, `expirer`), `to` | orders settled by asking the gateway: lost or late IPNs caught |
+//! | `flashgate_reconciler_undecided_total` | counter | — | gateway answers about one order that could not be decided (that order is asked again later, alone) |
 //! | `flashgate_payment_settle_lag_seconds` | histogram | `via` (`ipn`, `reconciler`, `expirer`) | time from the gateway taking the money to flashgate recording it |
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -97,6 +98,11 @@ pub fn gateway_query(outcome: &'static str) {
 pub fn reconciler_catch(via: &'static str, to: &str) {
     metrics::counter!("flashgate_reconciler_catches_total", "via" => via, "to" => to.to_owned())
         .increment(1);
+}
+
+/// A gateway answer about one order that could not be decided.
+pub fn reconciler_undecided() {
+    metrics::counter!("flashgate_reconciler_undecided_total").increment(1);
 }
 
 /// Time from the gateway taking the money to flashgate recording it, by the path that recorded it.

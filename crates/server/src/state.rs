@@ -40,6 +40,8 @@ pub struct Services {
     pub sessions: flashgate_core::session::Sessions,
     pub gateway: Arc<VnpayGateway>,
     pub callbacks: Callbacks,
+    /// The operator's refunds and review settlements.
+    pub operator: crate::payments::operator::Operator,
     pub metrics: Option<PrometheusHandle>,
     /// The admission gate, cache, rate limits and purchase slots.
     pub shared: Arc<SharedState>,

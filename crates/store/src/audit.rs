@@ -10,7 +10,7 @@ const STOCK_BALANCED: &str = "SELECT product_id, total, available, reserved, sol
      WHERE total <> available + reserved + sold OR available < 0 OR reserved < 0 OR sold < 0";
 
 const RESERVED_MATCHES_PENDING: &str = "SELECT i.product_id, i.reserved, \
-     CAST((SELECT COALESCE(SUM(o.quantity), 0) FROM orders o WHERE o.product_id = i.product_id AND o.status = 'pending_payment') AS BIGINT) \
+     CAST((SELECT COALESCE(SUM(o.quantity), 0) FROM orders o WHERE o.product_id = i.product_id AND o.status IN ('pending_payment', 'payment_review')) AS BIGINT) \
      FROM inventory i";
 
 const SOLD_MATCHES_PAID: &str = "SELECT i.product_id, i.sold, \
@@ -21,11 +21,11 @@ const SOLD_MATCHES_PAID: &str = "SELECT i.product_id, i.sold, \
 const HOLDINGS_MATCH_ORDERS: &str = "SELECT o.customer_id, o.product_id, \
      CAST(SUM(o.quantity) AS BIGINT), CAST(COALESCE(MAX(h.held), 0) AS BIGINT) \
      FROM orders o LEFT JOIN customer_holdings h ON h.customer_id = o.customer_id AND h.product_id = o.product_id \
-     WHERE o.status IN ('pending_payment', 'paid') GROUP BY o.customer_id, o.product_id \
+     WHERE o.status IN ('pending_payment', 'payment_review', 'paid') GROUP BY o.customer_id, o.product_id \
      UNION ALL \
      SELECT h.customer_id, h.product_id, CAST(0 AS BIGINT), h.held FROM customer_holdings h \
      WHERE h.held <> 0 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = h.customer_id \
-     AND o.product_id = h.product_id AND o.status IN ('pending_payment', 'paid'))";
+     AND o.product_id = h.product_id AND o.status IN ('pending_payment', 'payment_review', 'paid'))";
 
 const WITHIN_LIMIT: &str = "SELECT h.customer_id, h.product_id, h.held, p.per_customer_limit \
      FROM customer_holdings h JOIN products p ON p.id = h.product_id \
@@ -51,10 +51,16 @@ const ONE_KEY_PER_ORDER: &str = "SELECT CAST(o.id AS TEXT) FROM orders o \
 const PAID_HAVE_TIME: &str =
     "SELECT CAST(id AS TEXT) FROM orders WHERE status = 'paid' AND paid_at IS NULL";
 
-/// Money is only ever recorded on the word of a verified gateway message.
+/// Money is only ever recorded on the word of a verified gateway message: a paid order on one saying
+/// it was paid (or, accepted by an operator, on one saying money may have moved); an order under
+/// review, or being refunded, on one saying at least that money may have moved.
 const PAID_HAVE_VERIFIED_PAYMENT: &str = "SELECT CAST(o.id AS TEXT) FROM orders o \
-     WHERE o.status IN ('paid', 'refund_pending', 'refunded') AND NOT EXISTS ( \
-     SELECT 1 FROM payment_events e WHERE e.order_id = o.id AND e.verified AND e.outcome = 'paid')";
+     WHERE (o.status = 'paid' AND NOT EXISTS (SELECT 1 FROM payment_events e \
+       WHERE e.order_id = o.id AND e.verified AND e.outcome = 'paid') \
+       AND NOT (EXISTS (SELECT 1 FROM order_events x WHERE x.order_id = o.id AND x.reason = 'operator_accepted') \
+         AND EXISTS (SELECT 1 FROM payment_events e WHERE e.order_id = o.id AND e.verified AND e.outcome = 'review'))) \
+     OR (o.status IN ('payment_review', 'refund_pending', 'refunded') AND NOT EXISTS ( \
+       SELECT 1 FROM payment_events e WHERE e.order_id = o.id AND e.verified AND e.outcome IN ('paid', 'review')))";
 
 const REFUNDED_HAVE_ACCEPTED_REFUND: &str = "SELECT CAST(o.id AS TEXT) FROM orders o \
      WHERE o.status = 'refunded' AND NOT EXISTS ( \
@@ -136,7 +142,7 @@ where
     for (name, description, sql, kind) in [
         (
             "reserved_matches_pending",
-            "reserved = units of pending_payment orders",
+            "reserved = units of pending_payment and payment_review orders",
             RESERVED_MATCHES_PENDING,
             "reserved",
         ),

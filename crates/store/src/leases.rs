@@ -5,12 +5,12 @@ use crate::error::store_error;
 use crate::rows::{ORDER_COLUMNS, orders};
 use crate::sql::{Dialect, Sql, Value, args};
 use async_trait::async_trait;
-use flashgate_core::ports::Leases;
+use flashgate_core::ports::{Leases, PollClaim};
 use flashgate_core::{Order, OrderId, StoreError};
 use time::OffsetDateTime;
 
 impl<D: Dialect> SqlStore<D> {
-    /// Leases until `$2` up to `$3` orders that match `due` (which may use `$1`, now, and `$4`) and
+    /// Leases until `$2` up to `$3` orders that match `due` (which may use `$1`, now, `$4` and `$5`) and
     /// that no live lease covers, oldest by `oldest` first. On PostgreSQL, SKIP LOCKED lets instances
     /// claim disjoint batches without waiting on each other and the outer UPDATE re-checks the lease
     /// on the locked row, so two claims can never both win one order; on SQLite the one statement
@@ -40,9 +40,13 @@ impl<D: Dialect> SqlStore<D> {
     }
 }
 
-/// What makes an order due for each claim: `$1` is now, `$4` the poll's creation cut-off.
-const HOLD_ENDED: &str = "status = 'pending_payment' AND expires_at <= $1";
-const POLL_DUE: &str = "status = 'pending_payment' AND created_at <= $4 \
+/// What makes an order due for each claim: `$1` is now; `$4` the hold's end cut-off (expiry), or the
+/// poll's creation cut-off with `$5` the start of the late-money window (poll).
+const HOLD_ENDED: &str = "status = 'pending_payment' AND expires_at <= $4";
+/// Pending orders old enough, orders under review, and released holds within the late-money window.
+const POLL_DUE: &str = "((status = 'pending_payment' AND created_at <= $4) \
+     OR status = 'payment_review' \
+     OR (status IN ('expired', 'payment_failed') AND expires_at >= $5)) \
      AND (next_poll_at IS NULL OR next_poll_at <= $1)";
 const REFUND_DUE: &str = "status = 'refund_pending'";
 
@@ -51,19 +55,25 @@ type Claimed = Result<Vec<Order>, StoreError>;
 
 #[async_trait]
 impl<D: Dialect> Leases for SqlStore<D> {
-    async fn claim_expired(&self, now: Time, lease_until: Time, limit: i64) -> Claimed {
-        self.claim(HOLD_ENDED, "expires_at", args![now, lease_until, limit])
-            .await
-    }
-
-    async fn claim_for_poll(
+    async fn claim_expired(
         &self,
         now: Time,
-        created_before: Time,
+        ended_before: Time,
         lease_until: Time,
         limit: i64,
     ) -> Claimed {
-        let args = args![now, lease_until, limit, created_before];
+        let args = args![now, lease_until, limit, ended_before];
+        self.claim(HOLD_ENDED, "expires_at", args).await
+    }
+
+    async fn claim_for_poll(&self, c: &PollClaim) -> Claimed {
+        let args = args![
+            c.now,
+            c.lease_until,
+            c.limit,
+            c.created_before,
+            c.late_since
+        ];
         self.claim(POLL_DUE, "created_at", args).await
     }
 

@@ -10,6 +10,7 @@ mod error;
 mod gate_fence;
 mod health;
 mod leases;
+mod order_search;
 mod orders;
 mod overview;
 mod payments;
@@ -23,6 +24,7 @@ mod sqlite;
 pub mod testing;
 mod transitions;
 
+use flashgate_core::order_search::OrderSearch;
 use flashgate_core::ports::GateFence;
 use flashgate_core::ports::SaleMonitor;
 use flashgate_core::ports::{
@@ -88,6 +90,8 @@ pub struct Store {
     /// The admission gate's fence on the stock rows.
     pub gate_fence: Arc<dyn GateFence>,
     pub orders: Arc<dyn OrderQueries>,
+    /// The operator's search over orders and their history.
+    pub order_search: Arc<dyn OrderSearch>,
     pub transitions: Arc<dyn Transitions>,
     pub leases: Arc<dyn Leases>,
     pub auditor: Arc<dyn Auditor>,
@@ -107,6 +111,7 @@ impl Store {
             + Reservations
             + GateFence
             + OrderQueries
+            + OrderSearch
             + Transitions
             + Leases
             + Auditor
@@ -124,6 +129,7 @@ impl Store {
             reservations: adapter.clone(),
             gate_fence: adapter.clone(),
             orders: adapter.clone(),
+            order_search: adapter.clone(),
             transitions: adapter.clone(),
             leases: adapter.clone(),
             auditor: adapter.clone(),

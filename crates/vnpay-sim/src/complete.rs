@@ -22,7 +22,9 @@ pub fn callback(
         .clone()
         .unwrap_or_else(|| "NCB".to_owned());
     let (bank_code, card_type) = match outcome {
-        Outcome::Success | Outcome::InsufficientFunds => (chosen_bank, Some("ATM".to_owned())),
+        Outcome::Success | Outcome::InsufficientFunds | Outcome::Suspicious | Outcome::Reversed => {
+            (chosen_bank, Some("ATM".to_owned()))
+        }
         Outcome::Cancel => ("VNPAY".to_owned(), Some("QRCODE".to_owned())),
         Outcome::Timeout | Outcome::SessionTimeout => ("VNPAY".to_owned(), None),
     };

@@ -36,6 +36,9 @@ pub struct Faults {
     pub api_delay_ms: u64,
     /// Make the querydr/refund endpoint unavailable.
     pub api_outage: Option<ApiOutage>,
+    /// TxnRefs whose querydr is always answered `99` (other error): an order whose state the
+    /// merchant cannot learn, while every other order is answered normally.
+    pub querydr_undecidable: Vec<String>,
 }
 
 /// A fault setting outside its range.

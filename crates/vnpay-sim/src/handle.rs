@@ -172,6 +172,20 @@ impl SimHandle {
         self.complete(id, outcome)
     }
 
+    /// The gateway's later word on a completed payment (e.g. one it flagged as suspicious turns out
+    /// paid, or not): querydr reports `outcome` from now on. No callback is sent, as after a review.
+    pub fn decide(&self, txn_ref: &str, outcome: Outcome) -> Result<(), PageError> {
+        let mut store = lock(&self.0.store);
+        let completion = store
+            .payments_mut()
+            .find(|p| p.request.txn_ref == txn_ref)
+            .and_then(|p| p.completion.as_mut())
+            .ok_or(PageError::NotPayable)?;
+        completion.outcome = outcome;
+        tracing::info!(txn_ref, ?outcome, "payment decided");
+        Ok(())
+    }
+
     /// A payment by id.
     pub fn payment(&self, id: PaymentId) -> Option<SimPayment> {
         lock(&self.0.store).get(id).cloned()

@@ -17,16 +17,22 @@ pub enum Outcome {
     Timeout,
     /// The gateway session timed out: response 15, TransactionNo 0.
     SessionTimeout,
+    /// Money taken, but flagged as suspicious: response 07, status 07 (the merchant reviews it).
+    Suspicious,
+    /// Debited at the bank, but not completed at VNPay: response 99, status 04.
+    Reversed,
 }
 
 impl Outcome {
     /// All outcomes, in page order.
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 7] = [
         Self::Success,
         Self::Cancel,
         Self::InsufficientFunds,
         Self::Timeout,
         Self::SessionTimeout,
+        Self::Suspicious,
+        Self::Reversed,
     ];
 
     /// `vnp_ResponseCode` on the callbacks.
@@ -37,13 +43,18 @@ impl Outcome {
             Self::InsufficientFunds => ResponseCode::InsufficientBalance,
             Self::Timeout => ResponseCode::PaymentWindowExpired,
             Self::SessionTimeout => ResponseCode::SessionTimeout,
+            Self::Suspicious => ResponseCode::Suspicious,
+            Self::Reversed => ResponseCode::OtherError,
         }
     }
 
-    /// `vnp_TransactionStatus` on the callbacks: 00 on success, 02 on every failure (as observed).
+    /// `vnp_TransactionStatus` on the callbacks: 00 on success, 07 and 04 when money may have moved,
+    /// 02 on every failure (as observed).
     pub fn callback_status(self) -> TransactionStatus {
         match self {
             Self::Success => TransactionStatus::Success,
+            Self::Suspicious => TransactionStatus::SuspectedFraud,
+            Self::Reversed => TransactionStatus::Reversed,
             _ => TransactionStatus::Failed,
         }
     }
@@ -56,12 +67,23 @@ impl Outcome {
             Self::Cancel => TransactionStatus::Cancelled,
             Self::Timeout | Self::SessionTimeout => TransactionStatus::TimedOut,
             Self::InsufficientFunds => TransactionStatus::Failed,
+            Self::Suspicious => TransactionStatus::SuspectedFraud,
+            Self::Reversed => TransactionStatus::Reversed,
         }
+    }
+
+    /// Whether VNPay holds the buyer's money, so that it can be refunded (success, or taken and
+    /// flagged as suspicious).
+    pub fn holds_money(self) -> bool {
+        matches!(self, Self::Success | Self::Suspicious)
     }
 
     /// Whether VNPay allocates a transaction number (not for cancel or timeout).
     pub fn has_transaction_no(self) -> bool {
-        matches!(self, Self::Success | Self::InsufficientFunds)
+        matches!(
+            self,
+            Self::Success | Self::InsufficientFunds | Self::Suspicious | Self::Reversed
+        )
     }
 
     /// The label on the page's button.
@@ -72,6 +94,8 @@ impl Outcome {
             Self::InsufficientFunds => "Insufficient funds (51)",
             Self::Timeout => "Payment window expired (11)",
             Self::SessionTimeout => "Session timed out (15)",
+            Self::Suspicious => "Taken, flagged as suspicious (07)",
+            Self::Reversed => "Debited at the bank, not completed (04)",
         }
     }
 
@@ -83,6 +107,8 @@ impl Outcome {
             Self::InsufficientFunds => "insufficient_funds",
             Self::Timeout => "timeout",
             Self::SessionTimeout => "session_timeout",
+            Self::Suspicious => "suspicious",
+            Self::Reversed => "reversed",
         }
     }
 

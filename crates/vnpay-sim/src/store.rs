@@ -33,7 +33,8 @@ pub struct SimRefund {
 /// How a payment ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Completion {
-    /// The buyer's choice.
+    /// The buyer's choice, or the gateway's later decision on a payment it flagged (what querydr
+    /// reports from then on).
     pub outcome: Outcome,
     /// The signed callback that went to the Return URL and the IPN URL.
     pub callback: Callback,
@@ -59,11 +60,11 @@ impl SimPayment {
         Vnd::new(self.request.amount.get().saturating_sub(refunded))
     }
 
-    /// Whether the payment succeeded.
+    /// Whether the gateway holds the buyer's money for it (so that it can be refunded).
     pub fn is_paid(&self) -> bool {
         self.completion
             .as_ref()
-            .is_some_and(|c| c.outcome == Outcome::Success)
+            .is_some_and(|c| c.outcome.holds_money())
     }
 }
 
@@ -193,6 +194,11 @@ impl Store {
         }
         self.last_query.insert(key, now);
         true
+    }
+
+    /// Every payment, for changes.
+    pub fn payments_mut(&mut self) -> impl Iterator<Item = &mut SimPayment> {
+        self.payments.values_mut()
     }
 
     /// Every payment, by id.

@@ -95,6 +95,53 @@ async fn querydr_after_a_cancel_reports_status_11() {
 }
 
 #[tokio::test]
+async fn a_flagged_payment_reports_07_or_04_until_the_gateway_decides() {
+    let sim = sim(config(None)).await;
+    let (suspicious, _) = paid(&sim, "Q-07", 50_000, Some(Outcome::Suspicious));
+    let (reversed, _) = paid(&sim, "Q-04", 50_000, Some(Outcome::Reversed));
+    let client = client(&sim);
+    let status = |r: Result<vnpay::QueryDrResult, _>| r.unwrap().transaction_status;
+    assert_eq!(
+        status(client.query_dr(&query("Q-07", suspicious)).await),
+        TransactionStatus::SuspectedFraud
+    );
+    assert_eq!(
+        status(client.query_dr(&query("Q-04", reversed)).await),
+        TransactionStatus::Reversed
+    );
+    sim.decide("Q-07", Outcome::Success).unwrap();
+    sim.decide("Q-04", Outcome::InsufficientFunds).unwrap();
+    assert_eq!(
+        status(client.query_dr(&query("Q-07", suspicious)).await),
+        TransactionStatus::Success
+    );
+    assert_eq!(
+        status(client.query_dr(&query("Q-04", reversed)).await),
+        TransactionStatus::Failed
+    );
+}
+
+#[tokio::test]
+async fn an_undecidable_txn_ref_is_answered_99_and_the_others_normally() {
+    let sim = sim(config(None)).await;
+    let (poisoned, _) = paid(&sim, "Q-99", 50_000, Some(Outcome::Success));
+    let (fine, _) = paid(&sim, "Q-OK", 50_000, Some(Outcome::Success));
+    sim.set_faults(vnpay_sim::Faults {
+        querydr_undecidable: vec!["Q-99".to_owned()],
+        ..vnpay_sim::Faults::default()
+    })
+    .unwrap();
+    let client = client(&sim);
+    let refused = client.query_dr(&query("Q-99", poisoned)).await;
+    assert!(
+        matches!(&refused, Err(ClientError::Rejected(r)) if r.code == QueryDrResponseCode::OtherError),
+        "{refused:?}"
+    );
+    let answered = client.query_dr(&query("Q-OK", fine)).await.unwrap();
+    assert_eq!(answered.transaction_status, TransactionStatus::Success);
+}
+
+#[tokio::test]
 async fn querydr_of_a_payment_still_on_the_page_reports_pending_01() {
     let sim = sim(config(None)).await;
     let (created, _) = paid(&sim, "Q-3", 50_000, None);

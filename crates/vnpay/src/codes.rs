@@ -121,6 +121,12 @@ impl ResponseCode {
         *self == Self::Success
     }
 
+    /// `07`: money was taken, but the transaction is flagged as suspicious and the merchant must
+    /// review it (§4.3). Never a failure: the buyer's money may be gone.
+    pub fn may_have_debited(&self) -> bool {
+        *self == Self::Suspicious
+    }
+
     /// The buyer gave up or ran out of time (24, 11, 15): nothing was charged.
     pub fn is_abandoned(&self) -> bool {
         matches!(
@@ -155,6 +161,25 @@ impl TransactionStatus {
     /// `01`: the buyer may still pay; ask again later.
     pub fn is_pending(&self) -> bool {
         *self == Self::Pending
+    }
+
+    /// Money may have left the buyer's account without a clear success (§4.3): `04` (debited at the
+    /// bank, not completed at VNPay), `07` (suspected fraud), and the refund states `05`, `06` and
+    /// `09`, which exist only for money that was taken.
+    pub fn may_have_debited(&self) -> bool {
+        matches!(
+            self,
+            Self::Reversed
+                | Self::SuspectedFraud
+                | Self::RefundProcessing
+                | Self::RefundSentToBank
+                | Self::RefundRejected
+        )
+    }
+
+    /// The transaction ended without money moving: `02` failed, `08` timed out, `11` cancelled.
+    pub fn says_unpaid(&self) -> bool {
+        matches!(self, Self::Failed | Self::TimedOut | Self::Cancelled)
     }
 
     /// A refund is under way or done (05, 06).
@@ -272,6 +297,27 @@ mod tests {
         assert!(QueryDrResponseCode::Success.is_success());
         assert!(!RefundResponseCode::OtherError.is_success());
         assert!(ResponseCode::SessionTimeout.is_abandoned());
+    }
+
+    #[test]
+    fn the_codes_that_may_mean_a_debit_are_never_read_as_unpaid() {
+        assert!(ResponseCode::Suspicious.may_have_debited());
+        assert!(!ResponseCode::Cancelled.may_have_debited());
+        for code in ["04", "05", "06", "07", "09"] {
+            let status = TransactionStatus::from(code);
+            assert!(status.may_have_debited() && !status.says_unpaid(), "{code}");
+        }
+        for code in ["02", "08", "11"] {
+            let status = TransactionStatus::from(code);
+            assert!(status.says_unpaid() && !status.may_have_debited(), "{code}");
+        }
+        for code in ["00", "01", "42"] {
+            let status = TransactionStatus::from(code);
+            assert!(
+                !status.says_unpaid() && !status.may_have_debited(),
+                "{code}"
+            );
+        }
     }
 
     #[test]

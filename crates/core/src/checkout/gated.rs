@@ -217,7 +217,7 @@ mod tests {
                 id,
                 sku: Sku::parse("P1").unwrap(),
                 name: "Phone".into(),
-                price: Vnd::price(1_000).unwrap(),
+                price: Vnd::price(10_000).unwrap(),
                 stock: Stock {
                     total: 10,
                     available: 10,
@@ -344,8 +344,8 @@ mod tests {
     struct Body;
 
     impl OrderAnswer for Body {
-        fn payment_url(&self, _: &Order) -> Option<String> {
-            None
+        fn payment_url(&self, order: &Order) -> Option<String> {
+            Some(format!("https://pay.example/{}", order.id))
         }
         fn render(&self, order: &Order) -> Vec<u8> {
             order.id.to_string().into_bytes()

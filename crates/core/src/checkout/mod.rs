@@ -92,8 +92,12 @@ pub enum PlaceOrderError {
     UnknownProduct,
     #[error("this idempotency key was used with a different request")]
     IdempotencyConflict,
-    #[error("the amount is too large")]
-    AmountTooLarge,
+    /// Price × quantity is outside what the gateway can take in one payment.
+    #[error("the order's amount cannot be paid through the gateway")]
+    AmountNotPayable,
+    /// The gateway gave no payment link for a payable order: a configuration fault, never a 201.
+    #[error("no payment link could be made for the order")]
+    NoPaymentLink,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -123,7 +127,8 @@ fn draft(
     let amount = product
         .price
         .times(request.quantity)
-        .ok_or(PlaceOrderError::AmountTooLarge)?;
+        .filter(|amount| crate::payment::is_payable(*amount))
+        .ok_or(PlaceOrderError::AmountNotPayable)?;
     let mut order = Order {
         id: OrderId::new(),
         customer: purchaser.customer.clone(),
@@ -137,7 +142,11 @@ fn draft(
         payment_url: None,
         gateway_transaction_no: None,
     };
-    order.payment_url = answer.payment_url(&order);
+    order.payment_url = Some(
+        answer
+            .payment_url(&order)
+            .ok_or(PlaceOrderError::NoPaymentLink)?,
+    );
     Ok(Reservation {
         answer_status: 201,
         answer_body: answer.render(&order),

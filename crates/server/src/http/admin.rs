@@ -2,11 +2,12 @@
 
 use super::extract::{Admin, ApiJson, PathId};
 use super::openapi::{
-    BadBody, DuplicateSku, InvalidRequest, PayloadTooLarge, ProductNotFound, Unauthorized,
-    Unavailable, UnsupportedMediaType,
+    BadBody, DuplicateSku, InvalidProduct, InvalidRequest, PayloadTooLarge, ProductNotFound,
+    Unauthorized, Unavailable, UnsupportedMediaType,
 };
 use super::problem::Problem;
 use super::products::{ProductView, parse_product_id};
+use crate::payments::payable;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -14,7 +15,7 @@ use axum::http::StatusCode;
 use flashgate_core::ids::ParseError;
 use flashgate_core::ports::CatalogError;
 use flashgate_core::product::{SaleWindow, Stock, parse_limit, parse_name, parse_stock};
-use flashgate_core::{NewProduct, Product, ProductPatch, Sku, Vnd};
+use flashgate_core::{NewProduct, Product, ProductPatch, Sku};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -115,7 +116,7 @@ fn catalog_problem(error: CatalogError) -> Problem {
         (status = 409, description = "The sku is taken.", body = DuplicateSku, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
         (status = 415, description = "The body is not sent as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
-        (status = 422, description = "The body is not a valid product.", body = InvalidRequest, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not a valid product, or its price cannot be paid through the gateway (`price_not_payable`: 5,000 up to, not including, 1,000,000,000 VND).", body = InvalidProduct, content_type = "application/problem+json"),
         (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
     ),
 )]
@@ -127,7 +128,7 @@ pub async fn create(
     let product = NewProduct {
         sku: Sku::parse(&body.sku).map_err(invalid)?,
         name: parse_name(&body.name).map_err(invalid)?,
-        price: Vnd::price(body.price_vnd).map_err(invalid)?,
+        price: payable::price(body.price_vnd)?,
         stock: parse_stock(body.stock, "stock").map_err(invalid)?,
         per_customer_limit: body
             .per_customer_limit
@@ -167,7 +168,7 @@ pub async fn create(
         (status = 404, description = "No such product.", body = ProductNotFound, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
         (status = 415, description = "The body is not sent as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
-        (status = 422, description = "The body is not a valid change.", body = InvalidRequest, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not a valid change, or the new price cannot be paid through the gateway (`price_not_payable`).", body = InvalidProduct, content_type = "application/problem+json"),
         (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
     ),
 )]
@@ -185,11 +186,7 @@ pub async fn update(
             .map(parse_name)
             .transpose()
             .map_err(invalid)?,
-        price: body
-            .price_vnd
-            .map(Vnd::price)
-            .transpose()
-            .map_err(invalid)?,
+        price: body.price_vnd.map(payable::price).transpose()?,
         per_customer_limit: body
             .per_customer_limit
             .map(|limit| limit.map(parse_limit).transpose())

@@ -2,6 +2,7 @@
 //! only layer that knows status codes.
 
 pub mod admin;
+pub mod admin_orders;
 pub mod client_ip;
 pub mod dashboard;
 pub mod extract;
@@ -42,6 +43,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/products", post(admin::create))
         .route("/admin/products/{id}", patch(admin::update))
         .route("/admin/products/{id}/restock", post(admin::restock))
+        .route("/admin/orders", get(admin_orders::search))
+        .route("/admin/orders/{id}", get(admin_orders::detail))
+        .route("/admin/orders/{id}/refund", post(admin_orders::refund))
+        .route("/admin/orders/{id}/review", post(admin_orders::settle_review))
         .route("/orders", post(orders::create).get(orders::list))
         .route("/orders/{id}", get(orders::get))
         .route("/payments/vnpay/ipn", get(payments::ipn))

@@ -4,7 +4,7 @@
 //! To document a new route: annotate its handler with `#[utoipa::path(...)]` and add the handler to
 //! `paths(...)` below. The contract suite fails while a route of the router is missing here.
 
-use super::{admin, dashboard, health, orders, payments, products, sessions};
+use super::{admin, admin_orders, dashboard, health, orders, payments, products, sessions};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::LazyLock;
@@ -39,6 +39,10 @@ use utoipa::{Modify, OpenApi};
         admin::create,
         admin::update,
         admin::restock,
+        admin_orders::search,
+        admin_orders::detail,
+        admin_orders::refund,
+        admin_orders::settle_review,
         orders::create,
         orders::list,
         orders::get,
@@ -290,10 +294,18 @@ problems! {
     PayloadTooLarge = ["payload_too_large"];
     UnsupportedMediaType = ["unsupported_media_type"];
     InvalidRequest = ["invalid_request"];
-    InvalidPurchase = ["invalid_request", "unknown_product"];
+    /// A product that is not valid, or whose price the gateway could never take.
+    InvalidProduct = ["invalid_request", "price_not_payable"];
+    /// An order that is not valid, names no product, or whose price × quantity the gateway could not take.
+    InvalidPurchase = ["invalid_request", "unknown_product", "amount_not_payable"];
     ProductNotFound = ["product_not_found"];
     OrderNotFound = ["order_not_found"];
     DuplicateSku = ["duplicate_sku"];
     PurchaseConflict = ["sold_out", "sale_not_active", "idempotency_conflict"];
     LimitExceeded = ["limit_exceeded"];
+    /// The `Idempotency-Key` of a refund is missing or not valid.
+    BadRefund = ["idempotency_key_required", "invalid_idempotency_key"];
+    /// Only a paid order, or one under review, can be refunded.
+    NotRefundable = ["not_refundable"];
+    NotUnderReview = ["not_under_review"];
 }

@@ -35,7 +35,7 @@ pub struct CreateOrder {
 pub struct OrderView {
     #[schema(format = "uuid")]
     pub id: String,
-    #[schema(value_type = String, pattern = "^(pending_payment|paid|payment_failed|expired|refund_pending|refunded)$")]
+    #[schema(value_type = String, pattern = "^(pending_payment|payment_review|paid|payment_failed|expired|refund_pending|refunded)$")]
     pub status: &'static str,
     pub product_id: i64,
     pub quantity: i64,
@@ -117,7 +117,7 @@ impl OrderAnswer for JsonOrderAnswer<'_> {
         (status = 409, description = "Sold out, the sale is not active, or the key was used for another request.", body = PurchaseConflict, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
         (status = 415, description = "The body is not sent as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
-        (status = 422, description = "The body is not a valid order, or names no product.", body = InvalidPurchase, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not a valid order, names no product, or its price × quantity cannot be paid through the gateway (`amount_not_payable`: 5,000 up to, not including, 1,000,000,000 VND).", body = InvalidPurchase, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this client.", body = RateLimited, content_type = "application/problem+json"),
         (status = 503, description = "The database does not answer, or too many purchases are in progress.", body = PurchaseUnavailable, content_type = "application/problem+json"),
     ),
@@ -204,8 +204,10 @@ fn purchase_problem(error: PlaceOrderError, product_id: i64) -> Problem {
             "The idempotency key was used for another request",
             "Use a new Idempotency-Key for a different request.",
         ),
-        PlaceOrderError::AmountTooLarge => {
-            Problem::invalid_request("The order's amount is too large.")
+        PlaceOrderError::AmountNotPayable => crate::payments::payable::amount_not_payable(),
+        PlaceOrderError::NoPaymentLink => {
+            tracing::error!("no payment link for a payable order; check the vnpay settings");
+            Problem::internal()
         }
         PlaceOrderError::Store(e) => e.into(),
     }

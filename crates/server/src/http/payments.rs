@@ -104,6 +104,11 @@ pub async fn return_page(State(state): State<AppState>, RawQuery(query): RawQuer
             },
             "ok",
         ),
+        (Some(callback), _) if crate::payments::callbacks::in_doubt(callback) => (
+            "Payment under review",
+            format!("The gateway reports: {}. Your order keeps its items while the payment is checked; if it does not go through, any money taken is returned.", callback.response_code.meaning()),
+            "warn",
+        ),
         (Some(callback), _) => (
             "Payment not completed",
             format!("The gateway reports: {}. Your order was not charged.", callback.response_code.meaning()),

@@ -43,16 +43,40 @@ fn claimed_txn_ref(raw_query: &str) -> Option<String> {
         .map(|(_, value)| value.chars().take(100).collect())
 }
 
+/// What a verified callback says about the money. Only a status that says no money moved is a
+/// failure; anything else short of a clear success (ResponseCode 07, TransactionStatus 04/07, an
+/// unknown code) may have debited the buyer and is reviewed (spec §4.3).
 fn verdict(callback: &Callback, now: time::OffsetDateTime) -> Verdict {
+    let payment = GatewayPayment {
+        transaction_no: i64::try_from(callback.transaction_no)
+            .ok()
+            .filter(|n| *n > 0),
+        paid_at: callback.pay_date.map_or(now, VnpDateTime::instant),
+    };
     if callback.is_paid() {
-        Verdict::Paid(GatewayPayment {
-            transaction_no: i64::try_from(callback.transaction_no)
-                .ok()
-                .filter(|n| *n > 0),
-            paid_at: callback.pay_date.map_or(now, VnpDateTime::instant),
-        })
-    } else {
+        Verdict::Paid(payment)
+    } else if !callback.response_code.may_have_debited()
+        && callback.transaction_status.says_unpaid()
+    {
         Verdict::Failed
+    } else {
+        Verdict::Review(payment)
+    }
+}
+
+/// Whether a verified callback leaves the money in doubt (the order goes to review).
+pub fn in_doubt(callback: &Callback) -> bool {
+    matches!(
+        verdict(callback, time::OffsetDateTime::UNIX_EPOCH),
+        Verdict::Review(_)
+    )
+}
+
+fn verdict_name(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Paid(_) => "paid",
+        Verdict::Review(_) => "review",
+        Verdict::Failed => "failed",
     }
 }
 
@@ -73,8 +97,7 @@ impl Callbacks {
         let order_id = txn_ref.as_deref().and_then(OrderId::from_txn_ref);
         let outcome = match &checked {
             _ if foreign => "other_terminal",
-            Ok(callback) if callback.is_paid() => "paid",
-            Ok(_) => "failed",
+            Ok(callback) => verdict_name(verdict(callback, self.clock.now())),
             Err(error) if error.is_bad_signature() => "invalid_signature",
             Err(_) => "malformed",
         };
@@ -165,8 +188,7 @@ impl Callbacks {
             verified: checked.is_some(),
             raw: raw_query.chars().take(4096).collect(),
             outcome: match &checked {
-                Some(callback) if callback.is_paid() => "paid",
-                Some(_) => "failed",
+                Some(callback) => verdict_name(verdict(callback, self.clock.now())),
                 None => "unverified",
             }
             .to_owned(),

@@ -11,8 +11,8 @@ use flashgate_core::{Clock, Order};
 use std::net::IpAddr;
 use std::sync::Arc;
 use vnpay::{
-    ClientError, OrderInfo, PayAmount, PayRequest, QueryDrRequest, QueryDrResponseCode, RefundKind,
-    RefundRequest, ReturnUrl, Terminal, TransactionStatus, TxnRef, VnpDateTime, VnpayClient,
+    ClientError, NoAnswer, OrderInfo, PayAmount, PayRequest, QueryDrRequest, QueryDrResponseCode,
+    RefundKind, RefundRequest, ReturnUrl, Terminal, TxnRef, VnpDateTime, VnpayClient,
 };
 
 pub struct VnpayGateway {
@@ -87,42 +87,35 @@ impl VnpayGateway {
 #[async_trait]
 impl PaymentStatus for VnpayGateway {
     async fn check(&self, order: &Order) -> PaymentCheck {
-        let Some((txn_ref, created)) = reference(order) else {
-            return PaymentCheck::Unknown {
-                rate_limited: false,
-            };
-        };
-        let Some(info) = description("Kiem tra don hang", order) else {
-            return PaymentCheck::Unknown {
-                rate_limited: false,
-            };
+        let (Some((txn_ref, created)), Some(info)) =
+            (reference(order), description("Kiem tra don hang", order))
+        else {
+            return PaymentCheck::Undecided;
         };
         let request = QueryDrRequest::new(txn_ref, created, info, self.server_ip, self.clock.now());
         let (check, verified, raw, outcome) = match self.client.query_dr(&request).await {
             Ok(result) => {
                 let check = if i64::try_from(result.amount.get()).ok() != Some(order.amount.get()) {
                     tracing::error!(order_id = %order.id, "querydr reports another amount; leaving the order alone");
-                    PaymentCheck::Unknown {
-                        rate_limited: false,
-                    }
+                    PaymentCheck::Undecided
                 } else {
-                    match result.transaction_status {
-                        TransactionStatus::Success => PaymentCheck::Paid(GatewayPayment {
-                            transaction_no: result
-                                .transaction_no
-                                .and_then(|n| i64::try_from(n).ok()),
-                            paid_at: result
-                                .pay_date
-                                .map_or_else(|| self.clock.now(), VnpDateTime::instant),
-                        }),
-                        TransactionStatus::Pending => PaymentCheck::Pending,
-                        TransactionStatus::Failed
-                        | TransactionStatus::Reversed
-                        | TransactionStatus::TimedOut
-                        | TransactionStatus::Cancelled => PaymentCheck::Failed,
-                        _ => PaymentCheck::Unknown {
-                            rate_limited: false,
-                        },
+                    let payment = GatewayPayment {
+                        transaction_no: result.transaction_no.and_then(|n| i64::try_from(n).ok()),
+                        paid_at: result
+                            .pay_date
+                            .map_or_else(|| self.clock.now(), VnpDateTime::instant),
+                    };
+                    let status = &result.transaction_status;
+                    if status.is_success() {
+                        PaymentCheck::Paid(payment)
+                    } else if status.is_pending() {
+                        PaymentCheck::Pending
+                    } else if status.says_unpaid() {
+                        PaymentCheck::Failed
+                    } else if status.may_have_debited() {
+                        PaymentCheck::Review(payment)
+                    } else {
+                        PaymentCheck::Undecided
                     }
                 };
                 (check, true, format!("{result:?}"), outcome_name(&check))
@@ -131,12 +124,9 @@ impl PaymentStatus for VnpayGateway {
                 let check = match rejection.code {
                     // The gateway has never seen the payment: the buyer did not reach it.
                     QueryDrResponseCode::NotFound => PaymentCheck::Pending,
-                    QueryDrResponseCode::DuplicateRequest => {
-                        PaymentCheck::Unknown { rate_limited: true }
-                    }
-                    _ => PaymentCheck::Unknown {
-                        rate_limited: false,
-                    },
+                    // Rate limited: a signal about the gateway, not about this order.
+                    QueryDrResponseCode::DuplicateRequest => PaymentCheck::GatewayBusy,
+                    _ => PaymentCheck::Undecided,
                 };
                 (
                     check,
@@ -146,17 +136,25 @@ impl PaymentStatus for VnpayGateway {
                 )
             }
             Err(ClientError::NoAnswer(no_answer)) => {
-                let check = PaymentCheck::Unknown {
-                    rate_limited: false,
+                let check = match no_answer {
+                    // A reply came, but not one that can be trusted about this order.
+                    NoAnswer::NotJson(_) | NoAnswer::Untrusted(_) => PaymentCheck::Undecided,
+                    // Unreachable, too slow or failing (5xx): the gateway as a whole.
+                    NoAnswer::Connect(_)
+                    | NoAnswer::Timeout
+                    | NoAnswer::HttpStatus(_)
+                    | NoAnswer::Transport(_) => PaymentCheck::GatewayBusy,
                 };
-                (check, false, no_answer.to_string(), "unreachable")
+                let outcome = match check {
+                    PaymentCheck::GatewayBusy => "unreachable",
+                    _ => "untrusted",
+                };
+                (check, false, no_answer.to_string(), outcome)
             }
         };
         metrics::gateway_query(outcome);
         if !self.record(order, "querydr", verified, raw, outcome).await {
-            return PaymentCheck::Unknown {
-                rate_limited: false,
-            };
+            return PaymentCheck::Undecided;
         }
         check
     }
@@ -165,12 +163,11 @@ impl PaymentStatus for VnpayGateway {
 fn outcome_name(check: &PaymentCheck) -> &'static str {
     match check {
         PaymentCheck::Paid(_) => "paid",
+        PaymentCheck::Review(_) => "review",
         PaymentCheck::Failed => "failed",
         PaymentCheck::Pending => "pending",
-        PaymentCheck::Unknown { rate_limited: true } => "rate_limited",
-        PaymentCheck::Unknown {
-            rate_limited: false,
-        } => "unknown",
+        PaymentCheck::GatewayBusy => "rate_limited",
+        PaymentCheck::Undecided => "unknown",
     }
 }
 

@@ -4,6 +4,9 @@
 
 pub mod callbacks;
 pub mod gateway;
+pub mod operator;
+pub mod payable;
+pub mod settings;
 
 pub use callbacks::Callbacks;
 pub use gateway::VnpayGateway;

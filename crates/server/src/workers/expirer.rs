@@ -1,7 +1,9 @@
-//! The expirer: releases the units of orders whose hold ran out. It claims orders with a lease (so
-//! several instances never act on one order at once), asks the gateway first (a paid order whose
-//! webhook was lost is settled as paid, never expired), then moves each order through the same
-//! conditional transitions every other path uses.
+//! The expirer: releases the units of orders whose hold ran out. It claims orders a short grace past
+//! their payment link's expiry (a payment finishing at the last second is not asked about mid-flight)
+//! with a lease (so several instances never act on one order at once), asks the gateway first (a paid
+//! order whose webhook was lost is settled as paid, one whose money is in doubt goes to review, never
+//! expired), then moves each order through the same conditional transitions every other path uses.
+//! It never claims an order under review: that one waits on the gateway or an operator.
 
 use crate::metrics;
 use flashgate_core::payment::{PaymentCheck, PaymentStatus};
@@ -16,6 +18,8 @@ pub struct Expirer {
     pub transitions: Arc<dyn Transitions>,
     pub payments: Arc<dyn PaymentStatus>,
     pub clock: Arc<dyn Clock>,
+    /// How long past the hold's end (the link's `vnp_ExpireDate`) an order is left before it is asked about.
+    pub grace: time::Duration,
     pub lease: time::Duration,
     pub batch: i64,
 }
@@ -27,6 +31,8 @@ pub struct ExpiryStep {
     pub expired: usize,
     pub paid: usize,
     pub failed: usize,
+    /// Put under review: the gateway says money may have moved.
+    pub review: usize,
     /// Left for a later step: the gateway could not be asked, or the order had moved on.
     pub deferred: usize,
 }
@@ -37,6 +43,7 @@ impl ExpiryStep {
         self.expired += other.expired;
         self.paid += other.paid;
         self.failed += other.failed;
+        self.review += other.review;
         self.deferred += other.deferred;
     }
 }
@@ -46,7 +53,7 @@ impl Expirer {
         let now = self.clock.now();
         let claimed = self
             .leases
-            .claim_expired(now, now + self.lease, self.batch)
+            .claim_expired(now, now - self.grace, now + self.lease, self.batch)
             .await?;
         let mut step = ExpiryStep {
             claimed: claimed.len(),
@@ -64,12 +71,18 @@ impl Expirer {
                         false => step.deferred += 1,
                     }
                 }
+                PaymentCheck::Review(payment) => {
+                    match self.settle(&order, Verdict::Review(payment)).await? {
+                        true => step.review += 1,
+                        false => step.deferred += 1,
+                    }
+                }
                 PaymentCheck::Failed => match self.settle(&order, Verdict::Failed).await? {
                     true => step.failed += 1,
                     false => step.deferred += 1,
                 },
                 // Keep the units held; the lease runs out and a later step asks again.
-                PaymentCheck::Unknown { .. } => step.deferred += 1,
+                PaymentCheck::GatewayBusy | PaymentCheck::Undecided => step.deferred += 1,
             }
         }
         if step.claimed > 0 {

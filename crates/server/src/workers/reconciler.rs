@@ -1,14 +1,18 @@
-//! The reconciler: the webhook's safety net. It claims `pending_payment` orders old enough that their
-//! IPN may have been lost, asks the gateway (querydr), and applies the answer through the same
-//! settlement path as the IPN. Each order has its own next-poll time, closer together as its hold
-//! nears its end; a gateway that says "too often" (94) or does not answer makes the whole worker back
-//! off with jitter.
+//! The reconciler: the webhook's safety net. It claims the orders whose money the gateway may still
+//! have news about: `pending_payment` orders old enough that their IPN may have been lost,
+//! `payment_review` orders until the gateway decides, and expired or failed orders within the
+//! late-money window (a payment completed at the edge of the hold whose IPNs were all lost). It asks
+//! the gateway (querydr) and applies the answer through the same settlement path as the IPN.
+//!
+//! Each order has its own next-poll time, closer together as its hold nears its end. Only a signal
+//! about the gateway as a whole (it asks us to slow down, does not answer, or fails) stops the pass
+//! and backs the worker off; an order whose answer cannot be decided is asked again later, alone.
 
 use crate::metrics;
 use flashgate_core::payment::{PaymentCheck, PaymentStatus};
-use flashgate_core::ports::{Leases, Transitions};
+use flashgate_core::ports::{Leases, PollClaim, Transitions};
 use flashgate_core::settle::{Settle, Settled, Verdict};
-use flashgate_core::{Clock, Order, StoreError};
+use flashgate_core::{Clock, Order, OrderStatus, StoreError};
 use futures_util::future::join_all;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -22,6 +26,8 @@ pub struct Reconciler {
     pub first_poll_after: Duration,
     pub poll_interval: Duration,
     pub min_poll_interval: Duration,
+    /// How long after a hold ended expired and failed orders are still asked about.
+    pub late_money_window: Duration,
     pub lease: Duration,
     pub batch: i64,
 }
@@ -29,10 +35,13 @@ pub struct Reconciler {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ReconcileStep {
     pub claimed: usize,
-    /// Orders the gateway said were paid or failed, settled by this step (lost webhooks caught).
+    /// Orders the gateway's answer moved (paid, failed, to review, late money caught).
     pub settled: usize,
+    /// Orders asked about with nothing new: still pending, still in review, no late money.
     pub still_pending: usize,
-    /// Orders left because the gateway was unreachable or asked us to slow down.
+    /// Orders whose answer could not be decided, each rescheduled on its own.
+    pub undecided: usize,
+    /// Orders left because the gateway as a whole asked us to slow down or did not answer.
     pub backed_off: usize,
 }
 
@@ -41,8 +50,9 @@ const QUERIES_IN_FLIGHT: usize = 8;
 
 enum Poll {
     Settled(usize),
-    StillPending,
-    BackedOff,
+    NothingNew,
+    Undecided,
+    GatewayBusy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,12 +69,13 @@ impl Reconciler {
         let now = self.clock.now();
         let claimed = self
             .leases
-            .claim_for_poll(
+            .claim_for_poll(&PollClaim {
                 now,
-                now - self.first_poll_after,
-                now + self.lease,
-                self.batch,
-            )
+                created_before: now - self.first_poll_after,
+                late_since: now - self.late_money_window,
+                lease_until: now + self.lease,
+                limit: self.batch,
+            })
             .await?;
         let mut step = ReconcileStep {
             claimed: claimed.len(),
@@ -76,8 +87,9 @@ impl Reconciler {
             for poll in join_all(chunk.iter().map(|order| self.poll(order))).await {
                 match poll? {
                     Poll::Settled(n) => step.settled += n,
-                    Poll::StillPending => step.still_pending += 1,
-                    Poll::BackedOff => step.backed_off += 1,
+                    Poll::NothingNew => step.still_pending += 1,
+                    Poll::Undecided => step.undecided += 1,
+                    Poll::GatewayBusy => step.backed_off += 1,
                 }
             }
             if step.backed_off > 0 {
@@ -100,23 +112,39 @@ impl Reconciler {
     }
 
     async fn poll(&self, order: &Order) -> Result<Poll, StoreError> {
-        Ok(match self.payments.check(order).await {
+        let poll = match self.payments.check(order).await {
             PaymentCheck::Paid(payment) => {
                 Poll::Settled(self.settle(order, Verdict::Paid(payment)).await?)
             }
-            PaymentCheck::Failed => Poll::Settled(self.settle(order, Verdict::Failed).await?),
-            PaymentCheck::Pending => {
-                let next = self.next_poll(order, self.clock.now());
-                self.leases.schedule_poll(order.id, next).await?;
-                Poll::StillPending
+            PaymentCheck::Review(payment) => {
+                Poll::Settled(self.settle(order, Verdict::Review(payment)).await?)
             }
-            PaymentCheck::Unknown { .. } => {
+            PaymentCheck::Failed => Poll::Settled(self.settle(order, Verdict::Failed).await?),
+            PaymentCheck::Pending => Poll::NothingNew,
+            PaymentCheck::Undecided => {
+                metrics::reconciler_undecided();
+                tracing::warn!(order_id = %order.id, "the gateway's answer cannot be decided; asking again later");
+                Poll::Undecided
+            }
+            PaymentCheck::GatewayBusy => {
                 self.leases
                     .schedule_poll(order.id, self.clock.now() + self.min_poll_interval)
                     .await?;
-                Poll::BackedOff
+                return Ok(Poll::GatewayBusy);
             }
-        })
+        };
+        let poll = match poll {
+            // Nothing moved: the answer is what the order already shows (still in review, or no
+            // late money for a released hold).
+            Poll::Settled(0) => Poll::NothingNew,
+            other => other,
+        };
+        let next = match poll {
+            Poll::Undecided => self.clock.now() + self.poll_interval,
+            _ => self.next_poll(order, self.clock.now()),
+        };
+        self.leases.schedule_poll(order.id, next).await?;
+        Ok(poll)
     }
 
     async fn settle(&self, order: &Order, verdict: Verdict) -> Result<usize, StoreError> {
@@ -137,9 +165,13 @@ impl Reconciler {
         }
     }
 
-    /// The next time to ask about a pending order: half the time left on its hold, between the
-    /// minimum and the regular interval, so polls grow denser as the hold runs out.
+    /// The next time to ask about an order. A pending one: half the time left on its hold, between
+    /// the minimum and the regular interval, so polls grow denser as the hold runs out. Any other
+    /// (in review, or released within the late-money window): the regular interval.
     pub fn next_poll(&self, order: &Order, now: OffsetDateTime) -> OffsetDateTime {
+        if order.status != OrderStatus::PendingPayment {
+            return now + self.poll_interval;
+        }
         let left = order.expires_at - now;
         now + (left / 2_i32).clamp(self.min_poll_interval, self.poll_interval)
     }

@@ -3,6 +3,7 @@
 
 use crate::{Fixture, conformance, now, race, reservation_at};
 use flashgate_core::OrderId;
+use flashgate_core::ports::PollClaim;
 use flashgate_core::purchase::WriteMode;
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
@@ -41,7 +42,7 @@ async fn claim_expired(
     let claimed = fx
         .store
         .leases
-        .claim_expired(at, until, limit)
+        .claim_expired(at, at, until, limit)
         .await
         .unwrap();
     claimed.into_iter().map(|o| o.id).collect()
@@ -54,11 +55,16 @@ async fn claim_for_poll(
     created_before: OffsetDateTime,
 ) -> Vec<OrderId> {
     let lease_until = at + Duration::seconds(30);
-    let claim = fx
-        .store
-        .leases
-        .claim_for_poll(at, created_before, lease_until, 10);
-    claim.await.unwrap().into_iter().map(|o| o.id).collect()
+    let claim = PollClaim {
+        now: at,
+        created_before,
+        // Released holds are asked about for an hour after they end.
+        late_since: at - Duration::hours(1),
+        lease_until,
+        limit: 10,
+    };
+    let claimed = fx.store.leases.claim_for_poll(&claim).await;
+    claimed.unwrap().into_iter().map(|o| o.id).collect()
 }
 
 async fn racing_claimers_never_share_an_order(fx: Fixture) {
@@ -69,7 +75,7 @@ async fn racing_claimers_never_share_an_order(fx: Fixture) {
     let claims = race(8, |_| {
         let store = store.clone();
         async move {
-            let claimed = store.leases.claim_expired(at, until, 5).await.unwrap();
+            let claimed = store.leases.claim_expired(at, at, until, 5).await.unwrap();
             claimed.into_iter().map(|o| o.id).collect::<Vec<_>>()
         }
     })

@@ -60,6 +60,14 @@ pub(super) fn handle(sim: &SimHandle, value: Value) -> Response {
     if version != VERSION || VnpDateTime::parse(create_date).is_err() {
         return reject(COMMAND, "03", "Invalid data format");
     }
+    if sim
+        .faults()
+        .querydr_undecidable
+        .iter()
+        .any(|r| r == txn_ref)
+    {
+        return reject(COMMAND, "99", "Other error");
+    }
     let now = config.clock.now();
     let mut store = lock(&sim.0.store);
     if !store.use_request_id(tmn_code, VnpDateTime::from_instant(now).date(), request_id) {

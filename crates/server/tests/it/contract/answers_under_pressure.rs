@@ -1,7 +1,7 @@
 //! The answers a route gives when its client is over a limit, when purchases queue past their budget,
 //! and when the database is gone, each checked against the contract.
 
-use super::checked::Checked;
+use super::checked::{ADMIN_TOKEN, Checked};
 use super::document::Contract;
 use super::sessions::forged_session;
 use flashgate_store::testing::postgres_admin_url;
@@ -111,7 +111,7 @@ pub async fn a_lost_database_answers_as_documented(contract: &Contract) {
         c.admin(
             Method::POST,
             "/admin/products",
-            json!({"sku": "lost", "name": "Lost", "price_vnd": 1000, "stock": 1}),
+            json!({"sku": "lost", "name": "Lost", "price_vnd": 10_000, "stock": 1}),
         )
         .await,
         c.admin(Method::PATCH, "/admin/products/1", json!({"name": "x"}))
@@ -125,6 +125,26 @@ pub async fn a_lost_database_answers_as_documented(contract: &Contract) {
         c.purchase(&token, &key(), json!({"product_id": 1, "quantity": 1}))
             .await,
         c.buyer(Method::GET, "/orders", &token).await,
+        c.call(Method::GET, "/admin/orders", |r| r.bearer_auth(ADMIN_TOKEN))
+            .await,
+        c.call(
+            Method::GET,
+            &format!("/admin/orders/{}", uuid::Uuid::new_v4()),
+            |r| r.bearer_auth(ADMIN_TOKEN),
+        )
+        .await,
+        c.call(
+            Method::POST,
+            &format!("/admin/orders/{}/refund", uuid::Uuid::new_v4()),
+            |r| r.bearer_auth(ADMIN_TOKEN).header("Idempotency-Key", "lost"),
+        )
+        .await,
+        c.admin(
+            Method::POST,
+            &format!("/admin/orders/{}/review", uuid::Uuid::new_v4()),
+            json!({"decision": "refund"}),
+        )
+        .await,
         c.buyer(
             Method::GET,
             &format!("/orders/{}", uuid::Uuid::new_v4()),

@@ -2,6 +2,7 @@
 //! answer checked against the served document; at the end, every answer the document promises for a
 //! route has been seen (the 503s on PostgreSQL only, where the test can take the database away).
 
+use super::admin_orders::the_admin_order_tools_answer_as_documented;
 use super::answers_under_pressure::{
     a_full_house_sheds_purchases_as_documented, a_lost_database_answers_as_documented,
     rate_limits_answer_as_documented,
@@ -234,6 +235,7 @@ async fn every_documented_answer_is_the_real_one(backend: Backend) {
     assert_eq!(ipn.assert_status(200)["RspCode"], "97");
     c.get("/payments/vnpay/return").await;
 
+    the_admin_order_tools_answer_as_documented(&c).await;
     the_dashboard_answers_as_documented(&c).await;
     the_sessions_answer_as_documented(&c, product).await;
 

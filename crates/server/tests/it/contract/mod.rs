@@ -2,6 +2,7 @@
 //! and nothing else, real answers on PostgreSQL and SQLite are the ones it documents, and no input,
 //! however malformed, gets an answer it does not document or a 5xx.
 
+mod admin_orders;
 mod answers_under_pressure;
 mod checked;
 mod dashboard;

@@ -130,7 +130,7 @@ async fn start(spawn: Spawn) -> (TestApp, Known) {
     // Sold out, and not on sale yet: the purchase's refusals are reachable too.
     products.push(api.product(0, None).await);
     let later = api.create_product(json!({"sku": format!("later-{}", uuid::Uuid::new_v4().simple()),
-        "name": "Next week", "price_vnd": 1_000, "stock": 5, "sale_starts_at": "2999-01-01T00:00:00Z"}));
+        "name": "Next week", "price_vnd": 10_000, "stock": 5, "sale_starts_at": "2999-01-01T00:00:00Z"}));
     products.push(later.await.assert_status(201)["id"].as_i64().unwrap());
     // A live session, so that ending one (204) is reachable too, once.
     let started = api

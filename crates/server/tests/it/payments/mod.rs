@@ -6,9 +6,13 @@ use flashgate_testkit::{Backend, Spawn};
 use std::sync::Arc;
 
 mod callbacks;
+mod isolation;
 mod late_money;
+mod late_window;
 mod lost_webhooks;
+mod operator;
 mod paying;
+mod review;
 mod workers;
 
 /// The defaults file's VNPay hash secret, shared with the bundled simulator.

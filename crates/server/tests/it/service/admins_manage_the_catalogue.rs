@@ -57,9 +57,9 @@ async fn a_created_product_is_answered_201_and_shown_to_buyers(backend: Backend)
 async fn a_duplicate_sku_is_refused_and_creates_nothing(backend: Backend) {
     let app = super::spawn(backend).start().await;
     let api = app.api(0);
-    let body = json!({"sku": "ONLY-ONE", "name": "First", "price_vnd": 1000, "stock": 3});
+    let body = json!({"sku": "ONLY-ONE", "name": "First", "price_vnd": 10_000, "stock": 3});
     api.create_product(body).await.assert_status(201);
-    let again = json!({"sku": "ONLY-ONE", "name": "Second", "price_vnd": 2000, "stock": 9});
+    let again = json!({"sku": "ONLY-ONE", "name": "Second", "price_vnd": 20_000, "stock": 9});
     api.create_product(again)
         .await
         .assert_problem(409, "duplicate_sku");

@@ -1,0 +1,360 @@
+//! The operator's order tools: search orders, read one order's whole history, refund an order in
+//! full through the gateway, and settle an order whose payment is under review.
+
+use super::extract::{Admin, ApiJson, ApiQuery, IdempotencyKeyHeader, PathId};
+use super::openapi::{
+    BadBody, BadRefund, InvalidRequest, NotRefundable, NotUnderReview, OrderNotFound,
+    PayloadTooLarge, Unauthorized, Unavailable, UnsupportedMediaType,
+};
+use super::problem::Problem;
+use crate::payments::operator::{OperatorError, ReviewDecision};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use flashgate_core::order_search::{LedgerEntry, OrderCursor, OrderFilter, PaymentRecord};
+use flashgate_core::{CustomerId, Order, OrderId, OrderStatus, ProductId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// An order as the operator sees it: the buyer's view plus who bought it and the gateway's number.
+#[derive(Serialize, ToSchema)]
+pub struct AdminOrderView {
+    #[schema(format = "uuid")]
+    id: String,
+    #[schema(value_type = String, pattern = "^(pending_payment|payment_review|paid|payment_failed|expired|refund_pending|refunded)$")]
+    status: &'static str,
+    customer: String,
+    product_id: i64,
+    quantity: i64,
+    amount_vnd: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[schema(value_type = OffsetDateTime)]
+    paid_at: Option<OffsetDateTime>,
+    /// The gateway's number for the payment, once one is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gateway_transaction_no: Option<i64>,
+}
+
+impl From<&Order> for AdminOrderView {
+    fn from(o: &Order) -> Self {
+        Self {
+            id: o.id.to_string(),
+            status: o.status.as_str(),
+            customer: o.customer.as_str().to_owned(),
+            product_id: o.product_id.0,
+            quantity: o.quantity.get(),
+            amount_vnd: o.amount.get(),
+            created_at: o.created_at,
+            expires_at: o.expires_at,
+            paid_at: o.paid_at,
+            gateway_transaction_no: o.gateway_transaction_no,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderPage {
+    orders: Vec<AdminOrderView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Only orders in this status.
+    #[param(
+        pattern = "^(pending_payment|payment_review|paid|payment_failed|expired|refund_pending|refunded)$"
+    )]
+    status: Option<String>,
+    /// Only orders of this product.
+    #[param(minimum = 1)]
+    product_id: Option<i64>,
+    /// Only orders of this customer.
+    customer: Option<String>,
+    /// Only orders created at or after this time (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<OffsetDateTime>)]
+    created_from: Option<OffsetDateTime>,
+    /// Only orders created before this time (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<OffsetDateTime>)]
+    created_before: Option<OffsetDateTime>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// How many orders per page, newest first.
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    limit: Option<i64>,
+}
+
+impl SearchParams {
+    fn filter(self) -> Result<OrderFilter, Problem> {
+        let invalid = |why: &str| Problem::invalid_request(why.to_owned());
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=100).contains(&limit) {
+            return Err(invalid("limit: must be between 1 and 100"));
+        }
+        Ok(OrderFilter {
+            status: self
+                .status
+                .map(|s| {
+                    OrderStatus::parse(&s).ok_or_else(|| invalid("status: not an order status"))
+                })
+                .transpose()?,
+            product_id: self
+                .product_id
+                .map(|id| {
+                    (id >= 1)
+                        .then_some(ProductId(id))
+                        .ok_or_else(|| invalid("product_id: must be at least 1"))
+                })
+                .transpose()?,
+            customer: self
+                .customer
+                .map(|c| CustomerId::parse(&c).map_err(|e| Problem::invalid_request(e.to_string())))
+                .transpose()?,
+            created_from: self.created_from,
+            created_before: self.created_before,
+            after: self
+                .cursor
+                .map(|c| {
+                    OrderCursor::decode(&c)
+                        .ok_or_else(|| invalid("cursor: not a cursor this API gave"))
+                })
+                .transpose()?,
+            limit,
+        })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LedgerView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    from: Option<&'static str>,
+    to: &'static str,
+    reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+}
+
+impl From<&LedgerEntry> for LedgerView {
+    fn from(e: &LedgerEntry) -> Self {
+        Self {
+            from: e.from.map(OrderStatus::as_str),
+            to: e.to.as_str(),
+            reason: e.reason.clone(),
+            at: e.at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PaymentEventView {
+    /// `ipn`, `return`, `querydr` or `refund`.
+    source: String,
+    verified: bool,
+    outcome: String,
+    /// The message as it was received.
+    raw: String,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+}
+
+impl From<&PaymentRecord> for PaymentEventView {
+    fn from(r: &PaymentRecord) -> Self {
+        Self {
+            source: r.source.clone(),
+            verified: r.verified,
+            outcome: r.outcome.clone(),
+            raw: r.raw.clone(),
+            at: r.at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderDetail {
+    order: AdminOrderView,
+    /// Every state change, oldest first.
+    ledger: Vec<LedgerView>,
+    /// Every gateway message about the order, oldest first, verified or not.
+    payment_events: Vec<PaymentEventView>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettleReview {
+    decision: ReviewDecision,
+}
+
+fn order_id(raw: &str) -> Result<OrderId, Problem> {
+    Uuid::try_parse(raw)
+        .map(OrderId)
+        .map_err(|_| not_found(raw))
+}
+
+fn not_found(raw: &str) -> Problem {
+    Problem::not_found("order_not_found", format!("There is no order {raw}."))
+}
+
+fn operator_problem(error: OperatorError, raw: &str, wrong_state: &'static str) -> Problem {
+    match error {
+        OperatorError::NotFound => not_found(raw),
+        OperatorError::WrongState(status) => Problem::conflict(
+            wrong_state,
+            "The order is not in a state this applies to",
+            format!("The order is {}.", status.as_str()),
+        ),
+        OperatorError::Store(e) => e.into(),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/orders",
+    operation_id = "search_orders",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(SearchParams),
+    responses(
+        (status = 200, description = "A page of matching orders, newest first.", body = OrderPage),
+        (status = 401, description = "No valid admin token.", body = Unauthorized, content_type = "application/problem+json"),
+        (status = 422, description = "The query is not valid.", body = InvalidRequest, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn search(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<SearchParams>,
+) -> Result<Json<OrderPage>, Problem> {
+    let filter = params.filter()?;
+    let orders = state.store.order_search.search(&filter).await?;
+    let full = i64::try_from(orders.len()).is_ok_and(|n| n == filter.limit);
+    let next_cursor = orders
+        .last()
+        .filter(|_| full)
+        .map(|last| OrderCursor::of(last).encode());
+    Ok(Json(OrderPage {
+        orders: orders.iter().map(AdminOrderView::from).collect(),
+        next_cursor,
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/orders/{id}",
+    operation_id = "get_order_detail",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, format = "uuid", description = "The order's id.")),
+    responses(
+        (status = 200, description = "The order, its ledger and its payment events.", body = OrderDetail),
+        (status = 401, description = "No valid admin token.", body = Unauthorized, content_type = "application/problem+json"),
+        (status = 404, description = "No such order.", body = OrderNotFound, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn detail(
+    _: Admin,
+    State(state): State<AppState>,
+    PathId(raw): PathId,
+) -> Result<Json<OrderDetail>, Problem> {
+    let id = order_id(&raw)?;
+    let order = state
+        .store
+        .orders
+        .get(id)
+        .await?
+        .ok_or_else(|| not_found(&raw))?;
+    let ledger = state.store.order_search.ledger(id).await?;
+    let events = state.store.order_search.payment_records(id).await?;
+    Ok(Json(OrderDetail {
+        order: AdminOrderView::from(&order),
+        ledger: ledger.iter().map(LedgerView::from).collect(),
+        payment_events: events.iter().map(PaymentEventView::from).collect(),
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/orders/{id}/refund",
+    operation_id = "refund_order",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(
+        ("id" = String, Path, format = "uuid", description = "The order's id."),
+        ("Idempotency-Key" = String, Header, min_length = 1,
+            description = "A retry with the same key answers the order as it is now and refunds nothing twice."),
+    ),
+    responses(
+        (status = 202, description = "The full refund is on its way through the gateway (`refund_pending`, then `refunded`).", body = AdminOrderView),
+        (status = 400, description = "The `Idempotency-Key` is missing or not valid.", body = BadRefund, content_type = "application/problem+json"),
+        (status = 401, description = "No valid admin token.", body = Unauthorized, content_type = "application/problem+json"),
+        (status = 404, description = "No such order.", body = OrderNotFound, content_type = "application/problem+json"),
+        (status = 409, description = "Only a paid order or one under review can be refunded.", body = NotRefundable, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn refund(
+    _: Admin,
+    State(state): State<AppState>,
+    PathId(raw): PathId,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
+) -> Result<(StatusCode, Json<AdminOrderView>), Problem> {
+    let id = order_id(&raw)?;
+    let order = state
+        .operator
+        .refund(id, &key)
+        .await
+        .map_err(|e| operator_problem(e, &raw, "not_refundable"))?;
+    Ok((StatusCode::ACCEPTED, Json(AdminOrderView::from(&order))))
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/orders/{id}/review",
+    operation_id = "settle_review",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, format = "uuid", description = "The order's id.")),
+    request_body = SettleReview,
+    responses(
+        (status = 200, description = "The order, settled: `paid` (`accept_paid`) or `refund_pending` (`refund`, then `refunded` once the gateway accepts).", body = AdminOrderView),
+        (status = 400, description = "The body is not JSON.", body = BadBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid admin token.", body = Unauthorized, content_type = "application/problem+json"),
+        (status = 404, description = "No such order.", body = OrderNotFound, content_type = "application/problem+json"),
+        (status = 409, description = "The order is not under review.", body = NotUnderReview, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not a decision (`accept_paid` or `refund`).", body = InvalidRequest, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn settle_review(
+    _: Admin,
+    State(state): State<AppState>,
+    PathId(raw): PathId,
+    ApiJson(body): ApiJson<SettleReview>,
+) -> Result<Json<AdminOrderView>, Problem> {
+    let id = order_id(&raw)?;
+    let order = state
+        .operator
+        .settle_review(id, body.decision)
+        .await
+        .map_err(|e| operator_problem(e, &raw, "not_under_review"))?;
+    Ok(Json(AdminOrderView::from(&order)))
+}

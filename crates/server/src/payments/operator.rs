@@ -1,0 +1,127 @@
+//! What an operator does to an order's money: a full refund through the gateway (of a paid order, or
+//! of one under review), idempotent per `Idempotency-Key`; and settling an order under review as paid.
+//! Both move the order along the state machine like every other path, so the ledger says who did it;
+//! the refund itself goes out through the refunder, which retries it until the gateway accepts.
+
+use flashgate_core::order_search::OrderSearch;
+use flashgate_core::payment::GatewayPayment;
+use flashgate_core::ports::{OrderQueries, Transition, TransitionOutcome, Transitions};
+use flashgate_core::{Clock, IdempotencyKey, Order, OrderId, OrderStatus, StoreError};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Operator {
+    pub orders: Arc<dyn OrderQueries>,
+    pub search: Arc<dyn OrderSearch>,
+    pub transitions: Arc<dyn Transitions>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// An operator's decision on an order under review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewDecision {
+    /// The money is good: the order is paid and its units sold.
+    AcceptPaid,
+    /// Give the money back: the order is refunded in full and its units go back on sale.
+    Refund,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("no such order")]
+    NotFound,
+    /// The order is not in a state the action applies to.
+    #[error("the order is {0:?}")]
+    WrongState(OrderStatus),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The ledger reason of an operator's refund under `key`: a retry with the same key finds it.
+fn refund_reason(key: &IdempotencyKey) -> String {
+    format!("operator_refund:{}", key.as_str())
+}
+
+impl Operator {
+    /// Starts a full refund of a paid order or of one under review. A retry with the same key answers
+    /// the order as it is now, without a second refund.
+    pub async fn refund(&self, id: OrderId, key: &IdempotencyKey) -> Result<Order, OperatorError> {
+        let reason = refund_reason(key);
+        if self
+            .search
+            .ledger(id)
+            .await?
+            .iter()
+            .any(|entry| entry.reason == reason)
+        {
+            return self.current(id).await;
+        }
+        let order = self.current(id).await?;
+        if !matches!(order.status, OrderStatus::Paid | OrderStatus::PaymentReview) {
+            return Err(OperatorError::WrongState(order.status));
+        }
+        let moved = self
+            .move_order(&order, OrderStatus::RefundPending, reason, None)
+            .await?;
+        tracing::info!(order_id = %id, from = order.status.as_str(), "operator refund started");
+        Ok(moved)
+    }
+
+    /// Settles an order under review: accepted as paid, or refunded in full.
+    pub async fn settle_review(
+        &self,
+        id: OrderId,
+        decision: ReviewDecision,
+    ) -> Result<Order, OperatorError> {
+        let order = self.current(id).await?;
+        if order.status != OrderStatus::PaymentReview {
+            return Err(OperatorError::WrongState(order.status));
+        }
+        let (to, reason, payment) = match decision {
+            ReviewDecision::AcceptPaid => (
+                OrderStatus::Paid,
+                "operator_accepted",
+                Some(GatewayPayment {
+                    transaction_no: order.gateway_transaction_no,
+                    paid_at: self.clock.now(),
+                }),
+            ),
+            ReviewDecision::Refund => (OrderStatus::RefundPending, "operator_refund", None),
+        };
+        let moved = self
+            .move_order(&order, to, reason.to_owned(), payment)
+            .await?;
+        tracing::info!(order_id = %id, to = to.as_str(), "operator settled an order under review");
+        Ok(moved)
+    }
+
+    async fn current(&self, id: OrderId) -> Result<Order, OperatorError> {
+        self.orders.get(id).await?.ok_or(OperatorError::NotFound)
+    }
+
+    async fn move_order(
+        &self,
+        order: &Order,
+        to: OrderStatus,
+        reason: String,
+        payment: Option<GatewayPayment>,
+    ) -> Result<Order, OperatorError> {
+        let transition = Transition {
+            order_id: order.id,
+            from: order.status,
+            to,
+            reason,
+            at: self.clock.now(),
+            payment,
+        };
+        match self.transitions.apply(&transition).await? {
+            TransitionOutcome::Applied(moved) => Ok(moved),
+            TransitionOutcome::NotInState(now) => Err(OperatorError::WrongState(now)),
+            TransitionOutcome::NotFound => Err(OperatorError::NotFound),
+            TransitionOutcome::InsufficientStock => Err(OperatorError::Store(
+                StoreError::Internal("an operator's move needs no units".into()),
+            )),
+        }
+    }
+}

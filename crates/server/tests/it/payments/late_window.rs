@@ -1,0 +1,88 @@
+//! A payment completed just after the hold ended, with querydr saying "pending" at expiry and every
+//! IPN lost: the reconciler keeps asking about released holds for the late-money window, so the money
+//! is caught (the units taken again, or refunded) and never left on an expired order.
+
+use flashgate_core::OrderStatus;
+use flashgate_testkit::{Backend, Instance, manual_clock, payment_url};
+use vnpay_sim::{Faults, Outcome};
+
+fn drop_every_ipn(app: &Instance) {
+    app.sim()
+        .set_faults(Faults {
+            ipn_drop_rate: 1.0,
+            ..Faults::default()
+        })
+        .unwrap();
+}
+
+async fn a_payment_completed_after_expiry_with_every_ipn_lost_is_caught_within_the_window(
+    backend: Backend,
+) {
+    let db = backend.database().await;
+    let clock = manual_clock();
+    let app = super::spawn(backend, clock.clone()).instance(&db).await;
+    drop_every_ipn(&app);
+    let product = app.api.product(3, None).await;
+    let late = app.api.win("cus_edge", product).await;
+    let long_gone = app.api.win("cus_long_gone", product).await;
+    let id = app.sim().begin_payment(payment_url(&late)).unwrap();
+
+    // The expirer waits out its grace, then asks: the buyer is still on the page.
+    clock.advance(time::Duration::seconds(15 * 60 + 30));
+    assert_eq!(
+        app.expirer.run_until_idle().await.unwrap().claimed,
+        0,
+        "within the grace"
+    );
+    clock.advance(time::Duration::seconds(60));
+    let step = app.expirer.run_until_idle().await.unwrap();
+    assert_eq!(step.expired, 2, "{step:?}");
+    assert_eq!(app.order(&late).await.status, OrderStatus::Expired);
+
+    // The buyer finishes just after the hold ended; every IPN retry is lost.
+    app.sim().complete(id, Outcome::Success).unwrap();
+    app.sim().ipn_idle().await;
+    clock.advance(time::Duration::minutes(10));
+    app.reconciler.run_once().await.unwrap();
+    assert_eq!(app.order(&late).await.status, OrderStatus::Paid, "caught");
+    assert_eq!(app.api.available(product).await, 2, "its unit taken again");
+
+    // Past the window, a released hold is no longer asked about.
+    clock.advance(time::Duration::minutes(61));
+    app.sim()
+        .pay(payment_url(&long_gone), Outcome::Success)
+        .unwrap();
+    app.sim().ipn_idle().await;
+    let step = app.reconciler.run_once().await.unwrap();
+    assert_eq!(step.claimed, 0, "{step:?}");
+    assert_eq!(app.order(&long_gone).await.status, OrderStatus::Expired);
+    app.assert_audit_clean().await;
+}
+on_each_backend!(a_payment_completed_after_expiry_with_every_ipn_lost_is_caught_within_the_window);
+
+async fn late_money_found_by_the_reconciler_for_units_sold_since_is_refunded(backend: Backend) {
+    let db = backend.database().await;
+    let clock = manual_clock();
+    let app = super::spawn(backend, clock.clone()).instance(&db).await;
+    drop_every_ipn(&app);
+    let product = app.api.product(1, None).await;
+    let late = app.api.win("cus_slow_edge", product).await;
+    let id = app.sim().begin_payment(payment_url(&late)).unwrap();
+    clock.advance(time::Duration::minutes(17));
+    app.expirer.run_until_idle().await.unwrap();
+    let quick = app.api.win("cus_quick_edge", product).await;
+    app.sim()
+        .pay(payment_url(&quick), Outcome::Success)
+        .unwrap();
+
+    app.sim().complete(id, Outcome::Success).unwrap();
+    app.sim().ipn_idle().await;
+    clock.advance(time::Duration::minutes(5));
+    app.reconciler.run_once().await.unwrap();
+    assert_eq!(app.order(&quick).await.status, OrderStatus::Paid);
+    assert_eq!(app.order(&late).await.status, OrderStatus::RefundPending);
+    assert_eq!(app.refunder.run_once().await.unwrap().refunded, 1);
+    assert_eq!(app.order(&late).await.status, OrderStatus::Refunded);
+    app.assert_audit_clean().await;
+}
+on_each_backend!(late_money_found_by_the_reconciler_for_units_sold_since_is_refunded);
