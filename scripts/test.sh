@@ -39,11 +39,11 @@ done
 say "PostgreSQL, Redis, nginx and Chromium are ready; running every test"
 cargo test --workspace --all-targets --no-fail-fast "$@"
 
-# The examples README.md tells people to run, at smoke size, from the binaries the tests just built
-# (nothing more is compiled), so none of them can rot.
-BIN="${CARGO_TARGET_DIR:-target}/debug"
+# The examples README.md tells people to run, at smoke size, so none of them can rot. `cargo test`
+# builds them only as test harnesses; `cargo run` builds the programs themselves (dev profile, the
+# dependencies the tests just built).
 say "running the examples at smoke size"
-"$BIN/examples/reconcile_stuck_orders" 20
-"$BIN/examples/hot_product" 1 8
-"$BIN/examples/session_cost" 60
+cargo run -q -p flashgate --example reconcile_stuck_orders -- 20
+cargo run -q -p flashgate --example hot_product -- 1 8
+cargo run -q -p flashgate --example session_cost -- 60
 say "every test and example passed"

@@ -29,7 +29,10 @@ pub fn spawn(backend: Backend) -> Spawn {
         .set("shedding.max_concurrent_purchases", 100_000)
         .set("shedding.queue_budget_ms", 60_000)
         // Workers are driven by the tests through `run_once`; the background loop stays out of the way.
-        .set("expirer.interval_ms", 3_600_000);
+        .set("expirer.interval_ms", 3_600_000)
+        // A hold here ends when its time is up; the grace the expirer leaves the gateway past the
+        // pay page's expiry has its own tests (`payments`).
+        .set("payments.expiry_grace_seconds", 0);
     match backend {
         // One writer: a burst of purchases queues for it rather than being shed after 3 s.
         Backend::Sqlite => spawn.set("database.acquire_timeout_ms", 10_000),
