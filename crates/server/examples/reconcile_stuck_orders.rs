@@ -16,6 +16,7 @@ use flashgate::Application;
 use flashgate::auth::BuyerTokens;
 use flashgate::config::{DEFAULTS, Settings};
 use flashgate_core::{CustomerId, SystemClock};
+use flashgate_testkit::json_of;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Instant;
@@ -67,16 +68,14 @@ async fn main() {
     .unwrap();
 
     let http = reqwest::Client::new();
-    let product: Value = http
-        .post(format!("{base}/admin/products"))
-        .bearer_auth("dev-admin-token-change-me")
-        .json(&json!({"sku": "BENCH-1", "name": "Bench", "price_vnd": 150_000, "stock": orders}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let product: Value = json_of(
+        http.post(format!("{base}/admin/products"))
+            .bearer_auth("dev-admin-token-change-me")
+            .json(
+                &json!({"sku": "BENCH-1", "name": "Bench", "price_vnd": 150_000, "stock": orders}),
+            ),
+    )
+    .await;
     let tokens = BuyerTokens::new(b"dev-jwt-secret-change-me-0123456789abcdef");
     let placing = Instant::now();
     let mut first_txn_ref = None;
@@ -87,17 +86,13 @@ async fn main() {
                 time::Duration::hours(1),
             )
             .unwrap();
-        let answer: Value = http
-            .post(format!("{base}/orders"))
-            .bearer_auth(token)
-            .header("Idempotency-Key", format!("bench-{i}"))
-            .json(&json!({"product_id": product["id"], "quantity": 1}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer: Value = json_of(
+            http.post(format!("{base}/orders"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", format!("bench-{i}"))
+                .json(&json!({"product_id": product["id"], "quantity": 1})),
+        )
+        .await;
         let outcome = if i % 4 == 3 {
             Outcome::Cancel
         } else {

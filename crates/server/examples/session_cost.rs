@@ -18,6 +18,7 @@ use flashgate::state::AppState;
 use flashgate_core::session::{SESSION_ID_BYTES, SessionId, Sessions};
 use flashgate_core::{Clock, CustomerId, SystemClock};
 use flashgate_store::testing::TestDatabase;
+use flashgate_testkit::json_of;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rand::RngCore;
 use serde_json::json;
@@ -227,15 +228,11 @@ async fn revocation(name: &str, a: &Running, b: &Running, revocations: usize) {
     );
     let mut took = Vec::with_capacity(revocations);
     for _ in 0..revocations.max(1) {
-        let started: serde_json::Value = http
-            .post(format!("{}/sessions", a.url))
-            .header("authorization", &bearer)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let started: serde_json::Value = json_of(
+            http.post(format!("{}/sessions", a.url))
+                .header("authorization", &bearer),
+        )
+        .await;
         let session = format!("Session {}", started["session_id"].as_str().unwrap());
         let get = || {
             http.get(format!("{}/orders", b.url))

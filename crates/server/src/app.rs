@@ -82,7 +82,7 @@ impl Application {
             transitions: store.transitions.clone(),
             payments: gateway.clone(),
             clock: clock.clone(),
-            grace: settings.payments.expiry_grace(),
+            grace: span(settings.payments.expiry_grace),
             lease,
             batch: settings.expirer.batch,
         };
@@ -95,7 +95,7 @@ impl Application {
             first_poll_after: span(r.first_poll_after),
             poll_interval: span(r.poll_interval),
             min_poll_interval: span(r.min_poll_interval),
-            late_money_window: settings.payments.late_money_window(),
+            late_money_window: span(settings.payments.late_money_window),
             lease,
             batch: r.batch,
         };

@@ -8,6 +8,7 @@ use crate::assemble::InventorySettings;
 use crate::database::{DatabaseSettings, DatabaseUrl};
 use crate::http::HttpSettings;
 use crate::http::shedding::SheddingSettings;
+use crate::payments::settings::{PaymentSettings, VnpaySettings};
 use crate::shared::RedisSettings;
 use crate::shared::gate::GateSettings;
 use crate::shared::limits::LimitSettings;
@@ -19,11 +20,9 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
-use serde_with::{DurationMilliSeconds, serde_as};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -71,42 +70,11 @@ pub struct Settings {
     pub log: LogSettings,
     pub vnpay: VnpaySettings,
     pub reconciler: ReconcilerSettings,
-    pub payments: crate::payments::settings::PaymentSettings,
+    pub payments: PaymentSettings,
     pub monitor: MonitorSettings,
     pub callbacks: crate::workers::callback_pruner::CallbackSettings,
     /// Buyers' credentials: tokens, sessions or both.
     pub auth: crate::auth::AuthSettings,
-}
-
-#[serde_as]
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VnpaySettings {
-    pub tmn_code: String,
-    pub hash_secret: Secret,
-    pub pay_url: String,
-    pub api_url: String,
-    pub public_url: String,
-    #[serde_as(as = "DurationMilliSeconds<u64>")]
-    #[serde(rename = "api_timeout_ms")]
-    pub api_timeout: Duration,
-    #[serde_as(as = "DurationMilliSeconds<u64>")]
-    #[serde(rename = "sim_ipn_retry_ms")]
-    pub sim_ipn_retry: Duration,
-    #[serde_as(as = "DurationMilliSeconds<u64>")]
-    #[serde(rename = "sim_querydr_min_interval_ms")]
-    pub sim_querydr_min_interval: Duration,
-    /// Off loopback, the bundled simulator only with this said out loud (a staging demo).
-    pub simulator_public: bool,
-    /// PEM CA certificates trusted for the API besides the system's roots; empty: none.
-    pub root_ca_file: String,
-}
-
-impl VnpaySettings {
-    /// Whether the bundled simulator stands in for the gateway.
-    pub fn uses_simulator(&self) -> bool {
-        self.pay_url.is_empty()
-    }
 }
 
 impl Settings {
@@ -157,32 +125,13 @@ impl Settings {
         self.reconciler.validate()?;
         self.monitor.validate()?;
         self.payments.validate()?;
+        self.vnpay.validate()?;
         if self.admin_token.expose().len() < 16 {
             bail!("admin_token: must be at least 16 characters");
         }
         if self.jwt_secret.expose().len() < 32 {
             bail!("jwt_secret: must be at least 32 bytes");
         }
-        if vnpay::TmnCode::parse(&self.vnpay.tmn_code).is_err() {
-            bail!("vnpay.tmn_code: must be VNPay's 8-character terminal code");
-        }
-        if self.vnpay.hash_secret.expose().trim().is_empty() {
-            bail!("vnpay.hash_secret: must not be empty");
-        }
-        if self.vnpay.pay_url.is_empty() != self.vnpay.api_url.is_empty() {
-            bail!(
-                "vnpay.api_url: set both vnpay.pay_url and vnpay.api_url, or neither (the simulator)"
-            );
-        }
-        if !self.vnpay.public_url.is_empty() && !self.vnpay.public_url.starts_with("http") {
-            bail!("vnpay.public_url: must be an http(s) URL");
-        }
-        within(
-            "vnpay.api_timeout_ms",
-            self.vnpay.api_timeout,
-            Duration::from_millis(1),
-            Duration::from_secs(600),
-        )?;
         Ok(())
     }
 
@@ -213,6 +162,7 @@ mod tests {
     use super::*;
     use figment::providers::Serialized;
     use flashgate_core::Strategy;
+    use std::time::Duration;
 
     fn defaults() -> Figment {
         Figment::from(Toml::string(DEFAULTS))

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum FastPathError {
+pub enum SharedStateError {
     /// Redis could not be reached or did not answer in time.
     #[error("redis unavailable: {0}")]
     Unavailable(String),
@@ -25,14 +25,14 @@ pub enum FastPathError {
     Codec(String),
 }
 
-impl FastPathError {
+impl SharedStateError {
     /// True when the caller should fall back to the database path and report `degraded`.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, FastPathError::Unavailable(_))
+        matches!(self, SharedStateError::Unavailable(_))
     }
 }
 
-impl From<redis::RedisError> for FastPathError {
+impl From<redis::RedisError> for SharedStateError {
     fn from(e: redis::RedisError) -> Self {
         if e.is_io_error()
             || e.is_timeout()
@@ -40,9 +40,9 @@ impl From<redis::RedisError> for FastPathError {
             || e.is_connection_dropped()
             || e.is_unrecoverable_error()
         {
-            FastPathError::Unavailable(e.to_string())
+            SharedStateError::Unavailable(e.to_string())
         } else {
-            FastPathError::Backend(e.to_string())
+            SharedStateError::Backend(e.to_string())
         }
     }
 }

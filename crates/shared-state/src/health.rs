@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::error::FastPathError;
+use crate::error::SharedStateError;
 
 /// Updated by every Redis operation; cheap to read on every request.
 #[derive(Debug, Default)]
@@ -37,7 +37,7 @@ impl RedisHealth {
     }
 
     /// Only unreachability degrades: a script or type error means Redis is up and the bug is ours.
-    pub fn record_error(&self, err: &FastPathError) {
+    pub fn record_error(&self, err: &SharedStateError) {
         if let Ok(mut last) = self.last_error.lock() {
             *last = Some(err.to_string());
         }

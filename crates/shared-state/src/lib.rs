@@ -15,7 +15,7 @@ mod subscriber;
 pub mod testing;
 
 pub use cache::{Cache, CacheConfig, CacheStats, InProcessCache, LocalBus, RedisCache};
-pub use error::FastPathError;
+pub use error::SharedStateError;
 pub use gate::{
     Admission, AdmitRequest, Fenced, Gate, GateConfig, GateProduct, InProcessGate, RedisGate,
     fresh_epoch,

@@ -1,6 +1,6 @@
 //! The shared Redis connection of the fast path: one multiplexed, reconnecting `ConnectionManager`
 //! with hard timeouts, a key prefix, and health tracking. Every Redis adapter goes through `run`, so
-//! a dead Redis turns into a fast `FastPathError::Unavailable`, never a hung request.
+//! a dead Redis turns into a fast `SharedStateError::Unavailable`, never a hung request.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::error::FastPathError;
+use crate::error::SharedStateError;
 use crate::health::RedisHealth;
 
 #[derive(Debug, Clone)]
@@ -67,7 +67,7 @@ impl std::fmt::Debug for RedisBackend {
 
 impl RedisBackend {
     /// Connects now and fails fast (`Unavailable`) when Redis cannot be reached.
-    pub async fn connect(opts: RedisOptions) -> Result<Self, FastPathError> {
+    pub async fn connect(opts: RedisOptions) -> Result<Self, SharedStateError> {
         let backend = Self::connect_lazy(opts)?;
         backend.ping().await?;
         Ok(backend)
@@ -75,9 +75,9 @@ impl RedisBackend {
 
     /// Returns at once; the connection is made on first use. The service uses this to start while
     /// Redis is down: it reports `degraded` until an operation succeeds.
-    pub fn connect_lazy(opts: RedisOptions) -> Result<Self, FastPathError> {
+    pub fn connect_lazy(opts: RedisOptions) -> Result<Self, SharedStateError> {
         if opts.key_prefix.contains(['{', '}']) {
-            return Err(FastPathError::Invalid(
+            return Err(SharedStateError::Invalid(
                 "redis key prefix must not contain `{` or `}`".to_owned(),
             ));
         }
@@ -91,7 +91,7 @@ impl RedisBackend {
                 },
             ),
         }
-        .map_err(|e| FastPathError::Invalid(format!("redis url: {e}")))?;
+        .map_err(|e| SharedStateError::Invalid(format!("redis url: {e}")))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(opts.connect_timeout))
             .set_response_timeout(Some(opts.response_timeout))
@@ -124,7 +124,7 @@ impl RedisBackend {
     }
 
     /// A probe for `/readyz`; also refreshes the health record.
-    pub async fn ping(&self) -> Result<(), FastPathError> {
+    pub async fn ping(&self) -> Result<(), SharedStateError> {
         self.run(|mut conn| async move {
             redis::cmd("PING")
                 .query_async::<String>(&mut conn)
@@ -143,15 +143,15 @@ impl RedisBackend {
     }
 
     /// Runs one Redis operation under the operation timeout and records the outcome in health.
-    pub(crate) async fn run<T, F, Fut>(&self, op: F) -> Result<T, FastPathError>
+    pub(crate) async fn run<T, F, Fut>(&self, op: F) -> Result<T, SharedStateError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let result = match tokio::time::timeout(self.op_timeout, op(self.conn.clone())).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(FastPathError::from(e)),
-            Err(_) => Err(FastPathError::Unavailable(format!(
+            Ok(Err(e)) => Err(SharedStateError::from(e)),
+            Err(_) => Err(SharedStateError::Unavailable(format!(
                 "no answer within {:?}",
                 self.op_timeout
             ))),

@@ -262,6 +262,17 @@ pub fn client() -> Client {
         .expect("an HTTP client")
 }
 
+/// Sends the request and reads its JSON body, whatever the status.
+pub async fn json_of(request: RequestBuilder) -> Value {
+    request
+        .send()
+        .await
+        .expect("the request reaches the server")
+        .json()
+        .await
+        .expect("a JSON body")
+}
+
 /// A fresh idempotency key.
 pub fn key() -> String {
     uuid::Uuid::new_v4().to_string()

@@ -17,7 +17,9 @@ mod database;
 mod redis;
 mod spawn;
 
-pub use api::{Answer, Api, PRICE_VND, PROBLEM_JSON, client, key, order_uuid, payment_url};
+pub use api::{
+    Answer, Api, PRICE_VND, PROBLEM_JSON, client, json_of, key, order_uuid, payment_url,
+};
 pub use app::{Instance, TestApp, assert_audit_clean, postgres_connections};
 pub use crowd::all_at_once;
 pub use database::{Direct, StockLock};

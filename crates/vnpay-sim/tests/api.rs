@@ -11,8 +11,8 @@ use common::*;
 use serde_json::{Value, json};
 use vnpay::{
     ClientError, HashSecret, OrderInfo, QueryDrRequest, QueryDrRequestBody, QueryDrResponseCode,
-    RefundKind, RefundRequest, RefundResponseCode, RequestId, TransactionStatus, TransactionType,
-    TxnRef, Vnd, VnpDateTime,
+    RefundKind, RefundRequest, RefundResponseCode, RequestId, SignedBody, TransactionStatus,
+    TransactionType, TxnRef, Vnd, VnpDateTime,
 };
 use vnpay_sim::{ManualClock, Outcome, SimHandle};
 

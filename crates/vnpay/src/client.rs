@@ -14,12 +14,15 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api_reply::{Rejection, ReplyError};
+use crate::api_reply::{
+    ApiResponseCode, ApiTransaction, Rejection, ReplyError, SignedBody, verify_reply,
+};
 use crate::codes::{QueryDrResponseCode, RefundResponseCode};
 use crate::querydr::{QueryDrRequest, QueryDrResponseBody, QueryDrResult};
 use crate::refund::{RefundRequest, RefundResponseBody, RefundResult};
 use crate::request_id::RequestId;
 use crate::terminal::Terminal;
+use crate::txn_ref::TxnRef;
 
 /// The sandbox querydr/refund endpoint.
 pub const SANDBOX_API_URL: &str = "https://sandbox.vnpayment.vn/merchant_webapi/api/transaction";
@@ -155,32 +158,38 @@ impl VnpayClient {
 
     /// Asks for the state of a payment, with a fresh request id.
     pub async fn query_dr(&self, request: &QueryDrRequest) -> Result<QueryDrResult, QueryDrError> {
-        let terminal = &self.config.terminal;
-        let body = request.to_body(&RequestId::random(), terminal);
-        let reply: QueryDrResponseBody = self.post(&body).await?;
-        let result = reply.verify(&terminal.secret).map_err(untrusted)?;
-        check_echo(
-            &reply.command,
-            crate::querydr::QUERYDR,
-            &result.txn_ref,
-            request.txn_ref.as_str(),
-            &result.tmn_code,
-            terminal,
-        )?;
-        Ok(result)
+        let body = request.to_body(&RequestId::random(), &self.config.terminal);
+        self.call::<QueryDrResponseBody, _>(&body, crate::querydr::QUERYDR, &request.txn_ref)
+            .await
     }
 
     /// Requests a refund, with a fresh request id.
     pub async fn refund(&self, request: &RefundRequest) -> Result<RefundResult, RefundError> {
+        let body = request.to_body(&RequestId::random(), &self.config.terminal);
+        self.call::<RefundResponseBody, _>(&body, crate::refund::REFUND, &request.txn_ref)
+            .await
+    }
+
+    /// Posts a signed request and accepts only a signed `00` reply that echoes the command, the
+    /// payment's reference and this terminal.
+    async fn call<Reply, C>(
+        &self,
+        body: &impl Serialize,
+        command: &str,
+        txn_ref: &TxnRef,
+    ) -> Result<ApiTransaction, ClientError<C>>
+    where
+        Reply: SignedBody + DeserializeOwned,
+        C: ApiResponseCode,
+    {
         let terminal = &self.config.terminal;
-        let body = request.to_body(&RequestId::random(), terminal);
-        let reply: RefundResponseBody = self.post(&body).await?;
-        let result = reply.verify(&terminal.secret).map_err(untrusted)?;
+        let reply: Reply = self.post(body).await?;
+        let result = verify_reply::<_, C>(&reply, &terminal.secret).map_err(untrusted)?;
         check_echo(
-            &reply.command,
-            crate::refund::REFUND,
+            reply.wire("vnp_Command"),
+            command,
             &result.txn_ref,
-            request.txn_ref.as_str(),
+            txn_ref.as_str(),
             &result.tmn_code,
             terminal,
         )?;
@@ -222,7 +231,7 @@ fn untrusted<C: fmt::Debug + fmt::Display>(e: ReplyError<C>) -> ClientError<C> {
 }
 
 fn check_echo<C: fmt::Debug + fmt::Display>(
-    command: &Option<String>,
+    command: Option<&str>,
     expected_command: &str,
     txn_ref: &str,
     expected_txn_ref: &str,
@@ -234,11 +243,8 @@ fn check_echo<C: fmt::Debug + fmt::Display>(
             "{what} {got:?} does not match the request"
         )))
     };
-    if command.as_deref() != Some(expected_command) {
-        return Err(mismatch(
-            "vnp_Command",
-            command.as_deref().unwrap_or_default(),
-        ));
+    if command != Some(expected_command) {
+        return Err(mismatch("vnp_Command", command.unwrap_or_default()));
     }
     if txn_ref != expected_txn_ref {
         return Err(mismatch("vnp_TxnRef", txn_ref));

@@ -227,6 +227,18 @@ code_enum! {
     }
 }
 
+impl crate::api_reply::ApiResponseCode for QueryDrResponseCode {
+    fn is_success(&self) -> bool {
+        QueryDrResponseCode::is_success(self)
+    }
+}
+
+impl crate::api_reply::ApiResponseCode for RefundResponseCode {
+    fn is_success(&self) -> bool {
+        RefundResponseCode::is_success(self)
+    }
+}
+
 impl RefundResponseCode {
     /// `00`.
     pub fn is_success(&self) -> bool {

@@ -77,7 +77,7 @@ pub mod wire;
 pub const VERSION: &str = "2.1.0";
 
 pub use amount::{AmountError, PayAmount, Vnd};
-pub use api_reply::{Rejection, ReplyError};
+pub use api_reply::{ApiResponseCode, ApiTransaction, Rejection, ReplyError, SignedBody};
 pub use callback::{Callback, CallbackError};
 pub use canonical::{EmptyValues, canonical_query, canonical_query_with};
 pub use client::{
@@ -101,3 +101,4 @@ pub use signed_query::{ReceivedQuery, SignatureError, SignedQuery};
 pub use terminal::{Terminal, TmnCode};
 pub use time::{GMT7, VnpDateTime};
 pub use txn_ref::TxnRef;
+pub use wire::WireFields;

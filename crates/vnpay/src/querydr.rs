@@ -5,9 +5,8 @@ use std::net::IpAddr;
 use time::OffsetDateTime;
 
 use crate::VERSION;
-use crate::amount::Vnd;
-use crate::api_reply::{Rejection, ReplyError, malformed, pipe_join};
-use crate::codes::{QueryDrResponseCode, TransactionStatus, TransactionType};
+use crate::api_reply::{ApiTransaction, ReplyError, SignedBody, verify_reply};
+use crate::codes::QueryDrResponseCode;
 use crate::order_info::OrderInfo;
 use crate::request_id::RequestId;
 use crate::signature::HashSecret;
@@ -91,34 +90,19 @@ wire_body! {
     }
 }
 
-impl QueryDrRequestBody {
+impl SignedBody for QueryDrRequestBody {
     /// `RequestId|Version|Command|TmnCode|TxnRef|TransactionDate|CreateDate|IpAddr|OrderInfo`.
-    pub fn checksum_data(&self) -> String {
-        pipe_join([
-            self.request_id.as_deref(),
-            self.version.as_deref(),
-            self.command.as_deref(),
-            self.tmn_code.as_deref(),
-            self.txn_ref.as_deref(),
-            self.transaction_date.as_deref(),
-            self.create_date.as_deref(),
-            self.ip_addr.as_deref(),
-            self.order_info.as_deref(),
-        ])
-    }
-
-    /// Sets `vnp_SecureHash`.
-    pub fn signed(mut self, secret: &HashSecret) -> Self {
-        self.secure_hash = Some(secret.sign(&self.checksum_data()));
-        self
-    }
-
-    /// Whether `vnp_SecureHash` is present and matches.
-    pub fn verify(&self, secret: &HashSecret) -> bool {
-        self.secure_hash
-            .as_deref()
-            .is_some_and(|hash| secret.verify(&self.checksum_data(), hash))
-    }
+    const SIGNED: &'static [&'static str] = &[
+        "vnp_RequestId",
+        "vnp_Version",
+        "vnp_Command",
+        "vnp_TmnCode",
+        "vnp_TxnRef",
+        "vnp_TransactionDate",
+        "vnp_CreateDate",
+        "vnp_IpAddr",
+        "vnp_OrderInfo",
+    ];
 }
 
 wire_body! {
@@ -143,74 +127,37 @@ wire_body! {
     }
 }
 
-/// A verified, successful querydr reply: the only form to act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueryDrResult {
-    /// `vnp_ResponseId`.
-    pub response_id: String,
-    /// `vnp_Message`.
-    pub message: String,
-    /// `vnp_TmnCode`.
-    pub tmn_code: String,
-    /// `vnp_TxnRef`.
-    pub txn_ref: String,
-    /// `vnp_Amount / 100`.
-    pub amount: Vnd,
-    /// The original payment's `vnp_OrderInfo`.
-    pub order_info: Option<String>,
-    /// `vnp_BankCode`.
-    pub bank_code: Option<String>,
-    /// `vnp_PayDate`.
-    pub pay_date: Option<VnpDateTime>,
-    /// `vnp_TransactionNo`.
-    pub transaction_no: Option<u64>,
-    /// `vnp_TransactionType`: payment or refund.
-    pub transaction_type: TransactionType,
-    /// `vnp_TransactionStatus`: the payment result.
-    pub transaction_status: TransactionStatus,
-    /// `vnp_PromotionCode`, rarely present.
-    pub promotion_code: Option<String>,
-    /// `vnp_PromotionAmount`, rarely present.
-    pub promotion_amount: Option<String>,
+/// A verified, successful querydr reply.
+pub type QueryDrResult = ApiTransaction;
+
+/// The values a querydr reply signs: the refund reply's, then the promotion fields.
+pub(crate) const REPLY_SIGNED: [&str; 15] = [
+    "vnp_ResponseId",
+    "vnp_Command",
+    "vnp_ResponseCode",
+    "vnp_Message",
+    "vnp_TmnCode",
+    "vnp_TxnRef",
+    "vnp_Amount",
+    "vnp_BankCode",
+    "vnp_PayDate",
+    "vnp_TransactionNo",
+    "vnp_TransactionType",
+    "vnp_TransactionStatus",
+    "vnp_OrderInfo",
+    "vnp_PromotionCode",
+    "vnp_PromotionAmount",
+];
+
+impl SignedBody for QueryDrResponseBody {
+    /// The 15 values of spec §5.2; absent ones are empty, so the usual string ends in `||`.
+    const SIGNED: &'static [&'static str] = &REPLY_SIGNED;
 }
 
 impl QueryDrResponseBody {
-    /// The 15 values of spec §5.2; absent ones are empty, so the usual string ends in `||`.
-    pub fn checksum_data(&self) -> String {
-        pipe_join([
-            self.response_id.as_deref(),
-            self.command.as_deref(),
-            self.response_code.as_deref(),
-            self.message.as_deref(),
-            self.tmn_code.as_deref(),
-            self.txn_ref.as_deref(),
-            self.amount.as_deref(),
-            self.bank_code.as_deref(),
-            self.pay_date.as_deref(),
-            self.transaction_no.as_deref(),
-            self.transaction_type.as_deref(),
-            self.transaction_status.as_deref(),
-            self.order_info.as_deref(),
-            self.promotion_code.as_deref(),
-            self.promotion_amount.as_deref(),
-        ])
-    }
-
-    /// Sets `vnp_SecureHash`.
-    pub fn signed(mut self, secret: &HashSecret) -> Self {
-        self.secure_hash = Some(secret.sign(&self.checksum_data()));
-        self
-    }
-
     /// The API code (`00` means the query worked, not that the payment did).
     pub fn response_code(&self) -> QueryDrResponseCode {
         QueryDrResponseCode::from(self.response_code.as_deref().unwrap_or_default())
-    }
-
-    fn hash_matches(&self, secret: &HashSecret) -> Option<bool> {
-        self.secure_hash
-            .as_deref()
-            .map(|hash| secret.verify(&self.checksum_data(), hash))
     }
 
     /// Turns the reply into data that may be acted on: only a signed `00` reply qualifies.
@@ -218,69 +165,16 @@ impl QueryDrResponseBody {
         &self,
         secret: &HashSecret,
     ) -> Result<QueryDrResult, ReplyError<QueryDrResponseCode>> {
-        let code = self.response_code();
-        if !code.is_success() {
-            return Err(ReplyError::Rejected(Rejection {
-                code,
-                message: self.message.clone().unwrap_or_default(),
-                authenticated: self.hash_matches(secret) == Some(true),
-            }));
-        }
-        match self.hash_matches(secret) {
-            None => return Err(ReplyError::MissingSignature),
-            Some(false) => return Err(ReplyError::BadSignature),
-            Some(true) => {}
-        }
-        let amount = self.amount.as_deref();
-        let pay_date = non_empty(&self.pay_date)
-            .map(|v| VnpDateTime::parse(v).map_err(|_| malformed("vnp_PayDate", Some(v))))
-            .transpose()?;
-        let transaction_no = non_empty(&self.transaction_no)
-            .map(|v| {
-                v.parse::<u64>()
-                    .map_err(|_| malformed("vnp_TransactionNo", Some(v)))
-            })
-            .transpose()?;
-        Ok(QueryDrResult {
-            response_id: self.response_id.clone().unwrap_or_default(),
-            message: self.message.clone().unwrap_or_default(),
-            tmn_code: self.tmn_code.clone().unwrap_or_default(),
-            txn_ref: required(&self.txn_ref, "vnp_TxnRef")?.to_owned(),
-            amount: amount
-                .and_then(|a| Vnd::from_wire(a).ok())
-                .ok_or_else(|| malformed("vnp_Amount", amount))?,
-            order_info: non_empty(&self.order_info).map(str::to_owned),
-            bank_code: non_empty(&self.bank_code).map(str::to_owned),
-            pay_date,
-            transaction_no,
-            transaction_type: TransactionType::from(required(
-                &self.transaction_type,
-                "vnp_TransactionType",
-            )?),
-            transaction_status: TransactionStatus::from(required(
-                &self.transaction_status,
-                "vnp_TransactionStatus",
-            )?),
-            promotion_code: non_empty(&self.promotion_code).map(str::to_owned),
-            promotion_amount: non_empty(&self.promotion_amount).map(str::to_owned),
-        })
+        verify_reply(self, secret)
     }
-}
-
-pub(crate) fn non_empty(v: &Option<String>) -> Option<&str> {
-    v.as_deref().filter(|s| !s.is_empty())
-}
-
-pub(crate) fn required<'a, C: std::fmt::Debug + std::fmt::Display>(
-    v: &'a Option<String>,
-    field: &'static str,
-) -> Result<&'a str, ReplyError<C>> {
-    non_empty(v).ok_or_else(|| malformed(field, None))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::amount::Vnd;
+    use crate::api_reply::Rejection;
+    use crate::codes::{TransactionStatus, TransactionType};
 
     fn secret() -> HashSecret {
         HashSecret::new("k")

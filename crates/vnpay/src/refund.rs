@@ -6,11 +6,11 @@ use time::OffsetDateTime;
 
 use crate::VERSION;
 use crate::amount::{AmountError, Vnd};
-use crate::api_reply::{Rejection, ReplyError, malformed, pipe_join};
-use crate::codes::{RefundResponseCode, TransactionStatus, TransactionType};
+use crate::api_reply::{ApiTransaction, ReplyError, SignedBody, verify_reply};
+use crate::codes::{RefundResponseCode, TransactionType};
 use crate::order_info::OrderInfo;
 use crate::pay_fields::InvalidField;
-use crate::querydr::{non_empty, required};
+use crate::querydr::REPLY_SIGNED;
 use crate::request_id::RequestId;
 use crate::signature::HashSecret;
 use crate::terminal::Terminal;
@@ -158,38 +158,23 @@ wire_body! {
     }
 }
 
-impl RefundRequestBody {
+impl SignedBody for RefundRequestBody {
     /// `RequestId|Version|Command|TmnCode|TransactionType|TxnRef|Amount|TransactionNo|TransactionDate|CreateBy|CreateDate|IpAddr|OrderInfo`.
-    pub fn checksum_data(&self) -> String {
-        pipe_join([
-            self.request_id.as_deref(),
-            self.version.as_deref(),
-            self.command.as_deref(),
-            self.tmn_code.as_deref(),
-            self.transaction_type.as_deref(),
-            self.txn_ref.as_deref(),
-            self.amount.as_deref(),
-            self.transaction_no.as_deref(),
-            self.transaction_date.as_deref(),
-            self.create_by.as_deref(),
-            self.create_date.as_deref(),
-            self.ip_addr.as_deref(),
-            self.order_info.as_deref(),
-        ])
-    }
-
-    /// Sets `vnp_SecureHash`.
-    pub fn signed(mut self, secret: &HashSecret) -> Self {
-        self.secure_hash = Some(secret.sign(&self.checksum_data()));
-        self
-    }
-
-    /// Whether `vnp_SecureHash` is present and matches.
-    pub fn verify(&self, secret: &HashSecret) -> bool {
-        self.secure_hash
-            .as_deref()
-            .is_some_and(|hash| secret.verify(&self.checksum_data(), hash))
-    }
+    const SIGNED: &'static [&'static str] = &[
+        "vnp_RequestId",
+        "vnp_Version",
+        "vnp_Command",
+        "vnp_TmnCode",
+        "vnp_TransactionType",
+        "vnp_TxnRef",
+        "vnp_Amount",
+        "vnp_TransactionNo",
+        "vnp_TransactionDate",
+        "vnp_CreateBy",
+        "vnp_CreateDate",
+        "vnp_IpAddr",
+        "vnp_OrderInfo",
+    ];
 }
 
 wire_body! {
@@ -212,68 +197,19 @@ wire_body! {
     }
 }
 
-/// A verified, successful refund reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefundResult {
-    /// `vnp_ResponseId`.
-    pub response_id: String,
-    /// `vnp_Message`.
-    pub message: String,
-    /// `vnp_TmnCode`.
-    pub tmn_code: String,
-    /// `vnp_TxnRef` of the payment.
-    pub txn_ref: String,
-    /// The refunded amount (`vnp_Amount / 100`, verified over the raw × 100 string).
-    pub amount: Vnd,
-    /// The refund request's `vnp_OrderInfo`.
-    pub order_info: Option<String>,
-    /// `vnp_BankCode`.
-    pub bank_code: Option<String>,
-    /// When the refund was registered.
-    pub pay_date: Option<VnpDateTime>,
-    /// VNPay's new number for the refund transaction.
-    pub transaction_no: Option<u64>,
-    /// `02` full or `03` partial.
-    pub transaction_type: TransactionType,
-    /// Usually `05`, processing.
-    pub transaction_status: TransactionStatus,
+/// A verified, successful refund reply: `transaction_no` is VNPay's new number for the refund,
+/// `transaction_status` usually `05` (processing).
+pub type RefundResult = ApiTransaction;
+
+impl SignedBody for RefundResponseBody {
+    /// The 13 values of spec §6.2: querydr's without the promotion fields, over the raw × 100 amount.
+    const SIGNED: &'static [&'static str] = REPLY_SIGNED.split_at(13).0;
 }
 
 impl RefundResponseBody {
-    /// The 13 values of spec §6.2 (no promotion fields), over the raw × 100 amount.
-    pub fn checksum_data(&self) -> String {
-        pipe_join([
-            self.response_id.as_deref(),
-            self.command.as_deref(),
-            self.response_code.as_deref(),
-            self.message.as_deref(),
-            self.tmn_code.as_deref(),
-            self.txn_ref.as_deref(),
-            self.amount.as_deref(),
-            self.bank_code.as_deref(),
-            self.pay_date.as_deref(),
-            self.transaction_no.as_deref(),
-            self.transaction_type.as_deref(),
-            self.transaction_status.as_deref(),
-            self.order_info.as_deref(),
-        ])
-    }
-
-    /// Sets `vnp_SecureHash`.
-    pub fn signed(mut self, secret: &HashSecret) -> Self {
-        self.secure_hash = Some(secret.sign(&self.checksum_data()));
-        self
-    }
-
     /// The API code.
     pub fn response_code(&self) -> RefundResponseCode {
         RefundResponseCode::from(self.response_code.as_deref().unwrap_or_default())
-    }
-
-    fn hash_matches(&self, secret: &HashSecret) -> Option<bool> {
-        self.secure_hash
-            .as_deref()
-            .map(|hash| secret.verify(&self.checksum_data(), hash))
     }
 
     /// Turns the reply into data that may be acted on: only a signed `00` reply qualifies.
@@ -281,50 +217,7 @@ impl RefundResponseBody {
         &self,
         secret: &HashSecret,
     ) -> Result<RefundResult, ReplyError<RefundResponseCode>> {
-        let code = self.response_code();
-        if !code.is_success() {
-            return Err(ReplyError::Rejected(Rejection {
-                code,
-                message: self.message.clone().unwrap_or_default(),
-                authenticated: self.hash_matches(secret) == Some(true),
-            }));
-        }
-        match self.hash_matches(secret) {
-            None => return Err(ReplyError::MissingSignature),
-            Some(false) => return Err(ReplyError::BadSignature),
-            Some(true) => {}
-        }
-        let amount = self.amount.as_deref();
-        let pay_date = non_empty(&self.pay_date)
-            .map(|v| VnpDateTime::parse(v).map_err(|_| malformed("vnp_PayDate", Some(v))))
-            .transpose()?;
-        let transaction_no = non_empty(&self.transaction_no)
-            .map(|v| {
-                v.parse::<u64>()
-                    .map_err(|_| malformed("vnp_TransactionNo", Some(v)))
-            })
-            .transpose()?;
-        Ok(RefundResult {
-            response_id: self.response_id.clone().unwrap_or_default(),
-            message: self.message.clone().unwrap_or_default(),
-            tmn_code: self.tmn_code.clone().unwrap_or_default(),
-            txn_ref: required(&self.txn_ref, "vnp_TxnRef")?.to_owned(),
-            amount: amount
-                .and_then(|a| Vnd::from_wire(a).ok())
-                .ok_or_else(|| malformed("vnp_Amount", amount))?,
-            order_info: non_empty(&self.order_info).map(str::to_owned),
-            bank_code: non_empty(&self.bank_code).map(str::to_owned),
-            pay_date,
-            transaction_no,
-            transaction_type: TransactionType::from(required(
-                &self.transaction_type,
-                "vnp_TransactionType",
-            )?),
-            transaction_status: TransactionStatus::from(required(
-                &self.transaction_status,
-                "vnp_TransactionStatus",
-            )?),
-        })
+        verify_reply(self, secret)
     }
 }
 
@@ -333,6 +226,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+    use crate::api_reply::Rejection;
     use crate::terminal::TmnCode;
 
     fn terminal() -> Terminal {
@@ -361,7 +255,7 @@ mod tests {
         let body = request().to_body(&RequestId::parse("R1").unwrap(), &terminal());
         assert!(body.transaction_no.is_none());
         assert!(body.checksum_data().contains("|1000000||20231221103000|"));
-        assert!(body.verify(&terminal().secret));
+        assert!(body.signature_matches(&terminal().secret));
     }
 
     #[test]

@@ -51,6 +51,16 @@ pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     Ok(Option::<StringOrNumber>::deserialize(d)?.map(|v| v.0))
 }
 
+/// A JSON body's values by their `vnp_*` names, so that signing and verifying are written once for
+/// every body (each signs its own list of names).
+pub trait WireFields {
+    /// The value under this `vnp_*` name; `None` when absent or not a field of this body.
+    fn wire(&self, key: &str) -> Option<&str>;
+
+    /// Sets `vnp_SecureHash`.
+    fn set_secure_hash(&mut self, hash: String);
+}
+
 /// Declares a JSON body of the querydr/refund API: every field an optional string under its
 /// `vnp_*` name, accepting numbers on input and leaving absent fields out on output.
 macro_rules! wire_body {
@@ -68,6 +78,19 @@ macro_rules! wire_body {
                 )]
                 pub $field: Option<String>,
             )+
+        }
+
+        impl crate::wire::WireFields for $name {
+            fn wire(&self, key: &str) -> Option<&str> {
+                match key {
+                    $( $wire => self.$field.as_deref(), )+
+                    _ => None,
+                }
+            }
+
+            fn set_secure_hash(&mut self, hash: String) {
+                self.secure_hash = Some(hash);
+            }
         }
     };
 }

@@ -5,7 +5,7 @@
 
 use vnpay::{
     Callback, CallbackError, HashSecret, QueryDrRequestBody, QueryDrResponseBody, ReceivedQuery,
-    RefundRequestBody, RefundResponseBody, ResponseCode, SignatureError, SignedQuery,
+    RefundRequestBody, RefundResponseBody, ResponseCode, SignatureError, SignedBody, SignedQuery,
     TransactionStatus, Vnd, canonical_query,
 };
 
@@ -266,7 +266,7 @@ fn d2_the_querydr_request_checksum_matches_the_derived_hash() {
             "ac23f7e0db3fc8bc6dc83350725b891aa921ec7a83d1a370978d314457eeda176ff26a87bd4e13dc896c24890238b29fadf033080a07aa52abafa830cd2eb565"
         )
     );
-    assert!(body.verify(&HashSecret::new("test_secret")));
+    assert!(body.signature_matches(&HashSecret::new("test_secret")));
 }
 
 #[test]

@@ -3,13 +3,16 @@
 //! application is assembled, by choosing which [`Checkout`] to build: [`DirectCheckout`] writes
 //! through storage with the strategy's [`WriteMode`]; [`GatedCheckout`] asks an admission gate first
 //! and writes the admitted in group commits ([`GroupCommitter`]), falling back to a direct
-//! conditional write when the gate cannot be asked.
+//! conditional write when the gate cannot be asked. [`FencedGate`] is the gate's policy: shared
+//! counters fenced to the database, rebuilt when in doubt.
 
 mod direct;
+mod fenced_gate;
 mod gated;
 mod group_commit;
 
 pub use direct::DirectCheckout;
+pub use fenced_gate::{CountersError, FencedGate, GateCounters, GateStats};
 pub use gated::{AdmissionGate, GateAnswer, GateUnavailable, GatedCheckout, GroupCommit, Ticket};
 pub use group_commit::{CommitSettings, GroupCommitter};
 

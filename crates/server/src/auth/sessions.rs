@@ -5,7 +5,7 @@ use super::settings::SessionSettings;
 use async_trait::async_trait;
 use flashgate_core::StoreError;
 use flashgate_core::session::{SessionKey, SessionPolicy, SessionStore, Sessions, StoredSession};
-use flashgate_shared_state::{FastPathError, RedisBackend, RedisSessions};
+use flashgate_shared_state::{RedisBackend, RedisSessions, SharedStateError};
 use flashgate_store::Store;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -49,7 +49,7 @@ fn ttl(until: OffsetDateTime, now: OffsetDateTime) -> std::time::Duration {
         .unwrap_or(std::time::Duration::from_millis(1))
 }
 
-fn store_error(error: FastPathError) -> StoreError {
+fn store_error(error: SharedStateError) -> StoreError {
     let unavailable = error.is_unavailable();
     let cause = flashgate_core::error::Cause::new(error);
     if unavailable {

@@ -54,11 +54,11 @@ pub fn settings(mut settings: Settings) -> anyhow::Result<Settings> {
     settings.reconciler.poll_interval = Duration::from_secs(3);
     settings.reconciler.min_poll_interval = Duration::from_secs(1);
     // The whole crowd comes from 127.0.0.1: per-IP limits would refuse all but the first few buyers and
-    // show the limiter instead of the sale (tests/fastpath covers the limiter).
+    // show the limiter instead of the sale (the under-load suite covers the limiter).
     settings.limits.enabled = false;
     // The simulator's pay page expires with the hold: the unpaid holds are asked about (and released)
     // within the demo's minute rather than a production-sized grace later.
-    settings.payments.expiry_grace_seconds = 1;
+    settings.payments.expiry_grace = Duration::from_secs(1);
     settings.validate()?;
     Ok(settings)
 }

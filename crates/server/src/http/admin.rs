@@ -2,8 +2,8 @@
 
 use super::extract::{Admin, ApiJson, PathId};
 use super::openapi::{
-    BadBody, DuplicateSku, InvalidProduct, InvalidRequest, PayloadTooLarge, ProductNotFound,
-    Unauthorized, Unavailable, UnsupportedMediaType,
+    AdminOnly, DatabaseDown, DuplicateSku, InvalidProduct, InvalidRequest, JsonBodyRefused,
+    ProductNotFound,
 };
 use super::problem::Problem;
 use super::products::{ProductView, parse_product_id};
@@ -111,13 +111,11 @@ fn catalog_problem(error: CatalogError) -> Problem {
     request_body = CreateProduct,
     responses(
         (status = 201, description = "The product, created.", body = AdminProductView),
-        (status = 400, description = "The body is not JSON.", body = BadBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid admin token.", body = Unauthorized, content_type = "application/problem+json"),
+        JsonBodyRefused,
+        AdminOnly,
         (status = 409, description = "The sku is taken.", body = DuplicateSku, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
         (status = 422, description = "The body is not a valid product, or its price cannot be paid through the gateway (`price_not_payable`: 5,000 up to, not including, 1,000,000,000 VND).", body = InvalidProduct, content_type = "application/problem+json"),
-        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+        DatabaseDown,
     ),
 )]
 pub async fn create(
@@ -163,13 +161,11 @@ pub async fn create(
     request_body = UpdateProduct,
     responses(
         (status = 200, description = "The product, changed.", body = AdminProductView),
-        (status = 400, description = "The body is not JSON.", body = BadBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid admin token.", body = Unauthorized, content_type = "application/problem+json"),
+        JsonBodyRefused,
+        AdminOnly,
         (status = 404, description = "No such product.", body = ProductNotFound, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
         (status = 422, description = "The body is not a valid change, or the new price cannot be paid through the gateway (`price_not_payable`).", body = InvalidProduct, content_type = "application/problem+json"),
-        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+        DatabaseDown,
     ),
 )]
 pub async fn update(
@@ -216,13 +212,11 @@ pub async fn update(
     request_body = Restock,
     responses(
         (status = 200, description = "The product, with the units added.", body = AdminProductView),
-        (status = 400, description = "The body is not JSON.", body = BadBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid admin token.", body = Unauthorized, content_type = "application/problem+json"),
+        JsonBodyRefused,
+        AdminOnly,
         (status = 404, description = "No such product.", body = ProductNotFound, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
         (status = 422, description = "The body is not a valid restock.", body = InvalidRequest, content_type = "application/problem+json"),
-        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+        DatabaseDown,
     ),
 )]
 pub async fn restock(

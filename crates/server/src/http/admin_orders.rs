@@ -3,8 +3,8 @@
 
 use super::extract::{Admin, ApiJson, ApiQuery, IdempotencyKeyHeader, PathId};
 use super::openapi::{
-    BadBody, BadRefund, InvalidRequest, NotRefundable, NotUnderReview, OrderNotFound,
-    PayloadTooLarge, Unauthorized, Unavailable, UnsupportedMediaType,
+    AdminOnly, BadRefund, DatabaseDown, InvalidRequest, JsonBodyRefused, NotRefundable,
+    NotUnderReview, OrderNotFound,
 };
 use super::problem::Problem;
 use crate::payments::operator::{OperatorError, ReviewDecision};
@@ -231,9 +231,9 @@ fn operator_problem(error: OperatorError, raw: &str, wrong_state: &'static str) 
     params(SearchParams),
     responses(
         (status = 200, description = "A page of matching orders, newest first.", body = OrderPage),
-        (status = 401, description = "No valid admin token.", body = Unauthorized, content_type = "application/problem+json"),
+        AdminOnly,
         (status = 422, description = "The query is not valid.", body = InvalidRequest, content_type = "application/problem+json"),
-        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+        DatabaseDown,
     ),
 )]
 pub async fn search(
@@ -263,9 +263,9 @@ pub async fn search(
     params(("id" = String, Path, format = "uuid", description = "The order's id.")),
     responses(
         (status = 200, description = "The order, its ledger and its payment events.", body = OrderDetail),
-        (status = 401, description = "No valid admin token.", body = Unauthorized, content_type = "application/problem+json"),
+        AdminOnly,
         (status = 404, description = "No such order.", body = OrderNotFound, content_type = "application/problem+json"),
-        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+        DatabaseDown,
     ),
 )]
 pub async fn detail(
@@ -303,10 +303,10 @@ pub async fn detail(
     responses(
         (status = 202, description = "The full refund is on its way through the gateway (`refund_pending`, then `refunded`).", body = AdminOrderView),
         (status = 400, description = "The `Idempotency-Key` is missing or not valid.", body = BadRefund, content_type = "application/problem+json"),
-        (status = 401, description = "No valid admin token.", body = Unauthorized, content_type = "application/problem+json"),
+        AdminOnly,
         (status = 404, description = "No such order.", body = OrderNotFound, content_type = "application/problem+json"),
         (status = 409, description = "Only a paid order or one under review can be refunded.", body = NotRefundable, content_type = "application/problem+json"),
-        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+        DatabaseDown,
     ),
 )]
 pub async fn refund(
@@ -334,14 +334,12 @@ pub async fn refund(
     request_body = SettleReview,
     responses(
         (status = 200, description = "The order, settled: `paid` (`accept_paid`) or `refund_pending` (`refund`, then `refunded` once the gateway accepts).", body = AdminOrderView),
-        (status = 400, description = "The body is not JSON.", body = BadBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid admin token.", body = Unauthorized, content_type = "application/problem+json"),
+        JsonBodyRefused,
+        AdminOnly,
         (status = 404, description = "No such order.", body = OrderNotFound, content_type = "application/problem+json"),
         (status = 409, description = "The order is not under review.", body = NotUnderReview, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
         (status = 422, description = "The body is not a decision (`accept_paid` or `refund`).", body = InvalidRequest, content_type = "application/problem+json"),
-        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+        DatabaseDown,
     ),
 )]
 pub async fn settle_review(

@@ -12,7 +12,7 @@ use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::request_body::RequestBody;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{RefOr, Required};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -308,4 +308,49 @@ problems! {
     /// Only a paid order, or one under review, can be refunded.
     NotRefundable = ["not_refundable"];
     NotUnderReview = ["not_under_review"];
+}
+
+/// Answers that many routes give alike, documented once: each a type to name in a route's
+/// `responses(...)`, listing its statuses with the problem schema of each.
+macro_rules! shared_answers {
+    ($($(#[$doc:meta])* $name:ident { $($status:literal => $description:literal, $schema:ident;)+ })+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+                [$(($status.to_owned(), problem_response($description, stringify!($schema)))),+]
+                    .into_iter()
+                    .collect()
+            }
+        }
+    )+};
+}
+
+fn problem_response(description: &str, schema: &str) -> RefOr<utoipa::openapi::Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(schema)))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+shared_answers! {
+    /// A route that reads the database.
+    DatabaseDown { "503" => "The database does not answer.", Unavailable; }
+    /// A route behind the admin token.
+    AdminOnly { "401" => "No valid admin token.", Unauthorized; }
+    /// A route that reads a JSON body.
+    JsonBodyRefused {
+        "400" => "The body is not JSON.", BadBody;
+        "413" => "The body is larger than `http.body_limit_bytes`.", PayloadTooLarge;
+        "415" => "The body is not sent as `application/json`.", UnsupportedMediaType;
+    }
+    /// A route under a per-client rate limit.
+    ClientLimited { "429" => "Too many requests from this client.", RateLimited; }
 }

@@ -3,8 +3,8 @@
 use super::client_ip::client_ip;
 use super::extract::{ApiJson, ApiQuery, Buyer, IdempotencyKeyHeader, PathId};
 use super::openapi::{
-    BadPurchase, BuyerUnauthorized, InvalidPurchase, InvalidRequest, LimitExceeded, OrderNotFound,
-    PayloadTooLarge, PurchaseConflict, PurchaseUnavailable, RateLimited, Unavailable,
+    BadPurchase, BuyerUnauthorized, ClientLimited, DatabaseDown, InvalidPurchase, InvalidRequest,
+    LimitExceeded, OrderNotFound, PayloadTooLarge, PurchaseConflict, PurchaseUnavailable,
     UnsupportedMediaType,
 };
 use super::problem::Problem;
@@ -118,7 +118,7 @@ impl OrderAnswer for JsonOrderAnswer<'_> {
         (status = 413, description = "The body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
         (status = 415, description = "The body is not sent as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
         (status = 422, description = "The body is not a valid order, names no product, or its price × quantity cannot be paid through the gateway (`amount_not_payable`: 5,000 up to, not including, 1,000,000,000 VND).", body = InvalidPurchase, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests from this client.", body = RateLimited, content_type = "application/problem+json"),
+        ClientLimited,
         (status = 503, description = "The database does not answer, or too many purchases are in progress.", body = PurchaseUnavailable, content_type = "application/problem+json"),
     ),
 )]
@@ -238,8 +238,8 @@ pub struct ListParams {
         (status = 200, description = "The buyer's newest orders.", body = OrderList),
         (status = 401, description = "No valid buyer token or session.", body = BuyerUnauthorized, content_type = "application/problem+json"),
         (status = 422, description = "The query is not valid.", body = InvalidRequest, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests from this client.", body = RateLimited, content_type = "application/problem+json"),
-        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+        ClientLimited,
+        DatabaseDown,
     ),
 )]
 pub async fn list(
@@ -268,8 +268,8 @@ pub async fn list(
         (status = 200, description = "The order.", body = OrderView),
         (status = 401, description = "No valid buyer token or session.", body = BuyerUnauthorized, content_type = "application/problem+json"),
         (status = 404, description = "The buyer has no such order.", body = OrderNotFound, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests from this client.", body = RateLimited, content_type = "application/problem+json"),
-        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+        ClientLimited,
+        DatabaseDown,
     ),
 )]
 pub async fn get(

@@ -1,7 +1,7 @@
 //! Products as buyers see them: `GET /products` and `GET /products/{id}`.
 
 use super::extract::PathId;
-use super::openapi::{ProductNotFound, RateLimited, Unavailable};
+use super::openapi::{ClientLimited, DatabaseDown, ProductNotFound};
 use super::problem::Problem;
 use crate::state::AppState;
 use axum::extract::State;
@@ -62,8 +62,8 @@ pub struct ProductList {
             headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "The list has not changed since the `If-None-Match` tag.",
             headers(("ETag" = String), ("Cache-Control" = String))),
-        (status = 429, description = "Too many requests from this client.", body = RateLimited, content_type = "application/problem+json"),
-        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+        ClientLimited,
+        DatabaseDown,
     ),
 )]
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
@@ -94,8 +94,8 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         (status = 304, description = "The product has not changed since the `If-None-Match` tag.",
             headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 404, description = "No such product.", body = ProductNotFound, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests from this client.", body = RateLimited, content_type = "application/problem+json"),
-        (status = 503, description = "The database does not answer.", body = Unavailable, content_type = "application/problem+json"),
+        ClientLimited,
+        DatabaseDown,
     ),
 )]
 pub async fn get(

@@ -1,47 +1,102 @@
-//! The `[payments]` settings: how long money may still arrive after a hold ended, and how long the
+//! The `[vnpay]` settings (the gateway: terminal, secret, URLs, TLS, the bundled simulator) and the
+//! `[payments]` settings: how long money may still arrive after a hold ended, and how long the
 //! expirer waits past the payment link's `vnp_ExpireDate` before it asks the gateway.
 
+use crate::config::{Secret, within};
 use anyhow::bail;
 use serde::Deserialize;
-use time::Duration;
+use serde_with::{DurationMilliSeconds, DurationSeconds, serde_as};
+use std::time::Duration;
 
-/// VNPay calls the IPN URL at most 10 times, 5 minutes apart (spec §4.4): a payment completed at the
-/// edge of a hold whose every IPN was lost shows up at the latest this long after it.
-const IPN_RETRY_SPAN_SECONDS: u64 = 10 * 5 * 60;
-
+#[serde_as]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PaymentSettings {
-    /// How long after a hold ended the reconciler keeps asking about expired and failed orders.
-    pub late_money_window_seconds: u64,
-    /// How long past `vnp_ExpireDate` the expirer waits before it asks the gateway.
-    pub expiry_grace_seconds: u64,
+pub struct VnpaySettings {
+    pub tmn_code: String,
+    pub hash_secret: Secret,
+    pub pay_url: String,
+    pub api_url: String,
+    pub public_url: String,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "api_timeout_ms")]
+    pub api_timeout: Duration,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "sim_ipn_retry_ms")]
+    pub sim_ipn_retry: Duration,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "sim_querydr_min_interval_ms")]
+    pub sim_querydr_min_interval: Duration,
+    /// Off loopback, the bundled simulator only with this said out loud (a staging demo).
+    pub simulator_public: bool,
+    /// PEM CA certificates trusted for the API besides the system's roots; empty: none.
+    pub root_ca_file: String,
 }
 
-impl PaymentSettings {
-    pub fn late_money_window(&self) -> Duration {
-        seconds(self.late_money_window_seconds)
-    }
-
-    pub fn expiry_grace(&self) -> Duration {
-        seconds(self.expiry_grace_seconds)
+impl VnpaySettings {
+    /// Whether the bundled simulator stands in for the gateway.
+    pub fn uses_simulator(&self) -> bool {
+        self.pay_url.is_empty()
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.late_money_window_seconds < IPN_RETRY_SPAN_SECONDS {
+        if vnpay::TmnCode::parse(&self.tmn_code).is_err() {
+            bail!("vnpay.tmn_code: must be VNPay's 8-character terminal code");
+        }
+        if self.hash_secret.expose().trim().is_empty() {
+            bail!("vnpay.hash_secret: must not be empty");
+        }
+        if self.pay_url.is_empty() != self.api_url.is_empty() {
             bail!(
-                "payments.late_money_window_seconds: must cover VNPay's IPN retries (10 calls, 5 minutes apart): at least {IPN_RETRY_SPAN_SECONDS}"
+                "vnpay.api_url: set both vnpay.pay_url and vnpay.api_url, or neither (the simulator)"
             );
         }
-        if self.expiry_grace_seconds > 3_600 {
-            bail!("payments.expiry_grace_seconds: must be at most 3600");
+        if !self.public_url.is_empty() && !self.public_url.starts_with("http") {
+            bail!("vnpay.public_url: must be an http(s) URL");
         }
+        within(
+            "vnpay.api_timeout_ms",
+            self.api_timeout,
+            Duration::from_millis(1),
+            Duration::from_secs(600),
+        )?;
         Ok(())
     }
 }
 
-fn seconds(value: u64) -> Duration {
-    Duration::seconds(i64::try_from(value).unwrap_or(i64::MAX))
+/// VNPay calls the IPN URL at most 10 times, 5 minutes apart (spec §4.4): a payment completed at the
+/// edge of a hold whose every IPN was lost shows up at the latest this long after it.
+const IPN_RETRY_SPAN: Duration = Duration::from_secs(10 * 5 * 60);
+
+#[serde_as]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentSettings {
+    /// How long after a hold ended the reconciler keeps asking about expired and failed orders.
+    #[serde_as(as = "DurationSeconds<u64>")]
+    #[serde(rename = "late_money_window_seconds")]
+    pub late_money_window: Duration,
+    /// How long past `vnp_ExpireDate` the expirer waits before it asks the gateway.
+    #[serde_as(as = "DurationSeconds<u64>")]
+    #[serde(rename = "expiry_grace_seconds")]
+    pub expiry_grace: Duration,
+}
+
+impl PaymentSettings {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        // The floor covers VNPay's IPN retries (10 calls, 5 minutes apart).
+        within(
+            "payments.late_money_window_seconds",
+            self.late_money_window,
+            IPN_RETRY_SPAN,
+            Duration::from_secs(90 * 24 * 3600),
+        )?;
+        within(
+            "payments.expiry_grace_seconds",
+            self.expiry_grace,
+            Duration::ZERO,
+            Duration::from_secs(3_600),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -51,12 +106,16 @@ mod tests {
     #[test]
     fn a_window_shorter_than_the_ipn_retries_is_refused() {
         let short = PaymentSettings {
-            late_money_window_seconds: 2_999,
-            expiry_grace_seconds: 60,
+            late_money_window: Duration::from_secs(2_999),
+            expiry_grace: Duration::from_secs(60),
         };
-        assert!(short.validate().is_err());
+        let error = short.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("payments.late_money_window_seconds"),
+            "{error}"
+        );
         let enough = PaymentSettings {
-            late_money_window_seconds: 3_000,
+            late_money_window: IPN_RETRY_SPAN,
             ..short
         };
         assert!(enough.validate().is_ok());

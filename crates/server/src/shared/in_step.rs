@@ -9,10 +9,10 @@
 //! - Without a gate, [`CountedTransitions`] and [`CountedReservations`] drop the product's cached
 //!   copy whenever its units move, since that copy's count is what buyers see.
 
-use super::gate::GateService;
 use super::products::CachedProducts;
 use async_trait::async_trait;
 use flashgate_core::StoreError;
+use flashgate_core::checkout::FencedGate;
 use flashgate_core::ports::{
     Catalog, CatalogError, OrderQueries, Reservations, Transition, TransitionOutcome, Transitions,
 };
@@ -25,7 +25,7 @@ use std::sync::Arc;
 pub struct SyncedCatalog {
     pub inner: Arc<dyn Catalog>,
     /// `None` unless purchases go through the gate.
-    pub gate: Option<Arc<GateService>>,
+    pub gate: Option<Arc<FencedGate>>,
     pub products: Arc<CachedProducts>,
 }
 
@@ -86,7 +86,7 @@ impl Transitions for CountedTransitions {
 pub struct GatedTransitions {
     pub inner: Arc<dyn Transitions>,
     pub orders: Arc<dyn OrderQueries>,
-    pub gate: Arc<GateService>,
+    pub gate: Arc<FencedGate>,
 }
 
 #[async_trait]

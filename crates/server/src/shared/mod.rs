@@ -12,12 +12,13 @@ use crate::config::Settings;
 use crate::config::within;
 use anyhow::Context;
 use flashgate_core::Clock;
+use flashgate_core::checkout::FencedGate;
 use flashgate_core::ports::{GateFence, Products};
 use flashgate_shared_state::{
     Cache, Gate, GateConfig, InProcessCache, InProcessGate, LocalBus, RedisBackend, RedisCache,
     RedisGate, RedisOptions,
 };
-use gate::GateService;
+use gate::SharedCounters;
 use limits::Limits;
 use products::CachedProducts;
 use serde::Deserialize;
@@ -29,7 +30,7 @@ use tokio::sync::Semaphore;
 pub struct SharedState {
     pub redis: Option<RedisBackend>,
     /// Present when purchases go through the gate (`inventory.strategy = "gated"`).
-    pub gate: Option<Arc<GateService>>,
+    pub gate: Option<Arc<FencedGate>>,
     /// Product reads through the cache (or straight to the database when caching is off).
     pub products: Arc<CachedProducts>,
     /// `None` when rate limiting is off.
@@ -100,7 +101,8 @@ impl SharedState {
                 ),
                 None => (Arc::new(InProcessGate::new(config)), None),
             };
-            Some(Arc::new(GateService::new(gate, fence, products, health)))
+            let counters = Arc::new(SharedCounters::new(gate, health));
+            Some(Arc::new(FencedGate::new(counters, fence, products)))
         } else {
             None
         };

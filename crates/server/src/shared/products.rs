@@ -8,7 +8,7 @@ use flashgate_core::ports::Products;
 use flashgate_core::product::{SaleWindow, Stock};
 use flashgate_core::{Product, ProductId, Sku, StoreError, Vnd};
 use flashgate_shared_state::cache::get_json;
-use flashgate_shared_state::{Cache, CacheStats, FastPathError};
+use flashgate_shared_state::{Cache, CacheStats, SharedStateError};
 use serde::{Deserialize, Serialize};
 use serde_with::{DurationMilliSeconds, DurationSeconds, serde_as};
 use std::sync::Arc;
@@ -153,9 +153,9 @@ impl Products for CachedProducts {
 }
 
 /// The loader's own error comes back as it was; anything else is the cache's fault.
-fn cache_error(error: FastPathError) -> StoreError {
+fn cache_error(error: SharedStateError) -> StoreError {
     match error {
-        FastPathError::Loader(cause) => match cause.downcast_ref::<StoreError>() {
+        SharedStateError::Loader(cause) => match cause.downcast_ref::<StoreError>() {
             Some(StoreError::Unavailable(c)) => StoreError::Unavailable(c.clone()),
             Some(StoreError::Internal(c)) => StoreError::Internal(c.clone()),
             None => StoreError::internal(cause.to_string()),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use moka::Expiry;
 
 use super::{CacheConfig, CacheStats};
-use crate::error::FastPathError;
+use crate::error::SharedStateError;
 
 #[derive(Debug, Clone)]
 pub(super) struct Entry {
@@ -65,9 +65,9 @@ impl L1 {
         &self,
         key: &str,
         init: F,
-    ) -> Result<Option<Arc<[u8]>>, FastPathError>
+    ) -> Result<Option<Arc<[u8]>>, SharedStateError>
     where
-        F: Future<Output = Result<Entry, FastPathError>>,
+        F: Future<Output = Result<Entry, SharedStateError>>,
     {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let entry = self
@@ -108,6 +108,6 @@ impl L1 {
     }
 }
 
-pub(super) fn loader_error(e: super::LoadError) -> FastPathError {
-    FastPathError::Loader(Arc::from(e))
+pub(super) fn loader_error(e: super::LoadError) -> SharedStateError {
+    SharedStateError::Loader(Arc::from(e))
 }

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::l1::{Entry, L1, loader_error};
 use super::{Cache, CacheConfig, CacheStats, Loader};
-use crate::error::FastPathError;
+use crate::error::SharedStateError;
 
 /// Fans invalidations out to every cache built on it, and keeps per-key versions so a load that
 /// raced an invalidation is not kept.
@@ -97,7 +97,7 @@ impl Cache for InProcessCache {
         &self,
         key: &str,
         load: Loader,
-    ) -> Result<Option<Arc<[u8]>>, FastPathError> {
+    ) -> Result<Option<Arc<[u8]>>, SharedStateError> {
         let init = async {
             let version = self.bus.version(key);
             self.l1.count_load();
@@ -110,7 +110,7 @@ impl Cache for InProcessCache {
         self.l1.get_or_load(key, init).await
     }
 
-    async fn invalidate(&self, key: &str) -> Result<(), FastPathError> {
+    async fn invalidate(&self, key: &str) -> Result<(), SharedStateError> {
         self.bus.bump(key);
         self.l1.invalidate(key).await;
         // No receivers is fine: this cache already dropped its own entry.

@@ -19,7 +19,7 @@ use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::FastPathError;
+use crate::error::SharedStateError;
 
 pub use memory::{InProcessCache, LocalBus};
 pub use redis::RedisCache;
@@ -69,10 +69,10 @@ pub trait Cache: Send + Sync {
         &self,
         key: &str,
         load: Loader,
-    ) -> Result<Option<Arc<[u8]>>, FastPathError>;
+    ) -> Result<Option<Arc<[u8]>>, SharedStateError>;
 
     /// Drops the key from L2 and from every instance's L1.
-    async fn invalidate(&self, key: &str) -> Result<(), FastPathError>;
+    async fn invalidate(&self, key: &str) -> Result<(), SharedStateError>;
 
     fn stats(&self) -> CacheStats;
 }
@@ -82,7 +82,7 @@ pub async fn get_json<T, F, Fut, E>(
     cache: &dyn Cache,
     key: &str,
     load: F,
-) -> Result<Option<T>, FastPathError>
+) -> Result<Option<T>, SharedStateError>
 where
     T: Serialize + DeserializeOwned,
     F: FnOnce() -> Fut + Send + 'static,
@@ -99,7 +99,7 @@ where
     match cache.get_or_load(key, loader).await? {
         Some(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| FastPathError::Codec(e.to_string())),
+            .map_err(|e| SharedStateError::Codec(e.to_string())),
         None => Ok(None),
     }
 }

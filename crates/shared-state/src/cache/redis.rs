@@ -14,7 +14,7 @@ use redis::Script;
 
 use super::l1::{Entry, L1, loader_error};
 use super::{Cache, CacheConfig, CacheStats, Loader};
-use crate::error::FastPathError;
+use crate::error::SharedStateError;
 use crate::redis_backend::RedisBackend;
 use crate::subscriber::{BusEvent, Subscription};
 
@@ -79,7 +79,7 @@ impl RedisCache {
     }
 
     /// L2, then the loader. Redis failures only cost the L2 level.
-    async fn load_through_l2(&self, key: &str, load: Loader) -> Result<Entry, FastPathError> {
+    async fn load_through_l2(&self, key: &str, load: Loader) -> Result<Entry, SharedStateError> {
         let keys = self.keys(key);
         let read_keys = keys.clone();
         let l2 = self
@@ -154,13 +154,13 @@ impl Cache for RedisCache {
         &self,
         key: &str,
         load: Loader,
-    ) -> Result<Option<Arc<[u8]>>, FastPathError> {
+    ) -> Result<Option<Arc<[u8]>>, SharedStateError> {
         self.l1
             .get_or_load(key, self.load_through_l2(key, load))
             .await
     }
 
-    async fn invalidate(&self, key: &str) -> Result<(), FastPathError> {
+    async fn invalidate(&self, key: &str) -> Result<(), SharedStateError> {
         let keys = self.keys(key);
         let version_ttl = (self.config.l2_ttl * 2).max(MIN_VERSION_TTL);
         let version_ttl_ms = u64::try_from(version_ttl.as_millis()).unwrap_or(u64::MAX);

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::{
     Admission, AdmitRequest, Fenced, Gate, GateConfig, GateProduct, check_quantity, check_snapshot,
 };
-use crate::error::FastPathError;
+use crate::error::SharedStateError;
 
 /// Expired idempotency keys are swept every this many admissions of a product.
 const SWEEP_EVERY: u64 = 1024;
@@ -54,12 +54,15 @@ impl InProcessGate {
     }
 
     /// Lookups never create state, so requests for unknown ids cannot grow the map.
-    fn existing(&self, product_id: i64) -> Result<Option<Arc<Mutex<ProductState>>>, FastPathError> {
+    fn existing(
+        &self,
+        product_id: i64,
+    ) -> Result<Option<Arc<Mutex<ProductState>>>, SharedStateError> {
         let map = self.products.read().map_err(poisoned)?;
         Ok(map.get(&product_id).map(Arc::clone))
     }
 
-    fn entry(&self, product_id: i64) -> Result<Arc<Mutex<ProductState>>, FastPathError> {
+    fn entry(&self, product_id: i64) -> Result<Arc<Mutex<ProductState>>, SharedStateError> {
         let mut map = self.products.write().map_err(poisoned)?;
         Ok(Arc::clone(map.entry(product_id).or_default()))
     }
@@ -69,8 +72,8 @@ impl InProcessGate {
     }
 }
 
-fn poisoned<T>(_: T) -> FastPathError {
-    FastPathError::Backend("in-process gate lock poisoned".to_owned())
+fn poisoned<T>(_: T) -> SharedStateError {
+    SharedStateError::Backend("in-process gate lock poisoned".to_owned())
 }
 
 impl Stock {
@@ -87,7 +90,7 @@ impl Stock {
 
 #[async_trait]
 impl Gate for InProcessGate {
-    async fn admit_fenced(&self, req: &AdmitRequest) -> Result<Fenced, FastPathError> {
+    async fn admit_fenced(&self, req: &AdmitRequest) -> Result<Fenced, SharedStateError> {
         check_quantity(req.quantity)?;
         let not_loaded = Fenced {
             admission: Admission::NotLoaded,
@@ -153,7 +156,7 @@ impl Gate for InProcessGate {
         &self,
         req: &AdmitRequest,
         epoch: Option<u64>,
-    ) -> Result<(), FastPathError> {
+    ) -> Result<(), SharedStateError> {
         check_quantity(req.quantity)?;
         let Some(product) = self.existing(req.product_id)? else {
             return Ok(());
@@ -188,7 +191,7 @@ impl Gate for InProcessGate {
         customer: &str,
         quantity: i64,
         epoch: Option<u64>,
-    ) -> Result<(), FastPathError> {
+    ) -> Result<(), SharedStateError> {
         check_quantity(quantity)?;
         let Some(product) = self.existing(product_id)? else {
             return Ok(());
@@ -209,7 +212,7 @@ impl Gate for InProcessGate {
         product: &GateProduct,
         holdings: &[(String, i64)],
         epoch: u64,
-    ) -> Result<(), FastPathError> {
+    ) -> Result<(), SharedStateError> {
         check_snapshot(product, holdings)?;
         let mut held: HashMap<String, i64> = HashMap::new();
         for (customer, units) in holdings.iter().filter(|(_, units)| *units > 0) {
@@ -228,7 +231,7 @@ impl Gate for InProcessGate {
         Ok(())
     }
 
-    async fn available(&self, product_id: i64) -> Result<Option<i64>, FastPathError> {
+    async fn available(&self, product_id: i64) -> Result<Option<i64>, SharedStateError> {
         let Some(product) = self.existing(product_id)? else {
             return Ok(None);
         };
@@ -236,7 +239,7 @@ impl Gate for InProcessGate {
         Ok(state.loaded.as_ref().map(|s| s.available))
     }
 
-    async fn epoch(&self, product_id: i64) -> Result<Option<u64>, FastPathError> {
+    async fn epoch(&self, product_id: i64) -> Result<Option<u64>, SharedStateError> {
         let Some(product) = self.existing(product_id)? else {
             return Ok(None);
         };
@@ -247,7 +250,7 @@ impl Gate for InProcessGate {
 
 impl InProcessGate {
     /// Forget a product's state, as a lost Redis would; the next admit answers `NotLoaded`.
-    pub fn forget(&self, product_id: i64) -> Result<(), FastPathError> {
+    pub fn forget(&self, product_id: i64) -> Result<(), SharedStateError> {
         self.products.write().map_err(poisoned)?.remove(&product_id);
         Ok(())
     }

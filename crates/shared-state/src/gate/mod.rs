@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::error::FastPathError;
+use crate::error::SharedStateError;
 
 pub use memory::InProcessGate;
 pub use redis::RedisGate;
@@ -112,9 +112,9 @@ pub struct Fenced {
 #[async_trait]
 pub trait Gate: Send + Sync {
     /// Admits (or not) and names the epoch of the answer; see "Fencing" above.
-    async fn admit_fenced(&self, req: &AdmitRequest) -> Result<Fenced, FastPathError>;
+    async fn admit_fenced(&self, req: &AdmitRequest) -> Result<Fenced, SharedStateError>;
 
-    async fn admit(&self, req: &AdmitRequest) -> Result<Admission, FastPathError> {
+    async fn admit(&self, req: &AdmitRequest) -> Result<Admission, SharedStateError> {
         Ok(self.admit_fenced(req).await?.admission)
     }
 
@@ -125,9 +125,9 @@ pub trait Gate: Send + Sync {
         &self,
         req: &AdmitRequest,
         epoch: Option<u64>,
-    ) -> Result<(), FastPathError>;
+    ) -> Result<(), SharedStateError>;
 
-    async fn release(&self, req: &AdmitRequest) -> Result<(), FastPathError> {
+    async fn release(&self, req: &AdmitRequest) -> Result<(), SharedStateError> {
         self.release_fenced(req, None).await
     }
 
@@ -139,14 +139,14 @@ pub trait Gate: Send + Sync {
         customer: &str,
         quantity: i64,
         epoch: Option<u64>,
-    ) -> Result<(), FastPathError>;
+    ) -> Result<(), SharedStateError>;
 
     async fn give_back(
         &self,
         product_id: i64,
         customer: &str,
         quantity: i64,
-    ) -> Result<(), FastPathError> {
+    ) -> Result<(), SharedStateError> {
         self.give_back_fenced(product_id, customer, quantity, None)
             .await
     }
@@ -158,22 +158,22 @@ pub trait Gate: Send + Sync {
         product: &GateProduct,
         holdings: &[(String, i64)],
         epoch: u64,
-    ) -> Result<(), FastPathError>;
+    ) -> Result<(), SharedStateError>;
 
     /// [`Gate::load_fenced`] under a fresh random epoch.
     async fn load(
         &self,
         product: &GateProduct,
         holdings: &[(String, i64)],
-    ) -> Result<(), FastPathError> {
+    ) -> Result<(), SharedStateError> {
         self.load_fenced(product, holdings, fresh_epoch()).await
     }
 
     /// Units the gate would still admit; `None` when the product is not loaded.
-    async fn available(&self, product_id: i64) -> Result<Option<i64>, FastPathError>;
+    async fn available(&self, product_id: i64) -> Result<Option<i64>, SharedStateError>;
 
     /// The product's current epoch; `None` when it is not loaded.
-    async fn epoch(&self, product_id: i64) -> Result<Option<u64>, FastPathError>;
+    async fn epoch(&self, product_id: i64) -> Result<Option<u64>, SharedStateError>;
 }
 
 /// A random epoch in `1..=i64::MAX`, so it also fits a signed 64-bit database column. Random, not
@@ -183,9 +183,9 @@ pub fn fresh_epoch() -> u64 {
     rand::random_range(1..=i64::MAX.unsigned_abs())
 }
 
-pub(crate) fn check_quantity(quantity: i64) -> Result<(), FastPathError> {
+pub(crate) fn check_quantity(quantity: i64) -> Result<(), SharedStateError> {
     if quantity <= 0 {
-        return Err(FastPathError::Invalid(format!(
+        return Err(SharedStateError::Invalid(format!(
             "quantity must be positive, got {quantity}"
         )));
     }
@@ -195,9 +195,9 @@ pub(crate) fn check_quantity(quantity: i64) -> Result<(), FastPathError> {
 pub(crate) fn check_snapshot(
     product: &GateProduct,
     holdings: &[(String, i64)],
-) -> Result<(), FastPathError> {
+) -> Result<(), SharedStateError> {
     if product.available < 0 || holdings.iter().any(|(_, held)| *held < 0) {
-        return Err(FastPathError::Invalid(
+        return Err(SharedStateError::Invalid(
             "gate snapshot has negative units".to_owned(),
         ));
     }

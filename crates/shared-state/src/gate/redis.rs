@@ -21,7 +21,7 @@ use super::sold_out::{SoldOutFlags, Verdict};
 use super::{
     Admission, AdmitRequest, Fenced, Gate, GateConfig, GateProduct, check_quantity, check_snapshot,
 };
-use crate::error::FastPathError;
+use crate::error::SharedStateError;
 use crate::redis_backend::RedisBackend;
 use crate::subscriber::{BusEvent, Subscription};
 
@@ -163,7 +163,7 @@ impl RedisGate {
 
 #[async_trait]
 impl Gate for RedisGate {
-    async fn admit_fenced(&self, req: &AdmitRequest) -> Result<Fenced, FastPathError> {
+    async fn admit_fenced(&self, req: &AdmitRequest) -> Result<Fenced, SharedStateError> {
         check_quantity(req.quantity)?;
         if self.answers_from_memory(req).await {
             return Ok(Fenced {
@@ -201,7 +201,7 @@ impl Gate for RedisGate {
             4 => Admission::Duplicate,
             5 => Admission::NotLoaded,
             other => {
-                return Err(FastPathError::Protocol(format!(
+                return Err(SharedStateError::Protocol(format!(
                     "admit script returned code {other}"
                 )));
             }
@@ -217,7 +217,7 @@ impl Gate for RedisGate {
         } else {
             epoch
                 .parse()
-                .map_err(|_| FastPathError::Protocol(format!("gate epoch {epoch:?}")))?
+                .map_err(|_| SharedStateError::Protocol(format!("gate epoch {epoch:?}")))?
         };
         Ok(Fenced {
             admission,
@@ -230,7 +230,7 @@ impl Gate for RedisGate {
         &self,
         req: &AdmitRequest,
         epoch: Option<u64>,
-    ) -> Result<(), FastPathError> {
+    ) -> Result<(), SharedStateError> {
         check_quantity(req.quantity)?;
         let keys = [
             self.key(req.product_id, "state"),
@@ -258,7 +258,7 @@ impl Gate for RedisGate {
         customer: &str,
         quantity: i64,
         epoch: Option<u64>,
-    ) -> Result<(), FastPathError> {
+    ) -> Result<(), SharedStateError> {
         check_quantity(quantity)?;
         let keys = [self.key(product_id, "state"), self.key(product_id, "held")];
         let available: i64 = self
@@ -282,7 +282,7 @@ impl Gate for RedisGate {
         product: &GateProduct,
         holdings: &[(String, i64)],
         epoch: u64,
-    ) -> Result<(), FastPathError> {
+    ) -> Result<(), SharedStateError> {
         check_snapshot(product, holdings)?;
         let keys = [
             self.key(product.product_id, "state"),
@@ -317,7 +317,7 @@ impl Gate for RedisGate {
         Ok(())
     }
 
-    async fn available(&self, product_id: i64) -> Result<Option<i64>, FastPathError> {
+    async fn available(&self, product_id: i64) -> Result<Option<i64>, SharedStateError> {
         let key = self.key(product_id, "state");
         self.backend
             .run(|mut conn| async move {
@@ -330,7 +330,7 @@ impl Gate for RedisGate {
             .await
     }
 
-    async fn epoch(&self, product_id: i64) -> Result<Option<u64>, FastPathError> {
+    async fn epoch(&self, product_id: i64) -> Result<Option<u64>, SharedStateError> {
         let key = self.key(product_id, "state");
         let epoch: Option<String> = self
             .backend
@@ -345,7 +345,7 @@ impl Gate for RedisGate {
         epoch
             .map(|e| {
                 e.parse()
-                    .map_err(|_| FastPathError::Protocol(format!("gate epoch {e:?}")))
+                    .map_err(|_| SharedStateError::Protocol(format!("gate epoch {e:?}")))
             })
             .transpose()
     }

@@ -17,7 +17,7 @@ use super::RateLimiter;
 use super::decision::{RateDecision, Verdict, banned};
 use super::penalty::{LocalBans, Strikes};
 use super::policy::{Penalty, Policy, duration_us};
-use crate::error::FastPathError;
+use crate::error::SharedStateError;
 use flashgate_core::Clock;
 
 /// Idle keys, expired bans and strikes are swept every this many checks.
@@ -55,14 +55,14 @@ impl std::fmt::Debug for InProcessLimiter {
 }
 
 impl InProcessLimiter {
-    pub fn new(policies: Vec<Policy>, clock: Arc<dyn Clock>) -> Result<Self, FastPathError> {
+    pub fn new(policies: Vec<Policy>, clock: Arc<dyn Clock>) -> Result<Self, SharedStateError> {
         let mut by_name = HashMap::new();
         for policy in policies {
             policy.validate()?;
             let burst = NonZeroU32::new(policy.burst)
-                .ok_or_else(|| FastPathError::Invalid("burst must be positive".to_owned()))?;
+                .ok_or_else(|| SharedStateError::Invalid("burst must be positive".to_owned()))?;
             let quota = Quota::with_period(policy.emission_interval())
-                .ok_or_else(|| FastPathError::Invalid("zero emission interval".to_owned()))?
+                .ok_or_else(|| SharedStateError::Invalid("zero emission interval".to_owned()))?
                 .allow_burst(burst);
             let limiter = Keyed::new(
                 quota,
@@ -95,11 +95,11 @@ impl InProcessLimiter {
 
 #[async_trait]
 impl RateLimiter for InProcessLimiter {
-    async fn check(&self, policy: &str, key: &str) -> Result<RateDecision, FastPathError> {
+    async fn check(&self, policy: &str, key: &str) -> Result<RateDecision, SharedStateError> {
         let (policy, limiter) = self
             .policies
             .get(policy)
-            .ok_or_else(|| FastPathError::UnknownPolicy(policy.to_owned()))?;
+            .ok_or_else(|| SharedStateError::UnknownPolicy(policy.to_owned()))?;
         let now_us = self.clock.now_ms().saturating_mul(1000);
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep(now_us);
@@ -142,7 +142,7 @@ impl RateLimiter for InProcessLimiter {
         }
     }
 
-    async fn strike(&self, key: &str, penalty: &Penalty) -> Result<bool, FastPathError> {
+    async fn strike(&self, key: &str, penalty: &Penalty) -> Result<bool, SharedStateError> {
         let now_us = self.clock.now_ms().saturating_mul(1000);
         if self.strikes.strike(key, now_us, penalty) {
             self.bans.ban(key, now_us + duration_us(penalty.ban));

@@ -18,7 +18,7 @@ mod redis;
 
 use async_trait::async_trait;
 
-use crate::error::FastPathError;
+use crate::error::SharedStateError;
 
 pub use decision::{RateDecision, Verdict};
 pub use memory::InProcessLimiter;
@@ -28,9 +28,9 @@ pub use redis::RedisLimiter;
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
     /// Counts one request of `key` against `policy` and says whether it may proceed.
-    async fn check(&self, policy: &str, key: &str) -> Result<RateDecision, FastPathError>;
+    async fn check(&self, policy: &str, key: &str) -> Result<RateDecision, SharedStateError>;
 
     /// Counts one strike against `key` under `penalty`; true when it sent the client to the
     /// penalty box.
-    async fn strike(&self, key: &str, penalty: &Penalty) -> Result<bool, FastPathError>;
+    async fn strike(&self, key: &str, penalty: &Penalty) -> Result<bool, SharedStateError>;
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::error::FastPathError;
+use crate::error::SharedStateError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -55,9 +55,9 @@ impl Policy {
         self.emission_interval() * self.burst
     }
 
-    pub(crate) fn validate(&self) -> Result<(), FastPathError> {
+    pub(crate) fn validate(&self) -> Result<(), SharedStateError> {
         let invalid = |why: &str| {
-            Err(FastPathError::Invalid(format!(
+            Err(SharedStateError::Invalid(format!(
                 "rate-limit policy `{}`: {why}",
                 self.name
             )))

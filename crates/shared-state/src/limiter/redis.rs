@@ -18,7 +18,7 @@ use super::RateLimiter;
 use super::decision::{RateDecision, Verdict, banned, micros};
 use super::penalty::LocalBans;
 use super::policy::{Penalty, Policy, duration_us};
-use crate::error::FastPathError;
+use crate::error::SharedStateError;
 use crate::redis_backend::RedisBackend;
 use flashgate_core::Clock;
 
@@ -59,7 +59,7 @@ impl RedisLimiter {
         backend: RedisBackend,
         policies: Vec<Policy>,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, FastPathError> {
+    ) -> Result<Self, SharedStateError> {
         let mut by_name = HashMap::new();
         for policy in policies {
             policy.validate()?;
@@ -81,11 +81,11 @@ impl RedisLimiter {
 
 #[async_trait]
 impl RateLimiter for RedisLimiter {
-    async fn check(&self, policy: &str, key: &str) -> Result<RateDecision, FastPathError> {
+    async fn check(&self, policy: &str, key: &str) -> Result<RateDecision, SharedStateError> {
         let policy = self
             .policies
             .get(policy)
-            .ok_or_else(|| FastPathError::UnknownPolicy(policy.to_owned()))?;
+            .ok_or_else(|| SharedStateError::UnknownPolicy(policy.to_owned()))?;
         let now_us = self.clock.now_ms().saturating_mul(1000);
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.bans.sweep(now_us);
@@ -139,7 +139,7 @@ impl RateLimiter for RedisLimiter {
                 banned(policy, retry_us)
             }
             other => {
-                return Err(FastPathError::Protocol(format!(
+                return Err(SharedStateError::Protocol(format!(
                     "rate-limit script returned verdict {other}"
                 )));
             }
@@ -147,7 +147,7 @@ impl RateLimiter for RedisLimiter {
         Ok(decision)
     }
 
-    async fn strike(&self, key: &str, penalty: &Penalty) -> Result<bool, FastPathError> {
+    async fn strike(&self, key: &str, penalty: &Penalty) -> Result<bool, SharedStateError> {
         let now_us = self.clock.now_ms().saturating_mul(1000);
         let keys = [self.key(key, "strikes"), self.key(key, "ban")];
         let banned: i64 = self

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redis::Script;
 
-use crate::error::FastPathError;
+use crate::error::SharedStateError;
 use crate::redis_backend::RedisBackend;
 
 static EXTEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("extend.lua")));
@@ -40,7 +40,7 @@ impl RedisSessions {
         key: &str,
         fields: &SessionFields,
         ttl: Duration,
-    ) -> Result<(), FastPathError> {
+    ) -> Result<(), SharedStateError> {
         let key = self.key(key);
         let (customer, idle, expires) = fields;
         self.backend
@@ -64,7 +64,7 @@ impl RedisSessions {
             .await
     }
 
-    pub async fn get(&self, key: &str) -> Result<Option<SessionFields>, FastPathError> {
+    pub async fn get(&self, key: &str) -> Result<Option<SessionFields>, SharedStateError> {
         let key = self.key(key);
         let (customer, idle, expires) = self
             .backend
@@ -83,7 +83,12 @@ impl RedisSessions {
     }
 
     /// Moves the idle expiry forward (never back) and the key's TTL with it, if the session exists.
-    pub async fn extend(&self, key: &str, idle: i64, ttl: Duration) -> Result<(), FastPathError> {
+    pub async fn extend(
+        &self,
+        key: &str,
+        idle: i64,
+        ttl: Duration,
+    ) -> Result<(), SharedStateError> {
         let key = self.key(key);
         self.backend
             .run(|mut conn| async move {
@@ -99,7 +104,7 @@ impl RedisSessions {
     }
 
     /// Deletes the session; `false` if there was none.
-    pub async fn revoke(&self, key: &str) -> Result<bool, FastPathError> {
+    pub async fn revoke(&self, key: &str) -> Result<bool, SharedStateError> {
         let key = self.key(key);
         let removed = self
             .backend

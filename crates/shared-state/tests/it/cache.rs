@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use flashgate_shared_state::cache::{Loader, get_json};
 use flashgate_shared_state::{
-    Cache, CacheConfig, FastPathError, InProcessCache, LocalBus, RedisCache,
+    Cache, CacheConfig, InProcessCache, LocalBus, RedisCache, SharedStateError,
 };
 use tokio::sync::Notify;
 
@@ -146,7 +146,7 @@ async fn a_load_racing_an_invalidation_is_not_kept((a, b): Pair) {
 async fn a_failing_loader_is_reported_and_not_cached((a, _): Pair) {
     let failing: Loader = Box::pin(async { Err("database down".into()) });
     let err = a.get_or_load("k", failing).await.unwrap_err();
-    assert!(matches!(err, FastPathError::Loader(_)), "{err}");
+    assert!(matches!(err, SharedStateError::Loader(_)), "{err}");
     let source = Source::with(b"ok");
     assert_eq!(get(&*a, "k", &source).await.as_deref(), Some(&b"ok"[..]));
 }

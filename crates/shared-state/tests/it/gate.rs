@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use flashgate_shared_state::{
-    Admission, AdmitRequest, FastPathError, Fenced, Gate, GateConfig, GateProduct, InProcessGate,
-    RedisGate,
+    Admission, AdmitRequest, Fenced, Gate, GateConfig, GateProduct, InProcessGate, RedisGate,
+    SharedStateError,
 };
 
 use crate::common::TestRedis;
@@ -224,16 +224,16 @@ async fn bad_quantities_and_snapshots_are_rejected(g: Gates) {
     for q in [0, -1] {
         assert!(matches!(
             g[0].admit(&req("a", "k", q)).await,
-            Err(FastPathError::Invalid(_))
+            Err(SharedStateError::Invalid(_))
         ));
         assert!(matches!(
             g[0].give_back(P, "a", q).await,
-            Err(FastPathError::Invalid(_))
+            Err(SharedStateError::Invalid(_))
         ));
     }
     assert!(matches!(
         g[0].load(&product(-1), &[]).await,
-        Err(FastPathError::Invalid(_))
+        Err(SharedStateError::Invalid(_))
     ));
     assert_eq!(g[0].available(P).await.unwrap(), Some(10));
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use flashgate_core::{Clock, ManualClock};
 use flashgate_shared_state::{
-    FastPathError, InProcessLimiter, Penalty, Policy, RateDecision, RateLimiter, RedisLimiter,
+    InProcessLimiter, Penalty, Policy, RateDecision, RateLimiter, RedisLimiter, SharedStateError,
     Verdict,
 };
 
@@ -90,7 +90,7 @@ async fn keys_and_policies_are_counted_apart(l: Arc<dyn RateLimiter>, _clock: Ma
     );
     assert!(matches!(
         l.check("nope", "a").await,
-        Err(FastPathError::UnknownPolicy(_))
+        Err(SharedStateError::UnknownPolicy(_))
     ));
 }
 
@@ -328,7 +328,7 @@ fn policies_that_cannot_work_are_rejected() {
     ] {
         assert!(matches!(
             InProcessLimiter::new(vec![bad], Arc::clone(&clock)),
-            Err(FastPathError::Invalid(_))
+            Err(SharedStateError::Invalid(_))
         ));
     }
 }

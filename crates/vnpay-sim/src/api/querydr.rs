@@ -8,8 +8,8 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use vnpay::{
-    QueryDrRequestBody, QueryDrResponseBody, TransactionStatus, TransactionType, VERSION,
-    VnpDateTime,
+    QueryDrRequestBody, QueryDrResponseBody, SignedBody, TransactionStatus, TransactionType,
+    VERSION, VnpDateTime,
 };
 
 use super::{reject, require, response_id};
@@ -51,7 +51,7 @@ pub(super) fn handle(sim: &SimHandle, value: Value) -> Response {
     let Some(terminal) = config.terminals.get(tmn_code) else {
         return reject(COMMAND, "02", "Invalid TmnCode");
     };
-    if !body.verify(&terminal.secret) {
+    if !body.signature_matches(&terminal.secret) {
         return reject(COMMAND, "97", "Invalid checksum");
     }
     let Ok(transaction_date) = VnpDateTime::parse(transaction_date) else {

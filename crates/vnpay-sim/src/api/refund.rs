@@ -7,7 +7,9 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use vnpay::{RefundRequestBody, RefundResponseBody, TransactionStatus, VERSION, Vnd, VnpDateTime};
+use vnpay::{
+    RefundRequestBody, RefundResponseBody, SignedBody, TransactionStatus, VERSION, Vnd, VnpDateTime,
+};
 
 use super::{reject, require, response_id};
 use crate::handle::{SimHandle, lock};
@@ -56,7 +58,7 @@ pub(super) fn handle(sim: &SimHandle, value: Value) -> Response {
     let Some(terminal) = config.terminals.get(tmn_code) else {
         return reject(COMMAND, "02", "Invalid TmnCode");
     };
-    if !body.verify(&terminal.secret) {
+    if !body.signature_matches(&terminal.secret) {
         return reject(COMMAND, "97", "Invalid checksum");
     }
     let amount = match Vnd::from_wire(amount) {

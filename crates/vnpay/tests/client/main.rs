@@ -18,8 +18,8 @@ use time::macros::datetime;
 use vnpay::{
     ClientConfig, ClientError, HashSecret, NoAnswer, OrderInfo, QueryDrRequest, QueryDrRequestBody,
     QueryDrResponseBody, QueryDrResponseCode, RefundKind, RefundRequest, RefundRequestBody,
-    RefundResponseBody, Terminal, TmnCode, TransactionStatus, TransactionType, TxnRef, Vnd,
-    VnpDateTime, VnpayClient,
+    RefundResponseBody, SignedBody, Terminal, TmnCode, TransactionStatus, TransactionType, TxnRef,
+    Vnd, VnpDateTime, VnpayClient,
 };
 
 #[derive(Clone, Copy)]
@@ -69,7 +69,7 @@ async fn handle(State(gw): State<Gateway>, Json(body): Json<serde_json::Value>) 
     }
     let mut reply = if command == "refund" {
         let req: RefundRequestBody = serde_json::from_value(body).unwrap();
-        assert!(req.verify(&gw.secret), "refund request checksum");
+        assert!(req.signature_matches(&gw.secret), "refund request checksum");
         serde_json::to_value(
             RefundResponseBody {
                 response_id: Some("fa14474280ea49b9b5987308e35ccb06".into()),
@@ -92,7 +92,10 @@ async fn handle(State(gw): State<Gateway>, Json(body): Json<serde_json::Value>) 
         .unwrap()
     } else {
         let req: QueryDrRequestBody = serde_json::from_value(body).unwrap();
-        assert!(req.verify(&gw.secret), "querydr request checksum");
+        assert!(
+            req.signature_matches(&gw.secret),
+            "querydr request checksum"
+        );
         serde_json::to_value(
             QueryDrResponseBody {
                 response_id: Some("282a3735".into()),

@@ -3,7 +3,9 @@
 
 use flashgate::auth::BuyerTokens;
 use flashgate_core::{CustomerId, OrderStatus};
-use flashgate_testkit::{Backend, Instance, client, manual_clock, order_uuid, payment_url};
+use flashgate_testkit::{
+    Backend, Instance, client, json_of, manual_clock, order_uuid, payment_url,
+};
 use serde_json::{Value, json};
 use vnpay_sim::Outcome;
 
@@ -28,14 +30,7 @@ async fn prices_and_amounts_the_gateway_cannot_take_are_refused_and_write_nothin
         cheap.json::<Value>().await.unwrap()["code"],
         "price_not_payable"
     );
-    let products: Value = client()
-        .get(app.api.url("/products"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let products: Value = json_of(client().get(app.api.url("/products"))).await;
     assert_eq!(
         products["products"].as_array().map(Vec::len),
         Some(0),

@@ -53,6 +53,13 @@ async fn a_line_logged_inside_a_handler_carries_the_request_id_of_its_response()
     };
     let _logging =
         tracing::subscriber::set_default(telemetry::subscriber(&settings, captured.clone()));
+    // Other tests of this process hit the same callsites on their own threads. While this test's
+    // subscriber is the only one registered, tracing decides a new callsite's interest by the
+    // subscriber of whichever thread hits it first (none, on another test's thread) and caches
+    // "never": a second registered subscriber makes it ask every live one, and the rebuild drops
+    // whatever was cached before this test's subscriber existed.
+    let _second = tracing::Dispatch::new(tracing_subscriber::registry());
+    tracing::callsite::rebuild_interest_cache();
     let app = super::spawn(Backend::Sqlite).start().await;
     let api = app.api(0);
     let sign_in = |request_id: Option<&str>| {

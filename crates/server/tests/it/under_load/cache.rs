@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use flashgate_core::ports::Products;
 use flashgate_core::{Product, ProductId, StoreError};
 use flashgate_testkit::{
-    Backend, Instance, PRICE_VND, Spawn, TestDatabase, TestRedis, client, eventually,
+    Backend, Instance, PRICE_VND, Spawn, TestDatabase, TestRedis, client, eventually, json_of,
 };
 use futures_util::future::join_all;
 use reqwest::Method;
@@ -102,14 +102,7 @@ async fn ten_thousand_cold_reads_make_one_database_query_on_the_embedded_twin() 
 }
 
 async fn price(http: &reqwest::Client, instance: &Instance, product: i64) -> i64 {
-    let body: Value = http
-        .get(format!("{}/products/{product}", instance.api.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = json_of(http.get(format!("{}/products/{product}", instance.api.base))).await;
     body["price_vnd"].as_i64().unwrap()
 }
 
@@ -224,27 +217,12 @@ async fn units_left_are_live(redis: Option<&TestRedis>) {
     let http = client();
     let product = instance.api.product(5, None).await;
     let available = |body: Value| body["available"].as_i64().unwrap();
-    let get = || async {
-        http.get(format!("{}/products/{product}", instance.api.base))
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()
-    };
+    let get = || json_of(http.get(format!("{}/products/{product}", instance.api.base)));
     assert_eq!(available(get().await), 5);
     assert_eq!(instance.api.buy("a", "a", product, 2).await.status, 201);
     // The cached product still says 5; the answer comes from the gate.
     assert_eq!(available(get().await), 3);
-    let list: Value = http
-        .get(format!("{}/products", instance.api.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = json_of(http.get(format!("{}/products", instance.api.base))).await;
     let listed = list["products"]
         .as_array()
         .unwrap()

@@ -115,7 +115,7 @@ fn assert_never_over_admitted(instances: &[Arc<Instance>]) {
     for instance in instances {
         let gate = instance.state.shared.gate.as_ref().unwrap();
         assert_eq!(
-            gate.counters().over_admitted.load(Ordering::SeqCst),
+            gate.stats().over_admitted.load(Ordering::SeqCst),
             0,
             "the gate admitted a unit the database did not have"
         );
@@ -164,7 +164,7 @@ async fn gated_never_oversells_when_redis_is_flushed_mid_sale() {
         .iter()
         .map(|i| {
             let gate = i.state.shared.gate.as_ref().unwrap();
-            gate.counters().rebuilds.load(Ordering::SeqCst)
+            gate.stats().rebuilds.load(Ordering::SeqCst)
         })
         .sum();
     // Once when the product was created, again after the flush.
@@ -248,7 +248,7 @@ async fn gated_never_oversells_when_redis_is_killed_mid_sale_and_resumes_after()
 
 fn fallbacks(instance: &Instance) -> u64 {
     let gate = instance.state.shared.gate.as_ref().unwrap();
-    gate.counters().fallbacks.load(Ordering::SeqCst)
+    gate.stats().fallbacks.load(Ordering::SeqCst)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

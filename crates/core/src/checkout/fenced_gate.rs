@@ -1,0 +1,611 @@
+//! The admission gate's policy: the shared counters (Redis, or in process) fenced to the database.
+//! A rebuild sets a fresh epoch on the product's stock row and loads the snapshot read in the same
+//! transaction under that epoch, so the gate never admits more than the database holds; rebuilds of
+//! one product are single-flight per instance. Whatever may have put the gate off (a give-back or a
+//! release that failed, a write that took the database path) makes the product a suspect, which the
+//! gate keeper rebuilds; a product the gate calls sold out while the database has units is healed.
+
+use super::gated::{AdmissionGate, GateAnswer, GateUnavailable, Ticket};
+use crate::error::StoreError;
+use crate::ids::{CustomerId, ProductId};
+use crate::money::Quantity;
+use crate::ports::{GateFence, GateSnapshot, Products};
+use crate::purchase::{GatedOutcome, ReserveOutcome};
+use async_trait::async_trait;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The gate's shared counters as the policy drives them; the adapter over Redis or the
+/// in-process twin implements it. Epochs are the database's (`inventory.gate_epoch`).
+#[async_trait]
+pub trait GateCounters: Send + Sync {
+    /// The counters are known to be unreachable: skip them rather than wait for their timeouts.
+    fn is_degraded(&self) -> bool;
+
+    /// A new epoch, never reused across a loss of the counters.
+    fn fresh_epoch(&self) -> i64;
+
+    async fn admit(&self, ticket: &Ticket) -> Result<GateAnswer, CountersError>;
+
+    /// Undoes the admission, only if it was made under `epoch` (any epoch when `None`).
+    async fn release(&self, ticket: &Ticket, epoch: Option<i64>) -> Result<(), CountersError>;
+
+    /// Returns a released hold's units and quota, only while `epoch` is still the product's.
+    async fn give_back(
+        &self,
+        product: ProductId,
+        customer: &CustomerId,
+        quantity: Quantity,
+        epoch: i64,
+    ) -> Result<(), CountersError>;
+
+    async fn load(&self, snapshot: &GateSnapshot, epoch: i64) -> Result<(), CountersError>;
+
+    /// Units the gate would still admit; `None` when the product is not loaded.
+    async fn available(&self, product: ProductId) -> Result<Option<i64>, CountersError>;
+
+    /// The product's epoch; `None` when it is not loaded.
+    async fn epoch(&self, product: ProductId) -> Result<Option<i64>, CountersError>;
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct CountersError {
+    /// Unreachable (expected during an outage) rather than a fault worth an error log.
+    pub unavailable: bool,
+    pub message: String,
+}
+
+impl CountersError {
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            unavailable: true,
+            message: message.into(),
+        }
+    }
+}
+
+/// What the gate did since start, for tests and metrics.
+#[derive(Debug, Default)]
+pub struct GateStats {
+    pub rebuilds: AtomicU64,
+    pub fallbacks: AtomicU64,
+    /// Admissions the database refused for want of units or quota: the gate was more optimistic
+    /// than the database. The fence makes this impossible; a non-zero count is a bug.
+    pub over_admitted: AtomicU64,
+}
+
+pub struct FencedGate {
+    counters: Arc<dyn GateCounters>,
+    fence: Arc<dyn GateFence>,
+    /// Live reads of the database's products.
+    products: Arc<dyn Products>,
+    rebuilding: Mutex<HashMap<ProductId, Arc<tokio::sync::Mutex<()>>>>,
+    suspects: Mutex<HashSet<ProductId>>,
+    /// Products the gate called sold out while the database had units, at the last check.
+    looked_sold_out: Mutex<HashSet<ProductId>>,
+    stats: GateStats,
+}
+
+/// A poisoned lock only means a panic elsewhere; the sets it guards stay usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn unavailable(error: impl ToString) -> GateUnavailable {
+    GateUnavailable(error.to_string())
+}
+
+impl FencedGate {
+    pub fn new(
+        counters: Arc<dyn GateCounters>,
+        fence: Arc<dyn GateFence>,
+        products: Arc<dyn Products>,
+    ) -> Self {
+        Self {
+            counters,
+            fence,
+            products,
+            rebuilding: Mutex::default(),
+            suspects: Mutex::default(),
+            looked_sold_out: Mutex::default(),
+            stats: GateStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &GateStats {
+        &self.stats
+    }
+
+    pub fn is_degraded(&self) -> bool {
+        self.counters.is_degraded()
+    }
+
+    /// Units the gate would still admit, for display; `None` when it cannot say.
+    pub async fn available(&self, product: ProductId) -> Option<i64> {
+        if self.is_degraded() {
+            return None;
+        }
+        self.counters.available(product).await.ok().flatten()
+    }
+
+    /// The product's gate epoch, read before a hold is released so that the units are given back
+    /// only if no rebuild (whose snapshot may already count them) happened in between.
+    pub async fn epoch(&self, product: ProductId) -> Result<Option<i64>, CountersError> {
+        if self.is_degraded() {
+            return Err(CountersError::unavailable(
+                "the gate's counters are degraded",
+            ));
+        }
+        self.counters.epoch(product).await
+    }
+
+    pub async fn give_back(
+        &self,
+        product: ProductId,
+        customer: &CustomerId,
+        quantity: Quantity,
+        epoch: i64,
+    ) {
+        let done = self
+            .counters
+            .give_back(product, customer, quantity, epoch)
+            .await;
+        if let Err(error) = done {
+            tracing::warn!(product_id = product.0, %error, "gate give-back failed; the product will be rebuilt");
+            self.suspect(product);
+        }
+    }
+
+    /// The product's gate may be off; the keeper rebuilds it.
+    pub fn suspect(&self, product: ProductId) {
+        lock(&self.suspects).insert(product);
+    }
+
+    fn suspect_all(&self, products: impl IntoIterator<Item = ProductId>) {
+        lock(&self.suspects).extend(products);
+    }
+
+    fn take_suspects(&self) -> Vec<ProductId> {
+        lock(&self.suspects).drain().collect()
+    }
+
+    /// Rebuilds the product now, whatever its state (after a restock or an admin change).
+    pub async fn rebuild_now(&self, product: ProductId) -> Result<(), GateUnavailable> {
+        let lock = self.lock_for(product);
+        let _one_at_a_time = lock.lock().await;
+        self.rebuild_from_database(product).await
+    }
+
+    /// Rebuilds every product (at start, and after the counters come back).
+    pub async fn rebuild_all(&self) -> Result<usize, GateUnavailable> {
+        // Everything is rebuilt below; what is suspected from now on is rebuilt next time.
+        let suspects = self.take_suspects();
+        let products = self.products.list().await.map_err(|e| {
+            self.suspect_all(suspects);
+            unavailable(e)
+        })?;
+        for (done, product) in products.iter().enumerate() {
+            if let Err(e) = self.rebuild_now(product.id).await {
+                self.suspect_all(products[done..].iter().map(|p| p.id));
+                return Err(e);
+            }
+        }
+        Ok(products.len())
+    }
+
+    /// Rebuilds the products suspected of being off; those that fail stay suspected.
+    pub async fn rebuild_suspects(&self) -> Result<usize, GateUnavailable> {
+        let mut rebuilt = 0;
+        let mut failure = None;
+        for product in self.take_suspects() {
+            match self.rebuild_now(product).await {
+                Ok(()) => rebuilt += 1,
+                Err(e) => {
+                    self.suspect(product);
+                    failure = Some(e);
+                }
+            }
+        }
+        failure.map_or(Ok(rebuilt), Err)
+    }
+
+    /// Rebuilds products that the gate calls sold out while the database still has units: units
+    /// taken by admissions whose write never came (the instance died, the caller went away). A
+    /// product must look so at two checks in a row, so that writes in flight at the first have
+    /// landed by the second.
+    pub async fn heal_sold_out(&self) -> Result<usize, GateUnavailable> {
+        let products = self.products.list().await.map_err(unavailable)?;
+        let mut looks = HashSet::new();
+        for product in products.iter().filter(|p| p.stock.available > 0) {
+            let gate = self
+                .counters
+                .available(product.id)
+                .await
+                .map_err(unavailable)?;
+            if gate == Some(0) {
+                looks.insert(product.id);
+            }
+        }
+        let before = std::mem::replace(&mut *lock(&self.looked_sold_out), looks.clone());
+        let mut healed = 0;
+        for product in looks.intersection(&before) {
+            tracing::warn!(
+                product_id = product.0,
+                "the gate held units the database has; rebuilding"
+            );
+            self.rebuild_now(*product).await?;
+            healed += 1;
+        }
+        Ok(healed)
+    }
+
+    fn lock_for(&self, product: ProductId) -> Arc<tokio::sync::Mutex<()>> {
+        Arc::clone(lock(&self.rebuilding).entry(product).or_default())
+    }
+
+    async fn rebuild_from_database(&self, product: ProductId) -> Result<(), GateUnavailable> {
+        let epoch = self.counters.fresh_epoch();
+        let fenced: Result<_, StoreError> = self.fence.fence(product, epoch).await;
+        let Some(snapshot) = fenced.map_err(unavailable)? else {
+            return Ok(());
+        };
+        self.counters.load(&snapshot, epoch).await.map_err(|e| {
+            // The database already carries the new epoch: until a load succeeds, every gated
+            // write is refused as stale, which is safe.
+            self.suspect(product);
+            unavailable(e)
+        })?;
+        self.stats.rebuilds.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("flashgate_gate_rebuilds_total").increment(1);
+        tracing::debug!(
+            product_id = product.0,
+            available = snapshot.available,
+            "gate rebuilt"
+        );
+        Ok(())
+    }
+
+    fn fallback(&self, product: ProductId, error: &CountersError) -> GateUnavailable {
+        self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("flashgate_gate_fallbacks_total").increment(1);
+        if !error.unavailable {
+            tracing::error!(product_id = product.0, %error, "gate error; taking the database path");
+        }
+        // The database path clears the fence; rebuild once the counters answer again.
+        self.suspect(product);
+        unavailable(error)
+    }
+}
+
+#[async_trait]
+impl AdmissionGate for FencedGate {
+    async fn admit(&self, ticket: &Ticket) -> Result<GateAnswer, GateUnavailable> {
+        if self.is_degraded() {
+            let error = CountersError::unavailable("the gate's counters are degraded");
+            return Err(self.fallback(ticket.product_id, &error));
+        }
+        let answer = self
+            .counters
+            .admit(ticket)
+            .await
+            .map_err(|e| self.fallback(ticket.product_id, &e))?;
+        metrics::counter!("flashgate_gate_answers_total", "answer" => answer_name(answer))
+            .increment(1);
+        Ok(answer)
+    }
+
+    async fn release(&self, ticket: &Ticket, epoch: i64, refused: Option<&GatedOutcome>) {
+        if matches!(
+            refused,
+            Some(GatedOutcome::Decided(
+                ReserveOutcome::SoldOut | ReserveOutcome::LimitExceeded
+            ))
+        ) {
+            self.stats.over_admitted.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("flashgate_gate_over_admitted_total").increment(1);
+            tracing::error!(
+                product_id = ticket.product_id.0,
+                ?refused,
+                "the gate admitted what the database refused"
+            );
+            self.suspect(ticket.product_id);
+        }
+        let epoch = (epoch > 0).then_some(epoch);
+        if let Err(error) = self.counters.release(ticket, epoch).await {
+            tracing::warn!(product_id = ticket.product_id.0, %error, "gate release failed; the product will be rebuilt");
+            self.suspect(ticket.product_id);
+        }
+    }
+
+    async fn rebuild(&self, product: ProductId, seen: Option<i64>) -> Result<(), GateUnavailable> {
+        let lock = self.lock_for(product);
+        let _one_at_a_time = lock.lock().await;
+        let current = self
+            .counters
+            .epoch(product)
+            .await
+            .map_err(|e| self.fallback(product, &e))?;
+        if current != seen {
+            // Someone rebuilt it while this caller waited: try the new state first.
+            return Ok(());
+        }
+        self.rebuild_from_database(product).await
+    }
+}
+
+fn answer_name(answer: GateAnswer) -> &'static str {
+    match answer {
+        GateAnswer::Admitted { .. } => "admitted",
+        GateAnswer::SoldOut { .. } => "sold_out",
+        GateAnswer::LimitExceeded => "limit_exceeded",
+        GateAnswer::SaleNotActive => "sale_not_active",
+        GateAnswer::Duplicate => "duplicate",
+        GateAnswer::NotLoaded => "not_loaded",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::IdempotencyKey;
+    use crate::product::{Product, SaleWindow, Stock};
+    use crate::{Sku, Vnd};
+    use std::sync::atomic::AtomicBool;
+    use time::OffsetDateTime;
+
+    /// In-memory counters: per product, available units and the epoch; switches for an outage
+    /// and for failing writes.
+    #[derive(Default)]
+    struct Counters {
+        state: Mutex<HashMap<ProductId, (i64, i64)>>,
+        next_epoch: AtomicU64,
+        degraded: AtomicBool,
+        failing: AtomicBool,
+        loads: AtomicU64,
+    }
+
+    impl Counters {
+        fn fail(&self) -> Result<(), CountersError> {
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(CountersError::unavailable("down"));
+            }
+            Ok(())
+        }
+        fn set(&self, product: i64, available: i64) {
+            lock(&self.state)
+                .entry(ProductId(product))
+                .or_insert((0, 1))
+                .0 = available;
+        }
+    }
+
+    #[async_trait]
+    impl GateCounters for Counters {
+        fn is_degraded(&self) -> bool {
+            self.degraded.load(Ordering::SeqCst)
+        }
+        fn fresh_epoch(&self) -> i64 {
+            i64::try_from(self.next_epoch.fetch_add(1, Ordering::SeqCst)).unwrap() + 100
+        }
+        async fn admit(&self, ticket: &Ticket) -> Result<GateAnswer, CountersError> {
+            self.fail()?;
+            let mut state = lock(&self.state);
+            let Some((available, epoch)) = state.get_mut(&ticket.product_id) else {
+                return Ok(GateAnswer::NotLoaded);
+            };
+            if *available < ticket.quantity.get() {
+                return Ok(GateAnswer::SoldOut { holder: false });
+            }
+            *available -= ticket.quantity.get();
+            Ok(GateAnswer::Admitted { epoch: *epoch })
+        }
+        async fn release(&self, _: &Ticket, _: Option<i64>) -> Result<(), CountersError> {
+            self.fail()
+        }
+        async fn give_back(
+            &self,
+            _: ProductId,
+            _: &CustomerId,
+            _: Quantity,
+            _: i64,
+        ) -> Result<(), CountersError> {
+            self.fail()
+        }
+        async fn load(&self, snapshot: &GateSnapshot, epoch: i64) -> Result<(), CountersError> {
+            self.fail()?;
+            self.loads.fetch_add(1, Ordering::SeqCst);
+            // A load takes a while, so that concurrent rebuilds overlap.
+            tokio::task::yield_now().await;
+            lock(&self.state).insert(snapshot.product_id, (snapshot.available, epoch));
+            Ok(())
+        }
+        async fn available(&self, product: ProductId) -> Result<Option<i64>, CountersError> {
+            self.fail()?;
+            Ok(lock(&self.state).get(&product).map(|s| s.0))
+        }
+        async fn epoch(&self, product: ProductId) -> Result<Option<i64>, CountersError> {
+            self.fail()?;
+            Ok(lock(&self.state).get(&product).map(|s| s.1))
+        }
+    }
+
+    /// The database: products 1 and 2 with the given available units; counts fences.
+    struct Database {
+        available: Mutex<HashMap<ProductId, i64>>,
+        fences: AtomicU64,
+    }
+
+    impl Database {
+        fn with(units: &[(i64, i64)]) -> Arc<Self> {
+            Arc::new(Self {
+                available: Mutex::new(units.iter().map(|&(p, n)| (ProductId(p), n)).collect()),
+                fences: AtomicU64::new(0),
+            })
+        }
+    }
+
+    fn product(id: ProductId, available: i64) -> Product {
+        Product {
+            id,
+            sku: Sku::parse(&format!("P{}", id.0)).unwrap(),
+            name: "Phone".into(),
+            price: Vnd::price(10_000).unwrap(),
+            stock: Stock {
+                total: available,
+                available,
+                reserved: 0,
+                sold: 0,
+            },
+            per_customer_limit: None,
+            window: SaleWindow::default(),
+        }
+    }
+
+    #[async_trait]
+    impl GateFence for Database {
+        async fn fence(
+            &self,
+            product: ProductId,
+            _: i64,
+        ) -> Result<Option<GateSnapshot>, StoreError> {
+            self.fences.fetch_add(1, Ordering::SeqCst);
+            Ok(lock(&self.available)
+                .get(&product)
+                .map(|&available| GateSnapshot {
+                    product_id: product,
+                    available,
+                    per_customer_limit: None,
+                    window: SaleWindow::default(),
+                    holdings: Vec::new(),
+                }))
+        }
+    }
+
+    #[async_trait]
+    impl Products for Database {
+        async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+            Ok(lock(&self.available).get(&id).map(|&n| product(id, n)))
+        }
+        async fn list(&self) -> Result<Vec<Product>, StoreError> {
+            let mut all: Vec<_> = lock(&self.available)
+                .iter()
+                .map(|(&id, &n)| product(id, n))
+                .collect();
+            all.sort_by_key(|p| p.id.0);
+            Ok(all)
+        }
+    }
+
+    fn gate(units: &[(i64, i64)]) -> (FencedGate, Arc<Counters>, Arc<Database>) {
+        let counters = Arc::new(Counters::default());
+        let database = Database::with(units);
+        let gate = FencedGate::new(counters.clone(), database.clone(), database.clone());
+        (gate, counters, database)
+    }
+
+    fn ticket(product: i64) -> Ticket {
+        Ticket {
+            product_id: ProductId(product),
+            customer: CustomerId::parse("alice").unwrap(),
+            key: IdempotencyKey::parse("key-1").unwrap(),
+            quantity: Quantity::parse(1).unwrap(),
+            at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[tokio::test]
+    async fn callers_that_find_the_same_stale_epoch_rebuild_once() {
+        let (gate, counters, database) = gate(&[(1, 5)]);
+        let gate = Arc::new(gate);
+        let callers: Vec<_> = (0..8)
+            .map(|_| {
+                let gate = gate.clone();
+                tokio::spawn(async move { gate.rebuild(ProductId(1), None).await })
+            })
+            .collect();
+        for caller in callers {
+            caller.await.unwrap().unwrap();
+        }
+        assert_eq!(database.fences.load(Ordering::SeqCst), 1);
+        assert_eq!(counters.loads.load(Ordering::SeqCst), 1);
+        assert_eq!(gate.stats().rebuilds.load(Ordering::SeqCst), 1);
+        assert_eq!(gate.available(ProductId(1)).await, Some(5));
+    }
+
+    #[tokio::test]
+    async fn a_degraded_gate_sends_buyers_to_the_database_and_suspects_the_product() {
+        let (gate, counters, database) = gate(&[(1, 5)]);
+        gate.rebuild_all().await.unwrap();
+        counters.degraded.store(true, Ordering::SeqCst);
+        assert!(gate.admit(&ticket(1)).await.is_err());
+        assert_eq!(gate.stats().fallbacks.load(Ordering::SeqCst), 1);
+        // The database path sold units behind the gate's back.
+        lock(&database.available).insert(ProductId(1), 2);
+        counters.degraded.store(false, Ordering::SeqCst);
+        assert_eq!(gate.rebuild_suspects().await.unwrap(), 1);
+        assert_eq!(gate.available(ProductId(1)).await, Some(2));
+        assert_eq!(
+            gate.rebuild_suspects().await.unwrap(),
+            0,
+            "suspects are taken once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_give_back_or_load_leaves_the_product_suspected_until_a_rebuild_succeeds() {
+        let (gate, counters, _) = gate(&[(1, 5), (2, 3)]);
+        counters.failing.store(true, Ordering::SeqCst);
+        let alice = CustomerId::parse("alice").unwrap();
+        gate.give_back(ProductId(1), &alice, Quantity::parse(1).unwrap(), 1)
+            .await;
+        assert!(gate.rebuild_now(ProductId(2)).await.is_err());
+        assert!(gate.rebuild_suspects().await.is_err(), "still down");
+        counters.failing.store(false, Ordering::SeqCst);
+        assert_eq!(gate.rebuild_suspects().await.unwrap(), 2);
+        assert_eq!(gate.available(ProductId(2)).await, Some(3));
+    }
+
+    #[tokio::test]
+    async fn an_admission_the_database_refused_is_counted_and_suspected() {
+        let (gate, counters, _) = gate(&[(1, 5)]);
+        gate.rebuild_all().await.unwrap();
+        let refused = GatedOutcome::Decided(ReserveOutcome::SoldOut);
+        gate.release(&ticket(1), 100, Some(&refused)).await;
+        assert_eq!(gate.stats().over_admitted.load(Ordering::SeqCst), 1);
+        let loads = counters.loads.load(Ordering::SeqCst);
+        assert_eq!(gate.rebuild_suspects().await.unwrap(), 1);
+        assert_eq!(counters.loads.load(Ordering::SeqCst), loads + 1);
+    }
+
+    #[tokio::test]
+    async fn a_gate_that_says_sold_out_while_the_database_has_units_heals_at_the_second_look() {
+        let (gate, counters, _) = gate(&[(1, 5), (2, 4)]);
+        gate.rebuild_all().await.unwrap();
+        // Admissions whose writes never came took every unit of product 1.
+        counters.set(1, 0);
+        assert_eq!(
+            gate.heal_sold_out().await.unwrap(),
+            0,
+            "the first look waits"
+        );
+        assert_eq!(gate.heal_sold_out().await.unwrap(), 1);
+        assert_eq!(gate.available(ProductId(1)).await, Some(5));
+        assert_eq!(gate.available(ProductId(2)).await, Some(4));
+    }
+
+    #[tokio::test]
+    async fn a_product_that_looked_sold_out_once_is_not_healed() {
+        let (gate, counters, _) = gate(&[(1, 5)]);
+        gate.rebuild_all().await.unwrap();
+        counters.set(1, 0);
+        assert_eq!(gate.heal_sold_out().await.unwrap(), 0);
+        // The writes in flight landed: the gate and the database agree again.
+        counters.set(1, 3);
+        assert_eq!(gate.heal_sold_out().await.unwrap(), 0);
+        assert_eq!(gate.available(ProductId(1)).await, Some(3));
+    }
+}
