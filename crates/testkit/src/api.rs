@@ -273,6 +273,17 @@ pub async fn json_of(request: RequestBuilder) -> Value {
         .expect("a JSON body")
 }
 
+/// Sends the request and reads its body as text, whatever the status.
+pub async fn text_of(request: RequestBuilder) -> String {
+    request
+        .send()
+        .await
+        .expect("the request reaches the server")
+        .text()
+        .await
+        .expect("a text body")
+}
+
 /// A fresh idempotency key.
 pub fn key() -> String {
     uuid::Uuid::new_v4().to_string()

@@ -18,7 +18,7 @@ mod redis;
 mod spawn;
 
 pub use api::{
-    Answer, Api, PRICE_VND, PROBLEM_JSON, client, json_of, key, order_uuid, payment_url,
+    Answer, Api, PRICE_VND, PROBLEM_JSON, client, json_of, key, order_uuid, payment_url, text_of,
 };
 pub use app::{Instance, TestApp, assert_audit_clean, postgres_connections};
 pub use crowd::all_at_once;

@@ -49,6 +49,22 @@ pub trait SignedBody: WireFields + Sized {
     }
 }
 
+/// A reply of the JSON API (querydr, refund), with its own table of response codes.
+pub trait SignedReply: SignedBody {
+    /// The table of `vnp_ResponseCode` this reply answers with.
+    type Code: ApiResponseCode;
+
+    /// The API code (`00` means the request worked, not that the payment did).
+    fn response_code(&self) -> Self::Code {
+        Self::Code::from(self.wire("vnp_ResponseCode").unwrap_or_default())
+    }
+
+    /// Turns the reply into data that may be acted on: only a signed `00` reply qualifies.
+    fn verify(&self, secret: &HashSecret) -> Result<ApiTransaction, ReplyError<Self::Code>> {
+        verify_reply(self, secret)
+    }
+}
+
 /// The `vnp_ResponseCode` of an API reply (§7.3, §7.4).
 pub trait ApiResponseCode: for<'a> From<&'a str> + fmt::Debug + fmt::Display {
     /// `00`: the request worked (which says nothing yet about the payment).
@@ -86,8 +102,7 @@ pub struct ApiTransaction {
     pub promotion_amount: Option<String>,
 }
 
-/// Turns a reply into data that may be acted on: only a signed `00` reply qualifies.
-pub(crate) fn verify_reply<B: SignedBody, C: ApiResponseCode>(
+fn verify_reply<B: SignedBody, C: ApiResponseCode>(
     body: &B,
     secret: &HashSecret,
 ) -> Result<ApiTransaction, ReplyError<C>> {

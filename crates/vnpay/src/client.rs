@@ -14,9 +14,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api_reply::{
-    ApiResponseCode, ApiTransaction, Rejection, ReplyError, SignedBody, verify_reply,
-};
+use crate::api_reply::{ApiTransaction, Rejection, ReplyError, SignedReply};
 use crate::codes::{QueryDrResponseCode, RefundResponseCode};
 use crate::querydr::{QueryDrRequest, QueryDrResponseBody, QueryDrResult};
 use crate::refund::{RefundRequest, RefundResponseBody, RefundResult};
@@ -159,32 +157,28 @@ impl VnpayClient {
     /// Asks for the state of a payment, with a fresh request id.
     pub async fn query_dr(&self, request: &QueryDrRequest) -> Result<QueryDrResult, QueryDrError> {
         let body = request.to_body(&RequestId::random(), &self.config.terminal);
-        self.call::<QueryDrResponseBody, _>(&body, crate::querydr::QUERYDR, &request.txn_ref)
+        self.call::<QueryDrResponseBody>(&body, crate::querydr::QUERYDR, &request.txn_ref)
             .await
     }
 
     /// Requests a refund, with a fresh request id.
     pub async fn refund(&self, request: &RefundRequest) -> Result<RefundResult, RefundError> {
         let body = request.to_body(&RequestId::random(), &self.config.terminal);
-        self.call::<RefundResponseBody, _>(&body, crate::refund::REFUND, &request.txn_ref)
+        self.call::<RefundResponseBody>(&body, crate::refund::REFUND, &request.txn_ref)
             .await
     }
 
     /// Posts a signed request and accepts only a signed `00` reply that echoes the command, the
     /// payment's reference and this terminal.
-    async fn call<Reply, C>(
+    async fn call<Reply: SignedReply + DeserializeOwned>(
         &self,
         body: &impl Serialize,
         command: &str,
         txn_ref: &TxnRef,
-    ) -> Result<ApiTransaction, ClientError<C>>
-    where
-        Reply: SignedBody + DeserializeOwned,
-        C: ApiResponseCode,
-    {
+    ) -> Result<ApiTransaction, ClientError<Reply::Code>> {
         let terminal = &self.config.terminal;
         let reply: Reply = self.post(body).await?;
-        let result = verify_reply::<_, C>(&reply, &terminal.secret).map_err(untrusted)?;
+        let result = reply.verify(&terminal.secret).map_err(untrusted)?;
         check_echo(
             reply.wire("vnp_Command"),
             command,

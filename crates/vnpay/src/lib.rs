@@ -77,7 +77,9 @@ pub mod wire;
 pub const VERSION: &str = "2.1.0";
 
 pub use amount::{AmountError, PayAmount, Vnd};
-pub use api_reply::{ApiResponseCode, ApiTransaction, Rejection, ReplyError, SignedBody};
+pub use api_reply::{
+    ApiResponseCode, ApiTransaction, Rejection, ReplyError, SignedBody, SignedReply,
+};
 pub use callback::{Callback, CallbackError};
 pub use canonical::{EmptyValues, canonical_query, canonical_query_with};
 pub use client::{

@@ -195,13 +195,9 @@ mod tests {
     use super::*;
     use crate::amount::Vnd;
     use crate::signature::HashSecret;
-    use crate::terminal::TmnCode;
 
     fn terminal() -> Terminal {
-        Terminal::new(
-            TmnCode::parse("TEST_TMN_CODE").unwrap(),
-            HashSecret::new("test_secret"),
-        )
+        Terminal::spec_fixture()
     }
 
     fn request(amount: u64) -> PayRequest {

@@ -5,11 +5,10 @@ use std::net::IpAddr;
 use time::OffsetDateTime;
 
 use crate::VERSION;
-use crate::api_reply::{ApiTransaction, ReplyError, SignedBody, verify_reply};
+use crate::api_reply::{ApiTransaction, SignedBody, SignedReply};
 use crate::codes::QueryDrResponseCode;
 use crate::order_info::OrderInfo;
 use crate::request_id::RequestId;
-use crate::signature::HashSecret;
 use crate::terminal::Terminal;
 use crate::time::VnpDateTime;
 use crate::txn_ref::TxnRef;
@@ -154,27 +153,17 @@ impl SignedBody for QueryDrResponseBody {
     const SIGNED: &'static [&'static str] = &REPLY_SIGNED;
 }
 
-impl QueryDrResponseBody {
-    /// The API code (`00` means the query worked, not that the payment did).
-    pub fn response_code(&self) -> QueryDrResponseCode {
-        QueryDrResponseCode::from(self.response_code.as_deref().unwrap_or_default())
-    }
-
-    /// Turns the reply into data that may be acted on: only a signed `00` reply qualifies.
-    pub fn verify(
-        &self,
-        secret: &HashSecret,
-    ) -> Result<QueryDrResult, ReplyError<QueryDrResponseCode>> {
-        verify_reply(self, secret)
-    }
+impl SignedReply for QueryDrResponseBody {
+    type Code = QueryDrResponseCode;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::amount::Vnd;
-    use crate::api_reply::Rejection;
+    use crate::api_reply::{Rejection, ReplyError};
     use crate::codes::{TransactionStatus, TransactionType};
+    use crate::signature::HashSecret;
 
     fn secret() -> HashSecret {
         HashSecret::new("k")

@@ -6,13 +6,12 @@ use time::OffsetDateTime;
 
 use crate::VERSION;
 use crate::amount::{AmountError, Vnd};
-use crate::api_reply::{ApiTransaction, ReplyError, SignedBody, verify_reply};
+use crate::api_reply::{ApiTransaction, SignedBody, SignedReply};
 use crate::codes::{RefundResponseCode, TransactionType};
 use crate::order_info::OrderInfo;
 use crate::pay_fields::InvalidField;
 use crate::querydr::REPLY_SIGNED;
 use crate::request_id::RequestId;
-use crate::signature::HashSecret;
 use crate::terminal::Terminal;
 use crate::time::VnpDateTime;
 use crate::txn_ref::TxnRef;
@@ -206,19 +205,8 @@ impl SignedBody for RefundResponseBody {
     const SIGNED: &'static [&'static str] = REPLY_SIGNED.split_at(13).0;
 }
 
-impl RefundResponseBody {
-    /// The API code.
-    pub fn response_code(&self) -> RefundResponseCode {
-        RefundResponseCode::from(self.response_code.as_deref().unwrap_or_default())
-    }
-
-    /// Turns the reply into data that may be acted on: only a signed `00` reply qualifies.
-    pub fn verify(
-        &self,
-        secret: &HashSecret,
-    ) -> Result<RefundResult, ReplyError<RefundResponseCode>> {
-        verify_reply(self, secret)
-    }
+impl SignedReply for RefundResponseBody {
+    type Code = RefundResponseCode;
 }
 
 #[cfg(test)]
@@ -226,14 +214,10 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::api_reply::Rejection;
-    use crate::terminal::TmnCode;
+    use crate::api_reply::{Rejection, ReplyError};
 
     fn terminal() -> Terminal {
-        Terminal::new(
-            TmnCode::parse("TEST_TMN_CODE").unwrap(),
-            HashSecret::new("test_secret"),
-        )
+        Terminal::spec_fixture()
     }
 
     fn request() -> RefundRequest {

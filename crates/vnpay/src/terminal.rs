@@ -54,4 +54,13 @@ impl Terminal {
     pub fn new(tmn_code: TmnCode, secret: HashSecret) -> Self {
         Self { tmn_code, secret }
     }
+
+    /// The terminal of the spec's test vectors (`TEST_TMN_CODE`, `test_secret`).
+    #[cfg(test)]
+    pub(crate) fn spec_fixture() -> Self {
+        Self::new(
+            TmnCode("TEST_TMN_CODE".to_owned()),
+            HashSecret::new("test_secret"),
+        )
+    }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use vnpay::{
     HashSecret, QueryDrResponseBody, ReceivedQuery, RefundRequestBody, SignedBody, SignedQuery,
+    SignedReply,
 };
 
 /// Names VNPay would sign: `vnp_` plus ASCII letters, digits and `_`.

@@ -6,7 +6,7 @@
 use vnpay::{
     Callback, CallbackError, HashSecret, QueryDrRequestBody, QueryDrResponseBody, ReceivedQuery,
     RefundRequestBody, RefundResponseBody, ResponseCode, SignatureError, SignedBody, SignedQuery,
-    TransactionStatus, Vnd, canonical_query,
+    SignedReply, TransactionStatus, Vnd, canonical_query,
 };
 
 const A1_HASH: &str = "649982421beb422556a1374713c74e58e716ecbd05007c0c0e1f7effdfaf361dbf146889ca446139afe11b9954c4d5c486e99e3b86fcfab6957f29eb0be72895";

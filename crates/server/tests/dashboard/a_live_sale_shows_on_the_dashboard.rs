@@ -7,7 +7,7 @@ use crate::browser::Browser;
 use fantoccini::{Client, Locator};
 use flashgate_core::ProductId;
 use flashgate_testkit::{
-    Backend, Instance, Spawn, TestDatabase, client, manual_clock, payment_url,
+    Backend, Instance, Spawn, TestDatabase, client, manual_clock, payment_url, text_of,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -190,14 +190,7 @@ async fn a_live_sale_shows_on_the_dashboard_and_every_grafana_metric_is_exported
     browser.client.clone().close().await.unwrap();
     app.assert_audit_clean().await;
 
-    let metrics = client()
-        .get(app.api.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = text_of(client().get(app.api.url("/metrics"))).await;
     assert!(metrics.contains("flashgate_oversold_units 0"), "{metrics}");
     assert!(
         metrics.contains(r#"flashgate_orders{status="paid"} 3"#),

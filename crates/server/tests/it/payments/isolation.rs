@@ -2,7 +2,7 @@
 //! stops the pass or delays the other orders. Only a signal about the whole gateway backs off.
 
 use flashgate_core::OrderStatus;
-use flashgate_testkit::{Backend, Instance, manual_clock, order_uuid, payment_url};
+use flashgate_testkit::{Backend, Instance, order_uuid, payment_url};
 use serde_json::Value;
 use vnpay_sim::{ApiOutage, Faults, Outcome};
 
@@ -21,15 +21,7 @@ async fn stuck_orders(app: &Instance, product: i64, count: usize) -> Vec<(Value,
 }
 
 async fn an_undecidable_order_does_not_hold_up_the_others(backend: Backend) {
-    let db = backend.database().await;
-    let clock = manual_clock();
-    let app = super::spawn(backend, clock.clone()).instance(&db).await;
-    app.sim()
-        .set_faults(Faults {
-            ipn_drop_rate: 1.0,
-            ..Faults::default()
-        })
-        .unwrap();
+    let (db, _clock, app) = super::without_ipns(backend).await;
     let product = app.api.product(30, None).await;
     let orders = stuck_orders(&app, product, 24).await;
     // The first order claimed, so that the old behaviour (stop the pass) would leave the rest.
@@ -75,15 +67,7 @@ async fn an_undecidable_order_does_not_hold_up_the_others(backend: Backend) {
 on_each_backend!(an_undecidable_order_does_not_hold_up_the_others);
 
 async fn a_failing_gateway_still_backs_off_the_whole_pass(backend: Backend) {
-    let db = backend.database().await;
-    let clock = manual_clock();
-    let app = super::spawn(backend, clock.clone()).instance(&db).await;
-    app.sim()
-        .set_faults(Faults {
-            ipn_drop_rate: 1.0,
-            ..Faults::default()
-        })
-        .unwrap();
+    let (db, _clock, app) = super::without_ipns(backend).await;
     let product = app.api.product(30, None).await;
     let orders = stuck_orders(&app, product, 20).await;
     app.sim()

@@ -3,17 +3,8 @@
 //! is caught (the units taken again, or refunded) and never left on an expired order.
 
 use flashgate_core::OrderStatus;
-use flashgate_testkit::{Backend, Instance, manual_clock, payment_url};
-use vnpay_sim::{Faults, Outcome};
-
-fn drop_every_ipn(app: &Instance) {
-    app.sim()
-        .set_faults(Faults {
-            ipn_drop_rate: 1.0,
-            ..Faults::default()
-        })
-        .unwrap();
-}
+use flashgate_testkit::{Backend, manual_clock, payment_url};
+use vnpay_sim::Outcome;
 
 async fn a_payment_completed_after_expiry_with_every_ipn_lost_is_caught_within_the_window(
     backend: Backend,
@@ -21,7 +12,7 @@ async fn a_payment_completed_after_expiry_with_every_ipn_lost_is_caught_within_t
     let db = backend.database().await;
     let clock = manual_clock();
     let app = super::spawn(backend, clock.clone()).instance(&db).await;
-    drop_every_ipn(&app);
+    super::drop_every_ipn(&app);
     let product = app.api.product(3, None).await;
     let late = app.api.win("cus_edge", product).await;
     let long_gone = app.api.win("cus_long_gone", product).await;
@@ -64,7 +55,7 @@ async fn late_money_found_by_the_reconciler_for_units_sold_since_is_refunded(bac
     let db = backend.database().await;
     let clock = manual_clock();
     let app = super::spawn(backend, clock.clone()).instance(&db).await;
-    drop_every_ipn(&app);
+    super::drop_every_ipn(&app);
     let product = app.api.product(1, None).await;
     let late = app.api.win("cus_slow_edge", product).await;
     let id = app.sim().begin_payment(payment_url(&late)).unwrap();

@@ -2,19 +2,11 @@
 //! releases what was never paid.
 
 use flashgate_core::OrderStatus;
-use flashgate_testkit::{Backend, manual_clock, order_uuid, payment_url};
-use vnpay_sim::{Faults, Outcome};
+use flashgate_testkit::{Backend, order_uuid, payment_url};
+use vnpay_sim::Outcome;
 
 async fn with_every_ipn_dropped_the_reconciler_and_expirer_settle_every_order(backend: Backend) {
-    let db = backend.database().await;
-    let clock = manual_clock();
-    let app = super::spawn(backend, clock.clone()).instance(&db).await;
-    app.sim()
-        .set_faults(Faults {
-            ipn_drop_rate: 1.0,
-            ..Faults::default()
-        })
-        .unwrap();
+    let (db, clock, app) = super::without_ipns(backend).await;
     let product = app.api.product(10, None).await;
 
     // Three pay, one cancels, one opens the payment page and leaves, one never goes there.
@@ -85,15 +77,7 @@ async fn with_every_ipn_dropped_the_reconciler_and_expirer_settle_every_order(ba
 on_each_backend!(with_every_ipn_dropped_the_reconciler_and_expirer_settle_every_order);
 
 async fn the_expirer_never_expires_an_order_the_gateway_says_is_paid(backend: Backend) {
-    let db = backend.database().await;
-    let clock = manual_clock();
-    let app = super::spawn(backend, clock.clone()).instance(&db).await;
-    app.sim()
-        .set_faults(Faults {
-            ipn_drop_rate: 1.0,
-            ..Faults::default()
-        })
-        .unwrap();
+    let (_db, clock, app) = super::without_ipns(backend).await;
     let product = app.api.product(2, None).await;
     let answer = app.api.win("cus_paid_late_ipn", product).await;
     app.sim()

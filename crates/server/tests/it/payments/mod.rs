@@ -1,9 +1,10 @@
 //! Payments end to end: flashgate with its bundled VNPay simulator, over HTTP, against real
 //! PostgreSQL and SQLite, on a driven clock; the tests run the payment workers themselves.
 
-use flashgate_core::Clock;
-use flashgate_testkit::{Backend, Spawn};
+use flashgate_core::{Clock, ManualClock};
+use flashgate_testkit::{Backend, Instance, Spawn, TestDatabase, manual_clock};
 use std::sync::Arc;
+use vnpay_sim::Faults;
 
 mod callbacks;
 mod isolation;
@@ -26,4 +27,23 @@ pub fn spawn(backend: Backend, clock: Arc<dyn Clock>) -> Spawn {
         .set("database.acquire_timeout_ms", 10_000)
         // Buyers and the simulator's callbacks all come from 127.0.0.1: rate limits have their own tests.
         .set("limits.enabled", false)
+}
+
+/// From now on the simulator loses every IPN: only the workers' questions settle orders.
+pub fn drop_every_ipn(app: &Instance) {
+    app.sim()
+        .set_faults(Faults {
+            ipn_drop_rate: 1.0,
+            ..Faults::default()
+        })
+        .unwrap();
+}
+
+/// A database, a driven clock and an instance of this suite on them whose IPNs are all lost.
+pub async fn without_ipns(backend: Backend) -> (TestDatabase, Arc<ManualClock>, Instance) {
+    let db = backend.database().await;
+    let clock = manual_clock();
+    let app = spawn(backend, clock.clone()).instance(&db).await;
+    drop_every_ipn(&app);
+    (db, clock, app)
 }

@@ -1,7 +1,7 @@
 //! A buyer pays through the gateway and the IPN settles the order; the Return page shows it.
 
 use flashgate_core::OrderStatus;
-use flashgate_testkit::{Backend, manual_clock, order_uuid, payment_url};
+use flashgate_testkit::{Backend, manual_clock, order_uuid, payment_url, text_of};
 use vnpay_sim::Outcome;
 
 async fn a_paid_order_is_settled_by_its_ipn_and_shown_on_the_return_page(backend: Backend) {
@@ -49,14 +49,7 @@ async fn a_paid_order_is_settled_by_its_ipn_and_shown_on_the_return_page(backend
         "{events:?}"
     );
 
-    let page = flashgate_testkit::client()
-        .get(&done.return_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(flashgate_testkit::client().get(&done.return_url)).await;
     assert!(page.contains("Payment received"), "{page}");
     assert!(page.contains("<dd id=\"status\">paid</dd>"), "{page}");
     assert_eq!(
@@ -83,14 +76,7 @@ async fn a_cancelled_payment_fails_the_order_and_releases_its_units(backend: Bac
 
     assert_eq!(app.order(&answer).await.status, OrderStatus::PaymentFailed);
     assert_eq!(app.api.available(product).await, 1);
-    let page = flashgate_testkit::client()
-        .get(&done.return_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(flashgate_testkit::client().get(&done.return_url)).await;
     assert!(page.contains("Payment not completed"), "{page}");
     app.assert_audit_clean().await;
 }

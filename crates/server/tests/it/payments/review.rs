@@ -5,16 +5,7 @@
 use flashgate_core::OrderStatus;
 use flashgate_testkit::{Backend, Instance, client, manual_clock, order_uuid, payment_url};
 use serde_json::{Value, json};
-use vnpay_sim::{Faults, Outcome};
-
-fn drop_every_ipn(app: &Instance) {
-    app.sim()
-        .set_faults(Faults {
-            ipn_drop_rate: 1.0,
-            ..Faults::default()
-        })
-        .unwrap();
-}
+use vnpay_sim::Outcome;
 
 /// Holds past its end (and the expirer's grace) are offered to the expirer, which must leave the
 /// order under review with its units.
@@ -113,7 +104,7 @@ async fn querydr_saying_07_with_every_ipn_lost_goes_to_review_and_the_operator_r
     let db = backend.database().await;
     let clock = manual_clock();
     let app = super::spawn(backend, clock.clone()).instance(&db).await;
-    drop_every_ipn(&app);
+    super::drop_every_ipn(&app);
     let product = app.api.product(2, None).await;
     let answer = app.api.win("cus_review_qdr07", product).await;
     app.sim()
@@ -156,7 +147,7 @@ async fn querydr_saying_04_at_expiry_puts_the_order_under_review_not_expired(bac
     let db = backend.database().await;
     let clock = manual_clock();
     let app = super::spawn(backend, clock.clone()).instance(&db).await;
-    drop_every_ipn(&app);
+    super::drop_every_ipn(&app);
     let product = app.api.product(2, None).await;
     let answer = app.api.win("cus_review_qdr04", product).await;
     let done = app

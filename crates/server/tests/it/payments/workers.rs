@@ -8,12 +8,7 @@ use serde_json::Value;
 use vnpay_sim::{ApiOutage, Faults, Outcome};
 
 async fn paid_orders_with_lost_ipns(app: &Instance, product: i64, count: usize) -> Vec<Value> {
-    app.sim()
-        .set_faults(Faults {
-            ipn_drop_rate: 1.0,
-            ..Faults::default()
-        })
-        .unwrap();
+    super::drop_every_ipn(app);
     let mut answers = Vec::new();
     for i in 0..count {
         let answer = app.api.win(&format!("cus_many_{i}"), product).await;
@@ -138,12 +133,7 @@ async fn an_unreachable_gateway_leaves_orders_pending_until_it_answers(backend: 
         assert_eq!(app.api.available(product).await, 2, "the units stay held");
     }
 
-    app.sim()
-        .set_faults(Faults {
-            ipn_drop_rate: 1.0,
-            ..Faults::default()
-        })
-        .unwrap();
+    super::drop_every_ipn(&app);
     clock.advance(time::Duration::minutes(1));
     let step = app.expirer.run_until_idle().await.unwrap();
     assert_eq!(
