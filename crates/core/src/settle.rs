@@ -42,6 +42,7 @@ pub struct Settle<'a> {
 
 impl Settle<'_> {
     /// Applies `verdict` to the order; `source` names the path for the ledger (`ipn`, `querydr`, …).
+    #[tracing::instrument(name = "settle", skip_all, fields(order_id = %order.id, source, verdict = ?verdict))]
     pub async fn apply(
         &self,
         order: &Order,
