@@ -335,6 +335,14 @@ impl AdmissionGate for FencedGate {
         }
         self.rebuild_from_database(product).await
     }
+
+    async fn repair(&self, product: ProductId) -> Result<(), GateUnavailable> {
+        tracing::warn!(
+            product_id = product.0,
+            "the gate counts units a customer does not hold; rebuilding"
+        );
+        self.rebuild_now(product).await
+    }
 }
 
 fn answer_name(answer: GateAnswer) -> &'static str {

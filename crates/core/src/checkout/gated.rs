@@ -63,6 +63,10 @@ pub trait AdmissionGate: Send + Sync {
     /// Rebuilds the product's gate from the database, unless it has moved on from `seen` (the epoch
     /// the caller found stale, `None` for "not loaded") since: someone else rebuilt it already.
     async fn rebuild(&self, product: ProductId, seen: Option<i64>) -> Result<(), GateUnavailable>;
+
+    /// Rebuilds the product's gate from the database now: it was found counting units the
+    /// database does not hold (admissions whose writes never came).
+    async fn repair(&self, product: ProductId) -> Result<(), GateUnavailable>;
 }
 
 /// Where admitted reservations are written together.
@@ -133,8 +137,27 @@ impl Checkout for GatedCheckout {
                     return replay_or(reservations, purchaser, &fingerprint, refusal).await;
                 }
                 GateAnswer::LimitExceeded => {
-                    let refusal = PlaceOrderError::LimitExceeded;
-                    return replay_or(reservations, purchaser, &fingerprint, refusal).await;
+                    if let Some(stored) = reservations
+                        .lookup(&purchaser.customer, &purchaser.key)
+                        .await?
+                    {
+                        return replay(stored, &fingerprint);
+                    }
+                    // Only a holder reaches a limit, so this costs the crowd nothing. An admission
+                    // whose write never came (its request timed out, its instance died) still counts
+                    // in the gate: if the database says the customer has room, the gate is repaired
+                    // from it and asked again.
+                    let held = reservations.held(&purchaser.customer, product.id).await?;
+                    let room = product
+                        .per_customer_limit
+                        .is_none_or(|limit| held.saturating_add(ticket.quantity.get()) <= limit);
+                    if !room {
+                        return Err(PlaceOrderError::LimitExceeded);
+                    }
+                    if self.gate.repair(product.id).await.is_err() {
+                        return direct.write(&product, reservation, &fingerprint).await;
+                    }
+                    continue;
                 }
                 GateAnswer::SaleNotActive => {
                     let refusal = PlaceOrderError::SaleNotActive;
@@ -224,7 +247,7 @@ mod tests {
                     reserved: 0,
                     sold: 0,
                 },
-                per_customer_limit: None,
+                per_customer_limit: Some(2),
                 window: SaleWindow::default(),
             }))
         }
@@ -237,6 +260,8 @@ mod tests {
     #[derive(Default)]
     struct Storage {
         stored: Option<StoredAnswer>,
+        /// What the database says the customer holds.
+        held: i64,
         direct: Mutex<Vec<WriteMode>>,
     }
 
@@ -248,6 +273,9 @@ mod tests {
             _: &IdempotencyKey,
         ) -> Result<Option<StoredAnswer>, StoreError> {
             Ok(self.stored.clone())
+        }
+        async fn held(&self, _: &CustomerId, _: ProductId) -> Result<i64, StoreError> {
+            Ok(self.held)
         }
         async fn reserve(
             &self,
@@ -273,6 +301,7 @@ mod tests {
         answers: Mutex<VecDeque<Result<GateAnswer, GateUnavailable>>>,
         released: Mutex<Vec<(i64, Option<GatedOutcome>)>>,
         rebuilt: Mutex<Vec<Option<i64>>>,
+        repaired: std::sync::atomic::AtomicUsize,
     }
 
     impl Scripted {
@@ -301,6 +330,11 @@ mod tests {
         }
         async fn rebuild(&self, _: ProductId, seen: Option<i64>) -> Result<(), GateUnavailable> {
             self.rebuilt.lock().unwrap().push(seen);
+            Ok(())
+        }
+        async fn repair(&self, _: ProductId) -> Result<(), GateUnavailable> {
+            self.repaired
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(())
         }
     }
@@ -529,6 +563,40 @@ mod tests {
             );
             assert!(commits.epochs.lock().unwrap().is_empty());
         }
+    }
+
+    #[tokio::test]
+    async fn a_customer_at_the_limit_by_the_database_is_refused_without_a_repair() {
+        let storage = Arc::new(Storage {
+            held: 2,
+            ..Storage::default()
+        });
+        let gate = Arc::new(Scripted::answering(vec![Ok(GateAnswer::LimitExceeded)]));
+        let outcome = purchase(&storage, &gate, &Arc::new(Commits::default())).await;
+        assert!(matches!(outcome, Err(PlaceOrderError::LimitExceeded)));
+        assert_eq!(gate.repaired.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_limit_the_database_does_not_see_repairs_the_gate_and_asks_again() {
+        let storage = Arc::new(Storage {
+            held: 1,
+            ..Storage::default()
+        });
+        let gate = Arc::new(Scripted::answering(vec![
+            Ok(GateAnswer::LimitExceeded),
+            admitted(7),
+        ]));
+        let commits = Arc::new(Commits::answering(vec![Ok(GatedOutcome::Decided(
+            ReserveOutcome::Created,
+        ))]));
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(
+            matches!(outcome, Ok(PlaceOrderOutcome::Created { .. })),
+            "{outcome:?}"
+        );
+        assert_eq!(gate.repaired.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(*commits.epochs.lock().unwrap(), vec![7]);
     }
 
     #[tokio::test]

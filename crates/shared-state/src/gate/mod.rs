@@ -27,8 +27,8 @@
 //! epoch is current, so nothing given back can be counted twice across a rebuild.
 //!
 //! Idempotency keys are scoped to `(product, customer, key)`. A `SoldOut` answer served from a
-//! local sold-out flag is only given to customers who hold nothing of the product (the flag keeps
-//! a snapshot of the holders), so it never shadows a retry of a sale; see [`Fenced::holder`].
+//! local sold-out flag is only given to customers never admitted for the product (the flag keeps a
+//! snapshot of its buyers), so it never shadows a retry of a sale; see [`Fenced::holder`].
 
 mod memory;
 mod redis;

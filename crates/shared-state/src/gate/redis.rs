@@ -86,8 +86,8 @@ impl RedisGate {
             && (self.subscription.is_ready() || self.backend.health().is_degraded())
     }
 
-    /// Sold out from memory: the product is flagged and the customer is not among its holders. The
-    /// holders are read once per raising of the flag (one HKEYS, as many names as units sold).
+    /// Sold out from memory: the product is flagged and the customer was never admitted for it. The
+    /// buyers are read once per raising of the flag (one SMEMBERS, as many names as admissions).
     async fn answers_from_memory(&self, req: &AdmitRequest) -> bool {
         if !self.is_marked_sold_out(req.product_id) {
             return false;
@@ -96,12 +96,14 @@ impl RedisGate {
             Verdict::SoldOut => true,
             Verdict::Open | Verdict::Holder => false,
             Verdict::HoldersUnknown { raised } => {
-                let held = self.key(req.product_id, "held");
+                // Everyone ever admitted, not only who holds units now: a buyer whose hold ran out
+                // may be retrying a purchase whose first answer is stored.
+                let buyers = self.key(req.product_id, "buyers");
                 let read = self
                     .backend
                     .run(|mut conn| async move {
-                        redis::cmd("HKEYS")
-                            .arg(&held)
+                        redis::cmd("SMEMBERS")
+                            .arg(&buyers)
                             .query_async::<Vec<String>>(&mut conn)
                             .await
                     })
@@ -176,6 +178,7 @@ impl Gate for RedisGate {
             self.key(req.product_id, "state"),
             self.key(req.product_id, "held"),
             self.idem_key(req),
+            self.key(req.product_id, "buyers"),
         ];
         let ttl_ms = u64::try_from(self.config.idempotency_ttl.as_millis()).unwrap_or(u64::MAX);
         let (code, available, epoch, holder): (i64, i64, String, i64) = self
@@ -236,6 +239,7 @@ impl Gate for RedisGate {
             self.key(req.product_id, "state"),
             self.key(req.product_id, "held"),
             self.idem_key(req),
+            self.key(req.product_id, "buyers"),
         ];
         let available: i64 = self
             .backend
@@ -287,6 +291,7 @@ impl Gate for RedisGate {
         let keys = [
             self.key(product.product_id, "state"),
             self.key(product.product_id, "held"),
+            self.key(product.product_id, "buyers"),
         ];
         let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
         let mut args = vec![

@@ -1,7 +1,8 @@
 //! Local sold-out flags: once a product is known to be empty, buyers on this instance are answered
 //! from memory, so a sold-out stampede costs no Redis round trip either. A flag keeps a snapshot of
-//! the product's holders (taken once, after the flag is raised): only customers outside it are
-//! answered from memory, since a holder's request may be the retry of a sale.
+//! the product's buyers, everyone ever admitted for it (taken once, after the flag is raised): only
+//! customers outside it are answered from memory, since a buyer's request may be the retry of a
+//! sale, even one whose hold has run out since.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -6,6 +6,7 @@ use flashgate_testkit::{Backend, Spawn, TestRedis};
 
 mod batch;
 mod cache;
+mod gate_repair;
 mod gated;
 mod limits;
 mod shedding;

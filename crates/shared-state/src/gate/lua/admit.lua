@@ -2,6 +2,7 @@
 -- KEYS[1] state hash {available, limit?, starts?, ends?, epoch}
 -- KEYS[2] held hash  customer -> units held
 -- KEYS[3] idempotency key (string "epoch:qty", with TTL)
+-- KEYS[4] buyers set: every customer ever admitted (or found holding at a load)
 -- ARGV: customer, quantity, now_ms, idempotency_ttl_ms
 -- Reply {code, available, epoch, holder}: 0 admitted, 1 sold out, 2 limit exceeded, 3 sale not
 -- active, 4 duplicate, 5 not loaded. `available` is what is left after this call; `epoch` the
@@ -42,4 +43,5 @@ end
 local remaining = redis.call('HINCRBY', KEYS[1], 'available', -qty)
 redis.call('HINCRBY', KEYS[2], customer, qty)
 redis.call('SET', KEYS[3], epoch .. ':' .. qty, 'PX', ttl)
+redis.call('SADD', KEYS[4], customer)
 return {0, remaining, epoch, holder}
