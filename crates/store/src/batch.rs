@@ -107,8 +107,18 @@ impl<D: Dialect> SqlStore<D> {
         products: &[i64],
     ) -> Result<Vec<Attempt>, sqlx::Error> {
         let mut tx = self.0.begin().await?;
-        // Stock rows first, in id order, like every state change; the fence cannot move while
-        // the batch is written.
+        // The one lock order (see `reservations`): the holdings the batch will change, in the
+        // order every batch takes them, then the stock rows in id order, so that the fence cannot
+        // move while the batch is written.
+        let sql = format!(
+            "SELECT held FROM customer_holdings WHERE customer_id = $1 AND product_id = $2{}",
+            D::LOCK
+        );
+        for &i in order {
+            let o = &batch[i].reservation.order;
+            tx.row(&sql, args![o.customer.as_str(), o.product_id.0])
+                .await?;
+        }
         let lock = format!(" ORDER BY product_id{}", D::LOCK);
         let epochs = epochs::<D>(&mut tx, products, &lock).await?;
         let mut attempts = vec![Attempt::Rejected(ReserveOutcome::UnknownProduct); batch.len()];
@@ -158,11 +168,11 @@ async fn epochs<D: Dialect>(
         .collect()
 }
 
-fn sort_key(g: &GatedReservation) -> (&str, &str, i64) {
+fn sort_key(g: &GatedReservation) -> (&str, i64, &str) {
     let r = &g.reservation;
     (
         r.order.customer.as_str(),
-        r.idempotency_key.as_str(),
         r.order.product_id.0,
+        r.idempotency_key.as_str(),
     )
 }

@@ -2,6 +2,11 @@
 //! quota and the units, and writes the order and its first ledger row; any "no" rolls all of it back
 //! (for a batch: back to the reservation's savepoint, see `batch`). Ungated writes clear the product's
 //! gate fence.
+//!
+//! One lock order for every transaction that takes a customer's holding and a product's stock row
+//! (purchases in every write mode, batches, state changes): the holding first, then the stock row.
+//! A buyer's new purchase and the expiry of their older order therefore never wait on each other in
+//! a cycle, and the hot stock row is held for the shortest time.
 
 use crate::SqlStore;
 use crate::error::store_error;
@@ -135,6 +140,20 @@ async fn locking<D: Dialect>(tx: &mut D::Conn, r: &Reservation) -> Result<Attemp
     if !claim_key(tx, r).await? {
         return Ok(Attempt::KeyTaken);
     }
+    // The holding before the stock row, in the one lock order of this module; a refusal rolls the
+    // holding back with the rest. A holding can only name a known product.
+    let known = tx
+        .row(
+            "SELECT id FROM products WHERE id = $1",
+            args![o.product_id.0],
+        )
+        .await?;
+    if known.is_none() {
+        return Ok(Attempt::Rejected(ReserveOutcome::UnknownProduct));
+    }
+    if !adjust_holding(tx, &o.customer, o.product_id, o.quantity.get()).await? {
+        return Ok(Attempt::Rejected(ReserveOutcome::LimitExceeded));
+    }
     let sql = format!(
         "SELECT available FROM inventory WHERE product_id = $1{}",
         D::LOCK
@@ -144,9 +163,6 @@ async fn locking<D: Dialect>(tx: &mut D::Conn, r: &Reservation) -> Result<Attemp
     };
     if stock.int("available")? < o.quantity.get() {
         return Ok(Attempt::Rejected(ReserveOutcome::SoldOut));
-    }
-    if !adjust_holding(tx, &o.customer, o.product_id, o.quantity.get()).await? {
-        return Ok(Attempt::Rejected(ReserveOutcome::LimitExceeded));
     }
     tx.exec(
         "UPDATE inventory SET available = available - $2, reserved = reserved + $2, gate_epoch = NULL \

@@ -42,9 +42,8 @@ async fn step<D: Dialect>(
         return Ok(TransitionOutcome::NotInState(current.status));
     }
     let effect = effect.times(current.quantity);
-    // The holding first, then the stock: the order a purchase takes its locks in, so the two never
-    // wait on each other in a cycle. Taking units back (late money) respects the limit like a new
-    // order does.
+    // The holding first, then the stock: the one lock order of every purchase (see `reservations`).
+    // Taking units back (late money) respects the limit like a new order does.
     if effect.held != 0
         && !adjust_holding(tx, &current.customer, current.product_id, effect.held).await?
     {

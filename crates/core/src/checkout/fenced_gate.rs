@@ -336,12 +336,12 @@ impl AdmissionGate for FencedGate {
         self.rebuild_from_database(product).await
     }
 
-    async fn repair(&self, product: ProductId) -> Result<(), GateUnavailable> {
+    fn suspect(&self, product: ProductId) {
         tracing::warn!(
             product_id = product.0,
-            "the gate counts units a customer does not hold; rebuilding"
+            "the gate counts units a customer does not hold; the keeper rebuilds it"
         );
-        self.rebuild_now(product).await
+        FencedGate::suspect(self, product);
     }
 }
 

@@ -64,9 +64,10 @@ pub trait AdmissionGate: Send + Sync {
     /// the caller found stale, `None` for "not loaded") since: someone else rebuilt it already.
     async fn rebuild(&self, product: ProductId, seen: Option<i64>) -> Result<(), GateUnavailable>;
 
-    /// Rebuilds the product's gate from the database now: it was found counting units the
-    /// database does not hold (admissions whose writes never came).
-    async fn repair(&self, product: ProductId) -> Result<(), GateUnavailable>;
+    /// The product's gate may count units the database does not hold (admissions whose writes
+    /// never came): it is rebuilt from the database at the keeper's next round, which leaves the
+    /// writes in flight now time to land.
+    fn suspect(&self, product: ProductId);
 }
 
 /// Where admitted reservations are written together.
@@ -145,19 +146,17 @@ impl Checkout for GatedCheckout {
                     }
                     // Only a holder reaches a limit, so this costs the crowd nothing. An admission
                     // whose write never came (its request timed out, its instance died) still counts
-                    // in the gate: if the database says the customer has room, the gate is repaired
-                    // from it and asked again.
+                    // in the gate: if the database says the customer has room, the product is
+                    // suspected and rebuilt by the keeper. Not at once: the customer's other writes
+                    // may be in flight, and the database's count catches up with them in a moment.
                     let held = reservations.held(&purchaser.customer, product.id).await?;
                     let room = product
                         .per_customer_limit
                         .is_none_or(|limit| held.saturating_add(ticket.quantity.get()) <= limit);
-                    if !room {
-                        return Err(PlaceOrderError::LimitExceeded);
+                    if room {
+                        self.gate.suspect(product.id);
                     }
-                    if self.gate.repair(product.id).await.is_err() {
-                        return direct.write(&product, reservation, &fingerprint).await;
-                    }
-                    continue;
+                    return Err(PlaceOrderError::LimitExceeded);
                 }
                 GateAnswer::SaleNotActive => {
                     let refusal = PlaceOrderError::SaleNotActive;
@@ -301,7 +300,7 @@ mod tests {
         answers: Mutex<VecDeque<Result<GateAnswer, GateUnavailable>>>,
         released: Mutex<Vec<(i64, Option<GatedOutcome>)>>,
         rebuilt: Mutex<Vec<Option<i64>>>,
-        repaired: std::sync::atomic::AtomicUsize,
+        suspected: std::sync::atomic::AtomicUsize,
     }
 
     impl Scripted {
@@ -332,10 +331,9 @@ mod tests {
             self.rebuilt.lock().unwrap().push(seen);
             Ok(())
         }
-        async fn repair(&self, _: ProductId) -> Result<(), GateUnavailable> {
-            self.repaired
+        fn suspect(&self, _: ProductId) {
+            self.suspected
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(())
         }
     }
 
@@ -566,37 +564,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_customer_at_the_limit_by_the_database_is_refused_without_a_repair() {
-        let storage = Arc::new(Storage {
-            held: 2,
-            ..Storage::default()
-        });
-        let gate = Arc::new(Scripted::answering(vec![Ok(GateAnswer::LimitExceeded)]));
-        let outcome = purchase(&storage, &gate, &Arc::new(Commits::default())).await;
-        assert!(matches!(outcome, Err(PlaceOrderError::LimitExceeded)));
-        assert_eq!(gate.repaired.load(std::sync::atomic::Ordering::SeqCst), 0);
-    }
-
-    #[tokio::test]
-    async fn a_limit_the_database_does_not_see_repairs_the_gate_and_asks_again() {
-        let storage = Arc::new(Storage {
-            held: 1,
-            ..Storage::default()
-        });
-        let gate = Arc::new(Scripted::answering(vec![
-            Ok(GateAnswer::LimitExceeded),
-            admitted(7),
-        ]));
-        let commits = Arc::new(Commits::answering(vec![Ok(GatedOutcome::Decided(
-            ReserveOutcome::Created,
-        ))]));
-        let outcome = purchase(&storage, &gate, &commits).await;
-        assert!(
-            matches!(outcome, Ok(PlaceOrderOutcome::Created { .. })),
-            "{outcome:?}"
-        );
-        assert_eq!(gate.repaired.load(std::sync::atomic::Ordering::SeqCst), 1);
-        assert_eq!(*commits.epochs.lock().unwrap(), vec![7]);
+    async fn a_limit_the_database_does_not_see_makes_the_product_a_suspect() {
+        for (held, suspected) in [(2, 0), (1, 1)] {
+            let storage = Arc::new(Storage {
+                held,
+                ..Storage::default()
+            });
+            let gate = Arc::new(Scripted::answering(vec![Ok(GateAnswer::LimitExceeded)]));
+            let outcome = purchase(&storage, &gate, &Arc::new(Commits::default())).await;
+            assert!(matches!(outcome, Err(PlaceOrderError::LimitExceeded)));
+            let counted = gate.suspected.load(std::sync::atomic::Ordering::SeqCst);
+            assert_eq!(counted, suspected, "the database holds {held} of 2");
+        }
     }
 
     #[tokio::test]

@@ -156,7 +156,8 @@ async fn gate_keys_of_one_product_share_a_hash_tag() {
         .unwrap();
     gates[0].admit(&req("a", "k", 1)).await.unwrap();
     let keys = redis.keys();
-    assert_eq!(keys.len(), 3, "{keys:?}");
+    // State, holdings, buyers and the admitted key.
+    assert_eq!(keys.len(), 4, "{keys:?}");
     assert!(
         keys.iter()
             .all(|k| k.starts_with(&format!("{}{{p:{P}}}:", redis.prefix)))

@@ -1,7 +1,7 @@
 //! Transitions: an order moves only from the state the caller saw, the stock moves with it, the
 //! ledger row is written in the same transaction, and late money needs units that are still there.
 
-use crate::{Fixture, conformance, now, reservation};
+use crate::{Fixture, conformance, now, race, reservation};
 use flashgate_core::OrderStatus::{Expired, Paid, PendingPayment};
 use flashgate_core::payment::{GatewayPayment, PaymentEvent};
 use flashgate_core::ports::{Transition, TransitionOutcome};
@@ -12,6 +12,7 @@ conformance!(
     pays_an_order_only_from_pending,
     expiry_gives_units_and_quota_back,
     late_money_needs_units_that_are_still_there,
+    a_new_purchase_and_the_expiry_of_an_older_order_never_deadlock,
 );
 
 fn step(order: &Order, from: OrderStatus, to: OrderStatus, reason: &str) -> Transition {
@@ -147,5 +148,48 @@ async fn late_money_needs_units_that_are_still_there(fx: Fixture) {
     assert_applied(outcome, Paid);
     assert_eq!(fx.stock(&product).await, (0, 1, 1));
     assert_eq!(fx.db.ledger(late.order.id.0).await.len(), 3);
+    fx.assert_audit_clean().await;
+}
+
+/// Every transaction that takes a stock row and a customer's holding takes them in one order, so
+/// a buyer's new purchase (in every write mode) and the expiry of their older order, at the same
+/// moment on one product, never wait on each other in a cycle.
+async fn a_new_purchase_and_the_expiry_of_an_older_order_never_deadlock(fx: Fixture) {
+    const BUYERS: usize = 100;
+    for mode in [WriteMode::Locking, WriteMode::Conditional] {
+        let product = fx.product(1_000, None).await;
+        let older: Vec<Reservation> = (0..BUYERS)
+            .map(|i| reservation(&product, &format!("buyer-{i}"), 1, &format!("{mode:?}-old")))
+            .collect();
+        for r in &older {
+            reserve(&fx, r).await;
+        }
+        let store = fx.store.clone();
+        let outcomes = race(2 * BUYERS, |i| {
+            let store = store.clone();
+            let old = older[i / 2].clone();
+            let new = reservation(
+                &product,
+                old.order.customer.as_str(),
+                1,
+                &format!("{mode:?}-new"),
+            );
+            async move {
+                if i % 2 == 0 {
+                    let expire = step(&old.order, PendingPayment, Expired, "hold_expired");
+                    store.transitions.apply(&expire).await.map(|_| ())
+                } else {
+                    store.reservations.reserve(mode, &new).await.map(|_| ())
+                }
+            }
+        })
+        .await;
+        let failed: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+        assert!(failed.is_empty(), "{mode:?}: {failed:?}");
+        assert_eq!(
+            fx.stock(&product).await,
+            (1_000 - BUYERS as i64, BUYERS as i64, 0)
+        );
+    }
     fx.assert_audit_clean().await;
 }

@@ -53,7 +53,8 @@ async fn a_retry_after_the_hold_ran_out_and_the_product_sold_out_replays_the_ord
 
 /// An admission whose write never came (its request timed out, its instance died) leaves the
 /// gate counting units the customer does not hold. At their limit by the gate's count but not by
-/// the database's, the customer buys again: the gate's count is repaired from the database.
+/// the database's, the customer is refused once, and the keeper's next round repairs the gate's
+/// count from the database.
 async fn a_customer_is_not_held_at_their_limit_by_an_admission_never_written(
     redis: Option<&TestRedis>,
 ) {
@@ -76,6 +77,13 @@ async fn a_customer_is_not_held_at_their_limit_by_an_admission_never_written(
             "{answer:?}"
         );
     }
+    // Refused by the gate's count; the database's says there is room, so the keeper rebuilds.
+    let (status, body) = instance.api.buy("alice", "a-0", product, 1).await.parts();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("limit_exceeded"))
+    );
+    instance.keeper.run_once().await.unwrap();
     let (status, body) = instance.api.buy("alice", "a-1", product, 1).await.parts();
     assert_eq!(status, 201, "{body}");
     let (status, body) = instance.api.buy("alice", "a-2", product, 1).await.parts();
