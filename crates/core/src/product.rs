@@ -78,8 +78,9 @@ pub struct ProductPatch {
 }
 
 pub fn parse_name(raw: &str) -> Result<String, ParseError> {
+    // Counted as sent, spaces and all, so the bound is the one a client can check before sending.
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 200 {
+    if name.is_empty() || raw.chars().count() > 200 {
         return Err(ParseError::new("name", "must be 1 to 200 characters"));
     }
     // A name is shown to buyers as a line of text; PostgreSQL cannot even store a NUL.

@@ -150,17 +150,20 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Stores a session for `customer` under `id` (drawn by the caller from a CSPRNG).
+    /// Stores a session for `customer` under `id` (drawn by the caller from a CSPRNG), ending at the
+    /// policy's lifetime or at `not_after` (the credential it was started with), whichever is sooner.
     pub async fn start(
         &self,
         id: &SessionId,
         customer: CustomerId,
         now: OffsetDateTime,
+        not_after: Option<OffsetDateTime>,
     ) -> Result<StoredSession, StoreError> {
-        let expires_at = now + self.policy.max_lifetime;
+        let lifetime = now.saturating_add(self.policy.max_lifetime);
+        let expires_at = not_after.map_or(lifetime, |cap| lifetime.min(cap));
         let session = StoredSession {
             customer,
-            idle_expires_at: (now + self.policy.idle_timeout).min(expires_at),
+            idle_expires_at: now.saturating_add(self.policy.idle_timeout).min(expires_at),
             expires_at,
         };
         self.store.insert(&id.key(), &session, now).await?;
@@ -179,7 +182,9 @@ impl Sessions {
         if now >= session.idle_expires_at || now >= session.expires_at {
             return Err(SessionError::Expired);
         }
-        let slid = (now + self.policy.idle_timeout).min(session.expires_at);
+        let slid = now
+            .saturating_add(self.policy.idle_timeout)
+            .min(session.expires_at);
         if slid - session.idle_expires_at >= self.policy.slide_step() {
             self.store.extend(&key, slid, now).await?;
         }

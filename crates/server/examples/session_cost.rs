@@ -146,7 +146,7 @@ async fn lookups(name: &str, sessions: &Sessions, samples: usize) {
     let id = new_id();
     let customer = CustomerId::parse("cost-buyer").unwrap();
     sessions
-        .start(&id, customer, SystemClock.now())
+        .start(&id, customer, SystemClock.now(), None)
         .await
         .unwrap();
     let figures = measure(samples, |_| {

@@ -31,6 +31,8 @@ use vnpay_sim::{SimConfig, SimHandle};
 
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` apart from the API, when `metrics.listen` says where.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     simulator: Option<SimHandle>,
     expirer: Expirer,
@@ -74,6 +76,14 @@ impl Application {
             .await
             .with_context(|| format!("listen: cannot bind {addr}"))?;
         let local = listener.local_addr()?;
+        let metrics_listener = match settings.metrics.listen_addr() {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("metrics.listen: cannot bind {addr}"))?,
+            ),
+            None => None,
+        };
         let (gateway, simulator) = gateway(&settings, local, &store, clock.clone())?;
         let gateway = Arc::new(gateway);
         let lease = span(settings.expirer.lease);
@@ -150,6 +160,7 @@ impl Application {
         });
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             simulator,
             expirer,
@@ -162,6 +173,13 @@ impl Application {
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// Where `/metrics` is served apart from the API, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -259,20 +277,27 @@ impl Application {
         if let Some(simulator) = &self.simulator {
             router = router.nest("/vnpay-sim", vnpay_sim::router(simulator.clone()));
         }
-        let server = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown({
-            let shutdown = shutdown.clone();
-            async move { shutdown.cancelled().await }
-        });
+        // Outermost, so the simulator's pages get the same headers as flashgate's own.
+        let router = router.layer(axum::middleware::from_fn(http::pages::harden));
+        let limits = settings.http.connection_limits();
+        if let Some(listener) = self.metrics_listener {
+            let scrape = axum::Router::new()
+                .route("/metrics", axum::routing::get(http::health::scrape))
+                .with_state(self.state.clone());
+            tasks.spawn(http::connections::serve(
+                listener,
+                scrape,
+                limits,
+                shutdown.clone(),
+            ));
+        }
+        let server = http::connections::serve(self.listener, router, limits, shutdown.clone());
         let grace = settings.http.shutdown_grace;
-        let served = tokio::spawn(async move { server.await });
+        let served = tokio::spawn(server);
         shutdown.cancelled().await;
         self.state.monitor.close();
         match tokio::time::timeout(grace, served).await {
-            Ok(joined) => joined.context("server task")?.context("server")?,
+            Ok(joined) => joined.context("server task")?,
             Err(_) => tracing::warn!("in-flight requests did not finish within the grace period"),
         }
         while tasks.join_next().await.is_some() {}

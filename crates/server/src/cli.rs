@@ -127,7 +127,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         Command::Token { customer, ttl } => {
             let customer = CustomerId::parse(&customer).context("--customer")?;
-            let tokens = BuyerTokens::new(settings.jwt_secret.expose().as_bytes());
+            let tokens = BuyerTokens::from_settings(
+                settings.jwt_secret.expose().as_bytes(),
+                &settings.auth,
+                std::sync::Arc::new(flashgate_core::SystemClock),
+            )?;
             println!("{}", tokens.mint(&customer, time::Duration::seconds(ttl))?);
             Ok(ExitCode::SUCCESS)
         }

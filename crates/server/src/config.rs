@@ -75,6 +75,7 @@ pub struct Settings {
     pub callbacks: crate::workers::callback_pruner::CallbackSettings,
     /// Buyers' credentials: tokens, sessions or both.
     pub auth: crate::auth::AuthSettings,
+    pub metrics: crate::metrics::MetricsSettings,
 }
 
 impl Settings {
@@ -126,6 +127,7 @@ impl Settings {
         self.monitor.validate()?;
         self.payments.validate()?;
         self.vnpay.validate()?;
+        self.metrics.validate()?;
         if self.admin_token.expose().len() < 16 {
             bail!("admin_token: must be at least 16 characters");
         }
@@ -267,6 +269,51 @@ mod tests {
         let figment = defaults().merge(Serialized::default("inventory.hold_seconds", u64::MAX));
         let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
         assert!(error.contains("inventory.hold_seconds"), "{error}");
+    }
+
+    /// Every duration and size at its type's extreme is refused at start with its key named, never
+    /// carried into arithmetic that could overflow.
+    #[test]
+    fn every_duration_and_size_at_its_extreme_names_its_key() {
+        let keys = [
+            "inventory.hold_seconds",
+            "expirer.interval_ms",
+            "expirer.lease_seconds",
+            "expirer.batch",
+            "http.body_limit_bytes",
+            "http.request_timeout_ms",
+            "http.shutdown_grace_ms",
+            "redis.connect_timeout_ms",
+            "redis.response_timeout_ms",
+            "gate.max_wait_us",
+            "gate.idempotency_ttl_seconds",
+            "cache.l2_ttl_ms",
+            "cache.l1_capacity",
+            "limits.reads.period_ms",
+            "limits.admin.burst",
+            "limits.sessions.rate",
+            "limits.customer_sessions.period_ms",
+            "limits.penalty.ban_ms",
+            "limits.admin_penalty.window_ms",
+            "shedding.queue_budget_ms",
+            "vnpay.api_timeout_ms",
+            "vnpay.sim_ipn_retry_ms",
+            "vnpay.sim_querydr_min_interval_ms",
+            "callbacks.unverified_retention_seconds",
+            "reconciler.first_poll_after_seconds",
+            "reconciler.poll_interval_seconds",
+            "payments.late_money_window_seconds",
+            "payments.expiry_grace_seconds",
+            "monitor.interval_ms",
+            "auth.leeway_seconds",
+            "auth.sessions.idle_timeout_seconds",
+            "auth.sessions.max_lifetime_seconds",
+        ];
+        for key in keys {
+            let figment = defaults().merge(Serialized::default(key, u64::MAX));
+            let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
+            assert!(error.contains(key), "{key}: {error}");
+        }
     }
 
     #[test]

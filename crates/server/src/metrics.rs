@@ -26,10 +26,14 @@
 //! | `flashgate_gateway_queries_total` | counter | `outcome` | querydr calls |
 //! | `flashgate_reconciler_catches_total` | counter | `via` (`reconciler`, `expirer`), `to` | orders settled by asking the gateway: lost or late IPNs caught |
 //! | `flashgate_reconciler_undecided_total` | counter | — | gateway answers about one order that could not be decided (that order is asked again later, alone) |
+//! | `flashgate_connections_refused_total` | counter | — | connections answered 503 and closed because `http.max_connections` were open |
 //! | `flashgate_payment_settle_lag_seconds` | histogram | `via` (`ipn`, `reconciler`, `expirer`) | time from the gateway taking the money to flashgate recording it |
 
+use crate::config::Secret;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, OnceLock};
 
@@ -81,6 +85,11 @@ pub fn http_request(method: &str, route: &str, status: u16, seconds: f64) {
         .increment(1);
     metrics::histogram!("flashgate_http_request_duration_seconds", "method" => method, "route" => route)
         .record(seconds);
+}
+
+/// A connection refused because `http.max_connections` were open.
+pub fn connection_refused() {
+    metrics::counter!("flashgate_connections_refused_total").increment(1);
 }
 
 /// A payment callback, by source (`ipn`, `return`) and what it was answered.
@@ -161,5 +170,36 @@ pub fn tally() -> TallySnapshot {
             .map(|r| r.clone())
             .unwrap_or_default(),
         rate_limited: TALLY.rate_limited.load(Ordering::Relaxed),
+    }
+}
+
+/// `[metrics]`: where `/metrics` is served and who may read it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// A separate address for `/metrics` (an internal network's); empty: the API's own address.
+    pub listen: String,
+    /// A bearer token `/metrics` asks for, wherever it is served; empty: none.
+    pub token: Secret,
+}
+
+impl MetricsSettings {
+    /// The separate address, if `/metrics` is served apart from the API.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.listen.parse().ok()
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !self.listen.is_empty() && self.listen_addr().is_none() {
+            anyhow::bail!(
+                "metrics.listen: `{}` is not an address such as 10.0.0.5:9090",
+                self.listen
+            );
+        }
+        let token = self.token.expose();
+        if !token.is_empty() {
+            crate::config::within("metrics.token (its length)", token.len(), 16, 4096)?;
+        }
+        Ok(())
     }
 }

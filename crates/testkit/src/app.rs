@@ -31,6 +31,8 @@ pub struct Instance {
     pub keeper: GateKeeper,
     /// The bundled VNPay simulator, when it stands in for the gateway (the defaults).
     pub sim: Option<SimHandle>,
+    /// Where `/metrics` is served apart from the API (`metrics.listen`), if it is.
+    pub metrics: Option<std::net::SocketAddr>,
     shutdown: CancellationToken,
     _slots: Option<SemaphorePermit<'static>>,
 }
@@ -50,6 +52,7 @@ impl Instance {
             refunder: app.refunder(),
             keeper: app.keeper(),
             sim: app.simulator(),
+            metrics: app.metrics_addr(),
             state,
             store,
             shutdown: CancellationToken::new(),

@@ -1,9 +1,12 @@
 //! The `[auth]` settings: which credentials buyers may use, the public keys their tokens may be
 //! signed with, the clock-skew tolerance and the sessions' timeouts.
 
+use crate::config::within;
 use anyhow::{bail, ensure};
 use serde::Deserialize;
 use std::collections::HashSet;
+
+const DAY: u64 = 24 * 3600;
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -43,6 +46,8 @@ pub struct PublicKeySettings {
 pub struct SessionSettings {
     pub idle_timeout_seconds: u64,
     pub max_lifetime_seconds: u64,
+    /// Whether a session may live past the `exp` of the token that started it.
+    pub outlive_token: bool,
     pub allow_bare_customer: bool,
 }
 
@@ -51,6 +56,10 @@ pub struct SessionSettings {
 pub struct AuthSettings {
     pub buyers: BuyerCredentials,
     pub leeway_seconds: u64,
+    /// The `iss` every token must carry; empty: not checked.
+    pub issuer: String,
+    /// The `aud` every token must carry; empty: not checked.
+    pub audience: String,
     #[serde(default)]
     pub keys: Vec<PublicKeySettings>,
     pub sessions: SessionSettings,
@@ -70,12 +79,20 @@ impl AuthSettings {
             );
             super::tokens::decoding_key(key)?;
         }
+        within("auth.leeway_seconds", self.leeway_seconds, 0, 3_600)?;
         let s = &self.sessions;
-        if s.idle_timeout_seconds == 0 || s.max_lifetime_seconds < s.idle_timeout_seconds {
-            bail!(
-                "auth.sessions: idle_timeout_seconds must be at least 1 and max_lifetime_seconds at least as long"
-            );
-        }
+        within(
+            "auth.sessions.idle_timeout_seconds",
+            s.idle_timeout_seconds,
+            1,
+            30 * DAY,
+        )?;
+        within(
+            "auth.sessions.max_lifetime_seconds",
+            s.max_lifetime_seconds,
+            s.idle_timeout_seconds,
+            90 * DAY,
+        )?;
         if s.allow_bare_customer && !on_loopback {
             bail!(
                 "auth.sessions.allow_bare_customer: lets anyone act as any customer; only on a loopback address"
@@ -129,7 +146,22 @@ mod tests {
     #[test]
     fn a_lifetime_shorter_than_the_idle_timeout_is_refused() {
         let error = refusal("auth.sessions.max_lifetime_seconds", json!(60));
-        assert!(error.contains("auth.sessions"), "{error}");
+        assert!(
+            error.contains("auth.sessions.max_lifetime_seconds"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn extreme_lifetimes_and_leeways_name_their_keys() {
+        for key in [
+            "auth.leeway_seconds",
+            "auth.sessions.idle_timeout_seconds",
+            "auth.sessions.max_lifetime_seconds",
+        ] {
+            let error = refusal(key, json!(u64::MAX));
+            assert!(error.contains(key), "{error}");
+        }
     }
 
     #[test]

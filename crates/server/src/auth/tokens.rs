@@ -2,7 +2,9 @@
 //! `kid` is HS256 with the shared secret (what `flashgate token` mints); a token with a `kid` is
 //! verified only with the public key configured under that kid and only with that key's algorithm,
 //! so several keys can be live during a rotation and no token chooses how it is checked (no HS256
-//! "signed" with an RSA public key's bytes). Expiry is judged by the service's clock, with leeway.
+//! "signed" with an RSA public key's bytes). Expiry is judged by the service's clock, with leeway;
+//! `iss` and `aud` are required and checked, for every kind of key, when `auth.issuer` and
+//! `auth.audience` are set.
 
 use super::settings::{AuthSettings, KeyAlgorithm, PublicKeySettings};
 use anyhow::Context;
@@ -11,6 +13,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use time::OffsetDateTime;
 
 /// Clocks of the shop and flashgate drift a little; half a minute is the usual tolerance.
 const DEFAULT_LEEWAY_SECONDS: i64 = 30;
@@ -21,6 +25,18 @@ struct Claims {
     exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
+}
+
+/// What a verified token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    pub customer: CustomerId,
+    /// Its `exp`; `None` only past the calendar's end.
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,10 +62,36 @@ struct Verifier {
     validation: Validation,
 }
 
+/// The `iss` and `aud` tokens must carry, when the shop's tokens say who issued them and for whom.
+#[derive(Clone, Debug, Default)]
+struct Expected {
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+impl Expected {
+    fn from_settings(auth: &AuthSettings) -> Self {
+        let set = |value: &str| Some(value.to_owned()).filter(|v| !v.is_empty());
+        Self {
+            issuer: set(&auth.issuer),
+            audience: set(&auth.audience),
+        }
+    }
+}
+
 impl Verifier {
-    fn new(key: DecodingKey, alg: Algorithm) -> Self {
+    fn new(key: DecodingKey, alg: Algorithm, expected: &Expected) -> Self {
         let mut validation = Validation::new(alg);
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        let mut required = vec!["exp", "sub"];
+        if let Some(issuer) = &expected.issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        if let Some(audience) = &expected.audience {
+            validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         // Expiry is checked against the service's clock below, with the configured leeway.
         validation.validate_exp = false;
         Self { key, validation }
@@ -63,7 +105,10 @@ pub struct BuyerTokens {
     shared: Verifier,
     by_kid: HashMap<String, Verifier>,
     leeway_seconds: i64,
+    expected: Expected,
     clock: Arc<dyn Clock>,
+    /// Signatures checked so far: what a client costs before it is known to be a buyer.
+    verifications: Arc<AtomicU64>,
 }
 
 pub(super) fn decoding_key(key: &PublicKeySettings) -> anyhow::Result<DecodingKey> {
@@ -85,10 +130,16 @@ impl BuyerTokens {
     pub fn new(secret: &[u8]) -> Self {
         Self {
             encoding: EncodingKey::from_secret(secret),
-            shared: Verifier::new(DecodingKey::from_secret(secret), Algorithm::HS256),
+            shared: Verifier::new(
+                DecodingKey::from_secret(secret),
+                Algorithm::HS256,
+                &Expected::default(),
+            ),
             by_kid: HashMap::new(),
             leeway_seconds: DEFAULT_LEEWAY_SECONDS,
+            expected: Expected::default(),
             clock: Arc::new(SystemClock),
+            verifications: Arc::default(),
         }
     }
 
@@ -98,23 +149,43 @@ impl BuyerTokens {
         auth: &AuthSettings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
+        let expected = Expected::from_settings(auth);
         let mut by_kid = HashMap::new();
         for key in &auth.keys {
             let alg = match key.alg {
                 KeyAlgorithm::RS256 => Algorithm::RS256,
                 KeyAlgorithm::EdDSA => Algorithm::EdDSA,
             };
-            by_kid.insert(key.kid.clone(), Verifier::new(decoding_key(key)?, alg));
+            by_kid.insert(
+                key.kid.clone(),
+                Verifier::new(decoding_key(key)?, alg, &expected),
+            );
         }
         Ok(Self {
+            shared: Verifier::new(
+                DecodingKey::from_secret(secret),
+                Algorithm::HS256,
+                &expected,
+            ),
             by_kid,
             leeway_seconds: i64::try_from(auth.leeway_seconds).unwrap_or(i64::MAX),
+            expected,
             clock,
             ..Self::new(secret)
         })
     }
 
+    /// How many signatures this verifier (and its clones) has checked.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
     pub fn verify(&self, token: &str) -> Result<CustomerId, TokenError> {
+        self.verify_token(token).map(|verified| verified.customer)
+    }
+
+    /// The customer and expiry of a valid token.
+    pub fn verify_token(&self, token: &str) -> Result<VerifiedToken, TokenError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
         let verifier = match &header.kid {
@@ -128,6 +199,7 @@ impl BuyerTokens {
         if !verifier.validation.algorithms.contains(&header.alg) {
             return Err(TokenError::AlgorithmNotAllowed(header.alg));
         }
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let data = jsonwebtoken::decode::<Claims>(token, &verifier.key, &verifier.validation)
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
         let now = self.clock.now().unix_timestamp();
@@ -141,15 +213,21 @@ impl BuyerTokens {
         {
             return Err(TokenError::NotYetValid);
         }
-        CustomerId::parse(&data.claims.sub).map_err(|_| TokenError::BadSubject)
+        Ok(VerifiedToken {
+            customer: CustomerId::parse(&data.claims.sub).map_err(|_| TokenError::BadSubject)?,
+            expires_at: OffsetDateTime::from_unix_timestamp(data.claims.exp).ok(),
+        })
     }
 
-    /// An HS256 token for `customer`, valid for `ttl` from now by the service's clock.
+    /// An HS256 token for `customer`, valid for `ttl` from now by the service's clock, with the
+    /// configured `iss` and `aud`.
     pub fn mint(&self, customer: &CustomerId, ttl: time::Duration) -> Result<String, TokenError> {
         let claims = Claims {
             sub: customer.as_str().to_owned(),
-            exp: (self.clock.now() + ttl).unix_timestamp(),
+            exp: self.clock.now().saturating_add(ttl).unix_timestamp(),
             nbf: None,
+            iss: self.expected.issuer.clone(),
+            aud: self.expected.audience.clone(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| TokenError::Invalid(e.to_string()))
@@ -185,5 +263,47 @@ mod tests {
         let customer = CustomerId::parse("cus_1").unwrap();
         let token = tokens.mint(&customer, time::Duration::minutes(-5)).unwrap();
         assert!(matches!(tokens.verify(&token), Err(TokenError::Expired)));
+    }
+
+    fn auth(issuer: &str, audience: &str) -> AuthSettings {
+        let mut figment = crate::config::Settings::from_figment(figment::Figment::from(
+            <figment::providers::Toml as figment::providers::Format>::string(
+                crate::config::DEFAULTS,
+            ),
+        ))
+        .unwrap()
+        .auth;
+        figment.issuer = issuer.to_owned();
+        figment.audience = audience.to_owned();
+        figment
+    }
+
+    #[test]
+    fn issuer_and_audience_are_required_when_configured() {
+        let customer = CustomerId::parse("cus_1").unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let checked =
+            BuyerTokens::from_settings(SECRET, &auth("shop", "flashgate"), clock.clone()).unwrap();
+        let bare = BuyerTokens::new(SECRET)
+            .mint(&customer, time::Duration::minutes(5))
+            .unwrap();
+        assert!(checked.verify(&bare).is_err(), "no iss nor aud");
+        let other = BuyerTokens::from_settings(SECRET, &auth("shop", "elsewhere"), clock.clone())
+            .unwrap()
+            .mint(&customer, time::Duration::minutes(5))
+            .unwrap();
+        assert!(checked.verify(&other).is_err(), "another audience");
+        let own = checked.mint(&customer, time::Duration::minutes(5)).unwrap();
+        assert_eq!(checked.verify(&own).unwrap(), customer);
+        assert_eq!(checked.verifications(), 3);
+    }
+
+    #[test]
+    fn an_extreme_ttl_saturates_instead_of_panicking() {
+        let tokens = BuyerTokens::new(SECRET);
+        let customer = CustomerId::parse("cus_1").unwrap();
+        let token = tokens.mint(&customer, time::Duration::MAX).unwrap();
+        let verified = tokens.verify_token(&token).unwrap();
+        assert_eq!(verified.customer, customer);
     }
 }

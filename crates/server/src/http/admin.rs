@@ -23,13 +23,26 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
     sku: String,
+    /// Shown to buyers: at most 200 characters, some not blank, none a control character; spaces
+    /// around it are dropped.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\p{Cc}]*[^\\p{Cc}\\s][^\\p{Cc}]*$"
+    )]
     name: String,
+    /// What the gateway can take: 5,000 up to, not including, 1,000,000,000 VND.
+    #[schema(minimum = 5_000, maximum = 999_999_999)]
     price_vnd: i64,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     stock: i64,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     per_customer_limit: Option<i64>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     sale_starts_at: Option<OffsetDateTime>,
+    /// After `sale_starts_at` when both are set.
     #[serde(default, with = "time::serde::rfc3339::option")]
     sale_ends_at: Option<OffsetDateTime>,
 }
@@ -38,14 +51,21 @@ pub struct CreateProduct {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProduct {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\p{Cc}]*[^\\p{Cc}\\s][^\\p{Cc}]*$"
+    )]
     name: Option<String>,
+    #[schema(minimum = 5_000, maximum = 999_999_999)]
     price_vnd: Option<i64>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000)]
     per_customer_limit: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present_time")]
     #[schema(value_type = Option<OffsetDateTime>)]
     sale_starts_at: Option<Option<OffsetDateTime>>,
+    /// After the sale's start (as changed here, or as it is) when both are set.
     #[serde(default, deserialize_with = "present_time")]
     #[schema(value_type = Option<OffsetDateTime>)]
     sale_ends_at: Option<Option<OffsetDateTime>>,
@@ -54,6 +74,7 @@ pub struct UpdateProduct {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Restock {
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     quantity: i64,
 }
 

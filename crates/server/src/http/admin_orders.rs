@@ -83,6 +83,7 @@ pub struct SearchParams {
     #[param(minimum = 1)]
     product_id: Option<i64>,
     /// Only orders of this customer.
+    #[param(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
     customer: Option<String>,
     /// Only orders created at or after this time (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -297,7 +298,7 @@ pub async fn detail(
     security(("admin_token" = [])),
     params(
         ("id" = String, Path, format = "uuid", description = "The order's id."),
-        ("Idempotency-Key" = String, Header, min_length = 1,
+        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
             description = "A retry with the same key answers the order as it is now and refunds nothing twice."),
     ),
     responses(

@@ -95,6 +95,10 @@ impl FromRequestParts<AppState> for Buyer {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // The rate limiter authenticates a purchase's buyer before its per-customer limit.
+        if let Some(super::rate_limit::Authenticated(buyer)) = parts.extensions.remove() {
+            return buyer.map(Buyer);
+        }
         super::sessions::authenticate(&parts.headers, state)
             .await
             .map(Buyer)

@@ -1,14 +1,16 @@
 //! Liveness (`/healthz`: the process runs) and readiness (`/readyz`: its dependencies answer, each
 //! reported on its own).
 
-use super::openapi::Unavailable;
+use super::openapi::{NotFound, Unauthorized, Unavailable};
+use super::problem::Problem;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::time::Duration;
+use subtle::ConstantTimeEq;
 use tokio::net::TcpStream;
 use utoipa::ToSchema;
 
@@ -163,18 +165,44 @@ async fn gateway(state: &AppState) -> GatewayCheck {
     }
 }
 
-/// Prometheus text for scrapers.
+/// Prometheus text for scrapers, on the API's address unless `metrics.listen` serves it apart.
 #[utoipa::path(
     get,
     path = "/metrics",
     operation_id = "metrics",
     tag = "health",
-    responses((status = 200, description = "Prometheus text exposition format.", body = String, content_type = "text/plain")),
+    security((), ("metrics_token" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition format.", body = String, content_type = "text/plain"),
+        (status = 401, description = "`metrics.token` is set and was not sent as a bearer token.", body = Unauthorized, content_type = "application/problem+json"),
+        (status = 404, description = "`metrics.listen` is set: metrics are served only there.", body = NotFound, content_type = "application/problem+json"),
+    ),
 )]
-pub async fn metrics(State(state): State<AppState>) -> String {
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if state.settings.metrics.listen_addr().is_some() {
+        return Problem::not_found("not_found", "There is no such route.").into_response();
+    }
+    scrape(State(state), headers).await
+}
+
+/// `/metrics` wherever it is served: the Prometheus text, to the bearer of `metrics.token` when set.
+pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let expected = state.settings.metrics.token.expose();
+    if !expected.is_empty() {
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
+            return Problem::unauthorized("Send Authorization: Bearer <metrics.token>.")
+                .into_response();
+        }
+    }
     state
         .metrics
         .as_ref()
         .map(|handle| handle.render())
         .unwrap_or_default()
+        .into_response()
 }

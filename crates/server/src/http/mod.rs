@@ -4,12 +4,14 @@
 pub mod admin;
 pub mod admin_orders;
 pub mod client_ip;
+pub mod connections;
 pub mod dashboard;
 pub mod extract;
 pub mod health;
 pub mod observe;
 pub mod openapi;
 pub mod orders;
+pub mod pages;
 pub mod payments;
 pub mod problem;
 pub mod products;
@@ -111,6 +113,13 @@ pub struct HttpSettings {
     pub shutdown_grace: Duration,
     #[serde(default)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long a request's head may take to arrive, counted from when the connection waits for it
+    /// (so also how long an idle keep-alive connection is kept).
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "header_read_timeout_ms")]
+    pub header_read_timeout: Duration,
+    /// Connections open at once; more are answered 503 and closed.
+    pub max_connections: usize,
 }
 
 impl HttpSettings {
@@ -128,6 +137,20 @@ impl HttpSettings {
             self.shutdown_grace,
             Duration::ZERO,
             hour,
-        )
+        )?;
+        within(
+            "http.header_read_timeout_ms",
+            self.header_read_timeout,
+            Duration::from_millis(100),
+            Duration::from_secs(600),
+        )?;
+        within("http.max_connections", self.max_connections, 1, 1_000_000)
+    }
+
+    pub fn connection_limits(&self) -> connections::ConnectionLimits {
+        connections::ConnectionLimits {
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections,
+        }
     }
 }

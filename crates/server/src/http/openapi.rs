@@ -5,7 +5,7 @@
 //! `paths(...)` below. The contract suite fails while a route of the router is missing here.
 
 use super::{admin, admin_orders, dashboard, health, orders, payments, products, sessions};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::LazyLock;
 use utoipa::openapi::header::HeaderBuilder;
@@ -24,8 +24,8 @@ use utoipa::{Modify, OpenApi};
             but for the dashboard's sign-in, which answers a refused token with its HTML form again. \
             A path that is not listed here answers 404 `not_found`; a listed path asked with a method it does \
             not list answers 405 `method_not_allowed` with an `Allow` header. Rate limits apply by path prefix \
-            (`/products`, `/orders`, `/payments/`) before any route, so a client over its limit gets 429 \
-            `rate_limited` there whatever the path or method. The bundled VNPay simulator, \
+            (`/products`, `/orders`, `/payments/`, `/sessions`, `/admin`) before any route, so a client over \
+            its limit gets 429 `rate_limited` there whatever the path or method. The bundled VNPay simulator, \
             mounted at `/vnpay-sim` when no real gateway is configured, stands in for VNPay and is not part \
             of this API.",
     ),
@@ -106,6 +106,11 @@ impl Modify for Conventions {
                 "`Session <id>` from POST /sessions",
             ))),
         );
+        // Prometheus, when `metrics.token` is set.
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
         // The dashboard: a browser cannot send a bearer header, so it signs in once for a cookie.
         components.add_security_scheme(
             "dashboard_session",
@@ -115,17 +120,27 @@ impl Modify for Conventions {
             ))),
         );
 
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in &mut openapi.paths.paths {
             let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
+                (Method::GET, &mut item.get),
+                (Method::POST, &mut item.post),
+                (Method::PUT, &mut item.put),
+                (Method::PATCH, &mut item.patch),
+                (Method::DELETE, &mut item.delete),
             ];
-            for operation in operations.into_iter().flatten() {
+            for (method, operation) in operations {
+                let Some(operation) = operation else {
+                    continue;
+                };
                 if let Some(RefOr::T(body)) = &mut operation.request_body {
                     absent_not_null(body);
+                }
+                if super::rate_limit::is_limited(&method, path) {
+                    operation
+                        .responses
+                        .responses
+                        .entry("429".to_owned())
+                        .or_insert_with(rate_limited);
                 }
                 for (status, response) in &mut operation.responses.responses {
                     let RefOr::T(response) = response else {
@@ -145,6 +160,20 @@ impl Modify for Conventions {
             }
         }
     }
+}
+
+/// The rate limiter's refusal, which every limited route can answer before it runs.
+fn rate_limited() -> RefOr<utoipa::openapi::Response> {
+    ResponseBuilder::new()
+        .description("Too many requests from this client (or this customer): see `Retry-After`.")
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(RefOr::Ref(Ref::from_schema_name("RateLimited"))))
+                .build(),
+        )
+        .build()
+        .into()
 }
 
 /// utoipa writes an optional body (`Option<T>`) as `oneOf [T, null]`, but a body that may be left out

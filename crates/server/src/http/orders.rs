@@ -27,7 +27,9 @@ use uuid::Uuid;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
+    #[schema(minimum = 1)]
     product_id: i64,
+    #[schema(minimum = 1, maximum = 1_000)]
     quantity: i64,
 }
 
@@ -105,7 +107,7 @@ impl OrderAnswer for JsonOrderAnswer<'_> {
     operation_id = "create_order",
     tag = "orders",
     security(("buyer_jwt" = []), ("buyer_session" = [])),
-    params(("Idempotency-Key" = String, Header, min_length = 1,
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
         description = "Unique per purchase; a retry with the same key and body replays the first answer.")),
     request_body = CreateOrder,
     responses(

@@ -1,17 +1,21 @@
-//! Rate limiting in front of the routes: GCRA per client IP for reads, purchases and payment
-//! callbacks, and per customer for purchases. A refused request gets 429 `rate_limited` with
-//! `Retry-After` and the IETF `RateLimit-Policy`/`RateLimit` headers; an admitted one carries the
-//! headers of its tightest limit. A callback the handler could not verify (forged, another terminal's,
-//! unreadable) is a strike in the penalty box for its sender.
+//! Rate limiting in front of the routes: GCRA per client IP for every route family (reads, purchases,
+//! payment callbacks, sessions, the admin API and dashboard), and per customer for purchases and new
+//! sessions. The cheapest refusal comes first: a banned or over-limit address is answered from the
+//! limiter before any signature check, session lookup or body parse. A refused request gets 429
+//! `rate_limited` with `Retry-After` and the IETF `RateLimit-Policy`/`RateLimit` headers; an admitted
+//! one carries the headers of its tightest limit. A callback the handler could not verify (forged,
+//! another terminal's, unreadable) is a strike in the penalty box for its sender; a wrong admin
+//! credential is a strike in the stricter admin box.
 
 use super::client_ip::client_ip;
 use super::problem::Problem;
-use crate::shared::limits::{CALLBACKS, PURCHASES, READS};
+use crate::shared::limits::{ADMIN, CALLBACKS, Limits, PURCHASES, READS, SESSIONS};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use flashgate_core::CustomerId;
 use flashgate_shared_state::{RateDecision, Verdict};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -19,10 +23,20 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 #[derive(Clone, Copy, Debug)]
 pub struct UnverifiedCallback;
 
-/// The policy a request counts against; `None` for routes that are not limited (admin, probes).
+/// The buyer of a purchase as the limiter found it (token or session), handed to the handler so a
+/// request is authenticated once.
+#[derive(Clone, Debug)]
+pub struct Authenticated(pub Result<CustomerId, Problem>);
+
+/// The policy a request counts against; `None` for routes that are not limited (probes, metrics, the
+/// document).
 fn policy(method: &Method, path: &str) -> Option<&'static str> {
     if path.starts_with("/payments/") {
         Some(CALLBACKS)
+    } else if path == "/admin" || path.starts_with("/admin/") {
+        Some(ADMIN)
+    } else if path == "/sessions" || path.starts_with("/sessions/") {
+        Some(SESSIONS)
     } else if method == Method::POST && path == "/orders" {
         Some(PURCHASES)
     } else if method == Method::GET
@@ -34,7 +48,23 @@ fn policy(method: &Method, path: &str) -> Option<&'static str> {
     }
 }
 
-pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Whether requests to `method path` (a path or a route's template) count against a limit.
+pub fn is_limited(method: &Method, path: &str) -> bool {
+    policy(method, path).is_some()
+}
+
+/// The key a client's address is counted under. Callbacks are keyed apart, so a client banned for
+/// hammering reads cannot block the gateway; admin routes too, so a buyer's ban and an admin
+/// guesser's ban are separate boxes.
+fn address_key(policy: &str, ip: IpAddr) -> String {
+    match policy {
+        CALLBACKS => format!("callback:{ip}"),
+        ADMIN => format!("admin:{ip}"),
+        _ => format!("ip:{ip}"),
+    }
+}
+
+pub async fn limit(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let Some(limits) = state.shared.limits.clone() else {
         return next.run(request).await;
     };
@@ -50,51 +80,68 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
         request.headers(),
         &state.settings.http.trusted_proxies,
     );
-    // Callbacks are keyed apart, so a client banned for hammering reads cannot block the gateway.
-    let mut keys = vec![if policy == CALLBACKS {
-        format!("callback:{ip}")
-    } else {
-        format!("ip:{ip}")
-    }];
-    if policy == PURCHASES
-        && let Some(customer) = bearer(&request).and_then(|t| state.tokens.verify(t).ok())
-    {
-        keys.push(format!("customer:{customer}"));
-    }
-    let mut tightest: Option<RateDecision> = None;
-    for key in &keys {
-        let Some(decision) = limits.check(policy, key).await else {
-            continue;
-        };
-        if !decision.allowed() {
-            crate::metrics::rate_limited(policy, decision.verdict == Verdict::Banned);
-            return refuse(&decision);
+    let key = address_key(policy, ip);
+    let mut tightest = match counted(&limits, policy, &key).await {
+        Ok(decision) => decision,
+        Err(refusal) => return refusal,
+    };
+    if policy == PURCHASES {
+        let buyer = super::sessions::authenticate(request.headers(), &state).await;
+        if let Ok(customer) = &buyer {
+            match per_customer(&limits, PURCHASES, customer).await {
+                Ok(decision) => tightest = tighter(tightest, decision),
+                Err(refusal) => return refusal,
+            }
         }
-        if tightest
-            .as_ref()
-            .is_none_or(|t| decision.remaining < t.remaining)
-        {
-            tightest = Some(decision);
-        }
+        request.extensions_mut().insert(Authenticated(buyer));
     }
     let mut response = next.run(request).await;
-    if policy == CALLBACKS && response.extensions().get::<UnverifiedCallback>().is_some() {
-        limits.strike(&keys[0]).await;
+    match policy {
+        CALLBACKS if response.extensions().get::<UnverifiedCallback>().is_some() => {
+            limits.strike(&key).await;
+        }
+        // Every 401 under /admin is a missing or wrong admin token or dashboard credential.
+        ADMIN if response.status() == StatusCode::UNAUTHORIZED => limits.admin_miss(&key).await,
+        _ => {}
     }
-    if let Some(decision) = tightest {
+    // A handler's own per-customer refusal already names the limit that refused it.
+    if let Some(decision) = tightest
+        && !response.headers().contains_key("ratelimit-policy")
+    {
         add_headers(&mut response, &decision);
     }
     response
 }
 
-fn bearer(request: &Request) -> Option<&str> {
-    request
-        .headers()
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+/// Counts one request of `key`; the refusal to answer when it is over the limit or banned.
+async fn counted(
+    limits: &Limits,
+    policy: &'static str,
+    key: &str,
+) -> Result<Option<RateDecision>, Response> {
+    match limits.check(policy, key).await {
+        Some(decision) if !decision.allowed() => {
+            crate::metrics::rate_limited(policy, decision.verdict == Verdict::Banned);
+            Err(refuse(&decision))
+        }
+        decision => Ok(decision),
+    }
+}
+
+/// Counts one request of `customer` against `policy`, whatever address it comes from.
+pub async fn per_customer(
+    limits: &Limits,
+    policy: &'static str,
+    customer: &CustomerId,
+) -> Result<Option<RateDecision>, Response> {
+    counted(limits, policy, &format!("customer:{customer}")).await
+}
+
+fn tighter(a: Option<RateDecision>, b: Option<RateDecision>) -> Option<RateDecision> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.remaining < a.remaining { b } else { a }),
+        (a, b) => a.or(b),
+    }
 }
 
 fn refuse(decision: &RateDecision) -> Response {

@@ -10,7 +10,9 @@ use super::openapi::{
     SessionsDisabled, Unavailable, UnsupportedMediaType,
 };
 use super::problem::Problem;
+use super::rate_limit::per_customer;
 use crate::auth::{BuyerCredentials, TokenError};
+use crate::shared::limits::CUSTOMER_SESSIONS;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{FromRequest, Request, State};
@@ -174,30 +176,55 @@ pub struct SessionView {
     /// Refused from then on unless used before; each use moves it (`auth.sessions.idle_timeout_seconds`).
     #[serde(with = "time::serde::rfc3339")]
     idle_expires_at: OffsetDateTime,
-    /// Refused from then on however busy (`auth.sessions.max_lifetime_seconds`).
+    /// Refused from then on however busy (`auth.sessions.max_lifetime_seconds`), and never later than
+    /// the token it was started with expires (unless `auth.sessions.outlive_token`).
     #[serde(with = "time::serde::rfc3339")]
     expires_at: OffsetDateTime,
 }
 
-/// The customer a new session is for: the verified token's, or the demo body's. The body is read only
-/// for the demo, so a token holder's body, however large, is never a refusal.
-async fn customer_for_session(request: Request, state: &AppState) -> Result<CustomerId, Problem> {
+/// The customer a new session is for, and the end of the token it was opened with: the verified
+/// token's, or the demo body's. A token holder's body is optional and not used, but one that is sent
+/// must still be the documented body, so the document and the service agree on what is valid.
+async fn customer_for_session(
+    request: Request,
+    state: &AppState,
+) -> Result<(CustomerId, Option<OffsetDateTime>), Problem> {
     let headers = request.headers();
     if headers.contains_key(header::AUTHORIZATION) {
-        return match credential(headers)? {
-            Credential::Token(token) => state.tokens.verify(token).map_err(token_problem),
-            Credential::Session(_) => Err(Problem::unauthorized(
-                "A session is started with a buyer token: Authorization: Bearer <token>.",
-            )),
+        let verified = match credential(headers)? {
+            Credential::Token(token) => state.tokens.verify_token(token).map_err(token_problem)?,
+            Credential::Session(_) => {
+                return Err(Problem::unauthorized(
+                    "A session is started with a buyer token: Authorization: Bearer <token>.",
+                ));
+            }
         };
+        if has_body(headers) {
+            bare_customer(request, state).await?;
+        }
+        return Ok((verified.customer, verified.expires_at));
     }
     if !state.settings.auth.sessions.allow_bare_customer {
         return Err(Problem::unauthorized(
             "Send Authorization: Bearer <token> to start a session.",
         ));
     }
+    Ok((bare_customer(request, state).await?, None))
+}
+
+/// The customer a body names.
+async fn bare_customer(request: Request, state: &AppState) -> Result<CustomerId, Problem> {
     let ApiJson(bare) = ApiJson::<BareCustomer>::from_request(request, state).await?;
     CustomerId::parse(&bare.customer_id).map_err(|e| Problem::invalid_request(e.to_string()))
+}
+
+/// Whether the request says it carries a body: a length above zero, or one sent in chunks.
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
 }
 
 /// `POST /sessions`: 201 with the session id, which is shown this once and never again.
@@ -208,19 +235,19 @@ async fn customer_for_session(request: Request, state: &AppState) -> Result<Cust
     tag = "sessions",
     // No credential at all only with the demo setting `auth.sessions.allow_bare_customer`.
     security(("buyer_jwt" = []), ()),
-    request_body(content = Option<BareCustomer>, description = "Read only without an Authorization \
-        header and with the demo setting `auth.sessions.allow_bare_customer`: the customer to act for. \
-        Otherwise ignored."),
+    request_body(content = Option<BareCustomer>, description = "Without an Authorization header and \
+        with the demo setting `auth.sessions.allow_bare_customer`: the customer to act for. With a token \
+        it may be left out and is not used, but one that is sent must still be valid."),
     responses(
         (status = 201, description = "The session, for the token's customer (or the demo body's).", body = SessionView,
             headers(("Cache-Control" = String, description = "`no-store`: the body holds a credential."))),
-        (status = 400, description = "Demo setting only: the body is not JSON.", body = BadBody, content_type = "application/problem+json"),
+        (status = 400, description = "A body was sent and is not JSON.", body = BadBody, content_type = "application/problem+json"),
         (status = 401, description = "No valid buyer token (a session does not start another), or no \
             Authorization header without the demo setting.", body = SessionStartRefused, content_type = "application/problem+json"),
         (status = 403, description = "`auth.buyers` is `tokens`: sessions are not offered.", body = SessionsDisabled, content_type = "application/problem+json"),
-        (status = 413, description = "Demo setting only: the body is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
-        (status = 415, description = "Demo setting only: the body is not sent as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
-        (status = 422, description = "Demo setting only: the body is not a valid customer.", body = InvalidRequest, content_type = "application/problem+json"),
+        (status = 413, description = "A body was sent and is larger than `http.body_limit_bytes`.", body = PayloadTooLarge, content_type = "application/problem+json"),
+        (status = 415, description = "A body was sent, not as `application/json`.", body = UnsupportedMediaType, content_type = "application/problem+json"),
+        (status = 422, description = "A body was sent and is not a valid customer (one property, `customer_id`).", body = InvalidRequest, content_type = "application/problem+json"),
         (status = 503, description = "Where sessions are kept (Redis, else the database) does not answer.", body = Unavailable, content_type = "application/problem+json"),
     ),
 )]
@@ -233,14 +260,20 @@ pub async fn create(State(state): State<AppState>, request: Request) -> Result<R
             "Buyers authenticate with tokens here (setting auth.buyers).",
         ));
     }
-    let customer = customer_for_session(request, &state).await?;
+    let (customer, token_expires_at) = customer_for_session(request, &state).await?;
+    if let Some(limits) = &state.shared.limits
+        && let Err(refusal) = per_customer(limits, CUSTOMER_SESSIONS, &customer).await
+    {
+        return Ok(refusal);
+    }
+    let not_after = token_expires_at.filter(|_| !state.settings.auth.sessions.outlive_token);
     let mut bytes = [0_u8; SESSION_ID_BYTES];
     // The thread RNG is a CSPRNG seeded from the operating system.
     rand::rng().fill_bytes(&mut bytes);
     let id = SessionId::from_random(bytes);
     let session = state
         .sessions
-        .start(&id, customer, state.clock.now())
+        .start(&id, customer, state.clock.now(), not_after)
         .await?;
     let view = SessionView {
         session_id: id.expose().to_owned(),

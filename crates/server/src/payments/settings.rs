@@ -53,13 +53,20 @@ impl VnpaySettings {
         if !self.public_url.is_empty() && !self.public_url.starts_with("http") {
             bail!("vnpay.public_url: must be an http(s) URL");
         }
+        let (ms, day) = (Duration::from_millis(1), Duration::from_secs(24 * 3600));
         within(
             "vnpay.api_timeout_ms",
             self.api_timeout,
-            Duration::from_millis(1),
+            ms,
             Duration::from_secs(600),
         )?;
-        Ok(())
+        within("vnpay.sim_ipn_retry_ms", self.sim_ipn_retry, ms, day)?;
+        within(
+            "vnpay.sim_querydr_min_interval_ms",
+            self.sim_querydr_min_interval,
+            Duration::ZERO,
+            day,
+        )
     }
 }
 

@@ -1,5 +1,5 @@
-//! The rate limiter as the service runs it: the three policies from the settings, shared through
-//! Redis when it answers and kept in process when it does not (or when there is no Redis).
+//! The rate limiter as the service runs it: the policies from the settings, shared through Redis when
+//! it answers and kept in process when it does not (or when there is no Redis).
 
 use crate::config::within;
 use flashgate_core::Clock;
@@ -15,12 +15,20 @@ use std::time::Duration;
 pub const READS: &str = "reads";
 pub const PURCHASES: &str = "purchases";
 pub const CALLBACKS: &str = "callbacks";
+/// `POST /sessions` and `DELETE /sessions/current`, per client address.
+pub const SESSIONS: &str = "sessions";
+/// Sessions one customer may start, whatever address they come from.
+pub const CUSTOMER_SESSIONS: &str = "customer_sessions";
+/// Every `/admin/*` route, the dashboard and its sign-in included, per client address.
+pub const ADMIN: &str = "admin";
 
 pub struct Limits {
     shared: Option<(RedisLimiter, Arc<RedisHealth>)>,
     local: InProcessLimiter,
     /// The penalty box of `limits.penalty`, for strikes the limit itself does not see.
     penalty: Penalty,
+    /// The stricter box of `limits.admin_penalty`, for wrong admin credentials.
+    admin_penalty: Penalty,
 }
 
 impl Limits {
@@ -29,8 +37,8 @@ impl Limits {
         redis: Option<&RedisBackend>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let penalty = penalty(settings);
-        let policies = policies(settings, penalty);
+        let (penalty, admin_penalty) = (settings.penalty.into(), settings.admin_penalty.into());
+        let policies = policies(settings, penalty, admin_penalty);
         let local = InProcessLimiter::new(policies.clone(), Arc::clone(&clock))?;
         let shared = match redis {
             Some(backend) => Some((
@@ -43,23 +51,35 @@ impl Limits {
             shared,
             local,
             penalty,
+            admin_penalty,
         })
     }
 
-    /// Counts one strike against `key` in the penalty box (a callback that failed verification), where
-    /// its requests are counted: Redis when it answers, else this instance.
+    /// Counts one strike against `key` in the penalty box (a callback that failed verification).
     pub async fn strike(&self, key: &str) {
+        self.strike_under(key, &self.penalty).await;
+    }
+
+    /// Counts a wrong admin credential against `key` in the admin penalty box, so a guesser is
+    /// blocked after a handful of misses on every instance.
+    pub async fn admin_miss(&self, key: &str) {
+        self.strike_under(key, &self.admin_penalty).await;
+    }
+
+    /// Counts one strike where the key's requests are counted: Redis when it answers, else this
+    /// instance.
+    async fn strike_under(&self, key: &str, penalty: &Penalty) {
         if let Some((shared, health)) = &self.shared
             && !health.is_degraded()
         {
-            match shared.strike(key, &self.penalty).await {
+            match shared.strike(key, penalty).await {
                 Ok(_) => return,
                 Err(error) => {
                     tracing::debug!(%error, "shared penalty box unavailable; striking in process");
                 }
             }
         }
-        if let Err(error) = self.local.strike(key, &self.penalty).await {
+        if let Err(error) = self.local.strike(key, penalty).await {
             tracing::error!(%error, "cannot count a strike");
         }
     }
@@ -87,16 +107,17 @@ impl Limits {
     }
 }
 
-fn penalty(settings: &LimitSettings) -> Penalty {
-    let p = settings.penalty;
-    Penalty {
-        strikes: p.strikes,
-        window: p.window,
-        ban: p.ban,
+impl From<PenaltySettings> for Penalty {
+    fn from(p: PenaltySettings) -> Self {
+        Self {
+            strikes: p.strikes,
+            window: p.window,
+            ban: p.ban,
+        }
     }
 }
 
-fn policies(settings: &LimitSettings, penalty: Penalty) -> Vec<Policy> {
+fn policies(settings: &LimitSettings, penalty: Penalty, admin_penalty: Penalty) -> Vec<Policy> {
     let policy =
         |name: &str, r: RatePolicy| Policy::new(name, r.rate, r.period).with_burst(r.burst);
     vec![
@@ -105,6 +126,11 @@ fn policies(settings: &LimitSettings, penalty: Penalty) -> Vec<Policy> {
         // Callbacks over the limit are never struck: a retried IPN from the gateway must get through.
         // Only callbacks that fail verification are (see `strike`).
         policy(CALLBACKS, settings.callbacks),
+        policy(SESSIONS, settings.sessions).with_penalty(penalty),
+        policy(CUSTOMER_SESSIONS, settings.customer_sessions).with_penalty(penalty),
+        // An admin client over the limit is struck as hard as one with a wrong token: both are what
+        // a guesser does.
+        policy(ADMIN, settings.admin).with_penalty(admin_penalty),
     ]
 }
 
@@ -116,7 +142,11 @@ pub struct LimitSettings {
     pub reads: RatePolicy,
     pub purchases: RatePolicy,
     pub callbacks: RatePolicy,
+    pub sessions: RatePolicy,
+    pub customer_sessions: RatePolicy,
+    pub admin: RatePolicy,
     pub penalty: PenaltySettings,
+    pub admin_penalty: PenaltySettings,
 }
 
 #[serde_as]
@@ -150,14 +180,22 @@ impl LimitSettings {
             ("reads", &self.reads),
             ("purchases", &self.purchases),
             ("callbacks", &self.callbacks),
+            ("sessions", &self.sessions),
+            ("customer_sessions", &self.customer_sessions),
+            ("admin", &self.admin),
         ] {
             within(&format!("limits.{name}.rate"), policy.rate, 1, 1_000_000)?;
             within(&format!("limits.{name}.burst"), policy.burst, 1, 1_000_000)?;
             within(&format!("limits.{name}.period_ms"), policy.period, ms, day)?;
         }
-        let p = &self.penalty;
-        within("limits.penalty.strikes", p.strikes, 1, 1_000_000)?;
-        within("limits.penalty.window_ms", p.window, ms, day)?;
-        within("limits.penalty.ban_ms", p.ban, ms, 30 * day)
+        for (name, p) in [
+            ("penalty", &self.penalty),
+            ("admin_penalty", &self.admin_penalty),
+        ] {
+            within(&format!("limits.{name}.strikes"), p.strikes, 1, 1_000_000)?;
+            within(&format!("limits.{name}.window_ms"), p.window, ms, day)?;
+            within(&format!("limits.{name}.ban_ms"), p.ban, ms, 30 * day)?;
+        }
+        Ok(())
     }
 }

@@ -53,7 +53,12 @@ impl Expirer {
         let now = self.clock.now();
         let claimed = self
             .leases
-            .claim_expired(now, now - self.grace, now + self.lease, self.batch)
+            .claim_expired(
+                now,
+                now.saturating_sub(self.grace),
+                now.saturating_add(self.lease),
+                self.batch,
+            )
             .await?;
         let mut step = ExpiryStep {
             claimed: claimed.len(),

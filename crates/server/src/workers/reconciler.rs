@@ -73,7 +73,7 @@ impl Reconciler {
                 now,
                 created_before: now - self.first_poll_after,
                 late_since: now - self.late_money_window,
-                lease_until: now + self.lease,
+                lease_until: now.saturating_add(self.lease),
                 limit: self.batch,
             })
             .await?;
@@ -128,7 +128,10 @@ impl Reconciler {
             }
             PaymentCheck::GatewayBusy => {
                 self.leases
-                    .schedule_poll(order.id, self.clock.now() + self.min_poll_interval)
+                    .schedule_poll(
+                        order.id,
+                        self.clock.now().saturating_add(self.min_poll_interval),
+                    )
                     .await?;
                 return Ok(Poll::GatewayBusy);
             }
@@ -140,7 +143,7 @@ impl Reconciler {
             other => other,
         };
         let next = match poll {
-            Poll::Undecided => self.clock.now() + self.poll_interval,
+            Poll::Undecided => self.clock.now().saturating_add(self.poll_interval),
             _ => self.next_poll(order, self.clock.now()),
         };
         self.leases.schedule_poll(order.id, next).await?;
@@ -170,9 +173,9 @@ impl Reconciler {
     /// (in review, or released within the late-money window): the regular interval.
     pub fn next_poll(&self, order: &Order, now: OffsetDateTime) -> OffsetDateTime {
         if order.status != OrderStatus::PendingPayment {
-            return now + self.poll_interval;
+            return now.saturating_add(self.poll_interval);
         }
         let left = order.expires_at - now;
-        now + (left / 2_i32).clamp(self.min_poll_interval, self.poll_interval)
+        now.saturating_add((left / 2_i32).clamp(self.min_poll_interval, self.poll_interval))
     }
 }

@@ -84,7 +84,7 @@ pub struct LoginForm {
     tag = "dashboard",
     request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 303, description = "Signed in: to the dashboard, with the session cookie (HttpOnly, SameSite=Strict, 12 hours).", headers(
+        (status = 303, description = "Signed in: to the dashboard, with the session cookie (HttpOnly, SameSite=Strict, 12 hours; Secure when `vnpay.public_url` is HTTPS).", headers(
             ("Location" = String, description = "`/admin/dashboard`."),
             ("Set-Cookie" = String, description = "The `flashgate_dashboard` session cookie."),
         )),
@@ -106,8 +106,15 @@ pub async fn login(State(state): State<AppState>, ApiForm(form): ApiForm<LoginFo
             "That is not the admin token.",
         ));
     };
+    // Secure whenever buyers and admins reach the service over HTTPS, so the cookie never travels in
+    // the clear; plain HTTP (a developer's loopback) could not send it back otherwise.
+    let secure = if state.settings.vnpay.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
     let set_cookie = format!(
-        "{}={cookie}; Path={PATH}; Max-Age={}; HttpOnly; SameSite=Strict",
+        "{}={cookie}; Path={PATH}; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
         session::COOKIE,
         session::LIFETIME.whole_seconds()
     );

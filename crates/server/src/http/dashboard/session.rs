@@ -19,7 +19,7 @@ fn mac(admin_token: &str, expires: i64) -> Option<Hmac<Sha256>> {
 
 /// A cookie value good until `now + LIFETIME`.
 pub fn issue(admin_token: &str, now: OffsetDateTime) -> Option<String> {
-    let expires = (now + LIFETIME).unix_timestamp();
+    let expires = now.saturating_add(LIFETIME).unix_timestamp();
     let signature = mac(admin_token, expires)?.finalize().into_bytes();
     Some(format!("{expires}.{}", hex::encode(signature)))
 }

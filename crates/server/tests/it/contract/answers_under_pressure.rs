@@ -15,7 +15,7 @@ use sqlx::{Connection, PgConnection};
 /// Tight limits: the second request of a kind is refused with the rate-limit headers.
 pub async fn rate_limits_answer_as_documented(backend: Backend, contract: &Contract) {
     let mut spawn = crate::service::spawn(backend).set("limits.enabled", true);
-    for policy in ["reads", "purchases", "callbacks"] {
+    for policy in ["reads", "purchases", "callbacks", "sessions", "admin"] {
         spawn = spawn
             .set(&format!("limits.{policy}.rate"), 1)
             .set(&format!("limits.{policy}.period_ms"), 3_600_000)
@@ -54,6 +54,81 @@ pub async fn rate_limits_answer_as_documented(backend: Backend, contract: &Contr
     for path in ["/payments/vnpay/ipn", "/payments/vnpay/return"] {
         c.get(path).await.assert_problem(429, "rate_limited");
     }
+    c.buyer(Method::POST, "/sessions", &token)
+        .await
+        .assert_status(201);
+    c.buyer(Method::POST, "/sessions", &token)
+        .await
+        .assert_problem(429, "rate_limited");
+    c.call(Method::DELETE, "/sessions/current", |r| {
+        r.header(AUTHORIZATION, forged_session())
+    })
+    .await
+    .assert_problem(429, "rate_limited");
+    // The product above took the admin's one request; every admin route refuses the next.
+    let admin_routes = [
+        (Method::POST, "/admin/products".to_owned()),
+        (Method::PATCH, format!("/admin/products/{product}")),
+        (Method::POST, format!("/admin/products/{product}/restock")),
+        (Method::GET, "/admin/orders".to_owned()),
+        (Method::GET, format!("/admin/orders/{order_id}")),
+        (Method::POST, format!("/admin/orders/{order_id}/refund")),
+        (Method::POST, format!("/admin/orders/{order_id}/review")),
+        (Method::GET, "/admin/dashboard".to_owned()),
+        (Method::POST, "/admin/dashboard/login".to_owned()),
+        (Method::GET, "/admin/dashboard/events".to_owned()),
+    ];
+    for (method, path) in admin_routes {
+        c.admin(method, &path, json!({}))
+            .await
+            .assert_problem(429, "rate_limited");
+    }
+}
+
+/// `/metrics` behind its token, and moved off the API's address.
+pub async fn metrics_answer_as_documented(backend: Backend, contract: &Contract) {
+    let token = "a-metrics-token-0123456789";
+    let app = crate::service::spawn(backend)
+        .set("metrics.token", token)
+        .start()
+        .await;
+    let c = Checked {
+        api: app.api(0),
+        contract,
+    };
+    c.get("/metrics").await.assert_problem(401, "unauthorized");
+    c.call(Method::GET, "/metrics", |r| r.bearer_auth("not-the-token"))
+        .await
+        .assert_problem(401, "unauthorized");
+    assert_eq!(
+        c.call(Method::GET, "/metrics", |r| r.bearer_auth(token))
+            .await
+            .status,
+        200
+    );
+    drop(app);
+
+    let app = crate::service::spawn(backend)
+        .set("metrics.listen", "127.0.0.1:0")
+        .start()
+        .await;
+    let c = Checked {
+        api: app.api(0),
+        contract,
+    };
+    c.get("/metrics").await.assert_problem(404, "not_found");
+    let apart = app.instances[0].metrics.expect("a metrics address");
+    let scraped = reqwest::get(format!("http://{apart}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(
+        scraped
+            .text()
+            .await
+            .unwrap()
+            .contains("flashgate_http_requests_total")
+    );
 }
 
 /// One purchase slot, held by a purchase that waits behind a lock on the stock: the other purchase is

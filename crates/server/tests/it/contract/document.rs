@@ -236,6 +236,11 @@ impl Contract {
         true
     }
 
+    /// `schema`, or the schema its `$ref` names.
+    pub fn resolve_value(&self, schema: &Value) -> Value {
+        self.resolve(schema).clone()
+    }
+
     fn resolve<'a>(&'a self, value: &'a Value) -> &'a Value {
         match value["$ref"].as_str() {
             Some(reference) => self
@@ -290,7 +295,7 @@ impl Contract {
     }
 
     /// A validator of `schema`, whose `#/components/...` references resolve in the document.
-    fn validator(&self, schema: &Value) -> Arc<Validator> {
+    pub fn validator(&self, schema: &Value) -> Arc<Validator> {
         let key = schema.to_string();
         let mut cache = self.validators.lock().unwrap();
         cache

@@ -5,7 +5,7 @@
 use super::admin_orders::the_admin_order_tools_answer_as_documented;
 use super::answers_under_pressure::{
     a_full_house_sheds_purchases_as_documented, a_lost_database_answers_as_documented,
-    rate_limits_answer_as_documented,
+    metrics_answer_as_documented, rate_limits_answer_as_documented,
 };
 use super::checked::{ADMIN_TOKEN, Checked};
 use super::dashboard::the_dashboard_answers_as_documented;
@@ -240,6 +240,7 @@ async fn every_documented_answer_is_the_real_one(backend: Backend) {
     the_sessions_answer_as_documented(&c, product).await;
 
     rate_limits_answer_as_documented(backend, &contract).await;
+    metrics_answer_as_documented(backend, &contract).await;
     a_full_house_sheds_purchases_as_documented(backend, &contract).await;
     the_session_settings_answer_as_documented(backend, &contract).await;
     if backend == Backend::Postgres {

@@ -306,7 +306,7 @@ async fn a_slide_never_moves_an_expiry_back_nor_brings_a_revoked_session_back(ke
     let now = flashgate_core::Clock::now(clock.as_ref());
     let id = SessionId::from_random([42; 32]);
     let customer = CustomerId::parse("racing-buyer").unwrap();
-    sessions.start(&id, customer, now).await.unwrap();
+    sessions.start(&id, customer, now, None).await.unwrap();
     let store = &sessions.store;
     // As stored, in the store's precision (microseconds).
     let started = store.get(&id.key()).await.unwrap().unwrap();

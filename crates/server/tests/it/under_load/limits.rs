@@ -2,10 +2,11 @@
 //! `X-Forwarded-For`, per-customer purchase limits, the penalty box, and the in-process fallback
 //! when Redis is gone.
 
+use super::doors::purchase;
 use super::on;
 use flashgate_testkit::manual_clock;
 use flashgate_testkit::{Backend, Instance, RedisProcess, Spawn, TestDatabase, TestRedis, client};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Reads: burst 5, one more a second; the penalty box far away unless a test brings it close.
 fn limits(backend: Backend) -> Spawn {
@@ -150,31 +151,19 @@ async fn purchases_are_limited_per_customer_whatever_address_they_come_from() {
         .set("http.trusted_proxies", ["127.0.0.1/32"])
         .clock(manual_clock());
     let instance = spawn.instance(&db).await;
-    let http = client();
     let product = instance.api.product(100, None).await;
-    let purchase = |customer: &'static str, key: String, ip: String| {
-        let (http, token) = (http.clone(), instance.api.token(customer));
-        let url = format!("{}/orders", instance.api.base);
-        async move {
-            http.post(url)
-                .bearer_auth(token)
-                .header("idempotency-key", key)
-                .header("x-forwarded-for", ip)
-                .json(&json!({"product_id": product, "quantity": 1}))
-                .send()
-                .await
-                .unwrap()
-        }
-    };
+    let hoarder = format!("Bearer {}", instance.api.token("hoarder"));
     for i in 0..2 {
-        let ok = purchase("hoarder", format!("k{i}"), format!("192.0.2.{i}")).await;
+        let ip = format!("192.0.2.{i}");
+        let ok = purchase(&instance, &hoarder, &format!("k{i}"), &ip, product).await;
         assert_eq!(ok.status(), 201);
     }
-    let refused = purchase("hoarder", "k2".into(), "192.0.2.50".into()).await;
+    let refused = purchase(&instance, &hoarder, "k2", "192.0.2.50", product).await;
     assert_eq!(refused.status(), 429);
     assert!(header(&refused, "ratelimit-policy").starts_with("\"purchases\";q=2;"));
+    let someone_else = format!("Bearer {}", instance.api.token("someone-else"));
     assert_eq!(
-        purchase("someone-else", "k3".into(), "192.0.2.51".into())
+        purchase(&instance, &someone_else, "k3", "192.0.2.51", product)
             .await
             .status(),
         201

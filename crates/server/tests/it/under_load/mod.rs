@@ -1,11 +1,12 @@
 //! The service under load, against real PostgreSQL and Redis and against the embedded twins (SQLite,
 //! in-process gate, cache and limiter): never overselling through the gate across instances with
-//! Redis flushed or killed, the group commit, cached reads, rate limits and load shedding.
+//! Redis flushed or killed, the group commit, cached reads, rate limits on every door and load shedding.
 
 use flashgate_testkit::{Backend, Spawn, TestRedis};
 
 mod batch;
 mod cache;
+mod doors;
 mod gate_repair;
 mod gated;
 mod limits;
