@@ -46,4 +46,5 @@ say "running the examples at smoke size"
 cargo run -q -p flashgate --example reconcile_stuck_orders -- 20
 cargo run -q -p flashgate --example hot_product -- 1 8
 cargo run -q -p flashgate --example session_cost -- 60
+cargo run -q -p flashgate --example slow_clients -- 1 200 20 8
 say "every test and example passed"

@@ -271,6 +271,7 @@ impl Application {
         ));
         let addr = self.listener.local_addr()?;
         crate::safety::warn_if_simulator_public(&settings, addr.ip().is_loopback());
+        crate::safety::warn_if_metrics_public(&settings, addr.ip().is_loopback());
         tracing::info!(%addr, backend = self.state.store.backend.as_str(),
             strategy = settings.inventory.strategy.as_str(), gateway = %self.state.gateway.pay_url, "flashgate serving");
         let mut router = http::router(self.state.clone());

@@ -56,6 +56,17 @@ pub fn warn_if_simulator_public(settings: &Settings, on_loopback: bool) {
     }
 }
 
+/// Says at every start that `/metrics` is open to whoever reaches the API off loopback.
+pub fn warn_if_metrics_public(settings: &Settings, on_loopback: bool) {
+    let m = &settings.metrics;
+    if !on_loopback && m.listen_addr().is_none() && m.token.expose().is_empty() {
+        tracing::warn!(
+            setting = "metrics.listen",
+            "/metrics is served to anyone who reaches the API: set metrics.listen to an internal address, or metrics.token"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ mod health_and_readiness_answer;
 mod json_logs_carry_the_request_id;
 mod one_idempotency_key_makes_one_order;
 mod only_the_admin_reaches_the_admin_routes;
+mod pages_are_hardened_and_settings_at_their_ceilings_run;
 mod the_sale_monitor_reads_what_the_database_holds;
 
 /// An instance of this suite (and of the contract suite): crowds bigger than the rate limits and the

@@ -1,6 +1,6 @@
 //! The service under load, against real PostgreSQL and Redis and against the embedded twins (SQLite,
 //! in-process gate, cache and limiter): never overselling through the gate across instances with
-//! Redis flushed or killed, the group commit, cached reads, rate limits on every door and load shedding.
+//! Redis flushed or killed, the group commit, cached reads, rate limits on every door, load shedding and slow or idle clients.
 
 use flashgate_testkit::{Backend, Spawn, TestRedis};
 
@@ -11,6 +11,7 @@ mod gate_repair;
 mod gated;
 mod limits;
 mod shedding;
+mod slow_clients;
 
 /// An instance of this suite: several instances of several tests share one PostgreSQL server.
 pub fn spawn(backend: Backend) -> Spawn {
