@@ -103,6 +103,10 @@ $servers        keepalive 64;
         location / {
             include $PWD/deploy/proxy.conf;
         }
+        # As in deploy/nginx.conf: the metrics are never for the public.
+        location = /metrics {
+            return 404;
+        }
     }
 }
 CONF

@@ -3,7 +3,8 @@
 //! their minimum and maximum, texts at and beyond their lengths and outside their pattern, other
 //! types, `null`), an unknown property is added and each required one left out. The document's own
 //! schema says whether each request is valid, and the service must agree both ways: a valid request is
-//! never refused as invalid (400 or 422 `invalid_request`), an invalid one never accepted (2xx).
+//! never refused as invalid (400 or 422 `invalid_request`), an invalid one never accepted (2xx), and
+//! none, however extreme, gets a 5xx.
 //!
 //! Fields whose only rule is "what the API gave you" (a page's `cursor`) and the order of a sale's two
 //! ends are not bounds a schema can state; they are left at values that keep the rest meaningful.
@@ -135,6 +136,10 @@ fn auths(op: &Value, buyer: &str) -> Vec<Option<String>> {
 }
 
 fn agree(valid: bool, answer: &flashgate_testkit::Answer, context: &str) {
+    assert!(
+        answer.status < 500,
+        "an extreme value is a 5xx: {context} -> {answer:?}"
+    );
     let code = serde_json::from_slice::<Value>(&answer.body)
         .ok()
         .and_then(|body| body["code"].as_str().map(str::to_owned))

@@ -1,6 +1,7 @@
 //! The service under load, against real PostgreSQL and Redis and against the embedded twins (SQLite,
 //! in-process gate, cache and limiter): never overselling through the gate across instances with
-//! Redis flushed or killed, the group commit, cached reads, rate limits on every door, load shedding and slow or idle clients.
+//! Redis flushed or killed, the group commit, cached reads, rate limits on every door, load shedding,
+//! and slow or idle clients.
 
 use flashgate_testkit::{Backend, Spawn, TestRedis};
 
