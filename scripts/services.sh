@@ -148,3 +148,52 @@ ensure_tls_services() {
         psql "$admin" -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true
     done
 }
+
+# PgBouncer in transaction pooling mode in front of the local PostgreSQL, for the tests that run
+# flashgate through a transaction pooler: its own configuration under a folder of its own, trust
+# authentication like the local server, any database name passed through to PostgreSQL, and a small
+# server pool per database (default_pool_size) so that many clients really share few connections.
+# Started once per run, reused when already up. Exports FLASHGATE_TEST_PGBOUNCER_URL.
+PGBOUNCER_DIR="${FLASHGATE_TEST_PGBOUNCER_DIR:-${TMPDIR:-/tmp}/flashgate-pgbouncer}"
+PGBOUNCER_PORT="${FLASHGATE_TEST_PGBOUNCER_PORT:-56432}"
+
+pgbouncer_bin() { command -v pgbouncer || { [ -x /usr/sbin/pgbouncer ] && echo /usr/sbin/pgbouncer; }; }
+
+pgbouncer_up() { psql "$FLASHGATE_TEST_PGBOUNCER_URL" -Atqc 'select 1' >/dev/null 2>&1; }
+
+ensure_pgbouncer() {
+    export FLASHGATE_TEST_PGBOUNCER_URL="postgres://postgres@127.0.0.1:$PGBOUNCER_PORT/postgres"
+    pgbouncer_up && return
+    if [ -z "$(pgbouncer_bin)" ]; then
+        can_install || die "pgbouncer is missing and cannot be installed (need root and apt-get): apt-get install pgbouncer"
+        apt_install pgbouncer
+    fi
+    local pg_port
+    pg_port=$(psql "$PG_URL" -Atqc 'show port') || die "cannot read PostgreSQL's port at $PG_URL"
+    mkdir -p "$PGBOUNCER_DIR"
+    printf '"postgres" ""\n' >"$PGBOUNCER_DIR/userlist.txt"
+    # sqlx sends extra_float_digits at startup, which PgBouncer refuses unless told to ignore it.
+    cat >"$PGBOUNCER_DIR/pgbouncer.ini" <<INI
+[databases]
+* = host=127.0.0.1 port=$pg_port
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGBOUNCER_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $PGBOUNCER_DIR/userlist.txt
+pool_mode = transaction
+default_pool_size = 10
+max_client_conn = 2000
+ignore_startup_parameters = extra_float_digits
+logfile = $PGBOUNCER_DIR/pgbouncer.log
+pidfile = $PGBOUNCER_DIR/pgbouncer.pid
+INI
+    # PgBouncer refuses to run as root: as root, it runs as the postgres user.
+    [ "$(id -u)" = 0 ] && chown -R postgres "$PGBOUNCER_DIR"
+    say "starting PgBouncer (transaction pooling) on port $PGBOUNCER_PORT"
+    as_pg_owner "$(pgbouncer_bin)" -d "$PGBOUNCER_DIR/pgbouncer.ini" >/dev/null \
+        || die "PgBouncer did not start: see $PGBOUNCER_DIR/pgbouncer.log"
+    for _ in $(seq 1 30); do pgbouncer_up && return; sleep 1; done
+    die "PgBouncer does not answer at $FLASHGATE_TEST_PGBOUNCER_URL: see $PGBOUNCER_DIR/pgbouncer.log"
+}

@@ -27,6 +27,8 @@ ensure_psql
 ensure_postgres
 ensure_redis
 ensure_tls_services
+# flashgate through a transaction pooler.
+ensure_pgbouncer
 # The cluster test puts nginx in front of the instances.
 ensure_nginx
 ensure_chromium
@@ -36,7 +38,7 @@ for db in $(psql "$PG_URL" -Atqc "select datname from pg_database where datname 
     psql "$PG_URL" -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true
 done
 
-say "PostgreSQL, Redis, nginx and Chromium are ready; running every test"
+say "PostgreSQL, PgBouncer, Redis, nginx and Chromium are ready; running every test"
 cargo test --workspace --all-targets --no-fail-fast "$@"
 
 # The examples README.md tells people to run, at smoke size, so none of them can rot. `cargo test`

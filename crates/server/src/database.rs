@@ -61,10 +61,22 @@ pub struct DatabaseSettings {
     pub migrate_on_start: bool,
     /// PEM CA certificates trusted for PostgreSQL besides the built-in roots; empty: none.
     pub root_ca_file: String,
+    /// `database_url` names PgBouncer (or another pooler) in transaction pooling mode.
+    pub transaction_pooling: bool,
+    /// Where migrations run instead of `database_url`: PostgreSQL itself, behind a transaction pooler.
+    #[serde(default)]
+    pub migrations_url: Option<DatabaseUrl>,
 }
 
 impl DatabaseSettings {
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self
+            .migrations_url
+            .as_ref()
+            .is_some_and(|url| url.scheme() != "postgres")
+        {
+            anyhow::bail!("database.migrations_url: must be a postgres:// URL");
+        }
         within("database.max_connections", self.max_connections, 1, 10_000)?;
         within(
             "database.acquire_timeout_ms",
@@ -81,6 +93,12 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<St
         max_connections: settings.database.max_connections,
         acquire_timeout: settings.database.acquire_timeout,
         root_ca_file: crate::tls::root_ca_path(&settings.database.root_ca_file),
+        transaction_pooling: settings.database.transaction_pooling,
+        migrations_url: settings
+            .database
+            .migrations_url
+            .as_ref()
+            .map(|url| url.as_str().to_owned()),
     };
     Store::open(url.as_str(), &pool, migrate)
         .await

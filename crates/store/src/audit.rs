@@ -4,6 +4,7 @@
 use crate::error::store_error;
 use flashgate_core::audit::{AuditCheck, AuditReport};
 use flashgate_core::{OrderStatus, StoreError};
+use sqlx::database::HasStatementCache;
 use sqlx::{Database, Executor, FromRow, IntoArguments, Pool};
 
 const STOCK_BALANCED: &str = "SELECT product_id, total, available, reserved, sold FROM inventory \
@@ -98,23 +99,29 @@ const ORDER_CHECKS: [(&str, &str, &str, &str); 4] = [
 const COUNTS: &str = "SELECT CAST((SELECT COUNT(*) FROM products) AS BIGINT), \
      CAST((SELECT COUNT(*) FROM orders) AS BIGINT)";
 
-async fn rows<DB, T>(pool: &Pool<DB>, sql: &'static str) -> Result<Vec<T>, StoreError>
+/// One read of the audit or the overview, in their read transaction. Unnamed, as these few reads
+/// run seldom and must also travel through a transaction pooler (see `sql::Link`).
+pub(crate) async fn rows<DB, T>(
+    conn: &mut DB::Connection,
+    sql: &'static str,
+) -> Result<Vec<T>, StoreError>
 where
-    DB: Database,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    DB: Database + HasStatementCache,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
     T: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
 {
     sqlx::query_as::<DB, T>(sql)
-        .fetch_all(pool)
+        .persistent(false)
+        .fetch_all(conn)
         .await
         .map_err(store_error)
 }
 
 pub(crate) async fn run<DB>(pool: &Pool<DB>) -> Result<AuditReport, StoreError>
 where
-    DB: Database,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    DB: Database + HasStatementCache,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
     (i64, i64, i64, i64, i64): for<'r> FromRow<'r, DB::Row>,
     (i64, i64, i64): for<'r> FromRow<'r, DB::Row>,
@@ -125,9 +132,11 @@ where
     (String, String, Option<String>): for<'r> FromRow<'r, DB::Row>,
     (String,): for<'r> FromRow<'r, DB::Row>,
 {
+    let mut tx = pool.begin().await.map_err(store_error)?;
+    let conn = &mut *tx;
     let mut checks = Vec::new();
 
-    let unbalanced: Vec<(i64, i64, i64, i64, i64)> = rows(pool, STOCK_BALANCED).await?;
+    let unbalanced: Vec<(i64, i64, i64, i64, i64)> = rows::<DB, _>(conn, STOCK_BALANCED).await?;
     checks.push(AuditCheck {
         name: "stock_balanced",
         description: "total = available + reserved + sold, every term >= 0",
@@ -153,7 +162,7 @@ where
             "sold",
         ),
     ] {
-        let found: Vec<(i64, i64, i64)> = rows(pool, sql).await?;
+        let found: Vec<(i64, i64, i64)> = rows::<DB, _>(conn, sql).await?;
         checks.push(AuditCheck {
             name,
             description,
@@ -167,7 +176,7 @@ where
         });
     }
 
-    let holdings: Vec<(String, i64, i64, i64)> = rows(pool, HOLDINGS_MATCH_ORDERS).await?;
+    let holdings: Vec<(String, i64, i64, i64)> = rows::<DB, _>(conn, HOLDINGS_MATCH_ORDERS).await?;
     checks.push(AuditCheck {
         name: "holdings_match_orders",
         description: "each customer's holding of a product = units of their live and paid orders",
@@ -180,7 +189,7 @@ where
             .collect(),
     });
 
-    let over: Vec<(String, i64, i64, i64)> = rows(pool, WITHIN_LIMIT).await?;
+    let over: Vec<(String, i64, i64, i64)> = rows::<DB, _>(conn, WITHIN_LIMIT).await?;
     checks.push(AuditCheck {
         name: "within_customer_limit",
         description: "no customer holds more than the product's per_customer_limit",
@@ -193,8 +202,8 @@ where
     });
 
     let broken: Vec<(String, Option<String>, String, Option<String>)> =
-        rows(pool, LEDGER_CHAINED).await?;
-    let edges: Vec<(String, String)> = rows(pool, LEDGER_EDGES).await?;
+        rows::<DB, _>(conn, LEDGER_CHAINED).await?;
+    let edges: Vec<(String, String)> = rows::<DB, _>(conn, LEDGER_EDGES).await?;
     let mut ledger: Vec<String> = broken
         .into_iter()
         .map(|(o, from, to, prev)| {
@@ -218,7 +227,7 @@ where
     });
 
     let mismatched: Vec<(String, String, Option<String>)> =
-        rows(pool, LEDGER_ENDS_IN_STATUS).await?;
+        rows::<DB, _>(conn, LEDGER_ENDS_IN_STATUS).await?;
     checks.push(AuditCheck {
         name: "ledger_ends_in_status",
         description: "every order's last event leads to its current status",
@@ -234,7 +243,7 @@ where
     });
 
     for (name, description, sql, wrong) in ORDER_CHECKS {
-        let found: Vec<(String,)> = rows(pool, sql).await?;
+        let found: Vec<(String,)> = rows::<DB, _>(conn, sql).await?;
         checks.push(AuditCheck {
             name,
             description,
@@ -245,8 +254,9 @@ where
         });
     }
 
-    let counts: Vec<(i64, i64)> = rows(pool, COUNTS).await?;
+    let counts: Vec<(i64, i64)> = rows::<DB, _>(conn, COUNTS).await?;
     let (products, orders) = counts.first().copied().unwrap_or_default();
+    tx.commit().await.map_err(store_error)?;
     Ok(AuditReport {
         checks,
         products,

@@ -4,7 +4,7 @@
 use crate::SqlStore;
 use crate::error::store_error;
 use crate::reservations::{Attempt, conditional, without_stock};
-use crate::sql::{Dialect, Fields, Sql, args};
+use crate::sql::{Dialect, Fields, Finish, Sql, args};
 use flashgate_core::StoreError;
 use flashgate_core::purchase::{GatedOutcome, GatedReservation, ReserveOutcome};
 use std::collections::{BTreeMap, HashMap};

@@ -3,7 +3,7 @@
 use crate::SqlStore;
 use crate::error::{is_check_violation, is_unique_violation, store_error};
 use crate::rows::{PRODUCT_SELECT, product};
-use crate::sql::{Dialect, Fields, Sql, args};
+use crate::sql::{Dialect, Fields, Finish, Sql, args};
 use async_trait::async_trait;
 use flashgate_core::ports::{Catalog, CatalogError, Products};
 use flashgate_core::{NewProduct, Product, ProductId, ProductPatch, StoreError, Vnd};

@@ -9,6 +9,12 @@ pub enum OpenError {
     UnsupportedUrl,
     #[error("cannot connect to the database: {0}")]
     Connect(#[source] sqlx::Error),
+    #[error(
+        "migrations cannot run through a transaction pooler (they hold a session lock): set \
+         database.migrations_url to PostgreSQL itself, or migrate beforehand and start with \
+         database.migrate_on_start = false"
+    )]
+    MigrationsThroughPooler,
     #[error("cannot apply migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

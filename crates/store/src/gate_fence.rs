@@ -5,7 +5,7 @@
 use crate::SqlStore;
 use crate::error::store_error;
 use crate::rows::{customer, window};
-use crate::sql::{Dialect, Fields, Sql, args};
+use crate::sql::{Dialect, Fields, Finish, Sql, args};
 use async_trait::async_trait;
 use flashgate_core::ports::{GateFence, GateSnapshot};
 use flashgate_core::{ProductId, StoreError};

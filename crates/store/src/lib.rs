@@ -63,6 +63,12 @@ pub struct PoolSettings {
     /// PEM CA certificates trusted for PostgreSQL's TLS besides the built-in roots (`sslmode`
     /// `verify-ca`/`verify-full` against a private CA); like `sslrootcert=` in the URL.
     pub root_ca_file: Option<PathBuf>,
+    /// PostgreSQL's URL names a transaction pooler (PgBouncer with `pool_mode = transaction`): every
+    /// statement is sent unnamed, and one outside a transaction runs in a transaction of its own.
+    pub transaction_pooling: bool,
+    /// Where migrations run when they do not run over the pool itself: PostgreSQL directly, behind a
+    /// transaction pooler.
+    pub migrations_url: Option<String>,
 }
 
 impl Default for PoolSettings {
@@ -71,6 +77,8 @@ impl Default for PoolSettings {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(3),
             root_ca_file: None,
+            transaction_pooling: false,
+            migrations_url: None,
         }
     }
 }
@@ -146,7 +154,7 @@ impl Store {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let db = postgres::Pg::connect(url, pool).await?;
             if migrate {
-                db.migrate().await?;
+                db.migrate(pool).await?;
             }
             Ok(Self::from_adapter(Backend::Postgres, SqlStore(db)))
         } else if url.starts_with("sqlite:") {

@@ -1,9 +1,11 @@
 //! The sale overview's three aggregate reads, written once in SQL that PostgreSQL and SQLite both
 //! speak, and the pools' occupancy.
 
+use crate::audit::rows;
 use crate::error::store_error;
 use flashgate_core::overview::{PoolStats, ProductStock, SaleOverview};
 use flashgate_core::{OrderStatus, ProductId, StoreError};
+use sqlx::database::HasStatementCache;
 use sqlx::{Database, Executor, FromRow, IntoArguments, Pool};
 
 const STOCK: &str = "SELECT p.id, p.sku, p.name, i.total, i.available, i.reserved, i.sold \
@@ -20,25 +22,18 @@ type StockRow = (i64, String, String, i64, i64, i64, i64);
 
 pub(crate) async fn read<DB>(pool: &Pool<DB>) -> Result<SaleOverview, StoreError>
 where
-    DB: Database,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    DB: Database + HasStatementCache,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
     StockRow: for<'r> FromRow<'r, DB::Row>,
     (i64, String, i64, i64): for<'r> FromRow<'r, DB::Row>,
     (String, i64): for<'r> FromRow<'r, DB::Row>,
 {
-    let stock: Vec<StockRow> = sqlx::query_as::<DB, StockRow>(STOCK)
-        .fetch_all(pool)
-        .await
-        .map_err(store_error)?;
-    let groups: Vec<(i64, String, i64, i64)> = sqlx::query_as(ORDER_GROUPS)
-        .fetch_all(pool)
-        .await
-        .map_err(store_error)?;
-    let reasons: Vec<(String, i64)> = sqlx::query_as(PAID_REASONS)
-        .fetch_all(pool)
-        .await
-        .map_err(store_error)?;
+    let mut tx = pool.begin().await.map_err(store_error)?;
+    let stock: Vec<StockRow> = rows::<DB, _>(&mut tx, STOCK).await?;
+    let groups: Vec<(i64, String, i64, i64)> = rows::<DB, _>(&mut tx, ORDER_GROUPS).await?;
+    let reasons: Vec<(String, i64)> = rows::<DB, _>(&mut tx, PAID_REASONS).await?;
+    tx.commit().await.map_err(store_error)?;
     let products = stock
         .into_iter()
         .map(

@@ -4,16 +4,13 @@
 
 use crate::PoolSettings;
 use crate::error::OpenError;
-use crate::sql::{Dialect, Fields, Value, bind_plain, impl_sql, plain_fields};
+use crate::sql::{Dialect, Fields, Link, Value, bind_plain, impl_sql, plain_fields};
 use flashgate_core::StoreError;
 use flashgate_core::audit::AuditReport;
 use flashgate_core::overview::{PoolStats, SaleOverview};
-use sqlx::pool::PoolConnection;
-use sqlx::postgres::{
-    PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow, Postgres,
-};
+use sqlx::Row;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::query::Query;
-use sqlx::{Row, Transaction};
 use std::future::Future;
 use std::str::FromStr;
 use time::OffsetDateTime;
@@ -21,6 +18,8 @@ use uuid::Uuid;
 
 pub(crate) struct Pg {
     pool: PgPool,
+    /// `database_url` names a transaction pooler (PgBouncer): see [`Link`].
+    pooled: bool,
 }
 
 impl Pg {
@@ -37,20 +36,43 @@ impl Pg {
             .connect_with(options)
             .await
             .map_err(OpenError::Connect)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            pooled: settings.transaction_pooling,
+        })
     }
 
-    pub(crate) async fn migrate(&self) -> Result<(), OpenError> {
-        sqlx::migrate!("./migrations/postgres")
-            .run(&self.pool)
-            .await?;
+    /// sqlx's migrator holds a session-level advisory lock while it works, which a transaction
+    /// pooler cannot keep on one server connection: behind one, migrations run over a direct
+    /// connection to PostgreSQL (`migrations_url`).
+    pub(crate) async fn migrate(&self, settings: &PoolSettings) -> Result<(), OpenError> {
+        let migrator = sqlx::migrate!("./migrations/postgres");
+        if !self.pooled {
+            migrator.run(&self.pool).await?;
+            return Ok(());
+        }
+        let url = settings
+            .migrations_url
+            .as_deref()
+            .ok_or(OpenError::MigrationsThroughPooler)?;
+        let direct = Self::connect(
+            url,
+            &PoolSettings {
+                max_connections: 1,
+                transaction_pooling: false,
+                ..settings.clone()
+            },
+        )
+        .await?;
+        migrator.run(&direct.pool).await?;
+        direct.pool.close().await;
         Ok(())
     }
 }
 
 impl Dialect for Pg {
     type DB = Postgres;
-    type Conn = PgConnection;
+    type Conn = Link<Postgres>;
 
     const LOCK: &'static str = " FOR UPDATE";
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
@@ -76,18 +98,16 @@ impl Dialect for Pg {
          SELECT id, NULL, 'pending_payment', 'reserved', $6 FROM created";
     const TAKE_WRITES_ORDER: bool = true;
 
-    fn begin(
-        &self,
-    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
-        self.pool.begin()
+    async fn begin(&self) -> Result<Link<Postgres>, sqlx::Error> {
+        Ok(Link::in_transaction(self.pool.begin().await?, self.pooled))
     }
 
-    fn writer(&self) -> impl Future<Output = Result<PoolConnection<Postgres>, sqlx::Error>> + Send {
-        self.pool.acquire()
+    async fn writer(&self) -> Result<Link<Postgres>, sqlx::Error> {
+        Ok(Link::alone(self.pool.acquire().await?, self.pooled))
     }
 
-    fn reader(&self) -> impl Future<Output = Result<PoolConnection<Postgres>, sqlx::Error>> + Send {
-        self.pool.acquire()
+    async fn reader(&self) -> Result<Link<Postgres>, sqlx::Error> {
+        self.writer().await
     }
 
     fn audit(&self) -> impl Future<Output = Result<AuditReport, StoreError>> + Send {
@@ -117,7 +137,7 @@ fn bind<'q>(
     }
 }
 
-impl_sql!(PgConnection, PgRow, bind);
+impl_sql!(Postgres, PgRow, bind);
 
 impl Fields for PgRow {
     plain_fields!();

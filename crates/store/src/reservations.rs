@@ -10,7 +10,7 @@
 
 use crate::SqlStore;
 use crate::error::store_error;
-use crate::sql::{Dialect, Fields, Sql, Value, args};
+use crate::sql::{Dialect, Fields, Finish, Sql, Value, args};
 use async_trait::async_trait;
 use flashgate_core::ports::Reservations;
 use flashgate_core::purchase::{

@@ -4,7 +4,7 @@
 use crate::SqlStore;
 use crate::error::store_error;
 use crate::rows::customer;
-use crate::sql::{Dialect, Fields, Sql, args};
+use crate::sql::{Dialect, Fields, Finish, Sql, args};
 use async_trait::async_trait;
 use flashgate_core::StoreError;
 use flashgate_core::session::{SessionKey, SessionStore, StoredSession};

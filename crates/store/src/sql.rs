@@ -95,10 +95,84 @@ pub(crate) trait Sql: Send {
     ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'a;
 }
 
-/// Implements [`Sql`] for a dialect's connection, given how it binds one [`Value`].
+/// A pooled connection, alone or in a transaction, with how its statements travel.
+///
+/// Directly to the database a statement is prepared once per connection under a name and reused.
+/// Through a transaction pooler (PgBouncer in transaction mode) the server connection may change
+/// after every transaction and after every protocol sync: a named statement would be missing there,
+/// or be another client's. So each statement is sent unnamed, and one outside a transaction runs in
+/// one of its own, which keeps its parse and its execution on the same server connection.
+pub(crate) struct Link<DB: Database> {
+    pub(crate) handle: Handle<DB>,
+    pub(crate) pooled: bool,
+}
+
+pub(crate) enum Handle<DB: Database> {
+    Alone(PoolConnection<DB>),
+    InTransaction(Transaction<'static, DB>),
+}
+
+impl<DB: Database> Link<DB> {
+    pub(crate) fn alone(conn: PoolConnection<DB>, pooled: bool) -> Self {
+        Self {
+            handle: Handle::Alone(conn),
+            pooled,
+        }
+    }
+
+    pub(crate) fn in_transaction(tx: Transaction<'static, DB>, pooled: bool) -> Self {
+        Self {
+            handle: Handle::InTransaction(tx),
+            pooled,
+        }
+    }
+}
+
+/// How a transaction from [`Dialect::begin`] ends; on a connection alone both are no-ops, as each
+/// of its statements committed on its own.
+pub(crate) trait Finish: Sized {
+    fn commit(self) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    fn rollback(self) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+impl<DB: Database> Finish for Link<DB> {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        match self.handle {
+            Handle::InTransaction(tx) => tx.commit().await,
+            Handle::Alone(_) => Ok(()),
+        }
+    }
+
+    async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self.handle {
+            Handle::InTransaction(tx) => tx.rollback().await,
+            Handle::Alone(_) => Ok(()),
+        }
+    }
+}
+
+/// Runs a built query with one of sqlx's fetches on a [`Link`], as the link's travel requires.
+macro_rules! fetch_on {
+    ($link:expr, $query:expr, $fetch:ident) => {{
+        let query = $query.persistent(!$link.pooled);
+        match &mut $link.handle {
+            $crate::sql::Handle::InTransaction(tx) => query.$fetch(&mut **tx).await,
+            $crate::sql::Handle::Alone(conn) if $link.pooled => {
+                let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+                let fetched = query.$fetch(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(fetched)
+            }
+            $crate::sql::Handle::Alone(conn) => query.$fetch(&mut **conn).await,
+        }
+    }};
+}
+pub(crate) use fetch_on;
+
+/// Implements [`Sql`] for a dialect's [`Link`], given how it binds one [`Value`].
 macro_rules! impl_sql {
-    ($conn:ty, $row:ty, $bind:path) => {
-        impl $crate::sql::Sql for $conn {
+    ($db:ty, $row:ty, $bind:path) => {
+        impl $crate::sql::Sql for $crate::sql::Link<$db> {
             type Row = $row;
 
             fn exec<'a>(
@@ -107,7 +181,10 @@ macro_rules! impl_sql {
                 args: &'a [$crate::sql::Value<'a>],
             ) -> impl std::future::Future<Output = Result<u64, sqlx::Error>> + Send + 'a {
                 let query = args.iter().fold(sqlx::query(sql), |q, v| $bind(q, *v));
-                async move { Ok(query.execute(self).await?.rows_affected()) }
+                async move {
+                    let done = $crate::sql::fetch_on!(self, query, execute)?;
+                    Ok(done.rows_affected())
+                }
             }
 
             fn row<'a>(
@@ -117,7 +194,7 @@ macro_rules! impl_sql {
             ) -> impl std::future::Future<Output = Result<Option<$row>, sqlx::Error>> + Send + 'a
             {
                 let query = args.iter().fold(sqlx::query(sql), |q, v| $bind(q, *v));
-                query.fetch_optional(self)
+                async move { $crate::sql::fetch_on!(self, query, fetch_optional) }
             }
 
             fn rows<'a>(
@@ -126,7 +203,7 @@ macro_rules! impl_sql {
                 args: &'a [$crate::sql::Value<'a>],
             ) -> impl std::future::Future<Output = Result<Vec<$row>, sqlx::Error>> + Send + 'a {
                 let query = args.iter().fold(sqlx::query(sql), |q, v| $bind(q, *v));
-                query.fetch_all(self)
+                async move { $crate::sql::fetch_on!(self, query, fetch_all) }
             }
         }
     };
@@ -226,8 +303,9 @@ pub(crate) fn bad_column(
 
 /// One database: its connections and the statements in which the dialects differ.
 pub(crate) trait Dialect: Send + Sync + 'static {
-    type DB: Database<Connection = Self::Conn>;
-    type Conn: Sql + sqlx::Connection<Database = Self::DB>;
+    type DB: Database;
+    /// A [`Link`] of the database.
+    type Conn: Sql + Finish + Send;
 
     /// Appended to a `SELECT` whose rows stay locked until the transaction ends (PostgreSQL); SQLite's
     /// write transactions hold the whole database already.
@@ -247,15 +325,13 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     const TAKE_WRITES_ORDER: bool;
 
     /// A write transaction, holding whatever lock the dialect's writes need.
-    fn begin(
-        &self,
-    ) -> impl Future<Output = Result<Transaction<'static, Self::DB>, sqlx::Error>> + Send;
+    fn begin(&self) -> impl Future<Output = Result<Self::Conn, sqlx::Error>> + Send;
 
     /// A connection for one write outside a transaction.
-    fn writer(&self) -> impl Future<Output = Result<PoolConnection<Self::DB>, sqlx::Error>> + Send;
+    fn writer(&self) -> impl Future<Output = Result<Self::Conn, sqlx::Error>> + Send;
 
     /// A connection for reads.
-    fn reader(&self) -> impl Future<Output = Result<PoolConnection<Self::DB>, sqlx::Error>> + Send;
+    fn reader(&self) -> impl Future<Output = Result<Self::Conn, sqlx::Error>> + Send;
 
     /// The invariant checks, on the read pool (written once against sqlx in `audit`).
     fn audit(&self) -> impl Future<Output = Result<AuditReport, StoreError>> + Send;

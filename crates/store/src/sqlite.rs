@@ -6,17 +6,16 @@
 
 use crate::PoolSettings;
 use crate::error::OpenError;
-use crate::sql::{Dialect, Fields, Value, bad_column, bind_plain, impl_sql, plain_fields};
+use crate::sql::{Dialect, Fields, Link, Value, bad_column, bind_plain, impl_sql, plain_fields};
 use flashgate_core::StoreError;
 use flashgate_core::audit::AuditReport;
 use flashgate_core::overview::{PoolStats, SaleOverview};
-use sqlx::pool::PoolConnection;
+use sqlx::Row;
 use sqlx::query::Query;
 use sqlx::sqlite::{
-    Sqlite, SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    Sqlite, SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool,
     SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Transaction};
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
@@ -63,7 +62,7 @@ impl Lite {
 
 impl Dialect for Lite {
     type DB = Sqlite;
-    type Conn = SqliteConnection;
+    type Conn = Link<Sqlite>;
 
     const LOCK: &'static str = "";
     const SKIP_LOCKED: &'static str = "";
@@ -81,18 +80,17 @@ impl Dialect for Lite {
          WHERE product_id = $3 AND available >= $4 AND ($9 IS NULL OR gate_epoch = $9)";
     const TAKE_WRITES_ORDER: bool = false;
 
-    fn begin(
-        &self,
-    ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
-        self.writer.begin_with("BEGIN IMMEDIATE")
+    async fn begin(&self) -> Result<Link<Sqlite>, sqlx::Error> {
+        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Link::in_transaction(tx, false))
     }
 
-    fn writer(&self) -> impl Future<Output = Result<PoolConnection<Sqlite>, sqlx::Error>> + Send {
-        self.writer.acquire()
+    async fn writer(&self) -> Result<Link<Sqlite>, sqlx::Error> {
+        Ok(Link::alone(self.writer.acquire().await?, false))
     }
 
-    fn reader(&self) -> impl Future<Output = Result<PoolConnection<Sqlite>, sqlx::Error>> + Send {
-        self.reader.acquire()
+    async fn reader(&self) -> Result<Link<Sqlite>, sqlx::Error> {
+        Ok(Link::alone(self.reader.acquire().await?, false))
     }
 
     fn audit(&self) -> impl Future<Output = Result<AuditReport, StoreError>> + Send {
@@ -135,7 +133,7 @@ fn bind<'q>(
     }
 }
 
-impl_sql!(SqliteConnection, SqliteRow, bind);
+impl_sql!(Sqlite, SqliteRow, bind);
 
 impl Fields for SqliteRow {
     plain_fields!();

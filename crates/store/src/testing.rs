@@ -10,6 +10,14 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// PgBouncer in transaction pooling mode in front of that server, through
+/// `FLASHGATE_TEST_PGBOUNCER_URL` (default `postgres://postgres@127.0.0.1:56432/postgres`, as
+/// `scripts/test.sh` starts it); any database name passes through to PostgreSQL.
+pub fn pgbouncer_url() -> String {
+    std::env::var("FLASHGATE_TEST_PGBOUNCER_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:56432/postgres".to_owned())
+}
+
 /// A database that lives as long as this value.
 pub struct TestDatabase {
     pub url: String,
@@ -30,11 +38,8 @@ impl TestDatabase {
             .await
             .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
         let _ = conn.close().await;
-        let base = admin
-            .rsplit_once('/')
-            .map_or(admin.as_str(), |(base, _)| base);
         Self {
-            url: format!("{base}/{name}"),
+            url: on_server(&admin, &name),
             name: Some(name),
             _dir: None,
         }
@@ -55,6 +60,21 @@ impl TestDatabase {
     pub fn is_postgres(&self) -> bool {
         self.name.is_some()
     }
+
+    /// The same PostgreSQL database through PgBouncer ([`pgbouncer_url`]).
+    pub fn through_pgbouncer(&self) -> String {
+        let name = self
+            .name
+            .as_deref()
+            .unwrap_or_else(|| panic!("only a PostgreSQL test database is behind PgBouncer"));
+        on_server(&pgbouncer_url(), name)
+    }
+}
+
+/// The URL of database `name` on the server that `url` names.
+fn on_server(url: &str, name: &str) -> String {
+    let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+    format!("{base}/{name}")
 }
 
 impl Drop for TestDatabase {

@@ -5,7 +5,7 @@ use crate::SqlStore;
 use crate::error::store_error;
 use crate::reservations::adjust_holding;
 use crate::rows::{ORDER_COLUMNS, order};
-use crate::sql::{Dialect, Sql, args};
+use crate::sql::{Dialect, Finish, Sql, args};
 use async_trait::async_trait;
 use flashgate_core::ports::{Transition, TransitionOutcome, Transitions};
 use flashgate_core::{Order, StoreError};

@@ -42,7 +42,12 @@ pub struct Spawn {
     clock: Arc<dyn Clock>,
     adapt: Option<Adapt>,
     overrides: Vec<(String, Value)>,
+    through_pgbouncer: bool,
 }
+
+/// Server connections PgBouncer keeps per database (`default_pool_size` in `scripts/services.sh`):
+/// what instances behind it take of PostgreSQL, whatever their own pools.
+const PGBOUNCER_SERVER_POOL: u32 = 10;
 
 impl Spawn {
     pub fn new(backend: Backend) -> Self {
@@ -52,6 +57,7 @@ impl Spawn {
             clock: Arc::new(SystemClock),
             adapt: None,
             overrides: Vec::new(),
+            through_pgbouncer: false,
         }
         .set("listen", "127.0.0.1:0")
         .set("log.filter", "warn")
@@ -89,6 +95,13 @@ impl Spawn {
             .set("redis.key_prefix", RedisProcess::PREFIX)
     }
 
+    /// The instances reach the test's PostgreSQL database through PgBouncer in transaction pooling
+    /// mode, migrating over a direct connection.
+    pub fn through_pgbouncer(mut self) -> Self {
+        self.through_pgbouncer = true;
+        self.set("database.transaction_pooling", true)
+    }
+
     /// A hook on the store's ports before the service decorates them (to count queries, say).
     pub fn adapt(mut self, adapt: impl Fn(Store) -> Store + Send + Sync + 'static) -> Self {
         self.adapt = Some(Arc::new(adapt));
@@ -115,8 +128,14 @@ impl Spawn {
 
     /// The settings every instance of this spawn gets, on `db`.
     pub fn settings(&self, db: &TestDatabase) -> Settings {
-        let mut figment = Figment::from(Toml::string(DEFAULTS))
-            .merge(Serialized::default("database_url", &db.url));
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        figment = if self.through_pgbouncer {
+            figment
+                .merge(Serialized::default("database_url", db.through_pgbouncer()))
+                .merge(Serialized::default("database.migrations_url", &db.url))
+        } else {
+            figment.merge(Serialized::default("database_url", &db.url))
+        };
         for (key, value) in &self.overrides {
             figment = figment.merge(Serialized::default(key, value));
         }
@@ -142,7 +161,12 @@ impl Spawn {
     /// One more instance on `db`, which the test keeps (instances of different settings side by side).
     pub async fn instance(&self, db: &TestDatabase) -> Instance {
         let settings = self.settings(db);
-        let slots = crate::app::postgres_connections(db, settings.database.max_connections).await;
+        let wanted = if self.through_pgbouncer {
+            PGBOUNCER_SERVER_POOL.div_ceil(self.instances as u32)
+        } else {
+            settings.database.max_connections
+        };
+        let slots = crate::app::postgres_connections(db, wanted).await;
         // The store's own ports, kept before the test's hook and the service's decorators (cache,
         // gate) wrap them: what the test reads through them is what the database holds.
         let own = Arc::new(Mutex::new(None));

@@ -7,12 +7,14 @@
 //! - `under_load`: the gate across instances with Redis flushed or killed, group commit, cached reads,
 //!   rate limits and shedding;
 //! - `sessions`: buyers' tokens and server-side sessions;
+//! - `scale`: many instances and many products through PgBouncer in transaction pooling mode;
 //! - `contract`: the OpenAPI document against the router and the real answers;
 //! - `demo`: `flashgate demo` end to end;
 //! - `going_live`: TLS to PostgreSQL and Redis, refusals off loopback, callbacks that are not ours.
 //!
 //! Needs PostgreSQL at `FLASHGATE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`)
-//! as a superuser, Redis at `FLASHGATE_TEST_REDIS_URL` and `redis-server` on the PATH; the outage tests
+//! as a superuser, PgBouncer in transaction pooling mode in front of it at `FLASHGATE_TEST_PGBOUNCER_URL`
+//! (default `postgres://postgres@127.0.0.1:56432/postgres`), Redis at `FLASHGATE_TEST_REDIS_URL` and `redis-server` on the PATH; the outage tests
 //! also log the app in as the role `flashgate_it_app`, which they create, without a password (trust
 //! authentication on the test server).
 
@@ -27,6 +29,7 @@ mod contract;
 mod demo;
 mod going_live;
 mod payments;
+mod scale;
 mod service;
 mod sessions;
 mod under_load;

@@ -5,6 +5,7 @@
 
 mod catalog;
 mod leases;
+mod pooler;
 mod records;
 mod reservations;
 mod stale_gate;
@@ -27,7 +28,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
 
-/// Runs each named test once on PostgreSQL and once on SQLite.
+/// Runs each named test on PostgreSQL, on PostgreSQL through PgBouncer in transaction pooling mode,
+/// and on SQLite.
 macro_rules! conformance {
     ($($test:ident),* $(,)?) => {
         mod postgres {
@@ -35,6 +37,14 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $test() {
                     super::$test($crate::Fixture::postgres().await).await;
+                }
+            )*
+        }
+        mod pgbouncer {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test($crate::Fixture::pgbouncer().await).await;
                 }
             )*
         }
@@ -57,23 +67,36 @@ pub struct Fixture {
 
 impl Fixture {
     async fn postgres() -> Self {
-        Self::open(TestDatabase::postgres().await).await
+        let db = TestDatabase::postgres().await;
+        Self::open(db.url.clone(), db, PoolSettings::default()).await
+    }
+
+    /// The store through PgBouncer; migrations and `plant` go to PostgreSQL directly.
+    async fn pgbouncer() -> Self {
+        let db = TestDatabase::postgres().await;
+        let pool = PoolSettings {
+            transaction_pooling: true,
+            migrations_url: Some(db.url.clone()),
+            ..PoolSettings::default()
+        };
+        Self::open(db.through_pgbouncer(), db, pool).await
     }
 
     async fn sqlite() -> Self {
-        Self::open(TestDatabase::sqlite()).await
+        let db = TestDatabase::sqlite();
+        Self::open(db.url.clone(), db, PoolSettings::default()).await
     }
 
-    async fn open(db: TestDatabase) -> Self {
+    async fn open(url: String, db: TestDatabase, pool: PoolSettings) -> Self {
         // A generous wait for a connection: the races queue many tasks on a small pool.
         let pool = PoolSettings {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(60),
-            ..PoolSettings::default()
+            ..pool
         };
-        let store = Store::open(&db.url, &pool, true)
+        let store = Store::open(&url, &pool, true)
             .await
-            .unwrap_or_else(|e| panic!("cannot open {}: {e}", db.url));
+            .unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
         Self { store, db }
     }
 
