@@ -205,6 +205,25 @@ mod tests {
     }
 
     #[test]
+    fn migrations_go_to_postgresql_only() {
+        let figment = defaults().merge(Serialized::default(
+            "database.migrations_url",
+            "sqlite:x.db",
+        ));
+        let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
+        assert!(error.contains("database.migrations_url"), "{error}");
+        let figment = defaults().merge(Serialized::default(
+            "database.migrations_url",
+            "postgres://db.internal:5432/flashgate",
+        ));
+        let settings = Settings::from_figment(figment).unwrap();
+        assert!(
+            !format!("{settings:?}").contains("db.internal"),
+            "never printed"
+        );
+    }
+
+    #[test]
     fn an_unknown_strategy_names_its_key() {
         let figment = defaults().merge(Serialized::default("inventory.strategy", "optimistic"));
         let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
