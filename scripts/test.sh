@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every flashgate test against real PostgreSQL, Redis, nginx and headless Chromium. Finds them on 127.0.0.1, starts them
+# Runs every flashgate test against real PostgreSQL, PgBouncer, Redis, nginx and headless Chromium. Finds them on 127.0.0.1, starts them
 # when they are installed but stopped, installs them with apt-get when missing (as root), and stops
 # with a clear message when none of that works: tests never skip silently.
 set -euo pipefail
