@@ -51,9 +51,6 @@ pub trait Reservations: Send + Sync {
         key: &IdempotencyKey,
     ) -> Result<Option<StoredAnswer>, StoreError>;
 
-    /// Units of the product the customer holds in live and paid orders, by the database's count.
-    async fn held(&self, customer: &CustomerId, product: ProductId) -> Result<i64, StoreError>;
-
     /// Takes the units, the customer's quota and the idempotency key, and writes the order and its first
     /// ledger row, all in one transaction, or nothing.
     async fn reserve(

@@ -55,19 +55,6 @@ impl<D: Dialect> Reservations for SqlStore<D> {
         row.as_ref().map(answer).transpose().map_err(store_error)
     }
 
-    async fn held(&self, customer: &CustomerId, product: ProductId) -> Result<i64, StoreError> {
-        let mut conn = self.0.reader().await.map_err(store_error)?;
-        let row = conn
-            .row(
-                "SELECT held FROM customer_holdings WHERE customer_id = $1 AND product_id = $2",
-                args![customer.as_str(), product.0],
-            )
-            .await
-            .map_err(store_error)?;
-        row.map_or(Ok(0), |row| row.int("held"))
-            .map_err(store_error)
-    }
-
     async fn reserve(
         &self,
         mode: WriteMode,

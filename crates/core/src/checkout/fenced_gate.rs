@@ -335,14 +335,6 @@ impl AdmissionGate for FencedGate {
         }
         self.rebuild_from_database(product).await
     }
-
-    fn suspect(&self, product: ProductId) {
-        tracing::warn!(
-            product_id = product.0,
-            "the gate counts units a customer does not hold; the keeper rebuilds it"
-        );
-        FencedGate::suspect(self, product);
-    }
 }
 
 fn answer_name(answer: GateAnswer) -> &'static str {

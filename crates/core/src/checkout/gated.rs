@@ -63,11 +63,6 @@ pub trait AdmissionGate: Send + Sync {
     /// Rebuilds the product's gate from the database, unless it has moved on from `seen` (the epoch
     /// the caller found stale, `None` for "not loaded") since: someone else rebuilt it already.
     async fn rebuild(&self, product: ProductId, seen: Option<i64>) -> Result<(), GateUnavailable>;
-
-    /// The product's gate may count units the database does not hold (admissions whose writes
-    /// never came): it is rebuilt from the database at the keeper's next round, which leaves the
-    /// writes in flight now time to land.
-    fn suspect(&self, product: ProductId);
 }
 
 /// Where admitted reservations are written together.
@@ -138,25 +133,8 @@ impl Checkout for GatedCheckout {
                     return replay_or(reservations, purchaser, &fingerprint, refusal).await;
                 }
                 GateAnswer::LimitExceeded => {
-                    if let Some(stored) = reservations
-                        .lookup(&purchaser.customer, &purchaser.key)
-                        .await?
-                    {
-                        return replay(stored, &fingerprint);
-                    }
-                    // Only a holder reaches a limit, so this costs the crowd nothing. An admission
-                    // whose write never came (its request timed out, its instance died) still counts
-                    // in the gate: if the database says the customer has room, the product is
-                    // suspected and rebuilt by the keeper. Not at once: the customer's other writes
-                    // may be in flight, and the database's count catches up with them in a moment.
-                    let held = reservations.held(&purchaser.customer, product.id).await?;
-                    let room = product
-                        .per_customer_limit
-                        .is_none_or(|limit| held.saturating_add(ticket.quantity.get()) <= limit);
-                    if room {
-                        self.gate.suspect(product.id);
-                    }
-                    return Err(PlaceOrderError::LimitExceeded);
+                    let refusal = PlaceOrderError::LimitExceeded;
+                    return replay_or(reservations, purchaser, &fingerprint, refusal).await;
                 }
                 GateAnswer::SaleNotActive => {
                     let refusal = PlaceOrderError::SaleNotActive;
@@ -259,8 +237,6 @@ mod tests {
     #[derive(Default)]
     struct Storage {
         stored: Option<StoredAnswer>,
-        /// What the database says the customer holds.
-        held: i64,
         direct: Mutex<Vec<WriteMode>>,
     }
 
@@ -272,9 +248,6 @@ mod tests {
             _: &IdempotencyKey,
         ) -> Result<Option<StoredAnswer>, StoreError> {
             Ok(self.stored.clone())
-        }
-        async fn held(&self, _: &CustomerId, _: ProductId) -> Result<i64, StoreError> {
-            Ok(self.held)
         }
         async fn reserve(
             &self,
@@ -300,7 +273,6 @@ mod tests {
         answers: Mutex<VecDeque<Result<GateAnswer, GateUnavailable>>>,
         released: Mutex<Vec<(i64, Option<GatedOutcome>)>>,
         rebuilt: Mutex<Vec<Option<i64>>>,
-        suspected: std::sync::atomic::AtomicUsize,
     }
 
     impl Scripted {
@@ -330,10 +302,6 @@ mod tests {
         async fn rebuild(&self, _: ProductId, seen: Option<i64>) -> Result<(), GateUnavailable> {
             self.rebuilt.lock().unwrap().push(seen);
             Ok(())
-        }
-        fn suspect(&self, _: ProductId) {
-            self.suspected
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     }
 
@@ -560,21 +528,6 @@ mod tests {
                 "{refusal:?}: {outcome:?}"
             );
             assert!(commits.epochs.lock().unwrap().is_empty());
-        }
-    }
-
-    #[tokio::test]
-    async fn a_limit_the_database_does_not_see_makes_the_product_a_suspect() {
-        for (held, suspected) in [(2, 0), (1, 1)] {
-            let storage = Arc::new(Storage {
-                held,
-                ..Storage::default()
-            });
-            let gate = Arc::new(Scripted::answering(vec![Ok(GateAnswer::LimitExceeded)]));
-            let outcome = purchase(&storage, &gate, &Arc::new(Commits::default())).await;
-            assert!(matches!(outcome, Err(PlaceOrderError::LimitExceeded)));
-            let counted = gate.suspected.load(std::sync::atomic::Ordering::SeqCst);
-            assert_eq!(counted, suspected, "the database holds {held} of 2");
         }
     }
 

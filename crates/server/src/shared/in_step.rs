@@ -144,10 +144,6 @@ impl Reservations for CountedReservations {
         self.inner.lookup(customer, key).await
     }
 
-    async fn held(&self, customer: &CustomerId, product: ProductId) -> Result<i64, StoreError> {
-        self.inner.held(customer, product).await
-    }
-
     async fn reserve(
         &self,
         mode: WriteMode,
