@@ -6,6 +6,11 @@ use crate::money::{Quantity, Vnd};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+/// How the ledger reason of a refund an operator made outside the gateway starts (their reason
+/// follows): the audit accepts a refunded order on such a row in place of a refund the gateway
+/// accepted.
+pub const REFUNDED_ELSEWHERE: &str = "operator_refunded_elsewhere: ";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
@@ -18,17 +23,21 @@ pub enum OrderStatus {
     PaymentFailed,
     Expired,
     RefundPending,
+    /// The gateway refused the refund as often as `payments.refund_max_refusals` allows: money owed to
+    /// the buyer waits for an operator, who retries it or records it refunded by other means.
+    RefundFailed,
     Refunded,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 7] = [
+    pub const ALL: [OrderStatus; 8] = [
         Self::PendingPayment,
         Self::PaymentReview,
         Self::Paid,
         Self::PaymentFailed,
         Self::Expired,
         Self::RefundPending,
+        Self::RefundFailed,
         Self::Refunded,
     ];
 
@@ -40,6 +49,7 @@ impl OrderStatus {
             Self::PaymentFailed => "payment_failed",
             Self::Expired => "expired",
             Self::RefundPending => "refund_pending",
+            Self::RefundFailed => "refund_failed",
             Self::Refunded => "refunded",
         }
     }
@@ -64,6 +74,10 @@ impl OrderStatus {
             // An operator refunds a paid order in full: the units go back on sale.
             (Paid, RefundPending) => Some(StockEffect::UNSELL),
             (Expired | PaymentFailed, RefundPending) | (RefundPending, Refunded) => {
+                Some(StockEffect::NONE)
+            }
+            // Refused too often: an operator retries it, or records it refunded by other means.
+            (RefundPending, RefundFailed) | (RefundFailed, RefundPending | Refunded) => {
                 Some(StockEffect::NONE)
             }
             _ => None,
@@ -197,6 +211,9 @@ mod tests {
             (Expired, RefundPending),
             (PaymentFailed, RefundPending),
             (RefundPending, Refunded),
+            (RefundPending, RefundFailed),
+            (RefundFailed, RefundPending),
+            (RefundFailed, Refunded),
         ];
         for from in OrderStatus::ALL {
             for to in OrderStatus::ALL {

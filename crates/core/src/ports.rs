@@ -163,7 +163,8 @@ pub trait Leases: Send + Sync {
     /// Claims the orders whose next gateway poll is due (see [`PollClaim`]).
     async fn claim_for_poll(&self, claim: &PollClaim) -> Result<Vec<Order>, StoreError>;
 
-    /// Claims up to `limit` `refund_pending` orders that no live lease covers.
+    /// Claims up to `limit` `refund_pending` orders whose next attempt is due at `now` (set with
+    /// `schedule_poll`, as the reconciler's polls) and that no live lease covers.
     async fn claim_refunds(
         &self,
         now: OffsetDateTime,
@@ -180,6 +181,10 @@ pub trait Leases: Send + Sync {
 
     /// Gives a lease back early, so another worker may take the order at once.
     async fn release(&self, id: OrderId) -> Result<(), StoreError>;
+
+    /// Counts one more refusal of the order's refund since it last entered `refund_pending`; the
+    /// count so far.
+    async fn count_refund_refusal(&self, id: OrderId) -> Result<u32, StoreError>;
 }
 
 /// The raw record of every gateway message.

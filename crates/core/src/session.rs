@@ -57,6 +57,11 @@ impl fmt::Debug for SessionId {
 pub struct SessionKey(String);
 
 impl SessionKey {
+    /// A key as storage recorded it.
+    pub fn from_stored(key: String) -> Self {
+        Self(key)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -88,7 +93,7 @@ impl StoredSession {
     }
 }
 
-/// Where sessions live: Redis when configured (shared by every instance), else the database.
+/// Where sessions live: the database, with a copy on Redis in front of it when configured.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// Stores a new session.
@@ -112,6 +117,26 @@ pub trait SessionStore: Send + Sync {
 
     /// Deletes the session; `false` if there was none.
     async fn revoke(&self, key: &SessionKey) -> Result<bool, StoreError>;
+}
+
+/// The database's record of cached session copies that may be stale: a revocation or a slide that
+/// reached the database but perhaps not the cache in front of it (Redis unreachable, or the instance
+/// stopped in between). Whoever finds the cache answering again drops those copies before trusting it,
+/// so an outage never brings a revoked session back.
+#[async_trait]
+pub trait StaleSessionCopies: Send + Sync {
+    /// Deletes the session and records its cached copy as stale, in one transaction; `false` if there
+    /// was no session.
+    async fn revoke_recorded(&self, key: &SessionKey) -> Result<bool, StoreError>;
+
+    /// Records that the cached copy of `key` may be stale.
+    async fn record_stale(&self, key: &SessionKey) -> Result<(), StoreError>;
+
+    /// Up to `limit` keys whose cached copies may be stale.
+    async fn stale(&self, limit: u32) -> Result<Vec<SessionKey>, StoreError>;
+
+    /// Forgets those records, once the cache has dropped the copies.
+    async fn forget_stale(&self, keys: &[SessionKey]) -> Result<(), StoreError>;
 }
 
 /// How long sessions live.

@@ -1,7 +1,8 @@
 //! What authenticating a buyer costs each way, measured in one run: verifying an HS256, RS256 and
-//! EdDSA token against looking a session up in SQLite, PostgreSQL and Redis (and the occasional write
-//! that slides it), then how soon a revoked session is refused by a second instance. A measurement,
-//! not a test: it prints medians and p99s.
+//! EdDSA token against looking a session up in SQLite, PostgreSQL, their copy on Redis, and the
+//! database again while that Redis is down (and the occasional write that slides it), then how soon
+//! a revoked session is refused by a second instance. A measurement, not a test: it prints medians
+//! and p99s.
 //!
 //! `cargo run --release -p flashgate --example session_cost -- [samples]` (PostgreSQL from
 //! `FLASHGATE_TEST_DATABASE_URL`, Redis from `FLASHGATE_TEST_REDIS_URL`; defaults on 127.0.0.1).
@@ -271,8 +272,21 @@ async fn main() {
     session_store("SQLite", settings(&sqlite.url, None), samples).await;
     let postgres = TestDatabase::postgres().await;
     session_store("PostgreSQL", settings(&postgres.url, None), samples).await;
-    let redis = TestDatabase::sqlite();
-    session_store("Redis", settings(&redis.url, Some(&redis_url())), samples).await;
+    let copied = TestDatabase::postgres().await;
+    session_store(
+        "PostgreSQL + Redis copies",
+        settings(&copied.url, Some(&redis_url())),
+        samples,
+    )
+    .await;
+    // Nothing listens on port 1: Redis is down from the start, so every lookup reads the database.
+    let outage = TestDatabase::postgres().await;
+    session_store(
+        "PostgreSQL, Redis down",
+        settings(&outage.url, Some("redis://127.0.0.1:1")),
+        samples,
+    )
+    .await;
     println!(
         "| revocation: token | until exp | | | a signed token stays valid until it expires (15 min here); refusing it sooner takes a deny-list, i.e. a lookup |"
     );

@@ -116,6 +116,10 @@ impl Application {
             clock: clock.clone(),
             lease,
             batch: r.batch,
+            max_refusals: settings.payments.refund_max_refusals,
+            // A refused refund is asked again on the reconciler's per-order schedule.
+            first_pause: span(r.min_poll_interval),
+            max_pause: span(r.poll_interval),
         };
         let pruner = CallbackPruner {
             log: store.payment_log.clone(),
@@ -142,8 +146,12 @@ impl Application {
             &settings.auth,
             clock.clone(),
         )?;
-        let sessions =
-            crate::auth::sessions::build(&settings.auth.sessions, &store, shared.redis.as_ref());
+        let sessions = crate::auth::sessions::build(
+            &settings.auth.sessions,
+            &store,
+            shared.redis.as_ref(),
+            clock.clone(),
+        );
         let state = AppState::new(Services {
             tokens,
             sessions,

@@ -18,7 +18,7 @@
 //! | `flashgate_cache_reads_total` | counter | `served_by` (`l1`, `l2`, `database`) | product-read cache hits and misses |
 //! | `flashgate_redis_degraded` | gauge | — | 1 while Redis is configured and does not answer |
 //! | `flashgate_oversold_units` | gauge | — | units held by live and paid orders beyond a product's total: must stay 0 |
-//! | `flashgate_orders` | gauge | `status` | orders per status, from the database (`payment_review`: money in doubt, waiting on the gateway or an operator) |
+//! | `flashgate_orders` | gauge | `status` | orders per status, from the database (`payment_review`: money in doubt, waiting on the gateway or an operator; `refund_failed`: money owed to a buyer that the gateway would not refund, waiting on an operator) |
 //! | `flashgate_stock_units` | gauge | `state` (`available`, `reserved`, `sold`) | units over every product |
 //! | `flashgate_db_pool_connections` | gauge | `pool`, `state` (`idle`, `in_use`, `max`) | database pool occupancy |
 //! | `flashgate_dashboard_viewers` | gauge | — | admin dashboards connected |
@@ -27,6 +27,7 @@
 //! | `flashgate_reconciler_catches_total` | counter | `via` (`reconciler`, `expirer`), `to` | orders settled by asking the gateway: lost or late IPNs caught |
 //! | `flashgate_reconciler_undecided_total` | counter | — | gateway answers about one order that could not be decided (that order is asked again later, alone) |
 //! | `flashgate_connections_refused_total` | counter | — | connections answered 503 and closed because `http.max_connections` were open |
+//! | `flashgate_refund_refusals_total` | counter | — | refunds the gateway refused (each order is asked again later, then handed to an operator) |
 //! | `flashgate_payment_settle_lag_seconds` | histogram | `via` (`ipn`, `reconciler`, `expirer`) | time from the gateway taking the money to flashgate recording it |
 
 use crate::config::Secret;
@@ -112,6 +113,11 @@ pub fn reconciler_catch(via: &'static str, to: &str) {
 /// A gateway answer about one order that could not be decided.
 pub fn reconciler_undecided() {
     metrics::counter!("flashgate_reconciler_undecided_total").increment(1);
+}
+
+/// A refund the gateway refused.
+pub fn refund_refused() {
+    metrics::counter!("flashgate_refund_refusals_total").increment(1);
 }
 
 /// Time from the gateway taking the money to flashgate recording it, by the path that recorded it.

@@ -25,4 +25,4 @@ pub use limiter::{
     InProcessLimiter, Penalty, Policy, RateDecision, RateLimiter, RedisLimiter, Verdict,
 };
 pub use redis_backend::{RedisBackend, RedisOptions};
-pub use sessions::{RedisSessions, SessionFields};
+pub use sessions::{CachedSession, RedisSessions, SessionFields};

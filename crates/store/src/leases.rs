@@ -3,7 +3,7 @@
 use crate::SqlStore;
 use crate::error::store_error;
 use crate::rows::{ORDER_COLUMNS, orders};
-use crate::sql::{Dialect, Sql, Value, args};
+use crate::sql::{Dialect, Fields, Sql, Value, args};
 use async_trait::async_trait;
 use flashgate_core::ports::{Leases, PollClaim};
 use flashgate_core::{Order, OrderId, StoreError};
@@ -48,7 +48,10 @@ const POLL_DUE: &str = "((status = 'pending_payment' AND created_at <= $4) \
      OR status = 'payment_review' \
      OR (status IN ('expired', 'payment_failed') AND expires_at >= $5)) \
      AND (next_poll_at IS NULL OR next_poll_at <= $1)";
-const REFUND_DUE: &str = "status = 'refund_pending'";
+/// Refunds whose next attempt is due: a refused one waits out the pause the refunder set (before a
+/// refusal, `next_poll_at` may still hold the reconciler's last schedule, which does not apply).
+const REFUND_DUE: &str = "status = 'refund_pending' \
+     AND (refund_refusals = 0 OR next_poll_at IS NULL OR next_poll_at <= $1)";
 
 type Time = OffsetDateTime;
 type Claimed = Result<Vec<Order>, StoreError>;
@@ -96,5 +99,20 @@ impl<D: Dialect> Leases for SqlStore<D> {
             args![id.0],
         )
         .await
+    }
+
+    async fn count_refund_refusal(&self, id: OrderId) -> Result<u32, StoreError> {
+        let mut conn = self.0.writer().await.map_err(store_error)?;
+        let row = conn
+            .row(
+                "UPDATE orders SET refund_refusals = refund_refusals + 1 WHERE id = $1 \
+                 RETURNING refund_refusals",
+                args![id.0],
+            )
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| StoreError::internal(format!("order {id} is gone")))?;
+        let count = row.int("refund_refusals").map_err(store_error)?;
+        u32::try_from(count).map_err(|e| StoreError::internal(format!("refund_refusals: {e}")))
     }
 }

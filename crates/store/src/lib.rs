@@ -30,7 +30,7 @@ use flashgate_core::ports::SaleMonitor;
 use flashgate_core::ports::{
     Auditor, Catalog, Health, Leases, OrderQueries, PaymentLog, Products, Reservations, Transitions,
 };
-use flashgate_core::session::SessionStore;
+use flashgate_core::session::{SessionStore, StaleSessionCopies};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,8 +107,10 @@ pub struct Store {
     pub payment_log: Arc<dyn PaymentLog>,
     /// The live sale's aggregates and the pools' occupancy.
     pub monitor: Arc<dyn SaleMonitor>,
-    /// Buyers' sessions, when they are kept in the database.
+    /// Buyers' sessions: every one of them, whether or not Redis keeps copies.
     pub sessions: Arc<dyn SessionStore>,
+    /// The session copies on Redis that may be stale.
+    pub stale_sessions: Arc<dyn StaleSessionCopies>,
 }
 
 impl Store {
@@ -127,6 +129,7 @@ impl Store {
             + PaymentLog
             + SaleMonitor
             + SessionStore
+            + StaleSessionCopies
             + 'static,
     {
         let adapter = Arc::new(adapter);
@@ -144,7 +147,8 @@ impl Store {
             health: adapter.clone(),
             monitor: adapter.clone(),
             payment_log: adapter.clone(),
-            sessions: adapter,
+            sessions: adapter.clone(),
+            stale_sessions: adapter,
         }
     }
 

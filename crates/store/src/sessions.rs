@@ -1,13 +1,14 @@
-//! Buyers' sessions, when they are kept in the database. Lookups go to the readers, so on SQLite a
-//! forged id never queues for the single writer.
+//! Buyers' sessions in the database, which holds every session (Redis, when used, keeps copies), and
+//! the record of copies that may be stale. Lookups go to the readers, so on SQLite a forged id never
+//! queues for the single writer.
 
 use crate::SqlStore;
 use crate::error::store_error;
 use crate::rows::customer;
-use crate::sql::{Dialect, Fields, Finish, Sql, args};
+use crate::sql::{Dialect, Fields, Finish, Sql, Value, args};
 use async_trait::async_trait;
 use flashgate_core::StoreError;
-use flashgate_core::session::{SessionKey, SessionStore, StoredSession};
+use flashgate_core::session::{SessionKey, SessionStore, StaleSessionCopies, StoredSession};
 use time::OffsetDateTime;
 
 #[async_trait]
@@ -82,9 +83,67 @@ impl<D: Dialect> SessionStore for SqlStore<D> {
     async fn revoke(&self, key: &SessionKey) -> Result<bool, StoreError> {
         let mut conn = self.0.writer().await.map_err(store_error)?;
         let done = conn
-            .exec("DELETE FROM sessions WHERE key = $1", args![key.as_str()])
+            .exec(DELETE_SESSION, args![key.as_str()])
             .await
             .map_err(store_error)?;
         Ok(done > 0)
+    }
+}
+
+const DELETE_SESSION: &str = "DELETE FROM sessions WHERE key = $1";
+const RECORD_STALE: &str =
+    "INSERT INTO stale_session_copies (key) VALUES ($1) ON CONFLICT (key) DO NOTHING";
+
+#[async_trait]
+impl<D: Dialect> StaleSessionCopies for SqlStore<D> {
+    async fn revoke_recorded(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let mut tx = self.0.begin().await.map_err(store_error)?;
+        let done = tx
+            .exec(DELETE_SESSION, args![key.as_str()])
+            .await
+            .map_err(store_error)?;
+        tx.exec(RECORD_STALE, args![key.as_str()])
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(done > 0)
+    }
+
+    async fn record_stale(&self, key: &SessionKey) -> Result<(), StoreError> {
+        let mut conn = self.0.writer().await.map_err(store_error)?;
+        conn.exec(RECORD_STALE, args![key.as_str()])
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn stale(&self, limit: u32) -> Result<Vec<SessionKey>, StoreError> {
+        let mut conn = self.0.reader().await.map_err(store_error)?;
+        let rows = conn
+            .rows(
+                "SELECT key FROM stale_session_copies ORDER BY key LIMIT $1",
+                args![i64::from(limit)],
+            )
+            .await
+            .map_err(store_error)?;
+        rows.iter()
+            .map(|row| row.text("key").map(SessionKey::from_stored))
+            .collect::<Result<_, _>>()
+            .map_err(store_error)
+    }
+
+    async fn forget_stale(&self, keys: &[SessionKey]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let marks = (1..=keys.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("DELETE FROM stale_session_copies WHERE key IN ({marks})");
+        let values: Vec<Value<'_>> = keys.iter().map(|k| Value::from(k.as_str())).collect();
+        let mut conn = self.0.writer().await.map_err(store_error)?;
+        conn.exec(&sql, &values).await.map_err(store_error)?;
+        Ok(())
     }
 }

@@ -63,9 +63,11 @@ async fn step<D: Dialect>(
             return Ok(TransitionOutcome::InsufficientStock);
         }
     }
+    // An order entering refund_pending starts a fresh round of refund attempts, the first at once.
     let sql = format!(
         "UPDATE orders SET status = $2, lease_until = NULL, \
            paid_at = CASE WHEN $2 = 'paid' THEN $3 ELSE paid_at END, \
+           refund_refusals = CASE WHEN $2 = 'refund_pending' THEN 0 ELSE refund_refusals END, \
            gateway_transaction_no = COALESCE($4, gateway_transaction_no) \
          WHERE id = $1 RETURNING {ORDER_COLUMNS}"
     );

@@ -39,22 +39,40 @@ pub struct Faults {
     /// TxnRefs whose querydr is always answered `99` (other error): an order whose state the
     /// merchant cannot learn, while every other order is answered normally.
     pub querydr_undecidable: Vec<String>,
+    /// Every well-formed, correctly signed refund request is refused with this `vnp_ResponseCode`,
+    /// one of the spec's refund failures (`02`, `03`, `91`, `94`, `95`, `97`, `99`; §7.4), as a
+    /// terminal without the refund permission or a bank that will not take the money back would.
+    pub refund_refused_with: Option<String>,
 }
 
 /// A fault setting outside its range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0} must be between 0.0 and 1.0")]
+#[error("{0}")]
 pub struct InvalidFaults(pub &'static str);
 
 impl Faults {
-    /// Checks the rates.
+    /// Checks the rates and the refund refusal code.
     pub fn validate(&self) -> Result<(), InvalidFaults> {
         for (name, rate) in [
-            ("ipn_drop_rate", self.ipn_drop_rate),
-            ("ipn_duplicate_rate", self.ipn_duplicate_rate),
+            (
+                "ipn_drop_rate must be between 0.0 and 1.0",
+                self.ipn_drop_rate,
+            ),
+            (
+                "ipn_duplicate_rate must be between 0.0 and 1.0",
+                self.ipn_duplicate_rate,
+            ),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(InvalidFaults(name));
+            }
+        }
+        if let Some(code) = &self.refund_refused_with {
+            let code = vnpay::RefundResponseCode::from(code.as_str());
+            if !code.is_known() || code.is_success() {
+                return Err(InvalidFaults(
+                    "refund_refused_with must be a refund failure code of the spec (02, 03, 91, 94, 95, 97 or 99)",
+                ));
             }
         }
         Ok(())

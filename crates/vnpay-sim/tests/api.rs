@@ -332,3 +332,33 @@ async fn a_refund_naming_another_transaction_no_is_91() {
         .unwrap_err();
     assert_eq!(err.code(), Some(&RefundResponseCode::NotFound));
 }
+
+#[tokio::test]
+async fn a_refund_refusal_fault_refuses_every_refund_with_its_code_and_moves_no_money() {
+    let sim = sim(config(None)).await;
+    let (created, no) = paid(&sim, "R-9", 80_000, Some(Outcome::Success));
+    sim.set_faults(vnpay_sim::Faults {
+        refund_refused_with: Some("95".to_owned()),
+        ..vnpay_sim::Faults::default()
+    })
+    .unwrap();
+    let client = client(&sim);
+    let request = refund(RefundKind::Full, "R-9", 80_000, created).transaction_no(no);
+    for _ in 0..2 {
+        let refused = client.refund(&request).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Some(&RefundResponseCode::OriginalNotSuccessful)
+        );
+    }
+    // Nothing was refunded: with the fault gone the whole payment can be.
+    sim.set_faults(vnpay_sim::Faults::default()).unwrap();
+    assert!(client.refund(&request).await.is_ok());
+    for code in ["00", "42"] {
+        let refused = sim.set_faults(vnpay_sim::Faults {
+            refund_refused_with: Some(code.to_owned()),
+            ..vnpay_sim::Faults::default()
+        });
+        assert!(refused.is_err(), "{code} is not a refund failure");
+    }
+}

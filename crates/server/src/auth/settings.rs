@@ -49,6 +49,8 @@ pub struct SessionSettings {
     /// Whether a session may live past the `exp` of the token that started it.
     pub outlive_token: bool,
     pub allow_bare_customer: bool,
+    /// With `redis_url` set: copies on Redis answer lookups in front of the database.
+    pub redis_copies: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

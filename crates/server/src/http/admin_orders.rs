@@ -1,10 +1,11 @@
 //! The operator's order tools: search orders, read one order's whole history, refund an order in
-//! full through the gateway, and settle an order whose payment is under review.
+//! full through the gateway (again, after the gateway refused it too often), settle an order whose
+//! payment is under review, and record a refund the gateway refused as made by other means.
 
 use super::extract::{Admin, ApiJson, ApiQuery, IdempotencyKeyHeader, PathId};
 use super::openapi::{
-    AdminOnly, BadRefund, DatabaseDown, InvalidRequest, JsonBodyRefused, NotRefundable,
-    NotUnderReview, OrderNotFound,
+    AdminOnly, BadRefund, DatabaseDown, InvalidRequest, JsonBodyRefused, NotRefundFailed,
+    NotRefundable, NotUnderReview, OrderNotFound,
 };
 use super::problem::Problem;
 use crate::payments::operator::{OperatorError, ReviewDecision};
@@ -24,7 +25,7 @@ use uuid::Uuid;
 pub struct AdminOrderView {
     #[schema(format = "uuid")]
     id: String,
-    #[schema(value_type = String, pattern = "^(pending_payment|payment_review|paid|payment_failed|expired|refund_pending|refunded)$")]
+    #[schema(value_type = String, pattern = "^(pending_payment|payment_review|paid|payment_failed|expired|refund_pending|refund_failed|refunded)$")]
     status: &'static str,
     customer: String,
     product_id: i64,
@@ -76,7 +77,7 @@ pub struct OrderPage {
 pub struct SearchParams {
     /// Only orders in this status.
     #[param(
-        pattern = "^(pending_payment|payment_review|paid|payment_failed|expired|refund_pending|refunded)$"
+        pattern = "^(pending_payment|payment_review|paid|payment_failed|expired|refund_pending|refund_failed|refunded)$"
     )]
     status: Option<String>,
     /// Only orders of this product.
@@ -201,6 +202,17 @@ pub struct SettleReview {
     decision: ReviewDecision,
 }
 
+/// The longest reason an operator may give, in characters.
+const REASON_MAX_CHARS: usize = 500;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundedElsewhere {
+    /// How the money went back (e.g. "bank transfer 2026-12-03, ref 88123"); kept in the ledger.
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+}
+
 fn order_id(raw: &str) -> Result<OrderId, Problem> {
     Uuid::try_parse(raw)
         .map(OrderId)
@@ -302,11 +314,11 @@ pub async fn detail(
             description = "A retry with the same key answers the order as it is now and refunds nothing twice."),
     ),
     responses(
-        (status = 202, description = "The full refund is on its way through the gateway (`refund_pending`, then `refunded`).", body = AdminOrderView),
+        (status = 202, description = "The full refund is on its way through the gateway (`refund_pending`, then `refunded`); for a `refund_failed` order, the gateway is asked again.", body = AdminOrderView),
         (status = 400, description = "The `Idempotency-Key` is missing or not valid.", body = BadRefund, content_type = "application/problem+json"),
         AdminOnly,
         (status = 404, description = "No such order.", body = OrderNotFound, content_type = "application/problem+json"),
-        (status = 409, description = "Only a paid order or one under review can be refunded.", body = NotRefundable, content_type = "application/problem+json"),
+        (status = 409, description = "Only a paid order, one under review, or one whose refund failed can be refunded.", body = NotRefundable, content_type = "application/problem+json"),
         DatabaseDown,
     ),
 )]
@@ -355,5 +367,44 @@ pub async fn settle_review(
         .settle_review(id, body.decision)
         .await
         .map_err(|e| operator_problem(e, &raw, "not_under_review"))?;
+    Ok(Json(AdminOrderView::from(&order)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/orders/{id}/refunded",
+    operation_id = "mark_refunded",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, format = "uuid", description = "The order's id.")),
+    request_body = RefundedElsewhere,
+    responses(
+        (status = 200, description = "The order, `refunded`: its money went back by other means, as the reason (now in the ledger) says.", body = AdminOrderView),
+        JsonBodyRefused,
+        AdminOnly,
+        (status = 404, description = "No such order.", body = OrderNotFound, content_type = "application/problem+json"),
+        (status = 409, description = "Only an order whose refund the gateway refused (`refund_failed`) can be marked refunded.", body = NotRefundFailed, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not a reason of 1 to 500 characters.", body = InvalidRequest, content_type = "application/problem+json"),
+        DatabaseDown,
+    ),
+)]
+pub async fn mark_refunded(
+    _: Admin,
+    State(state): State<AppState>,
+    PathId(raw): PathId,
+    ApiJson(body): ApiJson<RefundedElsewhere>,
+) -> Result<Json<AdminOrderView>, Problem> {
+    let reason = body.reason.as_str();
+    if reason.is_empty() || reason.chars().count() > REASON_MAX_CHARS {
+        return Err(Problem::invalid_request(format!(
+            "reason: must be 1 to {REASON_MAX_CHARS} characters"
+        )));
+    }
+    let id = order_id(&raw)?;
+    let order = state
+        .operator
+        .mark_refunded(id, reason)
+        .await
+        .map_err(|e| operator_problem(e, &raw, "not_refund_failed"))?;
     Ok(Json(AdminOrderView::from(&order)))
 }

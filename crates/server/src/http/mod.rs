@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/orders/{id}", get(admin_orders::detail))
         .route("/admin/orders/{id}/refund", post(admin_orders::refund))
         .route("/admin/orders/{id}/review", post(admin_orders::settle_review))
+        .route("/admin/orders/{id}/refunded", post(admin_orders::mark_refunded))
         .route("/orders", post(orders::create).get(orders::list))
         .route("/orders/{id}", get(orders::get))
         .route("/payments/vnpay/ipn", get(payments::ipn))

@@ -43,6 +43,7 @@ use utoipa::{Modify, OpenApi};
         admin_orders::detail,
         admin_orders::refund,
         admin_orders::settle_review,
+        admin_orders::mark_refunded,
         orders::create,
         orders::list,
         orders::get,
@@ -334,9 +335,11 @@ problems! {
     LimitExceeded = ["limit_exceeded"];
     /// The `Idempotency-Key` of a refund is missing or not valid.
     BadRefund = ["idempotency_key_required", "invalid_idempotency_key"];
-    /// Only a paid order, or one under review, can be refunded.
+    /// Only a paid order, one under review, or one whose refund failed, can be refunded.
     NotRefundable = ["not_refundable"];
     NotUnderReview = ["not_under_review"];
+    /// Only an order whose refund the gateway refused can be marked refunded.
+    NotRefundFailed = ["not_refund_failed"];
 }
 
 /// Answers that many routes give alike, documented once: each a type to name in a route's

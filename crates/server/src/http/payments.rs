@@ -97,7 +97,7 @@ pub async fn return_page(State(state): State<AppState>, RawQuery(query): RawQuer
             "Payment received",
             match order.as_ref().map(|o| o.status) {
                 Some(OrderStatus::Paid) => "Your order is paid. Thank you!".to_owned(),
-                Some(OrderStatus::RefundPending | OrderStatus::Refunded) => {
+                Some(OrderStatus::RefundPending | OrderStatus::RefundFailed | OrderStatus::Refunded) => {
                     "The items sold out before your payment arrived, so your money is being refunded.".to_owned()
                 }
                 _ => "The gateway reports your payment; your order will show it within moments.".to_owned(),

@@ -1,8 +1,11 @@
-//! What an operator does to an order's money: a full refund through the gateway (of a paid order, or
-//! of one under review), idempotent per `Idempotency-Key`; and settling an order under review as paid.
-//! Both move the order along the state machine like every other path, so the ledger says who did it;
-//! the refund itself goes out through the refunder, which retries it until the gateway accepts.
+//! What an operator does to an order's money: a full refund through the gateway (of a paid order, of
+//! one under review, or again after the gateway refused it too often), idempotent per
+//! `Idempotency-Key`; settling an order under review as paid; and recording that a refund the gateway
+//! refused was made by other means, with the operator's reason. Each moves the order along the state
+//! machine like every other path, so the ledger says who did it and why; the refund itself goes out
+//! through the refunder.
 
+use flashgate_core::order::REFUNDED_ELSEWHERE;
 use flashgate_core::order_search::OrderSearch;
 use flashgate_core::payment::GatewayPayment;
 use flashgate_core::ports::{OrderQueries, Transition, TransitionOutcome, Transitions};
@@ -44,8 +47,9 @@ fn refund_reason(key: &IdempotencyKey) -> String {
 }
 
 impl Operator {
-    /// Starts a full refund of a paid order or of one under review. A retry with the same key answers
-    /// the order as it is now, without a second refund.
+    /// Starts a full refund of a paid order or of one under review, or tries again one the gateway
+    /// refused too often. A retry with the same key answers the order as it is now, without a second
+    /// refund.
     pub async fn refund(&self, id: OrderId, key: &IdempotencyKey) -> Result<Order, OperatorError> {
         let reason = refund_reason(key);
         if self
@@ -58,7 +62,10 @@ impl Operator {
             return self.current(id).await;
         }
         let order = self.current(id).await?;
-        if !matches!(order.status, OrderStatus::Paid | OrderStatus::PaymentReview) {
+        if !matches!(
+            order.status,
+            OrderStatus::Paid | OrderStatus::PaymentReview | OrderStatus::RefundFailed
+        ) {
             return Err(OperatorError::WrongState(order.status));
         }
         let moved = self
@@ -93,6 +100,25 @@ impl Operator {
             .move_order(&order, to, reason.to_owned(), payment)
             .await?;
         tracing::info!(order_id = %id, to = to.as_str(), "operator settled an order under review");
+        Ok(moved)
+    }
+
+    /// Records that the money of an order whose refund the gateway refused was given back by other
+    /// means (a bank transfer, say); `reason` goes into the ledger.
+    pub async fn mark_refunded(&self, id: OrderId, reason: &str) -> Result<Order, OperatorError> {
+        let order = self.current(id).await?;
+        if order.status != OrderStatus::RefundFailed {
+            return Err(OperatorError::WrongState(order.status));
+        }
+        let moved = self
+            .move_order(
+                &order,
+                OrderStatus::Refunded,
+                format!("{REFUNDED_ELSEWHERE}{reason}"),
+                None,
+            )
+            .await?;
+        tracing::info!(order_id = %id, reason, "operator recorded a refund made outside the gateway");
         Ok(moved)
     }
 

@@ -1,6 +1,7 @@
 //! The `[vnpay]` settings (the gateway: terminal, secret, URLs, TLS, the bundled simulator) and the
-//! `[payments]` settings: how long money may still arrive after a hold ended, and how long the
-//! expirer waits past the payment link's `vnp_ExpireDate` before it asks the gateway.
+//! `[payments]` settings: how long money may still arrive after a hold ended, how long the expirer
+//! waits past the payment link's `vnp_ExpireDate` before it asks the gateway, and how many refusals
+//! of a refund the refunder takes before it hands the order to an operator.
 
 use crate::config::{Secret, within};
 use anyhow::bail;
@@ -86,6 +87,8 @@ pub struct PaymentSettings {
     #[serde_as(as = "DurationSeconds<u64>")]
     #[serde(rename = "expiry_grace_seconds")]
     pub expiry_grace: Duration,
+    /// Refusals of one order's refund after which it waits in `refund_failed` for an operator.
+    pub refund_max_refusals: u32,
 }
 
 impl PaymentSettings {
@@ -102,6 +105,12 @@ impl PaymentSettings {
             self.expiry_grace,
             Duration::ZERO,
             Duration::from_secs(3_600),
+        )?;
+        within(
+            "payments.refund_max_refusals",
+            self.refund_max_refusals,
+            1,
+            100,
         )
     }
 }
@@ -115,6 +124,7 @@ mod tests {
         let short = PaymentSettings {
             late_money_window: Duration::from_secs(2_999),
             expiry_grace: Duration::from_secs(60),
+            refund_max_refusals: 5,
         };
         let error = short.validate().unwrap_err().to_string();
         assert!(

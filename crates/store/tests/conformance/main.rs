@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod catalog;
+mod ends;
 mod leases;
 mod pooler;
 mod records;

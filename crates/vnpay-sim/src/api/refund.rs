@@ -74,6 +74,10 @@ pub(super) fn handle(sim: &SimHandle, value: Value) -> Response {
     if version != VERSION || (kind != "02" && kind != "03") {
         return reject(COMMAND, "03", "Invalid data format");
     }
+    if let Some(code) = sim.faults().refund_refused_with {
+        let meaning = vnpay::RefundResponseCode::from(code.as_str()).meaning();
+        return reject(COMMAND, &code, meaning);
+    }
     let now = VnpDateTime::from_instant(config.clock.now());
     let mut store = lock(&sim.0.store);
     if !store.use_request_id(tmn_code, now.date(), request_id) {

@@ -1,12 +1,15 @@
 //! The operator's order tools driven to each answer they document: search, detail, refund (with and
-//! without its key, of an order that cannot be refunded) and review settlement, on orders paid and
-//! put under review by signed IPNs.
+//! without its key, of an order that cannot be refunded), review settlement, and marking refunded an
+//! order whose refund the gateway refused, on orders paid and put under review by signed IPNs (the
+//! bundled simulator never saw those payments, so it refuses their refunds: 91).
 
 use super::checked::{ADMIN_TOKEN, Checked};
+use flashgate::workers::refunder::Refunder;
 use flashgate_core::OrderId;
-use flashgate_testkit::key;
+use flashgate_testkit::{eventually, key};
 use reqwest::Method;
 use serde_json::json;
+use std::time::Duration;
 use vnpay::{Callback, HashSecret, ResponseCode, TmnCode, TransactionStatus, TxnRef};
 
 /// The defaults file's VNPay terminal, which the test settings keep.
@@ -36,7 +39,8 @@ fn ipn(order: &serde_json::Value, response: ResponseCode, status: TransactionSta
     )
 }
 
-pub async fn the_admin_order_tools_answer_as_documented(c: &Checked<'_>) {
+/// `refunder` belongs to the checked instance, which hands an order to its operator after one refusal.
+pub async fn the_admin_order_tools_answer_as_documented(c: &Checked<'_>, refunder: &Refunder) {
     let created = c
         .admin(
             Method::POST,
@@ -155,6 +159,41 @@ pub async fn the_admin_order_tools_answer_as_documented(c: &Checked<'_>) {
     )
     .await
     .assert_problem(401, "unauthorized");
+
+    // The gateway refuses the paid order's refund: it waits for the operator, who records it refunded.
+    let refused = eventually(Duration::from_secs(10), || async {
+        refunder.run_once().await.unwrap();
+        let detail = admin_get(format!("/admin/orders/{}", id(paid))).await;
+        detail.assert_status(200)["order"]["status"] == "refund_failed"
+    })
+    .await;
+    assert!(refused, "the refused refund reached the operator");
+    let refunded = format!("/admin/orders/{}/refunded", id(paid));
+    let reason = json!({"reason": "bank transfer, ref 42"});
+    c.admin(
+        Method::POST,
+        &format!("/admin/orders/{}/refunded", id(pending)),
+        reason.clone(),
+    )
+    .await
+    .assert_problem(409, "not_refund_failed");
+    c.admin(
+        Method::POST,
+        &format!("/admin/orders/{}/refunded", uuid::Uuid::new_v4()),
+        reason.clone(),
+    )
+    .await
+    .assert_problem(404, "order_not_found");
+    c.admin(Method::POST, &refunded, json!({"reason": ""}))
+        .await
+        .assert_problem(422, "invalid_request");
+    c.call(Method::POST, &refunded, |r| r.json(&reason))
+        .await
+        .assert_problem(401, "unauthorized");
+    c.refuse_bodies(Method::POST, &refunded, ADMIN_TOKEN, None)
+        .await;
+    let marked = c.admin(Method::POST, &refunded, reason).await;
+    assert_eq!(marked.assert_status(200)["status"], "refunded");
 
     let settle = format!("/admin/orders/{}/review", id(review));
     let accepted = c

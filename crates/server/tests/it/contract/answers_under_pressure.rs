@@ -74,6 +74,7 @@ pub async fn rate_limits_answer_as_documented(backend: Backend, contract: &Contr
         (Method::GET, format!("/admin/orders/{order_id}")),
         (Method::POST, format!("/admin/orders/{order_id}/refund")),
         (Method::POST, format!("/admin/orders/{order_id}/review")),
+        (Method::POST, format!("/admin/orders/{order_id}/refunded")),
         (Method::GET, "/admin/dashboard".to_owned()),
         (Method::POST, "/admin/dashboard/login".to_owned()),
         (Method::GET, "/admin/dashboard/events".to_owned()),
@@ -220,13 +221,19 @@ pub async fn a_lost_database_answers_as_documented(contract: &Contract) {
             json!({"decision": "refund"}),
         )
         .await,
+        c.admin(
+            Method::POST,
+            &format!("/admin/orders/{}/refunded", uuid::Uuid::new_v4()),
+            json!({"reason": "bank transfer"}),
+        )
+        .await,
         c.buyer(
             Method::GET,
             &format!("/orders/{}", uuid::Uuid::new_v4()),
             &token,
         )
         .await,
-        // Sessions live in the database when there is no Redis.
+        // Sessions live in the database.
         c.call(Method::POST, "/sessions", |r| r.bearer_auth(&token))
             .await,
         c.call(Method::DELETE, "/sessions/current", |r| {

@@ -13,6 +13,7 @@ mod late_window;
 mod lost_webhooks;
 mod operator;
 mod paying;
+mod refusals;
 mod review;
 mod workers;
 
