@@ -197,3 +197,54 @@ INI
     for _ in $(seq 1 30); do pgbouncer_up && return; sleep 1; done
     die "PgBouncer does not answer at $FLASHGATE_TEST_PGBOUNCER_URL: see $PGBOUNCER_DIR/pgbouncer.log"
 }
+
+# A local Redis Cluster for the tests that run the fast path on a cluster: three masters and a replica
+# each on ports 57001-57006 (one redis-server per port, no persistence; the cluster bus on the port
+# + 1000, since the default + 10000 would pass 65535), under a folder of its own. A short node timeout lets a replica take over within seconds when a test fails a master. Started once per
+# run, reused when already healthy; a half-made cluster (a node down, slots unassigned) is torn down
+# and made again. Exports FLASHGATE_TEST_REDIS_CLUSTER_URL (every node, comma-separated).
+REDIS_CLUSTER_DIR="${FLASHGATE_TEST_REDIS_CLUSTER_DIR:-${TMPDIR:-/tmp}/flashgate-redis-cluster}"
+REDIS_CLUSTER_PORTS="57001 57002 57003 57004 57005 57006"
+
+redis_cluster_ok() {
+    local port
+    for port in $REDIS_CLUSTER_PORTS; do
+        redis-cli -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || return 1
+    done
+    # Six nodes known and connected, none failing, three of them replicas (a node restarted empty
+    # knows only itself; a replica still joining shows as a master without slots).
+    local nodes
+    nodes=$(redis-cli -p "${REDIS_CLUSTER_PORTS%% *}" cluster nodes 2>/dev/null) || return 1
+    [ "$(grep -v fail <<<"$nodes" | grep -c ' connected')" = 6 ] && [ "$(grep -c ' slave ' <<<"$nodes")" = 3 ]
+}
+
+ensure_redis_cluster() {
+    local port nodes=""
+    for port in $REDIS_CLUSTER_PORTS; do nodes="$nodes${nodes:+,}redis://127.0.0.1:$port"; done
+    export FLASHGATE_TEST_REDIS_CLUSTER_URL="$nodes"
+    redis_cluster_ok && return
+    command -v redis-server >/dev/null || ensure_redis
+    say "starting a Redis Cluster of 3 masters and 3 replicas on ports 57001-57006"
+    for port in $REDIS_CLUSTER_PORTS; do
+        redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+    done
+    rm -rf "$REDIS_CLUSTER_DIR"
+    for port in $REDIS_CLUSTER_PORTS; do
+        mkdir -p "$REDIS_CLUSTER_DIR/$port"
+        redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$REDIS_CLUSTER_DIR/$port" \
+            --cluster-enabled yes --cluster-port $((port + 1000)) --cluster-config-file nodes.conf \
+            --cluster-node-timeout 2000 \
+            --save "" --appendonly no --logfile "$REDIS_CLUSTER_DIR/$port/redis.log" \
+            --pidfile "$REDIS_CLUSTER_DIR/$port/redis.pid" >/dev/null \
+            || die "redis-server did not start on port $port: see $REDIS_CLUSTER_DIR/$port/redis.log"
+    done
+    for port in $REDIS_CLUSTER_PORTS; do
+        for _ in $(seq 1 50); do redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+    done
+    # shellcheck disable=SC2086
+    redis-cli --cluster create $(printf '127.0.0.1:%s ' $REDIS_CLUSTER_PORTS) --cluster-replicas 1 \
+        --cluster-yes >"$REDIS_CLUSTER_DIR/create.log" 2>&1 \
+        || die "redis-cli --cluster create failed: see $REDIS_CLUSTER_DIR/create.log"
+    for _ in $(seq 1 60); do redis_cluster_ok && return; sleep 0.5; done
+    die "the Redis Cluster did not reach cluster_state:ok: see $REDIS_CLUSTER_DIR/*/redis.log"
+}

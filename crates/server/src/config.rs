@@ -105,10 +105,20 @@ impl Settings {
     /// Checks what types alone cannot, naming the offending key.
     pub fn validate(&self) -> anyhow::Result<()> {
         let loopback = self.listen.ip().is_loopback();
-        if let Some(url) = self.redis_url()
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
-        {
-            bail!("redis_url: must start with redis:// or rediss://");
+        if let Some(url) = self.redis_url() {
+            // One node, or several of one cluster, all spoken to alike (TLS or not).
+            let options = flashgate_shared_state::RedisOptions::new(url);
+            let nodes = options.nodes();
+            let scheme = if url.trim_start().starts_with("rediss://") {
+                "rediss://"
+            } else {
+                "redis://"
+            };
+            if nodes.iter().any(|node| !node.starts_with(scheme)) {
+                bail!(
+                    "redis_url: every node must start with redis:// or rediss://, all of them the same"
+                );
+            }
         }
         self.auth.validate(loopback)?;
         crate::safety::check(self, loopback)?;
@@ -235,6 +245,23 @@ mod tests {
         let figment = defaults().merge(Serialized::default("listen", "0.0.0.0:8080"));
         let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
         assert!(error.contains("admin_token"), "{error}");
+    }
+
+    #[test]
+    fn a_redis_url_names_one_node_or_several_of_one_scheme() {
+        let with = |url: &str| {
+            Settings::from_figment(defaults().merge(Serialized::default("redis_url", url)))
+        };
+        assert!(with("redis://127.0.0.1:7001").is_ok());
+        assert!(with("redis://127.0.0.1:7001, redis://127.0.0.1:7002").is_ok());
+        for bad in [
+            "127.0.0.1:7001",
+            "redis://127.0.0.1:7001,rediss://127.0.0.1:7002",
+            "rediss://127.0.0.1:7001,127.0.0.1:7002",
+        ] {
+            let error = format!("{:#}", with(bad).unwrap_err());
+            assert!(error.contains("redis_url"), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A long-lived Redis pub/sub subscription that survives outages: it reconnects with backoff and,
 //! after every (re)subscribe, tells its owner to resynchronise, because messages published while it
-//! was away are gone for good.
+//! was away are gone for good. On a Redis Cluster every node hears every PUBLISH, so it listens on
+//! any one node, and when that node fails (a master's failover, say) it moves on to the next.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,12 +32,18 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 impl Subscription {
     pub(crate) fn spawn(backend: &RedisBackend, channel: String, handler: Handler) -> Self {
         let (ready_tx, ready) = watch::channel(false);
-        let client = backend.client().clone();
+        let backend = backend.clone();
         let timeout = backend.connect_timeout();
         let task = tokio::spawn(async move {
             let mut backoff = Duration::from_millis(50);
+            // Each attempt tries the next node: the one that just failed is the least likely to answer.
+            let mut attempt = 0usize;
             loop {
-                match subscribe(&client, &channel, timeout).await {
+                let subscribed = match backend.pubsub_node(attempt).await {
+                    Some(client) => subscribe(&client, &channel, timeout).await,
+                    None => Err("no redis node to subscribe on".to_owned()),
+                };
+                match subscribed {
                     Ok(pubsub) => {
                         handler(BusEvent::Resync);
                         ready_tx.send_replace(true);
@@ -50,6 +57,7 @@ impl Subscription {
                 let jitter = Duration::from_millis(rand::random_range(0..=50));
                 tokio::time::sleep(backoff + jitter).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
+                attempt = attempt.wrapping_add(1);
             }
         });
         Self { task, ready }

@@ -82,9 +82,11 @@ impl Spawn {
         self
     }
 
-    /// The gate, limits, cache and sessions on the shared Redis, under this test's own key prefix.
+    /// The gate, limits, cache and sessions on the shared Redis (or Redis Cluster), under this test's
+    /// own key prefix.
     pub fn redis(self, redis: &TestRedis) -> Self {
         self.set("redis_url", redis.url())
+            .set("redis.cluster", redis.is_cluster())
             .set("redis.key_prefix", &redis.prefix)
     }
 

@@ -135,7 +135,9 @@ impl SharedState {
 }
 
 fn connect(settings: &Settings, url: &str) -> anyhow::Result<RedisBackend> {
-    let mut options = RedisOptions::new(url).with_key_prefix(settings.redis.key_prefix.clone());
+    let mut options = RedisOptions::new(url)
+        .with_key_prefix(settings.redis.key_prefix.clone())
+        .with_cluster(settings.redis.cluster);
     options.connect_timeout = settings.redis.connect_timeout;
     options.response_timeout = settings.redis.response_timeout;
     options.root_ca_pem = crate::tls::root_ca("redis.root_ca_file", &settings.redis.root_ca_file)?;
@@ -147,6 +149,8 @@ fn connect(settings: &Settings, url: &str) -> anyhow::Result<RedisBackend> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
+    /// `redis_url` names nodes of a Redis Cluster (implied when it names several).
+    pub cluster: bool,
     pub key_prefix: String,
     #[serde_as(as = "DurationMilliSeconds<u64>")]
     #[serde(rename = "connect_timeout_ms")]

@@ -4,7 +4,8 @@
 //! field `revoked` until the session would have ended, so that no instance copies it back from a
 //! database read that raced the revocation. A copy's TTL follows its idle expiry, so Redis drops dead
 //! sessions by itself; whether a session is live is decided by the caller's clock against the stored
-//! times.
+//! times. Every command names one session's key, but for `forget`'s DEL of many, which a cluster
+//! connection splits by slot.
 
 use std::sync::LazyLock;
 use std::time::Duration;

@@ -184,6 +184,7 @@ fn config() -> CacheConfig {
     }
 }
 
+/// Each scenario on the in-process cache, on the single Redis and on the Redis Cluster.
 macro_rules! cache_suite {
     ($($name:ident),* $(,)?) => {
         mod in_process {
@@ -198,16 +199,22 @@ macro_rules! cache_suite {
             )*
         }
         mod on_redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let redis = super::TestRedis::new();
-                    let a = std::sync::Arc::new(super::RedisCache::new(redis.backend().await, super::config()).await);
-                    let b = std::sync::Arc::new(super::RedisCache::new(redis.backend().await, super::config()).await);
-                    super::$name((a, b)).await;
-                }
-            )*
+            cache_suite!(@redis new, $($name),*);
         }
+        mod on_redis_cluster {
+            cache_suite!(@redis cluster, $($name),*);
+        }
+    };
+    (@redis $redis:ident, $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let redis = super::TestRedis::$redis();
+                let a = std::sync::Arc::new(super::RedisCache::new(redis.backend().await, super::config()).await);
+                let b = std::sync::Arc::new(super::RedisCache::new(redis.backend().await, super::config()).await);
+                super::$name((a, b)).await;
+            }
+        )*
     };
 }
 
@@ -221,9 +228,7 @@ cache_suite!(
     typed_values_round_trip_as_json,
 );
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn instances_share_the_redis_level() {
-    let redis = TestRedis::new();
+async fn instances_share_the_redis_level(redis: TestRedis) {
     let a = RedisCache::new(redis.backend().await, config()).await;
     let b = RedisCache::new(redis.backend().await, config()).await;
     let source = Source::with(b"shared");
@@ -238,26 +243,26 @@ async fn instances_share_the_redis_level() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn l2_entries_expire_with_jitter() {
-    let redis = TestRedis::new();
+async fn l2_entries_expire_with_jitter(redis: TestRedis) {
     let cache = RedisCache::new(redis.backend().await, config()).await;
     let source = Source::with(b"x");
     for i in 0..20 {
         get(&cache, &format!("k{i}"), &source).await;
     }
-    let mut conn = redis::Client::open(crate::common::redis_url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut conn = redis.connection();
     let mut ttls = std::collections::BTreeSet::new();
     for i in 0..20 {
         let ttl: i64 = redis::cmd("PTTL")
             .arg(format!("{}{{c:k{i}}}:v", redis.prefix))
-            .query(&mut conn)
+            .query(&mut *conn)
             .unwrap();
         assert!((55_000..=65_000).contains(&ttl), "ttl {ttl}");
         ttls.insert(ttl / 100);
     }
     assert!(ttls.len() > 1, "all L2 entries expire together: {ttls:?}");
 }
+
+on_each_redis!(
+    instances_share_the_redis_level,
+    l2_entries_expire_with_jitter
+);

@@ -419,6 +419,7 @@ async fn a_fenced_give_back_only_counts_under_its_epoch(g: Gates) {
     ));
 }
 
+/// Each scenario on the in-process gate, on the single Redis and on the Redis Cluster.
 macro_rules! gate_suite {
     ($($name:ident),* $(,)?) => {
         mod in_process {
@@ -432,15 +433,21 @@ macro_rules! gate_suite {
             )*
         }
         mod on_redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let redis = super::TestRedis::new();
-                    let gates = super::redis_gates(&redis, 3).await;
-                    super::$name(gates.into_iter().map(|g| g as std::sync::Arc<dyn super::Gate>).collect()).await;
-                }
-            )*
+            gate_suite!(@redis new, $($name),*);
         }
+        mod on_redis_cluster {
+            gate_suite!(@redis cluster, $($name),*);
+        }
+    };
+    (@redis $redis:ident, $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let redis = super::TestRedis::$redis();
+                let gates = super::redis_gates(&redis, 3).await;
+                super::$name(gates.into_iter().map(|g| g as std::sync::Arc<dyn super::Gate>).collect()).await;
+            }
+        )*
     };
 }
 

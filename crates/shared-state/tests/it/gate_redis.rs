@@ -1,5 +1,6 @@
 //! Admission-gate behaviour that only the Redis gate has: state loss, key expiry, sold-out flags
-//! shared between instances, and the key layout.
+//! shared between instances, and the key layout (one slot per product on a cluster); each on the single
+//! Redis and on the Redis Cluster.
 
 use std::time::Duration;
 
@@ -19,9 +20,7 @@ async fn in_process_gate_forgets_like_a_flushed_redis() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_redis_state_reads_as_not_loaded_until_rebuilt() {
-    let redis = TestRedis::new();
+async fn lost_redis_state_reads_as_not_loaded_until_rebuilt(redis: TestRedis) {
     let gates = redis_gates(&redis, 1).await;
     gates[0].load(&product(5), &[]).await.unwrap();
     assert!(matches!(
@@ -44,9 +43,7 @@ async fn lost_redis_state_reads_as_not_loaded_until_rebuilt() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idempotency_keys_expire_after_their_ttl() {
-    let redis = TestRedis::new();
+async fn idempotency_keys_expire_after_their_ttl(redis: TestRedis) {
     let config = GateConfig {
         idempotency_ttl: Duration::from_millis(100),
         ..GateConfig::default()
@@ -64,9 +61,7 @@ async fn idempotency_keys_expire_after_their_ttl() {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sold_out_is_shared_between_instances_and_answered_from_memory() {
-    let redis = TestRedis::new();
+async fn sold_out_is_shared_between_instances_and_answered_from_memory(redis: TestRedis) {
     let config = GateConfig {
         sold_out_ttl: Duration::from_secs(60),
         ..GateConfig::default()
@@ -123,9 +118,7 @@ async fn sold_out_is_shared_between_instances_and_answered_from_memory() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_local_sold_out_flag_expires_on_its_own() {
-    let redis = TestRedis::new();
+async fn a_local_sold_out_flag_expires_on_its_own(redis: TestRedis) {
     // Long enough that a busy machine still sees the flag right after the admission.
     let config = GateConfig {
         sold_out_ttl: Duration::from_secs(1),
@@ -146,9 +139,7 @@ async fn a_local_sold_out_flag_expires_on_its_own() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gate_keys_of_one_product_share_a_hash_tag() {
-    let redis = TestRedis::new();
+async fn gate_keys_of_one_product_share_a_hash_tag(redis: TestRedis) {
     let gates = redis_gates(&redis, 1).await;
     gates[0]
         .load(&product(5), &[("x".to_owned(), 1)])
@@ -162,4 +153,27 @@ async fn gate_keys_of_one_product_share_a_hash_tag() {
         keys.iter()
             .all(|k| k.starts_with(&format!("{}{{p:{P}}}:", redis.prefix)))
     );
+    if redis.is_cluster() {
+        // So every script of the product runs on one shard: a cluster refuses keys of two slots.
+        let mut conn = redis.connection();
+        let slots: std::collections::BTreeSet<i64> = keys
+            .iter()
+            .map(|k| {
+                redis::cmd("CLUSTER")
+                    .arg("KEYSLOT")
+                    .arg(k)
+                    .query(&mut *conn)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(slots.len(), 1, "{slots:?}");
+    }
 }
+
+on_each_redis!(
+    lost_redis_state_reads_as_not_loaded_until_rebuilt,
+    idempotency_keys_expire_after_their_ttl,
+    sold_out_is_shared_between_instances_and_answered_from_memory,
+    a_local_sold_out_flag_expires_on_its_own,
+    gate_keys_of_one_product_share_a_hash_tag,
+);

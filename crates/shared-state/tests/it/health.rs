@@ -74,15 +74,15 @@ async fn the_cache_serves_from_the_loader_while_redis_is_down() {
     assert!(cache.invalidate("k").await.unwrap_err().is_unavailable());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reachable_redis_is_healthy() {
-    let redis = TestRedis::new();
+async fn a_reachable_redis_is_healthy(redis: TestRedis) {
     let backend = redis.backend().await;
     backend.ping().await.unwrap();
     let snapshot = backend.health().snapshot();
     assert!(!snapshot.degraded);
     assert_eq!(snapshot.consecutive_failures, 0);
 }
+
+on_each_redis!(a_reachable_redis_is_healthy);
 
 #[test]
 fn a_prefix_with_braces_is_refused_since_it_would_break_hash_tags() {

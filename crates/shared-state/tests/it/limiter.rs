@@ -180,6 +180,7 @@ async fn strikes_outside_the_window_are_forgotten(l: Arc<dyn RateLimiter>, clock
     }
 }
 
+/// Each scenario on the in-process limiter, on the single Redis and on the Redis Cluster.
 macro_rules! limiter_suite {
     ($($name:ident),* $(,)?) => {
         mod in_process {
@@ -193,16 +194,22 @@ macro_rules! limiter_suite {
             )*
         }
         mod on_redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let redis = super::TestRedis::new();
-                    let clock = super::ManualClock::at_ms(super::START_MS);
-                    let l = super::RedisLimiter::new(redis.backend().await, super::policies(), std::sync::Arc::new(clock.clone())).unwrap();
-                    super::$name(std::sync::Arc::new(l), clock).await;
-                }
-            )*
+            limiter_suite!(@redis new, $($name),*);
         }
+        mod on_redis_cluster {
+            limiter_suite!(@redis cluster, $($name),*);
+        }
+    };
+    (@redis $redis:ident, $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let redis = super::TestRedis::$redis();
+                let clock = super::ManualClock::at_ms(super::START_MS);
+                let l = super::RedisLimiter::new(redis.backend().await, super::policies(), std::sync::Arc::new(clock.clone())).unwrap();
+                super::$name(std::sync::Arc::new(l), clock).await;
+            }
+        )*
     };
 }
 
@@ -215,9 +222,7 @@ limiter_suite!(
     strikes_outside_the_window_are_forgotten,
 );
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_two_limiters_agree_on_a_long_irregular_sequence() {
-    let redis = TestRedis::new();
+async fn the_two_limiters_agree_on_a_long_irregular_sequence(redis: TestRedis) {
     let clock = ManualClock::at_ms(START_MS);
     let shared: Arc<dyn Clock> = Arc::new(clock.clone());
     let policies = vec![Policy::new("p", 4, Duration::from_millis(200)).with_burst(3)];
@@ -245,9 +250,7 @@ async fn the_two_limiters_agree_on_a_long_irregular_sequence() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bans_are_shared_through_redis_and_then_answered_from_memory() {
-    let redis = TestRedis::new();
+async fn bans_are_shared_through_redis_and_then_answered_from_memory(redis: TestRedis) {
     let clock = ManualClock::at_ms(START_MS);
     let make = |backend| {
         RedisLimiter::new(
@@ -290,9 +293,7 @@ async fn bans_are_shared_through_redis_and_then_answered_from_memory() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_checks_on_several_instances_admit_exactly_the_burst() {
-    let redis = TestRedis::new();
+async fn concurrent_checks_on_several_instances_admit_exactly_the_burst(redis: TestRedis) {
     let clock = ManualClock::at_ms(START_MS);
     let mut limiters = Vec::new();
     for _ in 0..3 {
@@ -313,6 +314,12 @@ async fn concurrent_checks_on_several_instances_admit_exactly_the_burst() {
         .count();
     assert_eq!(allowed, 10);
 }
+
+on_each_redis!(
+    the_two_limiters_agree_on_a_long_irregular_sequence,
+    bans_are_shared_through_redis_and_then_answered_from_memory,
+    concurrent_checks_on_several_instances_admit_exactly_the_burst,
+);
 
 #[test]
 fn policies_that_cannot_work_are_rejected() {
