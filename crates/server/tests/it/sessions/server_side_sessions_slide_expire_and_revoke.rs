@@ -1,4 +1,4 @@
-//! Server-side sessions on each keeper (SQLite, PostgreSQL, Redis): they work, slide on use, expire
+//! Server-side sessions on each keeper (SQLite, PostgreSQL, Redis, Redis Cluster): they work, slide on use, expire
 //! after idle time and at their absolute cap (on a driven clock), a revocation on one instance is
 //! refused by another at once, `auth.buyers` refuses the kind it does not allow, and a forged id is
 //! refused without a write.
@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use time::{Duration, OffsetDateTime};
 
-/// Instantiates `async fn scenario(Keeper)` once per keeper: `scenario::sqlite`, `::postgres`, `::redis`.
+/// Instantiates `async fn scenario(Keeper)` once per keeper: `scenario::sqlite`, `::postgres`, `::redis`,
+/// `::redis_cluster`.
 macro_rules! on_each_keeper {
     ($($scenario:ident),+ $(,)?) => {$(
         mod $scenario {
@@ -32,6 +33,11 @@ macro_rules! on_each_keeper {
             #[tokio::test]
             async fn redis() {
                 super::$scenario(Keeper::Redis).await;
+            }
+
+            #[tokio::test]
+            async fn redis_cluster() {
+                super::$scenario(Keeper::RedisCluster).await;
             }
         }
     )+};

@@ -13,6 +13,7 @@ pub enum Keeper {
     Sqlite,
     Postgres,
     Redis,
+    RedisCluster,
 }
 
 /// A database for one test, and the shared Redis prefix when sessions live on Redis.
@@ -26,9 +27,13 @@ impl Ground {
         Self {
             db: match keeper {
                 Keeper::Postgres => TestDatabase::postgres().await,
-                Keeper::Sqlite | Keeper::Redis => TestDatabase::sqlite(),
+                Keeper::Sqlite | Keeper::Redis | Keeper::RedisCluster => TestDatabase::sqlite(),
             },
-            redis: (keeper == Keeper::Redis).then(TestRedis::new),
+            redis: match keeper {
+                Keeper::Redis => Some(TestRedis::new()),
+                Keeper::RedisCluster => Some(TestRedis::cluster()),
+                Keeper::Sqlite | Keeper::Postgres => None,
+            },
         }
     }
 

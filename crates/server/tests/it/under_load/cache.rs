@@ -61,10 +61,10 @@ async fn cold_reads(instance: &Arc<Instance>, product: i64, n: usize) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ten_thousand_cold_reads_make_one_database_query_per_instance_on_redis() {
+on_each_redis!(ten_thousand_cold_reads_make_one_database_query_per_instance);
+
+async fn ten_thousand_cold_reads_make_one_database_query_per_instance(redis: TestRedis) {
     let db = TestDatabase::postgres().await;
-    let redis = TestRedis::new();
     let mut all = Vec::new();
     for _ in 0..3 {
         all.push(counted(unlimited(Backend::Postgres).redis(&redis), &db).await);
@@ -116,10 +116,10 @@ async fn change_price(instance: &Instance, product: i64, to: i64) {
     answer.assert_status(200);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_price_change_reaches_every_instance_at_once_over_pub_sub() {
+on_each_redis!(a_price_change_reaches_every_instance_at_once_over_pub_sub);
+
+async fn a_price_change_reaches_every_instance_at_once_over_pub_sub(redis: TestRedis) {
     let db = TestDatabase::postgres().await;
-    let redis = TestRedis::new();
     // Entries live ten minutes: only the invalidation broadcast can explain a fresh price.
     let spawn = unlimited(Backend::Postgres)
         .redis(&redis)
@@ -210,7 +210,9 @@ async fn product_answers_carry_validators_and_unknown_ids_are_cached_briefly() {
     assert_eq!(gets.load(Ordering::SeqCst), before + 1);
 }
 
-async fn units_left_are_live(redis: Option<&TestRedis>) {
+on_each_fast_path!(units_left_shown_to_buyers_come_from_the_gate);
+
+async fn units_left_shown_to_buyers_come_from_the_gate(redis: Option<&TestRedis>) {
     let spawn = on(redis, gated_sale);
     let db = spawn.backend().database().await;
     let instance = spawn.instance(&db).await;
@@ -231,15 +233,4 @@ async fn units_left_are_live(redis: Option<&TestRedis>) {
         .unwrap()
         .clone();
     assert_eq!(available(listed), 3);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn units_left_shown_to_buyers_come_from_the_gate_on_redis() {
-    let redis = TestRedis::new();
-    units_left_are_live(Some(&redis)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn units_left_shown_to_buyers_come_from_the_gate_on_the_embedded_twin() {
-    units_left_are_live(None).await;
 }

@@ -130,12 +130,24 @@ async fn instances(n: usize, spawn: Spawn, db: &TestDatabase) -> Vec<Arc<Instanc
     all
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn gated_never_oversells_across_three_instances() {
-    let db = TestDatabase::postgres().await;
-    let redis = TestRedis::new();
-    let spawn = gated_sale(Backend::Postgres).redis(&redis);
-    let all = instances(3, spawn, &db).await;
+/// Instances sharing the fast path: three on Redis, one on the in-process twins.
+async fn sharing(redis: Option<&TestRedis>) -> (Vec<Arc<Instance>>, TestDatabase) {
+    let spawn = on(redis, gated_sale);
+    let db = spawn.backend().database().await;
+    let n = if redis.is_some() { 3 } else { 1 };
+    (instances(n, spawn, &db).await, db)
+}
+
+on_each_fast_path!(
+    gated_never_oversells,
+    quota_and_idempotency_hold,
+    a_winners_retry_after_the_sell_out_replays_the_order,
+    released_and_restocked_units_reach_the_gate,
+    units_stranded_in_the_gate_are_sold_after_all,
+);
+
+async fn gated_never_oversells(redis: Option<&TestRedis>) {
+    let (all, _db) = sharing(redis).await;
     let product = all[0].api.product(UNITS, Some(2)).await;
     let sale = sale(&all, product, None).await;
     assert_sold_exactly(&all[0], product, &sale, UNITS).await;
@@ -251,19 +263,10 @@ fn fallbacks(instance: &Instance) -> u64 {
     gate.stats().fallbacks.load(Ordering::SeqCst)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn gated_never_oversells_on_the_embedded_twins() {
-    let db = TestDatabase::sqlite();
-    let all = instances(1, gated_sale(Backend::Sqlite), &db).await;
-    let product = all[0].api.product(UNITS, Some(2)).await;
-    let sale = sale(&all, product, None).await;
-    assert_sold_exactly(&all[0], product, &sale, UNITS).await;
-    assert_never_over_admitted(&all);
-}
-
 /// One customer's many concurrent requests: exactly the limit with distinct keys, exactly one order
 /// with one key (every answer the same), and a conflict for the key reused with another body.
-async fn quota_and_idempotency_hold(all: Vec<Arc<Instance>>) {
+async fn quota_and_idempotency_hold(redis: Option<&TestRedis>) {
+    let (all, _db) = sharing(redis).await;
     let product = all[0].api.product(100, Some(3)).await;
     let distinct = (0..60).map(|i| {
         let instance = Arc::clone(&all[i % all.len()]);
@@ -313,28 +316,11 @@ async fn quota_and_idempotency_hold(all: Vec<Arc<Instance>>) {
     assert_never_over_admitted(&all);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn quota_and_idempotency_hold_through_the_gate_on_redis() {
-    let db = TestDatabase::postgres().await;
-    let redis = TestRedis::new();
-    let spawn = gated_sale(Backend::Postgres).redis(&redis);
-    quota_and_idempotency_hold(instances(3, spawn, &db).await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn quota_and_idempotency_hold_through_the_gate_on_the_embedded_twins() {
-    let db = TestDatabase::sqlite();
-    let spawn = gated_sale(Backend::Sqlite);
-    quota_and_idempotency_hold(instances(1, spawn, &db).await).await;
-}
-
 /// Units released by the state machine, and restocked ones, reopen a sold-out product.
 /// Once a product is sold out, the crowd is answered from memory, but a winner's retry, on any
 /// instance, still gets its order back, also after Redis lost the keys and the gate was rebuilt.
-async fn a_winners_retry_after_the_sell_out_replays_the_order(
-    all: Vec<Arc<Instance>>,
-    redis: Option<&TestRedis>,
-) {
+async fn a_winners_retry_after_the_sell_out_replays_the_order(redis: Option<&TestRedis>) {
+    let (all, _db) = sharing(redis).await;
     let product = all[0].api.product(1, Some(1)).await;
     let (status, won) = all[0].api.buy("winner", "w-1", product, 1).await.parts();
     assert_eq!(status, 201, "{won}");
@@ -363,26 +349,6 @@ async fn a_winners_retry_after_the_sell_out_replays_the_order(
     all[0].assert_audit_clean().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_winners_retry_after_the_sell_out_replays_the_order_on_redis() {
-    let db = TestDatabase::postgres().await;
-    let redis = TestRedis::new();
-    let spawn = gated_sale(Backend::Postgres).redis(&redis);
-    a_winners_retry_after_the_sell_out_replays_the_order(
-        instances(3, spawn, &db).await,
-        Some(&redis),
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_winners_retry_after_the_sell_out_replays_the_order_on_the_embedded_twins() {
-    let db = TestDatabase::sqlite();
-    let spawn = gated_sale(Backend::Sqlite);
-    a_winners_retry_after_the_sell_out_replays_the_order(instances(1, spawn, &db).await, None)
-        .await;
-}
-
 async fn released_and_restocked_units_reach_the_gate(redis: Option<&TestRedis>) {
     let clock = manual_clock();
     let spawn = on(redis, gated_sale).clock(clock.clone());
@@ -405,17 +371,6 @@ async fn released_and_restocked_units_reach_the_gate(redis: Option<&TestRedis>) 
     assert_eq!(instance.api.buy("e", "e1", product, 1).await.status, 409);
     instance.assert_audit_clean().await;
     assert_never_over_admitted(&[Arc::new(instance)]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn released_and_restocked_units_reach_the_gate_on_redis() {
-    let redis = TestRedis::new();
-    released_and_restocked_units_reach_the_gate(Some(&redis)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn released_and_restocked_units_reach_the_gate_on_the_embedded_twins() {
-    released_and_restocked_units_reach_the_gate(None).await;
 }
 
 /// Units an admission took and never wrote (its instance died on the way) are found by the keeper
@@ -448,17 +403,6 @@ async fn units_stranded_in_the_gate_are_sold_after_all(redis: Option<&TestRedis>
     assert_eq!(instance.api.buy("b", "b", product, 1).await.status, 201);
     assert_eq!(instance.api.buy("c", "c", product, 1).await.status, 409);
     instance.assert_audit_clean().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn units_stranded_in_the_gate_are_sold_after_all_on_redis() {
-    let redis = TestRedis::new();
-    units_stranded_in_the_gate_are_sold_after_all(Some(&redis)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn units_stranded_in_the_gate_are_sold_after_all_on_the_embedded_twins() {
-    units_stranded_in_the_gate_are_sold_after_all(None).await;
 }
 
 /// A purchase whose request timed out before its batch was written is left out and its admission

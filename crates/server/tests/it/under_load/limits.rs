@@ -8,6 +8,12 @@ use flashgate_testkit::manual_clock;
 use flashgate_testkit::{Backend, Instance, RedisProcess, Spawn, TestDatabase, TestRedis, client};
 use serde_json::Value;
 
+on_each_fast_path!(
+    the_limiter_admits_exactly_its_burst_then_refuses_with_headers,
+    a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing,
+    the_penalty_box_blocks_and_releases_on_time,
+);
+
 /// Reads: burst 5, one more a second; the penalty box far away unless a test brings it close.
 fn limits(backend: Backend) -> Spawn {
     super::spawn(backend)
@@ -37,7 +43,7 @@ fn header(response: &reqwest::Response, name: &str) -> String {
     response.headers()[name].to_str().unwrap().to_owned()
 }
 
-async fn exact_burst_then_refusal(redis: Option<&TestRedis>) {
+async fn the_limiter_admits_exactly_its_burst_then_refuses_with_headers(redis: Option<&TestRedis>) {
     let spawn = on(redis, limits).clock(manual_clock());
     let db = spawn.backend().database().await;
     let instance = spawn.instance(&db).await;
@@ -65,18 +71,7 @@ async fn exact_burst_then_refusal(redis: Option<&TestRedis>) {
     assert_eq!(read(&http, &instance, "/healthz", None).await.status(), 200);
 }
 
-#[tokio::test]
-async fn the_limiter_admits_exactly_its_burst_then_refuses_with_headers_on_redis() {
-    let redis = TestRedis::new();
-    exact_burst_then_refusal(Some(&redis)).await;
-}
-
-#[tokio::test]
-async fn the_limiter_admits_exactly_its_burst_then_refuses_with_headers_in_process() {
-    exact_burst_then_refusal(None).await;
-}
-
-async fn forwarded_for(redis: Option<&TestRedis>) {
+async fn a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing(redis: Option<&TestRedis>) {
     let spawn = on(redis, limits).clock(manual_clock());
     let db = spawn.backend().database().await;
     let http = client();
@@ -134,17 +129,6 @@ async fn forwarded_for(redis: Option<&TestRedis>) {
 }
 
 #[tokio::test]
-async fn a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing_on_redis() {
-    let redis = TestRedis::new();
-    forwarded_for(Some(&redis)).await;
-}
-
-#[tokio::test]
-async fn a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing_in_process() {
-    forwarded_for(None).await;
-}
-
-#[tokio::test]
 async fn purchases_are_limited_per_customer_whatever_address_they_come_from() {
     let db = TestDatabase::sqlite();
     let spawn = limits(Backend::Sqlite)
@@ -170,7 +154,7 @@ async fn purchases_are_limited_per_customer_whatever_address_they_come_from() {
     );
 }
 
-async fn penalty_box(redis: Option<&TestRedis>) {
+async fn the_penalty_box_blocks_and_releases_on_time(redis: Option<&TestRedis>) {
     let clock = manual_clock();
     let spawn = on(redis, limits)
         .set("limits.reads.burst", 2)
@@ -204,17 +188,6 @@ async fn penalty_box(redis: Option<&TestRedis>) {
     assert_eq!(status(None).await.status(), 429);
     clock.advance(time::Duration::milliseconds(1));
     assert_eq!(status(None).await.status(), 200);
-}
-
-#[tokio::test]
-async fn the_penalty_box_blocks_and_releases_on_time_on_redis() {
-    let redis = TestRedis::new();
-    penalty_box(Some(&redis)).await;
-}
-
-#[tokio::test]
-async fn the_penalty_box_blocks_and_releases_on_time_in_process() {
-    penalty_box(None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
