@@ -49,4 +49,5 @@ cargo run -q -p flashgate --example reconcile_stuck_orders -- 20
 cargo run -q -p flashgate --example hot_product -- 1 8
 cargo run -q -p flashgate --example session_cost -- 60
 cargo run -q -p flashgate --example slow_clients -- 1 200 20 8
+cargo run -q -p flashgate-store --example monitor_tick -- 2000
 say "every test and example passed"

@@ -214,6 +214,12 @@ pub trait Health: Send + Sync {
 /// The live sale's aggregates and the pools' occupancy, for the dashboard and the metrics.
 #[async_trait]
 pub trait SaleMonitor: Send + Sync {
-    async fn overview(&self) -> Result<crate::overview::SaleOverview, StoreError>;
+    /// The aggregates, as of a moment no longer than `fresh_for` before `now`: one instance keeps
+    /// them for all, so a tick's cost does not grow with the number of orders.
+    async fn overview(
+        &self,
+        now: OffsetDateTime,
+        fresh_for: std::time::Duration,
+    ) -> Result<crate::overview::SaleOverview, StoreError>;
     fn pools(&self) -> Vec<crate::overview::PoolStats>;
 }

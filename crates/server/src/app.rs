@@ -267,16 +267,11 @@ impl Application {
             },
         ));
         let monitor = self.state.monitor.clone();
-        let idle = settings.monitor.idle_interval;
-        tasks.spawn(run_every(
-            "monitor",
-            settings.monitor.interval,
-            shutdown.clone(),
-            move || {
-                let monitor = monitor.clone();
-                async move { monitor.run_if_due(idle).await }
-            },
-        ));
+        let (tick, idle) = (settings.monitor.interval, settings.monitor.idle_interval);
+        tasks.spawn(run_every("monitor", tick, shutdown.clone(), move || {
+            let monitor = monitor.clone();
+            async move { monitor.run_if_due(tick, idle).await }
+        }));
         let addr = self.listener.local_addr()?;
         crate::safety::warn_if_simulator_public(&settings, addr.ip().is_loopback());
         crate::safety::warn_if_metrics_public(&settings, addr.ip().is_loopback());

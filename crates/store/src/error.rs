@@ -52,6 +52,11 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
+/// PostgreSQL could not serialise a transaction against one that committed while it ran.
+pub(crate) fn is_serialization_failure(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("40001"))
+}
+
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }

@@ -8,6 +8,8 @@ use flashgate_core::StoreError;
 use flashgate_core::audit::AuditReport;
 use flashgate_core::overview::{PoolStats, SaleOverview};
 use flashgate_core::ports::{Auditor, Health, SaleMonitor};
+use std::time::Duration;
+use time::OffsetDateTime;
 
 #[async_trait]
 impl<D: Dialect> Health for SqlStore<D> {
@@ -27,8 +29,12 @@ impl<D: Dialect> Auditor for SqlStore<D> {
 
 #[async_trait]
 impl<D: Dialect> SaleMonitor for SqlStore<D> {
-    async fn overview(&self) -> Result<SaleOverview, StoreError> {
-        self.0.overview().await
+    async fn overview(
+        &self,
+        now: OffsetDateTime,
+        fresh_for: Duration,
+    ) -> Result<SaleOverview, StoreError> {
+        crate::overview::read(&self.0, now, fresh_for).await
     }
 
     fn pools(&self) -> Vec<PoolStats> {

@@ -7,7 +7,7 @@ use crate::error::OpenError;
 use crate::sql::{Dialect, Fields, Link, Value, bind_plain, impl_sql, plain_fields};
 use flashgate_core::StoreError;
 use flashgate_core::audit::AuditReport;
-use flashgate_core::overview::{PoolStats, SaleOverview};
+use flashgate_core::overview::PoolStats;
 use sqlx::Row;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::query::Query;
@@ -97,6 +97,13 @@ impl Dialect for Pg {
          INSERT INTO order_events (order_id, from_status, to_status, reason, at) \
          SELECT id, NULL, 'pending_payment', 'reserved', $6 FROM created";
     const TAKE_WRITES_ORDER: bool = true;
+    const ONE_SNAPSHOT: Option<&'static str> =
+        Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+    // Ledger ids come from a sequence and commit out of order; the snapshot a reader read at tells
+    // exactly which rows it saw (migration 0009 records each row's transaction).
+    const LEDGER_SINCE: &'static str = "e.xid >= pg_snapshot_xmin(CAST($1 AS pg_snapshot)) \
+         AND NOT pg_visible_in_snapshot(e.xid, CAST($1 AS pg_snapshot))";
+    const LEDGER_POSITION: &'static str = "SELECT CAST(pg_current_snapshot() AS TEXT) AS position";
 
     async fn begin(&self) -> Result<Link<Postgres>, sqlx::Error> {
         Ok(Link::in_transaction(self.pool.begin().await?, self.pooled))
@@ -112,10 +119,6 @@ impl Dialect for Pg {
 
     fn audit(&self) -> impl Future<Output = Result<AuditReport, StoreError>> + Send {
         crate::audit::run(&self.pool)
-    }
-
-    fn overview(&self) -> impl Future<Output = Result<SaleOverview, StoreError>> + Send {
-        crate::overview::read(&self.pool)
     }
 
     fn pools(&self) -> Vec<PoolStats> {

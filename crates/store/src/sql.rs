@@ -6,7 +6,7 @@
 
 use flashgate_core::StoreError;
 use flashgate_core::audit::AuditReport;
-use flashgate_core::overview::{PoolStats, SaleOverview};
+use flashgate_core::overview::PoolStats;
 use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Transaction, Type};
@@ -323,6 +323,14 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// trip; SQLite's takes the units only.
     const TAKE_UNITS: &'static str;
     const TAKE_WRITES_ORDER: bool;
+    /// Makes every statement of a transaction from [`Dialect::begin`] read one snapshot, when they
+    /// would not already (SQLite's write transaction is alone).
+    const ONE_SNAPSHOT: Option<&'static str>;
+    /// The ledger rows `e` written after the position bound as `$1`, a position being what
+    /// [`Dialect::LEDGER_POSITION`] reads: which rows a transaction sees, in commit order.
+    const LEDGER_SINCE: &'static str;
+    /// The ledger's present position (a row with one text column, `position`).
+    const LEDGER_POSITION: &'static str;
 
     /// A write transaction, holding whatever lock the dialect's writes need.
     fn begin(&self) -> impl Future<Output = Result<Self::Conn, sqlx::Error>> + Send;
@@ -335,9 +343,6 @@ pub(crate) trait Dialect: Send + Sync + 'static {
 
     /// The invariant checks, on the read pool (written once against sqlx in `audit`).
     fn audit(&self) -> impl Future<Output = Result<AuditReport, StoreError>> + Send;
-
-    /// The sale's aggregates, on the read pool (written once against sqlx in `overview`).
-    fn overview(&self) -> impl Future<Output = Result<SaleOverview, StoreError>> + Send;
 
     fn pools(&self) -> Vec<PoolStats>;
 }

@@ -9,7 +9,7 @@ use crate::error::OpenError;
 use crate::sql::{Dialect, Fields, Link, Value, bad_column, bind_plain, impl_sql, plain_fields};
 use flashgate_core::StoreError;
 use flashgate_core::audit::AuditReport;
-use flashgate_core::overview::{PoolStats, SaleOverview};
+use flashgate_core::overview::PoolStats;
 use sqlx::Row;
 use sqlx::query::Query;
 use sqlx::sqlite::{
@@ -79,6 +79,11 @@ impl Dialect for Lite {
            gate_epoch = CASE WHEN $9 IS NULL THEN NULL ELSE gate_epoch END \
          WHERE product_id = $3 AND available >= $4 AND ($9 IS NULL OR gate_epoch = $9)";
     const TAKE_WRITES_ORDER: bool = false;
+    const ONE_SNAPSHOT: Option<&'static str> = None;
+    // The one writer gives ledger ids in commit order.
+    const LEDGER_SINCE: &'static str = "e.id > CAST($1 AS INTEGER)";
+    const LEDGER_POSITION: &'static str =
+        "SELECT CAST(COALESCE(MAX(id), 0) AS TEXT) AS position FROM order_events";
 
     async fn begin(&self) -> Result<Link<Sqlite>, sqlx::Error> {
         let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
@@ -95,10 +100,6 @@ impl Dialect for Lite {
 
     fn audit(&self) -> impl Future<Output = Result<AuditReport, StoreError>> + Send {
         crate::audit::run(&self.reader)
-    }
-
-    fn overview(&self) -> impl Future<Output = Result<SaleOverview, StoreError>> + Send {
-        crate::overview::read(&self.reader)
     }
 
     fn pools(&self) -> Vec<PoolStats> {

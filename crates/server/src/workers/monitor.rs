@@ -1,6 +1,7 @@
-//! The sale monitor: once a tick it reads the live sale from the database (one set of aggregate
-//! queries per instance, however many dashboards watch), hands the snapshot to every connected admin
-//! dashboard and sets the gauges that come from the database and the pools.
+//! The sale monitor: once a tick it reads the live sale from the database (counts that one instance
+//! keeps up to date for all, at a cost that does not grow with the number of orders, however many
+//! dashboards watch), hands the snapshot to every connected admin dashboard and sets the gauges that
+//! come from the database and the pools.
 
 use crate::config::within;
 use crate::metrics::{self, TallySnapshot};
@@ -80,10 +81,20 @@ impl Monitor {
         self.closing.cancel();
     }
 
-    /// Reads the sale, sets the gauges and hands the snapshot to the dashboards.
+    /// Reads the sale as of now, sets the gauges and hands the snapshot to the dashboards.
     pub async fn run_once(&self) -> Result<Arc<SaleSnapshot>, StoreError> {
+        self.read(Duration::ZERO).await
+    }
+
+    /// Reads the sale with figures no older than `fresh_for` (another instance may have brought
+    /// them up to date), sets the gauges and hands the snapshot to the dashboards.
+    async fn read(&self, fresh_for: Duration) -> Result<Arc<SaleSnapshot>, StoreError> {
         self.publish_process_gauges();
-        let overview = self.store.overview().await?;
+        // Freshness is a matter of load, not of the sale's time: it is measured on the wall clock
+        // (shared by the instances), so a driven clock that stands still never freezes the figures.
+        let overview = (self.store)
+            .overview(OffsetDateTime::now_utc(), fresh_for)
+            .await?;
         if let Ok(mut last) = self.last_read.lock() {
             *last = Some(Instant::now());
         }
@@ -93,16 +104,21 @@ impl Monitor {
         Ok(snapshot)
     }
 
-    /// A step of the background loop: the database is read every tick while a dashboard watches,
-    /// and every `idle` otherwise (the oversold gauge still needs it); the cheap gauges every tick.
-    pub async fn run_if_due(&self, idle: Duration) -> Result<(), StoreError> {
+    /// A step of the background loop, ticking every `tick`: the database is read every tick while a
+    /// dashboard watches, and every `idle` otherwise (the oversold gauge still needs it); the cheap
+    /// gauges every tick.
+    pub async fn run_if_due(&self, tick: Duration, idle: Duration) -> Result<(), StoreError> {
         let stale = self
             .last_read
             .lock()
             .map(|last| last.is_none_or(|at| at.elapsed() >= idle))
             .unwrap_or(true);
-        if self.viewers() > 0 || stale {
-            self.run_once().await.map(|_| ())
+        // Figures another instance folded within half a period are as good as this one's own; a
+        // whole period would let timing jitter skip this instance's fold every other tick.
+        if self.viewers() > 0 {
+            self.read(tick / 2).await.map(|_| ())
+        } else if stale {
+            self.read(idle / 2).await.map(|_| ())
         } else {
             self.publish_process_gauges();
             Ok(())

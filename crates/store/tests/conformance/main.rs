@@ -6,6 +6,7 @@
 mod catalog;
 mod ends;
 mod leases;
+mod monitor;
 mod pooler;
 mod records;
 mod reservations;
