@@ -8,6 +8,7 @@ pub mod audit;
 pub mod checkout;
 pub mod clock;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod money;
 pub mod order;

@@ -7,6 +7,7 @@ mod audit;
 mod batch;
 mod catalog;
 mod error;
+mod events;
 mod gate_fence;
 mod health;
 mod leases;
@@ -24,6 +25,7 @@ mod sqlite;
 pub mod testing;
 mod transitions;
 
+use flashgate_core::events::EventFeed;
 use flashgate_core::order_search::OrderSearch;
 use flashgate_core::ports::GateFence;
 use flashgate_core::ports::SaleMonitor;
@@ -111,6 +113,8 @@ pub struct Store {
     pub sessions: Arc<dyn SessionStore>,
     /// The session copies on Redis that may be stale.
     pub stale_sessions: Arc<dyn StaleSessionCopies>,
+    /// The ledger read as order events, in commit order.
+    pub events: Arc<dyn EventFeed>,
 }
 
 impl Store {
@@ -130,6 +134,7 @@ impl Store {
             + SaleMonitor
             + SessionStore
             + StaleSessionCopies
+            + EventFeed
             + 'static,
     {
         let adapter = Arc::new(adapter);
@@ -148,7 +153,8 @@ impl Store {
             monitor: adapter.clone(),
             payment_log: adapter.clone(),
             sessions: adapter.clone(),
-            stale_sessions: adapter,
+            stale_sessions: adapter.clone(),
+            events: adapter,
         }
     }
 

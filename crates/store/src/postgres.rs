@@ -104,6 +104,17 @@ impl Dialect for Pg {
     const LEDGER_SINCE: &'static str = "e.xid >= pg_snapshot_xmin(CAST($1 AS pg_snapshot)) \
          AND NOT pg_visible_in_snapshot(e.xid, CAST($1 AS pg_snapshot))";
     const LEDGER_POSITION: &'static str = "SELECT CAST(pg_current_snapshot() AS TEXT) AS position";
+    // Every transaction below the snapshot's xmin has ended, so no row can still commit before one
+    // handed out. Rows written before the ledger recorded transactions (no xid) come first, at 0.
+    const EVENTS_AFTER: &'static str = "(SELECT id, CAST('0' AS TEXT) AS position FROM order_events \
+           WHERE xid IS NULL AND $1 = '0' AND id > $2 AND (CAST($3 AS TEXT) IS NULL OR to_status = $3) \
+           ORDER BY id LIMIT $4) \
+         UNION ALL \
+         (SELECT id, CAST(xid AS TEXT) AS position FROM order_events \
+           WHERE xid >= CAST($1 AS xid8) AND (xid > CAST($1 AS xid8) OR id > $2) \
+             AND xid < pg_snapshot_xmin(pg_current_snapshot()) \
+             AND (CAST($3 AS TEXT) IS NULL OR to_status = $3) \
+           ORDER BY xid, id LIMIT $4)";
 
     async fn begin(&self) -> Result<Link<Postgres>, sqlx::Error> {
         Ok(Link::in_transaction(self.pool.begin().await?, self.pooled))

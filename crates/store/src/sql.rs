@@ -331,6 +331,10 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     const LEDGER_SINCE: &'static str;
     /// The ledger's present position (a row with one text column, `position`).
     const LEDGER_POSITION: &'static str;
+    /// The ledger rows after a feed position (`$1` its transaction as text, `$2` its id), of one status
+    /// (`$3`, or every one when NULL), at most `$4`: `id` and `position` (the writing transaction as
+    /// text), only rows that no transaction still running can precede in commit order.
+    const EVENTS_AFTER: &'static str;
 
     /// A write transaction, holding whatever lock the dialect's writes need.
     fn begin(&self) -> impl Future<Output = Result<Self::Conn, sqlx::Error>> + Send;

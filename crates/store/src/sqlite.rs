@@ -84,6 +84,9 @@ impl Dialect for Lite {
     const LEDGER_SINCE: &'static str = "e.id > CAST($1 AS INTEGER)";
     const LEDGER_POSITION: &'static str =
         "SELECT CAST(COALESCE(MAX(id), 0) AS TEXT) AS position FROM order_events";
+    // One writer at a time: ids are handed out in commit order, and a reader sees whole commits.
+    const EVENTS_AFTER: &'static str = "SELECT id, '0' AS position FROM order_events \
+         WHERE id > $2 AND ($3 IS NULL OR to_status = $3) AND $1 IS NOT NULL ORDER BY id LIMIT $4";
 
     async fn begin(&self) -> Result<Link<Sqlite>, sqlx::Error> {
         let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;

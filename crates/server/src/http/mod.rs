@@ -6,6 +6,7 @@ pub mod admin_orders;
 pub mod client_ip;
 pub mod connections;
 pub mod dashboard;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod observe;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/orders/{id}/refund", post(admin_orders::refund))
         .route("/admin/orders/{id}/review", post(admin_orders::settle_review))
         .route("/admin/orders/{id}/refunded", post(admin_orders::mark_refunded))
+        .route("/admin/events", get(events::feed))
         .route("/orders", post(orders::create).get(orders::list))
         .route("/orders/{id}", get(orders::get))
         .route("/payments/vnpay/ipn", get(payments::ipn))

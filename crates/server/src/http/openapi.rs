@@ -4,7 +4,7 @@
 //! To document a new route: annotate its handler with `#[utoipa::path(...)]` and add the handler to
 //! `paths(...)` below. The contract suite fails while a route of the router is missing here.
 
-use super::{admin, admin_orders, dashboard, health, orders, payments, products, sessions};
+use super::{admin, admin_orders, dashboard, events, health, orders, payments, products, sessions};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::LazyLock;
@@ -44,6 +44,7 @@ use utoipa::{Modify, OpenApi};
         admin_orders::refund,
         admin_orders::settle_review,
         admin_orders::mark_refunded,
+        events::feed,
         orders::create,
         orders::list,
         orders::get,

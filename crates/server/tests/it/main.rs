@@ -10,6 +10,7 @@
 //! - `scale`: many instances and many products through PgBouncer in transaction pooling mode;
 //! - `contract`: the OpenAPI document against the router and the real answers;
 //! - `demo`: `flashgate demo` end to end;
+//! - `events`: the outbox of order events and the events feed;
 //! - `going_live`: TLS to PostgreSQL and Redis, refusals off loopback, callbacks that are not ours.
 //!
 //! Needs PostgreSQL at `FLASHGATE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`)
@@ -27,6 +28,7 @@ extern crate flashgate_testkit;
 
 mod contract;
 mod demo;
+mod events;
 mod going_live;
 mod payments;
 mod scale;

@@ -75,6 +75,7 @@ pub async fn rate_limits_answer_as_documented(backend: Backend, contract: &Contr
         (Method::POST, format!("/admin/orders/{order_id}/refund")),
         (Method::POST, format!("/admin/orders/{order_id}/review")),
         (Method::POST, format!("/admin/orders/{order_id}/refunded")),
+        (Method::GET, "/admin/events".to_owned()),
         (Method::GET, "/admin/dashboard".to_owned()),
         (Method::POST, "/admin/dashboard/login".to_owned()),
         (Method::GET, "/admin/dashboard/events".to_owned()),
@@ -202,6 +203,8 @@ pub async fn a_lost_database_answers_as_documented(contract: &Contract) {
             .await,
         c.buyer(Method::GET, "/orders", &token).await,
         c.call(Method::GET, "/admin/orders", |r| r.bearer_auth(ADMIN_TOKEN))
+            .await,
+        c.call(Method::GET, "/admin/events", |r| r.bearer_auth(ADMIN_TOKEN))
             .await,
         c.call(
             Method::GET,

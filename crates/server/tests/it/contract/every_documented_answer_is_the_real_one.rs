@@ -10,6 +10,7 @@ use super::answers_under_pressure::{
 use super::checked::{ADMIN_TOKEN, Checked};
 use super::dashboard::the_dashboard_answers_as_documented;
 use super::document::Contract;
+use super::events::the_events_feed_answers_as_documented;
 use super::sessions::{
     the_session_settings_answer_as_documented, the_sessions_answer_as_documented,
 };
@@ -240,6 +241,7 @@ async fn every_documented_answer_is_the_real_one(backend: Backend) {
 
     the_admin_order_tools_answer_as_documented(&c, &app.instance(0).refunder).await;
     the_dashboard_answers_as_documented(&c).await;
+    the_events_feed_answers_as_documented(&c).await;
     the_sessions_answer_as_documented(&c, product).await;
 
     rate_limits_answer_as_documented(backend, &contract).await;

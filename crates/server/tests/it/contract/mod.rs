@@ -7,6 +7,7 @@ mod answers_under_pressure;
 mod checked;
 mod dashboard;
 mod document;
+mod events;
 mod every_bound_is_in_the_document;
 mod every_documented_answer_is_the_real_one;
 mod every_route_is_documented;

@@ -1,0 +1,67 @@
+//! The events feed: ledger rows read as order events, in commit order. Each dialect picks the rows
+//! after a position that are safe to hand out (`Dialect::EVENTS_AFTER`); the order as it stood after
+//! each change is read here, once for both.
+
+use crate::SqlStore;
+use crate::error::store_error;
+use crate::rows::order;
+use crate::sql::{Dialect, Fields, Sql, args};
+use async_trait::async_trait;
+use flashgate_core::events::{EventFeed, FeedPage, FeedPosition, OrderEvent};
+use flashgate_core::{OrderStatus, StoreError};
+
+/// The order as of the event: its status is the event's, and it shows `paid_at` only from its first
+/// `paid` event on. One order's ledger rows are written under its row lock, so their ids follow
+/// their commit order and count the order's sequence.
+const EVENT_SELECT: &str = "SELECT page.position, e.id AS event_id, e.at AS event_at, \
+       (SELECT CAST(COUNT(*) AS BIGINT) FROM order_events s WHERE s.order_id = e.order_id AND s.id <= e.id) AS sequence, \
+       o.id, o.customer_id, o.product_id, o.quantity, o.amount_vnd, e.to_status AS status, o.created_at, o.expires_at, \
+       CASE WHEN EXISTS (SELECT 1 FROM order_events p WHERE p.order_id = e.order_id AND p.id <= e.id AND p.to_status = 'paid') \
+         THEN o.paid_at END AS paid_at, \
+       o.payment_url, o.gateway_transaction_no \
+     FROM page JOIN order_events e ON e.id = page.id JOIN orders o ON o.id = e.order_id";
+
+#[async_trait]
+impl<D: Dialect> EventFeed for SqlStore<D> {
+    async fn page(
+        &self,
+        after: FeedPosition,
+        limit: i64,
+        only: Option<OrderStatus>,
+    ) -> Result<FeedPage, StoreError> {
+        let sql = format!("WITH page AS ({}) {EVENT_SELECT}", D::EVENTS_AFTER);
+        let xid = after.xid.to_string();
+        let mut conn = self.0.reader().await.map_err(store_error)?;
+        let rows = conn
+            .rows(
+                &sql,
+                args![xid.as_str(), after.id, only.map(OrderStatus::as_str), limit],
+            )
+            .await
+            .map_err(store_error)?;
+        let mut events = rows
+            .iter()
+            .map(|row| {
+                let position = row.text("position")?;
+                let xid = position
+                    .parse::<u64>()
+                    .map_err(|e| crate::sql::bad_column("position", e))?;
+                let event = OrderEvent {
+                    id: row.int("event_id")?,
+                    sequence: row.int("sequence")?,
+                    at: row.time("event_at")?,
+                    order: order(row)?,
+                };
+                Ok((FeedPosition { xid, id: event.id }, event))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(store_error)?;
+        events.sort_by_key(|(position, _)| *position);
+        events.truncate(usize::try_from(limit).unwrap_or(0));
+        let next = events.last().map_or(after, |(position, _)| *position);
+        Ok(FeedPage {
+            events: events.into_iter().map(|(_, event)| event).collect(),
+            next,
+        })
+    }
+}
