@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every flashgate test against real PostgreSQL, PgBouncer, Redis, nginx and headless Chromium. Finds them on 127.0.0.1, starts them
+# Runs every flashgate test against real PostgreSQL, PgBouncer, Redis, a Redis Cluster, nginx and headless Chromium. Finds them on 127.0.0.1, starts them
 # when they are installed but stopped, installs them with apt-get when missing (as root), and stops
 # with a clear message when none of that works: tests never skip silently.
 set -euo pipefail
@@ -26,6 +26,8 @@ command -v cargo >/dev/null || die "cargo is not installed: install Rust with ru
 ensure_psql
 ensure_postgres
 ensure_redis
+# The fast path's suites also run on a Redis Cluster (3 masters, 3 replicas, ports 57001-57006).
+ensure_redis_cluster
 ensure_tls_services
 # flashgate through a transaction pooler.
 ensure_pgbouncer
@@ -38,7 +40,7 @@ for db in $(psql "$PG_URL" -Atqc "select datname from pg_database where datname 
     psql "$PG_URL" -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true
 done
 
-say "PostgreSQL, PgBouncer, Redis, nginx and Chromium are ready; running every test"
+say "PostgreSQL, PgBouncer, Redis, the Redis Cluster, nginx and Chromium are ready; running every test"
 cargo test --workspace --all-targets --no-fail-fast "$@"
 
 # The examples README.md tells people to run, at smoke size, so none of them can rot. `cargo test`
