@@ -234,7 +234,7 @@ ensure_redis_cluster() {
         redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$REDIS_CLUSTER_DIR/$port" \
             --cluster-enabled yes --cluster-port $((port + 1000)) --cluster-config-file nodes.conf \
             --cluster-node-timeout 2000 \
-            --save "" --appendonly no --logfile "$REDIS_CLUSTER_DIR/$port/redis.log" \
+            --save "" --appendonly no --repl-diskless-sync-delay 0 --logfile "$REDIS_CLUSTER_DIR/$port/redis.log" \
             --pidfile "$REDIS_CLUSTER_DIR/$port/redis.pid" >/dev/null \
             || die "redis-server did not start on port $port: see $REDIS_CLUSTER_DIR/$port/redis.log"
     done

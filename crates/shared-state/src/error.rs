@@ -34,11 +34,22 @@ impl SharedStateError {
 
 impl From<redis::RedisError> for SharedStateError {
     fn from(e: redis::RedisError) -> Self {
+        use redis::{ErrorKind, ServerErrorKind};
+        // A cluster mid-failover answers for a moment that a slot has no master (CLUSTERDOWN,
+        // TRYAGAIN, a redirection still unsettled, a write that reached a demoted master): Redis is
+        // not there for this key, exactly as when it is down.
+        let failing_over = e.is_cluster_error()
+            || matches!(
+                e.kind(),
+                ErrorKind::ClusterConnectionNotFound
+                    | ErrorKind::Server(ServerErrorKind::MasterDown | ServerErrorKind::ReadOnly)
+            );
         if e.is_io_error()
             || e.is_timeout()
             || e.is_connection_refusal()
             || e.is_connection_dropped()
             || e.is_unrecoverable_error()
+            || failing_over
         {
             SharedStateError::Unavailable(e.to_string())
         } else {

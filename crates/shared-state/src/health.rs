@@ -47,6 +47,11 @@ impl RedisHealth {
         }
     }
 
+    /// Unreachable answers since the last good one.
+    pub fn consecutive_failures(&self) -> u64 {
+        self.consecutive_failures.load(Ordering::Relaxed)
+    }
+
     pub fn is_degraded(&self) -> bool {
         self.degraded.load(Ordering::Relaxed)
     }

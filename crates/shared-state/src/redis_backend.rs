@@ -6,8 +6,8 @@
 //! which works because every multi-key command they send names keys of one hash tag, hence one slot.
 
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
@@ -117,11 +117,26 @@ pub struct RedisBackend {
     /// The nodes named in the URL: where pub/sub subscribes first.
     seeds: Arc<[ConnectionInfo]>,
     root_ca_pem: Option<Arc<[u8]>>,
-    conn: RedisConnection,
+    conn: Arc<RwLock<RedisConnection>>,
+    /// A cluster's client, to connect afresh when the connection is wedged.
+    cluster: Option<Arc<Renewal>>,
     health: Arc<RedisHealth>,
     prefix: Arc<str>,
     connect_timeout: Duration,
     op_timeout: Duration,
+}
+
+/// A cluster connection hit by a storm of redirections (every request in flight during a failover)
+/// can stay wedged, every command timing out, long after the cluster has settled; one that failed this
+/// many operations in a row is replaced by a fresh one, which reads the topology anew.
+const RENEW_AFTER_FAILURES: u64 = 3;
+/// At most one fresh connection this often, however many operations fail at once.
+const RENEW_AT_MOST_EVERY: Duration = Duration::from_secs(2);
+
+struct Renewal {
+    client: redis::cluster::ClusterClient,
+    config: redis::cluster::ClusterConfig,
+    last: Mutex<Instant>,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -164,6 +179,7 @@ impl RedisBackend {
         let op_timeout = (opts.connect_timeout + Duration::from_millis(200))
             .saturating_mul(retries.saturating_add(1))
             + opts.response_timeout;
+        let mut cluster = None;
         let conn = if opts.is_cluster() {
             let mut builder = ClusterClientBuilder::new(seeds.clone())
                 // One retry follows a redirection (a slot moved, a replica promoted), one more a
@@ -182,7 +198,13 @@ impl RedisBackend {
             let config = redis::cluster::ClusterConfig::new()
                 .set_connection_timeout(opts.connect_timeout)
                 .set_response_timeout(opts.response_timeout);
-            RedisConnection::Cluster(client.get_pending_async_connection_with_config(config))
+            let conn = client.get_pending_async_connection_with_config(config.clone());
+            cluster = Some(Arc::new(Renewal {
+                client,
+                config,
+                last: Mutex::new(Instant::now()),
+            }));
+            RedisConnection::Cluster(conn)
         } else {
             let client = node_client(seeds[0].clone(), opts.root_ca_pem.as_deref())
                 .map_err(|e| SharedStateError::Invalid(format!("redis url: {e}")))?;
@@ -197,7 +219,8 @@ impl RedisBackend {
         Ok(Self {
             seeds: seeds.into(),
             root_ca_pem: opts.root_ca_pem.map(Arc::from),
-            conn,
+            conn: Arc::new(RwLock::new(conn)),
+            cluster,
             health: Arc::new(RedisHealth::new(true)),
             prefix: opts.key_prefix.into(),
             connect_timeout: opts.connect_timeout,
@@ -230,7 +253,7 @@ impl RedisBackend {
     /// failed node, even every one the URL names, only costs a try.
     pub(crate) async fn pubsub_node(&self, attempt: usize) -> Option<redis::Client> {
         let mut nodes = self.seeds.to_vec();
-        if attempt >= nodes.len() && matches!(self.conn, RedisConnection::Cluster(_)) {
+        if attempt >= nodes.len() && self.cluster.is_some() {
             let reported = self
                 .run(|mut conn| async move {
                     redis::cmd("CLUSTER")
@@ -265,7 +288,11 @@ impl RedisBackend {
         F: FnOnce(RedisConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let result = match tokio::time::timeout(self.op_timeout, op(self.conn.clone())).await {
+        let conn = match self.conn.read() {
+            Ok(conn) => conn.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let result = match tokio::time::timeout(self.op_timeout, op(conn)).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(SharedStateError::from(e)),
             Err(_) => Err(SharedStateError::Unavailable(format!(
@@ -275,9 +302,41 @@ impl RedisBackend {
         };
         match &result {
             Ok(_) => self.health.record_ok(),
-            Err(e) => self.health.record_error(e),
+            Err(e) => {
+                self.health.record_error(e);
+                if e.is_unavailable() {
+                    self.renew_if_wedged();
+                }
+            }
         }
         result
+    }
+
+    fn renew_if_wedged(&self) {
+        let Some(renewal) = &self.cluster else {
+            return;
+        };
+        let failures = self.health.consecutive_failures();
+        if failures < RENEW_AFTER_FAILURES {
+            return;
+        }
+        let Ok(mut last) = renewal.last.lock() else {
+            return;
+        };
+        if last.elapsed() < RENEW_AT_MOST_EVERY {
+            return;
+        }
+        *last = Instant::now();
+        let fresh = renewal
+            .client
+            .get_pending_async_connection_with_config(renewal.config.clone());
+        if let Ok(mut conn) = self.conn.write() {
+            *conn = RedisConnection::Cluster(fresh);
+        }
+        tracing::warn!(
+            failures,
+            "the Redis Cluster connection failed operations in a row; connecting afresh"
+        );
     }
 
     /// Best-effort PUBLISH: a lost message is healed by the subscribers' own safety nets

@@ -16,6 +16,7 @@ mod app;
 mod crowd;
 mod database;
 mod redis;
+mod redis_cluster;
 mod spawn;
 
 pub use api::{
@@ -28,6 +29,7 @@ pub use flashgate_shared_state::on_each_redis;
 pub use flashgate_shared_state::testing::{TestRedis, eventually};
 pub use flashgate_store::testing::{TestDatabase, postgres_admin_url};
 pub use redis::RedisProcess;
+pub use redis_cluster::RedisClusterProcess;
 pub use spawn::{Backend, Spawn, manual_clock};
 
 /// Instantiates scenarios as tests, one per backend (and strategy), in a module named after each:

@@ -97,6 +97,14 @@ impl Spawn {
             .set("redis.key_prefix", RedisProcess::PREFIX)
     }
 
+    /// The gate, limits, cache and sessions on a Redis Cluster of the test's own (`url` names its
+    /// nodes), which it may fail over or kill.
+    pub fn private_redis_cluster(self, url: String) -> Self {
+        self.set("redis_url", url)
+            .set("redis.cluster", true)
+            .set("redis.key_prefix", RedisProcess::PREFIX)
+    }
+
     /// The instances reach the test's PostgreSQL database through PgBouncer in transaction pooling
     /// mode, migrating over a direct connection.
     pub fn through_pgbouncer(mut self) -> Self {

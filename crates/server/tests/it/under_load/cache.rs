@@ -101,12 +101,12 @@ async fn ten_thousand_cold_reads_make_one_database_query_on_the_embedded_twin() 
     assert_eq!(gets.load(Ordering::SeqCst), 2);
 }
 
-async fn price(http: &reqwest::Client, instance: &Instance, product: i64) -> i64 {
+pub(super) async fn price(http: &reqwest::Client, instance: &Instance, product: i64) -> i64 {
     let body: Value = json_of(http.get(format!("{}/products/{product}", instance.api.base))).await;
     body["price_vnd"].as_i64().unwrap()
 }
 
-async fn change_price(instance: &Instance, product: i64, to: i64) {
+pub(super) async fn change_price(instance: &Instance, product: i64, to: i64) {
     let path = format!("/admin/products/{product}");
     let request = instance.api.admin(Method::PATCH, &path);
     let answer = instance

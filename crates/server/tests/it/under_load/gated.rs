@@ -13,21 +13,21 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-const UNITS: i64 = 50;
+pub(super) const UNITS: i64 = 50;
 const BUYERS: usize = 2000;
 
 /// Answers of one sale.
 #[derive(Debug, Default)]
-struct Sale {
-    created: usize,
+pub(super) struct Sale {
+    pub(super) created: usize,
     sold_out: usize,
     unexpected: Vec<(u16, Value)>,
 }
 
 /// Something done to Redis while `IN_FLIGHT` admitted purchases wait on the database.
-struct Disruption {
-    database_url: String,
-    act: Box<dyn FnOnce() + Send>,
+pub(super) struct Disruption {
+    pub(super) database_url: String,
+    pub(super) act: Box<dyn FnOnce() + Send>,
 }
 
 /// Purchases admitted by the gate but not yet written when a disruption strikes.
@@ -40,7 +40,11 @@ const IN_FLIGHT: usize = 30;
 /// disruption might have stranded are found: the gate may be more pessimistic than the database for
 /// a moment (a sold-out flag that outlived a rebuild, units the keeper has yet to heal), never for
 /// good, and never less.
-async fn sale(instances: &[Arc<Instance>], product: i64, disruption: Option<Disruption>) -> Sale {
+pub(super) async fn sale(
+    instances: &[Arc<Instance>],
+    product: i64,
+    disruption: Option<Disruption>,
+) -> Sale {
     let spawn_buyer = |i: usize| {
         let instance = Arc::clone(&instances[i % instances.len()]);
         tokio::spawn(async move {
@@ -103,7 +107,12 @@ async fn sale(instances: &[Arc<Instance>], product: i64, disruption: Option<Disr
     sale
 }
 
-async fn assert_sold_exactly(instance: &Instance, product: i64, sale: &Sale, units: i64) {
+pub(super) async fn assert_sold_exactly(
+    instance: &Instance,
+    product: i64,
+    sale: &Sale,
+    units: i64,
+) {
     assert!(sale.unexpected.is_empty(), "{:?}", sale.unexpected);
     assert_eq!(sale.created as i64, units, "units sold");
     let stock = instance.stock(product).await;
@@ -122,7 +131,7 @@ fn assert_never_over_admitted(instances: &[Arc<Instance>]) {
     }
 }
 
-async fn instances(n: usize, spawn: Spawn, db: &TestDatabase) -> Vec<Arc<Instance>> {
+pub(super) async fn instances(n: usize, spawn: Spawn, db: &TestDatabase) -> Vec<Arc<Instance>> {
     let mut all = Vec::new();
     for _ in 0..n {
         all.push(Arc::new(spawn.instance(db).await));
@@ -258,7 +267,7 @@ async fn gated_never_oversells_when_redis_is_killed_mid_sale_and_resumes_after()
     assert_never_over_admitted(&all);
 }
 
-fn fallbacks(instance: &Instance) -> u64 {
+pub(super) fn fallbacks(instance: &Instance) -> u64 {
     let gate = instance.state.shared.gate.as_ref().unwrap();
     gate.stats().fallbacks.load(Ordering::SeqCst)
 }

@@ -1,13 +1,14 @@
-//! The service under load, against real PostgreSQL and Redis and against the embedded twins (SQLite,
-//! in-process gate, cache and limiter): never overselling through the gate across instances with
-//! Redis flushed or killed, the group commit, cached reads, rate limits on every door, load shedding,
-//! and slow or idle clients.
+//! The service under load, against real PostgreSQL and Redis (a single server or a cluster) and against
+//! the embedded twins (SQLite, in-process gate, cache and limiter): never overselling through the gate
+//! across instances with Redis flushed or killed or a cluster's master failing over, the group commit,
+//! cached reads, rate limits on every door, load shedding, and slow or idle clients.
 
 use flashgate_testkit::{Backend, Spawn, TestRedis};
 
 mod batch;
 mod cache;
 mod doors;
+mod failover;
 mod gate_repair;
 mod gated;
 mod limits;
