@@ -91,6 +91,9 @@ pub trait GateFence: Send + Sync {
         product: ProductId,
         epoch: i64,
     ) -> Result<Option<GateSnapshot>, StoreError>;
+
+    /// The units the customer holds of the product in live and paid orders.
+    async fn held(&self, product: ProductId, customer: &CustomerId) -> Result<i64, StoreError>;
 }
 
 #[async_trait]

@@ -17,8 +17,8 @@ pub mod testing;
 pub use cache::{Cache, CacheConfig, CacheStats, InProcessCache, LocalBus, RedisCache};
 pub use error::SharedStateError;
 pub use gate::{
-    Admission, AdmitRequest, Fenced, Gate, GateConfig, GateProduct, InProcessGate, RedisGate,
-    fresh_epoch,
+    Admission, AdmitRequest, CustomerCount, Fenced, Gate, GateConfig, GateProduct, InProcessGate,
+    RedisGate, fresh_epoch,
 };
 pub use health::{HealthSnapshot, RedisHealth};
 pub use limiter::{

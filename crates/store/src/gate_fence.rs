@@ -8,7 +8,7 @@ use crate::rows::{customer, window};
 use crate::sql::{Dialect, Fields, Finish, Sql, args};
 use async_trait::async_trait;
 use flashgate_core::ports::{GateFence, GateSnapshot};
-use flashgate_core::{ProductId, StoreError};
+use flashgate_core::{CustomerId, ProductId, StoreError};
 
 #[async_trait]
 impl<D: Dialect> GateFence for SqlStore<D> {
@@ -25,6 +25,19 @@ impl<D: Dialect> GateFence for SqlStore<D> {
             tx.commit().await.map_err(store_error)?;
         }
         Ok(snapshot)
+    }
+
+    async fn held(&self, product: ProductId, customer: &CustomerId) -> Result<i64, StoreError> {
+        let mut conn = self.0.reader().await.map_err(store_error)?;
+        let row = conn
+            .row(
+                "SELECT held FROM customer_holdings WHERE product_id = $1 AND customer_id = $2",
+                args![product.0, customer.as_str()],
+            )
+            .await
+            .map_err(store_error)?;
+        row.map_or(Ok(0), |row| row.int("held"))
+            .map_err(store_error)
     }
 }
 

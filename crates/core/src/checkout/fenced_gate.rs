@@ -42,12 +42,40 @@ pub trait GateCounters: Send + Sync {
 
     async fn load(&self, snapshot: &GateSnapshot, epoch: i64) -> Result<(), CountersError>;
 
+    /// The units the gate counts for the customer; `None` when the product is not loaded.
+    async fn held(
+        &self,
+        product: ProductId,
+        customer: &CustomerId,
+    ) -> Result<Option<Counted>, CountersError>;
+
+    /// Sets the customer's count to `corrected` only if it still is `seen` (same units, same
+    /// epoch). `true` when it was set.
+    async fn correct_held(
+        &self,
+        product: ProductId,
+        customer: &CustomerId,
+        seen: Counted,
+        corrected: i64,
+    ) -> Result<bool, CountersError>;
+
     /// Units the gate would still admit; `None` when the product is not loaded.
     async fn available(&self, product: ProductId) -> Result<Option<i64>, CountersError>;
 
     /// The product's epoch; `None` when it is not loaded.
     async fn epoch(&self, product: ProductId) -> Result<Option<i64>, CountersError>;
 }
+
+/// A customer's units by the gate's count, under the epoch of the gate's last rebuild.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    pub held: i64,
+    pub epoch: i64,
+}
+
+/// How many refused customers the gate remembers between two looks of the keeper: enough for any
+/// real crowd of doubts, bounded so that a flood of over-limit requests cannot grow it.
+const MAX_DOUBTS: usize = 10_000;
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
@@ -71,6 +99,9 @@ impl CountersError {
 pub struct GateStats {
     pub rebuilds: AtomicU64,
     pub fallbacks: AtomicU64,
+    /// Customers' counts lowered to what the database holds: quota taken by admissions that were
+    /// never written.
+    pub limits_corrected: AtomicU64,
     /// Admissions the database refused for want of units or quota: the gate was more optimistic
     /// than the database. The fence makes this impossible; a non-zero count is a bug.
     pub over_admitted: AtomicU64,
@@ -85,6 +116,11 @@ pub struct FencedGate {
     suspects: Mutex<HashSet<ProductId>>,
     /// Products the gate called sold out while the database had units, at the last check.
     looked_sold_out: Mutex<HashSet<ProductId>>,
+    /// Customers refused for their limit since the last check: the gate may count admissions of
+    /// theirs that were never written.
+    doubted: Mutex<HashSet<(ProductId, CustomerId)>>,
+    /// Customers the gate counted above the database at the last check, and the two counts.
+    looked_over_limit: Mutex<HashMap<(ProductId, CustomerId), (Counted, i64)>>,
     stats: GateStats,
 }
 
@@ -112,6 +148,8 @@ impl FencedGate {
             rebuilding: Mutex::default(),
             suspects: Mutex::default(),
             looked_sold_out: Mutex::default(),
+            doubted: Mutex::default(),
+            looked_over_limit: Mutex::default(),
             stats: GateStats::default(),
         }
     }
@@ -243,6 +281,65 @@ impl FencedGate {
         Ok(healed)
     }
 
+    /// Gives customers back the quota that admissions never written still hold in the gate (the
+    /// request timed out before its batch failed, or its instance died between admission and
+    /// write), so that nobody stays locked out at a limit the database says they have not reached.
+    /// A customer refused for the limit is looked at here; one the gate counts above the database
+    /// at two checks in a row, with both counts unchanged, gets the database's count: a write in
+    /// flight at the first look would have moved one of them by the second. The database enforces
+    /// the limit on every write, so a correction that comes too early costs a refused write, never
+    /// a unit beyond the limit.
+    pub async fn heal_limits(&self) -> Result<usize, GateUnavailable> {
+        let mut doubted = std::mem::take(&mut *lock(&self.doubted));
+        doubted.extend(lock(&self.looked_over_limit).keys().cloned());
+        let mut looks = HashMap::new();
+        for (product, customer) in doubted {
+            let counted = self.counters.held(product, &customer).await;
+            let Some(counted) = counted.map_err(unavailable)? else {
+                continue;
+            };
+            let held = self
+                .fence
+                .held(product, &customer)
+                .await
+                .map_err(unavailable)?;
+            if counted.held > held {
+                looks.insert((product, customer), (counted, held));
+            }
+        }
+        let before = std::mem::replace(&mut *lock(&self.looked_over_limit), looks.clone());
+        let mut corrected = 0;
+        for (key, look) in looks {
+            if before.get(&key) != Some(&look) {
+                continue;
+            }
+            let (product, customer) = key;
+            let (counted, held) = look;
+            let done = self
+                .counters
+                .correct_held(product, &customer, counted, held);
+            if done.await.map_err(unavailable)? {
+                tracing::warn!(
+                    product_id = product.0,
+                    gate = counted.held,
+                    database = held,
+                    "the gate counted units of admissions never written against a customer's limit; corrected"
+                );
+                self.stats.limits_corrected.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("flashgate_gate_limits_corrected_total").increment(1);
+                corrected += 1;
+            }
+        }
+        Ok(corrected)
+    }
+
+    fn doubt(&self, ticket: &Ticket) {
+        let mut doubted = lock(&self.doubted);
+        if doubted.len() < MAX_DOUBTS {
+            doubted.insert((ticket.product_id, ticket.customer.clone()));
+        }
+    }
+
     fn lock_for(&self, product: ProductId) -> Arc<tokio::sync::Mutex<()>> {
         Arc::clone(lock(&self.rebuilding).entry(product).or_default())
     }
@@ -295,6 +392,9 @@ impl AdmissionGate for FencedGate {
             .map_err(|e| self.fallback(ticket.product_id, &e))?;
         metrics::counter!("flashgate_gate_answers_total", "answer" => answer_name(answer))
             .increment(1);
+        if answer == GateAnswer::LimitExceeded {
+            self.doubt(ticket);
+        }
         Ok(answer)
     }
 
@@ -362,6 +462,9 @@ mod tests {
     #[derive(Default)]
     struct Counters {
         state: Mutex<HashMap<ProductId, (i64, i64)>>,
+        /// Units per customer (of any product), and the limit every product has, if any.
+        held: Mutex<HashMap<CustomerId, i64>>,
+        limit: Mutex<Option<i64>>,
         next_epoch: AtomicU64,
         degraded: AtomicBool,
         failing: AtomicBool,
@@ -400,8 +503,37 @@ mod tests {
             if *available < ticket.quantity.get() {
                 return Ok(GateAnswer::SoldOut { holder: false });
             }
+            let mut held = lock(&self.held);
+            let held = held.entry(ticket.customer.clone()).or_default();
+            if lock(&self.limit).is_some_and(|limit| *held + ticket.quantity.get() > limit) {
+                return Ok(GateAnswer::LimitExceeded);
+            }
+            *held += ticket.quantity.get();
             *available -= ticket.quantity.get();
             Ok(GateAnswer::Admitted { epoch: *epoch })
+        }
+        async fn held(
+            &self,
+            product: ProductId,
+            customer: &CustomerId,
+        ) -> Result<Option<Counted>, CountersError> {
+            self.fail()?;
+            let epoch = lock(&self.state).get(&product).map(|s| s.1);
+            let held = lock(&self.held).get(customer).copied().unwrap_or(0);
+            Ok(epoch.map(|epoch| Counted { held, epoch }))
+        }
+        async fn correct_held(
+            &self,
+            product: ProductId,
+            customer: &CustomerId,
+            seen: Counted,
+            corrected: i64,
+        ) -> Result<bool, CountersError> {
+            if self.held(product, customer).await? != Some(seen) {
+                return Ok(false);
+            }
+            lock(&self.held).insert(customer.clone(), corrected);
+            Ok(true)
         }
         async fn release(&self, _: &Ticket, _: Option<i64>) -> Result<(), CountersError> {
             self.fail()
@@ -436,6 +568,8 @@ mod tests {
     /// The database: products 1 and 2 with the given available units; counts fences.
     struct Database {
         available: Mutex<HashMap<ProductId, i64>>,
+        /// Units per customer in live and paid orders.
+        held: Mutex<HashMap<CustomerId, i64>>,
         fences: AtomicU64,
     }
 
@@ -443,6 +577,7 @@ mod tests {
         fn with(units: &[(i64, i64)]) -> Arc<Self> {
             Arc::new(Self {
                 available: Mutex::new(units.iter().map(|&(p, n)| (ProductId(p), n)).collect()),
+                held: Mutex::default(),
                 fences: AtomicU64::new(0),
             })
         }
@@ -480,8 +615,14 @@ mod tests {
                     available,
                     per_customer_limit: None,
                     window: SaleWindow::default(),
-                    holdings: Vec::new(),
+                    holdings: lock(&self.held)
+                        .iter()
+                        .map(|(customer, held)| (customer.clone(), *held))
+                        .collect(),
                 }))
+        }
+        async fn held(&self, _: ProductId, customer: &CustomerId) -> Result<i64, StoreError> {
+            Ok(lock(&self.held).get(customer).copied().unwrap_or(0))
         }
     }
 
@@ -607,5 +748,54 @@ mod tests {
         counters.set(1, 3);
         assert_eq!(gate.heal_sold_out().await.unwrap(), 0);
         assert_eq!(gate.available(ProductId(1)).await, Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_customer_held_at_the_limit_by_an_admission_never_written_is_let_back_in() {
+        let (gate, counters, database) = gate(&[(1, 5)]);
+        gate.rebuild_all().await.unwrap();
+        *lock(&counters.limit) = Some(1);
+        let alice = CustomerId::parse("alice").unwrap();
+        // Admitted, and then the write never came: the database holds nothing of alice's.
+        assert!(matches!(
+            gate.admit(&ticket(1)).await.unwrap(),
+            GateAnswer::Admitted { .. }
+        ));
+        assert_eq!(
+            gate.admit(&ticket(1)).await.unwrap(),
+            GateAnswer::LimitExceeded
+        );
+        assert_eq!(gate.heal_limits().await.unwrap(), 0, "the first look waits");
+        assert_eq!(gate.heal_limits().await.unwrap(), 1);
+        assert_eq!(lock(&counters.held).get(&alice), Some(&0));
+        assert!(matches!(
+            gate.admit(&ticket(1)).await.unwrap(),
+            GateAnswer::Admitted { .. }
+        ));
+        assert_eq!(lock(&database.held).get(&alice), None);
+        assert_eq!(gate.stats().limits_corrected.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_count_that_moves_between_looks_is_left_alone() {
+        let (gate, counters, database) = gate(&[(1, 5)]);
+        gate.rebuild_all().await.unwrap();
+        *lock(&counters.limit) = Some(1);
+        let alice = CustomerId::parse("alice").unwrap();
+        gate.admit(&ticket(1)).await.unwrap();
+        assert_eq!(
+            gate.admit(&ticket(1)).await.unwrap(),
+            GateAnswer::LimitExceeded
+        );
+        assert_eq!(gate.heal_limits().await.unwrap(), 0);
+        // The write was in flight at the first look and landed before the second.
+        lock(&database.held).insert(alice.clone(), 1);
+        assert_eq!(gate.heal_limits().await.unwrap(), 0);
+        assert_eq!(
+            gate.heal_limits().await.unwrap(),
+            0,
+            "nothing left to doubt"
+        );
+        assert_eq!(lock(&counters.held).get(&alice), Some(&1));
     }
 }

@@ -12,7 +12,7 @@ mod gated;
 mod group_commit;
 
 pub use direct::DirectCheckout;
-pub use fenced_gate::{CountersError, FencedGate, GateCounters, GateStats};
+pub use fenced_gate::{Counted, CountersError, FencedGate, GateCounters, GateStats};
 pub use gated::{AdmissionGate, GateAnswer, GateUnavailable, GatedCheckout, GroupCommit, Ticket};
 pub use group_commit::{CommitSettings, GroupCommitter};
 

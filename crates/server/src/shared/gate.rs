@@ -5,12 +5,12 @@
 
 use crate::config::within;
 use async_trait::async_trait;
-use flashgate_core::checkout::{CountersError, GateAnswer, GateCounters, Ticket};
+use flashgate_core::checkout::{Counted, CountersError, GateAnswer, GateCounters, Ticket};
 use flashgate_core::clock::epoch_ms;
 use flashgate_core::ports::GateSnapshot;
 use flashgate_core::{CustomerId, ProductId, Quantity};
 use flashgate_shared_state::{
-    Admission, AdmitRequest, Gate, GateProduct, RedisHealth, SharedStateError,
+    Admission, AdmitRequest, CustomerCount, Gate, GateProduct, RedisHealth, SharedStateError,
 };
 use serde::Deserialize;
 use serde_with::{DurationMicroSeconds, DurationMilliSeconds, DurationSeconds, serde_as};
@@ -111,6 +111,41 @@ impl GateCounters for SharedCounters {
                 quantity.get(),
                 shared_epoch(epoch),
             )
+            .await
+            .map_err(counters_error)
+    }
+
+    async fn held(
+        &self,
+        product: ProductId,
+        customer: &CustomerId,
+    ) -> Result<Option<Counted>, CountersError> {
+        let count = self.gate.held(product.0, customer.as_str()).await;
+        match count.map_err(counters_error)? {
+            Some(count) => Ok(Some(Counted {
+                held: count.held,
+                epoch: core_epoch(count.epoch)?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn correct_held(
+        &self,
+        product: ProductId,
+        customer: &CustomerId,
+        seen: Counted,
+        corrected: i64,
+    ) -> Result<bool, CountersError> {
+        let Some(epoch) = shared_epoch(seen.epoch) else {
+            return Ok(false);
+        };
+        let seen = CustomerCount {
+            held: seen.held,
+            epoch,
+        };
+        self.gate
+            .correct_held(product.0, customer.as_str(), seen, corrected)
             .await
             .map_err(counters_error)
     }

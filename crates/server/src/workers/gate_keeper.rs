@@ -58,7 +58,9 @@ impl GateKeeper {
             self.was_degraded.store(false, Ordering::Relaxed);
             rebuilt
         } else {
-            gate.rebuild_suspects().await? + gate.heal_sold_out().await?
+            let rebuilt = gate.rebuild_suspects().await? + gate.heal_sold_out().await?;
+            gate.heal_limits().await?;
+            rebuilt
         };
         Ok(KeeperStep { degraded, rebuilt })
     }

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use async_trait::async_trait;
 
 use super::{
-    Admission, AdmitRequest, Fenced, Gate, GateConfig, GateProduct, check_quantity, check_snapshot,
+    Admission, AdmitRequest, CustomerCount, Fenced, Gate, GateConfig, GateProduct, check_quantity,
+    check_snapshot,
 };
 use crate::error::SharedStateError;
 
@@ -229,6 +230,46 @@ impl Gate for InProcessGate {
             epoch,
         });
         Ok(())
+    }
+
+    async fn held(
+        &self,
+        product_id: i64,
+        customer: &str,
+    ) -> Result<Option<CustomerCount>, SharedStateError> {
+        let Some(product) = self.existing(product_id)? else {
+            return Ok(None);
+        };
+        let state = product.lock().map_err(poisoned)?;
+        Ok(state.loaded.as_ref().map(|stock| CustomerCount {
+            held: stock.held.get(customer).copied().unwrap_or(0),
+            epoch: stock.epoch,
+        }))
+    }
+
+    async fn correct_held(
+        &self,
+        product_id: i64,
+        customer: &str,
+        seen: CustomerCount,
+        corrected: i64,
+    ) -> Result<bool, SharedStateError> {
+        let Some(product) = self.existing(product_id)? else {
+            return Ok(false);
+        };
+        let mut state = product.lock().map_err(poisoned)?;
+        let Some(stock) = state.loaded.as_mut().filter(|s| s.epoch == seen.epoch) else {
+            return Ok(false);
+        };
+        if stock.held.get(customer).copied().unwrap_or(0) != seen.held {
+            return Ok(false);
+        }
+        if corrected > 0 {
+            stock.held.insert(customer.to_owned(), corrected);
+        } else {
+            stock.held.remove(customer);
+        }
+        Ok(true)
     }
 
     async fn available(&self, product_id: i64) -> Result<Option<i64>, SharedStateError> {

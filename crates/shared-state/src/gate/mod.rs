@@ -80,6 +80,13 @@ pub enum Admission {
     NotLoaded,
 }
 
+/// The units a gate counts for one customer, under the epoch of its last rebuild.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CustomerCount {
+    pub held: i64,
+    pub epoch: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct GateConfig {
     /// How long an admitted idempotency key is remembered.
@@ -168,6 +175,24 @@ pub trait Gate: Send + Sync {
     ) -> Result<(), SharedStateError> {
         self.load_fenced(product, holdings, fresh_epoch()).await
     }
+
+    /// The units the gate counts for a customer and the epoch of that count; `None` when the
+    /// product is not loaded.
+    async fn held(
+        &self,
+        product_id: i64,
+        customer: &str,
+    ) -> Result<Option<CustomerCount>, SharedStateError>;
+
+    /// Sets a customer's count to `corrected` only if it still is `seen` (same count, same epoch):
+    /// quota taken by admissions that were never written goes back. `true` when it was set.
+    async fn correct_held(
+        &self,
+        product_id: i64,
+        customer: &str,
+        seen: CustomerCount,
+        corrected: i64,
+    ) -> Result<bool, SharedStateError>;
 
     /// Units the gate would still admit; `None` when the product is not loaded.
     async fn available(&self, product_id: i64) -> Result<Option<i64>, SharedStateError>;

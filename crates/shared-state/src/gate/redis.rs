@@ -19,7 +19,8 @@ use redis::Script;
 
 use super::sold_out::{SoldOutFlags, Verdict};
 use super::{
-    Admission, AdmitRequest, Fenced, Gate, GateConfig, GateProduct, check_quantity, check_snapshot,
+    Admission, AdmitRequest, CustomerCount, Fenced, Gate, GateConfig, GateProduct, check_quantity,
+    check_snapshot,
 };
 use crate::error::SharedStateError;
 use crate::redis_backend::RedisBackend;
@@ -30,6 +31,9 @@ static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lu
 static GIVE_BACK: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/give_back.lua")));
 static LOAD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/load.lua")));
+static HELD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/held.lua")));
+static CORRECT_HELD: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/correct_held.lua")));
 
 pub struct RedisGate {
     backend: RedisBackend,
@@ -320,6 +324,54 @@ impl Gate for RedisGate {
             self.mark_sold_out(product.product_id).await;
         }
         Ok(())
+    }
+
+    async fn held(
+        &self,
+        product_id: i64,
+        customer: &str,
+    ) -> Result<Option<CustomerCount>, SharedStateError> {
+        let keys = [self.key(product_id, "state"), self.key(product_id, "held")];
+        let (epoch, held): (String, i64) = self
+            .backend
+            .run(|mut conn| async move {
+                HELD.key(&keys[..])
+                    .arg(customer)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        if epoch.is_empty() {
+            return Ok(None);
+        }
+        let epoch = epoch
+            .parse()
+            .map_err(|_| SharedStateError::Protocol(format!("gate epoch {epoch:?}")))?;
+        Ok(Some(CustomerCount { held, epoch }))
+    }
+
+    async fn correct_held(
+        &self,
+        product_id: i64,
+        customer: &str,
+        seen: CustomerCount,
+        corrected: i64,
+    ) -> Result<bool, SharedStateError> {
+        let keys = [self.key(product_id, "state"), self.key(product_id, "held")];
+        let corrected: i64 = self
+            .backend
+            .run(|mut conn| async move {
+                CORRECT_HELD
+                    .key(&keys[..])
+                    .arg(customer)
+                    .arg(seen.held)
+                    .arg(corrected)
+                    .arg(seen.epoch.to_string())
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(corrected == 1)
     }
 
     async fn available(&self, product_id: i64) -> Result<Option<i64>, SharedStateError> {

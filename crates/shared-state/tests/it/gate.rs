@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use flashgate_shared_state::{
-    Admission, AdmitRequest, Fenced, Gate, GateConfig, GateProduct, InProcessGate, RedisGate,
-    SharedStateError,
+    Admission, AdmitRequest, CustomerCount, Fenced, Gate, GateConfig, GateProduct, InProcessGate,
+    RedisGate, SharedStateError,
 };
 
 use crate::common::TestRedis;
@@ -419,6 +419,45 @@ async fn a_fenced_give_back_only_counts_under_its_epoch(g: Gates) {
     ));
 }
 
+/// A customer's count is read with its epoch, and corrected only while neither has moved.
+async fn a_customers_count_is_corrected_only_as_it_was_read(g: Gates) {
+    assert_eq!(g[0].held(P, "a").await.unwrap(), None, "not loaded");
+    let mut p = product(5);
+    p.per_customer_limit = Some(2);
+    g[0].load_fenced(&p, &[("a".to_owned(), 1)], 7)
+        .await
+        .unwrap();
+    assert!(matches!(
+        g[1].admit(&req("a", "k1", 1)).await.unwrap(),
+        Admission::Admitted { .. }
+    ));
+    let seen = g[2].held(P, "a").await.unwrap().unwrap();
+    assert_eq!(seen, CustomerCount { held: 2, epoch: 7 });
+    assert_eq!(
+        g[0].held(P, "nobody").await.unwrap().map(|c| c.held),
+        Some(0)
+    );
+
+    let stale_epoch = CustomerCount { epoch: 6, ..seen };
+    assert!(!g[0].correct_held(P, "a", stale_epoch, 1).await.unwrap());
+    let stale_count = CustomerCount { held: 3, ..seen };
+    assert!(!g[0].correct_held(P, "a", stale_count, 1).await.unwrap());
+    assert_eq!(
+        g[1].admit(&req("a", "k2", 1)).await.unwrap(),
+        Admission::LimitExceeded
+    );
+
+    assert!(g[0].correct_held(P, "a", seen, 1).await.unwrap());
+    assert!(!g[0].correct_held(P, "a", seen, 1).await.unwrap(), "once");
+    assert!(matches!(
+        g[1].admit(&req("a", "k3", 1)).await.unwrap(),
+        Admission::Admitted { remaining: 3 }
+    ));
+    let now = g[2].held(P, "a").await.unwrap().unwrap();
+    assert!(g[0].correct_held(P, "a", now, 0).await.unwrap());
+    assert_eq!(g[2].held(P, "a").await.unwrap().map(|c| c.held), Some(0));
+}
+
 /// Each scenario on the in-process gate, on the single Redis and on the Redis Cluster.
 macro_rules! gate_suite {
     ($($name:ident),* $(,)?) => {
@@ -471,6 +510,7 @@ gate_suite!(
     a_fenced_release_leaves_a_later_admission_of_the_same_key_alone,
     a_fenced_give_back_only_counts_under_its_epoch,
     a_refusal_says_whether_the_customer_holds_units,
+    a_customers_count_is_corrected_only_as_it_was_read,
 );
 
 /// Separate backends (connections), as separate service instances would have.

@@ -1,8 +1,11 @@
 //! What the gate must never do to a buyer, on Redis and on the embedded twins: answer a retry
-//! with anything but its first answer.
+//! with anything but its first answer, or keep a buyer out for a purchase that never happened.
 
 use super::{gated_sale, on};
+use flashgate_core::checkout::{AdmissionGate, GateAnswer, Ticket};
+use flashgate_core::{CustomerId, IdempotencyKey, ProductId, Quantity};
 use flashgate_testkit::{TestRedis, manual_clock};
+use std::sync::atomic::Ordering;
 
 /// A buyer whose hold ran out before the product sold out retries their purchase with the same
 /// key and body, on every instance: the first answer (201, the same order) comes back, while a
@@ -46,4 +49,59 @@ async fn a_retry_after_the_hold_ran_out_and_the_product_sold_out_replays_the_ord
 async fn a_retry_after_the_hold_ran_out_and_the_product_sold_out_replays_the_order_on_the_embedded_twins()
  {
     a_retry_after_the_hold_ran_out_and_the_product_sold_out_replays_the_order(None).await;
+}
+
+/// A buyer at a limit of one whose admission was never written (its request went away before its
+/// batch failed, or its instance died between the two) is told they reached the limit while the
+/// database holds nothing of theirs; the keeper gives the quota back at its second look, and the
+/// next attempt buys.
+async fn a_customer_held_at_the_limit_by_an_admission_never_written_is_let_back_in(
+    redis: Option<&TestRedis>,
+) {
+    let spawn = on(redis, gated_sale);
+    let db = spawn.backend().database().await;
+    let app = spawn.instance(&db).await;
+    let product = app.api.product(5, Some(1)).await;
+    assert_eq!(app.api.buy("warm", "w-1", product, 1).await.status, 201);
+    let gate = app.state.shared.gate.clone().expect("a gated sale");
+    let lost = Ticket {
+        product_id: ProductId(product),
+        customer: CustomerId::parse("alice").unwrap(),
+        key: IdempotencyKey::parse("lost-1").unwrap(),
+        quantity: Quantity::parse(1).unwrap(),
+        at: time::OffsetDateTime::now_utc(),
+    };
+    assert!(matches!(
+        gate.admit(&lost).await.unwrap(),
+        GateAnswer::Admitted { .. }
+    ));
+
+    let (status, body) = app.api.buy("alice", "a-1", product, 1).await.parts();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("limit_exceeded"))
+    );
+    app.keeper.run_once().await.unwrap();
+    app.keeper.run_once().await.unwrap();
+    assert_eq!(gate.stats().limits_corrected.load(Ordering::SeqCst), 1);
+    assert_eq!(app.api.buy("alice", "a-2", product, 1).await.status, 201);
+    let (status, body) = app.api.buy("alice", "a-3", product, 1).await.parts();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("limit_exceeded")),
+        "the limit still holds"
+    );
+    app.assert_audit_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_held_at_the_limit_by_an_admission_never_written_is_let_back_in_on_redis() {
+    let redis = TestRedis::new();
+    a_customer_held_at_the_limit_by_an_admission_never_written_is_let_back_in(Some(&redis)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_held_at_the_limit_by_an_admission_never_written_is_let_back_in_on_the_embedded_twins()
+ {
+    a_customer_held_at_the_limit_by_an_admission_never_written_is_let_back_in(None).await;
 }
