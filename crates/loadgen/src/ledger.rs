@@ -91,9 +91,13 @@ impl Ledger {
         true
     }
 
-    /// A deliberate retry of a 201: it must name the same order.
+    /// A deliberate retry of a 201: it must name the same order, unless it was turned away
+    /// unanswered (429 or 503: "ask again later", which says nothing about the order).
     pub fn retried(&self, key: &str, first: &str, again: Option<&str>, status: Option<u16>) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if again.is_none() && matches!(status, Some(429 | 503)) {
+            return;
+        }
         inner.retries_checked += 1;
         if again != Some(first) {
             let line = format!(

@@ -6,7 +6,7 @@ use crate::error::store_error;
 use crate::reservations::{Attempt, conditional, without_stock};
 use crate::sql::{Dialect, Fields, Finish, Sql, args};
 use flashgate_core::StoreError;
-use flashgate_core::purchase::{GatedOutcome, GatedReservation, ReserveOutcome};
+use flashgate_core::purchase::{GatedOutcome, GatedReservation, Reservation, ReserveOutcome};
 use std::collections::{BTreeMap, HashMap};
 
 /// Each product's gate epoch; a product without a stock row is unknown.
@@ -61,24 +61,34 @@ impl<D: Dialect> SqlStore<D> {
         };
         let mut tx = self.0.begin().await?;
         let mut attempts: Vec<Option<Attempt>> = vec![None; batch.len()];
+        let mut to_write = Vec::with_capacity(batch.len());
+        for &i in order {
+            match fenced(&epochs, &batch[i]) {
+                Some(refused) => attempts[i] = Some(refused),
+                None => to_write.push(i),
+            }
+        }
+        let reservations: Vec<&Reservation> =
+            to_write.iter().map(|&i| &batch[i].reservation).collect();
+        let written = match D::without_stock_all(&mut tx, &reservations).await? {
+            Some(written) => written,
+            None => {
+                let mut written = Vec::with_capacity(reservations.len());
+                for r in &reservations {
+                    written.push(without_stock::<D>(&mut tx, r).await?);
+                }
+                written
+            }
+        };
         // product -> (epoch, units)
         let mut takes: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-        for &i in order {
+        for (i, attempt) in to_write.into_iter().zip(written) {
             let g = &batch[i];
-            let r = &g.reservation;
-            let attempt = match fenced(&epochs, g) {
-                Some(refused) => refused,
-                None => {
-                    let attempt = without_stock::<D>(&mut tx, r).await?;
-                    if attempt == Attempt::Created {
-                        let take = takes
-                            .entry(r.order.product_id.0)
-                            .or_insert((g.gate_epoch, 0));
-                        take.1 += r.order.quantity.get();
-                    }
-                    attempt
-                }
-            };
+            if attempt == Attempt::Created {
+                let order = &g.reservation.order;
+                let take = takes.entry(order.product_id.0).or_insert((g.gate_epoch, 0));
+                take.1 += order.quantity.get();
+            }
             attempts[i] = Some(attempt);
         }
         for (product, (epoch, units)) in takes {

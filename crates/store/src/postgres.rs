@@ -4,10 +4,12 @@
 
 use crate::PoolSettings;
 use crate::error::OpenError;
+use crate::reservations::Attempt;
 use crate::sql::{Dialect, Fields, Link, Value, bind_plain, impl_sql, plain_fields};
 use flashgate_core::StoreError;
 use flashgate_core::audit::AuditReport;
 use flashgate_core::overview::PoolStats;
+use flashgate_core::purchase::Reservation;
 use sqlx::Row;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::query::Query;
@@ -115,6 +117,13 @@ impl Dialect for Pg {
              AND xid < pg_snapshot_xmin(pg_current_snapshot()) \
              AND (CAST($3 AS TEXT) IS NULL OR to_status = $3) \
            ORDER BY xid, id LIMIT $4)";
+
+    fn without_stock_all<'a>(
+        tx: &'a mut Link<Postgres>,
+        batch: &'a [&'a Reservation],
+    ) -> impl Future<Output = Result<Option<Vec<Attempt>>, sqlx::Error>> + Send + 'a {
+        crate::batch_pg::without_stock(tx, batch)
+    }
 
     async fn begin(&self) -> Result<Link<Postgres>, sqlx::Error> {
         Ok(Link::in_transaction(self.pool.begin().await?, self.pooled))

@@ -4,9 +4,11 @@
 //! such values, and a [`Dialect`] that hands out connections and the few statements that differ.
 //! Both databases read `$n` parameters, so the SQL text itself is shared wherever the dialects agree.
 
+use crate::reservations::Attempt;
 use flashgate_core::StoreError;
 use flashgate_core::audit::AuditReport;
 use flashgate_core::overview::PoolStats;
+use flashgate_core::purchase::Reservation;
 use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Transaction, Type};
@@ -335,6 +337,16 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// (`$3`, or every one when NULL), at most `$4`: `id` and `position` (the writing transaction as
     /// text), only rows that no transaction still running can precede in commit order.
     const EVENTS_AFTER: &'static str;
+
+    /// What `reservations::without_stock` writes, for every reservation of a batch at once (in the
+    /// batch's order), where the dialect can; `None`: the caller writes them one by one.
+    fn without_stock_all<'a>(
+        tx: &'a mut Self::Conn,
+        batch: &'a [&'a Reservation],
+    ) -> impl Future<Output = Result<Option<Vec<Attempt>>, sqlx::Error>> + Send + 'a {
+        let _ = (tx, batch);
+        async { Ok(None) }
+    }
 
     /// A write transaction, holding whatever lock the dialect's writes need.
     fn begin(&self) -> impl Future<Output = Result<Self::Conn, sqlx::Error>> + Send;

@@ -9,6 +9,7 @@ use flashgate_core::purchase::{
 
 conformance!(
     a_batch_decides_each_reservation_alone,
+    a_batch_of_distinct_buyers_refuses_a_taken_key_and_a_reached_limit_alone,
     a_stale_gate_epoch_writes_nothing,
     racing_batches_sell_exactly_the_stock,
 );
@@ -56,6 +57,46 @@ async fn a_batch_decides_each_reservation_alone(fx: Fixture) {
     let stored = fx.stored(first).await.unwrap();
     assert_eq!(stored.body, first.answer_body);
     assert_eq!(retry, vec![GatedOutcome::Decided(Duplicate(stored))]);
+    fx.assert_audit_clean().await;
+}
+
+/// One buyer per reservation: PostgreSQL writes such a batch in one statement, which must still
+/// refuse each reservation on its own and give back the key of a refused quota.
+async fn a_batch_of_distinct_buyers_refuses_a_taken_key_and_a_reached_limit_alone(fx: Fixture) {
+    let product = fx.product(10, Some(2)).await;
+    let earlier = [
+        reservation(&product, "a", 2, "k0"),
+        reservation(&product, "b", 1, "kb"),
+    ];
+    for r in &earlier {
+        fx.created(WriteMode::Conditional, r).await;
+    }
+    fx.fence(product.id, 3).await.unwrap();
+    let batch = vec![
+        gated(reservation(&product, "a", 1, "k1"), 3),
+        gated(reservation(&product, "b", 1, "kb"), 3),
+        gated(reservation(&product, "c", 2, "k1"), 3),
+        gated(reservation(&product, "d", 1, "k1"), 3),
+    ];
+    let outcomes = fx.batch(&batch).await;
+    let replayed = fx.stored(&earlier[1]).await.unwrap();
+    use ReserveOutcome::*;
+    let expected = [LimitExceeded, Duplicate(replayed), Created, Created];
+    assert_eq!(outcomes, expected.map(GatedOutcome::Decided));
+    assert_eq!(fx.stock(&product).await, (4, 6, 0));
+    assert_eq!(
+        fx.stored(&batch[0].reservation).await,
+        None,
+        "a refused quota gives its key back"
+    );
+    assert!(
+        fx.store
+            .orders
+            .get(batch[1].reservation.order.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     fx.assert_audit_clean().await;
 }
 
