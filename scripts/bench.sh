@@ -9,6 +9,10 @@
 #   scripts/bench.sh --smoke                          # seconds per measurement, one round
 #   STRATEGIES=conditional,gated BACKENDS=postgres scripts/bench.sh
 #
+# The many-products rows run on 1 and 4 instances (--many-instances), and on a Redis Cluster too when
+# REDIS_CLUSTER_URL names its nodes (e.g. the test command's local one: `. scripts/services.sh;
+# ensure_redis_cluster`, then REDIS_CLUSTER_URL=$FLASHGATE_TEST_REDIS_CLUSTER_URL).
+#
 # Other settings: ROUNDS, DURATION (seconds per measurement), BUYERS, BACKENDS, POSTGRES_URL, REDIS_URL,
 # BIN_DIR (binaries already built, e.g. target/debug: nothing is built; the test command's smoke run);
 # any further argument goes to `flashgate-loadgen bench` (see `flashgate-loadgen bench --help`).
@@ -23,6 +27,7 @@ BUYERS="${BUYERS:-64}"
 POSTGRES_URL="${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 BIN_DIR="${BIN_DIR:-}"
+REDIS_CLUSTER_URL="${REDIS_CLUSTER_URL:-}"
 
 say() { printf 'bench.sh: %s\n' "$*" >&2; }
 
@@ -39,6 +44,7 @@ for setting in "STRATEGIES=$STRATEGIES:pessimistic,conditional,gated" "BACKENDS=
     value="${setting%%:*}"
     [ "${value#*=}" = "${setting#*:}" ] || command="$value $command"
 done
+[ -z "$REDIS_CLUSTER_URL" ] || command="REDIS_CLUSTER_URL=$REDIS_CLUSTER_URL $command"
 say "running the suite: strategies $STRATEGIES on $BACKENDS, $ROUNDS rounds of ${DURATION}s (--smoke: one short round)"
 status=0
 "$BIN_DIR/flashgate-loadgen" bench \
@@ -51,9 +57,14 @@ status=0
     --postgres-url "$POSTGRES_URL" \
     --redis-url "$REDIS_URL" \
     --command "$command" \
+    ${REDIS_CLUSTER_URL:+--redis-cluster-url "$REDIS_CLUSTER_URL"} \
     "$@" || status=$?
 # Each PostgreSQL server kept its fast path under a prefix of its own; nothing of it is needed now.
 if command -v redis-cli >/dev/null; then
     redis-cli -u "$REDIS_URL" --scan --pattern 'fgbench:*' | xargs -r -n 500 redis-cli -u "$REDIS_URL" del >/dev/null || true
+    # On a cluster, each master's keys, one DEL each (keys of different slots cannot share one).
+    for node in ${REDIS_CLUSTER_URL//,/ }; do
+        redis-cli -u "$node" --scan --pattern 'fgbench:*' | xargs -r -n 1 redis-cli -u "$node" del >/dev/null 2>&1 || true
+    done
 fi
 exit "$status"

@@ -137,6 +137,15 @@ fn overview(f: &Figures) -> String {
             }
         }
     }
+    for m in f.medians.values().filter(|m| m.key.row == Row::Many) {
+        let (instances, cluster) = super::many_config(m.key.strategy.as_deref().unwrap_or("1"));
+        let redis = if cluster { "Redis Cluster" } else { "Redis" };
+        bars.push((
+            format!("many products: {instances} instance(s), {redis}"),
+            m.value,
+            "#17becf",
+        ));
+    }
     for (row, name) in [
         (Row::Healthz, "GET /healthz (HTTP ceiling)"),
         (Row::PgbenchLock, "pgbench FOR UPDATE + UPDATE"),

@@ -149,6 +149,48 @@ fn strategy_table(out: &mut String, f: &Figures, row: Row) {
     }
 }
 
+/// The many-products rows: one sale over many products on one or several instances, on the single
+/// Redis and, when measured, on the Redis Cluster.
+fn many_table(out: &mut String, f: &Figures, a: &super::BenchArgs) {
+    let rows: Vec<_> = f
+        .medians
+        .values()
+        .filter(|m| m.key.row == Row::Many)
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n## Many products\n\n{} products of {} units each, purchases spread over them (strategy `gated`, \
+         PostgreSQL + Redis): every purchase wins a unit, so this is durable writes over many stock rows, \
+         by instances that share one database and one Redis (or Redis Cluster), the load generator \
+         sending to each in turn. On one 2-core machine more instances add contention, not CPU.\n",
+        rate(a.many_products as f64),
+        a.stock
+    );
+    let _ = writeln!(
+        out,
+        "| instances | Redis | req/s (median) | p50 | p99 | p99.9 | errors | PostgreSQL backends wait on | audit |"
+    );
+    let _ = writeln!(out, "|--:|---|--:|--:|--:|--:|--:|---|---|");
+    for m in rows {
+        let (instances, cluster) = super::many_config(m.key.strategy.as_deref().unwrap_or("1"));
+        let _ = writeln!(
+            out,
+            "| {instances} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            if cluster { "cluster" } else { "one server" },
+            rate(m.value),
+            micros(m.p50_us),
+            micros(m.p99_us),
+            micros(m.p999_us),
+            m.errors,
+            super::pgwait::top(&m.pg_waits),
+            audit(m),
+        );
+    }
+}
+
 pub fn render(f: &Figures, c: &Context) -> String {
     let a = &c.args;
     let mut out = String::new();
@@ -241,6 +283,8 @@ pub fn render(f: &Figures, c: &Context) -> String {
             );
         }
     }
+
+    many_table(&mut out, f, a);
 
     let _ = writeln!(out, "\n## Ceilings on the same machine\n");
     let _ = writeln!(

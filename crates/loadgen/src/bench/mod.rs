@@ -58,6 +58,15 @@ pub struct BenchArgs {
     /// Hot product: the crowd.
     #[arg(long, default_value_t = 20_000)]
     crowd: usize,
+    /// Many products: how many instances share the sale, one row each (PostgreSQL + Redis, gated).
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    many_instances: Vec<usize>,
+    /// Many products: how many, each with `--stock` units.
+    #[arg(long, default_value_t = 1_000)]
+    many_products: usize,
+    /// A Redis Cluster (its nodes, comma-separated): the many-products rows run on it too.
+    #[arg(long)]
+    redis_cluster_url: Option<String>,
     /// PostgreSQL server on which each run gets a fresh database.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres_url: String,
@@ -107,6 +116,7 @@ impl BenchConfig {
             args.crowd = args.crowd.min(500);
             args.stock = args.stock.min(20);
             args.buyers = args.buyers.min(16);
+            args.many_products = args.many_products.min(50);
         }
         if args.strategies.is_empty() || args.backends.is_empty() || args.rounds == 0 {
             anyhow::bail!("--strategies, --backends and --rounds must not be empty");
@@ -177,6 +187,15 @@ fn plan(args: &BenchArgs, postgres: bool, redis: bool) -> Vec<Item> {
             });
         }
     }
+    if postgres {
+        for config in many_configs(args) {
+            items.push(Item::Server {
+                row: Row::Many,
+                backend: "postgres".into(),
+                strategy: Some(config),
+            });
+        }
+    }
     items.push(Item::Server {
         row: Row::Healthz,
         backend: "sqlite".into(),
@@ -189,6 +208,25 @@ fn plan(args: &BenchArgs, postgres: bool, redis: bool) -> Vec<Item> {
         items.push(Item::Redis);
     }
     items
+}
+
+/// The many-products rows' configurations: `<instances>` on the single Redis, `<instances>-cluster`
+/// on the Redis Cluster.
+fn many_configs(args: &BenchArgs) -> Vec<String> {
+    let mut configs: Vec<String> = args.many_instances.iter().map(|n| n.to_string()).collect();
+    if args.redis_cluster_url.is_some() {
+        configs.extend(args.many_instances.iter().map(|n| format!("{n}-cluster")));
+    }
+    configs
+}
+
+/// Instances and whether on the cluster, from a many-products configuration.
+pub fn many_config(config: &str) -> (usize, bool) {
+    let (instances, cluster) = match config.strip_suffix("-cluster") {
+        Some(instances) => (instances, true),
+        None => (config, false),
+    };
+    (instances.parse().unwrap_or(1).max(1), cluster)
 }
 
 /// Round `r`'s order: the plan rotated by r/rounds of its length, so each configuration meets the
@@ -236,6 +274,13 @@ fn scenario(args: &BenchArgs, row: Row) -> (Scenario, Duration) {
             s
         }
         Row::Reads => Scenario::new(ScenarioKind::Reads),
+        Row::Many => {
+            // Stock to spare: every purchase wins a unit, so this is durable writes over many rows.
+            let mut s = Scenario::new(ScenarioKind::Many);
+            s.products = args.many_products;
+            s.stock = args.stock;
+            s
+        }
         _ => Scenario::new(ScenarioKind::Healthz),
     };
     (scenario, duration)
@@ -258,7 +303,12 @@ async fn measure_server(
     // A read row's "strategy" is its path: through the product cache or straight to the database.
     let (strategy_env, cached) = match (row, strategy) {
         (Row::Reads, Some(path)) => ("conditional", path != "uncached"),
+        (Row::Many, _) => ("gated", true),
         (_, strategy) => (strategy.unwrap_or("conditional"), true),
+    };
+    let (instances, on_cluster) = match (row, strategy) {
+        (Row::Many, Some(config)) => many_config(config),
+        _ => (1, false),
     };
     let log = scratch.join(format!("server-{}.log", uuid::Uuid::new_v4().simple()));
     let mut env = args.server_env.clone();
@@ -269,22 +319,39 @@ async fn measure_server(
         // Production's shape: PostgreSQL with the fast path in Redis (gate, L2 cache, limits), under
         // a prefix of this server's own so no earlier run's keys are seen. SQLite runs embedded, with
         // the in-process twins.
-        env.push(("FLASHGATE_REDIS_URL".to_owned(), args.redis_url.clone()));
+        let redis_url = match (&args.redis_cluster_url, on_cluster) {
+            (Some(cluster), true) => {
+                env.push(("FLASHGATE_REDIS__CLUSTER".to_owned(), "true".to_owned()));
+                cluster.clone()
+            }
+            _ => args.redis_url.clone(),
+        };
+        env.push(("FLASHGATE_REDIS_URL".to_owned(), redis_url));
         env.push((
             "FLASHGATE_REDIS__KEY_PREFIX".to_owned(),
             format!("fgbench:{}:", uuid::Uuid::new_v4().simple()),
         ));
     }
-    let started = Server::start(&args.flashgate, &url, strategy_env, &env, log).await;
-    let server = match started {
-        Ok(server) => server,
-        Err(error) => {
-            let _ = db.drop_now().await;
-            return Err(error);
+    // One after the other, so that only the first applies the migrations; they share the database
+    // and the Redis prefix, as a deployment's instances do.
+    let mut servers = Vec::with_capacity(instances);
+    for n in 0..instances {
+        let log = log.with_extension(format!("{n}.log"));
+        match Server::start(&args.flashgate, &url, strategy_env, &env, log).await {
+            Ok(server) => servers.push(server),
+            Err(error) => {
+                for server in servers {
+                    let _ = server.stop().await;
+                }
+                let _ = db.drop_now().await;
+                return Err(error);
+            }
         }
-    };
+    }
+    let server = &servers[0];
     let (scenario, duration) = scenario(args, row);
-    let mut config = RunConfig::new(vec![server.base_url.clone()], scenario);
+    let targets = servers.iter().map(|s| s.base_url.clone()).collect();
+    let mut config = RunConfig::new(targets, scenario);
     config.admin_token = ADMIN_TOKEN.to_owned();
     config.jwt_secret = JWT_SECRET.to_owned();
     config.load = Load::Closed {
@@ -310,7 +377,9 @@ async fn measure_server(
         None => Default::default(),
     };
     let rss = server.peak_rss_kib();
-    server.stop().await?;
+    for server in servers {
+        server.stop().await?;
+    }
     db.drop_now().await?;
     let report = report?;
     let mut sample = sample_of(row, backend, strategy, round, &report, rss, cpu);
@@ -530,6 +599,25 @@ mod tests {
             .count();
         // Hot and winners on each of the two backends.
         assert_eq!(gated, 4);
+    }
+
+    #[test]
+    fn the_many_products_rows_run_on_each_instance_count_and_on_the_cluster_when_given() {
+        let names = |argv: &[&str]| -> Vec<String> {
+            let args = Wrapper::parse_from(argv).args;
+            plan(&args, true, true)
+                .iter()
+                .filter(|i| matches!(i, Item::Server { row: Row::Many, .. }))
+                .map(Item::name)
+                .collect()
+        };
+        assert_eq!(names(&["x"]), ["postgres/1 many", "postgres/4 many"]);
+        assert_eq!(
+            names(&["x", "--redis-cluster-url", "redis://a:1,redis://b:2"]).len(),
+            4
+        );
+        assert_eq!(many_config("4-cluster"), (4, true));
+        assert_eq!(many_config("1"), (1, false));
     }
 
     #[test]

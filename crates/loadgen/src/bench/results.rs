@@ -16,6 +16,8 @@ pub enum Row {
     Winners,
     /// GET /products/{id} per second.
     Reads,
+    /// Purchases per second spread over many products, on one or several instances (gated).
+    Many,
     /// GET /healthz per second: the HTTP stack's ceiling.
     Healthz,
     /// pgbench: SELECT … FOR UPDATE + UPDATE on one row, tx/s.
@@ -33,7 +35,7 @@ impl Row {
         match self {
             Self::Hot => "attempts/s",
             Self::Winners => "winners/s",
-            Self::Reads | Self::Healthz => "req/s",
+            Self::Reads | Self::Healthz | Self::Many => "req/s",
             Self::PgbenchLock | Self::PgbenchConditional => "tx/s",
             Self::RedisEval | Self::RedisIncr => "calls/s",
         }
