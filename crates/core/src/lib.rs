@@ -20,6 +20,7 @@ pub mod product;
 pub mod purchase;
 pub mod session;
 pub mod settle;
+pub mod webhooks;
 
 pub use checkout::Strategy;
 pub use clock::{Clock, ManualClock, SystemClock};

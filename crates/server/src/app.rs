@@ -10,6 +10,7 @@ use crate::http;
 use crate::metrics;
 use crate::payments::{Callbacks, VnpayGateway};
 use crate::state::{AppState, Services};
+use crate::webhooks::dispatcher::{self, Dispatcher};
 use crate::workers::callback_pruner::CallbackPruner;
 use crate::workers::expirer::Expirer;
 use crate::workers::gate_keeper::GateKeeper;
@@ -40,6 +41,7 @@ pub struct Application {
     refunder: Refunder,
     keeper: GateKeeper,
     pruner: CallbackPruner,
+    dispatcher: Dispatcher,
 }
 
 /// A setting's duration as the workers count time (settings are bounded, so this never saturates).
@@ -127,6 +129,16 @@ impl Application {
             retention: span(settings.callbacks.unverified_retention),
             batch: settings.callbacks.prune_batch,
         };
+        let allow_private = settings
+            .webhooks
+            .private_targets_allowed(settings.listen.ip().is_loopback());
+        let dispatcher = Dispatcher {
+            deliveries: store.deliveries.clone(),
+            http: dispatcher::client(&settings.webhooks, allow_private)?,
+            clock: clock.clone(),
+            settings: Arc::new(settings.webhooks.clone()),
+            allow_private,
+        };
         let callbacks = Callbacks {
             tmn_code: gateway.terminal.tmn_code.clone(),
             secret: HashSecret::new(settings.vnpay.hash_secret.expose()),
@@ -176,6 +188,7 @@ impl Application {
             refunder,
             keeper,
             pruner,
+            dispatcher,
         })
     }
 
@@ -219,6 +232,10 @@ impl Application {
         self.pruner.clone()
     }
 
+    pub fn dispatcher(&self) -> Dispatcher {
+        self.dispatcher.clone()
+    }
+
     /// Serves until `shutdown` is cancelled; in-flight requests then finish (within the grace period)
     /// and the workers stop before this returns.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -253,6 +270,16 @@ impl Application {
             move || {
                 let pruner = pruner.clone();
                 async move { pruner.run_once().await.map(|_| ()) }
+            },
+        ));
+        let dispatcher = self.dispatcher.clone();
+        tasks.spawn(run_every(
+            "webhooks",
+            settings.webhooks.interval,
+            shutdown.clone(),
+            move || {
+                let dispatcher = dispatcher.clone();
+                async move { dispatcher.run_once().await.map(|_| ()) }
             },
         ));
         let keeper = self.keeper.clone();

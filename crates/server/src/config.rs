@@ -76,6 +76,7 @@ pub struct Settings {
     /// Buyers' credentials: tokens, sessions or both.
     pub auth: crate::auth::AuthSettings,
     pub metrics: crate::metrics::MetricsSettings,
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 impl Settings {
@@ -124,6 +125,7 @@ impl Settings {
         crate::safety::check(self, loopback)?;
         crate::tls::validate(self)?;
         self.callbacks.validate()?;
+        self.webhooks.validate()?;
         self.database.validate()?;
         self.inventory.validate()?;
         self.redis.validate()?;
@@ -354,6 +356,12 @@ mod tests {
             "auth.leeway_seconds",
             "auth.sessions.idle_timeout_seconds",
             "auth.sessions.max_lifetime_seconds",
+            "webhooks.interval_ms",
+            "webhooks.batch",
+            "webhooks.lease_seconds",
+            "webhooks.timeout_ms",
+            "webhooks.max_response_bytes",
+            "webhooks.previous_secret_seconds",
         ];
         for key in keys {
             let figment = defaults().merge(Serialized::default(key, u64::MAX));

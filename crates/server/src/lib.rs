@@ -18,6 +18,7 @@ pub mod shared;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
+pub mod webhooks;
 pub mod workers;
 
 pub use app::Application;

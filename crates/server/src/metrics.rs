@@ -29,6 +29,9 @@
 //! | `flashgate_connections_refused_total` | counter | — | connections answered 503 and closed because `http.max_connections` were open |
 //! | `flashgate_refund_refusals_total` | counter | — | refunds the gateway refused (each order is asked again later, then handed to an operator) |
 //! | `flashgate_payment_settle_lag_seconds` | histogram | `via` (`ipn`, `reconciler`, `expirer`) | time from the gateway taking the money to flashgate recording it |
+//! | `flashgate_webhook_deliveries_total` | counter | `outcome` (`delivered`, `failed`: retried later, `given_up`) | webhook attempts |
+//! | `flashgate_webhook_lag_seconds` | histogram | — | time from an order event to its delivery's acknowledgement |
+//! | `flashgate_webhook_endpoints_disabled_total` | counter | — | endpoints disabled after failing for the whole retry schedule |
 
 use crate::config::Secret;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -71,6 +74,7 @@ pub fn install() -> Option<PrometheusHandle> {
                 "flashgate_gate_rebuilds_total",
                 "flashgate_group_commit_abandoned_total",
                 "flashgate_shed_total",
+                "flashgate_webhook_endpoints_disabled_total",
             ] {
                 metrics::counter!(name).absolute(0);
             }
@@ -124,6 +128,21 @@ pub fn refund_refused() {
 pub fn settle_lag(via: &'static str, lag: time::Duration) {
     metrics::histogram!("flashgate_payment_settle_lag_seconds", "via" => via)
         .record(lag.as_seconds_f64().max(0.0));
+}
+
+/// A webhook attempt's outcome.
+pub fn webhook_delivery(outcome: &'static str) {
+    metrics::counter!("flashgate_webhook_deliveries_total", "outcome" => outcome).increment(1);
+}
+
+/// Time from an order event to the acknowledgement of its delivery.
+pub fn webhook_lag(lag: time::Duration) {
+    metrics::histogram!("flashgate_webhook_lag_seconds").record(lag.as_seconds_f64().max(0.0));
+}
+
+/// An endpoint disabled after failing for the whole retry schedule.
+pub fn webhook_endpoint_disabled() {
+    metrics::counter!("flashgate_webhook_endpoints_disabled_total").increment(1);
 }
 
 /// A purchase attempt's outcome, by strategy.

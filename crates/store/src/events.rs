@@ -5,7 +5,7 @@
 use crate::SqlStore;
 use crate::error::store_error;
 use crate::rows::order;
-use crate::sql::{Dialect, Fields, Sql, args};
+use crate::sql::{Dialect, Fields, Sql, Value, args, bad_column};
 use async_trait::async_trait;
 use flashgate_core::events::{EventFeed, FeedPage, FeedPosition, OrderEvent};
 use flashgate_core::{OrderStatus, StoreError};
@@ -29,39 +29,58 @@ impl<D: Dialect> EventFeed for SqlStore<D> {
         limit: i64,
         only: Option<OrderStatus>,
     ) -> Result<FeedPage, StoreError> {
-        let sql = format!("WITH page AS ({}) {EVENT_SELECT}", D::EVENTS_AFTER);
-        let xid = after.xid.to_string();
         let mut conn = self.0.reader().await.map_err(store_error)?;
-        let rows = conn
-            .rows(
-                &sql,
-                args![xid.as_str(), after.id, only.map(OrderStatus::as_str), limit],
-            )
+        let events = events_after::<D>(&mut conn, after, limit, only)
             .await
             .map_err(store_error)?;
-        let mut events = rows
-            .iter()
-            .map(|row| {
-                let position = row.text("position")?;
-                let xid = position
-                    .parse::<u64>()
-                    .map_err(|e| crate::sql::bad_column("position", e))?;
-                let event = OrderEvent {
-                    id: row.int("event_id")?,
-                    sequence: row.int("sequence")?,
-                    at: row.time("event_at")?,
-                    order: order(row)?,
-                };
-                Ok((FeedPosition { xid, id: event.id }, event))
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(store_error)?;
-        events.sort_by_key(|(position, _)| *position);
-        events.truncate(usize::try_from(limit).unwrap_or(0));
         let next = events.last().map_or(after, |(position, _)| *position);
         Ok(FeedPage {
             events: events.into_iter().map(|(_, event)| event).collect(),
             next,
         })
     }
+}
+
+/// The events after `after` in commit order, at most `limit`, with their positions.
+pub(crate) async fn events_after<D: Dialect>(
+    conn: &mut D::Conn,
+    after: FeedPosition,
+    limit: i64,
+    only: Option<OrderStatus>,
+) -> Result<Vec<(FeedPosition, OrderEvent)>, sqlx::Error> {
+    let xid = after.xid.to_string();
+    let mut events = event_rows::<D>(
+        conn,
+        D::EVENTS_AFTER,
+        args![xid.as_str(), after.id, only.map(OrderStatus::as_str), limit],
+    )
+    .await?;
+    events.sort_by_key(|(position, _)| *position);
+    events.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(events)
+}
+
+/// The events whose ids (`id`) and positions (`position`, text) `page` selects, in no order.
+pub(crate) async fn event_rows<D: Dialect>(
+    conn: &mut D::Conn,
+    page: &str,
+    args: &[Value<'_>],
+) -> Result<Vec<(FeedPosition, OrderEvent)>, sqlx::Error> {
+    let sql = format!("WITH page AS ({page}) {EVENT_SELECT}");
+    let rows = conn.rows(&sql, args).await?;
+    rows.iter()
+        .map(|row| {
+            let xid = row
+                .text("position")?
+                .parse::<u64>()
+                .map_err(|e| bad_column("position", e))?;
+            let event = OrderEvent {
+                id: row.int("event_id")?,
+                sequence: row.int("sequence")?,
+                at: row.time("event_at")?,
+                order: order(row)?,
+            };
+            Ok((FeedPosition { xid, id: event.id }, event))
+        })
+        .collect()
 }

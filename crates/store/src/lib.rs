@@ -25,6 +25,7 @@ mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod transitions;
+mod webhooks;
 
 use flashgate_core::events::EventFeed;
 use flashgate_core::order_search::OrderSearch;
@@ -34,6 +35,7 @@ use flashgate_core::ports::{
     Auditor, Catalog, Health, Leases, OrderQueries, PaymentLog, Products, Reservations, Transitions,
 };
 use flashgate_core::session::{SessionStore, StaleSessionCopies};
+use flashgate_core::webhooks::{WebhookDeliveries, WebhookEndpoints};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,6 +118,10 @@ pub struct Store {
     pub stale_sessions: Arc<dyn StaleSessionCopies>,
     /// The ledger read as order events, in commit order.
     pub events: Arc<dyn EventFeed>,
+    /// The shop's webhook endpoints.
+    pub webhooks: Arc<dyn WebhookEndpoints>,
+    /// Deliveries of events to them, for the dispatcher.
+    pub deliveries: Arc<dyn WebhookDeliveries>,
 }
 
 impl Store {
@@ -136,6 +142,8 @@ impl Store {
             + SessionStore
             + StaleSessionCopies
             + EventFeed
+            + WebhookEndpoints
+            + WebhookDeliveries
             + 'static,
     {
         let adapter = Arc::new(adapter);
@@ -155,7 +163,9 @@ impl Store {
             payment_log: adapter.clone(),
             sessions: adapter.clone(),
             stale_sessions: adapter.clone(),
-            events: adapter,
+            events: adapter.clone(),
+            webhooks: adapter.clone(),
+            deliveries: adapter,
         }
     }
 

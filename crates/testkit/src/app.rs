@@ -5,6 +5,7 @@ use crate::api::Api;
 use crate::database::Direct;
 use flashgate::Application;
 use flashgate::state::AppState;
+use flashgate::webhooks::dispatcher::Dispatcher;
 use flashgate::workers::expirer::Expirer;
 use flashgate::workers::gate_keeper::GateKeeper;
 use flashgate::workers::reconciler::Reconciler;
@@ -30,6 +31,8 @@ pub struct Instance {
     pub reconciler: Reconciler,
     pub refunder: Refunder,
     pub keeper: GateKeeper,
+    /// The webhook dispatcher, for tests that drive it.
+    pub dispatcher: Dispatcher,
     /// The bundled VNPay simulator, when it stands in for the gateway (the defaults).
     pub sim: Option<SimHandle>,
     /// Where `/metrics` is served apart from the API (`metrics.listen`), if it is.
@@ -52,6 +55,7 @@ impl Instance {
             reconciler: app.reconciler(),
             refunder: app.refunder(),
             keeper: app.keeper(),
+            dispatcher: app.dispatcher(),
             sim: app.simulator(),
             metrics: app.metrics_addr(),
             state,

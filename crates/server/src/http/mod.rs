@@ -19,6 +19,7 @@ pub mod products;
 pub mod rate_limit;
 pub mod sessions;
 pub mod shedding;
+pub mod webhooks;
 
 use crate::config::within;
 use crate::state::AppState;
@@ -52,6 +53,12 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/orders/{id}/review", post(admin_orders::settle_review))
         .route("/admin/orders/{id}/refunded", post(admin_orders::mark_refunded))
         .route("/admin/events", get(events::feed))
+        .route("/admin/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/admin/webhooks/{id}",
+            patch(webhooks::update).delete(webhooks::delete),
+        )
+        .route("/admin/webhooks/{id}/replay", post(webhooks::replay))
         .route("/orders", post(orders::create).get(orders::list))
         .route("/orders/{id}", get(orders::get))
         .route("/payments/vnpay/ipn", get(payments::ipn))

@@ -4,7 +4,9 @@
 //! To document a new route: annotate its handler with `#[utoipa::path(...)]` and add the handler to
 //! `paths(...)` below. The contract suite fails while a route of the router is missing here.
 
-use super::{admin, admin_orders, dashboard, events, health, orders, payments, products, sessions};
+use super::{
+    admin, admin_orders, dashboard, events, health, orders, payments, products, sessions, webhooks,
+};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::LazyLock;
@@ -45,6 +47,11 @@ use utoipa::{Modify, OpenApi};
         admin_orders::settle_review,
         admin_orders::mark_refunded,
         events::feed,
+        webhooks::create,
+        webhooks::list,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::replay,
         orders::create,
         orders::list,
         orders::get,
@@ -341,6 +348,9 @@ problems! {
     NotUnderReview = ["not_under_review"];
     /// Only an order whose refund the gateway refused can be marked refunded.
     NotRefundFailed = ["not_refund_failed"];
+    WebhookNotFound = ["webhook_not_found"];
+    /// Not a valid endpoint or change, or a URL webhooks may not reach (`webhooks.allow_private_targets`).
+    InvalidWebhook = ["invalid_request", "target_refused"];
 }
 
 /// Answers that many routes give alike, documented once: each a type to name in a route's

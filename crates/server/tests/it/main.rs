@@ -11,6 +11,7 @@
 //! - `contract`: the OpenAPI document against the router and the real answers;
 //! - `demo`: `flashgate demo` end to end;
 //! - `events`: the outbox of order events and the events feed;
+//! - `webhooks`: endpoints, signed deliveries through failures, SSRF refusals;
 //! - `going_live`: TLS to PostgreSQL and Redis, refusals off loopback, callbacks that are not ours.
 //!
 //! Needs PostgreSQL at `FLASHGATE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`)
@@ -35,3 +36,4 @@ mod scale;
 mod service;
 mod sessions;
 mod under_load;
+mod webhooks;

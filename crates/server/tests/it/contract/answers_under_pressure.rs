@@ -76,6 +76,11 @@ pub async fn rate_limits_answer_as_documented(backend: Backend, contract: &Contr
         (Method::POST, format!("/admin/orders/{order_id}/review")),
         (Method::POST, format!("/admin/orders/{order_id}/refunded")),
         (Method::GET, "/admin/events".to_owned()),
+        (Method::POST, "/admin/webhooks".to_owned()),
+        (Method::GET, "/admin/webhooks".to_owned()),
+        (Method::PATCH, format!("/admin/webhooks/{order_id}")),
+        (Method::DELETE, format!("/admin/webhooks/{order_id}")),
+        (Method::POST, format!("/admin/webhooks/{order_id}/replay")),
         (Method::GET, "/admin/dashboard".to_owned()),
         (Method::POST, "/admin/dashboard/login".to_owned()),
         (Method::GET, "/admin/dashboard/events".to_owned()),
@@ -206,6 +211,34 @@ pub async fn a_lost_database_answers_as_documented(contract: &Contract) {
             .await,
         c.call(Method::GET, "/admin/events", |r| r.bearer_auth(ADMIN_TOKEN))
             .await,
+        c.admin(
+            Method::POST,
+            "/admin/webhooks",
+            json!({"url": "http://127.0.0.1:9/hook"}),
+        )
+        .await,
+        c.call(Method::GET, "/admin/webhooks", |r| {
+            r.bearer_auth(ADMIN_TOKEN)
+        })
+        .await,
+        c.admin(
+            Method::PATCH,
+            &format!("/admin/webhooks/{}", uuid::Uuid::new_v4()),
+            json!({"enabled": true}),
+        )
+        .await,
+        c.call(
+            Method::DELETE,
+            &format!("/admin/webhooks/{}", uuid::Uuid::new_v4()),
+            |r| r.bearer_auth(ADMIN_TOKEN),
+        )
+        .await,
+        c.admin(
+            Method::POST,
+            &format!("/admin/webhooks/{}/replay", uuid::Uuid::new_v4()),
+            json!({"since": "2026-01-01T00:00:00Z"}),
+        )
+        .await,
         c.call(
             Method::GET,
             &format!("/admin/orders/{}", uuid::Uuid::new_v4()),

@@ -14,6 +14,7 @@ use super::events::the_events_feed_answers_as_documented;
 use super::sessions::{
     the_session_settings_answer_as_documented, the_sessions_answer_as_documented,
 };
+use super::webhooks::the_webhooks_answer_as_documented;
 use flashgate_testkit::key;
 use flashgate_testkit::{Api, Backend};
 use reqwest::Method;
@@ -242,6 +243,7 @@ async fn every_documented_answer_is_the_real_one(backend: Backend) {
     the_admin_order_tools_answer_as_documented(&c, &app.instance(0).refunder).await;
     the_dashboard_answers_as_documented(&c).await;
     the_events_feed_answers_as_documented(&c).await;
+    the_webhooks_answer_as_documented(&c).await;
     the_sessions_answer_as_documented(&c, product).await;
 
     rate_limits_answer_as_documented(backend, &contract).await;

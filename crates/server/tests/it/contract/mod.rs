@@ -14,3 +14,4 @@ mod every_route_is_documented;
 mod generate;
 mod no_input_gets_a_5xx_or_an_undocumented_answer;
 mod sessions;
+mod webhooks;

@@ -1,0 +1,55 @@
+//! Telling the shop by webhook: endpoints kept through the admin API, deliveries signed as Standard
+//! Webhooks says (checked with its reference implementation), at least once and in sequence per order
+//! through failing, absent and slow receivers and a killed instance, and never to internal addresses
+//! unless allowed. Receivers are real HTTP servers (`receiver`).
+
+use flashgate_testkit::{Api, Backend, Instance, Spawn};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+mod a_killed_instance_leaves_its_deliveries_to_the_others;
+mod an_endpoint_failing_for_the_whole_schedule_is_disabled;
+mod deliveries_are_signed_as_standard_webhooks_say;
+mod every_event_arrives_in_order_through_failures;
+pub mod receiver;
+mod webhooks_reach_only_public_addresses_unless_allowed;
+
+/// An instance of this suite: its dispatcher and workers run when a test asks.
+pub fn spawn(backend: Backend) -> Spawn {
+    crate::events::spawn(backend).set("webhooks.interval_ms", 3_600_000)
+}
+
+/// Registers an endpoint at `url`; its JSON (with its secret).
+pub async fn register(api: &Api, url: &str, events: Option<Vec<&str>>) -> Value {
+    let mut body = json!({ "url": url });
+    if let Some(events) = events {
+        body["events"] = json!(events);
+    }
+    api.send(api.admin(Method::POST, "/admin/webhooks").json(&body))
+        .await
+        .assert_status(201)
+}
+
+/// Fans the next `events` ledger rows out to the endpoints, so that the dispatcher's next step finds
+/// their deliveries. On PostgreSQL the feed holds rows back while any transaction in the cluster that
+/// could precede them runs (another test's too), so this waits for them.
+pub async fn fan_out(instance: &Instance, events: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut read = 0;
+    while read < events {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{read} of {events} events fanned out"
+        );
+        let now = instance.state.clock.now();
+        read += instance
+            .dispatcher
+            .deliveries
+            .fan_out(now, 100)
+            .await
+            .unwrap();
+        if read < events {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}

@@ -1,0 +1,52 @@
+-- Webhooks: the endpoints a shop registered and the deliveries of order events to them. The ledger
+-- is the outbox; the dispatcher reads it in commit order (`webhook_fanout` holds how far, as a feed
+-- position) and writes one delivery per event and subscribed endpoint, so the purchase path writes
+-- nothing more than its ledger row.
+
+CREATE TABLE webhook_endpoints (
+    id              TEXT    PRIMARY KEY,
+    url             TEXT    NOT NULL,
+    -- The event types sent there, comma-separated; NULL: every type.
+    events          TEXT,
+    secret          TEXT    NOT NULL,
+    -- After a rotation the old secret signs too, until previous_until.
+    previous_secret TEXT,
+    previous_until  INTEGER,
+    enabled         INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    -- Set when the dispatcher disabled it: a delivery failed for the whole retry schedule.
+    disabled_reason TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE webhook_fanout (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    xid      TEXT    NOT NULL DEFAULT '0',
+    event_id INTEGER NOT NULL DEFAULT 0
+) STRICT;
+INSERT INTO webhook_fanout (id) VALUES (1);
+
+CREATE TABLE webhook_deliveries (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint_id     TEXT    NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    event_id        INTEGER NOT NULL REFERENCES order_events (id),
+    order_id        TEXT    NOT NULL,
+    sequence        INTEGER NOT NULL,
+    event_at        INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    -- A dispatcher's claim: while lease_until lies ahead, only the holder of lease_token sends it.
+    lease_until     INTEGER,
+    lease_token     TEXT,
+    delivered_at    INTEGER,
+    -- Given up after the whole retry schedule (the endpoint was disabled with it).
+    failed_at       INTEGER,
+    last_error      TEXT,
+    CONSTRAINT one_delivery_per_event UNIQUE (endpoint_id, event_id)
+) STRICT;
+
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
+    WHERE delivered_at IS NULL AND failed_at IS NULL;
+-- Per-order order: a delivery waits for the earlier ones of its order to the same endpoint.
+CREATE INDEX webhook_deliveries_open_by_order ON webhook_deliveries (endpoint_id, order_id, sequence)
+    WHERE delivered_at IS NULL;

@@ -1,0 +1,402 @@
+//! Webhook endpoints and their deliveries. The fan-out reads the ledger through the feed's query
+//! (commit order, see `events`) from the position it last stored, under that row's lock so that one
+//! instance at a time moves it; claims lease deliveries as the workers lease orders (see `leases`).
+
+use crate::SqlStore;
+use crate::error::store_error;
+use crate::events::{event_rows, events_after};
+use crate::sql::{Dialect, Fields, Finish, Sql, args};
+use async_trait::async_trait;
+use flashgate_core::StoreError;
+use flashgate_core::events::{FeedPosition, kind_of};
+use flashgate_core::webhooks::{
+    Claimed, DeliveryHealth, Endpoint, EndpointPatch, WebhookDeliveries, WebhookEndpoints,
+};
+use std::collections::HashMap;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const ENDPOINT_SELECT: &str = "SELECT id, url, events, secret, previous_secret, previous_until, \
+     CAST(CASE WHEN enabled THEN 1 ELSE 0 END AS BIGINT) AS enabled, disabled_reason, created_at, updated_at \
+     FROM webhook_endpoints";
+
+/// The event type of a ledger row `e`, as the endpoints' `events` lists name it.
+const KIND: &str = "(CASE WHEN e.to_status = 'pending_payment' THEN 'order.created' ELSE 'order.' || e.to_status END)";
+
+fn endpoint(row: &impl Fields) -> Result<Endpoint, sqlx::Error> {
+    Ok(Endpoint {
+        id: row.id("id")?,
+        url: row.text("url")?,
+        events: row
+            .opt_text("events")?
+            .map(|list| list.split(',').map(str::to_owned).collect()),
+        secret: row.text("secret")?,
+        previous_secret: row.opt_text("previous_secret")?,
+        previous_until: row.opt_time("previous_until")?,
+        enabled: row.int("enabled")? != 0,
+        disabled_reason: row.opt_text("disabled_reason")?,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
+    })
+}
+
+fn joined(events: &Option<Vec<String>>) -> Option<String> {
+    events.as_ref().map(|list| list.join(","))
+}
+
+impl<D: Dialect> SqlStore<D> {
+    async fn endpoints(
+        &self,
+        filter: &str,
+        args: &[crate::sql::Value<'_>],
+    ) -> Result<Vec<Endpoint>, StoreError> {
+        let mut conn = self.0.reader().await.map_err(store_error)?;
+        let rows = conn
+            .rows(&format!("{ENDPOINT_SELECT} {filter}"), args)
+            .await
+            .map_err(store_error)?;
+        rows.iter()
+            .map(endpoint)
+            .collect::<Result<_, _>>()
+            .map_err(store_error)
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> WebhookEndpoints for SqlStore<D> {
+    async fn create(&self, e: &Endpoint) -> Result<(), StoreError> {
+        let mut conn = self.0.writer().await.map_err(store_error)?;
+        conn.exec(
+            "INSERT INTO webhook_endpoints (id, url, events, secret, enabled, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            args![e.id, e.url.as_str(), joined(&e.events).as_deref(), e.secret.as_str(), e.enabled, e.created_at],
+        )
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<Endpoint>, StoreError> {
+        self.endpoints("ORDER BY created_at, id", args![]).await
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Endpoint>, StoreError> {
+        Ok(self.endpoints("WHERE id = $1", args![id]).await?.pop())
+    }
+
+    async fn update(
+        &self,
+        id: Uuid,
+        p: &EndpointPatch,
+        now: OffsetDateTime,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        let mut tx = self.0.begin().await.map_err(store_error)?;
+        let events = p.events.as_ref().map(joined);
+        let (secret, until) = match &p.rotate {
+            Some((secret, until)) => (Some(secret.as_str()), Some(*until)),
+            None => (None, None),
+        };
+        let changed = tx
+            .exec(
+                "UPDATE webhook_endpoints SET url = COALESCE($2, url), \
+                   events = CASE WHEN $3 = 1 THEN $4 ELSE events END, \
+                   enabled = CASE WHEN $5 IS NULL THEN enabled ELSE $5 = 1 END, \
+                   disabled_reason = CASE WHEN $5 IS NULL THEN disabled_reason ELSE NULL END, \
+                   previous_secret = CASE WHEN $6 IS NULL THEN previous_secret ELSE secret END, \
+                   previous_until = CASE WHEN $6 IS NULL THEN previous_until ELSE $7 END, \
+                   secret = COALESCE($6, secret), updated_at = $8 \
+                 WHERE id = $1",
+                args![
+                    id,
+                    p.url.as_deref(),
+                    i64::from(events.is_some()),
+                    events.flatten().as_deref(),
+                    p.enabled.map(i64::from),
+                    secret,
+                    until,
+                    now
+                ],
+            )
+            .await
+            .map_err(store_error)?;
+        if changed == 0 {
+            tx.rollback().await.map_err(store_error)?;
+            return Ok(None);
+        }
+        if p.enabled == Some(true) {
+            // What the dispatcher gave up on is sent again, in order, from the first attempt.
+            tx.exec(
+                "UPDATE webhook_deliveries SET failed_at = NULL, attempts = 0, next_attempt_at = $2 \
+                 WHERE endpoint_id = $1 AND failed_at IS NOT NULL",
+                args![id, now],
+            )
+            .await
+            .map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        self.get(id).await
+    }
+
+    async fn delete(&self, id: Uuid) -> Result<bool, StoreError> {
+        let mut tx = self.0.begin().await.map_err(store_error)?;
+        tx.exec(
+            "DELETE FROM webhook_deliveries WHERE endpoint_id = $1",
+            args![id],
+        )
+        .await
+        .map_err(store_error)?;
+        let gone = tx
+            .exec("DELETE FROM webhook_endpoints WHERE id = $1", args![id])
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(gone > 0)
+    }
+
+    async fn replay(
+        &self,
+        id: Uuid,
+        since: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let sql = format!(
+            "INSERT INTO webhook_deliveries (endpoint_id, event_id, order_id, sequence, event_at, next_attempt_at) \
+             SELECT ep.id, e.id, e.order_id, \
+               (SELECT COUNT(*) FROM order_events s WHERE s.order_id = e.order_id AND s.id <= e.id), e.at, $3 \
+             FROM order_events e JOIN webhook_endpoints ep ON ep.id = $1 \
+             WHERE e.at >= $2 AND (ep.events IS NULL OR (',' || ep.events || ',') LIKE ('%,' || {KIND} || ',%')) \
+             ON CONFLICT (endpoint_id, event_id) DO UPDATE SET delivered_at = NULL, failed_at = NULL, \
+               attempts = 0, next_attempt_at = $3, lease_until = NULL, lease_token = NULL"
+        );
+        let mut conn = self.0.writer().await.map_err(store_error)?;
+        conn.exec(&sql, args![id, since, now])
+            .await
+            .map_err(store_error)
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> WebhookDeliveries for SqlStore<D> {
+    async fn fan_out(&self, now: OffsetDateTime, limit: i64) -> Result<usize, StoreError> {
+        self.fan_out_page(now, limit).await.map_err(store_error)
+    }
+
+    async fn claim(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        token: Uuid,
+        limit: i64,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        self.claim_due(now, lease_until, token, limit)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn delivered(&self, id: i64, token: Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.settle_delivery("delivered_at = $3, last_error = NULL", args![id, token, at])
+            .await
+    }
+
+    async fn retry_at(
+        &self,
+        id: i64,
+        token: Uuid,
+        next: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.settle_delivery(
+            "next_attempt_at = $3, last_error = $4",
+            args![id, token, next, error],
+        )
+        .await
+    }
+
+    async fn give_up(
+        &self,
+        id: i64,
+        token: Uuid,
+        at: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.0.begin().await.map_err(store_error)?;
+        let row = tx
+            .row(
+                "UPDATE webhook_deliveries SET failed_at = $3, last_error = $4, lease_until = NULL, lease_token = NULL \
+                 WHERE id = $1 AND lease_token = $2 RETURNING endpoint_id",
+                args![id, token, at, error],
+            )
+            .await
+            .map_err(store_error)?;
+        if let Some(row) = row {
+            let endpoint = row.id("endpoint_id").map_err(store_error)?;
+            tx.exec(
+                "UPDATE webhook_endpoints SET enabled = $2, disabled_reason = $3, updated_at = $4 WHERE id = $1",
+                args![endpoint, false, error, at],
+            )
+            .await
+            .map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn health(&self) -> Result<DeliveryHealth, StoreError> {
+        let mut conn = self.0.reader().await.map_err(store_error)?;
+        let row = conn
+            .row(
+                "SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_endpoints) AS endpoints, \
+                   (SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_endpoints WHERE NOT enabled) AS disabled, \
+                   (SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL) AS pending, \
+                   (SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL AND last_error IS NOT NULL) AS retrying, \
+                   (SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries WHERE failed_at IS NOT NULL) AS failed, \
+                   (SELECT MIN(event_at) FROM webhook_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL) AS oldest",
+                args![],
+            )
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| StoreError::internal("no health row"))?;
+        let read = || -> Result<DeliveryHealth, sqlx::Error> {
+            Ok(DeliveryHealth {
+                endpoints: row.int("endpoints")?,
+                disabled_endpoints: row.int("disabled")?,
+                pending: row.int("pending")?,
+                retrying: row.int("retrying")?,
+                failed: row.int("failed")?,
+                oldest_pending_at: row.opt_time("oldest")?,
+            })
+        };
+        read().map_err(store_error)
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    async fn fan_out_page(&self, now: OffsetDateTime, limit: i64) -> Result<usize, sqlx::Error> {
+        let mut tx = self.0.begin().await?;
+        let sql = format!(
+            "SELECT xid, event_id FROM webhook_fanout WHERE id = 1{}",
+            D::LOCK
+        );
+        let row = tx
+            .row(&sql, args![])
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        let after = FeedPosition {
+            xid: row
+                .text("xid")?
+                .parse()
+                .map_err(|e| crate::sql::bad_column("xid", e))?,
+            id: row.int("event_id")?,
+        };
+        let events = events_after::<D>(&mut tx, after, limit, None).await?;
+        let insert = "INSERT INTO webhook_deliveries (endpoint_id, event_id, order_id, sequence, event_at, next_attempt_at) \
+             SELECT id, $1, $2, $3, $4, $6 FROM webhook_endpoints \
+             WHERE enabled AND created_at <= $4 AND (events IS NULL OR (',' || events || ',') LIKE ('%,' || $5 || ',%')) \
+             ON CONFLICT (endpoint_id, event_id) DO NOTHING";
+        for (_, event) in &events {
+            tx.exec(
+                insert,
+                args![
+                    event.id,
+                    event.order.id.0,
+                    event.sequence,
+                    event.at,
+                    kind_of(event.order.status),
+                    now
+                ],
+            )
+            .await?;
+        }
+        if let Some((last, _)) = events.last() {
+            let xid = last.xid.to_string();
+            tx.exec(
+                "UPDATE webhook_fanout SET xid = $1, event_id = $2 WHERE id = 1",
+                args![xid.as_str(), last.id],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(events.len())
+    }
+
+    async fn claim_due(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        token: Uuid,
+        limit: i64,
+    ) -> Result<Vec<Claimed>, sqlx::Error> {
+        // The endpoints are read in a subquery, not joined, so that SKIP LOCKED locks deliveries only.
+        let free = "(lease_until IS NULL OR lease_until <= $1)";
+        let sql = format!(
+            "UPDATE webhook_deliveries SET lease_until = $2, lease_token = $3, attempts = attempts + 1 \
+             WHERE id IN ( \
+               SELECT d.id FROM webhook_deliveries d \
+               WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_at <= $1 \
+                 AND (d.lease_until IS NULL OR d.lease_until <= $1) \
+                 AND d.endpoint_id IN (SELECT id FROM webhook_endpoints WHERE enabled) \
+                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x WHERE x.endpoint_id = d.endpoint_id \
+                   AND x.order_id = d.order_id AND x.sequence < d.sequence AND x.delivered_at IS NULL) \
+               ORDER BY d.next_attempt_at, d.id LIMIT $4{} \
+             ) AND {free} RETURNING id, endpoint_id, event_id, attempts",
+            D::SKIP_LOCKED
+        );
+        let mut conn = self.0.writer().await?;
+        let rows = conn
+            .rows(&sql, args![now, lease_until, token, limit])
+            .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut reader = self.0.reader().await?;
+        let endpoints: HashMap<Uuid, Endpoint> = reader
+            .rows(
+                &format!(
+                    "{ENDPOINT_SELECT} WHERE id IN (SELECT endpoint_id FROM webhook_deliveries WHERE lease_token = $1)"
+                ),
+                args![token],
+            )
+            .await?
+            .iter()
+            .map(|row| endpoint(row).map(|e| (e.id, e)))
+            .collect::<Result<_, _>>()?;
+        let events: HashMap<i64, _> = event_rows::<D>(
+            &mut reader,
+            "SELECT event_id AS id, CAST('0' AS TEXT) AS position FROM webhook_deliveries WHERE lease_token = $1",
+            args![token],
+        )
+        .await?
+        .into_iter()
+        .map(|(_, event)| (event.id, event))
+        .collect();
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (Some(endpoint), Some(event)) = (
+                endpoints.get(&row.id("endpoint_id")?),
+                events.get(&row.int("event_id")?),
+            ) else {
+                continue;
+            };
+            claimed.push(Claimed {
+                id: row.int("id")?,
+                attempts: u32::try_from(row.int("attempts")?).unwrap_or(u32::MAX),
+                endpoint: endpoint.clone(),
+                event: event.clone(),
+            });
+        }
+        Ok(claimed)
+    }
+
+    async fn settle_delivery(
+        &self,
+        set: &str,
+        args: &[crate::sql::Value<'_>],
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "UPDATE webhook_deliveries SET {set}, lease_until = NULL, lease_token = NULL \
+             WHERE id = $1 AND lease_token = $2"
+        );
+        let mut conn = self.0.writer().await.map_err(store_error)?;
+        conn.exec(&sql, args).await.map_err(store_error)?;
+        Ok(())
+    }
+}
