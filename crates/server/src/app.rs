@@ -72,7 +72,12 @@ impl Application {
         let assembled = assemble(&settings, store, clock.clone()).await?;
         let (store, shared) = (assembled.store, assembled.shared);
         let keeper = GateKeeper::new(shared.clone());
-        let monitor = Monitor::new(store.monitor.clone(), shared.clone(), clock.clone());
+        let monitor = Monitor::new(
+            store.monitor.clone(),
+            store.deliveries.clone(),
+            shared.clone(),
+            clock.clone(),
+        );
         let addr = settings.listen;
         let listener = TcpListener::bind(addr)
             .await

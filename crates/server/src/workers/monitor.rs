@@ -8,6 +8,7 @@ use crate::metrics::{self, TallySnapshot};
 use crate::shared::SharedState;
 use flashgate_core::overview::{ProductStock, SaleOverview};
 use flashgate_core::ports::SaleMonitor;
+use flashgate_core::webhooks::{DeliveryHealth, WebhookDeliveries};
 use flashgate_core::{Clock, StoreError};
 use serde::Deserialize;
 use serde::Serialize;
@@ -36,11 +37,43 @@ pub struct SaleSnapshot {
     /// Rejections and 429s answered by this instance since it started.
     #[serde(flatten)]
     pub tally: TallySnapshot,
+    pub webhooks: WebhookHealth,
+}
+
+/// How the shop's webhooks are doing.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WebhookHealth {
+    pub endpoints: i64,
+    /// Disabled by an operator or after failing for the whole retry schedule.
+    pub disabled_endpoints: i64,
+    /// Deliveries not yet acknowledged, of which `retrying` have failed at least once.
+    pub pending: i64,
+    pub retrying: i64,
+    /// Given up on (their endpoints were disabled).
+    pub failed: i64,
+    /// How long the oldest pending event has waited, in seconds.
+    pub oldest_pending_seconds: f64,
+}
+
+impl WebhookHealth {
+    fn of(h: &DeliveryHealth, now: OffsetDateTime) -> Self {
+        Self {
+            endpoints: h.endpoints,
+            disabled_endpoints: h.disabled_endpoints,
+            pending: h.pending,
+            retrying: h.retrying,
+            failed: h.failed,
+            oldest_pending_seconds: h
+                .oldest_pending_at
+                .map_or(0.0, |at| (now - at).as_seconds_f64().max(0.0)),
+        }
+    }
 }
 
 #[derive(Clone)]
 pub struct Monitor {
     store: Arc<dyn SaleMonitor>,
+    deliveries: Arc<dyn WebhookDeliveries>,
     fast: Arc<SharedState>,
     clock: Arc<dyn Clock>,
     snapshots: Arc<watch::Sender<Option<Arc<SaleSnapshot>>>>,
@@ -52,9 +85,15 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    pub fn new(store: Arc<dyn SaleMonitor>, fast: Arc<SharedState>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Arc<dyn SaleMonitor>,
+        deliveries: Arc<dyn WebhookDeliveries>,
+        fast: Arc<SharedState>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             store,
+            deliveries,
             fast,
             clock,
             snapshots: Arc::new(watch::channel(None).0),
@@ -99,7 +138,8 @@ impl Monitor {
             *last = Some(Instant::now());
         }
         publish_sale_gauges(&overview);
-        let snapshot = Arc::new(self.snapshot(overview));
+        let webhooks = self.deliveries.health().await?;
+        let snapshot = Arc::new(self.snapshot(overview, &webhooks));
         self.snapshots.send_replace(Some(snapshot.clone()));
         Ok(snapshot)
     }
@@ -125,7 +165,7 @@ impl Monitor {
         }
     }
 
-    fn snapshot(&self, overview: SaleOverview) -> SaleSnapshot {
+    fn snapshot(&self, overview: SaleOverview, webhooks: &DeliveryHealth) -> SaleSnapshot {
         let at = self.clock.now();
         let orders_total = overview.orders();
         let previous = self
@@ -156,6 +196,7 @@ impl Monitor {
                 .collect(),
             products: overview.products,
             tally: metrics::tally(),
+            webhooks: WebhookHealth::of(webhooks, at),
         }
     }
 

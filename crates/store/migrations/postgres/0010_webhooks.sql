@@ -47,6 +47,8 @@ CREATE TABLE webhook_deliveries (
 
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
     WHERE delivered_at IS NULL AND failed_at IS NULL;
+-- The operator's view: what was given up on (the monitor counts them each tick).
+CREATE INDEX webhook_deliveries_failed ON webhook_deliveries (endpoint_id) WHERE failed_at IS NOT NULL;
 -- Per-order order: a delivery waits for the earlier ones of its order to the same endpoint.
 CREATE INDEX webhook_deliveries_open_by_order ON webhook_deliveries (endpoint_id, order_id, sequence)
     WHERE delivered_at IS NULL;

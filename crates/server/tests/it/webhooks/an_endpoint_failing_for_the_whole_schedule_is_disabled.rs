@@ -1,5 +1,5 @@
 //! An endpoint that fails every attempt for the whole retry schedule is disabled and shown so, with
-//! why; enabled again, it gets what was given up, then what came meanwhile, in order.
+//! why (and on the dashboard's snapshot); enabled again, it gets what was given up, then what came meanwhile, in order.
 
 use super::receiver::{Mode, Receiver};
 use super::{fan_out, register};
@@ -61,6 +61,14 @@ async fn an_endpoint_failing_for_the_whole_schedule_is_disabled(backend: Backend
             .unwrap()
             .contains("answered 500"),
         "{shown}"
+    );
+    // The dashboard's snapshot shows it.
+    let health = app.instances[0].state.monitor.run_once().await.unwrap();
+    let w = &health.webhooks;
+    assert_eq!(
+        (w.endpoints, w.disabled_endpoints, w.failed, w.pending),
+        (1, 1, 1, 0),
+        "{w:?}"
     );
     // Disabled: new events wait, nothing is sent.
     api.win("cus_meanwhile", product).await;
