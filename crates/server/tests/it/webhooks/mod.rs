@@ -11,6 +11,7 @@ mod a_killed_instance_leaves_its_deliveries_to_the_others;
 mod an_endpoint_failing_for_the_whole_schedule_is_disabled;
 mod deliveries_are_signed_as_standard_webhooks_say;
 mod every_event_arrives_in_order_through_failures;
+mod https_endpoints_are_trusted_through_the_configured_root_ca;
 pub mod receiver;
 mod webhooks_reach_only_public_addresses_unless_allowed;
 
