@@ -1,6 +1,8 @@
 //! Group commit for gated reservations: callers hand in one reservation each and wait on a oneshot;
-//! a collector task gathers up to `max_batch` of them, or whatever arrived within `max_wait`, and
-//! writes them in one transaction. A bounded number of batches are written at once. A reservation
+//! a collector task writes them in batches of up to `max_batch`, each in one transaction, with a
+//! bounded number of batches written at once. The batch size follows the queue: as soon as a writer
+//! is free, it takes whatever arrived while the others were busy (a lone buyer is written at once,
+//! a crowd in large batches), lingering up to `max_wait` for more only if that is set. A reservation
 //! whose caller has gone (its request timed out or was dropped) before its batch is written is left
 //! out and its admission given back.
 
@@ -58,19 +60,28 @@ async fn collect(
     settings: CommitSettings,
 ) {
     let writers = Arc::new(Semaphore::new(settings.concurrent_batches));
-    while let Some(first) = queue.recv().await {
+    loop {
+        // While every writer is busy, the next batch fills in the queue.
+        let Ok(writer) = Arc::clone(&writers).acquire_owned().await else {
+            return;
+        };
+        let Some(first) = queue.recv().await else {
+            return;
+        };
         let mut batch = vec![first];
-        let deadline = Instant::now() + settings.max_wait;
         while batch.len() < settings.max_batch {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let deadline = Instant::now() + settings.max_wait;
+        while batch.len() < settings.max_batch && !settings.max_wait.is_zero() {
             match tokio::time::timeout_at(deadline, queue.recv()).await {
                 Ok(Some(job)) => batch.push(job),
                 Ok(None) | Err(_) => break,
             }
         }
-        // While every writer is busy the next batch keeps filling in the queue.
-        let Ok(writer) = Arc::clone(&writers).acquire_owned().await else {
-            return;
-        };
         let (reservations, gate) = (Arc::clone(&reservations), Arc::clone(&gate));
         tokio::spawn(async move {
             let batch = leave_out_abandoned(gate.as_ref(), batch).await;
