@@ -1,5 +1,6 @@
 //! A sale of many products, a few of them hot, over four instances whose 64 pooled connections share
-//! PgBouncer's ten server connections to PostgreSQL, with the gate on Redis.
+//! PgBouncer's ten server connections to PostgreSQL, with the gate on the Redis Cluster (the hot
+//! products' gates spread over its three masters).
 
 use crate::under_load::gated_sale;
 use flashgate_testkit::{Backend, TestRedis, all_at_once};
@@ -16,7 +17,7 @@ const COLD_BUYERS: usize = 500;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sale_of_many_products_through_pgbouncer_sells_exactly_the_stock() {
-    let redis = TestRedis::new();
+    let redis = TestRedis::cluster();
     let app = gated_sale(Backend::Postgres)
         .redis(&redis)
         .set("database.max_connections", 16)
