@@ -116,6 +116,8 @@ pub struct FencedGate {
     suspects: Mutex<HashSet<ProductId>>,
     /// Products the gate called sold out while the database had units, at the last check.
     looked_sold_out: Mutex<HashSet<ProductId>>,
+    /// Products the gate answered sold out since the last check.
+    answered_sold_out: Mutex<HashSet<ProductId>>,
     /// Customers refused for their limit since the last check: the gate may count admissions of
     /// theirs that were never written.
     doubted: Mutex<HashSet<(ProductId, CustomerId)>>,
@@ -148,6 +150,7 @@ impl FencedGate {
             rebuilding: Mutex::default(),
             suspects: Mutex::default(),
             looked_sold_out: Mutex::default(),
+            answered_sold_out: Mutex::default(),
             doubted: Mutex::default(),
             looked_over_limit: Mutex::default(),
             stats: GateStats::default(),
@@ -254,18 +257,20 @@ impl FencedGate {
     /// Rebuilds products that the gate calls sold out while the database still has units: units
     /// taken by admissions whose write never came (the instance died, the caller went away). A
     /// product must look so at two checks in a row, so that writes in flight at the first have
-    /// landed by the second.
+    /// landed by the second. Only products the gate answered sold out since the last check are
+    /// looked at, so a check costs what the sale's sold-out answers name, not the catalogue.
     pub async fn heal_sold_out(&self) -> Result<usize, GateUnavailable> {
-        let products = self.products.list().await.map_err(unavailable)?;
+        let mut candidates = std::mem::take(&mut *lock(&self.answered_sold_out));
+        candidates.extend(lock(&self.looked_sold_out).iter().copied());
         let mut looks = HashSet::new();
-        for product in products.iter().filter(|p| p.stock.available > 0) {
-            let gate = self
-                .counters
-                .available(product.id)
-                .await
-                .map_err(unavailable)?;
+        for id in candidates {
+            let product = self.products.get(id).await.map_err(unavailable)?;
+            if product.is_none_or(|p| p.stock.available == 0) {
+                continue;
+            }
+            let gate = self.counters.available(id).await.map_err(unavailable)?;
             if gate == Some(0) {
-                looks.insert(product.id);
+                looks.insert(id);
             }
         }
         let before = std::mem::replace(&mut *lock(&self.looked_sold_out), looks.clone());
@@ -392,8 +397,12 @@ impl AdmissionGate for FencedGate {
             .map_err(|e| self.fallback(ticket.product_id, &e))?;
         metrics::counter!("flashgate_gate_answers_total", "answer" => answer_name(answer))
             .increment(1);
-        if answer == GateAnswer::LimitExceeded {
-            self.doubt(ticket);
+        match answer {
+            GateAnswer::LimitExceeded => self.doubt(ticket),
+            GateAnswer::SoldOut { .. } => {
+                lock(&self.answered_sold_out).insert(ticket.product_id);
+            }
+            _ => {}
         }
         Ok(answer)
     }
@@ -724,10 +733,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_gate_that_says_sold_out_while_the_database_has_units_heals_at_the_second_look() {
-        let (gate, counters, _) = gate(&[(1, 5), (2, 4)]);
+        let (gate, counters, database) = gate(&[(1, 5), (2, 4)]);
         gate.rebuild_all().await.unwrap();
-        // Admissions whose writes never came took every unit of product 1.
+        // Admissions whose writes never came took every unit of product 1; a buyer is told so.
         counters.set(1, 0);
+        counters.set(2, 0);
+        lock(&database.available).insert(ProductId(2), 0);
+        for product in [1, 2] {
+            let answer = gate.admit(&ticket(product)).await.unwrap();
+            assert_eq!(answer, GateAnswer::SoldOut { holder: false });
+        }
         assert_eq!(
             gate.heal_sold_out().await.unwrap(),
             0,
@@ -735,7 +750,29 @@ mod tests {
         );
         assert_eq!(gate.heal_sold_out().await.unwrap(), 1);
         assert_eq!(gate.available(ProductId(1)).await, Some(5));
-        assert_eq!(gate.available(ProductId(2)).await, Some(4));
+        assert_eq!(
+            gate.available(ProductId(2)).await,
+            Some(0),
+            "really sold out"
+        );
+        assert_eq!(
+            gate.heal_sold_out().await.unwrap(),
+            0,
+            "nothing left to look at"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_product_no_buyer_was_told_is_sold_out_is_not_looked_at() {
+        let (gate, counters, _) = gate(&[(1, 5)]);
+        gate.rebuild_all().await.unwrap();
+        counters.set(1, 0);
+        assert_eq!(gate.heal_sold_out().await.unwrap(), 0);
+        assert_eq!(gate.heal_sold_out().await.unwrap(), 0);
+        assert_eq!(gate.available(ProductId(1)).await, Some(0));
+        gate.admit(&ticket(1)).await.unwrap();
+        assert_eq!(gate.heal_sold_out().await.unwrap(), 0);
+        assert_eq!(gate.heal_sold_out().await.unwrap(), 1);
     }
 
     #[tokio::test]
@@ -743,6 +780,7 @@ mod tests {
         let (gate, counters, _) = gate(&[(1, 5)]);
         gate.rebuild_all().await.unwrap();
         counters.set(1, 0);
+        gate.admit(&ticket(1)).await.unwrap();
         assert_eq!(gate.heal_sold_out().await.unwrap(), 0);
         // The writes in flight landed: the gate and the database agree again.
         counters.set(1, 3);
