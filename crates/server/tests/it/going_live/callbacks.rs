@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
-use vnpay::{Callback, HashSecret, ResponseCode, TmnCode, TransactionStatus, TxnRef, Vnd};
+use vnpay::{Callback, HashSecret};
 
 const RETENTION_SECONDS: i64 = 3_600;
 
@@ -27,19 +27,7 @@ async fn database(backend: Backend) -> TestDatabase {
 
 /// A paid callback for 150,000 VND, as the terminal `tmn_code` would send it.
 fn paid(tmn_code: &str, txn_ref: &str) -> Callback {
-    Callback {
-        tmn_code: TmnCode::parse(tmn_code).unwrap(),
-        amount: Vnd::new(150_000),
-        bank_code: "NCB".into(),
-        bank_tran_no: Some("VNP14000001".into()),
-        card_type: Some("ATM".into()),
-        pay_date: None,
-        order_info: "Thanh toan don hang".into(),
-        transaction_no: 14_000_001,
-        response_code: ResponseCode::Success,
-        transaction_status: TransactionStatus::Success,
-        txn_ref: TxnRef::parse(txn_ref).unwrap(),
-    }
+    crate::payments::paid_callback(tmn_code, txn_ref, 150_000)
 }
 
 fn signed(callback: &Callback, secret: &str) -> String {

@@ -4,23 +4,12 @@
 use super::SECRET;
 use flashgate_core::OrderStatus;
 use flashgate_testkit::{Backend, PRICE_VND, manual_clock, order_uuid, payment_url};
-use vnpay::{Callback, HashSecret, ResponseCode, TmnCode, TransactionStatus, TxnRef, Vnd};
+use vnpay::{Callback, HashSecret, ResponseCode, TransactionStatus};
 use vnpay_sim::{Faults, Outcome};
 
+/// The terminal's own successful callback.
 fn callback(txn_ref: &str, amount: u64) -> Callback {
-    Callback {
-        tmn_code: TmnCode::parse("FLASHGT1").unwrap(),
-        amount: Vnd::new(amount),
-        bank_code: "NCB".into(),
-        bank_tran_no: Some("VNP14000001".into()),
-        card_type: Some("ATM".into()),
-        pay_date: None,
-        order_info: "Thanh toan don hang".into(),
-        transaction_no: 14_000_001,
-        response_code: ResponseCode::Success,
-        transaction_status: TransactionStatus::Success,
-        txn_ref: TxnRef::parse(txn_ref).unwrap(),
-    }
+    super::paid_callback("FLASHGT1", txn_ref, amount)
 }
 
 async fn callbacks_that_cannot_be_trusted_change_nothing(backend: Backend) {

@@ -4,6 +4,7 @@
 use flashgate_core::{Clock, ManualClock};
 use flashgate_testkit::{Backend, Instance, Spawn, TestDatabase, manual_clock};
 use std::sync::Arc;
+use vnpay::{Callback, ResponseCode, TmnCode, TransactionStatus, TxnRef, Vnd};
 use vnpay_sim::Faults;
 
 mod callbacks;
@@ -21,6 +22,23 @@ mod workers;
 pub const SECRET: &str = "dev-vnpay-secret-change-me";
 
 /// An instance of this suite on `clock`, whose workers run only when a test asks.
+/// A successful payment's callback for `amount` VND, as the terminal `tmn_code` would send it.
+pub fn paid_callback(tmn_code: &str, txn_ref: &str, amount: u64) -> Callback {
+    Callback {
+        tmn_code: TmnCode::parse(tmn_code).unwrap(),
+        amount: Vnd::new(amount),
+        bank_code: "NCB".into(),
+        bank_tran_no: Some("VNP14000001".into()),
+        card_type: Some("ATM".into()),
+        pay_date: None,
+        order_info: "Thanh toan don hang".into(),
+        transaction_no: 14_000_001,
+        response_code: ResponseCode::Success,
+        transaction_status: TransactionStatus::Success,
+        txn_ref: TxnRef::parse(txn_ref).unwrap(),
+    }
+}
+
 pub fn spawn(backend: Backend, clock: Arc<dyn Clock>) -> Spawn {
     Spawn::new(backend)
         .clock(clock)
