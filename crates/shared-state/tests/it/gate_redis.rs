@@ -119,9 +119,10 @@ async fn sold_out_is_shared_between_instances_and_answered_from_memory(redis: Te
 }
 
 async fn a_local_sold_out_flag_expires_on_its_own(redis: TestRedis) {
-    // Long enough that a busy machine still sees the flag right after the admission.
+    // Long enough that a busy machine, whose subscriber may still be connecting when the flag is
+    // raised (a flag counts only while the subscriber listens), sees it before it expires.
     let config = GateConfig {
-        sold_out_ttl: Duration::from_secs(1),
+        sold_out_ttl: Duration::from_secs(3),
         ..GateConfig::default()
     };
     let gates = redis_gates_with(&redis, 1, config).await;
@@ -130,12 +131,19 @@ async fn a_local_sold_out_flag_expires_on_its_own(redis: TestRedis) {
         gates[0].admit(&req("a", "k", 1)).await.unwrap(),
         Admission::Admitted { remaining: 0 }
     ));
-    assert!(gates[0].is_marked_sold_out(P));
     assert!(
-        eventually(Duration::from_secs(5), || async {
+        eventually(Duration::from_secs(3), || async {
+            gates[0].is_marked_sold_out(P)
+        })
+        .await,
+        "the flag is raised"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || async {
             !gates[0].is_marked_sold_out(P)
         })
-        .await
+        .await,
+        "and expires on its own"
     );
 }
 
