@@ -340,17 +340,26 @@ impl RedisBackend {
     }
 
     /// Best-effort PUBLISH: a lost message is healed by the subscribers' own safety nets
-    /// (flag TTLs, short L1 TTLs, full resync on reconnect).
+    /// (flag TTLs, short L1 TTLs, full resync on reconnect). A failed one is sent once more: on a
+    /// Redis Cluster the channel's slot may have just moved to a promoted replica, which the first
+    /// failure teaches the client.
     pub(crate) async fn publish(&self, channel: &str, payload: &str) {
-        let result = self
-            .run(|mut conn| async move {
-                redis::cmd("PUBLISH")
-                    .arg(channel)
-                    .arg(payload)
-                    .query_async::<i64>(&mut conn)
-                    .await
-            })
-            .await;
+        let mut result = Ok(());
+        for _ in 0..2 {
+            result = self
+                .run(|mut conn| async move {
+                    redis::cmd("PUBLISH")
+                        .arg(channel)
+                        .arg(payload)
+                        .query_async::<i64>(&mut conn)
+                        .await
+                })
+                .await
+                .map(drop);
+            if result.is_ok() {
+                return;
+            }
+        }
         if let Err(e) = result {
             tracing::warn!(channel, error = %e, "publish failed");
         }
