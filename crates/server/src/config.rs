@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn the_committed_defaults_are_valid() {
         let settings = Settings::from_figment(defaults()).unwrap();
-        assert_eq!(settings.inventory.strategy, Strategy::Conditional);
+        assert_eq!(settings.inventory.strategy, Strategy::Gated);
         assert_eq!(settings.database_url.scheme(), "sqlite");
     }
 
@@ -195,9 +195,9 @@ mod tests {
     fn the_test_suites_variables_are_not_settings_but_others_are_checked() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("FLASHGATE_TEST_DATABASE_URL", "postgres://elsewhere/db");
-            jail.set_env("FLASHGATE_INVENTORY__STRATEGY", "gated");
+            jail.set_env("FLASHGATE_INVENTORY__STRATEGY", "conditional");
             let settings = Settings::load(None).map_err(|e| format!("{e:#}"))?;
-            assert_eq!(settings.inventory.strategy, Strategy::Gated);
+            assert_eq!(settings.inventory.strategy, Strategy::Conditional);
             jail.set_env("FLASHGATE_TSET_DATABASE_URL", "x");
             assert!(
                 Settings::load(None).is_err(),

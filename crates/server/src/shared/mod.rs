@@ -99,7 +99,15 @@ impl SharedState {
                     Arc::new(RedisGate::new(backend.clone(), config).await),
                     Some(backend.health()),
                 ),
-                None => (Arc::new(InProcessGate::new(config)), None),
+                None => {
+                    if settings.database_url.scheme() != "sqlite" {
+                        tracing::warn!(
+                            "the gate's counters live in this process (no redis_url): right for one \
+                             instance; several instances over one database need Redis for gated"
+                        );
+                    }
+                    (Arc::new(InProcessGate::new(config)), None)
+                }
             };
             let counters = Arc::new(SharedCounters::new(gate, health));
             Some(Arc::new(FencedGate::new(counters, fence, products)))

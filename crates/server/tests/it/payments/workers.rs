@@ -1,11 +1,18 @@
 //! The reconciler and expirer on several instances at once, and against a gateway that is down or
 //! asks them to slow down.
 
-use flashgate_core::OrderStatus;
-use flashgate_testkit::{Backend, Instance, manual_clock, order_uuid, payment_url};
+use flashgate_core::{Clock, OrderStatus, Strategy};
+use flashgate_testkit::{Backend, Instance, Spawn, manual_clock, order_uuid, payment_url};
 use futures_util::future::join_all;
 use serde_json::Value;
+use std::sync::Arc;
 use vnpay_sim::{ApiOutage, Faults, Outcome};
+
+/// One of several instances over one database, without Redis: purchases take the conditional
+/// update, since each process's own gate would not hear of the units the others release.
+fn one_of_several(backend: Backend, clock: Arc<dyn Clock>) -> Spawn {
+    super::spawn(backend, clock).strategy(Strategy::Conditional)
+}
 
 async fn paid_orders_with_lost_ipns(app: &Instance, product: i64, count: usize) -> Vec<Value> {
     super::drop_every_ipn(app);
@@ -24,13 +31,13 @@ async fn paid_orders_with_lost_ipns(app: &Instance, product: i64, count: usize) 
 async fn three_reconcilers_query_and_settle_each_order_once(backend: Backend) {
     let db = backend.database().await;
     let clock = manual_clock();
-    let first = super::spawn(backend, clock.clone()).instance(&db).await;
+    let first = one_of_several(backend, clock.clone()).instance(&db).await;
     let product = first.api.product(30, None).await;
     let answers = paid_orders_with_lost_ipns(&first, product, 24).await;
     // The other instances share the database; the first one's simulator is the gateway of all three.
     let mut others = Vec::new();
     for _ in 0..2 {
-        others.push(super::spawn(backend, clock.clone()).instance(&db).await);
+        others.push(one_of_several(backend, clock.clone()).instance(&db).await);
     }
     let reconcilers = [&first, &others[0], &others[1]].map(|i| {
         let mut r = i.reconciler.clone();
@@ -63,14 +70,14 @@ on_each_backend!(three_reconcilers_query_and_settle_each_order_once);
 async fn three_expirers_expire_each_order_once(backend: Backend) {
     let db = backend.database().await;
     let clock = manual_clock();
-    let first = super::spawn(backend, clock.clone()).instance(&db).await;
+    let first = one_of_several(backend, clock.clone()).instance(&db).await;
     let product = first.api.product(30, None).await;
     let mut answers = Vec::new();
     for i in 0..24 {
         answers.push(first.api.win(&format!("cus_exp_{i}"), product).await);
     }
-    let second = super::spawn(backend, clock.clone()).instance(&db).await;
-    let third = super::spawn(backend, clock.clone()).instance(&db).await;
+    let second = one_of_several(backend, clock.clone()).instance(&db).await;
+    let third = one_of_several(backend, clock.clone()).instance(&db).await;
     clock.advance(time::Duration::minutes(16));
     let expirers = [&first, &second, &third].map(|i| {
         let mut e = i.expirer.clone();
