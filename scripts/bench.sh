@@ -2,8 +2,11 @@
 # The benchmark suite in one go: builds the release binaries, then `flashgate-loadgen bench` runs every
 # purchase strategy on SQLite (embedded, in-process fast path) and on PostgreSQL + Redis on one hot
 # product in alternating rounds, beside cached and uncached product reads, GET /healthz and the raw
-# ceilings (pgbench on one hot row, redis-benchmark), and writes BENCHMARKS.md, bench/report.html and
-# bench/results.json.
+# ceilings (pgbench on one hot row: the row-lock transaction, the conditional update, and its best shape
+# autocommit with -M prepared; redis-benchmark), a crowd's refusals (sold out, over the limit, duplicates)
+# beside the same server's /healthz, and after the rounds the open-loop spike at 2x and 5x the measured
+# capacity at the instant a sale opens; then writes BENCHMARKS.md (the targets table first),
+# bench/report.html and bench/results.json.
 #
 #   scripts/bench.sh                                  # the full suite (about 10 minutes on 2 cores)
 #   scripts/bench.sh --smoke                          # seconds per measurement, one round
@@ -14,6 +17,7 @@
 # ensure_redis_cluster`, then REDIS_CLUSTER_URL=$FLASHGATE_TEST_REDIS_CLUSTER_URL).
 #
 # Other settings: ROUNDS, DURATION (seconds per measurement), BUYERS, BACKENDS, POSTGRES_URL, REDIS_URL,
+# MACHINE_NOTE (a line about the machine for the reports, e.g. what else was running),
 # BIN_DIR (binaries already built, e.g. target/debug: nothing is built; the test command's smoke run);
 # any further argument goes to `flashgate-loadgen bench` (see `flashgate-loadgen bench --help`).
 set -euo pipefail
@@ -27,6 +31,7 @@ BUYERS="${BUYERS:-64}"
 POSTGRES_URL="${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 BIN_DIR="${BIN_DIR:-}"
+MACHINE_NOTE="${MACHINE_NOTE:-}"
 REDIS_CLUSTER_URL="${REDIS_CLUSTER_URL:-}"
 
 say() { printf 'bench.sh: %s\n' "$*" >&2; }
@@ -58,6 +63,7 @@ status=0
     --redis-url "$REDIS_URL" \
     --command "$command" \
     ${REDIS_CLUSTER_URL:+--redis-cluster-url "$REDIS_CLUSTER_URL"} \
+    ${MACHINE_NOTE:+--machine-note "$MACHINE_NOTE"} \
     "$@" || status=$?
 # Each PostgreSQL server kept its fast path under a prefix of its own; nothing of it is needed now.
 if command -v redis-cli >/dev/null; then

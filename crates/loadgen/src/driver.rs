@@ -21,6 +21,53 @@ pub enum Load {
     Closed { buyers: usize },
     /// Every request of the traffic at the same instant (the start of a sale).
     Burst,
+    /// Open loop at `rate` for `spike_s` seconds, then at `then_rate` until the run's duration ends:
+    /// a crowd at the instant a sale opens, then the traffic that follows it.
+    Spike {
+        rate: f64,
+        spike_s: f64,
+        then_rate: f64,
+    },
+}
+
+/// When request `seq` is meant to leave, `None` once the schedule is over.
+#[derive(Debug, Clone, Copy)]
+enum Pace {
+    /// All at the start.
+    Burst,
+    /// `rate` per second for `first` seconds, then `then` per second until `total` seconds.
+    Steady {
+        rate: f64,
+        first: f64,
+        then: f64,
+        total: f64,
+    },
+}
+
+impl Pace {
+    fn at(self, seq: u64) -> Option<f64> {
+        match self {
+            Self::Burst => Some(0.0),
+            Self::Steady {
+                rate,
+                first,
+                then,
+                total,
+            } => {
+                let rate = rate.max(1e-3);
+                // Request n of the first phase leaves at n/rate; those of the second count from its
+                // own start, so a fraction of an interval is never lost at the boundary.
+                let in_first = (first * rate).ceil();
+                let seq = seq as f64;
+                let at = if seq < in_first {
+                    seq / rate
+                } else {
+                    first + (seq - in_first) / then.max(1e-3)
+                };
+                (at < total).then_some(at)
+            }
+        }
+    }
 }
 
 /// When to stop and how much may be in flight at once (open loop and burst; the connection pool is
@@ -49,35 +96,50 @@ pub async fn drive(
             closed(ctx, traffic, buyers, bounds.duration, limit, start).await
         }
         Load::Open { rate } => {
-            let interval = Duration::from_secs_f64(1.0 / rate.max(1e-3));
-            scheduled(ctx, traffic, Some(interval), bounds, limit, start).await;
+            let total = bounds.duration.as_secs_f64();
+            let pace = Pace::Steady {
+                rate,
+                first: total,
+                then: rate,
+                total,
+            };
+            scheduled(ctx, traffic, pace, bounds, limit, start).await;
         }
-        Load::Burst => scheduled(ctx, traffic, None, bounds, limit, start).await,
+        Load::Spike {
+            rate,
+            spike_s,
+            then_rate,
+        } => {
+            let pace = Pace::Steady {
+                rate,
+                first: spike_s,
+                then: then_rate,
+                total: bounds.duration.as_secs_f64(),
+            };
+            scheduled(ctx, traffic, pace, bounds, limit, start).await;
+        }
+        Load::Burst => scheduled(ctx, traffic, Pace::Burst, bounds, limit, start).await,
     }
 }
 
 async fn scheduled(
     ctx: Arc<Context>,
     traffic: Arc<Traffic>,
-    interval: Option<Duration>,
+    pace: Pace,
     bounds: Bounds,
     limit: Option<u64>,
     start: Instant,
 ) {
     let slots = bounds.max_in_flight.clamp(1, Semaphore::MAX_PERMITS);
     let in_flight = Arc::new(Semaphore::new(slots));
-    let end = start + bounds.duration;
     for seq in 0.. {
         if limit.is_some_and(|l| seq >= l) {
             break;
         }
-        let intended = match interval {
-            Some(every) => start + every.saturating_mul(u32::try_from(seq).unwrap_or(u32::MAX)),
-            None => start,
-        };
-        if intended >= end && interval.is_some() {
+        let Some(at) = pace.at(seq) else {
             break;
-        }
+        };
+        let intended = start + Duration::from_secs_f64(at);
         let Some(action) = traffic.action(seq) else {
             break;
         };
@@ -132,4 +194,30 @@ async fn closed(
         });
     }
     while tasks.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spike_sends_at_its_rate_then_at_the_rate_after_it() {
+        let pace = Pace::Steady {
+            rate: 100.0,
+            first: 1.0,
+            then: 10.0,
+            total: 2.0,
+        };
+        assert_eq!(pace.at(0), Some(0.0));
+        assert_eq!(pace.at(99), Some(0.99));
+        assert_eq!(pace.at(100), Some(1.0));
+        assert_eq!(pace.at(101), Some(1.1));
+        let sent = (0..).take_while(|&seq| pace.at(seq).is_some()).count();
+        assert_eq!(sent, 110);
+    }
+
+    #[test]
+    fn a_burst_sends_everything_at_the_start() {
+        assert_eq!(Pace::Burst.at(1_000), Some(0.0));
+    }
 }

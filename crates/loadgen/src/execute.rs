@@ -31,6 +31,8 @@ struct Body {
 struct Reply {
     status: Option<u16>,
     body: Body,
+    retry_after: bool,
+    timed_out: bool,
 }
 
 impl Reply {
@@ -50,24 +52,34 @@ impl Reply {
             status: self.status,
             code: self.body.code.as_deref(),
             sold,
+            retry_after: self.retry_after,
+            timed_out: self.timed_out,
+        }
+    }
+
+    fn failed(error: &reqwest::Error) -> Self {
+        Self {
+            status: None,
+            body: Body::default(),
+            retry_after: false,
+            timed_out: error.is_timeout(),
         }
     }
 }
 
 async fn read(response: Result<reqwest::Response, reqwest::Error>, parse: bool) -> Reply {
-    let Ok(response) = response else {
-        return Reply {
-            status: None,
-            body: Body::default(),
-        };
+    let response = match response {
+        Ok(response) => response,
+        Err(error) => return Reply::failed(&error),
     };
     let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .contains_key(reqwest::header::RETRY_AFTER);
     // The body is always read to the end so the connection goes back to the pool.
-    let Ok(bytes) = response.bytes().await else {
-        return Reply {
-            status: None,
-            body: Body::default(),
-        };
+    let bytes = match response.bytes().await {
+        Ok(bytes) => bytes,
+        Err(error) => return Reply::failed(&error),
     };
     let body = if parse || status >= 400 {
         serde_json::from_slice(&bytes).unwrap_or_default()
@@ -77,10 +89,22 @@ async fn read(response: Result<reqwest::Response, reqwest::Error>, parse: bool) 
     Reply {
         status: Some(status),
         body,
+        retry_after,
+        timed_out: false,
     }
 }
 
 impl Context {
+    /// The `Idempotency-Key` of request `seq`: its own, or, for a customer's repeated purchase, the one
+    /// key that customer always uses.
+    fn key(&self, seq: u64, customer: usize, per_customer: bool) -> String {
+        if per_customer {
+            format!("{}-c{customer}", self.run_id)
+        } else {
+            format!("{}-{seq}", self.run_id)
+        }
+    }
+
     async fn purchase(&self, customer: usize, key: &str, product_id: i64, quantity: i64) -> Reply {
         let response = self
             .targets
@@ -96,6 +120,7 @@ impl Context {
 
     /// Sends request `seq`, meant to leave at `intended`, and records its answer.
     pub async fn perform(&self, seq: u64, action: Action, intended: Instant) {
+        let sent = Instant::now();
         match action {
             Action::Get { path } => {
                 let response = self
@@ -106,15 +131,16 @@ impl Context {
                     .await;
                 let reply = read(response, false).await;
                 self.recorder
-                    .record(intended, Instant::now(), reply.answer(false));
+                    .record(intended, sent, Instant::now(), reply.answer(false));
             }
             Action::Purchase {
                 product_id,
                 customer,
                 quantity,
                 retry,
+                key_per_customer,
             } => {
-                let key = format!("{}-{seq}", self.run_id);
+                let key = self.key(seq, customer, key_per_customer);
                 let reply = self.purchase(customer, &key, product_id, quantity).await;
                 let done = Instant::now();
                 let attempt = reply.attempt();
@@ -135,7 +161,8 @@ impl Context {
                         },
                     )
                 });
-                self.recorder.record(intended, done, reply.answer(sold));
+                self.recorder
+                    .record(intended, sent, done, reply.answer(sold));
                 if retry {
                     let first = (attempt, first_order);
                     self.retry(customer, &key, product_id, quantity, first)
@@ -181,6 +208,6 @@ impl Context {
             self.ledger
                 .attempt(customer, product_id, quantity, again.attempt());
         }
-        self.recorder.record(sent, done, again.answer(sold));
+        self.recorder.record(sent, sent, done, again.answer(sold));
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod classes;
 pub mod cli;
 pub mod driver;
 pub mod execute;
@@ -16,9 +17,11 @@ pub mod scenario;
 pub mod summary;
 pub mod target;
 pub mod tokens;
+pub mod windows;
 pub mod workload;
 
 pub use driver::Load;
 pub use pay::PaySpec;
 pub use run::{RunConfig, RunReport, run};
 pub use scenario::{Scenario, ScenarioKind};
+pub use windows::{Span, WindowPoint};

@@ -1,7 +1,9 @@
 //! What a run measured: every answer's latency in an HDR histogram (microseconds), one smaller histogram
-//! per second of the run for the time series, status codes and problem `code`s, plus live counters that
-//! the progress line reads without taking the lock.
+//! per second of the run for the time series, status codes, problem `code`s and answer classes, plus live
+//! counters that the progress line reads without taking the lock; optionally short windows as well.
 
+use crate::classes::Class;
+use crate::windows::{WindowPoint, Windows};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -20,9 +22,17 @@ pub struct Answer<'a> {
     pub code: Option<&'a str>,
     /// A purchase that created (not replayed) an order.
     pub sold: bool,
+    /// The answer carried `Retry-After`.
+    pub retry_after: bool,
+    /// No answer arrived within the client's timeout.
+    pub timed_out: bool,
 }
 
 impl Answer<'_> {
+    pub fn class(&self) -> Class {
+        Class::of(self.status, self.code, self.retry_after, self.timed_out)
+    }
+
     /// Transport failures and 5xx: what an operator would page on.
     pub fn is_error(&self) -> bool {
         self.status.is_none_or(|s| s >= 500)
@@ -49,6 +59,8 @@ struct Inner {
     seconds: Vec<Second>,
     statuses: BTreeMap<String, u64>,
     codes: BTreeMap<String, u64>,
+    classes: BTreeMap<Class, u64>,
+    windows: Option<Windows>,
     first: Option<Instant>,
     last: Option<Instant>,
 }
@@ -93,7 +105,12 @@ pub struct Measured {
     pub latency: Latency,
     pub statuses: BTreeMap<String, u64>,
     pub codes: BTreeMap<String, u64>,
+    /// Answers by [`Class::label`].
+    pub classes: BTreeMap<String, u64>,
     pub series: Vec<SecondPoint>,
+    /// The short windows, when the run kept them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<WindowPoint>,
 }
 
 /// The quantiles of the percentile curve: evenly spaced in "number of nines".
@@ -112,6 +129,8 @@ impl Recorder {
                 seconds: Vec::new(),
                 statuses: BTreeMap::new(),
                 codes: BTreeMap::new(),
+                classes: BTreeMap::new(),
+                windows: None,
                 first: None,
                 last: None,
             }),
@@ -119,12 +138,32 @@ impl Recorder {
         })
     }
 
+    /// Also keeps windows of `width` from the start (see [`Windows`]).
+    pub fn with_windows(
+        start: Instant,
+        width: Duration,
+    ) -> Result<Self, hdrhistogram::CreationError> {
+        let recorder = Self::new(start)?;
+        recorder.lock().windows = Some(Windows::new(start, width)?);
+        Ok(recorder)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn start(&self) -> Instant {
         self.start
     }
 
-    /// Records one answer that was meant to be sent at `intended` and arrived at `done`.
-    pub fn record(&self, intended: Instant, done: Instant, answer: Answer<'_>) {
+    /// The requests meant for `from..to` after the start, when windows are kept.
+    pub fn span(&self, from: Duration, to: Duration) -> Option<crate::windows::Span> {
+        self.lock().windows.as_ref().map(|w| w.span(from, to))
+    }
+
+    /// Records one answer that was meant to be sent at `intended`, left at `sent` and arrived at
+    /// `done`.
+    pub fn record(&self, intended: Instant, sent: Instant, done: Instant, answer: Answer<'_>) {
         let micros = done
             .saturating_duration_since(intended)
             .as_micros()
@@ -140,8 +179,13 @@ impl Recorder {
         }
         let second = usize::try_from(done.saturating_duration_since(self.start).as_secs())
             .unwrap_or(usize::MAX);
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let class = answer.class();
+        let mut inner = self.lock();
         inner.all.saturating_record(micros);
+        *inner.classes.entry(class).or_default() += 1;
+        if let Some(windows) = inner.windows.as_mut() {
+            windows.record(intended, sent, done, class);
+        }
         if second < 3600 {
             while inner.seconds.len() <= second {
                 let latency = inner.second.clone();
@@ -168,7 +212,7 @@ impl Recorder {
     }
 
     pub fn measured(&self) -> Measured {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = self.lock();
         let elapsed = match (inner.first, inner.last) {
             (Some(first), Some(last)) => last.saturating_duration_since(first),
             _ => Duration::ZERO,
@@ -224,7 +268,17 @@ impl Recorder {
             latency,
             statuses: inner.statuses.clone(),
             codes: inner.codes.clone(),
+            classes: inner
+                .classes
+                .iter()
+                .map(|(class, n)| (class.label().to_owned(), *n))
+                .collect(),
             series,
+            windows: inner
+                .windows
+                .as_ref()
+                .map(Windows::points)
+                .unwrap_or_default(),
         }
     }
 }
@@ -241,9 +295,13 @@ mod tests {
             status: Some(200),
             code: None,
             sold: false,
+            retry_after: false,
+            timed_out: false,
         };
-        recorder.record(start, start + Duration::from_millis(250), ok);
+        let late = start + Duration::from_millis(100);
+        recorder.record(start, late, start + Duration::from_millis(250), ok);
         recorder.record(
+            start + Duration::from_millis(1),
             start + Duration::from_millis(1),
             start + Duration::from_millis(2),
             ok,
@@ -262,10 +320,13 @@ mod tests {
             recorder.record(
                 start,
                 start,
+                start,
                 Answer {
                     status,
                     code: None,
                     sold: false,
+                    retry_after: status == Some(503),
+                    timed_out: false,
                 },
             );
         }
@@ -274,5 +335,28 @@ mod tests {
             recorder.measured().statuses.get("transport_error"),
             Some(&1)
         );
+        assert_eq!(recorder.measured().classes.get("503 Retry-After"), Some(&1));
+        assert!(recorder.measured().windows.is_empty());
+    }
+
+    #[test]
+    fn windows_are_kept_only_when_asked_for() {
+        let start = Instant::now();
+        let recorder = Recorder::with_windows(start, Duration::from_millis(100)).unwrap();
+        let shed = Answer {
+            status: Some(503),
+            code: Some("overloaded"),
+            sold: false,
+            retry_after: true,
+            timed_out: false,
+        };
+        recorder.record(start, start, start + Duration::from_millis(120), shed);
+        let windows = recorder.measured().windows;
+        assert_eq!(windows.len(), 2);
+        assert_eq!((windows[0].offered, windows[1].finished), (1, 1));
+        let span = recorder
+            .span(Duration::ZERO, Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(span.improper, 0);
     }
 }

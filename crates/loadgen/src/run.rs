@@ -11,6 +11,7 @@ use crate::recorder::{Measured, Recorder};
 use crate::scenario::Scenario;
 use crate::target::Targets;
 use crate::tokens::Crowd;
+use crate::windows::Span;
 use anyhow::Context as _;
 use serde::Serialize;
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub struct RunConfig {
     pub progress: bool,
     /// Names the run in the progress line and the report.
     pub label: String,
+    /// Also measure in windows of this width from the start (see [`crate::windows`]).
+    pub windows: Option<Duration>,
 }
 
 impl RunConfig {
@@ -59,6 +62,7 @@ impl RunConfig {
             },
             progress: true,
             label: "run".to_owned(),
+            windows: None,
         }
     }
 }
@@ -78,6 +82,8 @@ pub struct RunReport {
     pub winners_per_s: f64,
     pub audit: Audit,
     pub pay: Option<PayOutcome>,
+    /// `Load::Spike` with windows: the requests meant for the spike itself, taken together.
+    pub spike: Option<Span>,
     pub finished_at: String,
 }
 
@@ -116,8 +122,36 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
     } else {
         config.load
     };
-    let recorder = Arc::new(Recorder::new(prepared.start)?);
     let ledger = Arc::new(Ledger::default());
+    let mut start = prepared.start;
+    if let Some(presell) = &prepared.presell {
+        let presale = Arc::new(Context {
+            targets: targets.clone(),
+            crowd: crowd.clone(),
+            recorder: Arc::new(Recorder::new(std::time::Instant::now())?),
+            ledger: ledger.clone(),
+            run_id: run_id.clone(),
+        });
+        let bounds = Bounds {
+            duration: Duration::from_secs(3600),
+            max_requests: None,
+            max_in_flight: pool,
+        };
+        let buyers = Load::Closed { buyers: pool };
+        driver::drive(
+            presale,
+            presell.clone(),
+            buyers,
+            bounds,
+            std::time::Instant::now(),
+        )
+        .await;
+        start = start.max(std::time::Instant::now());
+    }
+    let recorder = Arc::new(match config.windows {
+        Some(width) => Recorder::with_windows(start, width)?,
+        None => Recorder::new(start)?,
+    });
     let ctx = Arc::new(Context {
         targets: targets.clone(),
         crowd: crowd.clone(),
@@ -133,13 +167,20 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
         max_requests: config.max_requests,
         max_in_flight: config.max_in_flight,
     };
-    driver::drive(ctx, prepared.traffic.clone(), load, bounds, prepared.start).await;
-    let ran = prepared.start.elapsed();
+    driver::drive(ctx, prepared.traffic.clone(), load, bounds, start).await;
+    let ran = start.elapsed();
     if let Some(task) = progress {
         task.abort();
         progress::finish();
     }
     let measured = recorder.measured();
+    let spike = match load {
+        Load::Spike { spike_s, .. } => {
+            let spike = Duration::from_secs_f64(spike_s.max(0.0));
+            recorder.span(Duration::ZERO, spike)
+        }
+        _ => None,
+    };
     let view = ledger.view();
     let pay = if scenario.kind == crate::scenario::ScenarioKind::Pay {
         Some(pay::pay(&targets, &crowd, view.orders.clone(), &config.pay).await?)
@@ -175,6 +216,7 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<RunReport> {
         measured,
         audit,
         pay,
+        spike,
         finished_at: now_rfc3339(),
     })
 }

@@ -24,6 +24,9 @@ pub enum ScenarioKind {
     Reads,
     /// GET /healthz: the ceiling of the HTTP stack.
     Healthz,
+    /// The hot product at the instant its sale opens, offered open loop (`Load::Spike`): the crowd
+    /// that arrives at once, then the traffic after it.
+    Spike,
 }
 
 impl ScenarioKind {
@@ -36,11 +39,15 @@ impl ScenarioKind {
             Self::Pay => "pay",
             Self::Reads => "reads",
             Self::Healthz => "healthz",
+            Self::Spike => "spike",
         }
     }
 
     pub fn buys(self) -> bool {
-        matches!(self, Self::Hot | Self::Many | Self::Burst | Self::Pay)
+        matches!(
+            self,
+            Self::Hot | Self::Many | Self::Burst | Self::Pay | Self::Spike
+        )
     }
 }
 
@@ -60,9 +67,15 @@ pub struct Scenario {
     pub retry_share: f64,
     /// Share of browse reads that list every product.
     pub list_share: f64,
-    /// How far in the future a burst's sale starts, leaving time to get ready.
+    /// How far in the future a burst's or a spike's sale starts, leaving time to get ready.
     #[serde(skip)]
     pub burst_lead: Duration,
+    /// Before the measured load, every customer of the crowd buys once (unmeasured), so that the
+    /// load meets customers who already hold their limit.
+    pub presell: bool,
+    /// Every purchase of a customer sends the `Idempotency-Key` of their first one: with `presell`,
+    /// the measured load is all duplicates of purchases already made.
+    pub key_per_customer: bool,
 }
 
 impl Scenario {
@@ -77,6 +90,8 @@ impl Scenario {
             retry_share: 0.05,
             list_share: 0.2,
             burst_lead: Duration::from_secs(2),
+            presell: false,
+            key_per_customer: false,
         }
     }
 }
@@ -94,6 +109,8 @@ pub struct Prepared {
     pub products: Vec<Stocked>,
     /// When the load must start (a burst waits for its sale to open).
     pub start: Instant,
+    /// The presale's traffic: each customer once, with their own key.
+    pub presell: Option<Arc<Traffic>>,
 }
 
 impl Scenario {
@@ -103,7 +120,7 @@ impl Scenario {
             ScenarioKind::Healthz => 0,
             _ => 1,
         };
-        let opens = (self.kind == ScenarioKind::Burst).then(|| {
+        let opens = matches!(self.kind, ScenarioKind::Burst | ScenarioKind::Spike).then(|| {
             // Millisecond precision: what the service stores.
             let at = time::OffsetDateTime::now_utc() + self.burst_lead;
             at.replace_millisecond(at.millisecond()).unwrap_or(at)
@@ -127,6 +144,16 @@ impl Scenario {
             });
         }
         let ids: Vec<i64> = products.iter().map(|p| p.id).collect();
+        let presell = (self.presell && self.kind.buys()).then(|| {
+            Arc::new(Traffic::Purchases {
+                products: ids.clone(),
+                crowd: self.crowd.max(1),
+                quantity: self.quantity.max(1),
+                retry_share: 0.0,
+                once_each: true,
+                key_per_customer: true,
+            })
+        });
         let traffic = match self.kind {
             ScenarioKind::Browse => Traffic::Reads {
                 products: ids,
@@ -145,6 +172,7 @@ impl Scenario {
                 quantity: self.quantity.max(1),
                 retry_share: self.retry_share,
                 once_each: kind == ScenarioKind::Burst,
+                key_per_customer: self.key_per_customer,
             },
         };
         // A burst's requests leave just after the sale opens, all meant for the same instant.
@@ -159,6 +187,7 @@ impl Scenario {
             traffic: Arc::new(traffic),
             products,
             start,
+            presell,
         })
     }
 }

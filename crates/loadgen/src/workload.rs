@@ -13,6 +13,9 @@ pub enum Action {
         customer: usize,
         quantity: i64,
         retry: bool,
+        /// The customer's one key, the same every time (a duplicate of their earlier purchase),
+        /// instead of a key of the request's own.
+        key_per_customer: bool,
     },
     /// A GET of a path on the service.
     Get { path: Arc<str> },
@@ -30,6 +33,8 @@ pub enum Traffic {
         retry_share: f64,
         /// Each customer tries once, then the traffic ends (everyone at sale start).
         once_each: bool,
+        /// Every purchase of a customer sends that customer's one `Idempotency-Key`.
+        key_per_customer: bool,
     },
     /// Reads of the given paths: `list_share` of them `GET /products`, the rest one product each.
     Reads { products: Vec<i64>, list_share: f64 },
@@ -64,6 +69,7 @@ impl Traffic {
                 quantity,
                 retry_share,
                 once_each,
+                key_per_customer,
             } => {
                 if *once_each && seq >= *crowd as u64 {
                     return None;
@@ -74,6 +80,7 @@ impl Traffic {
                     customer: (seq % (*crowd).max(1) as u64) as usize,
                     quantity: *quantity,
                     retry: unit(seq, 2) < *retry_share,
+                    key_per_customer: *key_per_customer,
                 })
             }
             Self::Reads {
@@ -116,6 +123,7 @@ mod tests {
             quantity: 1,
             retry_share,
             once_each,
+            key_per_customer: false,
         }
     }
 

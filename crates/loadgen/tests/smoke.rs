@@ -198,3 +198,76 @@ async fn reads_are_measured_and_winners_pay_through_the_simulator() {
     );
     server.shutdown().await;
 }
+
+/// The benchmark's spike and crowd rows at a tiny size: a sale opening under an open-loop spike,
+/// measured in windows, then customers over their limit and duplicates of purchases already made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spike_at_the_opening_and_the_crowds_refusals_are_measured_and_audited() {
+    let redis = TestRedis::new();
+    let db = TestDatabase::postgres().await;
+    let server = serve_with(&db.url, "gated", Some(&redis)).await;
+
+    let mut spike = hot();
+    spike.kind = ScenarioKind::Spike;
+    spike.stock = 10;
+    spike.crowd = 200;
+    spike.retry_share = 0.0;
+    spike.burst_lead = Duration::from_millis(500);
+    let mut cfg = config(&server.base, &db, spike);
+    cfg.load = Load::Spike {
+        rate: 200.0,
+        spike_s: 0.5,
+        then_rate: 50.0,
+    };
+    cfg.duration = Duration::from_secs(1);
+    cfg.windows = Some(Duration::from_millis(100));
+    let report = run(&cfg).await.unwrap();
+    assert_correct(&report);
+    assert_eq!(report.sold, 10, "the product must sell out exactly");
+    let span = report.spike.clone().expect("a spike reports its span");
+    assert_eq!(span.offered, 100, "{span:?}");
+    assert_eq!(span.improper, 0, "{span:?}");
+    assert_eq!(span.classes.values().sum::<u64>(), span.offered);
+    let windows = &report.measured.windows;
+    assert_eq!(windows.iter().map(|w| w.offered).sum::<u64>(), 125);
+    assert_eq!(
+        windows.last().unwrap().backlog,
+        0,
+        "every request has an outcome"
+    );
+
+    let mut over = hot();
+    over.stock = 1_000;
+    over.crowd = 20;
+    over.retry_share = 0.0;
+    over.presell = true;
+    let mut cfg = config(&server.base, &db, over.clone());
+    cfg.duration = Duration::from_millis(500);
+    let report = run(&cfg).await.unwrap();
+    assert_correct(&report);
+    assert_eq!(
+        report.sold, 20,
+        "the presale sells one unit to each customer"
+    );
+    assert_eq!(
+        report.measured.codes.get("limit_exceeded"),
+        Some(&report.measured.requests),
+        "{:?}",
+        report.measured.statuses
+    );
+
+    over.key_per_customer = true;
+    let mut cfg = config(&server.base, &db, over);
+    cfg.duration = Duration::from_millis(500);
+    let report = run(&cfg).await.unwrap();
+    assert_correct(&report);
+    assert_eq!(report.sold, 20, "duplicates replay the presale's orders");
+    assert_eq!(
+        report.measured.statuses.get("201"),
+        Some(&report.measured.requests),
+        "{:?}",
+        report.measured.statuses
+    );
+
+    server.shutdown().await;
+}

@@ -18,6 +18,11 @@ COMMIT;\n";
 /// One conditional `UPDATE … WHERE available >= 1`: what `conditional` does to it.
 pub const PGBENCH_CONDITIONAL: &str = "UPDATE stock SET available = available - 1 WHERE id = 1 AND available >= 1 RETURNING available;\n";
 
+/// pgbench's best shape for one hot row: the same conditional decrement, autocommit, with nothing
+/// returned; run with `-M prepared`, so each statement is only bound and executed.
+pub const PGBENCH_PREPARED: &str =
+    "UPDATE stock SET available = available - 1 WHERE id = 1 AND available > 0;\n";
+
 /// The admission gate's shape: check and take a unit in one script.
 pub const REDIS_DECREMENT: &str = "local v = tonumber(redis.call('GET', KEYS[1]) or '0') \
 if v >= 1 then return redis.call('DECRBY', KEYS[1], 1) else return -1 end";
@@ -41,11 +46,13 @@ pub fn find_pgbench() -> Option<PathBuf> {
     })
 }
 
-/// Transactions per second of `script` on one hot row, with `clients` connections for `duration`.
+/// Transactions per second of `script` on one hot row, with `clients` connections for `duration`,
+/// over `protocol` (pgbench's `-M`: simple, extended or prepared).
 pub async fn pgbench(
     pgbench: &Path,
     admin_url: &str,
     script: &str,
+    protocol: &str,
     clients: u32,
     duration: Duration,
     scratch: &Path,
@@ -66,6 +73,7 @@ pub async fn pgbench(
         let out = Command::new(pgbench)
             .arg("-n")
             .args(["-c", &clients.to_string(), "-j", "2"])
+            .args(["-M", protocol])
             .args(["-T", &duration.as_secs().max(1).to_string()])
             .arg("-f")
             .arg(&file)

@@ -2,7 +2,7 @@
 //! the targets, the medians, and plots of throughput over time and latency percentiles per strategy.
 
 use super::markdown::{Context, audit, cpu, percent, rate, ratio};
-use super::results::{Figures, Median, Row, targets};
+use super::results::{Figures, Median, Row, Target, earlier_targets, targets};
 use super::svg::{Axis, Series, bar_chart, line_chart};
 use crate::summary::micros;
 use std::fmt::Write;
@@ -146,10 +146,18 @@ fn overview(f: &Figures) -> String {
             "#17becf",
         ));
     }
+    for m in f.medians.values().filter(|m| m.key.row == Row::Crowd) {
+        bars.push((
+            format!("crowd: {}", m.key.strategy.as_deref().unwrap_or("-")),
+            m.value,
+            "#e377c2",
+        ));
+    }
     for (row, name) in [
         (Row::Healthz, "GET /healthz (HTTP ceiling)"),
         (Row::PgbenchLock, "pgbench FOR UPDATE + UPDATE"),
         (Row::PgbenchConditional, "pgbench conditional UPDATE"),
+        (Row::PgbenchPrepared, "pgbench UPDATE, autocommit, prepared"),
         (Row::RedisEval, "redis EVAL decrement"),
         (Row::RedisIncr, "redis INCR"),
     ] {
@@ -198,6 +206,25 @@ fn median_row(out: &mut String, f: &Figures, m: &Median) {
     );
 }
 
+fn target_table(out: &mut String, targets: &[Target]) {
+    out.push_str("<table><tr><th>target</th><th>goal</th><th>measured</th><th>verdict</th></tr>");
+    for t in targets {
+        let (class, verdict) = match t.met {
+            Some(true) => ("met", "met"),
+            Some(false) => ("missed", "missed"),
+            None => ("", "not measured"),
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class={class}>{verdict}</td></tr>",
+            esc(t.name),
+            esc(&t.goal),
+            esc(&t.measured)
+        );
+    }
+    out.push_str("</table>");
+}
+
 pub fn render(f: &Figures, c: &Context) -> String {
     let mut out = String::new();
     out.push_str(
@@ -219,23 +246,22 @@ pub fn render(f: &Figures, c: &Context) -> String {
         c.args.duration,
         c.elapsed.as_secs_f64()
     );
-    out.push_str("<h2>Targets</h2><table><tr><th>target</th><th>goal</th><th>measured</th><th>verdict</th></tr>");
-    for t in targets(f) {
-        let (class, verdict) = match t.met {
-            Some(true) => ("met", "met"),
-            Some(false) => ("missed", "missed"),
-            None => ("", "not measured"),
-        };
+    out.push_str("<h2>Targets</h2>");
+    target_table(&mut out, &targets(f));
+    let _ = write!(out, "<div class=grid>{}</div>", overview(f));
+    let spikes = super::spike::charts(f);
+    if !spikes.is_empty() {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class={class}>{verdict}</td></tr>",
-            esc(t.name),
-            esc(&t.goal),
-            esc(&t.measured)
+            "<h2>Spike at the sale's opening</h2><p>Open loop at a multiple of the measured capacity from \
+             the instant the sale opens, then half of it; 100 ms windows of the median round. Offered = \
+             meant to leave in the window, sent = actually left (below offered when the load generator \
+             holds requests back), answered = HTTP answers arriving in the window, improper = requests \
+             meant for the window answered anything but 201/409/403 limit/429/503 with Retry-After, waiting = requests meant to leave \
+             by the window's end still without an outcome. Latency counts from the intended send \
+             time.</p><div class=grid>{spikes}</div>"
         );
     }
-    out.push_str("</table>");
-    let _ = write!(out, "<div class=grid>{}</div>", overview(f));
     for (row, title, note) in [
         (
             Row::Hot,
@@ -266,7 +292,9 @@ pub fn render(f: &Figures, c: &Context) -> String {
     for m in f.medians.values() {
         median_row(&mut out, f, m);
     }
-    out.push_str("</table><h2>Machine</h2><ul>");
+    out.push_str("</table><h2>Earlier targets</h2>");
+    target_table(&mut out, &earlier_targets(f));
+    out.push_str("<h2>Machine</h2><ul>");
     for (k, v) in &c.machine {
         let _ = write!(out, "<li>{}: {}</li>", esc(k), esc(v));
     }
@@ -276,6 +304,9 @@ pub fn render(f: &Figures, c: &Context) -> String {
         esc(&c.load.0),
         esc(&c.load.1)
     );
+    if let Some(note) = &c.args.machine_note {
+        let _ = write!(out, "<li>note: {}</li>", esc(note));
+    }
     let _ = writeln!(
         out,
         "</ul><h2>Command</h2><pre>{}</pre></body></html>",

@@ -11,9 +11,11 @@ mod markdown;
 mod pgwait;
 mod results;
 mod server;
+mod spike;
 mod svg;
 
 pub use results::{Figures, Row, Sample};
+pub use spike::SpikeFigures;
 
 use crate::driver::Load;
 use crate::run::{RunConfig, RunReport, run as run_scenario};
@@ -67,6 +69,27 @@ pub struct BenchArgs {
     /// A Redis Cluster (its nodes, comma-separated): the many-products rows run on it too.
     #[arg(long)]
     redis_cluster_url: Option<String>,
+    /// Crowd rows: customers who each buy once before the over-limit and duplicate crowds.
+    #[arg(long, default_value_t = 2_000)]
+    crowd_customers: usize,
+    /// Spike: multiples of the measured capacity to offer, comma-separated (none: no spike).
+    #[arg(long, value_delimiter = ',', default_value = "2,5")]
+    spike_multiples: Vec<f64>,
+    /// Spike: seconds of the spike, from the instant the sale opens.
+    #[arg(long, default_value_t = 10.0)]
+    spike_seconds: f64,
+    /// Spike: seconds after it, at --spike-after-share of the capacity, to watch the recovery.
+    #[arg(long, default_value_t = 5.0)]
+    spike_after: f64,
+    /// Spike: the rate after the spike, as a share of the capacity.
+    #[arg(long, default_value_t = 0.5)]
+    spike_after_share: f64,
+    /// Spike: most requests in flight at once (and connections).
+    #[arg(long, default_value_t = 1024)]
+    spike_in_flight: usize,
+    /// Spike: a request unanswered after this many milliseconds is a timeout.
+    #[arg(long, default_value_t = 5_000)]
+    spike_timeout_ms: u64,
     /// PostgreSQL server on which each run gets a fresh database.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres_url: String,
@@ -91,6 +114,9 @@ pub struct BenchArgs {
     /// The command line to print in the reports (defaults to this process's).
     #[arg(long)]
     command: Option<String>,
+    /// A note on the machine for the reports (e.g. what else ran on it).
+    #[arg(long)]
+    machine_note: Option<String>,
     /// A few seconds per measurement, a small crowd, one round: checks the tooling, not the figures.
     #[arg(long)]
     smoke: bool,
@@ -117,6 +143,9 @@ impl BenchConfig {
             args.stock = args.stock.min(20);
             args.buyers = args.buyers.min(16);
             args.many_products = args.many_products.min(50);
+            args.crowd_customers = args.crowd_customers.min(200);
+            args.spike_seconds = args.spike_seconds.min(1.0);
+            args.spike_after = args.spike_after.min(1.0);
         }
         if args.strategies.is_empty() || args.backends.is_empty() || args.rounds == 0 {
             anyhow::bail!("--strategies, --backends and --rounds must not be empty");
@@ -187,6 +216,14 @@ fn plan(args: &BenchArgs, postgres: bool, redis: bool) -> Vec<Item> {
             });
         }
     }
+    let crowd = crowd_backend(args, postgres);
+    for kind in CROWD_KINDS {
+        items.push(Item::Server {
+            row: Row::Crowd,
+            backend: crowd.clone(),
+            strategy: Some(kind.to_owned()),
+        });
+    }
     if postgres {
         for config in many_configs(args) {
             items.push(Item::Server {
@@ -208,6 +245,25 @@ fn plan(args: &BenchArgs, postgres: bool, redis: bool) -> Vec<Item> {
         items.push(Item::Redis);
     }
     items
+}
+
+/// The crowd rows: the same gated server's static endpoint, then a crowd meeting a sold-out product,
+/// customers over their limit, and duplicates of purchases already made.
+pub const CROWD_KINDS: [&str; 4] = ["healthz", "sold_out", "over_limit", "duplicate"];
+
+/// Most customers of a spike: beyond it they repeat (and a winner who comes back is over the limit).
+pub const SPIKE_CROWD: usize = 200_000;
+
+/// The one backend the crowd rows and the spike run on: production's shape when it is measured.
+fn crowd_backend(args: &BenchArgs, postgres: bool) -> String {
+    if postgres && args.backends.iter().any(|b| b == "postgres") {
+        return "postgres".to_owned();
+    }
+    args.backends
+        .iter()
+        .find(|b| b.as_str() != "postgres")
+        .cloned()
+        .unwrap_or_else(|| "sqlite".to_owned())
 }
 
 /// The many-products rows' configurations: `<instances>` on the single Redis, `<instances>-cluster`
@@ -253,9 +309,10 @@ async fn reachable_redis(url: &str) -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("PONG"))
 }
 
-fn scenario(args: &BenchArgs, row: Row) -> (Scenario, Duration) {
+fn scenario(args: &BenchArgs, row: Row, strategy: Option<&str>) -> (Scenario, Duration) {
     let duration = Duration::from_secs(args.duration);
     let scenario = match row {
+        Row::Crowd => crowd_scenario(args, strategy.unwrap_or("healthz")),
         Row::Hot => {
             let mut s = Scenario::new(ScenarioKind::Hot);
             s.stock = args.stock;
@@ -286,6 +343,64 @@ fn scenario(args: &BenchArgs, row: Row) -> (Scenario, Duration) {
     (scenario, duration)
 }
 
+/// A crowd row's scenario: answers that refuse, on one hot product.
+fn crowd_scenario(args: &BenchArgs, kind: &str) -> Scenario {
+    let mut s = Scenario::new(ScenarioKind::Hot);
+    s.per_customer_limit = Some(1);
+    s.retry_share = 0.0;
+    match kind {
+        // One unit: the first attempt takes it, every later one is told sold out.
+        "sold_out" => {
+            s.stock = 1;
+            s.crowd = args.crowd;
+        }
+        // Ample stock; every customer bought their one unit before the clock started.
+        "over_limit" | "duplicate" => {
+            s.stock = 1_000_000_000;
+            s.crowd = args.crowd_customers.max(1);
+            s.presell = true;
+            s.key_per_customer = kind == "duplicate";
+        }
+        _ => s = Scenario::new(ScenarioKind::Healthz),
+    }
+    s
+}
+
+/// The spike of one multiple: what it offers, of what capacity.
+#[derive(Debug, Clone, Copy)]
+struct SpikePlan {
+    multiplier: f64,
+    capacity: f64,
+}
+
+impl SpikePlan {
+    fn then_rate(&self, args: &BenchArgs) -> f64 {
+        (self.capacity * args.spike_after_share).max(1.0)
+    }
+
+    fn configure(&self, args: &BenchArgs, config: &mut RunConfig) {
+        let rate = self.capacity * self.multiplier;
+        let then_rate = self.then_rate(args);
+        let requests = rate * args.spike_seconds + then_rate * args.spike_after;
+        let mut s = Scenario::new(ScenarioKind::Spike);
+        s.stock = args.stock;
+        s.crowd = (requests.ceil() as usize).clamp(1, SPIKE_CROWD);
+        s.per_customer_limit = Some(1);
+        s.retry_share = 0.0;
+        s.burst_lead = Duration::from_secs(2);
+        config.scenario = s;
+        config.load = Load::Spike {
+            rate,
+            spike_s: args.spike_seconds,
+            then_rate,
+        };
+        config.duration = Duration::from_secs_f64(args.spike_seconds + args.spike_after);
+        config.max_in_flight = args.spike_in_flight.max(1);
+        config.timeout = Duration::from_millis(args.spike_timeout_ms.max(1));
+        config.windows = Some(spike::WINDOW);
+    }
+}
+
 async fn measure_server(
     args: &BenchArgs,
     row: Row,
@@ -293,6 +408,7 @@ async fn measure_server(
     strategy: Option<&str>,
     round: usize,
     scratch: &std::path::Path,
+    spike: Option<SpikePlan>,
 ) -> anyhow::Result<Sample> {
     let db = if backend == "postgres" {
         Fresh::postgres(&args.postgres_url).await?
@@ -303,7 +419,7 @@ async fn measure_server(
     // A read row's "strategy" is its path: through the product cache or straight to the database.
     let (strategy_env, cached) = match (row, strategy) {
         (Row::Reads, Some(path)) => ("conditional", path != "uncached"),
-        (Row::Many, _) => ("gated", true),
+        (Row::Many | Row::Crowd | Row::Spike, _) => ("gated", true),
         (_, strategy) => (strategy.unwrap_or("conditional"), true),
     };
     let (instances, on_cluster) = match (row, strategy) {
@@ -349,7 +465,7 @@ async fn measure_server(
         }
     }
     let server = &servers[0];
-    let (scenario, duration) = scenario(args, row);
+    let (scenario, duration) = scenario(args, row, strategy);
     let targets = servers.iter().map(|s| s.base_url.clone()).collect();
     let mut config = RunConfig::new(targets, scenario);
     config.admin_token = ADMIN_TOKEN.to_owned();
@@ -359,6 +475,9 @@ async fn measure_server(
     };
     config.duration = duration;
     config.timeout = Duration::from_secs(15);
+    if let Some(plan) = spike {
+        plan.configure(args, &mut config);
+    }
     config.database_url = Some(url.clone());
     config.label = format!(
         "r{} {backend}/{} {}",
@@ -384,6 +503,21 @@ async fn measure_server(
     let report = report?;
     let mut sample = sample_of(row, backend, strategy, round, &report, rss, cpu);
     sample.pg_waits = waits;
+    if let Some(plan) = spike {
+        let figures = SpikeFigures::of(
+            &report,
+            plan.multiplier,
+            plan.capacity,
+            plan.then_rate(args),
+        );
+        sample.value = figures.answered_rate();
+        sample.requests = figures.offered;
+        sample.errors = figures.improper;
+        sample.p50_us = figures.p50_us;
+        sample.p99_us = figures.p99_us;
+        sample.p999_us = figures.max_us;
+        sample.spike = Some(figures);
+    }
     Ok(sample)
 }
 
@@ -427,6 +561,7 @@ fn sample_of(
         series: m.series.clone(),
         curve: m.latency.curve.clone(),
         pg_waits: Default::default(),
+        spike: None,
     }
 }
 
@@ -443,7 +578,16 @@ async fn measure(
             backend,
             strategy,
         } => Ok(vec![
-            measure_server(args, *row, backend, strategy.as_deref(), round, scratch).await?,
+            measure_server(
+                args,
+                *row,
+                backend,
+                strategy.as_deref(),
+                round,
+                scratch,
+                None,
+            )
+            .await?,
         ]),
         Item::Pgbench => {
             let Some(pgbench) = pgbench else {
@@ -451,15 +595,21 @@ async fn measure(
             };
             let duration = Duration::from_secs(args.duration);
             let mut out = Vec::new();
-            for (row, script) in [
-                (Row::PgbenchLock, ceilings::PGBENCH_LOCK),
-                (Row::PgbenchConditional, ceilings::PGBENCH_CONDITIONAL),
+            for (row, script, protocol) in [
+                (Row::PgbenchLock, ceilings::PGBENCH_LOCK, "simple"),
+                (
+                    Row::PgbenchConditional,
+                    ceilings::PGBENCH_CONDITIONAL,
+                    "simple",
+                ),
+                (Row::PgbenchPrepared, ceilings::PGBENCH_PREPARED, "prepared"),
             ] {
                 let before = cpu::Mark::now(None);
                 let (tps, waits) = ceilings::pgbench(
                     pgbench,
                     &args.postgres_url,
                     script,
+                    protocol,
                     args.pgbench_clients,
                     duration,
                     scratch,
@@ -542,6 +692,7 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<bool> {
             samples.extend(measured);
         }
     }
+    samples.extend(run_spikes(args, &samples, postgres, &scratch).await?);
     let _ = std::fs::remove_dir_all(&scratch);
     let backends: Vec<String> = args
         .backends
@@ -569,6 +720,70 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<bool> {
         began.elapsed().as_secs_f64()
     );
     Ok(figures.all_audits_passed())
+}
+
+/// The spikes, after every round: each multiple once per round, of the capacity the rounds measured.
+async fn run_spikes(
+    args: &BenchArgs,
+    samples: &[Sample],
+    postgres: bool,
+    scratch: &std::path::Path,
+) -> anyhow::Result<Vec<Sample>> {
+    if args.spike_multiples.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = crowd_backend(args, postgres);
+    let hot = Figures::new(samples, args.strategies.clone(), vec![backend.clone()]);
+    let Some(capacity) = hot
+        .value(Row::Hot, Some(&backend), Some("gated"))
+        .filter(|c| *c > 0.0)
+    else {
+        eprintln!(
+            "bench: no gated hot-product row on {backend} in this run; the spike is left out (it is              offered a multiple of that capacity)"
+        );
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for round in 0..args.rounds {
+        for &multiplier in &args.spike_multiples {
+            let plan = SpikePlan {
+                multiplier,
+                capacity,
+            };
+            let name = spike::name(multiplier);
+            let sample = measure_server(
+                args,
+                Row::Spike,
+                &backend,
+                Some(&name),
+                round,
+                scratch,
+                Some(plan),
+            )
+            .await
+            .with_context(|| format!("round {}: spike {name}", round + 1))?;
+            if let Some(s) = &sample.spike {
+                eprintln!(
+                    "[r{} spike {name}] {:.0}/s offered, {} of {} improper, p99 {} µs, recovered {:?} s",
+                    round + 1,
+                    s.rate,
+                    s.improper,
+                    s.offered,
+                    s.p99_us,
+                    s.recovered_s
+                );
+            }
+            if sample.audit_passed == Some(false) {
+                eprintln!(
+                    "bench: AUDIT FAILED in round {} for the spike {name}: {}",
+                    round + 1,
+                    sample.audit_failures.join("; ")
+                );
+            }
+            out.push(sample);
+        }
+    }
+    Ok(out)
 }
 
 fn write(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
@@ -612,6 +827,23 @@ mod tests {
                 .collect()
         };
         assert_eq!(names(&["x"]), ["postgres/1 many", "postgres/4 many"]);
+        let crowd: Vec<String> = plan(&Wrapper::parse_from(["x"]).args, false, true)
+            .iter()
+            .filter(|i| {
+                matches!(
+                    i,
+                    Item::Server {
+                        row: Row::Crowd,
+                        ..
+                    }
+                )
+            })
+            .map(Item::name)
+            .collect();
+        assert_eq!(
+            crowd[0], "sqlite/healthz crowd",
+            "without PostgreSQL the crowd runs on SQLite"
+        );
         assert_eq!(
             names(&["x", "--redis-cluster-url", "redis://a:1,redis://b:2"]).len(),
             4

@@ -2,6 +2,7 @@
 //! medians per row, the ratios the reports print, and the targets with their verdicts.
 
 use super::cpu::CpuUse;
+use super::spike::SpikeFigures;
 use crate::recorder::SecondPoint;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -18,12 +19,21 @@ pub enum Row {
     Reads,
     /// Purchases per second spread over many products, on one or several instances (gated).
     Many,
+    /// A crowd's answers per second on one gated server, by kind (the strategy column): `healthz`,
+    /// `sold_out`, `over_limit`, `duplicate`.
+    Crowd,
+    /// Open-loop spike at a multiple of the capacity (the strategy column: `2x`, `5x`) at the instant
+    /// a sale opens: answers per second to the requests meant for the spike.
+    Spike,
     /// GET /healthz per second: the HTTP stack's ceiling.
     Healthz,
     /// pgbench: SELECT … FOR UPDATE + UPDATE on one row, tx/s.
     PgbenchLock,
     /// pgbench: one conditional UPDATE on one row, tx/s.
     PgbenchConditional,
+    /// pgbench: the same conditional UPDATE, autocommit, without RETURNING, prepared protocol: the
+    /// best shape of a one-row stock update.
+    PgbenchPrepared,
     /// redis-benchmark: EVAL of a check-and-decrement script, calls/s.
     RedisEval,
     /// redis-benchmark: INCR, calls/s.
@@ -35,8 +45,9 @@ impl Row {
         match self {
             Self::Hot => "attempts/s",
             Self::Winners => "winners/s",
-            Self::Reads | Self::Healthz | Self::Many => "req/s",
-            Self::PgbenchLock | Self::PgbenchConditional => "tx/s",
+            Self::Reads | Self::Healthz | Self::Many | Self::Crowd => "req/s",
+            Self::Spike => "answers/s",
+            Self::PgbenchLock | Self::PgbenchConditional | Self::PgbenchPrepared => "tx/s",
             Self::RedisEval | Self::RedisIncr => "calls/s",
         }
     }
@@ -68,6 +79,9 @@ pub struct Sample {
     /// PostgreSQL: busy backends per wait event, summed over twice-a-second samples.
     #[serde(default)]
     pub pg_waits: BTreeMap<String, u64>,
+    /// The spike's own figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spike: Option<SpikeFigures>,
 }
 
 impl Sample {
@@ -94,6 +108,7 @@ impl Sample {
             series: Vec::new(),
             curve: Vec::new(),
             pg_waits: BTreeMap::new(),
+            spike: None,
         }
     }
 
@@ -204,6 +219,8 @@ pub fn medians(samples: &[Sample]) -> BTreeMap<Key, Median> {
 /// The figures the reports are built from.
 pub struct Figures {
     pub medians: BTreeMap<Key, Median>,
+    /// Every sample, for the rows whose report needs more than the medians (the spike).
+    pub samples: Vec<Sample>,
     pub strategies: Vec<String>,
     pub backends: Vec<String>,
 }
@@ -212,6 +229,7 @@ impl Figures {
     pub fn new(samples: &[Sample], strategies: Vec<String>, backends: Vec<String>) -> Self {
         Self {
             medians: medians(samples),
+            samples: samples.to_vec(),
             strategies,
             backends,
         }
@@ -256,7 +274,132 @@ pub struct Target {
     pub met: Option<bool>,
 }
 
+/// Durable winners per second of `gated` before set-based group commit (issue 12's reference).
+pub const OLD_GATED_WINNERS: f64 = 1_197.0;
+
+fn unmeasured(name: &'static str, goal: String, why: &str) -> Target {
+    Target {
+        name,
+        goal,
+        measured: format!("not measured: {why}"),
+        met: None,
+    }
+}
+
+/// The backend a row of one configuration ran on (the crowd and the spike run on one).
+fn backend_of(f: &Figures, row: Row) -> Option<String> {
+    f.medians
+        .keys()
+        .find(|k| k.row == row)
+        .and_then(|k| k.backend.clone())
+}
+
+/// The targets of this round of work, measured side by side in this run.
 pub fn targets(f: &Figures) -> Vec<Target> {
+    let pg = "postgres";
+    let mut out = Vec::new();
+    let winners = f.value(Row::Winners, Some(pg), Some("gated"));
+    let lock = f.value(Row::PgbenchLock, None, None);
+    let goal =
+        "gated durable winners/s ≥ 10× pgbench's single-row lock transaction (PostgreSQL + Redis)";
+    out.push(match (winners, lock) {
+        (Some(w), Some(l)) if l > 0.0 => Target {
+            name: "durable winners vs pgbench",
+            goal: goal.into(),
+            measured: format!("{:.2}× ({w:.0} winners/s vs {l:.0} tx/s)", w / l),
+            met: Some(w >= 10.0 * l),
+        },
+        _ => unmeasured(
+            "durable winners vs pgbench",
+            goal.into(),
+            "gated on PostgreSQL or pgbench missing",
+        ),
+    });
+    let goal = format!(
+        "gated durable winners/s ≥ 3× the old gated ({} winners/s, the issue's figure)",
+        super::markdown::rate(OLD_GATED_WINNERS)
+    );
+    out.push(match winners {
+        Some(w) => Target {
+            name: "durable winners vs the old gated",
+            goal,
+            measured: format!(
+                "{:.2}× ({w:.0} vs {OLD_GATED_WINNERS:.0} winners/s)",
+                w / OLD_GATED_WINNERS
+            ),
+            met: Some(w >= 3.0 * OLD_GATED_WINNERS),
+        },
+        None => unmeasured(
+            "durable winners vs the old gated",
+            goal,
+            "gated on PostgreSQL missing",
+        ),
+    });
+    let crowd = backend_of(f, Row::Crowd);
+    let healthz = crowd
+        .as_deref()
+        .and_then(|b| f.value(Row::Crowd, Some(b), Some("healthz")));
+    for (kind, name) in [
+        ("sold_out", "crowd: sold-out answers vs /healthz"),
+        ("over_limit", "crowd: over-limit answers vs /healthz"),
+        ("duplicate", "crowd: duplicate answers vs /healthz"),
+    ] {
+        let goal = "≥ 80% of the same (gated) server's GET /healthz rate".to_owned();
+        let value = crowd
+            .as_deref()
+            .and_then(|b| f.value(Row::Crowd, Some(b), Some(kind)));
+        out.push(match (value, healthz) {
+            (Some(v), Some(h)) if h > 0.0 => Target {
+                name,
+                goal,
+                measured: format!(
+                    "{:.0}% ({v:.0} vs {h:.0} req/s; {})",
+                    100.0 * v / h,
+                    crowd.as_deref().unwrap_or("-")
+                ),
+                met: Some(v >= 0.8 * h),
+            },
+            _ => unmeasured(name, goal, "no crowd rows in this run"),
+        });
+    }
+    let pess = f.value(Row::Hot, Some(pg), Some("pessimistic"));
+    let gated = f.value(Row::Hot, Some(pg), Some("gated"));
+    let goal = "gated ≥ 5× pessimistic hot-product attempts/s (PostgreSQL + Redis)";
+    out.push(match (gated, pess) {
+        (Some(g), Some(p)) if p > 0.0 => Target {
+            name: "gated vs pessimistic, hot product",
+            goal: goal.into(),
+            measured: format!("{:.1}× ({g:.0} vs {p:.0} attempts/s)", g / p),
+            met: Some(g >= 5.0 * p),
+        },
+        _ => unmeasured(
+            "gated vs pessimistic, hot product",
+            goal.into(),
+            "gated or pessimistic on PostgreSQL missing",
+        ),
+    });
+    out.extend(super::spike::targets(f));
+    let audited = f.medians.values().filter(|m| m.audits.1 > 0).count();
+    out.push(Target {
+        name: "oversold 0, audit clean",
+        goal: "every measurement of this run".into(),
+        measured: if f.all_audits_passed() {
+            format!("clean in all {audited} audited rows")
+        } else {
+            let failed = f
+                .medians
+                .values()
+                .filter(|m| m.audits.0 < m.audits.1)
+                .count();
+            format!("failed in {failed} of {audited} audited rows")
+        },
+        met: Some(f.all_audits_passed()),
+    });
+    out
+}
+
+/// The targets of the earlier round of work, still measured.
+pub fn earlier_targets(f: &Figures) -> Vec<Target> {
     let pg = "postgres";
     let mut out = Vec::new();
     let pess = f.value(Row::Hot, Some(pg), Some("pessimistic"));
@@ -356,6 +499,41 @@ pub fn targets(f: &Figures) -> Vec<Target> {
 mod tests {
     use super::*;
 
+    fn crowd(kind: &str, value: f64) -> Sample {
+        Sample {
+            backend: Some("postgres".into()),
+            strategy: Some(kind.into()),
+            ..Sample::ceiling(Row::Crowd, 0, value)
+        }
+    }
+
+    #[test]
+    fn the_crowd_is_compared_with_the_same_servers_healthz() {
+        let samples = vec![
+            crowd("healthz", 10_000.0),
+            crowd("sold_out", 8_500.0),
+            crowd("over_limit", 7_000.0),
+        ];
+        let figures = Figures::new(&samples, vec!["gated".into()], vec!["postgres".into()]);
+        let targets = targets(&figures);
+        let verdict = |name: &str| targets.iter().find(|t| t.name.contains(name)).unwrap().met;
+        assert_eq!(verdict("sold-out"), Some(true));
+        assert_eq!(verdict("over-limit"), Some(false));
+        assert_eq!(verdict("duplicate"), None);
+    }
+
+    #[test]
+    fn winners_are_held_against_pgbench_and_the_old_gated_figure() {
+        let samples = vec![
+            sample(Row::Winners, "gated", 0, 4_000.0),
+            Sample::ceiling(Row::PgbenchLock, 0, 500.0),
+        ];
+        let figures = Figures::new(&samples, vec!["gated".into()], vec!["postgres".into()]);
+        let targets = targets(&figures);
+        assert_eq!(targets[0].met, Some(false), "{}", targets[0].measured);
+        assert_eq!(targets[1].met, Some(true), "{}", targets[1].measured);
+    }
+
     fn sample(row: Row, strategy: &str, round: usize, value: f64) -> Sample {
         Sample {
             backend: Some("postgres".into()),
@@ -385,7 +563,7 @@ mod tests {
             vec!["pessimistic".into()],
             vec!["postgres".into()],
         );
-        let targets = targets(&figures);
+        let targets = earlier_targets(&figures);
         assert_eq!(targets[0].met, None);
         assert_eq!(targets[1].met, Some(false));
     }
