@@ -2,8 +2,9 @@
 //! the targets, the medians, and plots of throughput over time and latency percentiles per strategy.
 
 use super::markdown::{Context, audit, cpu, percent, rate, ratio};
-use super::results::{Figures, Median, Row, Target, earlier_targets, targets};
+use super::results::{Figures, Median, Row};
 use super::svg::{Axis, Series, bar_chart, line_chart};
+use super::targets::{Target, earlier_targets, targets};
 use crate::summary::micros;
 use std::fmt::Write;
 
@@ -249,7 +250,7 @@ pub fn render(f: &Figures, c: &Context) -> String {
     out.push_str("<h2>Targets</h2>");
     target_table(&mut out, &targets(f));
     let _ = write!(out, "<div class=grid>{}</div>", overview(f));
-    let spikes = super::spike::charts(f);
+    let spikes = super::spike_report::charts(f);
     if !spikes.is_empty() {
         let _ = write!(
             out,

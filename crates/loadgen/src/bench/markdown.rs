@@ -2,7 +2,8 @@
 //! targets with their verdicts, every round's raw value, the machine, the date and the command.
 
 use super::BenchArgs;
-use super::results::{Figures, Median, Row, Target, earlier_targets, targets};
+use super::results::{Figures, Median, Row};
+use super::targets::{Target, earlier_targets, targets};
 use crate::summary::micros;
 use std::fmt::Write;
 use std::time::Duration;
@@ -208,66 +209,6 @@ fn target_table(out: &mut String, targets: &[Target]) {
     }
 }
 
-/// The crowd rows: one gated server's answers that refuse, beside its own static endpoint.
-fn crowd_table(out: &mut String, f: &Figures, a: &BenchArgs) {
-    let Some(backend) = f
-        .medians
-        .keys()
-        .find(|k| k.row == Row::Crowd)
-        .and_then(|k| k.backend.clone())
-    else {
-        return;
-    };
-    let healthz = f.value(Row::Crowd, Some(&backend), Some("healthz"));
-    let _ = writeln!(
-        out,
-        "\n## A crowd's refusals\n\nThe answers most of a flash sale's crowd gets, each on a fresh `gated` \
-         server ({backend}) beside that kind of server's own `GET /healthz`: `sold_out` = a product of one \
-         unit, bought out by the first attempt, then {} customers (limit 1) asking for it; `over_limit` = \
-         {} customers who each bought their one unit before the clock started, buying again with new keys; \
-         `duplicate` = the same customers sending their first purchase again with its `Idempotency-Key` \
-         (the stored 201 is the answer). {} closed-loop buyers, {} s each.\n",
-        rate(a.crowd as f64),
-        rate(a.crowd_customers as f64),
-        a.buyers,
-        a.duration
-    );
-    let _ = writeln!(
-        out,
-        "| answers | req/s (median) | vs /healthz | p50 | p99 | p99.9 | CPU server / loadgen / rest (cores) | statuses and codes (median run) | audit |"
-    );
-    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|---|---|");
-    for kind in super::CROWD_KINDS {
-        let Some(m) = f.get(Row::Crowd, Some(&backend), Some(kind)) else {
-            continue;
-        };
-        let mut answers: Vec<String> = m
-            .representative
-            .statuses
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect();
-        answers.extend(
-            m.representative
-                .codes
-                .iter()
-                .map(|(k, v)| format!("{k} {v}")),
-        );
-        let _ = writeln!(
-            out,
-            "| {kind} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            rate(m.value),
-            percent(m.value, healthz),
-            micros(m.p50_us),
-            micros(m.p99_us),
-            micros(m.p999_us),
-            cpu(m),
-            answers.join(", "),
-            audit(m),
-        );
-    }
-}
-
 pub fn render(f: &Figures, c: &Context) -> String {
     let a = &c.args;
     let mut out = String::new();
@@ -322,8 +263,8 @@ pub fn render(f: &Figures, c: &Context) -> String {
          the rate of durable sales on one row.\n"
     );
     strategy_table(&mut out, f, Row::Winners);
-    crowd_table(&mut out, f, a);
-    out.push_str(&super::spike::markdown(f, a));
+    super::crowd::table(&mut out, f, a);
+    out.push_str(&super::spike_report::markdown(f, a));
 
     let _ = writeln!(
         out,

@@ -4,6 +4,7 @@
 
 mod ceilings;
 mod cpu;
+mod crowd;
 mod database;
 mod html;
 mod machine;
@@ -12,7 +13,9 @@ mod pgwait;
 mod results;
 mod server;
 mod spike;
+mod spike_report;
 mod svg;
+mod targets;
 
 pub use results::{Figures, Row, Sample};
 pub use spike::SpikeFigures;
@@ -216,8 +219,8 @@ fn plan(args: &BenchArgs, postgres: bool, redis: bool) -> Vec<Item> {
             });
         }
     }
-    let crowd = crowd_backend(args, postgres);
-    for kind in CROWD_KINDS {
+    let crowd = crowd::backend(args, postgres);
+    for kind in crowd::KINDS {
         items.push(Item::Server {
             row: Row::Crowd,
             backend: crowd.clone(),
@@ -247,24 +250,8 @@ fn plan(args: &BenchArgs, postgres: bool, redis: bool) -> Vec<Item> {
     items
 }
 
-/// The crowd rows: the same gated server's static endpoint, then a crowd meeting a sold-out product,
-/// customers over their limit, and duplicates of purchases already made.
-pub const CROWD_KINDS: [&str; 4] = ["healthz", "sold_out", "over_limit", "duplicate"];
-
 /// Most customers of a spike: beyond it they repeat (and a winner who comes back is over the limit).
 pub const SPIKE_CROWD: usize = 200_000;
-
-/// The one backend the crowd rows and the spike run on: production's shape when it is measured.
-fn crowd_backend(args: &BenchArgs, postgres: bool) -> String {
-    if postgres && args.backends.iter().any(|b| b == "postgres") {
-        return "postgres".to_owned();
-    }
-    args.backends
-        .iter()
-        .find(|b| b.as_str() != "postgres")
-        .cloned()
-        .unwrap_or_else(|| "sqlite".to_owned())
-}
 
 /// The many-products rows' configurations: `<instances>` on the single Redis, `<instances>-cluster`
 /// on the Redis Cluster.
@@ -312,7 +299,7 @@ async fn reachable_redis(url: &str) -> bool {
 fn scenario(args: &BenchArgs, row: Row, strategy: Option<&str>) -> (Scenario, Duration) {
     let duration = Duration::from_secs(args.duration);
     let scenario = match row {
-        Row::Crowd => crowd_scenario(args, strategy.unwrap_or("healthz")),
+        Row::Crowd => crowd::scenario(args, strategy.unwrap_or("healthz")),
         Row::Hot => {
             let mut s = Scenario::new(ScenarioKind::Hot);
             s.stock = args.stock;
@@ -343,64 +330,6 @@ fn scenario(args: &BenchArgs, row: Row, strategy: Option<&str>) -> (Scenario, Du
     (scenario, duration)
 }
 
-/// A crowd row's scenario: answers that refuse, on one hot product.
-fn crowd_scenario(args: &BenchArgs, kind: &str) -> Scenario {
-    let mut s = Scenario::new(ScenarioKind::Hot);
-    s.per_customer_limit = Some(1);
-    s.retry_share = 0.0;
-    match kind {
-        // One unit: the first attempt takes it, every later one is told sold out.
-        "sold_out" => {
-            s.stock = 1;
-            s.crowd = args.crowd;
-        }
-        // Ample stock; every customer bought their one unit before the clock started.
-        "over_limit" | "duplicate" => {
-            s.stock = 1_000_000_000;
-            s.crowd = args.crowd_customers.max(1);
-            s.presell = true;
-            s.key_per_customer = kind == "duplicate";
-        }
-        _ => s = Scenario::new(ScenarioKind::Healthz),
-    }
-    s
-}
-
-/// The spike of one multiple: what it offers, of what capacity.
-#[derive(Debug, Clone, Copy)]
-struct SpikePlan {
-    multiplier: f64,
-    capacity: f64,
-}
-
-impl SpikePlan {
-    fn then_rate(&self, args: &BenchArgs) -> f64 {
-        (self.capacity * args.spike_after_share).max(1.0)
-    }
-
-    fn configure(&self, args: &BenchArgs, config: &mut RunConfig) {
-        let rate = self.capacity * self.multiplier;
-        let then_rate = self.then_rate(args);
-        let requests = rate * args.spike_seconds + then_rate * args.spike_after;
-        let mut s = Scenario::new(ScenarioKind::Spike);
-        s.stock = args.stock;
-        s.crowd = (requests.ceil() as usize).clamp(1, SPIKE_CROWD);
-        s.per_customer_limit = Some(1);
-        s.retry_share = 0.0;
-        s.burst_lead = Duration::from_secs(2);
-        config.scenario = s;
-        config.load = Load::Spike {
-            rate,
-            spike_s: args.spike_seconds,
-            then_rate,
-        };
-        config.duration = Duration::from_secs_f64(args.spike_seconds + args.spike_after);
-        config.max_in_flight = args.spike_in_flight.max(1);
-        config.timeout = Duration::from_millis(args.spike_timeout_ms.max(1));
-        config.windows = Some(spike::WINDOW);
-    }
-}
-
 async fn measure_server(
     args: &BenchArgs,
     row: Row,
@@ -408,7 +337,7 @@ async fn measure_server(
     strategy: Option<&str>,
     round: usize,
     scratch: &std::path::Path,
-    spike: Option<SpikePlan>,
+    spike: Option<spike::SpikePlan>,
 ) -> anyhow::Result<Sample> {
     let db = if backend == "postgres" {
         Fresh::postgres(&args.postgres_url).await?
@@ -692,7 +621,7 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<bool> {
             samples.extend(measured);
         }
     }
-    samples.extend(run_spikes(args, &samples, postgres, &scratch).await?);
+    samples.extend(spike::run_spikes(args, &samples, postgres, &scratch).await?);
     let _ = std::fs::remove_dir_all(&scratch);
     let backends: Vec<String> = args
         .backends
@@ -720,70 +649,6 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<bool> {
         began.elapsed().as_secs_f64()
     );
     Ok(figures.all_audits_passed())
-}
-
-/// The spikes, after every round: each multiple once per round, of the capacity the rounds measured.
-async fn run_spikes(
-    args: &BenchArgs,
-    samples: &[Sample],
-    postgres: bool,
-    scratch: &std::path::Path,
-) -> anyhow::Result<Vec<Sample>> {
-    if args.spike_multiples.is_empty() {
-        return Ok(Vec::new());
-    }
-    let backend = crowd_backend(args, postgres);
-    let hot = Figures::new(samples, args.strategies.clone(), vec![backend.clone()]);
-    let Some(capacity) = hot
-        .value(Row::Hot, Some(&backend), Some("gated"))
-        .filter(|c| *c > 0.0)
-    else {
-        eprintln!(
-            "bench: no gated hot-product row on {backend} in this run; the spike is left out (it is              offered a multiple of that capacity)"
-        );
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for round in 0..args.rounds {
-        for &multiplier in &args.spike_multiples {
-            let plan = SpikePlan {
-                multiplier,
-                capacity,
-            };
-            let name = spike::name(multiplier);
-            let sample = measure_server(
-                args,
-                Row::Spike,
-                &backend,
-                Some(&name),
-                round,
-                scratch,
-                Some(plan),
-            )
-            .await
-            .with_context(|| format!("round {}: spike {name}", round + 1))?;
-            if let Some(s) = &sample.spike {
-                eprintln!(
-                    "[r{} spike {name}] {:.0}/s offered, {} of {} improper, p99 {} µs, recovered {:?} s",
-                    round + 1,
-                    s.rate,
-                    s.improper,
-                    s.offered,
-                    s.p99_us,
-                    s.recovered_s
-                );
-            }
-            if sample.audit_passed == Some(false) {
-                eprintln!(
-                    "bench: AUDIT FAILED in round {} for the spike {name}: {}",
-                    round + 1,
-                    sample.audit_failures.join("; ")
-                );
-            }
-            out.push(sample);
-        }
-    }
-    Ok(out)
 }
 
 fn write(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
