@@ -1,7 +1,7 @@
 //! The spike's part of the reports: its targets, its table in BENCHMARKS.md and its plots, from every
 //! round's figures (medians over the rounds, the median round's windows).
 
-use super::markdown::{audit, rate};
+use super::markdown::{audit, cpu, rate};
 use super::results::{Figures, Row, Sample};
 use super::spike::{P99_LIMIT_US, RECOVERY_LIMIT, SpikeFigures, WINDOW};
 use super::svg::{Axis, Series, line_chart};
@@ -173,9 +173,9 @@ pub fn markdown(f: &Figures, a: &super::BenchArgs) -> String {
     );
     let _ = writeln!(
         out,
-        "| offered | rate | sent during the spike | answered during the spike | answers to the spike's requests (median round) | p50 | p99 | max | recovered after | oversold | audit |"
+        "| offered | rate | sent during the spike | answered during the spike | answers to the spike's requests (median round) | p50 | p99 | max | recovered after | CPU server / loadgen / rest (cores) | oversold | audit |"
     );
-    let _ = writeln!(out, "|---|--:|--:|--:|---|--:|--:|--:|--:|--:|---|");
+    let _ = writeln!(out, "|---|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|---|");
     for (m, rounds) in &spikes {
         let Some(median) = f.get(Row::Spike, rounds[0].0.backend.as_deref(), Some(m)) else {
             continue;
@@ -190,7 +190,7 @@ pub fn markdown(f: &Figures, a: &super::BenchArgs) -> String {
             / rounds.len() as f64;
         let _ = writeln!(
             out,
-            "| {m} | {} /s | {} /s | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {m} | {} /s | {} /s | {} /s | {} | {} | {} | {} | {} | {} | {} | {} |",
             rate(rep.rate),
             rate(sent),
             rate(median.value),
@@ -199,6 +199,7 @@ pub fn markdown(f: &Figures, a: &super::BenchArgs) -> String {
             micros(median.p99_us),
             micros(median_u(rounds.iter().map(|(_, s)| s.max_us).collect())),
             median_recovery(rounds).map_or_else(|| "not recovered".into(), |s| format!("{s:.1} s")),
+            cpu(median),
             rounds.iter().map(|(_, s)| s.oversold).sum::<i64>(),
             audit(median),
         );
@@ -258,7 +259,7 @@ pub fn charts(f: &Figures) -> String {
                 line("sent", "#1f77b4", |p| p.sent, per_s),
                 line("answered", "#2ca02c", |p| p.arrived, per_s),
                 line("improper", "#d62728", |p| p.improper, per_s),
-                line("waiting", "#ff7f0e", |p| p.backlog, 1.0),
+                line("waiting (count)", "#ff7f0e", |p| p.backlog, 1.0),
             ],
         ));
         let latency = |name: &str, color: &'static str, v: fn(&WindowPoint) -> u64| Series {
