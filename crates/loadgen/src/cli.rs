@@ -39,6 +39,9 @@ enum Mode {
     Open,
     /// --buyers virtual buyers, each sending when its previous answer arrives.
     Closed,
+    /// Open loop at --rate for --spike-seconds, then at --then-rate for the rest of --duration,
+    /// measured in 100 ms windows (scenario spike: from the instant the sale opens).
+    Spike,
 }
 
 #[derive(Args)]
@@ -53,6 +56,12 @@ pub struct RunArgs {
     /// Open loop: requests per second.
     #[arg(long, default_value_t = 1000.0)]
     rate: f64,
+    /// Spike: seconds at --rate before the rate drops to --then-rate.
+    #[arg(long, default_value_t = 10.0)]
+    spike_seconds: f64,
+    /// Spike: requests per second after the spike.
+    #[arg(long, default_value_t = 100.0)]
+    then_rate: f64,
     /// Closed loop: concurrent buyers.
     #[arg(long, default_value_t = 64)]
     buyers: usize,
@@ -145,7 +154,15 @@ impl RunArgs {
             Mode::Closed => Load::Closed {
                 buyers: self.buyers,
             },
+            Mode::Spike => Load::Spike {
+                rate: self.rate,
+                spike_s: self.spike_seconds,
+                then_rate: self.then_rate,
+            },
         };
+        if matches!(self.mode, Mode::Spike) {
+            config.windows = Some(Duration::from_millis(100));
+        }
         config.duration = Duration::from_secs_f64(self.duration.max(0.0));
         config.max_requests = self.max_requests;
         config.max_in_flight = self.max_in_flight;

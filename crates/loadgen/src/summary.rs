@@ -45,6 +45,35 @@ pub fn render(report: &RunReport) -> String {
         .map(|(k, v)| format!("{k}: {v}"))
         .collect();
     let _ = writeln!(out, "  statuses     {}", statuses.join(", "));
+    if let Some(spike) = &report.spike {
+        let classes: Vec<String> = spike
+            .classes
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  spike        {} meant, {} sent and {} answered during it, {} improper; answered p50 {}  p99 {}; {}",
+            spike.offered,
+            spike.sent,
+            spike.arrived,
+            spike.improper,
+            micros(spike.p50_us),
+            micros(spike.p99_us),
+            classes.join(", ")
+        );
+        if let crate::Load::Spike { spike_s, .. } = report.load {
+            let end_ms = (spike_s * 1000.0).round() as u64;
+            let recovered = crate::windows::recovery(&m.windows, end_ms, 50_000).map_or_else(
+                || "not before the run ended".to_owned(),
+                |d| format!("{:.1} s after it", d.as_secs_f64()),
+            );
+            let _ = writeln!(
+                out,
+                "  recovered    (answered p99 ≤ 50 ms, proper answers, no queue) {recovered}"
+            );
+        }
+    }
     if !m.codes.is_empty() {
         let codes: Vec<String> = m.codes.iter().map(|(k, v)| format!("{k}: {v}")).collect();
         let _ = writeln!(out, "  codes        {}", codes.join(", "));
