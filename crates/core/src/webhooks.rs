@@ -127,4 +127,6 @@ pub trait WebhookDeliveries: Send + Sync {
         error: &str,
     ) -> Result<(), StoreError>;
     async fn health(&self) -> Result<DeliveryHealth, StoreError>;
+    /// Deletes up to `limit` deliveries acknowledged before `before`, oldest first; how many went.
+    async fn prune_delivered(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError>;
 }

@@ -267,6 +267,17 @@ impl<D: Dialect> WebhookDeliveries for SqlStore<D> {
         };
         read().map_err(store_error)
     }
+
+    async fn prune_delivered(&self, before: OffsetDateTime, limit: i64) -> Result<u64, StoreError> {
+        let mut conn = self.0.writer().await.map_err(store_error)?;
+        conn.exec(
+            "DELETE FROM webhook_deliveries WHERE id IN ( \
+             SELECT id FROM webhook_deliveries WHERE delivered_at < $1 ORDER BY delivered_at LIMIT $2)",
+            args![before, limit],
+        )
+        .await
+        .map_err(store_error)
+    }
 }
 
 impl<D: Dialect> SqlStore<D> {

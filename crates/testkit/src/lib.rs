@@ -15,6 +15,7 @@ mod api;
 mod app;
 mod crowd;
 mod database;
+pub mod receiver;
 mod redis;
 mod redis_cluster;
 mod spawn;

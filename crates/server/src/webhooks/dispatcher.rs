@@ -32,6 +32,8 @@ pub struct DispatchStep {
     pub delivered: usize,
     pub retried: usize,
     pub given_up: usize,
+    /// Acknowledged deliveries deleted past `webhooks.delivered_retention_seconds`.
+    pub pruned: u64,
 }
 
 /// The client deliveries go through: no redirects (a 3xx is an answer, not a new target), the
@@ -65,12 +67,36 @@ impl Dispatcher {
                 break;
             }
         }
+        // A backlog (a receiver back after an outage) is sent batch after batch, not one batch per
+        // interval; a step ends once the due deliveries fit in one batch.
+        loop {
+            let claimed = self.send_due().await?;
+            step.claimed += claimed.claimed;
+            step.delivered += claimed.delivered;
+            step.retried += claimed.retried;
+            step.given_up += claimed.given_up;
+            if i64::try_from(claimed.claimed).unwrap_or(i64::MAX) < batch {
+                break;
+            }
+        }
+        let retention = time::Duration::try_from(self.settings.delivered_retention)
+            .unwrap_or(time::Duration::MAX);
+        step.pruned = self
+            .deliveries
+            .prune_delivered(self.clock.now() - retention, batch)
+            .await?;
+        Ok(step)
+    }
+
+    /// Claims one batch of due deliveries, sends them and records each outcome.
+    async fn send_due(&self) -> Result<DispatchStep, StoreError> {
+        let mut step = DispatchStep::default();
         let now = self.clock.now();
         let lease = time::Duration::try_from(self.settings.lease).unwrap_or(time::Duration::MAX);
         let token = Uuid::new_v4();
         let claimed = self
             .deliveries
-            .claim(now, now + lease, token, batch)
+            .claim(now, now + lease, token, self.settings.batch)
             .await?;
         step.claimed = claimed.len();
         // Each delivery is recorded as soon as its answer is in, so a slow endpoint holds back no

@@ -48,6 +48,10 @@ pub struct WebhookSettings {
     pub allow_private_targets: Option<bool>,
     /// PEM CA certificates trusted for endpoints besides the system's roots; empty: none.
     pub root_ca_file: String,
+    /// How long an acknowledged delivery is kept (the event itself stays in the ledger).
+    #[serde_as(as = "DurationSeconds<u64>")]
+    #[serde(rename = "delivered_retention_seconds")]
+    pub delivered_retention: Duration,
 }
 
 impl WebhookSettings {
@@ -91,6 +95,12 @@ impl WebhookSettings {
             self.previous_secret,
             Duration::ZERO,
             30 * day,
+        )?;
+        within(
+            "webhooks.delivered_retention_seconds",
+            self.delivered_retention,
+            second,
+            365 * day,
         )?;
         crate::tls::root_ca("webhooks.root_ca_file", &self.root_ca_file)?;
         Ok(())

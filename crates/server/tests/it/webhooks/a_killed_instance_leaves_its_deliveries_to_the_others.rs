@@ -1,8 +1,8 @@
 //! An instance killed (SIGKILL) while its delivery hangs on the receiver leaves nothing lost: once its
 //! lease lapses another instance claims the delivery and sends it again, with the same `webhook-id`.
 
-use super::receiver::{Mode, Receiver};
 use super::register;
+use flashgate_testkit::receiver::{Mode, Receiver};
 use flashgate_testkit::{Backend, TestDatabase, eventually};
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -1,10 +1,10 @@
 //! An endpoint that fails every attempt for the whole retry schedule is disabled and shown so, with
 //! why (and on the dashboard's snapshot); enabled again, it gets what was given up, then what came meanwhile, in order.
 
-use super::receiver::{Mode, Receiver};
 use super::{fan_out, register};
 use flashgate_core::ManualClock;
 use flashgate_testkit::Backend;
+use flashgate_testkit::receiver::{Mode, Receiver};
 use reqwest::Method;
 use serde_json::json;
 use std::sync::Arc;

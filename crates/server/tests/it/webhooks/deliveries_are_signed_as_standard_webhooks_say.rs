@@ -2,9 +2,9 @@
 //! body nor an old timestamp does; after a rotation both secrets verify until the old one lapses; the
 //! body is the event as the feed shows it; an endpoint gets only the types it subscribed to.
 
-use super::receiver::Receiver;
 use super::{fan_out, register};
 use flashgate_testkit::Backend;
+use flashgate_testkit::receiver::Receiver;
 use reqwest::Method;
 use serde_json::json;
 use standardwebhooks::Webhook;

@@ -2,8 +2,8 @@
 //! the attempts, is down for a while, then slow: every event arrives, each order's events arrive in
 //! sequence, and deduplicated by `webhook-id` the receiver holds exactly the events in the outbox.
 
-use super::receiver::{Mode, Receiver};
 use super::register;
+use flashgate_testkit::receiver::{Mode, Receiver};
 use flashgate_testkit::{Backend, all_at_once, eventually, payment_url};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -3,9 +3,9 @@
 //! it the handshake fails and nothing is delivered. Needs the test command's TLS services
 //! (`FLASHGATE_TEST_TLS_CA`).
 
-use super::receiver::Receiver;
 use super::{fan_out, register};
 use flashgate_testkit::Backend;
+use flashgate_testkit::receiver::Receiver;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_endpoints_are_trusted_through_the_configured_root_ca() {

@@ -1,7 +1,8 @@
 //! Telling the shop by webhook: endpoints kept through the admin API, deliveries signed as Standard
 //! Webhooks says (checked with its reference implementation), at least once and in sequence per order
 //! through failing, absent and slow receivers and a killed instance, and never to internal addresses
-//! unless allowed. Receivers are real HTTP servers (`receiver`).
+//! unless allowed; acknowledged deliveries deleted after their retention. Receivers are real HTTP
+//! servers (`flashgate_testkit::receiver`).
 
 use flashgate_testkit::{Api, Backend, Instance, Spawn};
 use reqwest::Method;
@@ -9,10 +10,10 @@ use serde_json::{Value, json};
 
 mod a_killed_instance_leaves_its_deliveries_to_the_others;
 mod an_endpoint_failing_for_the_whole_schedule_is_disabled;
+mod delivered_deliveries_are_pruned_after_their_retention;
 mod deliveries_are_signed_as_standard_webhooks_say;
 mod every_event_arrives_in_order_through_failures;
 mod https_endpoints_are_trusted_through_the_configured_root_ca;
-pub mod receiver;
 mod webhooks_reach_only_public_addresses_unless_allowed;
 
 /// An instance of this suite: its dispatcher and workers run when a test asks.

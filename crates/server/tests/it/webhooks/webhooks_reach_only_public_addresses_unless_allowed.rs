@@ -2,9 +2,9 @@
 //! (named or literal) or on plain http is refused when registered, and a delivery whose name resolves
 //! inward is refused when sent: the receiver hears nothing.
 
-use super::receiver::Receiver;
 use super::{fan_out, register};
 use flashgate_testkit::Backend;
+use flashgate_testkit::receiver::Receiver;
 use reqwest::Method;
 use serde_json::json;
 

@@ -1,4 +1,4 @@
-//! A webhook receiver for the tests: a real HTTP server on a port of its own that records every
+//! A webhook receiver for the tests and examples: a real HTTP server on a port of its own that records every
 //! request and answers as the test says (acknowledge, fail half, answer slowly, hang), and that can go
 //! down and come back on the same port.
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Acknowledge,
     /// 500 to every other request.
@@ -32,6 +32,8 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub answered: u16,
+    /// When it arrived (wall clock, to compare with an event's timestamp).
+    pub at: time::OffsetDateTime,
 }
 
 impl Received {
@@ -179,6 +181,7 @@ impl Drop for Receiver {
 }
 
 async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let at = time::OffsetDateTime::now_utc();
     let mode = shared.mode.lock().unwrap().unwrap_or(Mode::Acknowledge);
     let status = match mode {
         Mode::Acknowledge => StatusCode::NO_CONTENT,
@@ -201,6 +204,7 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
                 headers,
                 body,
                 answered: 0,
+                at,
             });
             std::future::pending::<()>().await;
             unreachable!()
@@ -210,6 +214,7 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         headers,
         body,
         answered: status.as_u16(),
+        at,
     });
     status
 }
