@@ -128,7 +128,7 @@ async fn tokens(samples: usize) {
             let token = token.clone();
             let tokens = tokens.clone();
             async move {
-                tokens.verify(&token).unwrap();
+                tokens.verify(&token).await.unwrap();
             }
         })
         .await;

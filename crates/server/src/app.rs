@@ -4,6 +4,7 @@
 
 use crate::assemble::assemble;
 use crate::auth::BuyerTokens;
+use crate::auth::jwks::Jwks;
 use crate::config::Settings;
 use crate::database::open_store;
 use crate::http;
@@ -158,11 +159,14 @@ impl Application {
             transitions: store.transitions.clone(),
             clock: clock.clone(),
         };
-        let tokens = BuyerTokens::from_settings(
+        let mut tokens = BuyerTokens::from_settings(
             settings.jwt_secret.expose().as_bytes(),
             &settings.auth,
             clock.clone(),
         )?;
+        if !settings.auth.jwks_url.is_empty() {
+            tokens = tokens.with_jwks(Jwks::start(&settings.auth).await?);
+        }
         let sessions = crate::auth::sessions::build(
             &settings.auth.sessions,
             &store,
@@ -298,6 +302,9 @@ impl Application {
                 async move { keeper.run_once().await.map(|_| ()) }
             },
         ));
+        if let Some(jwks) = self.state.tokens.jwks() {
+            tasks.spawn(jwks.clone().refresh_in_background(shutdown.clone()));
+        }
         let monitor = self.state.monitor.clone();
         let (tick, idle) = (settings.monitor.interval, settings.monitor.idle_interval);
         tasks.spawn(run_every("monitor", tick, shutdown.clone(), move || {

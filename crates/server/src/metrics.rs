@@ -32,6 +32,8 @@
 //! | `flashgate_webhook_deliveries_total` | counter | `outcome` (`delivered`, `failed`: retried later, `given_up`) | webhook attempts |
 //! | `flashgate_webhook_lag_seconds` | histogram | — | time from an order event to its delivery's acknowledgement |
 //! | `flashgate_webhook_endpoints_disabled_total` | counter | — | endpoints disabled after failing for the whole retry schedule |
+//! | `flashgate_jwks_fetches_total` | counter | `outcome` (`fetched`, `failed`: the last good keys stay in use) | fetches of the shop's JWKS (`auth.jwks_url`) |
+//! | `flashgate_jwks_keys` | gauge | — | keys from the shop's JWKS that tokens may name |
 
 use crate::config::Secret;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};

@@ -2,7 +2,8 @@
 //! with a development secret (the committed defaults file's admin token, JWT secret or VNPay hash
 //! secret: public, so anyone could sign with them) or with the bundled simulator (its payment page
 //! marks any order paid), unless a staging demo says `vnpay.simulator_public = true`, which is logged
-//! as a warning at every start.
+//! as a warning at every start. Nor does it fetch the keys that vouch for buyers over plain http
+//! (`auth.jwks_url`), where anyone on the way could swap them, unless the JWKS is on loopback too.
 
 use crate::config::{DEFAULTS, Secret, Settings};
 use anyhow::{Context, bail};
@@ -28,6 +29,16 @@ pub fn check(settings: &Settings, on_loopback: bool) -> anyhow::Result<()> {
             );
         }
     }
+    if let Some(url) = settings
+        .auth
+        .jwks_url
+        .iter()
+        .find(|url| !https_or_loopback(url))
+    {
+        bail!(
+            "auth.jwks_url: `{url}` is plain http, so anyone on the way could swap the keys that vouch for buyers; use https to listen off loopback"
+        );
+    }
     if settings.vnpay.uses_simulator() && !settings.vnpay.simulator_public {
         bail!(
             "vnpay.pay_url and vnpay.api_url: empty means the bundled VNPay simulator, whose payment page marks any order paid; \
@@ -35,6 +46,21 @@ pub fn check(settings: &Settings, on_loopback: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether fetching `url` keeps its answer from tampering: https, or a host on this machine.
+fn https_or_loopback(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    url.scheme() == "https"
+        || url.host_str().is_some_and(|host| {
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        })
 }
 
 fn configured<'a>(settings: &'a Settings, key: &str) -> Option<&'a Secret> {
@@ -128,6 +154,27 @@ mod tests {
         assert!(error.starts_with("vnpay.pay_url"), "{error}");
         let declared = simulator().merge(Serialized::default("vnpay.simulator_public", true));
         assert!(public(declared).unwrap().vnpay.uses_simulator());
+    }
+
+    #[test]
+    fn plain_http_jwks_is_refused_off_loopback_unless_the_jwks_is_local() {
+        let jwks = |url: &str| Figment::new().merge(Serialized::default("auth.jwks_url", url));
+        let error = format!(
+            "{:#}",
+            public(jwks("http://shop.example/jwks.json")).unwrap_err()
+        );
+        assert!(error.starts_with("auth.jwks_url:"), "{error}");
+        let list = Figment::new().merge(Serialized::default(
+            "auth.jwks_url",
+            [
+                "https://shop.example/jwks.json",
+                "http://10.0.0.7/jwks.json",
+            ],
+        ));
+        assert!(public(list).is_err());
+        public(jwks("https://shop.example/jwks.json")).unwrap();
+        public(jwks("http://127.0.0.1:8081/jwks.json")).unwrap();
+        public(jwks("http://localhost:8081/jwks.json")).unwrap();
     }
 
     #[test]

@@ -1,8 +1,8 @@
-//! TLS to the three things flashgate calls: VNPay's API (`https://`), PostgreSQL (`sslmode=require`,
-//! `verify-ca` or `verify-full` in `database_url`) and Redis (`rediss://`). All three speak rustls with
-//! one crypto provider. Each may trust a private CA from a PEM file (`vnpay.root_ca_file`,
-//! `database.root_ca_file`, `redis.root_ca_file`), checked here at start so a typo is named before
-//! anything connects.
+//! TLS to what flashgate calls: VNPay's API (`https://`), PostgreSQL (`sslmode=require`, `verify-ca`
+//! or `verify-full` in `database_url`), Redis (`rediss://`), webhook endpoints and the shop's JWKS.
+//! All speak rustls with one crypto provider. Each may trust a private CA from a PEM file
+//! (`vnpay.root_ca_file`, `database.root_ca_file`, `redis.root_ca_file`, `webhooks.root_ca_file`,
+//! `auth.jwks_root_ca_file`), checked here at start so a typo is named before anything connects.
 
 use crate::config::Settings;
 use anyhow::{Context, bail};
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 /// Checks each root CA setting: a readable file, for a connection that can use it.
 pub fn validate(settings: &Settings) -> anyhow::Result<()> {
     root_ca("vnpay.root_ca_file", &settings.vnpay.root_ca_file)?;
+    root_ca("auth.jwks_root_ca_file", &settings.auth.jwks_root_ca_file)?;
     if let Some(path) = root_ca_path(&settings.database.root_ca_file) {
         readable("database.root_ca_file", &path)?;
         if !settings.database_url.as_str().starts_with("postgres") {
@@ -47,6 +48,21 @@ pub fn root_ca(key: &str, setting: &str) -> anyhow::Result<Option<Vec<u8>>> {
         .transpose()
 }
 
+/// `builder` trusting, besides the system's roots, the PEM CA certificates the setting `key` names
+/// (`setting` is its value; empty: none).
+pub fn trusting_root_ca(
+    builder: reqwest::ClientBuilder,
+    key: &str,
+    setting: &str,
+) -> anyhow::Result<reqwest::ClientBuilder> {
+    let Some(pem) = root_ca(key, setting)? else {
+        return Ok(builder);
+    };
+    let certs =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
+    Ok(builder.tls_certs_merge(certs))
+}
+
 fn readable(key: &str, path: &PathBuf) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("{key}: cannot read {}", path.display()))
 }
@@ -74,6 +90,7 @@ mod tests {
             "vnpay.root_ca_file",
             "database.root_ca_file",
             "redis.root_ca_file",
+            "auth.jwks_root_ca_file",
         ] {
             let error = with(&[(key, "/nonexistent/ca.pem")]);
             assert!(error.starts_with(key), "{key}: {error}");

@@ -1,7 +1,7 @@
 //! What flashgate's integration tests and examples share, written once: a builder for real instances
 //! (`Spawn`: backend, strategy, clock, Redis, settings by dotted key, how many instances), their HTTP
 //! API (`Api`, whole `Answer`s), direct reads of a test's database, Redis for one test, crowds that
-//! fire at one instant, and the macros that run a scenario on each backend or each fast path.
+//! fire at one instant, HTTPS servers behind the test command's private CA, and the macros that run a scenario on each backend or each fast path.
 //!
 //! Needs PostgreSQL at `FLASHGATE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`)
 //! as a superuser, Redis at `FLASHGATE_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) and a Redis
@@ -19,6 +19,7 @@ pub mod receiver;
 mod redis;
 mod redis_cluster;
 mod spawn;
+mod tls;
 
 pub use api::{
     Answer, Api, PRICE_VND, PROBLEM_JSON, client, json_of, key, order_uuid, payment_url, text_of,
@@ -32,6 +33,7 @@ pub use flashgate_store::testing::{TestDatabase, postgres_admin_url};
 pub use redis::RedisProcess;
 pub use redis_cluster::RedisClusterProcess;
 pub use spawn::{Backend, Spawn, manual_clock};
+pub use tls::serve_tls;
 
 /// Instantiates scenarios as tests, one per backend (and strategy), in a module named after each:
 /// - `on_each_backend!(scenario, ...)`: `async fn scenario(Backend)` as `scenario::postgres` and

@@ -1,10 +1,13 @@
 //! The `[auth]` settings: which credentials buyers may use, the public keys their tokens may be
-//! signed with, the clock-skew tolerance and the sessions' timeouts.
+//! signed with (configured, or fetched from the shop's JWKS), the clock-skew tolerance and the
+//! sessions' timeouts.
 
 use crate::config::within;
-use anyhow::{bail, ensure};
-use serde::Deserialize;
+use anyhow::{Context, bail, ensure};
+use serde::{Deserialize, Deserializer};
+use serde_with::{DurationMilliSeconds, DurationSeconds, serde_as};
 use std::collections::HashSet;
+use std::time::Duration;
 
 const DAY: u64 = 24 * 3600;
 
@@ -30,6 +33,9 @@ impl BuyerCredentials {
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 pub enum KeyAlgorithm {
     RS256,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// Ed25519.
     EdDSA,
 }
 
@@ -53,6 +59,7 @@ pub struct SessionSettings {
     pub redis_copies: bool,
 }
 
+#[serde_as]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
@@ -64,8 +71,50 @@ pub struct AuthSettings {
     pub audience: String,
     #[serde(default)]
     pub keys: Vec<PublicKeySettings>,
+    /// The shop's JWKS documents (one URL or a list); empty: none.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub jwks_url: Vec<String>,
+    /// PEM CA certificates trusted for the JWKS URLs besides the system's roots; empty: none.
+    #[serde(default)]
+    pub jwks_root_ca_file: String,
+    /// The least time between two fetches asked for by tokens naming an unknown kid; also the
+    /// shortest a JWKS answer is kept, whatever its Cache-Control says.
+    #[serde_as(as = "DurationSeconds<u64>")]
+    #[serde(rename = "jwks_min_refresh_seconds")]
+    pub jwks_min_refresh: Duration,
+    /// How long a JWKS answer is kept when it says nothing (no Cache-Control max-age).
+    #[serde_as(as = "DurationSeconds<u64>")]
+    #[serde(rename = "jwks_max_age_seconds")]
+    pub jwks_max_age: Duration,
+    /// How long one JWKS fetch may take, connection included; also the longest the start waits.
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "jwks_timeout_ms")]
+    pub jwks_timeout: Duration,
     pub sessions: SessionSettings,
 }
+
+/// `jwks_url = "https://…"` or `jwks_url = ["https://…", …]`; blank entries are dropped.
+fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let urls = match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(url) => vec![url],
+        OneOrMany::Many(urls) => urls,
+    };
+    Ok(urls
+        .into_iter()
+        .map(|url| url.trim().to_owned())
+        .filter(|url| !url.is_empty())
+        .collect())
+}
+
+/// The longest a JWKS answer is kept, whatever its Cache-Control says: a removed key is refused a
+/// day later at the latest.
+pub const JWKS_MAX_AGE_CEILING: Duration = Duration::from_secs(DAY);
 
 impl AuthSettings {
     /// Fails at start, naming the key, on what types alone cannot catch (a key that does not parse
@@ -82,6 +131,35 @@ impl AuthSettings {
             super::tokens::decoding_key(key)?;
         }
         within("auth.leeway_seconds", self.leeway_seconds, 0, 3_600)?;
+        for url in &self.jwks_url {
+            let parsed = reqwest::Url::parse(url)
+                .with_context(|| format!("auth.jwks_url: `{url}` is not a URL"))?;
+            ensure!(
+                matches!(parsed.scheme(), "https" | "http") && parsed.host().is_some(),
+                "auth.jwks_url: `{url}` is not an https:// URL"
+            );
+        }
+        within(
+            "auth.jwks_min_refresh_seconds",
+            self.jwks_min_refresh,
+            Duration::from_secs(1),
+            Duration::from_secs(3_600),
+        )?;
+        within(
+            "auth.jwks_max_age_seconds",
+            self.jwks_max_age,
+            self.jwks_min_refresh,
+            JWKS_MAX_AGE_CEILING,
+        )?;
+        within(
+            "auth.jwks_timeout_ms",
+            self.jwks_timeout,
+            Duration::from_millis(1),
+            Duration::from_secs(60),
+        )?;
+        if crate::tls::root_ca_path(&self.jwks_root_ca_file).is_some() && self.jwks_url.is_empty() {
+            bail!("auth.jwks_root_ca_file: only with auth.jwks_url");
+        }
         let s = &self.sessions;
         within(
             "auth.sessions.idle_timeout_seconds",

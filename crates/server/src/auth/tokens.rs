@@ -1,11 +1,12 @@
 //! Buyer tokens: JWTs whose `sub` is the customer id and whose `exp` is required. A token without a
 //! `kid` is HS256 with the shared secret (what `flashgate token` mints); a token with a `kid` is
-//! verified only with the public key configured under that kid and only with that key's algorithm,
-//! so several keys can be live during a rotation and no token chooses how it is checked (no HS256
-//! "signed" with an RSA public key's bytes). Expiry is judged by the service's clock, with leeway;
-//! `iss` and `aud` are required and checked, for every kind of key, when `auth.issuer` and
-//! `auth.audience` are set.
+//! verified only with the public key configured under that kid (or, failing that, the shop's JWKS
+//! key of that kid) and only with that key's algorithm, so several keys can be live during a
+//! rotation and no token chooses how it is checked (no HS256 "signed" with an RSA public key's
+//! bytes). Expiry is judged by the service's clock, with leeway; `iss` and `aud` are required and
+//! checked, for every kind of key, when `auth.issuer` and `auth.audience` are set.
 
+use super::jwks::Jwks;
 use super::settings::{AuthSettings, KeyAlgorithm, PublicKeySettings};
 use anyhow::Context;
 use flashgate_core::{Clock, CustomerId, SystemClock};
@@ -27,8 +28,10 @@ struct Claims {
     nbf: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     iss: Option<String>,
+    /// One audience or a list of them, as shops' identity providers write it; checked by the
+    /// validation, never read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    aud: Option<String>,
+    aud: Option<serde_json::Value>,
 }
 
 /// What a verified token says.
@@ -57,20 +60,20 @@ pub enum TokenError {
 
 /// One way of checking a signature: a key and the only algorithm it may be used with.
 #[derive(Clone)]
-struct Verifier {
+pub(super) struct Verifier {
     key: DecodingKey,
     validation: Validation,
 }
 
 /// The `iss` and `aud` tokens must carry, when the shop's tokens say who issued them and for whom.
 #[derive(Clone, Debug, Default)]
-struct Expected {
+pub(super) struct Expected {
     issuer: Option<String>,
     audience: Option<String>,
 }
 
 impl Expected {
-    fn from_settings(auth: &AuthSettings) -> Self {
+    pub(super) fn from_settings(auth: &AuthSettings) -> Self {
         let set = |value: &str| Some(value.to_owned()).filter(|v| !v.is_empty());
         Self {
             issuer: set(&auth.issuer),
@@ -80,7 +83,7 @@ impl Expected {
 }
 
 impl Verifier {
-    fn new(key: DecodingKey, alg: Algorithm, expected: &Expected) -> Self {
+    pub(super) fn new(key: DecodingKey, alg: Algorithm, expected: &Expected) -> Self {
         let mut validation = Validation::new(alg);
         let mut required = vec!["exp", "sub"];
         if let Some(issuer) = &expected.issuer {
@@ -98,12 +101,15 @@ impl Verifier {
     }
 }
 
-/// Verifies buyer tokens against the shared secret and the configured public keys; mints HS256 ones.
+/// Verifies buyer tokens against the shared secret, the configured public keys and the shop's JWKS;
+/// mints HS256 ones.
 #[derive(Clone)]
 pub struct BuyerTokens {
     encoding: EncodingKey,
     shared: Verifier,
     by_kid: HashMap<String, Verifier>,
+    /// The keys of `auth.jwks_url`, when set.
+    jwks: Option<Arc<Jwks>>,
     leeway_seconds: i64,
     expected: Expected,
     clock: Arc<dyn Clock>,
@@ -115,6 +121,7 @@ pub(super) fn decoding_key(key: &PublicKeySettings) -> anyhow::Result<DecodingKe
     let pem = key.public_key_pem.as_bytes();
     match key.alg {
         KeyAlgorithm::RS256 => DecodingKey::from_rsa_pem(pem),
+        KeyAlgorithm::ES256 => DecodingKey::from_ec_pem(pem),
         KeyAlgorithm::EdDSA => DecodingKey::from_ed_pem(pem),
     }
     .with_context(|| {
@@ -136,6 +143,7 @@ impl BuyerTokens {
                 &Expected::default(),
             ),
             by_kid: HashMap::new(),
+            jwks: None,
             leeway_seconds: DEFAULT_LEEWAY_SECONDS,
             expected: Expected::default(),
             clock: Arc::new(SystemClock),
@@ -154,6 +162,7 @@ impl BuyerTokens {
         for key in &auth.keys {
             let alg = match key.alg {
                 KeyAlgorithm::RS256 => Algorithm::RS256,
+                KeyAlgorithm::ES256 => Algorithm::ES256,
                 KeyAlgorithm::EdDSA => Algorithm::EdDSA,
             };
             by_kid.insert(
@@ -175,26 +184,58 @@ impl BuyerTokens {
         })
     }
 
+    /// These tokens, also checked with the keys of the shop's JWKS (configured keys win on a kid).
+    pub fn with_jwks(self, jwks: Arc<Jwks>) -> Self {
+        Self {
+            jwks: Some(jwks),
+            ..self
+        }
+    }
+
+    /// The shop's JWKS keys, when `auth.jwks_url` is set.
+    pub fn jwks(&self) -> Option<&Arc<Jwks>> {
+        self.jwks.as_ref()
+    }
+
     /// How many signatures this verifier (and its clones) has checked.
     pub fn verifications(&self) -> u64 {
         self.verifications.load(Ordering::Relaxed)
     }
 
-    pub fn verify(&self, token: &str) -> Result<CustomerId, TokenError> {
-        self.verify_token(token).map(|verified| verified.customer)
+    pub async fn verify(&self, token: &str) -> Result<CustomerId, TokenError> {
+        self.verify_token(token)
+            .await
+            .map(|verified| verified.customer)
     }
 
-    /// The customer and expiry of a valid token.
-    pub fn verify_token(&self, token: &str) -> Result<VerifiedToken, TokenError> {
+    /// The customer and expiry of a valid token. Awaits only for a kid that no key has yet, while
+    /// the shop's JWKS is fetched again (at most once per `auth.jwks_min_refresh_seconds`).
+    pub async fn verify_token(&self, token: &str) -> Result<VerifiedToken, TokenError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
-        let verifier = match &header.kid {
-            None => &self.shared,
-            Some(kid) => self
-                .by_kid
-                .get(kid)
-                .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?,
+        let Some(kid) = &header.kid else {
+            return self.check(token, &header, &self.shared);
         };
+        if let Some(verifier) = self.by_kid.get(kid) {
+            return self.check(token, &header, verifier);
+        }
+        let jwks = self
+            .jwks
+            .as_ref()
+            .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;
+        let verifier = jwks
+            .verifier(kid)
+            .await
+            .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;
+        self.check(token, &header, &verifier)
+    }
+
+    fn check(
+        &self,
+        token: &str,
+        header: &Header,
+        verifier: &Verifier,
+    ) -> Result<VerifiedToken, TokenError> {
         // The key decides the algorithm, never the token: checked here so the refusal says why.
         if !verifier.validation.algorithms.contains(&header.alg) {
             return Err(TokenError::AlgorithmNotAllowed(header.alg));
@@ -227,7 +268,11 @@ impl BuyerTokens {
             exp: self.clock.now().saturating_add(ttl).unix_timestamp(),
             nbf: None,
             iss: self.expected.issuer.clone(),
-            aud: self.expected.audience.clone(),
+            aud: self
+                .expected
+                .audience
+                .clone()
+                .map(serde_json::Value::String),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| TokenError::Invalid(e.to_string()))
@@ -240,29 +285,32 @@ mod tests {
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
-    #[test]
-    fn a_minted_token_verifies_to_its_customer() {
+    #[tokio::test]
+    async fn a_minted_token_verifies_to_its_customer() {
         let tokens = BuyerTokens::new(SECRET);
         let customer = CustomerId::parse("cus_1").unwrap();
         let token = tokens.mint(&customer, time::Duration::minutes(5)).unwrap();
-        assert_eq!(tokens.verify(&token).unwrap(), customer);
+        assert_eq!(tokens.verify(&token).await.unwrap(), customer);
     }
 
-    #[test]
-    fn a_token_signed_with_another_key_is_refused() {
+    #[tokio::test]
+    async fn a_token_signed_with_another_key_is_refused() {
         let customer = CustomerId::parse("cus_1").unwrap();
         let token = BuyerTokens::new(b"another-key-another-key-another!")
             .mint(&customer, time::Duration::minutes(5))
             .unwrap();
-        assert!(BuyerTokens::new(SECRET).verify(&token).is_err());
+        assert!(BuyerTokens::new(SECRET).verify(&token).await.is_err());
     }
 
-    #[test]
-    fn an_expired_token_is_refused() {
+    #[tokio::test]
+    async fn an_expired_token_is_refused() {
         let tokens = BuyerTokens::new(SECRET);
         let customer = CustomerId::parse("cus_1").unwrap();
         let token = tokens.mint(&customer, time::Duration::minutes(-5)).unwrap();
-        assert!(matches!(tokens.verify(&token), Err(TokenError::Expired)));
+        assert!(matches!(
+            tokens.verify(&token).await,
+            Err(TokenError::Expired)
+        ));
     }
 
     fn auth(issuer: &str, audience: &str) -> AuthSettings {
@@ -278,8 +326,8 @@ mod tests {
         figment
     }
 
-    #[test]
-    fn issuer_and_audience_are_required_when_configured() {
+    #[tokio::test]
+    async fn issuer_and_audience_are_required_when_configured() {
         let customer = CustomerId::parse("cus_1").unwrap();
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let checked =
@@ -287,23 +335,23 @@ mod tests {
         let bare = BuyerTokens::new(SECRET)
             .mint(&customer, time::Duration::minutes(5))
             .unwrap();
-        assert!(checked.verify(&bare).is_err(), "no iss nor aud");
+        assert!(checked.verify(&bare).await.is_err(), "no iss nor aud");
         let other = BuyerTokens::from_settings(SECRET, &auth("shop", "elsewhere"), clock.clone())
             .unwrap()
             .mint(&customer, time::Duration::minutes(5))
             .unwrap();
-        assert!(checked.verify(&other).is_err(), "another audience");
+        assert!(checked.verify(&other).await.is_err(), "another audience");
         let own = checked.mint(&customer, time::Duration::minutes(5)).unwrap();
-        assert_eq!(checked.verify(&own).unwrap(), customer);
+        assert_eq!(checked.verify(&own).await.unwrap(), customer);
         assert_eq!(checked.verifications(), 3);
     }
 
-    #[test]
-    fn an_extreme_ttl_saturates_instead_of_panicking() {
+    #[tokio::test]
+    async fn an_extreme_ttl_saturates_instead_of_panicking() {
         let tokens = BuyerTokens::new(SECRET);
         let customer = CustomerId::parse("cus_1").unwrap();
         let token = tokens.mint(&customer, time::Duration::MAX).unwrap();
-        let verified = tokens.verify_token(&token).unwrap();
+        let verified = tokens.verify_token(&token).await.unwrap();
         assert_eq!(verified.customer, customer);
     }
 }

@@ -131,7 +131,7 @@ pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Custo
         Credential::Token(token) => (
             "token",
             if allowed.allows_tokens() {
-                state.tokens.verify(token).map_err(token_problem)
+                state.tokens.verify(token).await.map_err(token_problem)
             } else {
                 Err(not_accepted("tokens").challenging(offered(allowed)))
             },
@@ -192,7 +192,11 @@ async fn customer_for_session(
     let headers = request.headers();
     if headers.contains_key(header::AUTHORIZATION) {
         let verified = match credential(headers)? {
-            Credential::Token(token) => state.tokens.verify_token(token).map_err(token_problem)?,
+            Credential::Token(token) => state
+                .tokens
+                .verify_token(token)
+                .await
+                .map_err(token_problem)?,
             Credential::Session(_) => {
                 return Err(Problem::unauthorized(
                     "A session is started with a buyer token: Authorization: Bearer <token>.",

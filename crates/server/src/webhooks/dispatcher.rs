@@ -48,11 +48,8 @@ pub fn client(settings: &WebhookSettings, allow_private: bool) -> anyhow::Result
     if !allow_private {
         builder = builder.dns_resolver(Arc::new(target::PublicOnly));
     }
-    if let Some(pem) = crate::tls::root_ca("webhooks.root_ca_file", &settings.root_ca_file)? {
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| anyhow::anyhow!("webhooks.root_ca_file: {e}"))?;
-        builder = builder.tls_certs_merge(certs);
-    }
+    builder =
+        crate::tls::trusting_root_ca(builder, "webhooks.root_ca_file", &settings.root_ca_file)?;
     Ok(builder.build()?)
 }
 

@@ -7,6 +7,7 @@
 //! - `under_load`: the gate across instances with Redis flushed or killed, group commit, cached reads,
 //!   rate limits and shedding;
 //! - `sessions`: buyers' tokens and server-side sessions;
+//! - `jwks`: buyers' tokens signed with keys from the shop's JWKS, served over HTTPS;
 //! - `scale`: many instances and many products through PgBouncer in transaction pooling mode;
 //! - `contract`: the OpenAPI document against the router and the real answers;
 //! - `demo`: `flashgate demo` end to end;
@@ -31,6 +32,7 @@ mod contract;
 mod demo;
 mod events;
 mod going_live;
+mod jwks;
 mod payments;
 mod scale;
 mod service;
