@@ -223,6 +223,49 @@ mod tests {
         assert!(error.contains("alg") || error.contains("HS256"), "{error}");
     }
 
+    fn with(key: &str, value: serde_json::Value) -> Settings {
+        Settings::from_figment(
+            Figment::from(Toml::string(DEFAULTS)).merge(Serialized::default(key, value)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn jwks_url_is_one_url_or_a_list() {
+        assert!(with("auth.jwks_url", json!("")).auth.jwks_url.is_empty());
+        let one = with("auth.jwks_url", json!(" https://shop.example/jwks.json "));
+        assert_eq!(one.auth.jwks_url, ["https://shop.example/jwks.json"]);
+        let urls = json!(["https://a.example/jwks.json", "https://b.example/jwks.json"]);
+        assert_eq!(with("auth.jwks_url", urls).auth.jwks_url.len(), 2);
+        let error = refusal("auth.jwks_url", json!("ftp://shop.example/jwks.json"));
+        assert!(error.starts_with("auth.jwks_url"), "{error}");
+        let error = refusal("auth.jwks_url", json!("not a url"));
+        assert!(error.starts_with("auth.jwks_url"), "{error}");
+    }
+
+    #[test]
+    fn jwks_intervals_and_a_ca_without_a_url_name_their_keys() {
+        for key in [
+            "auth.jwks_min_refresh_seconds",
+            "auth.jwks_max_age_seconds",
+            "auth.jwks_timeout_ms",
+        ] {
+            let error = refusal(key, json!(0));
+            assert!(error.starts_with(key), "{error}");
+        }
+        let error = refusal("auth.jwks_max_age_seconds", json!(2));
+        assert!(error.contains("auth.jwks_max_age_seconds"), "{error}");
+        let error = refusal("auth.jwks_root_ca_file", json!("/etc/ssl/ca.pem"));
+        assert!(error.starts_with("auth.jwks_root_ca_file"), "{error}");
+    }
+
+    #[test]
+    fn an_es256_key_is_read_from_its_pem() {
+        let pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEVs/o5+uQbTjL3chynL4wXgUg2R9\nq9UU8I5mEovUf86QZ7kOBIjJwqnzD1omageEHWwHdBO6B+dFabmdT9POxg==\n-----END PUBLIC KEY-----\n";
+        let keys = json!([{"kid": "ec", "alg": "ES256", "public_key_pem": pem}]);
+        assert_eq!(with("auth.keys", keys).auth.keys.len(), 1);
+    }
+
     #[test]
     fn a_lifetime_shorter_than_the_idle_timeout_is_refused() {
         let error = refusal("auth.sessions.max_lifetime_seconds", json!(60));

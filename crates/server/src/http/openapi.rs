@@ -102,9 +102,17 @@ impl Modify for Conventions {
             "admin_token",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
-        // The buyers' routes: an HS256 JWT signed with `jwt_secret`, `sub` = the customer, `exp` required.
+        // The buyers' routes: a JWT, `sub` = the customer, `exp` required.
         let mut jwt = Http::new(HttpAuthScheme::Bearer);
         jwt.bearer_format = Some("JWT".to_owned());
+        jwt.description = Some(
+            "A JWT whose `sub` is the customer id, `exp` required (`iss` and `aud` too when \
+             `auth.issuer` and `auth.audience` are set). Without a `kid`: HS256 with `jwt_secret`. \
+             With a `kid`: checked only with that key and only with its algorithm (RS256, ES256 or \
+             EdDSA), configured in `[[auth.keys]]` or published in the shop's JWKS (`auth.jwks_url`); \
+             an unknown kid is 401 `unknown_signing_key`, another algorithm 401 `algorithm_not_allowed`."
+                .to_owned(),
+        );
         components.add_security_scheme("buyer_jwt", SecurityScheme::Http(jwt));
         // Or a server-side session; OpenAPI's `http` type names only registered schemes, and `Session`
         // is not one, so the header is described as an API key.
