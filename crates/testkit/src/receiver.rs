@@ -78,49 +78,11 @@ impl Receiver {
     /// A receiver over HTTPS only, with the certificate for `localhost` that the test command's
     /// private CA signed (`server.crt` and `server.key` beside `ca`); it cannot go down and up.
     pub async fn start_tls(ca: &std::path::Path) -> Self {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let dir = ca.parent().unwrap();
-        let certs = CertificateDer::pem_file_iter(dir.join("server.crt"))
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let shared = Arc::new(Shared::default());
         let app = Router::new()
             .route("/hook", post(receive))
             .with_state(shared.clone());
-        let stop = CancellationToken::new();
-        let until = stop.clone();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            loop {
-                let (tcp, _) = tokio::select! {
-                    () = until.cancelled() => return,
-                    accepted = listener.accept() => accepted.unwrap(),
-                };
-                let (acceptor, app) = (acceptor.clone(), app.clone());
-                tokio::spawn(async move {
-                    // A client that does not trust the CA gives up in the handshake.
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let service = hyper_util::service::TowerToHyperService::new(app);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                        .await;
-                });
-            }
-        });
+        let (addr, stop) = crate::serve_tls(app, ca).await;
         Self {
             addr,
             shared,

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio_rustls::rustls;
 use tokio_util::sync::CancellationToken;
 
 /// Serves `router` over HTTPS on a port of its own until the returned token is cancelled, which also
