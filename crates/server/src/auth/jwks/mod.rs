@@ -159,10 +159,20 @@ impl Jwks {
 
     /// The key of `kid`; for a kid no key has, after fetching every document again unless that was
     /// done for an unknown kid less than `auth.jwks_min_refresh_seconds` ago.
-    pub(super) async fn verifier(&self, kid: &str) -> Option<Arc<Verifier>> {
+    pub(super) async fn verifier(self: &Arc<Self>, kid: &str) -> Option<Arc<Verifier>> {
         if let Some(found) = self.lookup(kid) {
             return Some(found);
         }
+        // A task of its own, so a client that hangs up cannot cancel the fetch others wait for
+        // after it has used up the interval.
+        let (jwks, kid) = (self.clone(), kid.to_owned());
+        tokio::spawn(async move { jwks.fetch_for_unknown(&kid).await })
+            .await
+            .ok()
+            .flatten()
+    }
+
+    async fn fetch_for_unknown(&self, kid: &str) -> Option<Arc<Verifier>> {
         let mut flight = self.flight.lock().await;
         // The fetch this waited for may have brought it.
         if let Some(found) = self.lookup(kid) {

@@ -26,11 +26,13 @@ struct Shared {
     keys: Mutex<Vec<Value>>,
     cache_control: Mutex<Option<String>>,
     garbage: AtomicBool,
+    /// How long each answer takes, in ms.
+    delay_ms: AtomicU64,
     requests: AtomicU64,
 }
 
 /// The shop's JWKS document over HTTPS: the keys and Cache-Control the test sets, every request
-/// counted; it can stop (connections refused, open ones closed) and answer garbage.
+/// counted; it can stop (connections refused, open ones closed), answer slowly and answer garbage.
 pub struct JwksServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -70,6 +72,12 @@ impl JwksServer {
         *self.shared.cache_control.lock().unwrap() = value.map(str::to_owned);
     }
 
+    /// Each answer from now on takes this long (a slow identity provider).
+    pub fn answer_after(&self, delay: std::time::Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap();
+        self.shared.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
     pub fn answer_garbage(&self, garbage: bool) {
         self.shared.garbage.store(garbage, Ordering::SeqCst);
     }
@@ -92,6 +100,10 @@ impl Drop for JwksServer {
 
 async fn document(State(shared): State<Arc<Shared>>) -> Response {
     shared.requests.fetch_add(1, Ordering::SeqCst);
+    let delay = shared.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     if shared.garbage.load(Ordering::SeqCst) {
         return "<html>502 Bad Gateway</html>".into_response();
     }
