@@ -5,7 +5,7 @@
 
 use super::{
     Checkout, DirectCheckout, OrderAnswer, PlaceOrderError, PlaceOrderOutcome, Purchaser, Strategy,
-    draft, order_time, outcome_of, replay, replay_or,
+    draft, order_time, outcome_of, payable_amount, replay, replay_or,
 };
 use crate::error::StoreError;
 use crate::ids::{CustomerId, IdempotencyKey, ProductId};
@@ -112,7 +112,11 @@ impl Checkout for GatedCheckout {
         let direct = &self.fallback;
         let reservations = direct.reservations.as_ref();
         let now = order_time(direct.clock.as_ref());
-        let reservation = draft(answer, now, direct.hold, purchaser, &product, request)?;
+        // Refused before the gate takes anything; the order itself (its payment link is an
+        // HMAC-SHA512 over the gateway's fields, its answer rendered JSON) is drafted only for a
+        // purchase that will be written: the crowd that cannot win costs neither.
+        payable_amount(&product, request)?;
+        let draft = || draft(answer, now, direct.hold, purchaser, &product, request);
         let ticket = Ticket {
             product_id: product.id,
             customer: purchaser.customer.clone(),
@@ -123,7 +127,7 @@ impl Checkout for GatedCheckout {
         for _ in 0..ATTEMPTS {
             let answer = match self.gate.admit(&ticket).await {
                 Ok(answer) => answer,
-                Err(_) => return direct.write(&product, reservation, &fingerprint).await,
+                Err(_) => return direct.write(&product, draft()?, &fingerprint).await,
             };
             let epoch = match answer {
                 GateAnswer::Admitted { epoch } => epoch,
@@ -149,14 +153,21 @@ impl Checkout for GatedCheckout {
                         Some(stored) => replay(stored, &fingerprint),
                         // The first request never wrote (its process died, or it is stuck):
                         // the database's key claim settles who wins.
-                        None => direct.write(&product, reservation, &fingerprint).await,
+                        None => direct.write(&product, draft()?, &fingerprint).await,
                     };
                 }
                 GateAnswer::NotLoaded => {
                     if self.gate.rebuild(product.id, None).await.is_err() {
-                        return direct.write(&product, reservation, &fingerprint).await;
+                        return direct.write(&product, draft()?, &fingerprint).await;
                     }
                     continue;
+                }
+            };
+            let reservation = match draft() {
+                Ok(reservation) => reservation,
+                Err(e) => {
+                    self.gate.release(&ticket, epoch, None).await;
+                    return Err(e);
                 }
             };
             let gated = GatedReservation {
@@ -177,7 +188,7 @@ impl Checkout for GatedCheckout {
                 GatedOutcome::StaleGate => {
                     self.gate.release(&ticket, epoch, Some(&outcome)).await;
                     if self.gate.rebuild(product.id, Some(epoch)).await.is_err() {
-                        return direct.write(&product, reservation, &fingerprint).await;
+                        return direct.write(&product, draft()?, &fingerprint).await;
                     }
                 }
                 GatedOutcome::Decided(ref refused) => {
@@ -187,7 +198,7 @@ impl Checkout for GatedCheckout {
             }
         }
         // The gate kept being rebuilt under this request: let the database decide.
-        direct.write(&product, reservation, &fingerprint).await
+        direct.write(&product, draft()?, &fingerprint).await
     }
 
     fn strategy(&self) -> Strategy {

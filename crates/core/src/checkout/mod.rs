@@ -19,6 +19,7 @@ pub use group_commit::{CommitSettings, GroupCommitter};
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::ids::{CustomerId, IdempotencyKey, OrderId};
+use crate::money::Vnd;
 use crate::order::{Order, OrderStatus};
 use crate::ports::Reservations;
 use crate::product::Product;
@@ -118,6 +119,15 @@ fn order_time(clock: &dyn Clock) -> OffsetDateTime {
     now.replace_millisecond(now.millisecond()).unwrap_or(now)
 }
 
+/// What the order would cost, if the gateway can take it in one payment.
+fn payable_amount(product: &Product, request: PurchaseRequest) -> Result<Vnd, PlaceOrderError> {
+    product
+        .price
+        .times(request.quantity)
+        .filter(|amount| crate::payment::is_payable(*amount))
+        .ok_or(PlaceOrderError::AmountNotPayable)
+}
+
 /// The new order and its rendered answer, ready for storage.
 fn draft(
     answer: &dyn OrderAnswer,
@@ -127,11 +137,7 @@ fn draft(
     product: &Product,
     request: PurchaseRequest,
 ) -> Result<Reservation, PlaceOrderError> {
-    let amount = product
-        .price
-        .times(request.quantity)
-        .filter(|amount| crate::payment::is_payable(*amount))
-        .ok_or(PlaceOrderError::AmountNotPayable)?;
+    let amount = payable_amount(product, request)?;
     let mut order = Order {
         id: OrderId::new(),
         customer: purchaser.customer.clone(),
