@@ -53,4 +53,5 @@ cargo run -q -p flashgate --example session_cost -- 60
 cargo run -q -p flashgate --example slow_clients -- 1 200 20 8
 cargo run -q -p flashgate-store --example monitor_tick -- 2000
 cargo run -q -p flashgate --example webhook_lag -- 50 200
+cargo run -q -p flashgate --example jwks_cost -- 50
 say "every test and example passed"
