@@ -115,6 +115,37 @@ pub struct BuyerTokens {
     clock: Arc<dyn Clock>,
     /// Signatures checked so far: what a client costs before it is known to be a buyer.
     verifications: Arc<AtomicU64>,
+    /// Tokens already verified, by their exact text (shared by clones).
+    verified: moka::sync::Cache<String, Arc<Seen>>,
+}
+
+/// Tokens remembered once verified: a crowd sends the same token again and again, and its claims
+/// stand until they expire (a token is not revocable), so a repeat costs a lookup instead of the
+/// header and claims parsing and the signature check. Bounded, and each entry lives at most
+/// `VERIFIED_FOR`, whatever its `exp`.
+const VERIFIED_CAPACITY: u64 = 100_000;
+const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// What a verified token said, and the JWKS key that verified it, if one did.
+struct Seen {
+    token: VerifiedToken,
+    exp: i64,
+    nbf: Option<i64>,
+    jwks_key: Option<(String, Arc<Verifier>)>,
+}
+
+impl Seen {
+    /// A configured key or the shared secret stands as long as the process; a JWKS key only while
+    /// it is still its kid's key (a refresh that dropped or replaced it has the token checked again).
+    fn key_stands(&self, jwks: Option<&Jwks>) -> bool {
+        match (&self.jwks_key, jwks) {
+            (None, _) => true,
+            (Some((kid, key)), Some(jwks)) => jwks
+                .lookup(kid)
+                .is_some_and(|current| Arc::ptr_eq(&current, key)),
+            (Some(_), None) => false,
+        }
+    }
 }
 
 pub(super) fn decoding_key(key: &PublicKeySettings) -> anyhow::Result<DecodingKey> {
@@ -148,6 +179,10 @@ impl BuyerTokens {
             expected: Expected::default(),
             clock: Arc::new(SystemClock),
             verifications: Arc::default(),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .time_to_live(VERIFIED_FOR)
+                .build(),
         }
     }
 
@@ -211,53 +246,76 @@ impl BuyerTokens {
     /// The customer and expiry of a valid token. Awaits only for a kid that no key has yet, while
     /// the shop's JWKS is fetched again (at most once per `auth.jwks_min_refresh_seconds`).
     pub async fn verify_token(&self, token: &str) -> Result<VerifiedToken, TokenError> {
+        if let Some(seen) = self.verified.get(token)
+            && seen.key_stands(self.jwks.as_deref())
+        {
+            self.in_time(seen.exp, seen.nbf)?;
+            return Ok(seen.token.clone());
+        }
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
-        let Some(kid) = &header.kid else {
-            return self.check(token, &header, &self.shared);
+        let (claims, jwks_key) = match &header.kid {
+            None => (self.check(token, &header, &self.shared)?, None),
+            Some(kid) => match self.by_kid.get(kid) {
+                Some(verifier) => (self.check(token, &header, verifier)?, None),
+                None => {
+                    let jwks = self
+                        .jwks
+                        .as_ref()
+                        .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;
+                    let verifier = jwks
+                        .verifier(kid)
+                        .await
+                        .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;
+                    let claims = self.check(token, &header, &verifier)?;
+                    (claims, Some((kid.clone(), verifier)))
+                }
+            },
         };
-        if let Some(verifier) = self.by_kid.get(kid) {
-            return self.check(token, &header, verifier);
-        }
-        let jwks = self
-            .jwks
-            .as_ref()
-            .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;
-        let verifier = jwks
-            .verifier(kid)
-            .await
-            .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;
-        self.check(token, &header, &verifier)
+        self.in_time(claims.exp, claims.nbf)?;
+        let verified = VerifiedToken {
+            customer: CustomerId::parse(&claims.sub).map_err(|_| TokenError::BadSubject)?,
+            expires_at: OffsetDateTime::from_unix_timestamp(claims.exp).ok(),
+        };
+        self.verified.insert(
+            token.to_owned(),
+            Arc::new(Seen {
+                token: verified.clone(),
+                exp: claims.exp,
+                nbf: claims.nbf,
+                jwks_key,
+            }),
+        );
+        Ok(verified)
     }
 
+    /// The token's signature and claims, by the key's one algorithm.
     fn check(
         &self,
         token: &str,
         header: &Header,
         verifier: &Verifier,
-    ) -> Result<VerifiedToken, TokenError> {
+    ) -> Result<Claims, TokenError> {
         // The key decides the algorithm, never the token: checked here so the refusal says why.
         if !verifier.validation.algorithms.contains(&header.alg) {
             return Err(TokenError::AlgorithmNotAllowed(header.alg));
         }
         self.verifications.fetch_add(1, Ordering::Relaxed);
-        let data = jsonwebtoken::decode::<Claims>(token, &verifier.key, &verifier.validation)
-            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        jsonwebtoken::decode::<Claims>(token, &verifier.key, &verifier.validation)
+            .map(|data| data.claims)
+            .map_err(|e| TokenError::Invalid(e.to_string()))
+    }
+
+    /// `exp` and `nbf` judged by the service's clock, with leeway.
+    fn in_time(&self, exp: i64, nbf: Option<i64>) -> Result<(), TokenError> {
         let now = self.clock.now().unix_timestamp();
-        if data.claims.exp.saturating_add(self.leeway_seconds) <= now {
+        if exp.saturating_add(self.leeway_seconds) <= now {
             return Err(TokenError::Expired);
         }
-        if data
-            .claims
-            .nbf
-            .is_some_and(|nbf| nbf.saturating_sub(self.leeway_seconds) > now)
-        {
+        if nbf.is_some_and(|nbf| nbf.saturating_sub(self.leeway_seconds) > now) {
             return Err(TokenError::NotYetValid);
         }
-        Ok(VerifiedToken {
-            customer: CustomerId::parse(&data.claims.sub).map_err(|_| TokenError::BadSubject)?,
-            expires_at: OffsetDateTime::from_unix_timestamp(data.claims.exp).ok(),
-        })
+        Ok(())
     }
 
     /// An HS256 token for `customer`, valid for `ttl` from now by the service's clock, with the
@@ -291,6 +349,32 @@ mod tests {
         let customer = CustomerId::parse("cus_1").unwrap();
         let token = tokens.mint(&customer, time::Duration::minutes(5)).unwrap();
         assert_eq!(tokens.verify(&token).await.unwrap(), customer);
+    }
+
+    #[tokio::test]
+    async fn a_repeated_token_is_checked_once_and_still_expires() {
+        let clock = Arc::new(flashgate_core::ManualClock::new(OffsetDateTime::now_utc()));
+        let tokens = BuyerTokens::from_settings(SECRET, &auth("", ""), clock.clone()).unwrap();
+        let customer = CustomerId::parse("cus_1").unwrap();
+        let token = tokens.mint(&customer, time::Duration::minutes(5)).unwrap();
+        for _ in 0..3 {
+            assert_eq!(tokens.verify(&token).await.unwrap(), customer);
+        }
+        assert_eq!(
+            tokens.verifications(),
+            1,
+            "one signature check for three requests"
+        );
+        let tampered = format!("{}x", &token[..token.len() - 1]);
+        assert!(
+            tokens.verify(&tampered).await.is_err(),
+            "another text is checked"
+        );
+        clock.advance(time::Duration::minutes(6));
+        assert!(matches!(
+            tokens.verify_token(&token).await,
+            Err(TokenError::Expired)
+        ));
     }
 
     #[tokio::test]

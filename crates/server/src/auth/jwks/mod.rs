@@ -135,7 +135,8 @@ impl Jwks {
             .clone()
     }
 
-    fn lookup(&self, kid: &str) -> Option<Arc<Verifier>> {
+    /// The key tokens of `kid` are checked with now, without fetching.
+    pub(super) fn lookup(&self, kid: &str) -> Option<Arc<Verifier>> {
         self.keys
             .read()
             .unwrap_or_else(PoisonError::into_inner)
