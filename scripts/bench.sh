@@ -8,7 +8,7 @@
 # capacity at the instant a sale opens; then writes BENCHMARKS.md (the targets table first),
 # bench/report.html and bench/results.json.
 #
-#   scripts/bench.sh                                  # the full suite (about 10 minutes on 2 cores)
+#   scripts/bench.sh                                  # the full suite (about 25 minutes on 2 cores)
 #   scripts/bench.sh --smoke                          # seconds per measurement, one round
 #   STRATEGIES=conditional,gated BACKENDS=postgres scripts/bench.sh
 #
