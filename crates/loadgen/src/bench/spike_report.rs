@@ -259,8 +259,22 @@ pub fn charts(f: &Figures) -> String {
                 line("sent", "#1f77b4", |p| p.sent, per_s),
                 line("answered", "#2ca02c", |p| p.arrived, per_s),
                 line("improper", "#d62728", |p| p.improper, per_s),
-                line("waiting (count)", "#ff7f0e", |p| p.backlog, 1.0),
             ],
+        ));
+        // The queue is a count, not a rate: on the rates' axis it would flatten them.
+        out.push_str(&line_chart(
+            &format!("{m}: requests waiting for an answer at each window's end"),
+            &Axis {
+                label: "seconds since the sale opened".into(),
+                log: false,
+                ticks: None,
+            },
+            &Axis {
+                label: "requests".into(),
+                log: false,
+                ticks: None,
+            },
+            &[line("waiting", "#ff7f0e", |p| p.backlog, 1.0)],
         ));
         let latency = |name: &str, color: &'static str, v: fn(&WindowPoint) -> u64| Series {
             name: name.to_owned(),
