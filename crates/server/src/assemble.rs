@@ -8,12 +8,14 @@
 //!   invalidates its cached copy on every instance;
 //! - the store's transitions: with a gate, units a transition moves are given back to (or taken
 //!   from) the gate; without one, the product's cached copy (whose count buyers see) is dropped;
-//! - the store's reservations: without a gate, a new order drops the product's cached copy too;
+//! - the store's reservations: stored answers remembered in process (`shared::answers`), so retries
+//!   of a purchase replay from memory; without a gate, a new order drops the product's cached copy too;
 //! - the checkout the strategy names: [`DirectCheckout`] (pessimistic: a row lock; conditional: one
 //!   conditional update) or [`GatedCheckout`] (gate, group commit, conditional fallback).
 
 use crate::config::{Settings, within};
 use crate::shared::SharedState;
+use crate::shared::answers::RememberedAnswers;
 use crate::shared::in_step::{
     CountedReservations, CountedTransitions, GatedTransitions, SyncedCatalog,
 };
@@ -52,6 +54,7 @@ pub async fn assemble(
     )
     .await?;
     let mut store = store;
+    store.reservations = Arc::new(RememberedAnswers::new(store.reservations.clone()));
     store.catalog = Arc::new(SyncedCatalog {
         inner: store.catalog.clone(),
         gate: shared.gate.clone(),

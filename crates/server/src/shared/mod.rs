@@ -3,6 +3,7 @@
 //! and in process otherwise. The decorators that keep them in step with the database are in
 //! [`in_step`]; `crate::assemble` puts everything together.
 
+pub mod answers;
 pub mod gate;
 pub mod in_step;
 pub mod limits;
