@@ -118,11 +118,13 @@ impl Spawn {
         self
     }
 
-    /// The expirer, reconciler and refunder run only when the test calls them; the reconciler may ask
-    /// about an order at once; the bundled simulator retries IPNs quickly and answers every query.
+    /// The expirer, reconciler, refunder and webhook dispatcher run only when the test calls them; the
+    /// reconciler may ask about an order at once; the bundled simulator retries IPNs quickly and
+    /// answers every query.
     pub fn workers_on_demand(self) -> Self {
         self.set("expirer.interval_ms", 3_600_000)
             .set("reconciler.tick_ms", 3_600_000)
+            .set("webhooks.interval_ms", 3_600_000)
             .set("reconciler.first_poll_after_seconds", 0)
             .set("reconciler.min_poll_interval_seconds", 1)
             .set("vnpay.sim_ipn_retry_ms", 30)

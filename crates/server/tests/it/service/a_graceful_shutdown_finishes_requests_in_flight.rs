@@ -25,6 +25,9 @@ async fn cancelling_the_token_lets_in_flight_purchases_finish(backend: Backend) 
         // A direct write reads the clock once per purchase, which is how the test knows every
         // purchase is inside the service; the gate reads it in more places.
         .strategy(Strategy::Conditional)
+        // Nothing else reads the clock while the test counts: every worker waits to be asked.
+        .workers_on_demand()
+        .set("gate.keeper_interval_ms", 3_600_000)
         // Requests queue behind the lock for as long as the test holds it.
         .set("database.acquire_timeout_ms", 60_000)
         .settings(&db);
