@@ -144,6 +144,7 @@ impl Application {
             clock: clock.clone(),
             settings: Arc::new(settings.webhooks.clone()),
             allow_private,
+            next_prune: Arc::default(),
         };
         let callbacks = Callbacks {
             tmn_code: gateway.terminal.tmn_code.clone(),

@@ -1,16 +1,18 @@
 //! The gated group commit: many admitted reservations written in one transaction, each fenced to the
-//! gate epoch it was admitted under.
+//! gate epoch it was admitted under. Each dialect has a quick path that writes a whole batch in a
+//! fixed number of statements (`batch_pg`, `batch_lite`) and gives up, having written nothing, when
+//! any part is refused; the careful path here then decides each reservation alone.
 
 use crate::SqlStore;
 use crate::error::store_error;
-use crate::reservations::{Attempt, conditional, without_stock};
+use crate::reservations::{Attempt, conditional};
 use crate::sql::{Dialect, Fields, Finish, Sql, args};
 use flashgate_core::StoreError;
-use flashgate_core::purchase::{GatedOutcome, GatedReservation, Reservation, ReserveOutcome};
-use std::collections::{BTreeMap, HashMap};
+use flashgate_core::purchase::{GatedOutcome, GatedReservation, ReserveOutcome};
+use std::collections::{HashMap, HashSet};
 
 /// Each product's gate epoch; a product without a stock row is unknown.
-type Epochs = HashMap<i64, Option<i64>>;
+pub(crate) type Epochs = HashMap<i64, Option<i64>>;
 
 impl<D: Dialect> SqlStore<D> {
     pub(crate) async fn write_batch(
@@ -29,10 +31,23 @@ impl<D: Dialect> SqlStore<D> {
             .collect();
         products.sort_unstable();
         products.dedup();
-        let attempts = match self.taking_stock_last(batch, &order, &products).await {
-            Ok(Some(attempts)) => attempts,
-            // The fence moved, or a race the quick path does not untangle: one reservation at a
-            // time under the stock rows' locks decides each on its own.
+        let quick = if distinct_buyers(batch) {
+            let sorted: Vec<&GatedReservation> = order.iter().map(|&i| &batch[i]).collect();
+            self.0.write_batch_at_once(&sorted, &products).await
+        } else {
+            Ok(None)
+        };
+        let attempts = match quick {
+            // Back from the lock order to the batch's.
+            Ok(Some(sorted)) => {
+                let mut attempts = vec![Attempt::StaleGate; batch.len()];
+                for (&i, attempt) in order.iter().zip(sorted) {
+                    attempts[i] = attempt;
+                }
+                attempts
+            }
+            // Part of the batch was refused, or a race the quick path does not untangle: one
+            // reservation at a time under the stock rows' locks decides each on its own.
             Ok(None) | Err(_) => self
                 .one_by_one(batch, &order, &products)
                 .await
@@ -43,69 +58,6 @@ impl<D: Dialect> SqlStore<D> {
             outcomes.push(self.finish_gated(attempt, &g.reservation).await?);
         }
         Ok(outcomes)
-    }
-
-    /// The group commit proper: every reservation's key, holding, order and ledger row first, then
-    /// one conditional update per product for all of its units, fenced to the gate epoch, so the
-    /// hot stock row is locked for one statement and the commit. `None` (everything rolled back)
-    /// when a product's update is refused: its epoch moved or it lacks the units.
-    async fn taking_stock_last(
-        &self,
-        batch: &[GatedReservation],
-        order: &[usize],
-        products: &[i64],
-    ) -> Result<Option<Vec<Attempt>>, sqlx::Error> {
-        let epochs = {
-            let mut conn = self.0.reader().await?;
-            epochs::<D>(&mut conn, products, "").await?
-        };
-        let mut tx = self.0.begin().await?;
-        let mut attempts: Vec<Option<Attempt>> = vec![None; batch.len()];
-        let mut to_write = Vec::with_capacity(batch.len());
-        for &i in order {
-            match fenced(&epochs, &batch[i]) {
-                Some(refused) => attempts[i] = Some(refused),
-                None => to_write.push(i),
-            }
-        }
-        let reservations: Vec<&Reservation> =
-            to_write.iter().map(|&i| &batch[i].reservation).collect();
-        let written = match D::without_stock_all(&mut tx, &reservations).await? {
-            Some(written) => written,
-            None => {
-                let mut written = Vec::with_capacity(reservations.len());
-                for r in &reservations {
-                    written.push(without_stock::<D>(&mut tx, r).await?);
-                }
-                written
-            }
-        };
-        // product -> (epoch, units)
-        let mut takes: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-        for (i, attempt) in to_write.into_iter().zip(written) {
-            let g = &batch[i];
-            if attempt == Attempt::Created {
-                let order = &g.reservation.order;
-                let take = takes.entry(order.product_id.0).or_insert((g.gate_epoch, 0));
-                take.1 += order.quantity.get();
-            }
-            attempts[i] = Some(attempt);
-        }
-        for (product, (epoch, units)) in takes {
-            let taken = tx
-                .exec(
-                    "UPDATE inventory SET available = available - $2, reserved = reserved + $2 \
-                     WHERE product_id = $1 AND available >= $2 AND gate_epoch = $3",
-                    args![product, units, epoch],
-                )
-                .await?;
-            if taken == 0 {
-                tx.rollback().await?;
-                return Ok(None);
-            }
-        }
-        tx.commit().await?;
-        Ok(attempts.into_iter().collect())
     }
 
     /// Each reservation in its own savepoint under the stock rows' locks, exactly as the
@@ -119,15 +71,18 @@ impl<D: Dialect> SqlStore<D> {
         let mut tx = self.0.begin().await?;
         // The one lock order (see `reservations`): the holdings the batch will change, in the
         // order every batch takes them, then the stock rows in id order, so that the fence cannot
-        // move while the batch is written.
-        let sql = format!(
-            "SELECT held FROM customer_holdings WHERE customer_id = $1 AND product_id = $2{}",
-            D::LOCK
-        );
+        // move while the batch is written. A holding not yet there is written empty to be locked:
+        // inserting it later, under the stock row's lock, would wait on a batch that inserted it
+        // first and waits for that stock row.
         for &i in order {
             let o = &batch[i].reservation.order;
-            tx.row(&sql, args![o.customer.as_str(), o.product_id.0])
-                .await?;
+            tx.exec(
+                "INSERT INTO customer_holdings AS h (customer_id, product_id, held) \
+                 SELECT $1, $2, 0 WHERE EXISTS (SELECT 1 FROM products WHERE id = $2) \
+                 ON CONFLICT (customer_id, product_id) DO UPDATE SET held = h.held",
+                args![o.customer.as_str(), o.product_id.0],
+            )
+            .await?;
         }
         let lock = format!(" ORDER BY product_id{}", D::LOCK);
         let epochs = epochs::<D>(&mut tx, products, &lock).await?;
@@ -154,8 +109,18 @@ impl<D: Dialect> SqlStore<D> {
     }
 }
 
+/// Whether each reservation is of a distinct customer and product: the quick paths' condition, since
+/// one upsert of a quota cannot decide two apart.
+fn distinct_buyers(batch: &[GatedReservation]) -> bool {
+    let mut pairs = HashSet::new();
+    batch.iter().all(|g| {
+        let o = &g.reservation.order;
+        pairs.insert((o.customer.as_str(), o.product_id.0))
+    })
+}
+
 /// The refusal of a reservation whose product is unknown or whose gate epoch is not the row's.
-fn fenced(epochs: &Epochs, g: &GatedReservation) -> Option<Attempt> {
+pub(crate) fn fenced(epochs: &Epochs, g: &GatedReservation) -> Option<Attempt> {
     match epochs.get(&g.reservation.order.product_id.0) {
         None => Some(Attempt::Rejected(ReserveOutcome::UnknownProduct)),
         Some(epoch) if *epoch != Some(g.gate_epoch) => Some(Attempt::StaleGate),
@@ -163,7 +128,7 @@ fn fenced(epochs: &Epochs, g: &GatedReservation) -> Option<Attempt> {
     }
 }
 
-async fn epochs<D: Dialect>(
+pub(crate) async fn epochs<D: Dialect>(
     conn: &mut D::Conn,
     products: &[i64],
     suffix: &str,

@@ -1,24 +1,30 @@
-//! PostgreSQL's set-based group commit: a batch's idempotency keys, quotas, orders and ledger rows
-//! in one statement, whatever the batch's size, so the transaction is not waiting on one round trip
-//! per reservation. Each reservation is still decided alone: a key already taken or a limit reached
-//! refuses that one and no other.
+//! PostgreSQL's quick path for a gated batch: the batch's idempotency keys, quotas, orders, ledger
+//! rows and units in one statement on its own, whatever the batch's size, so a batch costs one round
+//! trip and one commit, and the hot stock row is locked from its update to that commit only. A key
+//! already taken refuses its reservation alone; when any other part is refused (a quota reached,
+//! the gate fence moved, units missing) the statement undoes itself and the caller decides each
+//! reservation alone.
 
 use crate::reservations::Attempt;
 use crate::sql::{Link, fetch_on};
-use flashgate_core::purchase::{Reservation, ReserveOutcome};
+use flashgate_core::purchase::GatedReservation;
 use sqlx::Row;
 use sqlx::postgres::Postgres;
-use std::collections::HashSet;
 use uuid::Uuid;
 
-/// The reservations in, in the batch's lock order (`n`); per reservation out, whether its key was
-/// claimed and whether its order was written. A quota is taken only for a claimed key, and an order
-/// written only where both were taken.
+/// The reservations in, in the batch's lock order (`n`). The key is claimed first, the quota taken
+/// only for a claimed key, the order written only where both were taken, and each product's units
+/// taken last, fenced to the gate epoch, for all of the product's orders at once: `wanted`
+/// aggregates the orders written, so every quota is locked before the stock row, in the one lock
+/// order of `reservations`. Out, per reservation, whether its key was claimed; the `CASE` ends the
+/// statement with `flashgate_batch_undone()` (an error: nothing stays written) unless every
+/// claimed key got its order and every product its units.
 const WRITE: &str = "WITH input AS ( \
        SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int2[], $6::bytea[], \
-         $7::bigint[], $8::bigint[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::text[]) \
+         $7::bigint[], $8::bigint[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::text[], \
+         $13::bigint[]) \
        WITH ORDINALITY AS t(order_id, customer_id, idempotency_key, request_hash, response_status, \
-         response_body, product_id, quantity, amount_vnd, created_at, expires_at, payment_url, n) \
+         response_body, product_id, quantity, amount_vnd, created_at, expires_at, payment_url, gate_epoch, n) \
      ), claimed AS ( \
        INSERT INTO idempotency (customer_id, idempotency_key, request_hash, order_id, response_status, response_body, created_at) \
        SELECT customer_id, idempotency_key, request_hash, order_id, response_status, response_body, created_at \
@@ -41,78 +47,71 @@ const WRITE: &str = "WITH input AS ( \
      ), ledger AS ( \
        INSERT INTO order_events (order_id, from_status, to_status, reason, at) \
        SELECT id, NULL, 'pending_payment', 'reserved', created_at FROM created \
+     ), wanted AS ( \
+       SELECT i.product_id, sum(i.quantity) AS units, min(i.gate_epoch) AS epoch, max(i.gate_epoch) AS newest \
+       FROM created o JOIN input i ON i.order_id = o.id GROUP BY i.product_id \
+     ), taken AS ( \
+       UPDATE inventory v SET available = v.available - w.units, reserved = v.reserved + w.units \
+       FROM wanted w \
+       WHERE v.product_id = w.product_id AND v.available >= w.units AND v.gate_epoch = w.epoch AND w.newest = w.epoch \
+       RETURNING v.product_id \
      ) \
-     SELECT c.order_id IS NOT NULL AS claimed, o.id IS NOT NULL AS created \
-     FROM input i LEFT JOIN claimed c ON c.order_id = i.order_id LEFT JOIN created o ON o.id = i.order_id \
+     SELECT c.order_id IS NOT NULL AS claimed \
+     FROM input i LEFT JOIN claimed c ON c.order_id = i.order_id \
+     WHERE CASE WHEN (SELECT count(*) FROM claimed) = (SELECT count(*) FROM created) \
+                 AND (SELECT count(*) FROM wanted) = (SELECT count(*) FROM taken) \
+           THEN true ELSE flashgate_batch_undone() END \
      ORDER BY i.n";
 
-/// A statement cannot see what its sibling inserted, so the keys of refused quotas are given back
-/// by a second one.
-const GIVE_KEYS_BACK: &str = "DELETE FROM idempotency WHERE (customer_id, idempotency_key) IN ( \
-       SELECT * FROM UNNEST($1::text[], $2::text[]))";
+/// What `flashgate_batch_undone()` raises.
+const UNDONE: &str = "FGB01";
 
-/// One statement for the batch; `None` when it holds two reservations of one customer for one
-/// product, which one upsert of the quota cannot decide apart (the caller writes them one by one).
-pub(crate) async fn without_stock(
-    tx: &mut Link<Postgres>,
-    batch: &[&Reservation],
+/// The batch in one statement, each reservation of a distinct customer and product (one upsert of a
+/// quota cannot decide two apart); `None` when it undid itself.
+pub(crate) async fn write(
+    conn: &mut Link<Postgres>,
+    batch: &[&GatedReservation],
 ) -> Result<Option<Vec<Attempt>>, sqlx::Error> {
-    let mut pairs = HashSet::new();
-    if !batch
-        .iter()
-        .all(|r| pairs.insert((r.order.customer.as_str(), r.order.product_id.0)))
-    {
-        return Ok(None);
-    }
-    let column = |f: fn(&Reservation) -> String| batch.iter().map(|r| f(r)).collect::<Vec<_>>();
-    let number = |f: fn(&Reservation) -> i64| batch.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let rs = || batch.iter().map(|g| &g.reservation);
+    let texts = |f: fn(&GatedReservation) -> &str| batch.iter().map(|g| f(g)).collect::<Vec<_>>();
+    let numbers = |f: fn(&GatedReservation) -> i64| batch.iter().map(|g| f(g)).collect::<Vec<_>>();
     let query = sqlx::query(WRITE)
-        .bind(batch.iter().map(|r| r.order.id.0).collect::<Vec<Uuid>>())
-        .bind(column(|r| r.order.customer.as_str().to_owned()))
-        .bind(column(|r| r.idempotency_key.as_str().to_owned()))
-        .bind(column(|r| r.request_hash.clone()))
+        .bind(rs().map(|r| r.order.id.0).collect::<Vec<Uuid>>())
+        .bind(texts(|g| g.reservation.order.customer.as_str()))
+        .bind(texts(|g| g.reservation.idempotency_key.as_str()))
+        .bind(texts(|g| &g.reservation.request_hash))
         .bind(
-            batch
-                .iter()
-                .map(|r| i16::try_from(r.answer_status).unwrap_or(i16::MAX))
+            rs().map(|r| i16::try_from(r.answer_status).unwrap_or(i16::MAX))
                 .collect::<Vec<_>>(),
         )
+        .bind(rs().map(|r| r.answer_body.as_slice()).collect::<Vec<_>>())
+        .bind(numbers(|g| g.reservation.order.product_id.0))
+        .bind(numbers(|g| g.reservation.order.quantity.get()))
+        .bind(numbers(|g| g.reservation.order.amount.get()))
+        .bind(rs().map(|r| r.order.created_at).collect::<Vec<_>>())
+        .bind(rs().map(|r| r.order.expires_at).collect::<Vec<_>>())
         .bind(
-            batch
-                .iter()
-                .map(|r| r.answer_body.clone())
+            rs().map(|r| r.order.payment_url.as_deref())
                 .collect::<Vec<_>>(),
         )
-        .bind(number(|r| r.order.product_id.0))
-        .bind(number(|r| r.order.quantity.get()))
-        .bind(number(|r| r.order.amount.get()))
-        .bind(batch.iter().map(|r| r.order.created_at).collect::<Vec<_>>())
-        .bind(batch.iter().map(|r| r.order.expires_at).collect::<Vec<_>>())
-        .bind(
-            batch
-                .iter()
-                .map(|r| r.order.payment_url.clone())
-                .collect::<Vec<_>>(),
-        );
-    let rows = fetch_on!(tx, query, fetch_all)?;
-    let mut attempts = Vec::with_capacity(batch.len());
-    let (mut customers, mut keys) = (Vec::new(), Vec::new());
-    for (row, r) in rows.iter().zip(batch) {
-        let claimed: bool = row.try_get("claimed")?;
-        let created: bool = row.try_get("created")?;
-        attempts.push(match (claimed, created) {
-            (_, true) => Attempt::Created,
-            (false, false) => Attempt::KeyTaken,
-            (true, false) => {
-                customers.push(r.order.customer.as_str().to_owned());
-                keys.push(r.idempotency_key.as_str().to_owned());
-                Attempt::Rejected(ReserveOutcome::LimitExceeded)
-            }
-        });
-    }
-    if !customers.is_empty() {
-        let query = sqlx::query(GIVE_KEYS_BACK).bind(customers).bind(keys);
-        fetch_on!(tx, query, execute)?;
-    }
-    Ok(Some(attempts))
+        .bind(numbers(|g| g.gate_epoch));
+    // In a block of its own: through a pooler the macro's `?` would return the undoing error
+    // from this function.
+    let fetched: Result<Vec<_>, sqlx::Error> = async { fetch_on!(conn, query, fetch_all) }.await;
+    let rows = match fetched {
+        Ok(rows) => rows,
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(UNDONE) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    rows.iter()
+        .map(|row| {
+            let claimed: bool = row.try_get("claimed")?;
+            Ok(if claimed {
+                Attempt::Created
+            } else {
+                Attempt::KeyTaken
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(Some)
 }

@@ -5,6 +5,7 @@
 
 mod audit;
 mod batch;
+mod batch_lite;
 mod batch_pg;
 mod catalog;
 mod error;

@@ -9,7 +9,7 @@ use crate::sql::{Dialect, Fields, Link, Value, bind_plain, impl_sql, plain_field
 use flashgate_core::StoreError;
 use flashgate_core::audit::AuditReport;
 use flashgate_core::overview::PoolStats;
-use flashgate_core::purchase::Reservation;
+use flashgate_core::purchase::GatedReservation;
 use sqlx::Row;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::query::Query;
@@ -118,11 +118,12 @@ impl Dialect for Pg {
              AND (CAST($3 AS TEXT) IS NULL OR to_status = $3) \
            ORDER BY xid, id LIMIT $4)";
 
-    fn without_stock_all<'a>(
-        tx: &'a mut Link<Postgres>,
-        batch: &'a [&'a Reservation],
-    ) -> impl Future<Output = Result<Option<Vec<Attempt>>, sqlx::Error>> + Send + 'a {
-        crate::batch_pg::without_stock(tx, batch)
+    async fn write_batch_at_once(
+        &self,
+        batch: &[&GatedReservation],
+        _products: &[i64],
+    ) -> Result<Option<Vec<Attempt>>, sqlx::Error> {
+        crate::batch_pg::write(&mut self.writer().await?, batch).await
     }
 
     async fn begin(&self) -> Result<Link<Postgres>, sqlx::Error> {

@@ -185,28 +185,6 @@ pub(crate) async fn conditional<D: Dialect>(
     Ok(Attempt::Created)
 }
 
-/// Everything of a reservation but its units: the key, the customer's quota, the order and its
-/// ledger row. A refused quota gives the key back.
-pub(crate) async fn without_stock<D: Dialect>(
-    tx: &mut D::Conn,
-    r: &Reservation,
-) -> Result<Attempt, sqlx::Error> {
-    let o = &r.order;
-    if !claim_key(tx, r).await? {
-        return Ok(Attempt::KeyTaken);
-    }
-    if !adjust_holding(tx, &o.customer, o.product_id, o.quantity.get()).await? {
-        tx.exec(
-            "DELETE FROM idempotency WHERE customer_id = $1 AND idempotency_key = $2",
-            args![o.customer.as_str(), r.idempotency_key.as_str()],
-        )
-        .await?;
-        return Ok(Attempt::Rejected(ReserveOutcome::LimitExceeded));
-    }
-    insert_order::<D>(tx, r).await?;
-    Ok(Attempt::Created)
-}
-
 /// The binds of `Dialect::INSERT_ORDER` (the first eight) and `Dialect::TAKE_UNITS` (all nine).
 fn order_args(r: &Reservation, gate_epoch: Option<i64>) -> [Value<'_>; 9] {
     let o = &r.order;

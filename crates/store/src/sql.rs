@@ -8,7 +8,7 @@ use crate::reservations::Attempt;
 use flashgate_core::StoreError;
 use flashgate_core::audit::AuditReport;
 use flashgate_core::overview::PoolStats;
-use flashgate_core::purchase::Reservation;
+use flashgate_core::purchase::GatedReservation;
 use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Transaction, Type};
@@ -338,15 +338,14 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// text), only rows that no transaction still running can precede in commit order.
     const EVENTS_AFTER: &'static str;
 
-    /// What `reservations::without_stock` writes, for every reservation of a batch at once (in the
-    /// batch's order), where the dialect can; `None`: the caller writes them one by one.
-    fn without_stock_all<'a>(
-        tx: &'a mut Self::Conn,
-        batch: &'a [&'a Reservation],
-    ) -> impl Future<Output = Result<Option<Vec<Attempt>>, sqlx::Error>> + Send + 'a {
-        let _ = (tx, batch);
-        async { Ok(None) }
-    }
+    /// The quick path of a gated batch (see `batch`): every reservation of `batch` (in the lock
+    /// order, each of a distinct customer and product, of `products`) written and the units taken in
+    /// a fixed number of statements; `None`, with nothing written, when the dialect's path gives up.
+    fn write_batch_at_once<'a>(
+        &'a self,
+        batch: &'a [&'a GatedReservation],
+        products: &'a [i64],
+    ) -> impl Future<Output = Result<Option<Vec<Attempt>>, sqlx::Error>> + Send + 'a;
 
     /// A write transaction, holding whatever lock the dialect's writes need.
     fn begin(&self) -> impl Future<Output = Result<Self::Conn, sqlx::Error>> + Send;

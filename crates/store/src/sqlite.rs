@@ -6,10 +6,12 @@
 
 use crate::PoolSettings;
 use crate::error::OpenError;
+use crate::reservations::Attempt;
 use crate::sql::{Dialect, Fields, Link, Value, bad_column, bind_plain, impl_sql, plain_fields};
 use flashgate_core::StoreError;
 use flashgate_core::audit::AuditReport;
 use flashgate_core::overview::PoolStats;
+use flashgate_core::purchase::GatedReservation;
 use sqlx::Row;
 use sqlx::query::Query;
 use sqlx::sqlite::{
@@ -88,6 +90,14 @@ impl Dialect for Lite {
     const EVENTS_AFTER: &'static str = "SELECT id, '0' AS position FROM order_events \
          WHERE id > $2 AND ($3 IS NULL OR to_status = $3) AND $1 IS NOT NULL ORDER BY id LIMIT $4";
 
+    fn write_batch_at_once<'a>(
+        &'a self,
+        batch: &'a [&'a GatedReservation],
+        products: &'a [i64],
+    ) -> impl Future<Output = Result<Option<Vec<Attempt>>, sqlx::Error>> + Send + 'a {
+        crate::batch_lite::write(self, batch, products)
+    }
+
     async fn begin(&self) -> Result<Link<Sqlite>, sqlx::Error> {
         let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         Ok(Link::in_transaction(tx, false))
@@ -113,7 +123,7 @@ impl Dialect for Lite {
     }
 }
 
-fn micros(at: OffsetDateTime) -> i64 {
+pub(crate) fn micros(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
 }
 

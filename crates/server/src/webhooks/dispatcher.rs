@@ -11,8 +11,9 @@ use flashgate_core::{Clock, StoreError};
 use futures_util::future::join_all;
 use rand::Rng;
 use reqwest::header::CONTENT_TYPE;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 #[derive(Clone)]
@@ -22,7 +23,13 @@ pub struct Dispatcher {
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<WebhookSettings>,
     pub allow_private: bool,
+    /// When acknowledged deliveries are next looked at for pruning (`None`: at the next step).
+    pub next_prune: Arc<Mutex<Option<OffsetDateTime>>>,
 }
+
+/// How often a dispatcher prunes: a step runs every `webhooks.interval_ms` on every instance, and
+/// on SQLite a prune takes the one writer even when nothing is old enough.
+const PRUNE_EVERY: time::Duration = time::Duration::minutes(1);
 
 /// What one step did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -76,13 +83,35 @@ impl Dispatcher {
                 break;
             }
         }
+        step.pruned = self.prune().await?;
+        Ok(step)
+    }
+
+    /// Deletes one batch of acknowledged deliveries past their retention, once a minute, or at the
+    /// next step again while a backlog of them is left.
+    async fn prune(&self) -> Result<u64, StoreError> {
+        let now = self.clock.now();
+        let due = |next: &Option<OffsetDateTime>| next.is_none_or(|next| now >= next);
+        if !due(&self
+            .next_prune
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner))
+        {
+            return Ok(0);
+        }
         let retention = time::Duration::try_from(self.settings.delivered_retention)
             .unwrap_or(time::Duration::MAX);
-        step.pruned = self
+        let batch = self.settings.batch;
+        let pruned = self
             .deliveries
-            .prune_delivered(self.clock.now() - retention, batch)
+            .prune_delivered(now - retention, batch)
             .await?;
-        Ok(step)
+        let full = i64::try_from(pruned).unwrap_or(i64::MAX) >= batch;
+        *self
+            .next_prune
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = (!full).then(|| now + PRUNE_EVERY);
+        Ok(pruned)
     }
 
     /// Claims one batch of due deliveries, sends them and records each outcome.

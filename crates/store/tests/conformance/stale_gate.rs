@@ -10,6 +10,8 @@ use flashgate_core::purchase::{
 conformance!(
     a_batch_decides_each_reservation_alone,
     a_batch_of_distinct_buyers_refuses_a_taken_key_and_a_reached_limit_alone,
+    a_batch_with_one_key_twice_writes_it_once,
+    a_batch_admitted_across_a_fence_move_writes_only_the_current_epoch,
     a_stale_gate_epoch_writes_nothing,
     racing_batches_sell_exactly_the_stock,
 );
@@ -97,6 +99,50 @@ async fn a_batch_of_distinct_buyers_refuses_a_taken_key_and_a_reached_limit_alon
             .unwrap()
             .is_none()
     );
+    fx.assert_audit_clean().await;
+}
+
+/// One buyer and key for two products (so each reservation is of a distinct customer and product,
+/// written set-based): the key is the first one's, and the second replays its answer.
+async fn a_batch_with_one_key_twice_writes_it_once(fx: Fixture) {
+    let first = fx.product(5, None).await;
+    let second = fx.product(5, None).await;
+    fx.fence(first.id, 2).await.unwrap();
+    fx.fence(second.id, 2).await.unwrap();
+    let batch = vec![
+        gated(reservation(&first, "a", 1, "k"), 2),
+        gated(reservation(&second, "a", 1, "k"), 2),
+        gated(reservation(&first, "b", 2, "k"), 2),
+    ];
+    let outcomes = fx.batch(&batch).await;
+    let stored = fx.stored(&batch[0].reservation).await.unwrap();
+    assert_eq!(stored.body, batch[0].reservation.answer_body);
+    use ReserveOutcome::*;
+    let expected = [Created, Duplicate(stored), Created];
+    assert_eq!(outcomes, expected.map(GatedOutcome::Decided));
+    assert_eq!(fx.stock(&first).await, (2, 3, 0));
+    assert_eq!(fx.stock(&second).await, (5, 0, 0));
+    fx.assert_audit_clean().await;
+}
+
+/// A rebuild between two admissions of one batch: what was admitted under the old epoch is refused
+/// as stale, and only that.
+async fn a_batch_admitted_across_a_fence_move_writes_only_the_current_epoch(fx: Fixture) {
+    let product = fx.product(10, Some(3)).await;
+    fx.fence(product.id, 4).await.unwrap();
+    let batch = vec![
+        gated(reservation(&product, "a", 1, "k"), 4),
+        gated(reservation(&product, "b", 2, "k"), 3),
+        gated(reservation(&product, "c", 3, "k"), 4),
+    ];
+    let outcomes = fx.batch(&batch).await;
+    let created = GatedOutcome::Decided(ReserveOutcome::Created);
+    assert_eq!(
+        outcomes,
+        vec![created.clone(), GatedOutcome::StaleGate, created]
+    );
+    assert_eq!(fx.stock(&product).await, (6, 4, 0));
+    assert_eq!(fx.stored(&batch[1].reservation).await, None);
     fx.assert_audit_clean().await;
 }
 

@@ -22,8 +22,8 @@ async fn cancelling_the_token_lets_in_flight_purchases_finish(backend: Backend) 
     let db = backend.database().await;
     let clock = Arc::new(CountingClock::default());
     let settings = super::spawn(backend)
-        // A direct write reads the clock once per purchase, which is how the test knows every
-        // purchase is inside the service; the gate reads it in more places.
+        // A direct write reads the clock once per purchase (and its token's check once), which is
+        // how the test knows every purchase is inside the service; the gate reads it in more places.
         .strategy(Strategy::Conditional)
         // Nothing else reads the clock while the test counts: every worker waits to be asked.
         .workers_on_demand()
@@ -38,6 +38,7 @@ async fn cancelling_the_token_lets_in_flight_purchases_finish(backend: Backend) 
     let product = api.product(UNITS, None).await;
     let mut lock = StockLock::take(backend, &db.url, product).await;
     let mut calls = clock.calls.subscribe();
+    let before = *calls.borrow();
 
     let firing = all_at_once(IN_FLIGHT, |i| {
         let api = api.clone();
@@ -45,10 +46,11 @@ async fn cancelling_the_token_lets_in_flight_purchases_finish(backend: Backend) 
         async move { api.place_order(&token, &key(), product, 1).await }
     });
     let shutting_down = async {
-        // Each purchase reads the clock once, just before it reserves: when all have, every one of
-        // them is inside the service, held up by the lock.
+        // Each purchase reads the clock twice, judging its token's expiry and then timing its
+        // order just before it reserves: when all have, every one of them is inside the service,
+        // held up by the lock.
         calls
-            .wait_for(|n| *n >= IN_FLIGHT)
+            .wait_for(|n| *n >= before + 2 * IN_FLIGHT)
             .await
             .expect("the clock reports calls");
         shutdown.cancel();
