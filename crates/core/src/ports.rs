@@ -51,6 +51,37 @@ pub trait Reservations: Send + Sync {
         key: &IdempotencyKey,
     ) -> Result<Option<StoredAnswer>, StoreError>;
 
+    /// The answer stored for this customer's key if this process remembers it, without asking
+    /// the database: a stored answer never changes, so a retry it answers needs nothing else.
+    fn remembered(&self, customer: &CustomerId, key: &IdempotencyKey) -> Option<StoredAnswer> {
+        let _ = (customer, key);
+        None
+    }
+
+    /// The answer stored for a key the admission gate refused with no memory of admitting it: the
+    /// question of every customer the gate holds at their limit or meets past a sell-out, with a
+    /// new key each time. An implementation may answer from a copy of the customer's stored answers
+    /// a few seconds old (the server's `RememberedAnswers`): a key stored since was admitted by the
+    /// gate, which answers its retries as duplicates, or written while the gate could not be asked.
+    async fn lookup_refused(
+        &self,
+        customer: &CustomerId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<StoredAnswer>, StoreError> {
+        self.lookup(customer, key).await
+    }
+
+    /// Every answer stored for the customer's keys; `None` when there are more than `at_most`, or
+    /// the storage does not list them.
+    async fn answers_of(
+        &self,
+        customer: &CustomerId,
+        at_most: usize,
+    ) -> Result<Option<Vec<(IdempotencyKey, StoredAnswer)>>, StoreError> {
+        let _ = (customer, at_most);
+        Ok(None)
+    }
+
     /// Takes the units, the customer's quota and the idempotency key, and writes the order and its first
     /// ledger row, all in one transaction, or nothing.
     async fn reserve(

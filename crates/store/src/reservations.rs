@@ -10,7 +10,7 @@
 
 use crate::SqlStore;
 use crate::error::store_error;
-use crate::sql::{Dialect, Fields, Finish, Sql, Value, args};
+use crate::sql::{Dialect, Fields, Finish, Sql, Value, args, bad_column};
 use async_trait::async_trait;
 use flashgate_core::ports::Reservations;
 use flashgate_core::purchase::{
@@ -45,14 +45,40 @@ impl<D: Dialect> Reservations for SqlStore<D> {
             )
             .await
             .map_err(store_error)?;
-        let answer = |row: &<D::Conn as Sql>::Row| -> Result<StoredAnswer, sqlx::Error> {
-            Ok(StoredAnswer {
-                request_hash: row.text("request_hash")?,
-                status: u16::try_from(row.small("response_status")?).unwrap_or(500),
-                body: row.bytes("response_body")?,
-            })
+        row.as_ref()
+            .map(stored_answer)
+            .transpose()
+            .map_err(store_error)
+    }
+
+    async fn answers_of(
+        &self,
+        customer: &CustomerId,
+        at_most: usize,
+    ) -> Result<Option<Vec<(IdempotencyKey, StoredAnswer)>>, StoreError> {
+        let mut conn = self.0.reader().await.map_err(store_error)?;
+        let limit = i64::try_from(at_most).unwrap_or(i64::MAX).saturating_add(1);
+        let rows = conn
+            .rows(
+                "SELECT idempotency_key, request_hash, response_status, response_body FROM idempotency \
+                 WHERE customer_id = $1 LIMIT $2",
+                args![customer.as_str(), limit],
+            )
+            .await
+            .map_err(store_error)?;
+        if rows.len() > at_most {
+            return Ok(None);
+        }
+        let answer = |row: &<D::Conn as Sql>::Row| -> Result<_, sqlx::Error> {
+            let key = IdempotencyKey::parse(&row.text("idempotency_key")?)
+                .map_err(|e| bad_column("idempotency_key", e))?;
+            Ok((key, stored_answer(row)?))
         };
-        row.as_ref().map(answer).transpose().map_err(store_error)
+        rows.iter()
+            .map(answer)
+            .collect::<Result<_, _>>()
+            .map(Some)
+            .map_err(store_error)
     }
 
     async fn reserve(
@@ -80,6 +106,14 @@ impl<D: Dialect> Reservations for SqlStore<D> {
     ) -> Result<Vec<GatedOutcome>, StoreError> {
         self.write_batch(batch).await
     }
+}
+
+fn stored_answer(row: &impl Fields) -> Result<StoredAnswer, sqlx::Error> {
+    Ok(StoredAnswer {
+        request_hash: row.text("request_hash")?,
+        status: u16::try_from(row.small("response_status")?).unwrap_or(500),
+        body: row.bytes("response_body")?,
+    })
 }
 
 impl<D: Dialect> SqlStore<D> {

@@ -88,13 +88,11 @@ impl Checkout for DirectCheckout {
             ) => {
                 // A retry racing its own original sees the stock or quota the original just took:
                 // the original's answer, if it has one by now, is the answer.
-                replay_or(
-                    self.reservations.as_ref(),
-                    purchaser,
-                    &fingerprint,
-                    rejection,
-                )
-                .await
+                let stored = self
+                    .reservations
+                    .lookup(&purchaser.customer, &purchaser.key)
+                    .await?;
+                replay_or(stored, &fingerprint, rejection)
             }
             other => other,
         }

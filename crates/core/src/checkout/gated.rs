@@ -101,8 +101,9 @@ impl Checkout for GatedCheckout {
         request: PurchaseRequest,
         answer: &dyn OrderAnswer,
     ) -> Result<PlaceOrderOutcome, PlaceOrderError> {
-        // No lookup of a stored answer up front: the gate knows admitted keys (`Duplicate`) and who
-        // holds units, so a crowd meeting a sold-out product costs the database nothing.
+        // No lookup of a stored answer in the database up front: the gate knows admitted keys
+        // (`Duplicate`) and who holds units, so a crowd meeting a sold-out product costs the
+        // database nothing.
         let fingerprint = request.fingerprint();
         let product = self
             .products
@@ -112,6 +113,10 @@ impl Checkout for GatedCheckout {
         let direct = &self.fallback;
         let reservations = direct.reservations.as_ref();
         let now = order_time(direct.clock.as_ref());
+        // A retry this process remembers the answer of is answered without asking the gate.
+        if let Some(stored) = reservations.remembered(&purchaser.customer, &purchaser.key) {
+            return replay(stored, &fingerprint);
+        }
         // Refused before the gate takes anything; the order itself (its payment link is an
         // HMAC-SHA512 over the gateway's fields, its answer rendered JSON) is drafted only for a
         // purchase that will be written: the crowd that cannot win costs neither.
@@ -129,21 +134,22 @@ impl Checkout for GatedCheckout {
                 Ok(answer) => answer,
                 Err(_) => return direct.write(&product, draft()?, &fingerprint).await,
             };
+            // A refusal may be the retry of a sale whose answer is stored, which the gate does not
+            // remember admitting (it was rebuilt since, or the sale was written past it).
+            let refused = |refusal| async {
+                let stored = reservations
+                    .lookup_refused(&purchaser.customer, &purchaser.key)
+                    .await?;
+                replay_or(stored, &fingerprint, refusal)
+            };
             let epoch = match answer {
                 GateAnswer::Admitted { epoch } => epoch,
                 GateAnswer::SoldOut { holder: false } => return Err(PlaceOrderError::SoldOut),
                 GateAnswer::SoldOut { holder: true } => {
-                    let refusal = PlaceOrderError::SoldOut;
-                    return replay_or(reservations, purchaser, &fingerprint, refusal).await;
+                    return refused(PlaceOrderError::SoldOut).await;
                 }
-                GateAnswer::LimitExceeded => {
-                    let refusal = PlaceOrderError::LimitExceeded;
-                    return replay_or(reservations, purchaser, &fingerprint, refusal).await;
-                }
-                GateAnswer::SaleNotActive => {
-                    let refusal = PlaceOrderError::SaleNotActive;
-                    return replay_or(reservations, purchaser, &fingerprint, refusal).await;
-                }
+                GateAnswer::LimitExceeded => return refused(PlaceOrderError::LimitExceeded).await,
+                GateAnswer::SaleNotActive => return refused(PlaceOrderError::SaleNotActive).await,
                 GateAnswer::Duplicate => {
                     return match self
                         .commits
@@ -244,15 +250,20 @@ mod tests {
         }
     }
 
-    /// Storage that remembers what it was asked: a stored answer to replay, direct writes.
+    /// Storage that remembers what it was asked: a stored answer to replay (`remembered`: as if
+    /// this process held it in memory), direct writes.
     #[derive(Default)]
     struct Storage {
         stored: Option<StoredAnswer>,
+        remembered: bool,
         direct: Mutex<Vec<WriteMode>>,
     }
 
     #[async_trait]
     impl Reservations for Storage {
+        fn remembered(&self, _: &CustomerId, _: &IdempotencyKey) -> Option<StoredAnswer> {
+            self.stored.clone().filter(|_| self.remembered)
+        }
         async fn lookup(
             &self,
             _: &CustomerId,
@@ -408,6 +419,28 @@ mod tests {
         assert!(matches!(outcome, Err(PlaceOrderError::SoldOut)));
         assert!(commits.epochs.lock().unwrap().is_empty());
         assert!(storage.direct.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_retry_whose_answer_is_remembered_is_replayed_without_asking_the_gate() {
+        let stored = StoredAnswer {
+            request_hash: request().fingerprint(),
+            status: 201,
+            body: b"first".to_vec(),
+        };
+        let storage = Arc::new(Storage {
+            stored: Some(stored),
+            remembered: true,
+            ..Storage::default()
+        });
+        // Asked, this gate would panic: it has no answers scripted.
+        let (gate, commits) = (Arc::new(Scripted::default()), Arc::new(Commits::default()));
+        let outcome = purchase(&storage, &gate, &commits).await;
+        assert!(
+            matches!(outcome, Ok(PlaceOrderOutcome::Replayed { status: 201, ref body }) if body == b"first"),
+            "{outcome:?}"
+        );
+        assert!(commits.epochs.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -21,7 +21,6 @@ use crate::error::StoreError;
 use crate::ids::{CustomerId, IdempotencyKey, OrderId};
 use crate::money::Vnd;
 use crate::order::{Order, OrderStatus};
-use crate::ports::Reservations;
 use crate::product::Product;
 use crate::purchase::{PurchaseRequest, Reservation, ReserveOutcome, StoredAnswer};
 use async_trait::async_trait;
@@ -184,16 +183,12 @@ fn outcome_of(
 }
 
 /// The stored answer of this key, if the request is the retry of one that has it; else `refusal`.
-async fn replay_or(
-    reservations: &dyn Reservations,
-    purchaser: &Purchaser,
+fn replay_or(
+    stored: Option<StoredAnswer>,
     fingerprint: &str,
     refusal: PlaceOrderError,
 ) -> Result<PlaceOrderOutcome, PlaceOrderError> {
-    match reservations
-        .lookup(&purchaser.customer, &purchaser.key)
-        .await?
-    {
+    match stored {
         Some(stored) => replay(stored, fingerprint),
         None => Err(refusal),
     }

@@ -1,6 +1,11 @@
 //! Stored answers remembered in process: an idempotency key's answer never changes once written, so
 //! a crowd of retries (a buyer's app resending its purchase) is answered from memory after the
 //! first lookup, or at once when this instance wrote the order. Bounded by the answers' bytes.
+//!
+//! A customer the gate refuses (at their limit, past a sell-out) asks again with a new key each
+//! time, which no memory of keys can answer: for them the customer's stored answers are read once,
+//! all together, and kept for a few seconds ([`Reservations::lookup_refused`] says why that is
+//! enough).
 
 use async_trait::async_trait;
 use flashgate_core::StoreError;
@@ -9,16 +14,31 @@ use flashgate_core::purchase::{
     GatedOutcome, GatedReservation, Reservation, ReserveOutcome, StoredAnswer, WriteMode,
 };
 use flashgate_core::{CustomerId, IdempotencyKey};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// At most this many bytes of answers are kept; the least used go first.
 const CAPACITY_BYTES: u64 = 16 << 20;
 /// A remembered answer is dropped after this, so memory follows the current sale, not the day's.
-const REMEMBERED_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
+const REMEMBERED_FOR: Duration = Duration::from_secs(3600);
+/// How long a refused customer's stored answers are answered from memory. A key stored since that
+/// the gate does not answer as a duplicate was written while the gate could not be asked; the
+/// retry that finds the gate answering again and refusing it (at a limit the gate counts without
+/// that sale) is answered with the refusal until this has passed, then with the sale. A crowd of
+/// refused customers costs one read of each per this long.
+const REFUSED_FOR: Duration = Duration::from_secs(5);
+/// A customer with more stored answers than this is looked up key by key.
+const REFUSED_AT_MOST: usize = 32;
+
+/// A customer's stored answers by key; `None`: too many to keep.
+type Answers = Option<Arc<HashMap<String, StoredAnswer>>>;
 
 pub struct RememberedAnswers {
     inner: Arc<dyn Reservations>,
     answers: moka::sync::Cache<String, Arc<StoredAnswer>>,
+    /// Refused customers' stored answers, by customer.
+    refused: moka::future::Cache<String, Answers>,
 }
 
 impl RememberedAnswers {
@@ -32,6 +52,10 @@ impl RememberedAnswers {
                     let bytes = key.len() + answer.body.len() + answer.request_hash.len();
                     u32::try_from(bytes).unwrap_or(u32::MAX)
                 })
+                .build(),
+            refused: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(REFUSED_FOR)
                 .build(),
         }
     }
@@ -61,15 +85,63 @@ impl Reservations for RememberedAnswers {
         customer: &CustomerId,
         idempotency_key: &IdempotencyKey,
     ) -> Result<Option<StoredAnswer>, StoreError> {
-        let key = key(customer, idempotency_key);
-        if let Some(answer) = self.answers.get(&key) {
-            return Ok(Some(StoredAnswer::clone(&answer)));
+        if let Some(answer) = self.remembered(customer, idempotency_key) {
+            return Ok(Some(answer));
         }
+        let key = key(customer, idempotency_key);
         let stored = self.inner.lookup(customer, idempotency_key).await?;
         if let Some(answer) = &stored {
             self.answers.insert(key, Arc::new(answer.clone()));
         }
         Ok(stored)
+    }
+
+    fn remembered(
+        &self,
+        customer: &CustomerId,
+        idempotency_key: &IdempotencyKey,
+    ) -> Option<StoredAnswer> {
+        let answer = self.answers.get(&key(customer, idempotency_key))?;
+        Some(StoredAnswer::clone(&answer))
+    }
+
+    async fn lookup_refused(
+        &self,
+        customer: &CustomerId,
+        idempotency_key: &IdempotencyKey,
+    ) -> Result<Option<StoredAnswer>, StoreError> {
+        // What this instance wrote or read (also what it wrote after the customer's answers were
+        // read, so nothing written here is missed).
+        if let Some(answer) = self.remembered(customer, idempotency_key) {
+            return Ok(Some(answer));
+        }
+        // One read per customer at a time, however many of their requests ask at once.
+        let inner = Arc::clone(&self.inner);
+        let all = self
+            .refused
+            .try_get_with(customer.as_str().to_owned(), async move {
+                let all = inner.answers_of(customer, REFUSED_AT_MOST).await?;
+                Ok::<_, StoreError>(all.map(|all| {
+                    let by_key = all
+                        .into_iter()
+                        .map(|(k, answer)| (k.as_str().to_owned(), answer));
+                    Arc::new(by_key.collect())
+                }))
+            })
+            .await
+            .map_err(|e| StoreError::clone(&e))?;
+        match all {
+            Some(all) => Ok(all.get(idempotency_key.as_str()).cloned()),
+            None => self.lookup(customer, idempotency_key).await,
+        }
+    }
+
+    async fn answers_of(
+        &self,
+        customer: &CustomerId,
+        at_most: usize,
+    ) -> Result<Option<Vec<(IdempotencyKey, StoredAnswer)>>, StoreError> {
+        self.inner.answers_of(customer, at_most).await
     }
 
     async fn reserve(
@@ -103,10 +175,11 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// Storage that holds one answer and counts how often it is asked.
+    /// Storage that holds one answer (under the key "k1") and counts how often it is asked.
     #[derive(Default)]
     struct Counted {
         lookups: AtomicUsize,
+        listings: AtomicUsize,
         stored: Option<StoredAnswer>,
     }
 
@@ -119,6 +192,20 @@ mod tests {
         ) -> Result<Option<StoredAnswer>, StoreError> {
             self.lookups.fetch_add(1, Ordering::SeqCst);
             Ok(self.stored.clone())
+        }
+
+        async fn answers_of(
+            &self,
+            _: &CustomerId,
+            at_most: usize,
+        ) -> Result<Option<Vec<(IdempotencyKey, StoredAnswer)>>, StoreError> {
+            self.listings.fetch_add(1, Ordering::SeqCst);
+            let all: Vec<_> = self
+                .stored
+                .iter()
+                .map(|a| (IdempotencyKey::parse("k1").unwrap(), a.clone()))
+                .collect();
+            Ok((all.len() <= at_most).then_some(all))
         }
 
         async fn reserve(
@@ -144,17 +231,25 @@ mod tests {
         )
     }
 
-    #[tokio::test]
-    async fn a_stored_answer_is_read_once_and_an_absent_one_every_time() {
-        let answer = StoredAnswer {
+    fn answer() -> StoredAnswer {
+        StoredAnswer {
             request_hash: "h".into(),
             status: 201,
             body: b"{}".to_vec(),
-        };
-        let storage = Arc::new(Counted {
+        }
+    }
+
+    fn storing(answer: &StoredAnswer) -> Arc<Counted> {
+        Arc::new(Counted {
             stored: Some(answer.clone()),
             ..Counted::default()
-        });
+        })
+    }
+
+    #[tokio::test]
+    async fn a_stored_answer_is_read_once_and_an_absent_one_every_time() {
+        let answer = answer();
+        let storage = storing(&answer);
         let remembered = RememberedAnswers::new(storage.clone());
         let (customer, key) = ids("c1", "k1");
         for _ in 0..3 {
@@ -170,6 +265,27 @@ mod tests {
             assert_eq!(remembered.lookup(&customer, &key).await.unwrap(), None);
         }
         assert_eq!(empty.lookups.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refused_customer_with_new_keys_is_answered_from_one_read_of_their_answers() {
+        let answer = answer();
+        let storage = storing(&answer);
+        let remembered = RememberedAnswers::new(storage.clone());
+        let (customer, _) = ids("c1", "k1");
+        let asks = (0..50).map(|i| {
+            let key = IdempotencyKey::parse(&format!("new-{i}")).unwrap();
+            let (remembered, customer) = (&remembered, &customer);
+            async move { remembered.lookup_refused(customer, &key).await.unwrap() }
+        });
+        let found = futures_util::future::join_all(asks).await;
+        assert!(found.iter().all(Option::is_none), "{found:?}");
+        // The retry of the stored sale is answered from the same read.
+        let (_, stored) = ids("c1", "k1");
+        let replayed = remembered.lookup_refused(&customer, &stored).await.unwrap();
+        assert_eq!(replayed, Some(answer));
+        assert_eq!(storage.listings.load(Ordering::SeqCst), 1);
+        assert_eq!(storage.lookups.load(Ordering::SeqCst), 0);
     }
 
     #[test]

@@ -13,6 +13,7 @@ conformance!(
     racing_buyers_get_exactly_the_stock_and_their_limit,
     makes_one_order_per_idempotency_key_and_replays_its_answer,
     a_refusal_writes_nothing,
+    a_customers_answers_are_listed_together_up_to_a_bound,
 );
 
 /// Races the reservations, all at once, in one write mode.
@@ -126,4 +127,38 @@ async fn a_refusal_writes_nothing(fx: Fixture) {
         assert_eq!(fx.orders_of(&first).await, vec![first.order.clone()]);
     }
     fx.assert_audit_clean().await;
+}
+
+/// Every stored answer of one customer in one read, none of another's; more than asked for is
+/// `None`, so the caller looks keys up one by one.
+async fn a_customers_answers_are_listed_together_up_to_a_bound(fx: Fixture) {
+    let (first, second) = (fx.product(10, None).await, fx.product(10, None).await);
+    let sales = [
+        reservation(&first, "listed", 1, "k1"),
+        reservation(&second, "listed", 2, "k2"),
+        reservation(&first, "other", 1, "k1"),
+    ];
+    for r in &sales {
+        fx.created(WriteMode::Conditional, r).await;
+    }
+    let customer = &sales[0].order.customer;
+    let mut listed = fx
+        .store
+        .reservations
+        .answers_of(customer, 2)
+        .await
+        .unwrap()
+        .expect("two answers are within a bound of two");
+    listed.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    let expected: Vec<_> = sales[..2]
+        .iter()
+        .map(|r| (r.idempotency_key.clone(), r.answer_body.clone()))
+        .collect();
+    let got: Vec<_> = listed.into_iter().map(|(k, a)| (k, a.body)).collect();
+    assert_eq!(got, expected);
+    let over = fx.store.reservations.answers_of(customer, 1).await.unwrap();
+    assert_eq!(over, None);
+    let nobody = &flashgate_core::CustomerId::parse("nobody").unwrap();
+    let none = fx.store.reservations.answers_of(nobody, 5).await.unwrap();
+    assert_eq!(none, Some(Vec::new()));
 }

@@ -3,7 +3,7 @@
 
 use super::{gated_sale, on};
 use flashgate_core::checkout::{AdmissionGate, GateAnswer, Ticket};
-use flashgate_core::{CustomerId, IdempotencyKey, ProductId, Quantity};
+use flashgate_core::{CustomerId, IdempotencyKey, ProductId, Quantity, Strategy};
 use flashgate_testkit::{TestRedis, manual_clock};
 use std::sync::atomic::Ordering;
 
@@ -104,4 +104,48 @@ async fn a_customer_held_at_the_limit_by_an_admission_never_written_is_let_back_
 async fn a_customer_held_at_the_limit_by_an_admission_never_written_is_let_back_in_on_the_embedded_twins()
  {
     a_customer_held_at_the_limit_by_an_admission_never_written_is_let_back_in(None).await;
+}
+
+/// A sale written past the gate (by an instance without one, as while the gate cannot be asked),
+/// then its buyer held at their limit by the gate: new keys are refused, and the retry of the sale
+/// replays it, though the gate never admitted its key.
+async fn a_retry_of_a_sale_the_gate_never_admitted_replays_it_at_the_limit(
+    redis: Option<&TestRedis>,
+) {
+    let gated = on(redis, gated_sale);
+    let db = gated.backend().database().await;
+    let app = gated.instance(&db).await;
+    let past_the_gate = on(redis, gated_sale)
+        .strategy(Strategy::Conditional)
+        .instance(&db)
+        .await;
+    let product = app.api.product(5, Some(1)).await;
+    let (status, first) = past_the_gate
+        .api
+        .buy("early", "e-1", product, 1)
+        .await
+        .parts();
+    assert_eq!(status, 201, "{first}");
+
+    for key in ["e-2", "e-3"] {
+        let refused = app.api.buy("early", key, product, 1).await;
+        refused.assert_problem(403, "limit_exceeded");
+    }
+    let (status, replayed) = app.api.buy("early", "e-1", product, 1).await.parts();
+    assert_eq!((status, &replayed), (201, &first));
+    // The limit still holds.
+    let refused = app.api.buy("early", "e-4", product, 1).await;
+    refused.assert_problem(403, "limit_exceeded");
+    app.assert_audit_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_of_a_sale_the_gate_never_admitted_replays_it_at_the_limit_on_redis() {
+    let redis = TestRedis::new();
+    a_retry_of_a_sale_the_gate_never_admitted_replays_it_at_the_limit(Some(&redis)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_of_a_sale_the_gate_never_admitted_replays_it_at_the_limit_on_the_embedded_twins() {
+    a_retry_of_a_sale_the_gate_never_admitted_replays_it_at_the_limit(None).await;
 }
