@@ -54,7 +54,6 @@ pub async fn assemble(
     )
     .await?;
     let mut store = store;
-    store.reservations = Arc::new(RememberedAnswers::new(store.reservations.clone()));
     store.catalog = Arc::new(SyncedCatalog {
         inner: store.catalog.clone(),
         gate: shared.gate.clone(),
@@ -84,6 +83,8 @@ pub async fn assemble(
             });
         }
     }
+    // Outermost, so that what the checkouts ask of stored answers meets the memory first.
+    store.reservations = Arc::new(RememberedAnswers::new(store.reservations.clone()));
     let direct = |mode| DirectCheckout {
         products: store.products.clone(),
         reservations: store.reservations.clone(),

@@ -144,6 +144,14 @@ impl Reservations for CountedReservations {
         self.inner.lookup(customer, key).await
     }
 
+    async fn answers_of(
+        &self,
+        customer: &CustomerId,
+        at_most: usize,
+    ) -> Result<Option<Vec<(IdempotencyKey, StoredAnswer)>>, StoreError> {
+        self.inner.answers_of(customer, at_most).await
+    }
+
     async fn reserve(
         &self,
         mode: WriteMode,
