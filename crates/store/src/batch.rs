@@ -135,7 +135,7 @@ pub(crate) async fn epochs<D: Dialect>(
 ) -> Result<Epochs, sqlx::Error> {
     let sql = format!(
         "SELECT product_id, gate_epoch FROM inventory WHERE {}{suffix}",
-        D::PRODUCTS_IN
+        D::one_of("product_id")
     );
     let rows = conn.rows(&sql, args![products]).await?;
     rows.iter()

@@ -60,6 +60,37 @@ pub(crate) async fn events_after<D: Dialect>(
     Ok(events)
 }
 
+/// The positions of the events after `after` in commit order, at most `limit`, without the events.
+pub(crate) async fn positions_after<D: Dialect>(
+    conn: &mut D::Conn,
+    after: FeedPosition,
+    limit: i64,
+) -> Result<Vec<FeedPosition>, sqlx::Error> {
+    let xid = after.xid.to_string();
+    let rows = conn
+        .rows(
+            D::EVENTS_AFTER,
+            args![xid.as_str(), after.id, None::<&str>, limit],
+        )
+        .await?;
+    let mut positions = rows
+        .iter()
+        .map(|row| {
+            let xid = row
+                .text("position")?
+                .parse::<u64>()
+                .map_err(|e| bad_column("position", e))?;
+            Ok(FeedPosition {
+                xid,
+                id: row.int("id")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    positions.sort();
+    positions.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(positions)
+}
+
 /// The events whose ids (`id`) and positions (`position`, text) `page` selects, in no order.
 pub(crate) async fn event_rows<D: Dialect>(
     conn: &mut D::Conn,

@@ -78,7 +78,6 @@ impl Dialect for Pg {
 
     const LOCK: &'static str = " FOR UPDATE";
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
-    const PRODUCTS_IN: &'static str = "product_id = ANY($1)";
     const INSERT_ORDER: &'static [&'static str] = &["WITH created AS ( \
            INSERT INTO orders (id, customer_id, product_id, quantity, amount_vnd, status, created_at, expires_at, payment_url) \
            VALUES ($1, $2, $3, $4, $5, 'pending_payment', $6, $7, $8) RETURNING id \
@@ -117,6 +116,10 @@ impl Dialect for Pg {
              AND xid < pg_snapshot_xmin(pg_current_snapshot()) \
              AND (CAST($3 AS TEXT) IS NULL OR to_status = $3) \
            ORDER BY xid, id LIMIT $4)";
+
+    fn one_of(column: &str) -> String {
+        format!("{column} = ANY($1)")
+    }
 
     async fn write_batch_at_once(
         &self,

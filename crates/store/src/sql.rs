@@ -24,7 +24,7 @@ pub(crate) enum Value<'a> {
     OptId(Option<Uuid>),
     Time(OffsetDateTime),
     OptTime(Option<OffsetDateTime>),
-    /// A list of product ids, matched by the dialect's `Dialect::PRODUCTS_IN`.
+    /// A list of ids, matched by the dialect's `Dialect::one_of`.
     Ints(&'a [i64]),
 }
 
@@ -315,8 +315,6 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// Appended to a lease claim's inner `SELECT`, so concurrent claimers take disjoint rows without
     /// waiting on each other.
     const SKIP_LOCKED: &'static str;
-    /// `product_id` is one of the list bound as `$1`.
-    const PRODUCTS_IN: &'static str;
     /// A new order and its first ledger row from the binds of `reservations::order_args`; PostgreSQL
     /// writes both in one statement.
     const INSERT_ORDER: &'static [&'static str];
@@ -337,6 +335,9 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// (`$3`, or every one when NULL), at most `$4`: `id` and `position` (the writing transaction as
     /// text), only rows that no transaction still running can precede in commit order.
     const EVENTS_AFTER: &'static str;
+
+    /// `column` is one of the ids bound as `$1` (a [`Value::Ints`]).
+    fn one_of(column: &str) -> String;
 
     /// The quick path of a gated batch (see `batch`): every reservation of `batch` (in the lock
     /// order, each of a distinct customer and product, of `products`) written and the units taken in

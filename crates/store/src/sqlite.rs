@@ -68,7 +68,6 @@ impl Dialect for Lite {
 
     const LOCK: &'static str = "";
     const SKIP_LOCKED: &'static str = "";
-    const PRODUCTS_IN: &'static str = "product_id IN (SELECT value FROM json_each($1))";
     const INSERT_ORDER: &'static [&'static str] = &[
         "INSERT INTO orders (id, customer_id, product_id, quantity, amount_vnd, status, created_at, expires_at, payment_url) \
          VALUES ($1, $2, $3, $4, $5, 'pending_payment', $6, $7, $8)",
@@ -89,6 +88,10 @@ impl Dialect for Lite {
     // One writer at a time: ids are handed out in commit order, and a reader sees whole commits.
     const EVENTS_AFTER: &'static str = "SELECT id, '0' AS position FROM order_events \
          WHERE id > $2 AND ($3 IS NULL OR to_status = $3) AND $1 IS NOT NULL ORDER BY id LIMIT $4";
+
+    fn one_of(column: &str) -> String {
+        format!("{column} IN (SELECT value FROM json_each($1))")
+    }
 
     fn write_batch_at_once<'a>(
         &'a self,

@@ -4,11 +4,11 @@
 
 use crate::SqlStore;
 use crate::error::store_error;
-use crate::events::{event_rows, events_after};
+use crate::events::{event_rows, positions_after};
 use crate::sql::{Dialect, Fields, Finish, Sql, args};
 use async_trait::async_trait;
 use flashgate_core::StoreError;
-use flashgate_core::events::{FeedPosition, kind_of};
+use flashgate_core::events::FeedPosition;
 use flashgate_core::webhooks::{
     Claimed, DeliveryHealth, Endpoint, EndpointPatch, WebhookDeliveries, WebhookEndpoints,
 };
@@ -22,6 +22,20 @@ const ENDPOINT_SELECT: &str = "SELECT id, url, events, secret, previous_secret, 
 
 /// The event type of a ledger row `e`, as the endpoints' `events` lists name it.
 const KIND: &str = "(CASE WHEN e.to_status = 'pending_payment' THEN 'order.created' ELSE 'order.' || e.to_status END)";
+
+/// Deliveries, due at `due`, of the ledger rows `e` that `events` picks to the endpoints `ep` that
+/// `endpoints` picks and that take the event's type; the conflict's action follows.
+fn deliveries(endpoints: &str, events: &str, due: &str) -> String {
+    format!(
+        "INSERT INTO webhook_deliveries (endpoint_id, event_id, order_id, sequence, event_at, next_attempt_at) \
+         SELECT ep.id, e.id, e.order_id, \
+           (SELECT COUNT(*) FROM order_events s WHERE s.order_id = e.order_id AND s.id <= e.id), e.at, {due} \
+         FROM order_events e JOIN webhook_endpoints ep ON {endpoints} \
+         WHERE {events} AND (ep.events IS NULL OR (',' || ep.events || ',') LIKE ('%,' || {KIND} || ',%')) \
+         ORDER BY e.id, ep.id \
+         ON CONFLICT (endpoint_id, event_id) DO "
+    )
+}
 
 fn endpoint(row: &impl Fields) -> Result<Endpoint, sqlx::Error> {
     Ok(Endpoint {
@@ -159,15 +173,9 @@ impl<D: Dialect> WebhookEndpoints for SqlStore<D> {
         since: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        let sql = format!(
-            "INSERT INTO webhook_deliveries (endpoint_id, event_id, order_id, sequence, event_at, next_attempt_at) \
-             SELECT ep.id, e.id, e.order_id, \
-               (SELECT COUNT(*) FROM order_events s WHERE s.order_id = e.order_id AND s.id <= e.id), e.at, $3 \
-             FROM order_events e JOIN webhook_endpoints ep ON ep.id = $1 \
-             WHERE e.at >= $2 AND (ep.events IS NULL OR (',' || ep.events || ',') LIKE ('%,' || {KIND} || ',%')) \
-             ON CONFLICT (endpoint_id, event_id) DO UPDATE SET delivered_at = NULL, failed_at = NULL, \
-               attempts = 0, next_attempt_at = $3, lease_until = NULL, lease_token = NULL"
-        );
+        let sql = deliveries("ep.id = $1", "e.at >= $2", "$3")
+            + "UPDATE SET delivered_at = NULL, failed_at = NULL, attempts = 0, next_attempt_at = $3, \
+               lease_until = NULL, lease_token = NULL";
         let mut conn = self.0.writer().await.map_err(store_error)?;
         conn.exec(&sql, args![id, since, now])
             .await
@@ -298,26 +306,16 @@ impl<D: Dialect> SqlStore<D> {
                 .map_err(|e| crate::sql::bad_column("xid", e))?,
             id: row.int("event_id")?,
         };
-        let events = events_after::<D>(&mut tx, after, limit, None).await?;
-        let insert = "INSERT INTO webhook_deliveries (endpoint_id, event_id, order_id, sequence, event_at, next_attempt_at) \
-             SELECT id, $1, $2, $3, $4, $6 FROM webhook_endpoints \
-             WHERE enabled AND created_at <= $4 AND (events IS NULL OR (',' || events || ',') LIKE ('%,' || $5 || ',%')) \
-             ON CONFLICT (endpoint_id, event_id) DO NOTHING";
-        for (_, event) in &events {
-            tx.exec(
-                insert,
-                args![
-                    event.id,
-                    event.order.id.0,
-                    event.sequence,
-                    event.at,
-                    kind_of(event.order.status),
-                    now
-                ],
-            )
-            .await?;
-        }
-        if let Some((last, _)) = events.last() {
+        let events = positions_after::<D>(&mut tx, after, limit).await?;
+        if let Some(last) = events.last() {
+            // The page's deliveries in one statement, whatever its size.
+            let ids: Vec<i64> = events.iter().map(|p| p.id).collect();
+            let sql = deliveries(
+                "ep.enabled AND ep.created_at <= e.at",
+                &D::one_of("e.id"),
+                "$2",
+            ) + "NOTHING";
+            tx.exec(&sql, args![ids.as_slice(), now]).await?;
             let xid = last.xid.to_string();
             tx.exec(
                 "UPDATE webhook_fanout SET xid = $1, event_id = $2 WHERE id = 1",
