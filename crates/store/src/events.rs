@@ -75,20 +75,23 @@ pub(crate) async fn positions_after<D: Dialect>(
         .await?;
     let mut positions = rows
         .iter()
-        .map(|row| {
-            let xid = row
-                .text("position")?
-                .parse::<u64>()
-                .map_err(|e| bad_column("position", e))?;
-            Ok(FeedPosition {
-                xid,
-                id: row.int("id")?,
-            })
-        })
+        .map(|row| feed_position(row, "position", "id"))
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     positions.sort();
     positions.truncate(usize::try_from(limit).unwrap_or(0));
     Ok(positions)
+}
+
+/// A feed position read from a row: the writing transaction as text (`xid`) and the ledger id (`id`).
+pub(crate) fn feed_position(
+    row: &impl Fields,
+    xid: &str,
+    id: &str,
+) -> Result<FeedPosition, sqlx::Error> {
+    Ok(FeedPosition {
+        xid: row.text(xid)?.parse().map_err(|e| bad_column(xid, e))?,
+        id: row.int(id)?,
+    })
 }
 
 /// The events whose ids (`id`) and positions (`position`, text) `page` selects, in no order.
@@ -101,17 +104,14 @@ pub(crate) async fn event_rows<D: Dialect>(
     let rows = conn.rows(&sql, args).await?;
     rows.iter()
         .map(|row| {
-            let xid = row
-                .text("position")?
-                .parse::<u64>()
-                .map_err(|e| bad_column("position", e))?;
+            let position = feed_position(row, "position", "event_id")?;
             let event = OrderEvent {
                 id: row.int("event_id")?,
                 sequence: row.int("sequence")?,
                 at: row.time("event_at")?,
                 order: order(row)?,
             };
-            Ok((FeedPosition { xid, id: event.id }, event))
+            Ok((position, event))
         })
         .collect()
 }

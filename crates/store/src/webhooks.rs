@@ -4,11 +4,10 @@
 
 use crate::SqlStore;
 use crate::error::store_error;
-use crate::events::{event_rows, positions_after};
+use crate::events::{event_rows, feed_position, positions_after};
 use crate::sql::{Dialect, Fields, Finish, Sql, args};
 use async_trait::async_trait;
 use flashgate_core::StoreError;
-use flashgate_core::events::FeedPosition;
 use flashgate_core::webhooks::{
     Claimed, DeliveryHealth, Endpoint, EndpointPatch, WebhookDeliveries, WebhookEndpoints,
 };
@@ -299,13 +298,7 @@ impl<D: Dialect> SqlStore<D> {
             .row(&sql, args![])
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
-        let after = FeedPosition {
-            xid: row
-                .text("xid")?
-                .parse()
-                .map_err(|e| crate::sql::bad_column("xid", e))?,
-            id: row.int("event_id")?,
-        };
+        let after = feed_position(&row, "xid", "event_id")?;
         let events = positions_after::<D>(&mut tx, after, limit).await?;
         if let Some(last) = events.last() {
             // The page's deliveries in one statement, whatever its size.
