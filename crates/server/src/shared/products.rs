@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use flashgate_core::ports::Products;
 use flashgate_core::product::{SaleWindow, Stock};
 use flashgate_core::{Product, ProductId, Sku, StoreError, Vnd};
-use flashgate_shared_state::cache::get_json;
+use flashgate_shared_state::cache::{decode_json, get_json, get_json_bytes};
 use flashgate_shared_state::{Cache, CacheStats, SharedStateError};
 use serde::{Deserialize, Serialize};
 use serde_with::{DurationMilliSeconds, DurationSeconds, serde_as};
@@ -87,11 +87,25 @@ pub struct CachedProducts {
     cache: Option<Arc<dyn Cache>>,
     /// The database's catalog: what a miss loads from.
     source: Arc<dyn Products>,
+    /// Each product as last decoded, beside the cache entry it was decoded from: a crowd on one
+    /// product reads the same entry thousands of times a second, and decoding its JSON (two
+    /// RFC 3339 instants among it) cost more than finding it.
+    decoded: moka::sync::Cache<i64, Arc<Decoded>>,
 }
+
+/// A cache entry's bytes and the product they decode to.
+type Decoded = (Arc<[u8]>, Product);
+
+/// Products whose decoded copy is kept; a cache entry beyond them is decoded on each read.
+const DECODED_CAPACITY: u64 = 10_000;
 
 impl CachedProducts {
     pub fn new(cache: Option<Arc<dyn Cache>>, source: Arc<dyn Products>) -> Self {
-        Self { cache, source }
+        Self {
+            cache,
+            source,
+            decoded: moka::sync::Cache::new(DECODED_CAPACITY),
+        }
     }
 
     pub fn stats(&self) -> CacheStats {
@@ -119,13 +133,27 @@ impl Products for CachedProducts {
             return self.source.get(id).await;
         };
         let source = Arc::clone(&self.source);
-        let cached: Option<CachedProduct> = get_json(cache.as_ref(), &key(id), move || {
+        let bytes = get_json_bytes(cache.as_ref(), &key(id), move || {
             let source = Arc::clone(&source);
             async move { Ok::<_, StoreError>(source.get(id).await?.map(CachedProduct::from)) }
         })
         .await
         .map_err(cache_error)?;
-        cached.map(Product::try_from).transpose()
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        // The memo holds the bytes it decoded, so they cannot be freed and their address reused by
+        // a newer entry while it is kept: the same address is the same entry.
+        if let Some(memo) = self.decoded.get(&id.0)
+            && Arc::ptr_eq(&memo.0, &bytes)
+        {
+            return Ok(Some(memo.1.clone()));
+        }
+        let product =
+            Product::try_from(decode_json::<CachedProduct>(&bytes).map_err(cache_error)?)?;
+        self.decoded
+            .insert(id.0, Arc::new((bytes, product.clone())));
+        Ok(Some(product))
     }
 
     async fn list(&self) -> Result<Vec<Product>, StoreError> {

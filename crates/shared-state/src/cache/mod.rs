@@ -89,6 +89,26 @@ where
     Fut: Future<Output = Result<Option<T>, E>> + Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
+    match get_json_bytes(cache, key, load).await? {
+        Some(bytes) => decode_json(&bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// [`get_json`] without the decoding: the entry's JSON as the cache holds it. An entry's bytes are
+/// one shared allocation until it is replaced, so a caller may keep its decoded value beside them
+/// and decode again only when they change.
+pub async fn get_json_bytes<T, F, Fut, E>(
+    cache: &dyn Cache,
+    key: &str,
+    load: F,
+) -> Result<Option<Arc<[u8]>>, SharedStateError>
+where
+    T: Serialize,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Option<T>, E>> + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
     let loader: Loader = Box::pin(async move {
         match load().await {
             Ok(Some(value)) => Ok(Some(serde_json::to_vec(&value)?)),
@@ -96,10 +116,10 @@ where
             Err(e) => Err(Box::new(e) as LoadError),
         }
     });
-    match cache.get_or_load(key, loader).await? {
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| SharedStateError::Codec(e.to_string())),
-        None => Ok(None),
-    }
+    cache.get_or_load(key, loader).await
+}
+
+/// An entry read by [`get_json_bytes`], decoded.
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SharedStateError> {
+    serde_json::from_slice(bytes).map_err(|e| SharedStateError::Codec(e.to_string()))
 }
