@@ -9,7 +9,7 @@ use crate::reservations::{Attempt, conditional};
 use crate::sql::{Dialect, Fields, Finish, Sql, args};
 use flashgate_core::StoreError;
 use flashgate_core::purchase::{GatedOutcome, GatedReservation, ReserveOutcome};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Each product's gate epoch; a product without a stock row is unknown.
 pub(crate) type Epochs = HashMap<i64, Option<i64>>;
@@ -31,13 +31,8 @@ impl<D: Dialect> SqlStore<D> {
             .collect();
         products.sort_unstable();
         products.dedup();
-        let quick = if distinct_buyers(batch) {
-            let sorted: Vec<&GatedReservation> = order.iter().map(|&i| &batch[i]).collect();
-            self.0.write_batch_at_once(&sorted, &products).await
-        } else {
-            Ok(None)
-        };
-        let attempts = match quick {
+        let sorted: Vec<&GatedReservation> = order.iter().map(|&i| &batch[i]).collect();
+        let attempts = match self.0.write_batch_at_once(&sorted, &products).await {
             // Back from the lock order to the batch's.
             Ok(Some(sorted)) => {
                 let mut attempts = vec![Attempt::StaleGate; batch.len()];
@@ -107,16 +102,6 @@ impl<D: Dialect> SqlStore<D> {
         tx.commit().await?;
         Ok(attempts)
     }
-}
-
-/// Whether each reservation is of a distinct customer and product: the quick paths' condition, since
-/// one upsert of a quota cannot decide two apart.
-fn distinct_buyers(batch: &[GatedReservation]) -> bool {
-    let mut pairs = HashSet::new();
-    batch.iter().all(|g| {
-        let o = &g.reservation.order;
-        pairs.insert((o.customer.as_str(), o.product_id.0))
-    })
 }
 
 /// The refusal of a reservation whose product is unknown or whose gate epoch is not the row's.

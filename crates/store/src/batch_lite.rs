@@ -49,13 +49,21 @@ const LEDGER: &str = "INSERT INTO order_events (order_id, from_status, to_status
 const GIVE_KEYS_BACK: &str =
     "DELETE FROM idempotency WHERE order_id IN (SELECT value FROM json_each($1))";
 
-/// The batch, each reservation of a distinct customer and product (one upsert of a quota cannot
-/// decide two apart), in the lock order; `None` (nothing written) when a product lacks the units.
+/// The batch, in the lock order; `None` (nothing written) when a product lacks the units, or when
+/// a customer buys one product twice in it: the quotas' upsert answers by (customer, product), which
+/// cannot tell which of the two a limit refused.
 pub(crate) async fn write(
     db: &Lite,
     batch: &[&GatedReservation],
     products: &[i64],
 ) -> Result<Option<Vec<Attempt>>, sqlx::Error> {
+    let mut pairs = HashSet::new();
+    if !batch.iter().all(|g| {
+        let o = &g.reservation.order;
+        pairs.insert((o.customer.as_str(), o.product_id.0))
+    }) {
+        return Ok(None);
+    }
     let mut tx = db.begin().await?;
     // Read in the write transaction: SQLite's one writer keeps the fence where it was read.
     let epochs = epochs::<Lite>(&mut tx, products, "").await?;

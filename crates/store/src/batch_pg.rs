@@ -13,7 +13,9 @@ use sqlx::postgres::Postgres;
 use uuid::Uuid;
 
 /// The reservations in, in the batch's lock order (`n`). The key is claimed first, the quota taken
-/// only for a claimed key, the order written only where both were taken, and each product's units
+/// only for a claimed key (one upsert per customer and product, of all their claimed units: one
+/// statement cannot change a row twice, and a customer may buy twice in one batch), the order
+/// written only where both were taken, and each product's units
 /// taken last, fenced to the gate epoch, for all of the product's orders at once: `wanted`
 /// aggregates the orders written, so every quota is locked before the stock row, in the one lock
 /// order of `reservations`. Out, per reservation, whether its key was claimed; the `CASE` ends the
@@ -32,9 +34,10 @@ const WRITE: &str = "WITH input AS ( \
        ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING order_id \
      ), held AS ( \
        INSERT INTO customer_holdings AS h (customer_id, product_id, held) \
-       SELECT i.customer_id, i.product_id, i.quantity FROM input i JOIN claimed c ON c.order_id = i.order_id \
-       WHERE i.quantity <= COALESCE((SELECT per_customer_limit FROM products WHERE id = i.product_id), i.quantity) \
-       ORDER BY i.n \
+       SELECT i.customer_id, i.product_id, sum(i.quantity)::bigint FROM input i JOIN claimed c ON c.order_id = i.order_id \
+       GROUP BY i.customer_id, i.product_id \
+       HAVING sum(i.quantity) <= COALESCE((SELECT per_customer_limit FROM products WHERE id = i.product_id), sum(i.quantity)) \
+       ORDER BY min(i.n) \
        ON CONFLICT (customer_id, product_id) DO UPDATE SET held = h.held + excluded.held \
        WHERE h.held + excluded.held <= COALESCE((SELECT per_customer_limit FROM products WHERE id = h.product_id), h.held + excluded.held) \
        RETURNING customer_id, product_id \
@@ -66,8 +69,8 @@ const WRITE: &str = "WITH input AS ( \
 /// What `flashgate_batch_undone()` raises.
 const UNDONE: &str = "FGB01";
 
-/// The batch in one statement, each reservation of a distinct customer and product (one upsert of a
-/// quota cannot decide two apart); `None` when it undid itself.
+/// The batch in one statement; `None` when it undid itself (a customer's purchases in the batch that
+/// together pass their limit are among what undoes it: the careful path decides them one by one).
 pub(crate) async fn write(
     conn: &mut Link<Postgres>,
     batch: &[&GatedReservation],

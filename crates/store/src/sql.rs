@@ -340,8 +340,8 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     fn one_of(column: &str) -> String;
 
     /// The quick path of a gated batch (see `batch`): every reservation of `batch` (in the lock
-    /// order, each of a distinct customer and product, of `products`) written and the units taken in
-    /// a fixed number of statements; `None`, with nothing written, when the dialect's path gives up.
+    /// order, of `products`) written and the units taken in a fixed number of statements; `None`,
+    /// with nothing written, when the dialect's path gives up.
     fn write_batch_at_once<'a>(
         &'a self,
         batch: &'a [&'a GatedReservation],

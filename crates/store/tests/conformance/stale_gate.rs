@@ -11,6 +11,7 @@ conformance!(
     a_batch_decides_each_reservation_alone,
     a_batch_of_distinct_buyers_refuses_a_taken_key_and_a_reached_limit_alone,
     a_batch_with_one_key_twice_writes_it_once,
+    a_customer_buying_twice_in_one_batch_is_held_to_the_limit_across_both,
     a_batch_admitted_across_a_fence_move_writes_only_the_current_epoch,
     a_stale_gate_epoch_writes_nothing,
     racing_batches_sell_exactly_the_stock,
@@ -122,6 +123,40 @@ async fn a_batch_with_one_key_twice_writes_it_once(fx: Fixture) {
     assert_eq!(outcomes, expected.map(GatedOutcome::Decided));
     assert_eq!(fx.stock(&first).await, (2, 3, 0));
     assert_eq!(fx.stock(&second).await, (5, 0, 0));
+    fx.assert_audit_clean().await;
+}
+
+/// A customer buying one product twice in a batch (PostgreSQL takes both quotas in one upsert of
+/// their sum): within the limit both are written and counted, past it the later one alone is refused,
+/// and with no limit both are written.
+async fn a_customer_buying_twice_in_one_batch_is_held_to_the_limit_across_both(fx: Fixture) {
+    let limited = fx.product(10, Some(2)).await;
+    let unlimited = fx.product(10, None).await;
+    fx.fence(limited.id, 4).await.unwrap();
+    fx.fence(unlimited.id, 4).await.unwrap();
+    let within = vec![
+        gated(reservation(&limited, "a", 1, "k1"), 4),
+        gated(reservation(&limited, "a", 1, "k2"), 4),
+        gated(reservation(&unlimited, "a", 3, "k3"), 4),
+        gated(reservation(&unlimited, "a", 4, "k4"), 4),
+        gated(reservation(&limited, "b", 2, "k1"), 4),
+    ];
+    let outcomes = fx.batch(&within).await;
+    use ReserveOutcome::*;
+    assert_eq!(outcomes, vec![GatedOutcome::Decided(Created); 5]);
+    assert_eq!(fx.stock(&limited).await, (6, 4, 0));
+    assert_eq!(fx.stock(&unlimited).await, (3, 7, 0));
+
+    // Each alone within the limit, together past it.
+    let past = vec![
+        gated(reservation(&limited, "c", 1, "k1"), 4),
+        gated(reservation(&limited, "c", 2, "k2"), 4),
+    ];
+    let outcomes = fx.batch(&past).await;
+    let expected = [Created, LimitExceeded];
+    assert_eq!(outcomes, expected.map(GatedOutcome::Decided));
+    assert_eq!(fx.stock(&limited).await, (5, 5, 0));
+    assert_eq!(fx.stored(&past[1].reservation).await, None);
     fx.assert_audit_clean().await;
 }
 
