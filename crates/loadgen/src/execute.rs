@@ -6,6 +6,7 @@ use crate::recorder::{Answer, Recorder};
 use crate::target::Targets;
 use crate::tokens::Crowd;
 use crate::workload::Action;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Instant;
@@ -110,9 +111,13 @@ impl Context {
             .targets
             .client
             .post(format!("{}/orders", self.targets.base()))
-            .bearer_auth(self.crowd.token(customer))
+            .header(AUTHORIZATION, self.crowd.authorization(customer))
             .header("idempotency-key", key)
-            .json(&serde_json::json!({"product_id": product_id, "quantity": quantity}))
+            // Two integers: written as text, not through a JSON value tree per request.
+            .header(CONTENT_TYPE, "application/json")
+            .body(format!(
+                r#"{{"product_id":{product_id},"quantity":{quantity}}}"#
+            ))
             .send()
             .await;
         read(response, true).await

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::header::HeaderValue;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -11,10 +12,13 @@ struct Claims<'a> {
     exp: i64,
 }
 
-/// The crowd's tokens, indexed by customer number.
+/// The crowd's tokens, indexed by customer number, each also as its ready `Authorization` value:
+/// formatting and checking the header on every request cost the load generator CPU that the server
+/// it shares a machine with would otherwise get.
 pub struct Crowd {
     prefix: String,
     tokens: Vec<String>,
+    authorizations: Vec<HeaderValue>,
 }
 
 impl Crowd {
@@ -35,9 +39,19 @@ impl Crowd {
                     .context("minting a buyer token")
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let authorizations = tokens
+            .iter()
+            .map(|token| {
+                let mut value = HeaderValue::try_from(format!("Bearer {token}"))
+                    .context("a minted token is not a header value")?;
+                value.set_sensitive(true);
+                Ok(value)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
             prefix: prefix.to_owned(),
             tokens,
+            authorizations,
         })
     }
 
@@ -52,6 +66,11 @@ impl Crowd {
     /// The bearer token of customer `n` (wrapping around the crowd).
     pub fn token(&self, n: usize) -> &str {
         &self.tokens[n % self.tokens.len().max(1)]
+    }
+
+    /// Customer `n`'s `Authorization: Bearer …` value (wrapping around the crowd).
+    pub fn authorization(&self, n: usize) -> &HeaderValue {
+        &self.authorizations[n % self.authorizations.len().max(1)]
     }
 
     pub fn customer_id(&self, n: usize) -> String {
@@ -81,5 +100,7 @@ mod tests {
         .unwrap();
         assert_eq!(data.claims.sub, "lg-1");
         assert_eq!(crowd.customer_id(4), "lg-1");
+        let authorization = crowd.authorization(4).to_str().unwrap();
+        assert_eq!(authorization, format!("Bearer {}", crowd.token(1)));
     }
 }
