@@ -123,8 +123,12 @@ pub trait GateFence: Send + Sync {
         epoch: i64,
     ) -> Result<Option<GateSnapshot>, StoreError>;
 
-    /// The units the customer holds of the product in live and paid orders.
-    async fn held(&self, product: ProductId, customer: &CustomerId) -> Result<i64, StoreError>;
+    /// The units each of `customers` holds of the product in live and paid orders, in their order.
+    async fn held(
+        &self,
+        product: ProductId,
+        customers: &[CustomerId],
+    ) -> Result<Vec<i64>, StoreError>;
 }
 
 #[async_trait]

@@ -9,6 +9,7 @@ use crate::sql::{Dialect, Fields, Finish, Sql, args};
 use async_trait::async_trait;
 use flashgate_core::ports::{GateFence, GateSnapshot};
 use flashgate_core::{CustomerId, ProductId, StoreError};
+use std::collections::HashMap;
 
 #[async_trait]
 impl<D: Dialect> GateFence for SqlStore<D> {
@@ -27,17 +28,31 @@ impl<D: Dialect> GateFence for SqlStore<D> {
         Ok(snapshot)
     }
 
-    async fn held(&self, product: ProductId, customer: &CustomerId) -> Result<i64, StoreError> {
+    async fn held(
+        &self,
+        product: ProductId,
+        customers: &[CustomerId],
+    ) -> Result<Vec<i64>, StoreError> {
+        let names: Vec<&str> = customers.iter().map(CustomerId::as_str).collect();
+        let sql = format!(
+            "SELECT customer_id, held FROM customer_holdings WHERE {} AND product_id = $2",
+            D::one_of("customer_id")
+        );
         let mut conn = self.0.reader().await.map_err(store_error)?;
-        let row = conn
-            .row(
-                "SELECT held FROM customer_holdings WHERE product_id = $1 AND customer_id = $2",
-                args![product.0, customer.as_str()],
-            )
+        let rows = conn
+            .rows(&sql, args![names.as_slice(), product.0])
             .await
             .map_err(store_error)?;
-        row.map_or(Ok(0), |row| row.int("held"))
-            .map_err(store_error)
+        let mut held = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let customer = row.text("customer_id").map_err(store_error)?;
+            held.insert(customer, row.int("held").map_err(store_error)?);
+        }
+        // A customer without a row holds nothing.
+        Ok(names
+            .iter()
+            .map(|name| held.get(*name).copied().unwrap_or(0))
+            .collect())
     }
 }
 

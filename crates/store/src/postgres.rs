@@ -161,6 +161,7 @@ fn bind<'q>(
         Value::Time(at) => query.bind(at),
         Value::OptTime(at) => query.bind(at),
         Value::Ints(ids) => query.bind(ids),
+        Value::Texts(texts) => query.bind(texts),
     }
 }
 

@@ -24,8 +24,9 @@ pub(crate) enum Value<'a> {
     OptId(Option<Uuid>),
     Time(OffsetDateTime),
     OptTime(Option<OffsetDateTime>),
-    /// A list of ids, matched by the dialect's `Dialect::one_of`.
+    /// Lists, matched by the dialect's `Dialect::one_of`.
     Ints(&'a [i64]),
+    Texts(&'a [&'a str]),
 }
 
 /// A value both databases store alike.
@@ -65,6 +66,7 @@ value_from! {
     OffsetDateTime => Time,
     Option<OffsetDateTime> => OptTime,
     &'a [i64] => Ints,
+    &'a [&'a str] => Texts,
 }
 
 /// The values of one statement, in `$n` order.

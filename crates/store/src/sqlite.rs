@@ -131,9 +131,8 @@ pub(crate) fn micros(at: OffsetDateTime) -> i64 {
 }
 
 /// A JSON array, the list form `json_each` reads.
-fn json_list(ids: &[i64]) -> String {
-    let items: Vec<String> = ids.iter().map(i64::to_string).collect();
-    format!("[{}]", items.join(","))
+fn json_list<T: Copy + Into<serde_json::Value>>(items: &[T]) -> String {
+    serde_json::Value::from(items.to_vec()).to_string()
 }
 
 fn bind<'q>(
@@ -147,6 +146,7 @@ fn bind<'q>(
         Value::Time(at) => query.bind(micros(at)),
         Value::OptTime(at) => query.bind(at.map(micros)),
         Value::Ints(ids) => query.bind(json_list(ids)),
+        Value::Texts(texts) => query.bind(json_list(texts)),
     }
 }
 

@@ -42,12 +42,13 @@ pub trait GateCounters: Send + Sync {
 
     async fn load(&self, snapshot: &GateSnapshot, epoch: i64) -> Result<(), CountersError>;
 
-    /// The units the gate counts for the customer; `None` when the product is not loaded.
+    /// The units the gate counts for each of `customers`, in their order; `None` when the product
+    /// is not loaded.
     async fn held(
         &self,
         product: ProductId,
-        customer: &CustomerId,
-    ) -> Result<Option<Counted>, CountersError>;
+        customers: &[CustomerId],
+    ) -> Result<Option<Vec<Counted>>, CountersError>;
 
     /// Sets the customer's count to `corrected` only if it still is `seen` (same units, same
     /// epoch). `true` when it was set.
@@ -297,19 +298,27 @@ impl FencedGate {
     pub async fn heal_limits(&self) -> Result<usize, GateUnavailable> {
         let mut doubted = std::mem::take(&mut *lock(&self.doubted));
         doubted.extend(lock(&self.looked_over_limit).keys().cloned());
-        let mut looks = HashMap::new();
+        let mut by_product: HashMap<ProductId, Vec<CustomerId>> = HashMap::new();
         for (product, customer) in doubted {
-            let counted = self.counters.held(product, &customer).await;
+            by_product.entry(product).or_default().push(customer);
+        }
+        // Per product, one read of the gate's counts, then one of the database's: each customer's
+        // count in the gate is read before theirs in the database, as a look needs.
+        let mut looks = HashMap::new();
+        for (product, customers) in by_product {
+            let counted = self.counters.held(product, &customers).await;
             let Some(counted) = counted.map_err(unavailable)? else {
                 continue;
             };
             let held = self
                 .fence
-                .held(product, &customer)
+                .held(product, &customers)
                 .await
                 .map_err(unavailable)?;
-            if counted.held > held {
-                looks.insert((product, customer), (counted, held));
+            for ((customer, counted), held) in customers.into_iter().zip(counted).zip(held) {
+                if counted.held > held {
+                    looks.insert((product, customer), (counted, held));
+                }
             }
         }
         let before = std::mem::replace(&mut *lock(&self.looked_over_limit), looks.clone());
@@ -524,12 +533,19 @@ mod tests {
         async fn held(
             &self,
             product: ProductId,
-            customer: &CustomerId,
-        ) -> Result<Option<Counted>, CountersError> {
+            customers: &[CustomerId],
+        ) -> Result<Option<Vec<Counted>>, CountersError> {
             self.fail()?;
             let epoch = lock(&self.state).get(&product).map(|s| s.1);
-            let held = lock(&self.held).get(customer).copied().unwrap_or(0);
-            Ok(epoch.map(|epoch| Counted { held, epoch }))
+            let held = lock(&self.held);
+            let held = |customer| held.get(customer).copied().unwrap_or(0);
+            Ok(epoch.map(|epoch| {
+                let counted = |customer| Counted {
+                    held: held(customer),
+                    epoch,
+                };
+                customers.iter().map(counted).collect()
+            }))
         }
         async fn correct_held(
             &self,
@@ -538,7 +554,8 @@ mod tests {
             seen: Counted,
             corrected: i64,
         ) -> Result<bool, CountersError> {
-            if self.held(product, customer).await? != Some(seen) {
+            let counted = self.held(product, std::slice::from_ref(customer)).await?;
+            if counted.and_then(|c| c.first().copied()) != Some(seen) {
                 return Ok(false);
             }
             lock(&self.held).insert(customer.clone(), corrected);
@@ -630,8 +647,14 @@ mod tests {
                         .collect(),
                 }))
         }
-        async fn held(&self, _: ProductId, customer: &CustomerId) -> Result<i64, StoreError> {
-            Ok(lock(&self.held).get(customer).copied().unwrap_or(0))
+        async fn held(
+            &self,
+            _: ProductId,
+            customers: &[CustomerId],
+        ) -> Result<Vec<i64>, StoreError> {
+            let held = lock(&self.held);
+            let held = |customer| held.get(customer).copied().unwrap_or(0);
+            Ok(customers.iter().map(held).collect())
         }
     }
 

@@ -118,16 +118,24 @@ impl GateCounters for SharedCounters {
     async fn held(
         &self,
         product: ProductId,
-        customer: &CustomerId,
-    ) -> Result<Option<Counted>, CountersError> {
-        let count = self.gate.held(product.0, customer.as_str()).await;
-        match count.map_err(counters_error)? {
-            Some(count) => Ok(Some(Counted {
+        customers: &[CustomerId],
+    ) -> Result<Option<Vec<Counted>>, CountersError> {
+        let customers: Vec<&str> = customers.iter().map(CustomerId::as_str).collect();
+        let counts = self.gate.held(product.0, &customers).await;
+        let Some(counts) = counts.map_err(counters_error)? else {
+            return Ok(None);
+        };
+        let counted = |count: CustomerCount| {
+            Ok(Counted {
                 held: count.held,
                 epoch: core_epoch(count.epoch)?,
-            })),
-            None => Ok(None),
-        }
+            })
+        };
+        counts
+            .into_iter()
+            .map(counted)
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 
     async fn correct_held(

@@ -235,15 +235,18 @@ impl Gate for InProcessGate {
     async fn held(
         &self,
         product_id: i64,
-        customer: &str,
-    ) -> Result<Option<CustomerCount>, SharedStateError> {
+        customers: &[&str],
+    ) -> Result<Option<Vec<CustomerCount>>, SharedStateError> {
         let Some(product) = self.existing(product_id)? else {
             return Ok(None);
         };
         let state = product.lock().map_err(poisoned)?;
-        Ok(state.loaded.as_ref().map(|stock| CustomerCount {
-            held: stock.held.get(customer).copied().unwrap_or(0),
-            epoch: stock.epoch,
+        Ok(state.loaded.as_ref().map(|stock| {
+            let count = |customer: &&str| CustomerCount {
+                held: stock.held.get(*customer).copied().unwrap_or(0),
+                epoch: stock.epoch,
+            };
+            customers.iter().map(count).collect()
         }))
     }
 

@@ -176,13 +176,14 @@ pub trait Gate: Send + Sync {
         self.load_fenced(product, holdings, fresh_epoch()).await
     }
 
-    /// The units the gate counts for a customer and the epoch of that count; `None` when the
-    /// product is not loaded.
+    /// The units the gate counts for each of `customers`, in their order, each with the epoch of
+    /// its count; `None` when the product is not loaded. One read for many customers: the keeper
+    /// looks at every customer refused for a limit, a whole crowd of them during a sale.
     async fn held(
         &self,
         product_id: i64,
-        customer: &str,
-    ) -> Result<Option<CustomerCount>, SharedStateError>;
+        customers: &[&str],
+    ) -> Result<Option<Vec<CustomerCount>>, SharedStateError>;
 
     /// Sets a customer's count to `corrected` only if it still is `seen` (same count, same epoch):
     /// quota taken by admissions that were never written goes back. `true` when it was set.

@@ -34,6 +34,8 @@ static LOAD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/l
 static HELD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/held.lua")));
 static CORRECT_HELD: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/correct_held.lua")));
+/// Customers whose counts one call of `held.lua` reads.
+const HELD_AT_ONCE: usize = 1_000;
 
 pub struct RedisGate {
     backend: RedisBackend,
@@ -329,25 +331,35 @@ impl Gate for RedisGate {
     async fn held(
         &self,
         product_id: i64,
-        customer: &str,
-    ) -> Result<Option<CustomerCount>, SharedStateError> {
+        customers: &[&str],
+    ) -> Result<Option<Vec<CustomerCount>>, SharedStateError> {
         let keys = [self.key(product_id, "state"), self.key(product_id, "held")];
-        let (epoch, held): (String, i64) = self
-            .backend
-            .run(|mut conn| async move {
-                HELD.key(&keys[..])
-                    .arg(customer)
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await?;
-        if epoch.is_empty() {
-            return Ok(None);
+        let mut counts = Vec::with_capacity(customers.len());
+        // Bounded calls: a script's arguments all sit on the Lua stack at once.
+        for chunk in customers.chunks(HELD_AT_ONCE) {
+            let keys = &keys;
+            let (epoch, held): (String, Vec<i64>) = self
+                .backend
+                .run(|mut conn| async move {
+                    HELD.key(&keys[..]).arg(chunk).invoke_async(&mut conn).await
+                })
+                .await?;
+            if epoch.is_empty() {
+                return Ok(None);
+            }
+            let epoch = epoch
+                .parse()
+                .map_err(|_| SharedStateError::Protocol(format!("gate epoch {epoch:?}")))?;
+            if held.len() != chunk.len() {
+                return Err(SharedStateError::Protocol(format!(
+                    "{} counts for {} customers",
+                    held.len(),
+                    chunk.len()
+                )));
+            }
+            counts.extend(held.into_iter().map(|held| CustomerCount { held, epoch }));
         }
-        let epoch = epoch
-            .parse()
-            .map_err(|_| SharedStateError::Protocol(format!("gate epoch {epoch:?}")))?;
-        Ok(Some(CustomerCount { held, epoch }))
+        Ok(Some(counts))
     }
 
     async fn correct_held(

@@ -421,7 +421,7 @@ async fn a_fenced_give_back_only_counts_under_its_epoch(g: Gates) {
 
 /// A customer's count is read with its epoch, and corrected only while neither has moved.
 async fn a_customers_count_is_corrected_only_as_it_was_read(g: Gates) {
-    assert_eq!(g[0].held(P, "a").await.unwrap(), None, "not loaded");
+    assert_eq!(g[0].held(P, &["a"]).await.unwrap(), None, "not loaded");
     let mut p = product(5);
     p.per_customer_limit = Some(2);
     g[0].load_fenced(&p, &[("a".to_owned(), 1)], 7)
@@ -431,12 +431,18 @@ async fn a_customers_count_is_corrected_only_as_it_was_read(g: Gates) {
         g[1].admit(&req("a", "k1", 1)).await.unwrap(),
         Admission::Admitted { .. }
     ));
-    let seen = g[2].held(P, "a").await.unwrap().unwrap();
+    let seen = g[2].held(P, &["a"]).await.unwrap().unwrap()[0];
     assert_eq!(seen, CustomerCount { held: 2, epoch: 7 });
-    assert_eq!(
-        g[0].held(P, "nobody").await.unwrap().map(|c| c.held),
-        Some(0)
-    );
+    // Many customers in one read (more than one script call's worth), each in its place.
+    let many: Vec<String> = (0..2_500).map(|n| format!("c{n}")).collect();
+    let mut asked: Vec<&str> = many.iter().map(String::as_str).collect();
+    asked.insert(1_700, "a");
+    let counts = g[0].held(P, &asked).await.unwrap().unwrap();
+    assert_eq!(counts.len(), asked.len());
+    for (customer, count) in asked.iter().zip(&counts) {
+        let held = if *customer == "a" { 2 } else { 0 };
+        assert_eq!(*count, CustomerCount { held, epoch: 7 }, "{customer}");
+    }
 
     let stale_epoch = CustomerCount { epoch: 6, ..seen };
     assert!(!g[0].correct_held(P, "a", stale_epoch, 1).await.unwrap());
@@ -453,9 +459,10 @@ async fn a_customers_count_is_corrected_only_as_it_was_read(g: Gates) {
         g[1].admit(&req("a", "k3", 1)).await.unwrap(),
         Admission::Admitted { remaining: 3 }
     ));
-    let now = g[2].held(P, "a").await.unwrap().unwrap();
+    let now = g[2].held(P, &["a"]).await.unwrap().unwrap()[0];
     assert!(g[0].correct_held(P, "a", now, 0).await.unwrap());
-    assert_eq!(g[2].held(P, "a").await.unwrap().map(|c| c.held), Some(0));
+    let after = g[2].held(P, &["a"]).await.unwrap();
+    assert_eq!(after.map(|c| c[0].held), Some(0));
 }
 
 /// Each scenario on the in-process gate, on the single Redis and on the Redis Cluster.

@@ -2,16 +2,17 @@
 //! and the gate fence makes a batch admitted under a stale epoch write nothing.
 
 use crate::{Fixture, conformance, count, race, reservation};
-use flashgate_core::ProductId;
 use flashgate_core::purchase::{
     GatedOutcome, GatedReservation, Reservation, ReserveOutcome, WriteMode,
 };
+use flashgate_core::{CustomerId, ProductId};
 
 conformance!(
     a_batch_decides_each_reservation_alone,
     a_batch_of_distinct_buyers_refuses_a_taken_key_and_a_reached_limit_alone,
     a_batch_with_one_key_twice_writes_it_once,
     a_customer_buying_twice_in_one_batch_is_held_to_the_limit_across_both,
+    the_fence_reads_many_customers_holdings_at_once,
     a_batch_admitted_across_a_fence_move_writes_only_the_current_epoch,
     a_stale_gate_epoch_writes_nothing,
     racing_batches_sell_exactly_the_stock,
@@ -158,6 +159,25 @@ async fn a_customer_buying_twice_in_one_batch_is_held_to_the_limit_across_both(f
     assert_eq!(fx.stock(&limited).await, (5, 5, 0));
     assert_eq!(fx.stored(&past[1].reservation).await, None);
     fx.assert_audit_clean().await;
+}
+
+/// The holdings the keeper compares with the gate's counts: many customers of one product in one
+/// read, in the order asked, nothing for a customer without a holding or of another product.
+async fn the_fence_reads_many_customers_holdings_at_once(fx: Fixture) {
+    let product = fx.product(10, None).await;
+    let other = fx.product(10, None).await;
+    for (p, customer, quantity) in [(&product, "a", 2), (&product, "c", 3), (&other, "b", 1)] {
+        let r = reservation(p, customer, quantity, "k");
+        fx.created(WriteMode::Conditional, &r).await;
+    }
+    let asked: Vec<CustomerId> = ["c", "b", "nobody", "a"]
+        .iter()
+        .map(|c| CustomerId::parse(c).unwrap())
+        .collect();
+    let held = fx.store.gate_fence.held(product.id, &asked).await.unwrap();
+    assert_eq!(held, vec![3, 0, 0, 2]);
+    let none = fx.store.gate_fence.held(product.id, &[]).await.unwrap();
+    assert!(none.is_empty());
 }
 
 /// A rebuild between two admissions of one batch: what was admitted under the old epoch is refused

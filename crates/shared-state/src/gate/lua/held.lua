@@ -1,9 +1,15 @@
--- A customer's count of units, with the epoch it belongs to.
+-- Customers' counts of units, with the epoch they belong to.
 -- KEYS[1] state hash, KEYS[2] held hash
--- ARGV: customer
--- Reply {epoch, held}: epoch '' when the product is not loaded.
+-- ARGV: customers (at least one)
+-- Reply {epoch, {held, ...}} with a count per customer in ARGV's order; epoch '' when the product is
+-- not loaded.
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
-  return {'', 0}
+  return {'', {}}
 end
-return {epoch, tonumber(redis.call('HGET', KEYS[2], ARGV[1])) or 0}
+local counts = redis.call('HMGET', KEYS[2], unpack(ARGV))
+local held = {}
+for i = 1, #ARGV do
+  held[i] = tonumber(counts[i]) or 0
+end
+return {epoch, held}
