@@ -315,6 +315,14 @@ impl FencedGate {
                 .held(product, &customers)
                 .await
                 .map_err(unavailable)?;
+            if counted.len() != customers.len() || held.len() != customers.len() {
+                return Err(unavailable(format!(
+                    "{} customers asked, {} counts in the gate and {} in the database",
+                    customers.len(),
+                    counted.len(),
+                    held.len()
+                )));
+            }
             for ((customer, counted), held) in customers.into_iter().zip(counted).zip(held) {
                 if counted.held > held {
                     looks.insert((product, customer), (counted, held));

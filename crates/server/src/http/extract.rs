@@ -32,9 +32,15 @@ where
         if !raw.get().starts_with('{') {
             return Err(Problem::invalid_request("The body must be a JSON object."));
         }
-        serde_json::from_str(raw.get())
-            .map(ApiJson)
-            .map_err(|e| Problem::invalid_request(format!("The body is not valid: {e}")))
+        serde_json::from_str(raw.get()).map(ApiJson).map_err(|e| {
+            // The first pass skips values unchecked (numbers out of range, lone surrogates, depth):
+            // what only the second finds is still malformed JSON, not an invalid request.
+            if e.is_syntax() || e.is_eof() {
+                Problem::malformed_json(e.to_string())
+            } else {
+                Problem::invalid_request(format!("The body is not valid: {e}"))
+            }
+        })
     }
 }
 

@@ -147,12 +147,7 @@ impl From<StoreError> for Problem {
 impl From<JsonRejection> for Problem {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
-            JsonRejection::JsonSyntaxError(e) => Self::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                "The body is not valid JSON",
-                e.body_text(),
-            ),
+            JsonRejection::JsonSyntaxError(e) => Self::malformed_json(e.body_text()),
             JsonRejection::JsonDataError(e) => Self::invalid_request(e.body_text()),
             JsonRejection::MissingJsonContentType(_) => Self::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -169,6 +164,15 @@ impl From<JsonRejection> for Problem {
 }
 
 impl Problem {
+    pub fn malformed_json(detail: String) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "The body is not valid JSON",
+            detail,
+        )
+    }
+
     /// A body over `http.body_limit_bytes`, whatever its format.
     fn too_large(detail: String) -> Self {
         Self::new(

@@ -335,8 +335,13 @@ impl Gate for RedisGate {
     ) -> Result<Option<Vec<CustomerCount>>, SharedStateError> {
         let keys = [self.key(product_id, "state"), self.key(product_id, "held")];
         let mut counts = Vec::with_capacity(customers.len());
-        // Bounded calls: a script's arguments all sit on the Lua stack at once.
-        for chunk in customers.chunks(HELD_AT_ONCE) {
+        // Bounded calls: a script's arguments all sit on the Lua stack at once. No customers still
+        // asks once, so the answer says whether the product is loaded as the in-process gate's does.
+        let mut chunks: Vec<&[&str]> = customers.chunks(HELD_AT_ONCE).collect();
+        if chunks.is_empty() {
+            chunks.push(&[]);
+        }
+        for chunk in chunks {
             let keys = &keys;
             let (epoch, held): (String, Vec<i64>) = self
                 .backend

@@ -422,6 +422,11 @@ async fn a_fenced_give_back_only_counts_under_its_epoch(g: Gates) {
 /// A customer's count is read with its epoch, and corrected only while neither has moved.
 async fn a_customers_count_is_corrected_only_as_it_was_read(g: Gates) {
     assert_eq!(g[0].held(P, &["a"]).await.unwrap(), None, "not loaded");
+    assert_eq!(
+        g[0].held(P, &[]).await.unwrap(),
+        None,
+        "not loaded, asked for nobody"
+    );
     let mut p = product(5);
     p.per_customer_limit = Some(2);
     g[0].load_fenced(&p, &[("a".to_owned(), 1)], 7)
@@ -437,6 +442,7 @@ async fn a_customers_count_is_corrected_only_as_it_was_read(g: Gates) {
     let many: Vec<String> = (0..2_500).map(|n| format!("c{n}")).collect();
     let mut asked: Vec<&str> = many.iter().map(String::as_str).collect();
     asked.insert(1_700, "a");
+    assert_eq!(g[1].held(P, &[]).await.unwrap(), Some(Vec::new()));
     let counts = g[0].held(P, &asked).await.unwrap().unwrap();
     assert_eq!(counts.len(), asked.len());
     for (customer, count) in asked.iter().zip(&counts) {

@@ -72,7 +72,9 @@ async fn bad_purchases_are_refused_with_their_problem_code_and_write_nothing(bac
     #[rustfmt::skip]
     let cases = [
         ("malformed JSON", body(format!(r#"{{"product_id":{p},"quantity":"#)), 400, "malformed_json"),
+        ("a quantity no number can hold", body(format!(r#"{{"product_id":{p},"quantity":1e400}}"#)), 400, "malformed_json"),
         ("a JSON array", body("[1, 2]".to_owned()), 422, "invalid_request"),
+        ("a field given twice", body(format!(r#"{{"product_id":{p},"quantity":1,"quantity":2}}"#)), 422, "invalid_request"),
         ("an unknown field", body(format!(r#"{{"product_id":{p},"quantity":1,"coupon":"FREE"}}"#)), 422, "invalid_request"),
         ("a missing field", body(format!(r#"{{"product_id":{p}}}"#)), 422, "invalid_request"),
         ("a zero quantity", body(format!(r#"{{"product_id":{p},"quantity":0}}"#)), 422, "invalid_request"),
