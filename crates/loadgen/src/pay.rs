@@ -66,7 +66,10 @@ async fn status(targets: &Targets, crowd: &Crowd, won: &Won) -> Option<String> {
     let response = targets
         .client
         .get(format!("{}/orders/{}", targets.base(), won.order_id))
-        .bearer_auth(crowd.token(won.customer))
+        .header(
+            reqwest::header::AUTHORIZATION,
+            crowd.authorization(won.customer),
+        )
         .send()
         .await
         .ok()?;
