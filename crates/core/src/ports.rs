@@ -129,6 +129,14 @@ pub trait GateFence: Send + Sync {
         product: ProductId,
         customers: &[CustomerId],
     ) -> Result<Vec<i64>, StoreError>;
+
+    /// The idempotency keys each of `customers` has a stored answer for (of any product), in their
+    /// order; `None` for a customer with more than `at_most`.
+    async fn stored_keys(
+        &self,
+        customers: &[CustomerId],
+        at_most: usize,
+    ) -> Result<Vec<Option<Vec<IdempotencyKey>>>, StoreError>;
 }
 
 #[async_trait]

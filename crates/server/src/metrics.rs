@@ -11,6 +11,8 @@
 //! | `flashgate_gate_rebuilds_total` | counter | — | gates rebuilt from the database |
 //! | `flashgate_gate_fallbacks_total` | counter | — | purchases that went to the database because the gate could not answer |
 //! | `flashgate_gate_over_admitted_total` | counter | — | admissions the database refused: must stay 0 |
+//! | `flashgate_gate_limits_corrected_total` | counter | — | customers' gate counts lowered to the database's (admissions never written) |
+//! | `flashgate_gate_limits_from_memory_total` | counter | — | limit refusals answered from the memory of customers the database holds at their limit, without a gate round trip (also counted in `flashgate_gate_answers_total`) |
 //! | `flashgate_group_commit_batch_size` | histogram | — | reservations per group-commit transaction |
 //! | `flashgate_group_commit_abandoned_total` | counter | — | reservations left out of a batch because their caller was gone |
 //! | `flashgate_shed_total` | counter | — | purchases answered 503 `overloaded` |

@@ -5,10 +5,10 @@
 use crate::SqlStore;
 use crate::error::store_error;
 use crate::rows::{customer, window};
-use crate::sql::{Dialect, Fields, Finish, Sql, args};
+use crate::sql::{Dialect, Fields, Finish, Sql, args, bad_column};
 use async_trait::async_trait;
 use flashgate_core::ports::{GateFence, GateSnapshot};
-use flashgate_core::{CustomerId, ProductId, StoreError};
+use flashgate_core::{CustomerId, IdempotencyKey, ProductId, StoreError};
 use std::collections::HashMap;
 
 #[async_trait]
@@ -52,6 +52,42 @@ impl<D: Dialect> GateFence for SqlStore<D> {
         Ok(names
             .iter()
             .map(|name| held.get(*name).copied().unwrap_or(0))
+            .collect())
+    }
+
+    async fn stored_keys(
+        &self,
+        customers: &[CustomerId],
+        at_most: usize,
+    ) -> Result<Vec<Option<Vec<IdempotencyKey>>>, StoreError> {
+        let names: Vec<&str> = customers.iter().map(CustomerId::as_str).collect();
+        // One more than asked, to tell a customer with too many from one with exactly enough.
+        let sql = format!(
+            "SELECT customer_id, idempotency_key FROM (SELECT customer_id, idempotency_key, \
+             row_number() OVER (PARTITION BY customer_id) AS n FROM idempotency WHERE {}) AS keys \
+             WHERE n <= $2",
+            D::one_of("customer_id")
+        );
+        let bound = i64::try_from(at_most).unwrap_or(i64::MAX).saturating_add(1);
+        let mut conn = self.0.reader().await.map_err(store_error)?;
+        let rows = conn
+            .rows(&sql, args![names.as_slice(), bound])
+            .await
+            .map_err(store_error)?;
+        let mut keys: HashMap<String, Vec<IdempotencyKey>> = HashMap::new();
+        for row in &rows {
+            let key = row.text("idempotency_key").map_err(store_error)?;
+            let key = IdempotencyKey::parse(&key)
+                .map_err(|e| store_error(bad_column("idempotency_key", e)))?;
+            let customer = row.text("customer_id").map_err(store_error)?;
+            keys.entry(customer).or_default().push(key);
+        }
+        Ok(names
+            .iter()
+            .map(|name| {
+                let keys = keys.get(*name).cloned().unwrap_or_default();
+                (keys.len() <= at_most).then_some(keys)
+            })
             .collect())
     }
 }

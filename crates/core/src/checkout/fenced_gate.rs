@@ -5,6 +5,7 @@
 //! release that failed, a write that took the database path) makes the product a suspect, which the
 //! gate keeper rebuilds; a product the gate calls sold out while the database has units is healed.
 
+use super::at_limit::AtLimit;
 use super::gated::{AdmissionGate, GateAnswer, GateUnavailable, Ticket};
 use crate::error::StoreError;
 use crate::ids::{CustomerId, ProductId};
@@ -25,6 +26,12 @@ pub trait GateCounters: Send + Sync {
 
     /// A new epoch, never reused across a loss of the counters.
     fn fresh_epoch(&self) -> i64;
+
+    /// A count that moves whenever units or quota may have come back to the product (a give-back,
+    /// a release, a rebuild) or it sold out, as far as this instance hears; `None` when it cannot
+    /// vouch for one (it would not hear of a change, or the product is sold out, whose answer comes
+    /// before the limit's). Customers at their limit are answered from memory only while it stands.
+    fn changes(&self, product: ProductId) -> Option<u64>;
 
     async fn admit(&self, ticket: &Ticket) -> Result<GateAnswer, CountersError>;
 
@@ -77,6 +84,9 @@ pub struct Counted {
 /// How many refused customers the gate remembers between two looks of the keeper: enough for any
 /// real crowd of doubts, bounded so that a flood of over-limit requests cannot grow it.
 const MAX_DOUBTS: usize = 10_000;
+/// A customer with more stored answers than this is not remembered at their limit: the memory
+/// checks a new key against each of them.
+const STORED_KEYS_AT_MOST: usize = 32;
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
@@ -106,6 +116,8 @@ pub struct GateStats {
     /// Admissions the database refused for want of units or quota: the gate was more optimistic
     /// than the database. The fence makes this impossible; a non-zero count is a bug.
     pub over_admitted: AtomicU64,
+    /// Requests refused for their limit from memory, without asking the counters.
+    pub limits_from_memory: AtomicU64,
 }
 
 pub struct FencedGate {
@@ -124,6 +136,8 @@ pub struct FencedGate {
     doubted: Mutex<HashSet<(ProductId, CustomerId)>>,
     /// Customers the gate counted above the database at the last check, and the two counts.
     looked_over_limit: Mutex<HashMap<(ProductId, CustomerId), (Counted, i64)>>,
+    /// Customers the database held at their limit at the keeper's last look.
+    at_limit: AtLimit,
     stats: GateStats,
 }
 
@@ -154,6 +168,7 @@ impl FencedGate {
             answered_sold_out: Mutex::default(),
             doubted: Mutex::default(),
             looked_over_limit: Mutex::default(),
+            at_limit: AtLimit::default(),
             stats: GateStats::default(),
         }
     }
@@ -310,6 +325,8 @@ impl FencedGate {
             let Some(counted) = counted.map_err(unavailable)? else {
                 continue;
             };
+            // Read before the database, so that whatever comes back after the read moves it.
+            let changes = self.counters.changes(product);
             let held = self
                 .fence
                 .held(product, &customers)
@@ -322,6 +339,10 @@ impl FencedGate {
                     counted.len(),
                     held.len()
                 )));
+            }
+            if let Some(changes) = changes {
+                self.remember_at_limit(product, changes, &customers, &held)
+                    .await?;
             }
             for ((customer, counted), held) in customers.into_iter().zip(counted).zip(held) {
                 if counted.held > held {
@@ -353,6 +374,44 @@ impl FencedGate {
             }
         }
         Ok(corrected)
+    }
+
+    /// Remembers the customers among `customers` whom the database holds at the product's limit
+    /// (`held`, read after `changes`), with their stored keys read after that, so that their next
+    /// new keys are refused without asking the counters.
+    async fn remember_at_limit(
+        &self,
+        product: ProductId,
+        changes: u64,
+        customers: &[CustomerId],
+        held: &[i64],
+    ) -> Result<(), GateUnavailable> {
+        let rules = self.products.get(product).await.map_err(unavailable)?;
+        let Some((limit, window)) = rules.and_then(|p| Some((p.per_customer_limit?, p.window)))
+        else {
+            return Ok(());
+        };
+        let at_limit: Vec<CustomerId> = customers
+            .iter()
+            .zip(held)
+            .filter(|(_, held)| **held >= limit)
+            .map(|(customer, _)| customer.clone())
+            .collect();
+        if at_limit.is_empty() {
+            return Ok(());
+        }
+        let keys = self
+            .fence
+            .stored_keys(&at_limit, STORED_KEYS_AT_MOST)
+            .await
+            .map_err(unavailable)?;
+        let remembered = at_limit
+            .into_iter()
+            .zip(keys)
+            .filter_map(|(customer, keys)| Some((customer, keys?)))
+            .collect();
+        self.at_limit.record(product, changes, window, remembered);
+        Ok(())
     }
 
     fn doubt(&self, ticket: &Ticket) {
@@ -407,6 +466,20 @@ impl AdmissionGate for FencedGate {
             let error = CountersError::unavailable("the gate's counters are degraded");
             return Err(self.fallback(ticket.product_id, &error));
         }
+        if self
+            .at_limit
+            .refuses(ticket, self.counters.changes(ticket.product_id))
+        {
+            self.stats
+                .limits_from_memory
+                .fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("flashgate_gate_answers_total", "answer" => "limit_exceeded")
+                .increment(1);
+            metrics::counter!("flashgate_gate_limits_from_memory_total").increment(1);
+            return Ok(GateAnswer::LimitExceeded {
+                may_be_retry: false,
+            });
+        }
         let answer = self
             .counters
             .admit(ticket)
@@ -415,7 +488,7 @@ impl AdmissionGate for FencedGate {
         metrics::counter!("flashgate_gate_answers_total", "answer" => answer_name(answer))
             .increment(1);
         match answer {
-            GateAnswer::LimitExceeded => self.doubt(ticket),
+            GateAnswer::LimitExceeded { .. } => self.doubt(ticket),
             GateAnswer::SoldOut { .. } => {
                 lock(&self.answered_sold_out).insert(ticket.product_id);
             }
@@ -467,7 +540,7 @@ fn answer_name(answer: GateAnswer) -> &'static str {
     match answer {
         GateAnswer::Admitted { .. } => "admitted",
         GateAnswer::SoldOut { .. } => "sold_out",
-        GateAnswer::LimitExceeded => "limit_exceeded",
+        GateAnswer::LimitExceeded { .. } => "limit_exceeded",
         GateAnswer::SaleNotActive => "sale_not_active",
         GateAnswer::Duplicate => "duplicate",
         GateAnswer::NotLoaded => "not_loaded",
@@ -495,6 +568,9 @@ mod tests {
         degraded: AtomicBool,
         failing: AtomicBool,
         loads: AtomicU64,
+        admits: AtomicU64,
+        /// What `changes` answers; `None` (the default) leaves the memory of limits unused.
+        changes: Mutex<Option<u64>>,
     }
 
     impl Counters {
@@ -517,11 +593,15 @@ mod tests {
         fn is_degraded(&self) -> bool {
             self.degraded.load(Ordering::SeqCst)
         }
+        fn changes(&self, _: ProductId) -> Option<u64> {
+            *lock(&self.changes)
+        }
         fn fresh_epoch(&self) -> i64 {
             i64::try_from(self.next_epoch.fetch_add(1, Ordering::SeqCst)).unwrap() + 100
         }
         async fn admit(&self, ticket: &Ticket) -> Result<GateAnswer, CountersError> {
             self.fail()?;
+            self.admits.fetch_add(1, Ordering::SeqCst);
             let mut state = lock(&self.state);
             let Some((available, epoch)) = state.get_mut(&ticket.product_id) else {
                 return Ok(GateAnswer::NotLoaded);
@@ -532,7 +612,7 @@ mod tests {
             let mut held = lock(&self.held);
             let held = held.entry(ticket.customer.clone()).or_default();
             if lock(&self.limit).is_some_and(|limit| *held + ticket.quantity.get() > limit) {
-                return Ok(GateAnswer::LimitExceeded);
+                return Ok(GateAnswer::LimitExceeded { may_be_retry: true });
             }
             *held += ticket.quantity.get();
             *available -= ticket.quantity.get();
@@ -604,6 +684,10 @@ mod tests {
         available: Mutex<HashMap<ProductId, i64>>,
         /// Units per customer in live and paid orders.
         held: Mutex<HashMap<CustomerId, i64>>,
+        /// Keys with a stored answer, per customer.
+        keys: Mutex<HashMap<CustomerId, Vec<IdempotencyKey>>>,
+        /// Every product's per-customer limit.
+        limit: Mutex<Option<i64>>,
         fences: AtomicU64,
     }
 
@@ -612,6 +696,8 @@ mod tests {
             Arc::new(Self {
                 available: Mutex::new(units.iter().map(|&(p, n)| (ProductId(p), n)).collect()),
                 held: Mutex::default(),
+                keys: Mutex::default(),
+                limit: Mutex::default(),
                 fences: AtomicU64::new(0),
             })
         }
@@ -664,12 +750,28 @@ mod tests {
             let held = |customer| held.get(customer).copied().unwrap_or(0);
             Ok(customers.iter().map(held).collect())
         }
+        async fn stored_keys(
+            &self,
+            customers: &[CustomerId],
+            at_most: usize,
+        ) -> Result<Vec<Option<Vec<IdempotencyKey>>>, StoreError> {
+            let keys = lock(&self.keys);
+            let keys = |customer| {
+                let keys = keys.get(customer).cloned().unwrap_or_default();
+                (keys.len() <= at_most).then_some(keys)
+            };
+            Ok(customers.iter().map(keys).collect())
+        }
     }
 
     #[async_trait]
     impl Products for Database {
         async fn get(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
-            Ok(lock(&self.available).get(&id).map(|&n| product(id, n)))
+            let limit = *lock(&self.limit);
+            Ok(lock(&self.available).get(&id).map(|&n| Product {
+                per_customer_limit: limit,
+                ..product(id, n)
+            }))
         }
         async fn list(&self) -> Result<Vec<Product>, StoreError> {
             let mut all: Vec<_> = lock(&self.available)
@@ -832,7 +934,7 @@ mod tests {
         ));
         assert_eq!(
             gate.admit(&ticket(1)).await.unwrap(),
-            GateAnswer::LimitExceeded
+            GateAnswer::LimitExceeded { may_be_retry: true }
         );
         assert_eq!(gate.heal_limits().await.unwrap(), 0, "the first look waits");
         assert_eq!(gate.heal_limits().await.unwrap(), 1);
@@ -846,6 +948,64 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_customer_the_database_holds_at_the_limit_is_refused_from_memory_until_something_changes()
+     {
+        let (gate, counters, database) = gate(&[(1, 5)]);
+        gate.rebuild_all().await.unwrap();
+        *lock(&counters.limit) = Some(1);
+        *lock(&database.limit) = Some(1);
+        *lock(&counters.changes) = Some(7);
+        let alice = CustomerId::parse("alice").unwrap();
+        let key = |k: &str| IdempotencyKey::parse(k).unwrap();
+        let with_key = |k: &str| Ticket {
+            key: key(k),
+            ..ticket(1)
+        };
+        // Alice's sale is written: the gate and the database both count it.
+        gate.admit(&with_key("a-1")).await.unwrap();
+        lock(&database.held).insert(alice.clone(), 1);
+        lock(&database.keys).insert(alice.clone(), vec![key("a-1")]);
+        let refused = GateAnswer::LimitExceeded { may_be_retry: true };
+        assert_eq!(gate.admit(&with_key("a-2")).await.unwrap(), refused);
+        gate.heal_limits().await.unwrap();
+
+        let asked = counters.admits.load(Ordering::SeqCst);
+        let remembered = GateAnswer::LimitExceeded {
+            may_be_retry: false,
+        };
+        for k in ["a-2", "a-3", "a-4"] {
+            assert_eq!(gate.admit(&with_key(k)).await.unwrap(), remembered);
+        }
+        assert_eq!(counters.admits.load(Ordering::SeqCst), asked);
+        assert_eq!(gate.stats().limits_from_memory.load(Ordering::SeqCst), 3);
+        // The stored key may be the retry of the sale: the counters answer it.
+        gate.admit(&with_key("a-1")).await.unwrap();
+        assert_eq!(counters.admits.load(Ordering::SeqCst), asked + 1);
+        // Units or quota came back somewhere: the memory no longer stands.
+        *lock(&counters.changes) = Some(8);
+        assert_eq!(gate.admit(&with_key("a-5")).await.unwrap(), refused);
+        *lock(&counters.changes) = None;
+        assert_eq!(gate.admit(&with_key("a-6")).await.unwrap(), refused);
+        assert_eq!(counters.admits.load(Ordering::SeqCst), asked + 3);
+    }
+
+    #[tokio::test]
+    async fn a_customer_below_the_limit_in_the_database_is_not_remembered() {
+        let (gate, counters, database) = gate(&[(1, 5)]);
+        gate.rebuild_all().await.unwrap();
+        *lock(&counters.limit) = Some(1);
+        *lock(&database.limit) = Some(1);
+        *lock(&counters.changes) = Some(7);
+        // Admitted, never written: the gate counts alice at the limit, the database does not.
+        gate.admit(&ticket(1)).await.unwrap();
+        let refused = GateAnswer::LimitExceeded { may_be_retry: true };
+        assert_eq!(gate.admit(&ticket(1)).await.unwrap(), refused);
+        gate.heal_limits().await.unwrap();
+        assert_eq!(gate.admit(&ticket(1)).await.unwrap(), refused);
+        assert_eq!(gate.stats().limits_from_memory.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
     async fn a_count_that_moves_between_looks_is_left_alone() {
         let (gate, counters, database) = gate(&[(1, 5)]);
         gate.rebuild_all().await.unwrap();
@@ -854,7 +1014,7 @@ mod tests {
         gate.admit(&ticket(1)).await.unwrap();
         assert_eq!(
             gate.admit(&ticket(1)).await.unwrap(),
-            GateAnswer::LimitExceeded
+            GateAnswer::LimitExceeded { may_be_retry: true }
         );
         assert_eq!(gate.heal_limits().await.unwrap(), 0);
         // The write was in flight at the first look and landed before the second.

@@ -35,8 +35,9 @@ pub enum GateAnswer {
     /// `holder`: the customer holds units of the product by the gate's count, so this may be the
     /// retry of a sale whose answer is stored. A customer who holds nothing gets a final answer.
     SoldOut { holder: bool },
-    /// Only a holder can exceed a limit; the request may be the retry of a sale.
-    LimitExceeded,
+    /// Only a holder can exceed a limit. `may_be_retry`: the request may be the retry of a sale
+    /// whose answer is stored; not when the key is known to have none.
+    LimitExceeded { may_be_retry: bool },
     /// The sale is over (or not begun); the request may be the retry of a sale made in it.
     SaleNotActive,
     /// The same customer and key were admitted before: that request's answer stands.
@@ -148,7 +149,14 @@ impl Checkout for GatedCheckout {
                 GateAnswer::SoldOut { holder: true } => {
                     return refused(PlaceOrderError::SoldOut).await;
                 }
-                GateAnswer::LimitExceeded => return refused(PlaceOrderError::LimitExceeded).await,
+                GateAnswer::LimitExceeded {
+                    may_be_retry: false,
+                } => {
+                    return Err(PlaceOrderError::LimitExceeded);
+                }
+                GateAnswer::LimitExceeded { may_be_retry: true } => {
+                    return refused(PlaceOrderError::LimitExceeded).await;
+                }
                 GateAnswer::SaleNotActive => return refused(PlaceOrderError::SaleNotActive).await,
                 GateAnswer::Duplicate => {
                     return match self
@@ -557,7 +565,7 @@ mod tests {
     async fn a_refused_holder_whose_sale_is_stored_gets_it_replayed() {
         for refusal in [
             GateAnswer::SoldOut { holder: true },
-            GateAnswer::LimitExceeded,
+            GateAnswer::LimitExceeded { may_be_retry: true },
             GateAnswer::SaleNotActive,
         ] {
             let storage = Arc::new(Storage {
@@ -583,6 +591,20 @@ mod tests {
         })]));
         let outcome = purchase(&storage, &gate, &Arc::new(Commits::default())).await;
         assert!(matches!(outcome, Err(PlaceOrderError::SoldOut)));
+    }
+
+    #[tokio::test]
+    async fn a_limit_refusal_of_a_key_known_to_have_no_stored_answer_looks_up_nothing() {
+        // The storage would replay a sale if asked: the gate's word that the key has none stands.
+        let storage = Arc::new(Storage {
+            stored: Some(stored()),
+            ..Storage::default()
+        });
+        let gate = Arc::new(Scripted::answering(vec![Ok(GateAnswer::LimitExceeded {
+            may_be_retry: false,
+        })]));
+        let outcome = purchase(&storage, &gate, &Arc::new(Commits::default())).await;
+        assert!(matches!(outcome, Err(PlaceOrderError::LimitExceeded)));
     }
 
     #[tokio::test]

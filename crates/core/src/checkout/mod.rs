@@ -6,6 +6,7 @@
 //! conditional write when the gate cannot be asked. [`FencedGate`] is the gate's policy: shared
 //! counters fenced to the database, rebuilt when in doubt.
 
+mod at_limit;
 mod direct;
 mod fenced_gate;
 mod gated;

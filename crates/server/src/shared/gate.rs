@@ -65,6 +65,10 @@ impl GateCounters for SharedCounters {
         self.health.as_ref().is_some_and(|h| h.is_degraded())
     }
 
+    fn changes(&self, product: ProductId) -> Option<u64> {
+        self.gate.changes(product.0)
+    }
+
     fn fresh_epoch(&self) -> i64 {
         // `fresh_epoch` draws from 1..=i64::MAX, so the conversion cannot fail.
         i64::try_from(flashgate_shared_state::fresh_epoch()).unwrap_or(i64::MAX)
@@ -83,7 +87,7 @@ impl GateCounters for SharedCounters {
             Admission::SoldOut => GateAnswer::SoldOut {
                 holder: fenced.holder,
             },
-            Admission::LimitExceeded => GateAnswer::LimitExceeded,
+            Admission::LimitExceeded => GateAnswer::LimitExceeded { may_be_retry: true },
             Admission::SaleNotActive => GateAnswer::SaleNotActive,
             Admission::Duplicate => GateAnswer::Duplicate,
             Admission::NotLoaded => GateAnswer::NotLoaded,

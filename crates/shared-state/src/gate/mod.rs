@@ -30,6 +30,7 @@
 //! local sold-out flag is only given to customers never admitted for the product (the flag keeps a
 //! snapshot of its buyers), so it never shadows a retry of a sale; see [`Fenced::holder`].
 
+mod changes;
 mod memory;
 mod redis;
 mod sold_out;
@@ -200,6 +201,11 @@ pub trait Gate: Send + Sync {
 
     /// The product's current epoch; `None` when it is not loaded.
     async fn epoch(&self, product_id: i64) -> Result<Option<u64>, SharedStateError>;
+
+    /// A count that moves whenever units or quota may have come back to the product, or it sold
+    /// out, on any instance this one hears from; `None` when it cannot vouch for one. Whoever keeps
+    /// an answer in memory (a customer at their limit) keeps it only while the count stands.
+    fn changes(&self, product_id: i64) -> Option<u64>;
 }
 
 /// A random epoch in `1..=i64::MAX`, so it also fits a signed 64-bit database column. Random, not

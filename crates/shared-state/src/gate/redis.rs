@@ -10,13 +10,15 @@
 //! State and held keys have no TTL: run Redis with `noeviction` (or a `volatile-*` policy) so they
 //! are never evicted; if they are lost anyway the gate answers `NotLoaded`.
 //!
-//! Channel `P gate:events` carries `sold_out:<id>` and `reopen:<id>`.
+//! Channel `P gate:events` carries `sold_out:<id>` and `reopen:<id>`; each also moves the product's
+//! change count (`Gate::changes`), as does a lost subscription for every product.
 
 use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use redis::Script;
 
+use super::changes::Changes;
 use super::sold_out::{SoldOutFlags, Verdict};
 use super::{
     Admission, AdmitRequest, CustomerCount, Fenced, Gate, GateConfig, GateProduct, check_quantity,
@@ -41,6 +43,7 @@ pub struct RedisGate {
     backend: RedisBackend,
     config: GateConfig,
     flags: Arc<SoldOutFlags>,
+    changes: Arc<Changes>,
     channel: String,
     subscription: Subscription,
 }
@@ -60,15 +63,25 @@ impl RedisGate {
     pub async fn new(backend: RedisBackend, config: GateConfig) -> Self {
         let flags = Arc::new(SoldOutFlags::new(config.sold_out_ttl));
         let channel = format!("{}gate:events", backend.key_prefix());
-        let handler_flags = Arc::clone(&flags);
+        let changes = Arc::new(Changes::default());
+        let (handler_flags, handler_changes) = (Arc::clone(&flags), Arc::clone(&changes));
         let subscription = Subscription::spawn(
             &backend,
             channel.clone(),
             Arc::new(move |event: BusEvent<'_>| match event {
-                BusEvent::Resync => handler_flags.clear_all(),
+                BusEvent::Resync => {
+                    handler_changes.note_all();
+                    handler_flags.clear_all();
+                }
                 BusEvent::Message(msg) => match parse_event(msg) {
-                    Some(GateEvent::SoldOut(id)) => handler_flags.set(id),
-                    Some(GateEvent::Reopen(id)) => handler_flags.clear(id),
+                    Some(GateEvent::SoldOut(id)) => {
+                        handler_changes.note(id);
+                        handler_flags.set(id);
+                    }
+                    Some(GateEvent::Reopen(id)) => {
+                        handler_changes.note(id);
+                        handler_flags.clear(id);
+                    }
                     None => tracing::warn!(msg, "unknown gate event"),
                 },
             }),
@@ -78,6 +91,7 @@ impl RedisGate {
             backend,
             config,
             flags,
+            changes,
             channel,
             subscription,
         }
@@ -149,6 +163,7 @@ impl RedisGate {
     }
 
     async fn mark_sold_out(&self, product_id: i64) {
+        self.changes.note(product_id);
         self.flags.set(product_id);
         self.backend
             .publish(&self.channel, &format!("sold_out:{product_id}"))
@@ -156,6 +171,9 @@ impl RedisGate {
     }
 
     async fn reopen(&self, product_id: i64) {
+        // Counted here as well as when the message comes back: this instance's next request
+        // must not use a memory that the give-back just made stale.
+        self.changes.note(product_id);
         self.flags.clear(product_id);
         self.backend
             .publish(&self.channel, &format!("reopen:{product_id}"))
@@ -422,6 +440,13 @@ impl Gate for RedisGate {
                     .map_err(|_| SharedStateError::Protocol(format!("gate epoch {e:?}")))
             })
             .transpose()
+    }
+
+    /// Vouched for while the subscription that hears other instances' changes listens, and not
+    /// for a product flagged sold out here (its sold-out answer comes before any limit's).
+    fn changes(&self, product_id: i64) -> Option<u64> {
+        let heard = self.subscription.is_ready() && !self.flags.is_set(product_id);
+        heard.then(|| self.changes.of(product_id))
     }
 }
 

@@ -13,6 +13,7 @@ conformance!(
     a_batch_with_one_key_twice_writes_it_once,
     a_customer_buying_twice_in_one_batch_is_held_to_the_limit_across_both,
     the_fence_reads_many_customers_holdings_at_once,
+    the_fence_reads_many_customers_stored_keys_up_to_a_bound,
     a_batch_admitted_across_a_fence_move_writes_only_the_current_epoch,
     a_stale_gate_epoch_writes_nothing,
     racing_batches_sell_exactly_the_stock,
@@ -177,6 +178,43 @@ async fn the_fence_reads_many_customers_holdings_at_once(fx: Fixture) {
     let held = fx.store.gate_fence.held(product.id, &asked).await.unwrap();
     assert_eq!(held, vec![3, 0, 0, 2]);
     let none = fx.store.gate_fence.held(product.id, &[]).await.unwrap();
+    assert!(none.is_empty());
+}
+
+async fn the_fence_reads_many_customers_stored_keys_up_to_a_bound(fx: Fixture) {
+    let product = fx.product(10, None).await;
+    let other = fx.product(10, None).await;
+    let sales = [
+        (&product, "a", "k1"),
+        (&other, "a", "k2"),
+        (&product, "b", "k1"),
+        (&product, "c", "k1"),
+        (&product, "c", "k2"),
+        (&other, "c", "k3"),
+    ];
+    for (p, customer, key) in sales {
+        fx.created(WriteMode::Conditional, &reservation(p, customer, 1, key))
+            .await;
+    }
+    let asked: Vec<CustomerId> = ["c", "nobody", "a", "b"]
+        .iter()
+        .map(|c| CustomerId::parse(c).unwrap())
+        .collect();
+    let keys = fx.store.gate_fence.stored_keys(&asked, 2).await.unwrap();
+    let mut keys: Vec<Option<Vec<String>>> = keys
+        .into_iter()
+        .map(|keys| keys.map(|keys| keys.iter().map(|k| k.as_str().to_owned()).collect()))
+        .collect();
+    for keys in keys.iter_mut().flatten() {
+        keys.sort();
+    }
+    let some = |keys: &[&str]| Some(keys.iter().map(|k| (*k).to_owned()).collect());
+    // Keys of every product; past the bound, none at all.
+    assert_eq!(
+        keys,
+        vec![None, some(&[]), some(&["k1", "k2"]), some(&["k1"])]
+    );
+    let none = fx.store.gate_fence.stored_keys(&[], 2).await.unwrap();
     assert!(none.is_empty());
 }
 

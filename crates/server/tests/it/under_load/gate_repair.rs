@@ -149,3 +149,80 @@ async fn a_retry_of_a_sale_the_gate_never_admitted_replays_it_at_the_limit_on_re
 async fn a_retry_of_a_sale_the_gate_never_admitted_replays_it_at_the_limit_on_the_embedded_twins() {
     a_retry_of_a_sale_the_gate_never_admitted_replays_it_at_the_limit(None).await;
 }
+
+/// A buyer at their limit keeps asking with new keys on two instances: once the keeper has seen the
+/// database hold them at the limit, the refusals come from memory (on Redis), yet the retry of
+/// their sale still replays it, and when their hold runs out on one instance, the other lets them
+/// buy again as soon as it hears of it.
+async fn a_buyer_refused_from_memory_gets_their_sale_replayed_and_is_let_in_once_their_hold_is_released(
+    redis: Option<&TestRedis>,
+) {
+    let clock = manual_clock();
+    let spawn = on(redis, gated_sale).clock(clock.clone());
+    let db = spawn.backend().database().await;
+    let instances = [spawn.instance(&db).await, spawn.instance(&db).await];
+    let all = &instances[..if redis.is_some() { 2 } else { 1 }];
+    let product = all[0].api.product(5, Some(1)).await;
+    let (status, first) = all[0].api.buy("alice", "a-1", product, 1).await.parts();
+    assert_eq!(status, 201, "{first}");
+    for (n, instance) in all.iter().enumerate() {
+        let key = format!("a-{}", 2 + n);
+        let refused = instance.api.buy("alice", &key, product, 1).await;
+        refused.assert_problem(403, "limit_exceeded");
+        instance.keeper.run_once().await.unwrap();
+    }
+
+    for (n, instance) in all.iter().enumerate() {
+        for key in [format!("b-{n}"), format!("c-{n}")] {
+            let refused = instance.api.buy("alice", &key, product, 1).await;
+            refused.assert_problem(403, "limit_exceeded");
+        }
+        let (status, replayed) = instance.api.buy("alice", "a-1", product, 1).await.parts();
+        assert_eq!((status, &replayed), (201, &first));
+        let gate = instance.state.shared.gate.clone().expect("a gated sale");
+        let from_memory = gate.stats().limits_from_memory.load(Ordering::SeqCst);
+        // The in-process gate asks nothing remote: there is nothing to remember.
+        assert_eq!(from_memory, if redis.is_some() { 2 } else { 0 });
+    }
+
+    clock.advance(time::Duration::hours(1));
+    assert_eq!(all[0].expirer.run_once().await.unwrap().expired, 1);
+    let last = all.last().expect("an instance");
+    // The give-back's news travels over Redis to the other instance: a refusal until it is heard
+    // changes nothing, and it is heard well before a remembered refusal would lapse on its own.
+    let mut bought = None;
+    for attempt in 0..200 {
+        let answer = last
+            .api
+            .buy("alice", &format!("d-{attempt}"), product, 1)
+            .await;
+        if answer.status != 403 {
+            bought = Some(answer.status);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(bought, Some(201), "alice was let back in");
+    let refused = last.api.buy("alice", "e-1", product, 1).await;
+    refused.assert_problem(403, "limit_exceeded");
+    all[0].assert_audit_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_refused_from_memory_gets_their_sale_replayed_and_is_let_in_once_their_hold_is_released_on_redis()
+ {
+    let redis = TestRedis::new();
+    a_buyer_refused_from_memory_gets_their_sale_replayed_and_is_let_in_once_their_hold_is_released(
+        Some(&redis),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_refused_from_memory_gets_their_sale_replayed_and_is_let_in_once_their_hold_is_released_on_the_embedded_twins()
+ {
+    a_buyer_refused_from_memory_gets_their_sale_replayed_and_is_let_in_once_their_hold_is_released(
+        None,
+    )
+    .await;
+}

@@ -1,0 +1,162 @@
+//! Customers the database holds at their per-customer limit, remembered per product, so that a
+//! crowd of them asking again with new keys is refused without a round trip to the gate's counters.
+//!
+//! The memory stands on the database's facts, not on the gate's counts (which may hold admissions
+//! never written): the keeper reads a doubted customer's holdings, then the keys of their stored
+//! answers. A key not among those cannot be a sale written before the holdings were read, and
+//! after it no sale of theirs can be written while they hold the limit (the database checks it on
+//! every write) unless units or quota come back to the product first. That is what the counters'
+//! change count says: it moves with every give-back, release, rebuild and sell-out this instance
+//! hears of, and an entry recorded under another count is not used. A key among the stored ones,
+//! a ticket outside the sale window or a product this instance cannot vouch for goes to the
+//! counters as before. Entries last a few seconds, the bound of the refused answers' memory, in
+//! case a change reached the database by a path that does not tell the gate.
+
+use super::gated::Ticket;
+use crate::ids::{CustomerId, IdempotencyKey, ProductId};
+use crate::product::SaleWindow;
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+/// How long an entry is trusted without the change count moving.
+const REMEMBERED_FOR: Duration = Duration::from_secs(5);
+/// Customers remembered at most, over all products: bounded, so a flood of over-limit buyers
+/// cannot grow it; past it, the counters answer as before.
+const AT_MOST: usize = 100_000;
+
+#[derive(Debug)]
+struct Remembered {
+    /// The counters' change count read before the database was.
+    changes: u64,
+    window: SaleWindow,
+    /// Each customer's stored keys, and until when the entry stands.
+    customers: HashMap<CustomerId, (Vec<IdempotencyKey>, Instant)>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct AtLimit {
+    products: RwLock<HashMap<ProductId, Remembered>>,
+}
+
+impl AtLimit {
+    /// Whether the ticket is refused for its limit from memory: its customer was held at the limit
+    /// by the database under the product's current change count (`None`: this instance cannot
+    /// vouch for one), the sale is open, and the ticket's key has no stored answer.
+    pub(super) fn refuses(&self, ticket: &Ticket, changes: Option<u64>) -> bool {
+        let Some(changes) = changes else {
+            return false;
+        };
+        let Ok(products) = self.products.read() else {
+            return false;
+        };
+        let Some(product) = products.get(&ticket.product_id) else {
+            return false;
+        };
+        if product.changes != changes || !product.window.is_open(ticket.at) {
+            return false;
+        }
+        product
+            .customers
+            .get(&ticket.customer)
+            .is_some_and(|(keys, until)| Instant::now() < *until && !keys.contains(&ticket.key))
+    }
+
+    /// Remembers customers the database holds at the product's limit, with their stored keys;
+    /// `changes` is the count read before the database was. Entries of an older count are dropped.
+    pub(super) fn record(
+        &self,
+        product: ProductId,
+        changes: u64,
+        window: SaleWindow,
+        customers: Vec<(CustomerId, Vec<IdempotencyKey>)>,
+    ) {
+        let Ok(mut products) = self.products.write() else {
+            return;
+        };
+        let now = Instant::now();
+        products.retain(|_, p| {
+            p.customers.retain(|_, (_, until)| now < *until);
+            !p.customers.is_empty()
+        });
+        let entry = products.entry(product).or_insert_with(|| Remembered {
+            changes,
+            window,
+            customers: HashMap::new(),
+        });
+        if entry.changes != changes {
+            entry.changes = changes;
+            entry.customers.clear();
+        }
+        entry.window = window;
+        let mut room = AT_MOST.saturating_sub(products.values().map(|p| p.customers.len()).sum());
+        let Some(entry) = products.get_mut(&product) else {
+            return;
+        };
+        for (customer, keys) in customers {
+            if room == 0 {
+                break;
+            }
+            if entry
+                .customers
+                .insert(customer, (keys, now + REMEMBERED_FOR))
+                .is_none()
+            {
+                room -= 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Quantity;
+    use time::OffsetDateTime;
+
+    fn ticket(customer: &str, key: &str) -> Ticket {
+        Ticket {
+            product_id: ProductId(1),
+            customer: CustomerId::parse(customer).unwrap(),
+            key: IdempotencyKey::parse(key).unwrap(),
+            quantity: Quantity::parse(1).unwrap(),
+            at: OffsetDateTime::now_utc(),
+        }
+    }
+
+    fn alice_with(keys: &[&str]) -> Vec<(CustomerId, Vec<IdempotencyKey>)> {
+        let keys = keys.iter().map(|k| IdempotencyKey::parse(k).unwrap());
+        vec![(CustomerId::parse("alice").unwrap(), keys.collect())]
+    }
+
+    #[test]
+    fn refuses_new_keys_of_a_remembered_customer_under_the_same_change_count_only() {
+        let memory = AtLimit::default();
+        memory.record(ProductId(1), 7, SaleWindow::default(), alice_with(&["a-1"]));
+        assert!(memory.refuses(&ticket("alice", "a-2"), Some(7)));
+        // A stored key may be a retry of the sale: the counters answer it.
+        assert!(!memory.refuses(&ticket("alice", "a-1"), Some(7)));
+        assert!(!memory.refuses(&ticket("bob", "b-1"), Some(7)));
+        // Something came back to the product since, or this instance cannot tell.
+        assert!(!memory.refuses(&ticket("alice", "a-2"), Some(8)));
+        assert!(!memory.refuses(&ticket("alice", "a-2"), None));
+    }
+
+    #[test]
+    fn a_newer_change_count_replaces_the_product_s_customers() {
+        let memory = AtLimit::default();
+        memory.record(ProductId(1), 7, SaleWindow::default(), alice_with(&[]));
+        memory.record(ProductId(1), 8, SaleWindow::default(), Vec::new());
+        assert!(!memory.refuses(&ticket("alice", "a-2"), Some(8)));
+        assert!(!memory.refuses(&ticket("alice", "a-2"), Some(7)));
+    }
+
+    #[test]
+    fn a_closed_sale_is_left_to_the_counters() {
+        let memory = AtLimit::default();
+        let ended = OffsetDateTime::now_utc() - time::Duration::minutes(1);
+        let window = SaleWindow::new(None, Some(ended)).unwrap();
+        memory.record(ProductId(1), 7, window, alice_with(&[]));
+        assert!(!memory.refuses(&ticket("alice", "a-2"), Some(7)));
+    }
+}
