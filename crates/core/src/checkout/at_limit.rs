@@ -9,17 +9,20 @@
 //! change count says: it moves with every give-back, release, rebuild and sell-out this instance
 //! hears of, and an entry recorded under another count is not used. A key among the stored ones,
 //! a ticket outside the sale window or a product this instance cannot vouch for goes to the
-//! counters as before. Entries last a few seconds, the bound of the refused answers' memory, in
-//! case a change reached the database by a path that does not tell the gate.
+//! counters as before. A customer answered from memory is looked at again by the keeper's next step,
+//! which forgets them once the database no longer holds them at the limit: a change that reached the
+//! database by a path that did not move the count (a give-back the gate refused, a lost message)
+//! is caught within a keeper interval. Entries nobody asks about lapse after a few seconds.
 
 use super::gated::Ticket;
 use crate::ids::{CustomerId, IdempotencyKey, ProductId};
 use crate::product::SaleWindow;
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long an entry is trusted without the change count moving.
+/// How long an entry stands without the keeper looking at it again.
 const REMEMBERED_FOR: Duration = Duration::from_secs(5);
 /// Customers remembered at most, over all products: bounded, so a flood of over-limit buyers
 /// cannot grow it; past it, the counters answer as before.
@@ -30,8 +33,16 @@ struct Remembered {
     /// The counters' change count read before the database was.
     changes: u64,
     window: SaleWindow,
-    /// Each customer's stored keys, and until when the entry stands.
-    customers: HashMap<CustomerId, (Vec<IdempotencyKey>, Instant)>,
+    customers: HashMap<CustomerId, Customer>,
+}
+
+#[derive(Debug)]
+struct Customer {
+    /// Keys of the customer's stored answers.
+    keys: Vec<IdempotencyKey>,
+    until: Instant,
+    /// Answered from memory since the keeper's last look.
+    asked: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -56,54 +67,82 @@ impl AtLimit {
         if product.changes != changes || !product.window.is_open(ticket.at) {
             return false;
         }
-        product
-            .customers
-            .get(&ticket.customer)
-            .is_some_and(|(keys, until)| Instant::now() < *until && !keys.contains(&ticket.key))
+        let Some(customer) = product.customers.get(&ticket.customer) else {
+            return false;
+        };
+        let refused = Instant::now() < customer.until && !customer.keys.contains(&ticket.key);
+        if refused {
+            customer.asked.store(true, Ordering::Relaxed);
+        }
+        refused
     }
 
-    /// Remembers customers the database holds at the product's limit, with their stored keys;
-    /// `changes` is the count read before the database was. Entries of an older count are dropped.
+    /// The customers answered from memory since the last call: the keeper looks at them again.
+    pub(super) fn take_asked(&self) -> Vec<(ProductId, CustomerId)> {
+        let Ok(products) = self.products.read() else {
+            return Vec::new();
+        };
+        let mut asked = Vec::new();
+        for (product, remembered) in products.iter() {
+            for (customer, entry) in &remembered.customers {
+                if entry.asked.swap(false, Ordering::Relaxed) {
+                    asked.push((*product, customer.clone()));
+                }
+            }
+        }
+        asked
+    }
+
+    /// What the keeper found of the customers it looked at for the product, `changes` being the
+    /// count read before the database was: their stored keys when the database holds them at the
+    /// limit (they are remembered), `None` otherwise (they are forgotten). Entries of an older
+    /// count are dropped.
     pub(super) fn record(
         &self,
         product: ProductId,
         changes: u64,
         window: SaleWindow,
-        customers: Vec<(CustomerId, Vec<IdempotencyKey>)>,
+        looked: Vec<(CustomerId, Option<Vec<IdempotencyKey>>)>,
     ) {
         let Ok(mut products) = self.products.write() else {
             return;
         };
         let now = Instant::now();
-        products.retain(|_, p| {
-            p.customers.retain(|_, (_, until)| now < *until);
-            !p.customers.is_empty()
-        });
+        let remembered: usize = products.values().map(|p| p.customers.len()).sum();
+        let mut room = AT_MOST.saturating_sub(remembered);
         let entry = products.entry(product).or_insert_with(|| Remembered {
             changes,
             window,
             customers: HashMap::new(),
         });
         if entry.changes != changes {
+            room += entry.customers.len();
             entry.changes = changes;
             entry.customers.clear();
         }
         entry.window = window;
-        let mut room = AT_MOST.saturating_sub(products.values().map(|p| p.customers.len()).sum());
-        let Some(entry) = products.get_mut(&product) else {
-            return;
-        };
-        for (customer, keys) in customers {
-            if room == 0 {
-                break;
+        entry.customers.retain(|_, customer| now < customer.until);
+        for (customer, keys) in looked {
+            let Some(keys) = keys else {
+                entry.customers.remove(&customer);
+                continue;
+            };
+            let fresh = Customer {
+                keys,
+                until: now + REMEMBERED_FOR,
+                asked: AtomicBool::new(false),
+            };
+            match entry.customers.get_mut(&customer) {
+                Some(known) => *known = fresh,
+                None if room > 0 => {
+                    entry.customers.insert(customer, fresh);
+                    room -= 1;
+                }
+                None => {}
             }
-            if entry
-                .customers
-                .insert(customer, (keys, now + REMEMBERED_FOR))
-                .is_none()
-            {
-                room -= 1;
-            }
+        }
+        if entry.customers.is_empty() {
+            products.remove(&product);
         }
     }
 }
@@ -124,9 +163,9 @@ mod tests {
         }
     }
 
-    fn alice_with(keys: &[&str]) -> Vec<(CustomerId, Vec<IdempotencyKey>)> {
+    fn alice_with(keys: &[&str]) -> Vec<(CustomerId, Option<Vec<IdempotencyKey>>)> {
         let keys = keys.iter().map(|k| IdempotencyKey::parse(k).unwrap());
-        vec![(CustomerId::parse("alice").unwrap(), keys.collect())]
+        vec![(CustomerId::parse("alice").unwrap(), Some(keys.collect()))]
     }
 
     #[test]
@@ -148,6 +187,31 @@ mod tests {
         memory.record(ProductId(1), 7, SaleWindow::default(), alice_with(&[]));
         memory.record(ProductId(1), 8, SaleWindow::default(), Vec::new());
         assert!(!memory.refuses(&ticket("alice", "a-2"), Some(8)));
+        assert!(!memory.refuses(&ticket("alice", "a-2"), Some(7)));
+    }
+
+    #[test]
+    fn a_customer_answered_from_memory_is_handed_to_the_keeper_once_and_forgotten_when_it_says_so()
+    {
+        let memory = AtLimit::default();
+        let alice = CustomerId::parse("alice").unwrap();
+        memory.record(ProductId(1), 7, SaleWindow::default(), alice_with(&[]));
+        assert!(memory.take_asked().is_empty());
+        assert!(memory.refuses(&ticket("alice", "a-2"), Some(7)));
+        assert!(memory.refuses(&ticket("alice", "a-3"), Some(7)));
+        assert_eq!(memory.take_asked(), vec![(ProductId(1), alice.clone())]);
+        assert!(memory.take_asked().is_empty());
+        // The keeper found the database no longer holds her at the limit.
+        memory.record(ProductId(1), 7, SaleWindow::default(), vec![(alice, None)]);
+        assert!(!memory.refuses(&ticket("alice", "a-4"), Some(7)));
+    }
+
+    #[test]
+    fn a_sale_not_yet_open_is_left_to_the_counters() {
+        let memory = AtLimit::default();
+        let opens = OffsetDateTime::now_utc() + time::Duration::minutes(1);
+        let window = SaleWindow::new(Some(opens), None).unwrap();
+        memory.record(ProductId(1), 7, window, alice_with(&[]));
         assert!(!memory.refuses(&ticket("alice", "a-2"), Some(7)));
     }
 

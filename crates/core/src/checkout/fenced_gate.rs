@@ -8,7 +8,7 @@
 use super::at_limit::AtLimit;
 use super::gated::{AdmissionGate, GateAnswer, GateUnavailable, Ticket};
 use crate::error::StoreError;
-use crate::ids::{CustomerId, ProductId};
+use crate::ids::{CustomerId, IdempotencyKey, ProductId};
 use crate::money::Quantity;
 use crate::ports::{GateFence, GateSnapshot, Products};
 use crate::purchase::{GatedOutcome, ReserveOutcome};
@@ -29,8 +29,9 @@ pub trait GateCounters: Send + Sync {
 
     /// A count that moves whenever units or quota may have come back to the product (a give-back,
     /// a release, a rebuild) or it sold out, as far as this instance hears; `None` when it cannot
-    /// vouch for one (it would not hear of a change, or the product is sold out, whose answer comes
-    /// before the limit's). Customers at their limit are answered from memory only while it stands.
+    /// vouch for one (it would not hear of a change, or it has the product flagged sold out, whose
+    /// answer comes before the limit's). Customers at their limit are answered from memory only
+    /// while it stands.
     fn changes(&self, product: ProductId) -> Option<u64>;
 
     async fn admit(&self, ticket: &Ticket) -> Result<GateAnswer, CountersError>;
@@ -313,6 +314,7 @@ impl FencedGate {
     pub async fn heal_limits(&self) -> Result<usize, GateUnavailable> {
         let mut doubted = std::mem::take(&mut *lock(&self.doubted));
         doubted.extend(lock(&self.looked_over_limit).keys().cloned());
+        doubted.extend(self.at_limit.take_asked());
         let mut by_product: HashMap<ProductId, Vec<CustomerId>> = HashMap::new();
         for (product, customer) in doubted {
             by_product.entry(product).or_default().push(customer);
@@ -340,9 +342,13 @@ impl FencedGate {
                     held.len()
                 )));
             }
-            if let Some(changes) = changes {
-                self.remember_at_limit(product, changes, &customers, &held)
-                    .await?;
+            if let Some(changes) = changes
+                && let Err(error) = self
+                    .remember_at_limit(product, changes, &customers, &held)
+                    .await
+            {
+                // Only a saving is lost: these customers' refusals keep asking the counters.
+                tracing::warn!(product_id = product.0, %error, "could not read who is at the limit");
             }
             for ((customer, counted), held) in customers.into_iter().zip(counted).zip(held) {
                 if counted.held > held {
@@ -378,39 +384,42 @@ impl FencedGate {
 
     /// Remembers the customers among `customers` whom the database holds at the product's limit
     /// (`held`, read after `changes`), with their stored keys read after that, so that their next
-    /// new keys are refused without asking the counters.
+    /// new keys are refused without asking the counters; forgets the others. Nobody is remembered
+    /// while the database has no units left: the gate's sold-out answer comes before the limit's.
     async fn remember_at_limit(
         &self,
         product: ProductId,
         changes: u64,
         customers: &[CustomerId],
         held: &[i64],
-    ) -> Result<(), GateUnavailable> {
-        let rules = self.products.get(product).await.map_err(unavailable)?;
-        let Some((limit, window)) = rules.and_then(|p| Some((p.per_customer_limit?, p.window)))
-        else {
+    ) -> Result<(), StoreError> {
+        let Some(product_now) = self.products.get(product).await? else {
             return Ok(());
         };
+        let limit = product_now
+            .per_customer_limit
+            .filter(|_| product_now.stock.available > 0);
         let at_limit: Vec<CustomerId> = customers
             .iter()
             .zip(held)
-            .filter(|(_, held)| **held >= limit)
+            .filter(|(_, held)| limit.is_some_and(|limit| **held >= limit))
             .map(|(customer, _)| customer.clone())
             .collect();
-        if at_limit.is_empty() {
-            return Ok(());
-        }
-        let keys = self
-            .fence
-            .stored_keys(&at_limit, STORED_KEYS_AT_MOST)
-            .await
-            .map_err(unavailable)?;
-        let remembered = at_limit
-            .into_iter()
-            .zip(keys)
-            .filter_map(|(customer, keys)| Some((customer, keys?)))
+        let mut keys: HashMap<CustomerId, Option<Vec<IdempotencyKey>>> = if at_limit.is_empty() {
+            HashMap::new()
+        } else {
+            let keys = self
+                .fence
+                .stored_keys(&at_limit, STORED_KEYS_AT_MOST)
+                .await?;
+            at_limit.into_iter().zip(keys).collect()
+        };
+        let looked = customers
+            .iter()
+            .map(|customer| (customer.clone(), keys.remove(customer).flatten()))
             .collect();
-        self.at_limit.record(product, changes, window, remembered);
+        self.at_limit
+            .record(product, changes, product_now.window, looked);
         Ok(())
     }
 
@@ -689,6 +698,8 @@ mod tests {
         /// Every product's per-customer limit.
         limit: Mutex<Option<i64>>,
         fences: AtomicU64,
+        /// Counters whose change count moves while holdings are read, as a give-back racing the read.
+        moved_while_read: Mutex<Option<Arc<Counters>>>,
     }
 
     impl Database {
@@ -699,6 +710,7 @@ mod tests {
                 keys: Mutex::default(),
                 limit: Mutex::default(),
                 fences: AtomicU64::new(0),
+                moved_while_read: Mutex::default(),
             })
         }
     }
@@ -746,6 +758,10 @@ mod tests {
             _: ProductId,
             customers: &[CustomerId],
         ) -> Result<Vec<i64>, StoreError> {
+            if let Some(counters) = lock(&self.moved_while_read).as_ref() {
+                let mut changes = lock(&counters.changes);
+                *changes = changes.map(|n| n + 1);
+            }
             let held = lock(&self.held);
             let held = |customer| held.get(customer).copied().unwrap_or(0);
             Ok(customers.iter().map(held).collect())
@@ -950,31 +966,10 @@ mod tests {
     #[tokio::test]
     async fn a_customer_the_database_holds_at_the_limit_is_refused_from_memory_until_something_changes()
      {
-        let (gate, counters, database) = gate(&[(1, 5)]);
-        gate.rebuild_all().await.unwrap();
-        *lock(&counters.limit) = Some(1);
-        *lock(&database.limit) = Some(1);
-        *lock(&counters.changes) = Some(7);
-        let alice = CustomerId::parse("alice").unwrap();
-        let key = |k: &str| IdempotencyKey::parse(k).unwrap();
-        let with_key = |k: &str| Ticket {
-            key: key(k),
-            ..ticket(1)
-        };
-        // Alice's sale is written: the gate and the database both count it.
-        gate.admit(&with_key("a-1")).await.unwrap();
-        lock(&database.held).insert(alice.clone(), 1);
-        lock(&database.keys).insert(alice.clone(), vec![key("a-1")]);
-        let refused = GateAnswer::LimitExceeded { may_be_retry: true };
-        assert_eq!(gate.admit(&with_key("a-2")).await.unwrap(), refused);
-        gate.heal_limits().await.unwrap();
-
+        let (gate, counters, _) = alice_remembered_at_the_limit().await;
         let asked = counters.admits.load(Ordering::SeqCst);
-        let remembered = GateAnswer::LimitExceeded {
-            may_be_retry: false,
-        };
         for k in ["a-2", "a-3", "a-4"] {
-            assert_eq!(gate.admit(&with_key(k)).await.unwrap(), remembered);
+            assert_eq!(gate.admit(&with_key(k)).await.unwrap(), REMEMBERED);
         }
         assert_eq!(counters.admits.load(Ordering::SeqCst), asked);
         assert_eq!(gate.stats().limits_from_memory.load(Ordering::SeqCst), 3);
@@ -982,11 +977,83 @@ mod tests {
         gate.admit(&with_key("a-1")).await.unwrap();
         assert_eq!(counters.admits.load(Ordering::SeqCst), asked + 1);
         // Units or quota came back somewhere: the memory no longer stands.
+        let refused = GateAnswer::LimitExceeded { may_be_retry: true };
         *lock(&counters.changes) = Some(8);
         assert_eq!(gate.admit(&with_key("a-5")).await.unwrap(), refused);
         *lock(&counters.changes) = None;
         assert_eq!(gate.admit(&with_key("a-6")).await.unwrap(), refused);
         assert_eq!(counters.admits.load(Ordering::SeqCst), asked + 3);
+    }
+
+    /// Alice at a limit of one, her sale written (`a-1`), refused once by the counters and looked at
+    /// by the keeper with the change count at 7.
+    async fn alice_remembered_at_the_limit() -> (FencedGate, Arc<Counters>, Arc<Database>) {
+        let (gate, counters, database) = gate(&[(1, 5)]);
+        gate.rebuild_all().await.unwrap();
+        *lock(&counters.limit) = Some(1);
+        *lock(&database.limit) = Some(1);
+        *lock(&counters.changes) = Some(7);
+        let alice = CustomerId::parse("alice").unwrap();
+        gate.admit(&with_key("a-1")).await.unwrap();
+        lock(&database.held).insert(alice.clone(), 1);
+        lock(&database.keys).insert(alice, vec![IdempotencyKey::parse("a-1").unwrap()]);
+        gate.admit(&with_key("a-2")).await.unwrap();
+        gate.heal_limits().await.unwrap();
+        (gate, counters, database)
+    }
+
+    fn with_key(key: &str) -> Ticket {
+        Ticket {
+            key: IdempotencyKey::parse(key).unwrap(),
+            ..ticket(1)
+        }
+    }
+
+    const REMEMBERED: GateAnswer = GateAnswer::LimitExceeded {
+        may_be_retry: false,
+    };
+
+    #[tokio::test]
+    async fn a_remembered_customer_the_database_let_go_without_the_count_moving_is_forgotten_at_the_next_look()
+     {
+        let (gate, counters, database) = alice_remembered_at_the_limit().await;
+        assert_eq!(gate.admit(&with_key("a-3")).await.unwrap(), REMEMBERED);
+        // Her hold went back by a path that did not move the count.
+        lock(&database.held).clear();
+        gate.heal_limits().await.unwrap();
+        let asked = counters.admits.load(Ordering::SeqCst);
+        assert_ne!(gate.admit(&with_key("a-4")).await.unwrap(), REMEMBERED);
+        assert_eq!(counters.admits.load(Ordering::SeqCst), asked + 1);
+    }
+
+    #[tokio::test]
+    async fn a_change_during_the_keeper_s_read_leaves_nobody_remembered() {
+        let (gate, counters, database) = gate(&[(1, 5)]);
+        gate.rebuild_all().await.unwrap();
+        *lock(&counters.limit) = Some(1);
+        *lock(&database.limit) = Some(1);
+        *lock(&counters.changes) = Some(7);
+        *lock(&database.moved_while_read) = Some(counters.clone());
+        lock(&database.held).insert(CustomerId::parse("alice").unwrap(), 1);
+        gate.admit(&with_key("a-1")).await.unwrap();
+        gate.admit(&with_key("a-2")).await.unwrap();
+        gate.heal_limits().await.unwrap();
+        assert_ne!(gate.admit(&with_key("a-3")).await.unwrap(), REMEMBERED);
+    }
+
+    #[tokio::test]
+    async fn nobody_is_remembered_at_the_limit_of_a_product_the_database_has_sold_out() {
+        let (gate, counters, database) = gate(&[(1, 5)]);
+        gate.rebuild_all().await.unwrap();
+        *lock(&counters.limit) = Some(1);
+        *lock(&database.limit) = Some(1);
+        *lock(&counters.changes) = Some(7);
+        lock(&database.held).insert(CustomerId::parse("alice").unwrap(), 1);
+        gate.admit(&with_key("a-1")).await.unwrap();
+        lock(&database.available).insert(ProductId(1), 0);
+        gate.admit(&with_key("a-2")).await.unwrap();
+        gate.heal_limits().await.unwrap();
+        assert_ne!(gate.admit(&with_key("a-3")).await.unwrap(), REMEMBERED);
     }
 
     #[tokio::test]

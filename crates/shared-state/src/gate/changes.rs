@@ -14,19 +14,21 @@ pub(super) struct Changes {
 }
 
 impl Changes {
-    pub(super) fn of(&self, product_id: i64) -> u64 {
+    /// `None` once the map is poisoned: a count that can no longer move must not be vouched for.
+    pub(super) fn of(&self, product_id: i64) -> Option<u64> {
         let own = self
             .products
             .read()
-            .map_or(0, |map| map.get(&product_id).copied().unwrap_or(0));
-        self.all.load(Ordering::Acquire).wrapping_add(own)
+            .ok()?
+            .get(&product_id)
+            .copied()
+            .unwrap_or(0);
+        Some(self.all.load(Ordering::Acquire).wrapping_add(own))
     }
 
     pub(super) fn note(&self, product_id: i64) {
-        match self.products.write() {
-            Ok(mut map) => *map.entry(product_id).or_default() += 1,
-            // Whatever poisoned the map, the count must still move.
-            Err(_) => self.note_all(),
+        if let Ok(mut map) = self.products.write() {
+            *map.entry(product_id).or_default() += 1;
         }
     }
 
@@ -43,6 +45,7 @@ mod tests {
     fn a_product_s_count_moves_with_its_own_changes_and_everyone_s() {
         let changes = Changes::default();
         let (one, two) = (changes.of(1), changes.of(2));
+        assert!(one.is_some() && two.is_some());
         changes.note(1);
         assert_ne!(changes.of(1), one);
         assert_eq!(changes.of(2), two);

@@ -446,7 +446,7 @@ impl Gate for RedisGate {
     /// for a product flagged sold out here (its sold-out answer comes before any limit's).
     fn changes(&self, product_id: i64) -> Option<u64> {
         let heard = self.subscription.is_ready() && !self.flags.is_set(product_id);
-        heard.then(|| self.changes.of(product_id))
+        heard.then(|| self.changes.of(product_id)).flatten()
     }
 }
 

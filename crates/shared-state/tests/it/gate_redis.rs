@@ -147,6 +147,47 @@ async fn a_local_sold_out_flag_expires_on_its_own(redis: TestRedis) {
     );
 }
 
+async fn the_change_count_moves_on_every_instance_when_units_come_back(redis: TestRedis) {
+    let gates = redis_gates(&redis, 2).await;
+    let (a, b) = (&gates[0], &gates[1]);
+    let listening = || async { a.changes(P).is_some() && b.changes(P).is_some() };
+    assert!(
+        eventually(Duration::from_secs(3), listening).await,
+        "both listen"
+    );
+    let before = b.changes(P);
+    a.load(&product(5), &[]).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(2), || async { b.changes(P) != before }).await,
+        "the other instance hears of the rebuild"
+    );
+    let (seen_a, seen_b) = (a.changes(P), b.changes(P));
+    // An admission takes; only what comes back moves the count.
+    a.admit(&req("c", "k", 1)).await.unwrap();
+    assert_eq!(a.changes(P), seen_a);
+    a.give_back(P, "c", 1).await.unwrap();
+    assert_ne!(
+        a.changes(P),
+        seen_a,
+        "the instance that gave back knows at once"
+    );
+    assert!(
+        eventually(Duration::from_secs(2), || async { b.changes(P) != seen_b }).await,
+        "the other instance hears of the give-back"
+    );
+    let seen_b = b.changes(P);
+    a.admit(&req("d", "k", 1)).await.unwrap();
+    a.release(&req("d", "k", 1)).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(2), || async { b.changes(P) != seen_b }).await,
+        "and of the release"
+    );
+    // Sold out: the sold-out answer comes first, so no count is vouched for.
+    a.admit(&req("e", "k", 5)).await.unwrap();
+    assert_eq!(a.changes(P), None);
+    assert!(eventually(Duration::from_secs(2), || async { b.changes(P).is_none() }).await);
+}
+
 async fn gate_keys_of_one_product_share_a_hash_tag(redis: TestRedis) {
     let gates = redis_gates(&redis, 1).await;
     gates[0]
@@ -183,5 +224,6 @@ on_each_redis!(
     idempotency_keys_expire_after_their_ttl,
     sold_out_is_shared_between_instances_and_answered_from_memory,
     a_local_sold_out_flag_expires_on_its_own,
+    the_change_count_moves_on_every_instance_when_units_come_back,
     gate_keys_of_one_product_share_a_hash_tag,
 );
