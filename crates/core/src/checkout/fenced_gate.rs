@@ -985,14 +985,20 @@ mod tests {
         assert_eq!(counters.admits.load(Ordering::SeqCst), asked + 3);
     }
 
-    /// Alice at a limit of one, her sale written (`a-1`), refused once by the counters and looked at
-    /// by the keeper with the change count at 7.
-    async fn alice_remembered_at_the_limit() -> (FencedGate, Arc<Counters>, Arc<Database>) {
+    /// A product of 5 units with a limit of one, loaded, the change count at 7.
+    async fn limit_of_one_under_count_seven() -> (FencedGate, Arc<Counters>, Arc<Database>) {
         let (gate, counters, database) = gate(&[(1, 5)]);
         gate.rebuild_all().await.unwrap();
         *lock(&counters.limit) = Some(1);
         *lock(&database.limit) = Some(1);
         *lock(&counters.changes) = Some(7);
+        (gate, counters, database)
+    }
+
+    /// Alice at a limit of one, her sale written (`a-1`), refused once by the counters and looked at
+    /// by the keeper with the change count at 7.
+    async fn alice_remembered_at_the_limit() -> (FencedGate, Arc<Counters>, Arc<Database>) {
+        let (gate, counters, database) = limit_of_one_under_count_seven().await;
         let alice = CustomerId::parse("alice").unwrap();
         gate.admit(&with_key("a-1")).await.unwrap();
         lock(&database.held).insert(alice.clone(), 1);
@@ -1027,42 +1033,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_change_during_the_keeper_s_read_leaves_nobody_remembered() {
-        let (gate, counters, database) = gate(&[(1, 5)]);
-        gate.rebuild_all().await.unwrap();
-        *lock(&counters.limit) = Some(1);
-        *lock(&database.limit) = Some(1);
-        *lock(&counters.changes) = Some(7);
-        *lock(&database.moved_while_read) = Some(counters.clone());
-        lock(&database.held).insert(CustomerId::parse("alice").unwrap(), 1);
-        gate.admit(&with_key("a-1")).await.unwrap();
-        gate.admit(&with_key("a-2")).await.unwrap();
-        gate.heal_limits().await.unwrap();
-        assert_ne!(gate.admit(&with_key("a-3")).await.unwrap(), REMEMBERED);
-    }
-
-    #[tokio::test]
-    async fn nobody_is_remembered_at_the_limit_of_a_product_the_database_has_sold_out() {
-        let (gate, counters, database) = gate(&[(1, 5)]);
-        gate.rebuild_all().await.unwrap();
-        *lock(&counters.limit) = Some(1);
-        *lock(&database.limit) = Some(1);
-        *lock(&counters.changes) = Some(7);
-        lock(&database.held).insert(CustomerId::parse("alice").unwrap(), 1);
-        gate.admit(&with_key("a-1")).await.unwrap();
-        lock(&database.available).insert(ProductId(1), 0);
-        gate.admit(&with_key("a-2")).await.unwrap();
-        gate.heal_limits().await.unwrap();
-        assert_ne!(gate.admit(&with_key("a-3")).await.unwrap(), REMEMBERED);
+    async fn nobody_is_remembered_when_the_count_moves_during_the_keeper_s_read_or_the_product_sold_out()
+     {
+        for sold_out in [false, true] {
+            let (gate, counters, database) = limit_of_one_under_count_seven().await;
+            lock(&database.held).insert(CustomerId::parse("alice").unwrap(), 1);
+            gate.admit(&with_key("a-1")).await.unwrap();
+            if sold_out {
+                lock(&database.available).insert(ProductId(1), 0);
+            } else {
+                *lock(&database.moved_while_read) = Some(counters.clone());
+            }
+            gate.admit(&with_key("a-2")).await.unwrap();
+            gate.heal_limits().await.unwrap();
+            let answer = gate.admit(&with_key("a-3")).await.unwrap();
+            assert_ne!(answer, REMEMBERED, "sold out: {sold_out}");
+        }
     }
 
     #[tokio::test]
     async fn a_customer_below_the_limit_in_the_database_is_not_remembered() {
-        let (gate, counters, database) = gate(&[(1, 5)]);
-        gate.rebuild_all().await.unwrap();
-        *lock(&counters.limit) = Some(1);
-        *lock(&database.limit) = Some(1);
-        *lock(&counters.changes) = Some(7);
+        let (gate, _, _) = limit_of_one_under_count_seven().await;
         // Admitted, never written: the gate counts alice at the limit, the database does not.
         gate.admit(&ticket(1)).await.unwrap();
         let refused = GateAnswer::LimitExceeded { may_be_retry: true };
