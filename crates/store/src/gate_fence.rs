@@ -85,7 +85,7 @@ impl<D: Dialect> GateFence for SqlStore<D> {
         Ok(names
             .iter()
             .map(|name| {
-                let keys = keys.get(*name).cloned().unwrap_or_default();
+                let keys = keys.remove(*name).unwrap_or_default();
                 (keys.len() <= at_most).then_some(keys)
             })
             .collect())

@@ -477,7 +477,7 @@ impl AdmissionGate for FencedGate {
         }
         if self
             .at_limit
-            .refuses(ticket, self.counters.changes(ticket.product_id))
+            .refuses(ticket, || self.counters.changes(ticket.product_id))
         {
             self.stats
                 .limits_from_memory
