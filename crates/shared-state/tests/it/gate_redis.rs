@@ -155,11 +155,23 @@ async fn the_change_count_moves_on_every_instance_when_units_come_back(redis: Te
         eventually(Duration::from_secs(3), listening).await,
         "both listen"
     );
-    let before = b.changes(P);
+    let (before_a, before_b) = (a.changes(P).unwrap(), b.changes(P));
     a.load(&product(5), &[]).await.unwrap();
     assert!(
-        eventually(Duration::from_secs(2), || async { b.changes(P) != before }).await,
+        eventually(Duration::from_secs(2), || async {
+            b.changes(P) != before_b
+        })
+        .await,
         "the other instance hears of the rebuild"
+    );
+    // The rebuilding instance counts at once and again when its own message comes back: wait for
+    // the echo, or it would land after `seen_a` is read.
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            a.changes(P) == Some(before_a + 2)
+        })
+        .await,
+        "the rebuilding instance hears its own message"
     );
     let (seen_a, seen_b) = (a.changes(P), b.changes(P));
     // An admission takes; only what comes back moves the count.
