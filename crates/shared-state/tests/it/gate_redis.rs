@@ -4,10 +4,28 @@
 
 use std::time::Duration;
 
-use flashgate_shared_state::{Admission, Gate, GateConfig, InProcessGate};
+use flashgate_shared_state::{Admission, Gate, GateConfig, GateProduct, InProcessGate, RedisGate};
 
 use crate::common::{TestRedis, eventually};
 use crate::gate::{P, product, redis_gates, redis_gates_with, req};
+
+/// Loads `product` on `gate` (which must not flag it sold out) and waits for the gate's own
+/// message about it to come back: an instance counts its own change at once and again when its
+/// message arrives, and that echo would otherwise land in the middle of what the test does next
+/// (clearing a sold-out flag raised after it, or moving the count after it was read).
+async fn load_and_hear_the_echo(gate: &RedisGate, product: &GateProduct) {
+    let before = gate
+        .changes(P)
+        .expect("listening, and not flagged sold out");
+    gate.load(product, &[]).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            gate.changes(P) == Some(before + 2)
+        })
+        .await,
+        "the gate hears its own message"
+    );
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_process_gate_forgets_like_a_flushed_redis() {
@@ -68,7 +86,7 @@ async fn sold_out_is_shared_between_instances_and_answered_from_memory(redis: Te
     };
     let gates = redis_gates_with(&redis, 2, config).await;
     let (a, b) = (&gates[0], &gates[1]);
-    a.load(&product(1), &[]).await.unwrap();
+    load_and_hear_the_echo(a, &product(1)).await;
     assert_eq!(
         a.admit(&req("a", "k", 1)).await.unwrap(),
         Admission::Admitted { remaining: 0 }
@@ -155,23 +173,14 @@ async fn the_change_count_moves_on_every_instance_when_units_come_back(redis: Te
         eventually(Duration::from_secs(3), listening).await,
         "both listen"
     );
-    let (before_a, before_b) = (a.changes(P).unwrap(), b.changes(P));
-    a.load(&product(5), &[]).await.unwrap();
+    let before_b = b.changes(P);
+    load_and_hear_the_echo(a, &product(5)).await;
     assert!(
         eventually(Duration::from_secs(2), || async {
             b.changes(P) != before_b
         })
         .await,
         "the other instance hears of the rebuild"
-    );
-    // The rebuilding instance counts at once and again when its own message comes back: wait for
-    // the echo, or it would land after `seen_a` is read.
-    assert!(
-        eventually(Duration::from_secs(2), || async {
-            a.changes(P) == Some(before_a + 2)
-        })
-        .await,
-        "the rebuilding instance hears its own message"
     );
     let (seen_a, seen_b) = (a.changes(P), b.changes(P));
     // An admission takes; only what comes back moves the count.
