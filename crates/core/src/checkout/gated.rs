@@ -104,8 +104,9 @@ impl Checkout for GatedCheckout {
     ) -> Result<PlaceOrderOutcome, PlaceOrderError> {
         // No lookup of a stored answer in the database up front: the gate knows admitted keys
         // (`Duplicate`) and who holds units, so a crowd meeting a sold-out product costs the
-        // database nothing.
-        let fingerprint = request.fingerprint();
+        // database nothing. The request's fingerprint (a SHA-256) is only worked out for an answer
+        // that needs it: a replay or a write, not a refusal.
+        let fingerprint = || request.fingerprint();
         let product = self
             .products
             .get(request.product_id)
@@ -116,7 +117,7 @@ impl Checkout for GatedCheckout {
         let now = order_time(direct.clock.as_ref());
         // A retry this process remembers the answer of is answered without asking the gate.
         if let Some(stored) = reservations.remembered(&purchaser.customer, &purchaser.key) {
-            return replay(stored, &fingerprint);
+            return replay(stored, &fingerprint());
         }
         // Refused before the gate takes anything; the order itself (its payment link is an
         // HMAC-SHA512 over the gateway's fields, its answer rendered JSON) is drafted only for a
@@ -133,7 +134,7 @@ impl Checkout for GatedCheckout {
         for _ in 0..ATTEMPTS {
             let answer = match self.gate.admit(&ticket).await {
                 Ok(answer) => answer,
-                Err(_) => return direct.write(&product, draft()?, &fingerprint).await,
+                Err(_) => return direct.write(&product, draft()?, &fingerprint()).await,
             };
             // A refusal may be the retry of a sale whose answer is stored, which the gate does not
             // remember admitting (it was rebuilt since, or the sale was written past it).
@@ -141,7 +142,7 @@ impl Checkout for GatedCheckout {
                 let stored = reservations
                     .lookup_refused(&purchaser.customer, &purchaser.key)
                     .await?;
-                replay_or(stored, &fingerprint, refusal)
+                replay_or(stored, &fingerprint(), refusal)
             };
             let epoch = match answer {
                 GateAnswer::Admitted { epoch } => epoch,
@@ -164,15 +165,15 @@ impl Checkout for GatedCheckout {
                         .await_answer(&purchaser.customer, &purchaser.key)
                         .await?
                     {
-                        Some(stored) => replay(stored, &fingerprint),
+                        Some(stored) => replay(stored, &fingerprint()),
                         // The first request never wrote (its process died, or it is stuck):
                         // the database's key claim settles who wins.
-                        None => direct.write(&product, draft()?, &fingerprint).await,
+                        None => direct.write(&product, draft()?, &fingerprint()).await,
                     };
                 }
                 GateAnswer::NotLoaded => {
                     if self.gate.rebuild(product.id, None).await.is_err() {
-                        return direct.write(&product, draft()?, &fingerprint).await;
+                        return direct.write(&product, draft()?, &fingerprint()).await;
                     }
                     continue;
                 }
@@ -197,22 +198,22 @@ impl Checkout for GatedCheckout {
             };
             match outcome {
                 GatedOutcome::Decided(created @ ReserveOutcome::Created) => {
-                    return outcome_of(created, reservation, &fingerprint);
+                    return outcome_of(created, reservation, &fingerprint());
                 }
                 GatedOutcome::StaleGate => {
                     self.gate.release(&ticket, epoch, Some(&outcome)).await;
                     if self.gate.rebuild(product.id, Some(epoch)).await.is_err() {
-                        return direct.write(&product, draft()?, &fingerprint).await;
+                        return direct.write(&product, draft()?, &fingerprint()).await;
                     }
                 }
                 GatedOutcome::Decided(ref refused) => {
                     self.gate.release(&ticket, epoch, Some(&outcome)).await;
-                    return outcome_of(refused.clone(), reservation, &fingerprint);
+                    return outcome_of(refused.clone(), reservation, &fingerprint());
                 }
             }
         }
         // The gate kept being rebuilt under this request: let the database decide.
-        direct.write(&product, draft()?, &fingerprint).await
+        direct.write(&product, draft()?, &fingerprint()).await
     }
 
     fn strategy(&self) -> Strategy {

@@ -5,11 +5,12 @@ use super::problem::Problem;
 use crate::state::AppState;
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use flashgate_core::{CustomerId, IdempotencyKey};
 use serde::de::DeserializeOwned;
+use std::net::{IpAddr, SocketAddr};
 use subtle::ConstantTimeEq;
 
 /// A JSON object body, parsed into `T`; every rejection is a problem.
@@ -114,6 +115,31 @@ impl FromRequestParts<AppState> for Buyer {
 }
 
 /// Proof that the request carries the admin token.
+/// The client's address as [`super::client_ip::client_ip`] finds it, read from the request in place
+/// (taking the `HeaderMap` by value would copy every header of every purchase).
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| {
+                tracing::error!(%e, "served without the peer's address");
+                Problem::internal()
+            })?;
+        Ok(Self(super::client_ip::client_ip(
+            peer.ip(),
+            &parts.headers,
+            &state.settings.http.trusted_proxies,
+        )))
+    }
+}
+
 pub struct Admin;
 
 impl FromRequestParts<AppState> for Admin {

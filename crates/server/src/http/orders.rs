@@ -1,7 +1,6 @@
 //! Buyers' orders: `POST /orders` (idempotent, one order per key), `GET /orders`, `GET /orders/{id}`.
 
-use super::client_ip::client_ip;
-use super::extract::{ApiJson, ApiQuery, Buyer, IdempotencyKeyHeader, PathId};
+use super::extract::{ApiJson, ApiQuery, Buyer, ClientIp, IdempotencyKeyHeader, PathId};
 use super::openapi::{
     BadPurchase, BuyerUnauthorized, ClientLimited, DatabaseDown, InvalidPurchase, InvalidRequest,
     LimitExceeded, OrderNotFound, PayloadTooLarge, PurchaseConflict, PurchaseUnavailable,
@@ -12,14 +11,14 @@ use crate::metrics;
 use crate::payments::VnpayGateway;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flashgate_core::checkout::{OrderAnswer, PlaceOrderError, PlaceOrderOutcome, Purchaser};
 use flashgate_core::purchase::PurchaseRequest;
 use flashgate_core::{Order, OrderId, ProductId, Quantity};
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -125,8 +124,7 @@ impl OrderAnswer for JsonOrderAnswer<'_> {
     ),
 )]
 pub async fn create(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ClientIp(client_ip): ClientIp,
     Buyer(customer): Buyer,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     State(state): State<AppState>,
@@ -140,10 +138,7 @@ pub async fn create(
     if body.product_id <= 0 {
         return Err(unknown_product(body.product_id));
     }
-    let answer = JsonOrderAnswer::new(
-        &state.gateway,
-        client_ip(peer.ip(), &headers, &state.settings.http.trusted_proxies),
-    );
+    let answer = JsonOrderAnswer::new(&state.gateway, client_ip);
     let purchaser = Purchaser { customer, key };
     let strategy = state.checkout.strategy().as_str();
     let placed = state.checkout.place(&purchaser, request, &answer).await;

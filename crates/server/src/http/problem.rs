@@ -6,14 +6,16 @@ use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flashgate_core::StoreError;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use std::borrow::Cow;
 
 #[derive(Debug, Clone)]
 pub struct Problem {
     pub status: StatusCode,
     pub code: &'static str,
     pub title: &'static str,
-    pub detail: String,
+    /// Borrowed when fixed: most refusals a crowd gets carry a fixed detail, and need no allocation.
+    pub detail: Cow<'static, str>,
     pub retry_after_seconds: Option<u64>,
     /// The schemes a 401 challenges the client with, one `WWW-Authenticate` field each.
     pub challenges: &'static [&'static str],
@@ -21,8 +23,8 @@ pub struct Problem {
 
 #[derive(Serialize)]
 struct Body<'a> {
-    #[serde(rename = "type")]
-    kind: String,
+    #[serde(rename = "type", serialize_with = "problem_type")]
+    kind: &'a str,
     title: &'a str,
     status: u16,
     code: &'a str,
@@ -34,7 +36,7 @@ impl Problem {
         status: StatusCode,
         code: &'static str,
         title: &'static str,
-        detail: impl Into<String>,
+        detail: impl Into<Cow<'static, str>>,
     ) -> Self {
         Self {
             status,
@@ -54,7 +56,7 @@ impl Problem {
         }
     }
 
-    pub fn invalid_request(detail: impl Into<String>) -> Self {
+    pub fn invalid_request(detail: impl Into<Cow<'static, str>>) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_request",
@@ -63,7 +65,7 @@ impl Problem {
         )
     }
 
-    pub fn unauthorized(detail: impl Into<String>) -> Self {
+    pub fn unauthorized(detail: impl Into<Cow<'static, str>>) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -72,11 +74,15 @@ impl Problem {
         )
     }
 
-    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn not_found(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, "Not found", detail)
     }
 
-    pub fn conflict(code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+    pub fn conflict(
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self::new(StatusCode::CONFLICT, code, title, detail)
     }
 
@@ -105,7 +111,7 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let body = Body {
-            kind: format!("https://flashgate.dev/problems/{}", self.code),
+            kind: self.code,
             title: self.title,
             status: self.status.as_u16(),
             code: self.code,
@@ -127,6 +133,11 @@ impl IntoResponse for Problem {
         }
         response
     }
+}
+
+/// The problem's `type` URI, written straight into the body.
+fn problem_type<S: Serializer>(code: &&str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("https://flashgate.dev/problems/{code}"))
 }
 
 impl From<StoreError> for Problem {

@@ -84,7 +84,7 @@ fn token_problem(error: TokenError) -> Problem {
     }
 }
 
-fn invalid_session(detail: impl Into<String>) -> Problem {
+fn invalid_session(detail: impl Into<std::borrow::Cow<'static, str>>) -> Problem {
     Problem::new(
         StatusCode::UNAUTHORIZED,
         "invalid_session",
