@@ -114,7 +114,6 @@ impl FromRequestParts<AppState> for Buyer {
     }
 }
 
-/// Proof that the request carries the admin token.
 /// The client's address as [`super::client_ip::client_ip`] finds it, read from the request in place
 /// (taking the `HeaderMap` by value would copy every header of every purchase).
 pub struct ClientIp(pub IpAddr);
@@ -140,6 +139,7 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
+/// Proof that the request carries the admin token.
 pub struct Admin;
 
 impl FromRequestParts<AppState> for Admin {
