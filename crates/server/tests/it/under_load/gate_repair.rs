@@ -166,18 +166,24 @@ async fn a_buyer_refused_from_memory_gets_their_sale_replayed_and_is_let_in_once
     let (status, first) = all[0].api.buy("alice", "a-1", product, 1).await.parts();
     assert_eq!(status, 201, "{first}");
     assert_eq!(all[0].api.buy("bob", "b-1", product, 1).await.status, 201);
-    for (n, instance) in all.iter().enumerate() {
-        for customer in ["alice", "bob"] {
-            let refused = instance
-                .api
-                .buy(customer, &format!("x-{n}"), product, 1)
-                .await;
-            refused.assert_problem(403, "limit_exceeded");
+    // Twice: an instance hears its own message about the product's first load a moment after sending
+    // it, and that moves the count a memory was recorded under; the second look records it again.
+    for _ in 0..2 {
+        for (n, instance) in all.iter().enumerate() {
+            for customer in ["alice", "bob"] {
+                let refused = instance
+                    .api
+                    .buy(customer, &format!("x-{n}"), product, 1)
+                    .await;
+                refused.assert_problem(403, "limit_exceeded");
+            }
+            instance.keeper.run_once().await.unwrap();
         }
-        instance.keeper.run_once().await.unwrap();
     }
 
     for (n, instance) in all.iter().enumerate() {
+        let gate = instance.state.shared.gate.clone().expect("a gated sale");
+        let from_memory_before = gate.stats().limits_from_memory.load(Ordering::SeqCst);
         for customer in ["alice", "bob"] {
             for key in [format!("y-{n}"), format!("z-{n}")] {
                 let refused = instance.api.buy(customer, &key, product, 1).await;
@@ -186,8 +192,8 @@ async fn a_buyer_refused_from_memory_gets_their_sale_replayed_and_is_let_in_once
         }
         let (status, replayed) = instance.api.buy("alice", "a-1", product, 1).await.parts();
         assert_eq!((status, &replayed), (201, &first));
-        let gate = instance.state.shared.gate.clone().expect("a gated sale");
-        let from_memory = gate.stats().limits_from_memory.load(Ordering::SeqCst);
+        let from_memory =
+            gate.stats().limits_from_memory.load(Ordering::SeqCst) - from_memory_before;
         // The in-process gate asks nothing remote: there is nothing to remember.
         assert_eq!(from_memory, if redis.is_some() { 4 } else { 0 });
     }
