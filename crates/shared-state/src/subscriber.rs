@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use redis::aio::PubSubSink;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -114,11 +115,42 @@ async fn listen(pubsub: redis::aio::PubSub, handler: &Handler, timeout: Duration
                 },
                 None => return,
             },
-            _ = ping.tick() => {
-                let alive = tokio::time::timeout(timeout, sink.ping::<String>()).await;
-                if !matches!(alive, Ok(Ok(_))) {
-                    return;
-                }
+            _ = ping.tick() => if !alive(&mut sink, timeout).await {
+                return;
+            },
+        }
+    }
+}
+
+/// Whether the connection answers a PING in time. A subscribed connection answers `["pong", ""]`
+/// under RESP2 and `PONG` under RESP3: any answer will do (expecting a string took every RESP2
+/// connection for dead at its first ping, so each subscriber resubscribed, and dropped the state it
+/// guards, every five seconds).
+async fn alive(sink: &mut PubSubSink, timeout: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await,
+        Ok(Ok(_))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{redis_cluster_url, redis_url};
+
+    #[tokio::test]
+    async fn a_subscribed_connection_answers_the_keepalive_ping() {
+        let cluster = redis_cluster_url();
+        let cluster_node = cluster.split(',').next().unwrap_or_default().to_owned();
+        for url in [redis_url(), cluster_node] {
+            let client = redis::Client::open(url.as_str()).unwrap();
+            let timeout = Duration::from_secs(3);
+            let pubsub = subscribe(&client, "fgtest:subscriber:ping", timeout)
+                .await
+                .unwrap();
+            let (mut sink, _stream) = pubsub.split();
+            for _ in 0..3 {
+                assert!(alive(&mut sink, timeout).await, "{url}");
             }
         }
     }
