@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 /// Clocks of the shop and flashgate drift a little; half a minute is the usual tolerance.
@@ -116,18 +117,20 @@ pub struct BuyerTokens {
     /// Signatures checked so far: what a client costs before it is known to be a buyer.
     verifications: Arc<AtomicU64>,
     /// Tokens already verified, by their exact text (shared by clones).
-    verified: moka::sync::Cache<String, Arc<Seen>>,
+    verified: Arc<quick_cache::sync::Cache<String, Arc<Seen>>>,
 }
 
 /// Tokens remembered once verified: a crowd sends the same token again and again, and its claims
 /// stand until they expire (a token is not revocable), so a repeat costs a lookup instead of the
 /// header and claims parsing and the signature check. Bounded, and each entry lives at most
 /// `VERIFIED_FOR`, whatever its `exp`.
-const VERIFIED_CAPACITY: u64 = 100_000;
-const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+const VERIFIED_CAPACITY: usize = 100_000;
+const VERIFIED_FOR: Duration = Duration::from_secs(600);
 
 /// What a verified token said, and the JWKS key that verified it, if one did.
 struct Seen {
+    /// When this entry stops being trusted: `VERIFIED_FOR` after the check.
+    until: Instant,
     token: VerifiedToken,
     exp: i64,
     nbf: Option<i64>,
@@ -179,10 +182,7 @@ impl BuyerTokens {
             expected: Expected::default(),
             clock: Arc::new(SystemClock),
             verifications: Arc::default(),
-            verified: moka::sync::Cache::builder()
-                .max_capacity(VERIFIED_CAPACITY)
-                .time_to_live(VERIFIED_FOR)
-                .build(),
+            verified: Arc::new(quick_cache::sync::Cache::new(VERIFIED_CAPACITY)),
         }
     }
 
@@ -247,6 +247,7 @@ impl BuyerTokens {
     /// the shop's JWKS is fetched again (at most once per `auth.jwks_min_refresh_seconds`).
     pub async fn verify_token(&self, token: &str) -> Result<VerifiedToken, TokenError> {
         if let Some(seen) = self.verified.get(token)
+            && Instant::now() < seen.until
             && seen.key_stands(self.jwks.as_deref())
         {
             self.in_time(seen.exp, seen.nbf)?;
@@ -280,6 +281,7 @@ impl BuyerTokens {
         self.verified.insert(
             token.to_owned(),
             Arc::new(Seen {
+                until: Instant::now() + VERIFIED_FOR,
                 token: verified.clone(),
                 exp: claims.exp,
                 nbf: claims.nbf,

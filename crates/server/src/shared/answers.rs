@@ -14,12 +14,16 @@ use flashgate_core::purchase::{
     GatedOutcome, GatedReservation, Reservation, ReserveOutcome, StoredAnswer, WriteMode,
 };
 use flashgate_core::{CustomerId, IdempotencyKey};
+use quick_cache::{Equivalent, Weighter};
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// At most this many bytes of answers are kept; the least used go first.
 const CAPACITY_BYTES: u64 = 16 << 20;
+/// What a typical answer weighs (key, fingerprint, the order's JSON), to size the table.
+const TYPICAL_ANSWER_BYTES: u64 = 640;
 /// A remembered answer is dropped after this, so memory follows the current sale, not the day's.
 const REMEMBERED_FOR: Duration = Duration::from_secs(3600);
 /// How long a refused customer's stored answers are answered from memory. A key stored since that
@@ -36,7 +40,7 @@ type Answers = Option<Arc<HashMap<String, StoredAnswer>>>;
 
 pub struct RememberedAnswers {
     inner: Arc<dyn Reservations>,
-    answers: moka::sync::Cache<String, Arc<StoredAnswer>>,
+    answers: quick_cache::sync::Cache<AnswerKey, Remembered, ByBytes>,
     /// Refused customers' stored answers, by customer.
     refused: moka::future::Cache<String, Answers>,
 }
@@ -45,14 +49,11 @@ impl RememberedAnswers {
     pub fn new(inner: Arc<dyn Reservations>) -> Self {
         Self {
             inner,
-            answers: moka::sync::Cache::builder()
-                .max_capacity(CAPACITY_BYTES)
-                .time_to_live(REMEMBERED_FOR)
-                .weigher(|key: &String, answer: &Arc<StoredAnswer>| {
-                    let bytes = key.len() + answer.body.len() + answer.request_hash.len();
-                    u32::try_from(bytes).unwrap_or(u32::MAX)
-                })
-                .build(),
+            answers: quick_cache::sync::Cache::with_weighter(
+                usize::try_from(CAPACITY_BYTES / TYPICAL_ANSWER_BYTES).unwrap_or(usize::MAX),
+                CAPACITY_BYTES,
+                ByBytes,
+            ),
             refused: moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(REFUSED_FOR)
@@ -60,28 +61,65 @@ impl RememberedAnswers {
         }
     }
 
-    fn remember(&self, r: &Reservation) {
-        self.answers.insert(
-            key(&r.order.customer, &r.idempotency_key),
-            Arc::new(StoredAnswer {
-                request_hash: r.request_hash.clone(),
-                status: r.answer_status,
-                body: r.answer_body.clone(),
-            }),
-        );
+    fn remember(&self, customer: &CustomerId, key: &IdempotencyKey, answer: StoredAnswer) {
+        let key = AnswerKey {
+            customer: customer.as_str().to_owned(),
+            key: key.as_str().to_owned(),
+        };
+        let until = Instant::now() + REMEMBERED_FOR;
+        self.answers.insert(key, (until, Arc::new(answer)));
+    }
+
+    fn remember_written(&self, r: &Reservation) {
+        let answer = StoredAnswer {
+            request_hash: r.request_hash.clone(),
+            status: r.answer_status,
+            body: r.answer_body.clone(),
+        };
+        self.remember(&r.order.customer, &r.idempotency_key, answer);
     }
 }
 
-/// Joined by a space, which neither a customer id nor a key may hold (both are visible ASCII), so
-/// that no (customer, key) pair can spell another's. Built by hand: every purchase asks, and the
-/// formatting machinery cost more than the lookup.
-fn key(customer: &CustomerId, key: &IdempotencyKey) -> String {
-    let (customer, key) = (customer.as_str(), key.as_str());
-    let mut joined = String::with_capacity(customer.len() + 1 + key.len());
-    joined.push_str(customer);
-    joined.push(' ');
-    joined.push_str(key);
-    joined
+/// A remembered answer and when it is dropped.
+type Remembered = (Instant, Arc<StoredAnswer>);
+
+/// A stored answer's (customer, key). Hashed as its two strings one after the other (each with
+/// its terminator, so no pair spells another's), which a borrowed [`AnswerRef`] repeats: every
+/// purchase asks, and building an owned key for a lookup that mostly misses cost more than the lookup.
+#[derive(PartialEq, Eq, Hash)]
+struct AnswerKey {
+    customer: String,
+    key: String,
+}
+
+struct AnswerRef<'a> {
+    customer: &'a str,
+    key: &'a str,
+}
+
+impl Hash for AnswerRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.customer.hash(state);
+        self.key.hash(state);
+    }
+}
+
+impl Equivalent<AnswerKey> for AnswerRef<'_> {
+    fn equivalent(&self, owned: &AnswerKey) -> bool {
+        self.customer == owned.customer && self.key == owned.key
+    }
+}
+
+/// An answer weighs its bytes.
+#[derive(Clone)]
+struct ByBytes;
+
+impl Weighter<AnswerKey, Remembered> for ByBytes {
+    fn weight(&self, key: &AnswerKey, (_, answer): &Remembered) -> u64 {
+        let bytes =
+            key.customer.len() + key.key.len() + answer.body.len() + answer.request_hash.len();
+        u64::try_from(bytes).unwrap_or(u64::MAX)
+    }
 }
 
 #[async_trait]
@@ -94,10 +132,9 @@ impl Reservations for RememberedAnswers {
         if let Some(answer) = self.remembered(customer, idempotency_key) {
             return Ok(Some(answer));
         }
-        let key = key(customer, idempotency_key);
         let stored = self.inner.lookup(customer, idempotency_key).await?;
         if let Some(answer) = &stored {
-            self.answers.insert(key, Arc::new(answer.clone()));
+            self.remember(customer, idempotency_key, answer.clone());
         }
         Ok(stored)
     }
@@ -107,8 +144,11 @@ impl Reservations for RememberedAnswers {
         customer: &CustomerId,
         idempotency_key: &IdempotencyKey,
     ) -> Option<StoredAnswer> {
-        let answer = self.answers.get(&key(customer, idempotency_key))?;
-        Some(StoredAnswer::clone(&answer))
+        let (until, answer) = self.answers.get(&AnswerRef {
+            customer: customer.as_str(),
+            key: idempotency_key.as_str(),
+        })?;
+        (Instant::now() < until).then(|| StoredAnswer::clone(&answer))
     }
 
     async fn lookup_refused(
@@ -157,7 +197,7 @@ impl Reservations for RememberedAnswers {
     ) -> Result<ReserveOutcome, StoreError> {
         let outcome = self.inner.reserve(mode, reservation).await?;
         if outcome == ReserveOutcome::Created {
-            self.remember(reservation);
+            self.remember_written(reservation);
         }
         Ok(outcome)
     }
@@ -169,7 +209,7 @@ impl Reservations for RememberedAnswers {
         let outcomes = self.inner.reserve_batch(batch).await?;
         for (outcome, g) in outcomes.iter().zip(batch) {
             if *outcome == GatedOutcome::Decided(ReserveOutcome::Created) {
-                self.remember(&g.reservation);
+                self.remember_written(&g.reservation);
             }
         }
         Ok(outcomes)
@@ -296,8 +336,11 @@ mod tests {
 
     #[test]
     fn no_customer_and_key_pair_spells_another() {
+        let remembered = RememberedAnswers::new(Arc::new(Counted::default()));
         let (a, b) = ids("c1", "2k");
         let (c, d) = ids("c12", "k");
-        assert_ne!(key(&a, &b), key(&c, &d));
+        remembered.remember(&a, &b, answer());
+        assert_eq!(remembered.remembered(&a, &b), Some(answer()));
+        assert_eq!(remembered.remembered(&c, &d), None);
     }
 }

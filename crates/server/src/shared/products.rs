@@ -90,21 +90,21 @@ pub struct CachedProducts {
     /// Each product as last decoded, beside the cache entry it was decoded from: a crowd on one
     /// product reads the same entry thousands of times a second, and decoding its JSON (two
     /// RFC 3339 instants among it) cost more than finding it.
-    decoded: moka::sync::Cache<i64, Arc<Decoded>>,
+    decoded: quick_cache::sync::Cache<i64, Arc<Decoded>>,
 }
 
 /// A cache entry's bytes and the product they decode to.
 type Decoded = (Arc<[u8]>, Product);
 
 /// Products whose decoded copy is kept; a cache entry beyond them is decoded on each read.
-const DECODED_CAPACITY: u64 = 10_000;
+const DECODED_CAPACITY: usize = 10_000;
 
 impl CachedProducts {
     pub fn new(cache: Option<Arc<dyn Cache>>, source: Arc<dyn Products>) -> Self {
         Self {
             cache,
             source,
-            decoded: moka::sync::Cache::new(DECODED_CAPACITY),
+            decoded: quick_cache::sync::Cache::new(DECODED_CAPACITY),
         }
     }
 
