@@ -69,6 +69,8 @@ impl Application {
         clock: Arc<dyn Clock>,
         adapt: impl FnOnce(Store) -> Store,
     ) -> anyhow::Result<Self> {
+        // First: the parts built below take their metric handles from the recorder.
+        let metrics = metrics::install();
         let store = adapt(open_store(&settings, settings.database.migrate_on_start).await?);
         let assembled = assemble(&settings, store, clock.clone()).await?;
         let (store, shared) = (assembled.store, assembled.shared);
@@ -183,7 +185,7 @@ impl Application {
             gateway,
             callbacks,
             operator,
-            metrics: metrics::install(),
+            metrics,
             shared,
             checkout: assembled.checkout,
             monitor,

@@ -40,10 +40,10 @@
 use crate::config::Secret;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock, RwLock};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -151,11 +151,22 @@ pub fn webhook_endpoint_disabled() {
 
 /// A purchase attempt's outcome, by strategy.
 pub fn purchase(strategy: &'static str, outcome: &'static str) {
-    metrics::counter!("flashgate_purchases_total", "strategy" => strategy, "outcome" => outcome)
-        .increment(1);
-    if !matches!(outcome, "created" | "replayed") {
-        TALLY.rejection(outcome);
-    }
+    let known = PURCHASES
+        .read()
+        .ok()
+        .and_then(|known| known.get(&(strategy, outcome)).cloned());
+    let counted = known.unwrap_or_else(|| {
+        let mut known = PURCHASES.write().unwrap_or_else(|e| e.into_inner());
+        let counted = known.entry((strategy, outcome)).or_insert_with(|| {
+            Arc::new(Counted {
+                counter: metrics::counter!("flashgate_purchases_total", "strategy" => strategy, "outcome" => outcome),
+                since_start: AtomicU64::new(0),
+            })
+        });
+        Arc::clone(counted)
+    });
+    counted.counter.increment(1);
+    counted.since_start.fetch_add(1, Ordering::Relaxed);
 }
 
 /// A request answered 429, by policy; `banned` when the client sits in the penalty box.
@@ -163,25 +174,25 @@ pub fn rate_limited(policy: &'static str, banned: bool) {
     let verdict = if banned { "banned" } else { "limited" };
     metrics::counter!("flashgate_rate_limited_total", "policy" => policy, "verdict" => verdict)
         .increment(1);
-    TALLY.rate_limited.fetch_add(1, Ordering::Relaxed);
+    RATE_LIMITED.fetch_add(1, Ordering::Relaxed);
 }
 
-/// What the admin dashboard shows that only this process knows (the database knows the rest). Kept
-/// beside the Prometheus recorder, which is process-wide too, and fed by the same helpers.
-#[derive(Default)]
-struct Tally {
-    rejections: Mutex<BTreeMap<&'static str, u64>>,
-    rate_limited: AtomicU64,
-}
+/// Purchase outcomes by (strategy, outcome): the counter's handle, registered once, and the count
+/// since the process started, which the admin dashboard shows (the database knows the rest). A
+/// crowd's refusals come thousands a second, and a registry lookup per answer (building and
+/// hashing the metric's key) cost more than rendering it. Purchases are only answered by an
+/// application, which installs the recorder before it serves, so no handle is taken before it.
+static PURCHASES: LazyLock<RwLock<HashMap<Outcome, Arc<Counted>>>> = LazyLock::new(RwLock::default);
 
-static TALLY: LazyLock<Tally> = LazyLock::new(Tally::default);
+/// (strategy, outcome)
+type Outcome = (&'static str, &'static str);
 
-impl Tally {
-    fn rejection(&self, reason: &'static str) {
-        if let Ok(mut rejections) = self.rejections.lock() {
-            *rejections.entry(reason).or_default() += 1;
-        }
-    }
+/// 429 answers since the process started, for the dashboard.
+static RATE_LIMITED: AtomicU64 = AtomicU64::new(0);
+
+struct Counted {
+    counter: metrics::Counter,
+    since_start: AtomicU64,
 }
 
 /// Purchase rejections by reason and 429 answers since the process started.
@@ -192,13 +203,18 @@ pub struct TallySnapshot {
 }
 
 pub fn tally() -> TallySnapshot {
+    let mut rejections = BTreeMap::new();
+    if let Ok(known) = PURCHASES.read() {
+        for (&(_, outcome), counted) in known.iter() {
+            if !matches!(outcome, "created" | "replayed") {
+                *rejections.entry(outcome).or_default() +=
+                    counted.since_start.load(Ordering::Relaxed);
+            }
+        }
+    }
     TallySnapshot {
-        rejections: TALLY
-            .rejections
-            .lock()
-            .map(|r| r.clone())
-            .unwrap_or_default(),
-        rate_limited: TALLY.rate_limited.load(Ordering::Relaxed),
+        rejections,
+        rate_limited: RATE_LIMITED.load(Ordering::Relaxed),
     }
 }
 

@@ -139,6 +139,7 @@ pub struct FencedGate {
     looked_over_limit: Mutex<HashMap<(ProductId, CustomerId), (Counted, i64)>>,
     /// Customers the database held at their limit at the keeper's last look.
     at_limit: AtLimit,
+    answers: AnswerCounters,
     stats: GateStats,
 }
 
@@ -170,6 +171,7 @@ impl FencedGate {
             doubted: Mutex::default(),
             looked_over_limit: Mutex::default(),
             at_limit: AtLimit::default(),
+            answers: AnswerCounters::new(),
             stats: GateStats::default(),
         }
     }
@@ -482,9 +484,8 @@ impl AdmissionGate for FencedGate {
             self.stats
                 .limits_from_memory
                 .fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("flashgate_gate_answers_total", "answer" => "limit_exceeded")
-                .increment(1);
-            metrics::counter!("flashgate_gate_limits_from_memory_total").increment(1);
+            self.answers.limit_exceeded.increment(1);
+            self.answers.limits_from_memory.increment(1);
             return Ok(GateAnswer::LimitExceeded {
                 may_be_retry: false,
             });
@@ -494,8 +495,7 @@ impl AdmissionGate for FencedGate {
             .admit(ticket)
             .await
             .map_err(|e| self.fallback(ticket.product_id, &e))?;
-        metrics::counter!("flashgate_gate_answers_total", "answer" => answer_name(answer))
-            .increment(1);
+        self.answers.of(answer).increment(1);
         match answer {
             GateAnswer::LimitExceeded { .. } => self.doubt(ticket),
             GateAnswer::SoldOut { .. } => {
@@ -545,14 +545,42 @@ impl AdmissionGate for FencedGate {
     }
 }
 
-fn answer_name(answer: GateAnswer) -> &'static str {
-    match answer {
-        GateAnswer::Admitted { .. } => "admitted",
-        GateAnswer::SoldOut { .. } => "sold_out",
-        GateAnswer::LimitExceeded { .. } => "limit_exceeded",
-        GateAnswer::SaleNotActive => "sale_not_active",
-        GateAnswer::Duplicate => "duplicate",
-        GateAnswer::NotLoaded => "not_loaded",
+/// `flashgate_gate_answers_total` by answer, and the limit refusals answered from memory: handles
+/// taken once, when the gate is built, since a crowd's refusals come thousands a second and a
+/// registry lookup per answer (building and hashing the metric's key) cost more than the answer.
+struct AnswerCounters {
+    admitted: metrics::Counter,
+    sold_out: metrics::Counter,
+    limit_exceeded: metrics::Counter,
+    sale_not_active: metrics::Counter,
+    duplicate: metrics::Counter,
+    not_loaded: metrics::Counter,
+    limits_from_memory: metrics::Counter,
+}
+
+impl AnswerCounters {
+    fn new() -> Self {
+        let answered = |answer: &'static str| metrics::counter!("flashgate_gate_answers_total", "answer" => answer);
+        Self {
+            admitted: answered("admitted"),
+            sold_out: answered("sold_out"),
+            limit_exceeded: answered("limit_exceeded"),
+            sale_not_active: answered("sale_not_active"),
+            duplicate: answered("duplicate"),
+            not_loaded: answered("not_loaded"),
+            limits_from_memory: metrics::counter!("flashgate_gate_limits_from_memory_total"),
+        }
+    }
+
+    fn of(&self, answer: GateAnswer) -> &metrics::Counter {
+        match answer {
+            GateAnswer::Admitted { .. } => &self.admitted,
+            GateAnswer::SoldOut { .. } => &self.sold_out,
+            GateAnswer::LimitExceeded { .. } => &self.limit_exceeded,
+            GateAnswer::SaleNotActive => &self.sale_not_active,
+            GateAnswer::Duplicate => &self.duplicate,
+            GateAnswer::NotLoaded => &self.not_loaded,
+        }
     }
 }
 

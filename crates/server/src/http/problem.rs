@@ -1,7 +1,6 @@
 //! The one error type at the HTTP edge: an `application/problem+json` body with a stable snake_case
 //! `code`. 5xx bodies stay generic; the cause is logged with the request id.
 
-use axum::Json;
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -117,12 +116,16 @@ impl IntoResponse for Problem {
             code: self.code,
             detail: &self.detail,
         };
-        let mut response = (self.status, Json(body)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
+        // Written straight to bytes under its own type: `Json` would set `application/json` first.
+        let Ok(body) = serde_json::to_vec(&body) else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let content_type = [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
-        );
+        )];
+        let mut response = (self.status, content_type, body).into_response();
+        let headers = response.headers_mut();
         if let Some(seconds) = self.retry_after_seconds {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
