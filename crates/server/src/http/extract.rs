@@ -3,13 +3,14 @@
 
 use super::problem::Problem;
 use crate::state::AppState;
+use axum::body::Bytes;
 use axum::extract::path::ErrorKind;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use flashgate_core::{CustomerId, IdempotencyKey};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use std::net::{IpAddr, SocketAddr};
 use subtle::ConstantTimeEq;
 
@@ -24,24 +25,70 @@ where
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        // Checked as JSON first (syntax errors are the framework's 400), then read straight into
-        // `T`: no tree of values is built on the way, which a crowd's purchases would pay for.
-        let axum::Json(raw) =
-            axum::Json::<Box<serde_json::value::RawValue>>::from_request(request, state).await?;
-        // serde would also read a struct from an array of its fields in order (`[1, 2]`); the API's
-        // bodies are objects, and anything else is a client mistake, not a purchase.
-        if !raw.get().starts_with('{') {
-            return Err(Problem::invalid_request("The body must be a JSON object."));
+        if !is_json(request.headers()) {
+            return Err(Problem::not_json());
         }
-        serde_json::from_str(raw.get()).map(ApiJson).map_err(|e| {
-            // The first pass skips values unchecked (numbers out of range, lone surrogates, depth):
-            // what only the second finds is still malformed JSON, not an invalid request.
-            if e.is_syntax() || e.is_eof() {
-                Problem::malformed_json(e.to_string())
-            } else {
-                Problem::invalid_request(format!("The body is not valid: {e}"))
-            }
-        })
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| Problem::from(JsonRejection::from(e)))?;
+        // Read straight into `T`, in one pass: no tree of values, no copy of the text. A failure
+        // is then looked at again, since the first error serde meets may be in a value (a string
+        // where a number goes) of a body that is not JSON at all further on.
+        match serde_json::from_slice(&body) {
+            Ok(value) if is_object(&body) => Ok(ApiJson(value)),
+            Ok(_) => Err(not_an_object()),
+            Err(e) => Err(json_problem(&body, &e)),
+        }
+    }
+}
+
+/// `application/json`, or a JSON-based type such as `application/merge-patch+json`, as axum's
+/// `Json` takes them.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
+        return false;
+    };
+    if content_type.as_bytes() == b"application/json" {
+        return true;
+    }
+    let Some(mime) = content_type
+        .to_str()
+        .ok()
+        .and_then(|c| c.parse::<mime::Mime>().ok())
+    else {
+        return false;
+    };
+    mime.type_() == "application"
+        && (mime.subtype() == "json" || mime.suffix().is_some_and(|suffix| suffix == "json"))
+}
+
+/// serde would also read a struct from an array of its fields in order (`[1, 2]`); the API's bodies
+/// are objects, and anything else is a client mistake, not a purchase.
+fn is_object(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+fn not_an_object() -> Problem {
+    Problem::invalid_request("The body must be a JSON object.")
+}
+
+/// A body that is not JSON is malformed (400); JSON that is not an object, or does not fit the
+/// request, is not valid (422).
+fn json_problem(body: &[u8], error: &serde_json::Error) -> Problem {
+    if let Err(syntax) = serde_json::from_slice::<IgnoredAny>(body) {
+        return Problem::malformed_json(format!(
+            "Failed to parse the request body as JSON: {syntax}"
+        ));
+    }
+    if !is_object(body) {
+        return not_an_object();
+    }
+    // Skipping a value checks less than reading it (numbers out of range, lone surrogates): what
+    // only the reading finds is still malformed JSON, not an invalid request.
+    if error.is_syntax() || error.is_eof() {
+        Problem::malformed_json(error.to_string())
+    } else {
+        Problem::invalid_request(format!("The body is not valid: {error}"))
     }
 }
 

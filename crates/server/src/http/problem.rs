@@ -163,12 +163,7 @@ impl From<JsonRejection> for Problem {
         match rejection {
             JsonRejection::JsonSyntaxError(e) => Self::malformed_json(e.body_text()),
             JsonRejection::JsonDataError(e) => Self::invalid_request(e.body_text()),
-            JsonRejection::MissingJsonContentType(_) => Self::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "The body must be JSON",
-                "Send Content-Type: application/json.",
-            ),
+            JsonRejection::MissingJsonContentType(_) => Self::not_json(),
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Self::too_large(e.body_text())
             }
@@ -178,6 +173,15 @@ impl From<JsonRejection> for Problem {
 }
 
 impl Problem {
+    pub fn not_json() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "The body must be JSON",
+            "Send Content-Type: application/json.",
+        )
+    }
+
     pub fn malformed_json(detail: String) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
