@@ -162,7 +162,9 @@ impl FromRequestParts<AppState> for Buyer {
 }
 
 /// The client's address as [`super::client_ip::client_ip`] finds it, read from the request in place
-/// (taking the `HeaderMap` by value would copy every header of every purchase).
+/// (taking the `HeaderMap` by value would copy every header of every purchase), or as the rate
+/// limiter already found it.
+#[derive(Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
 impl FromRequestParts<AppState> for ClientIp {
@@ -172,6 +174,9 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(&found) = parts.extensions.get::<ClientIp>() {
+            return Ok(found);
+        }
         let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
             .await
             .map_err(|e| {

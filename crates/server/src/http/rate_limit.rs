@@ -8,6 +8,7 @@
 //! credential is a strike in the stricter admin box.
 
 use super::client_ip::client_ip;
+use super::extract::ClientIp;
 use super::problem::Problem;
 use crate::shared::limits::{ADMIN, CALLBACKS, Limits, PURCHASES, READS, SESSIONS};
 use crate::state::AppState;
@@ -74,9 +75,9 @@ pub async fn limit(State(state): State<AppState>, mut request: Request, next: Ne
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        .map(|c| c.0.ip());
     let ip = client_ip(
-        peer,
+        peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         request.headers(),
         &state.settings.http.trusted_proxies,
     );
@@ -94,6 +95,10 @@ pub async fn limit(State(state): State<AppState>, mut request: Request, next: Ne
             }
         }
         request.extensions_mut().insert(Authenticated(buyer));
+        // The handler needs the address too (VNPay records the buyer's with the payment).
+        if peer.is_some() {
+            request.extensions_mut().insert(ClientIp(ip));
+        }
     }
     let mut response = next.run(request).await;
     match policy {

@@ -1,7 +1,7 @@
 //! Every door rate limited, on a driven clock: admin-token guessing blocked after a handful of misses
 //! and the block seen by a second instance, session creation limited per address and per customer,
 //! session holders limited per customer like token holders, and the cheapest refusal first (a banned
-//! client costs no signature check).
+//! client costs no signature check), and the forwarded address on the payment link either way.
 
 use super::on;
 use flashgate_testkit::manual_clock;
@@ -250,4 +250,25 @@ async fn a_banned_client_costs_no_signature_check() {
     let bought = purchase(&instance, &token, "good", "203.0.113.67", product).await;
     assert_eq!(bought.status(), 201);
     assert_eq!(instance.state.tokens.verifications(), before + 1);
+}
+
+/// VNPay records the buyer's address with the payment: the address the trusted proxy forwarded,
+/// whether the rate limiter found it before the handler (limits on) or the handler alone did.
+#[tokio::test]
+async fn the_payment_link_carries_the_forwarded_address_of_the_buyer() {
+    for limits in [true, false] {
+        let spawn = on(None, doors).set("limits.enabled", limits);
+        let db = spawn.backend().database().await;
+        let instance = spawn.instance(&db).await;
+        let product = instance.api.product(100, None).await;
+        let token = format!("Bearer {}", instance.api.token("forwarded-buyer"));
+        let bought = purchase(&instance, &token, "k1", "198.51.100.7", product).await;
+        assert_eq!(bought.status(), 201, "limits {limits}");
+        let order: Value = bought.json().await.unwrap();
+        let link = order["payment_url"].as_str().unwrap_or_default();
+        assert!(
+            link.contains("vnp_IpAddr=198.51.100.7&"),
+            "limits {limits}: {link}"
+        );
+    }
 }
