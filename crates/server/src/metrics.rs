@@ -43,7 +43,7 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, OnceLock, RwLock};
+use std::sync::{LazyLock, OnceLock, RwLock};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -151,22 +151,20 @@ pub fn webhook_endpoint_disabled() {
 
 /// A purchase attempt's outcome, by strategy.
 pub fn purchase(strategy: &'static str, outcome: &'static str) {
-    let known = PURCHASES
-        .read()
-        .ok()
-        .and_then(|known| known.get(&(strategy, outcome)).cloned());
-    let counted = known.unwrap_or_else(|| {
-        let mut known = PURCHASES.write().unwrap_or_else(|e| e.into_inner());
-        let counted = known.entry((strategy, outcome)).or_insert_with(|| {
-            Arc::new(Counted {
-                counter: metrics::counter!("flashgate_purchases_total", "strategy" => strategy, "outcome" => outcome),
-                since_start: AtomicU64::new(0),
-            })
-        });
-        Arc::clone(counted)
-    });
-    counted.counter.increment(1);
-    counted.since_start.fetch_add(1, Ordering::Relaxed);
+    let count = |counted: &Counted| {
+        counted.counter.increment(1);
+        counted.since_start.fetch_add(1, Ordering::Relaxed);
+    };
+    if let Ok(known) = PURCHASES.read()
+        && let Some(counted) = known.get(&(strategy, outcome))
+    {
+        return count(counted);
+    }
+    let mut known = PURCHASES.write().unwrap_or_else(|e| e.into_inner());
+    count(known.entry((strategy, outcome)).or_insert_with(|| Counted {
+        counter: metrics::counter!("flashgate_purchases_total", "strategy" => strategy, "outcome" => outcome),
+        since_start: AtomicU64::new(0),
+    }));
 }
 
 /// A request answered 429, by policy; `banned` when the client sits in the penalty box.
@@ -182,7 +180,7 @@ pub fn rate_limited(policy: &'static str, banned: bool) {
 /// crowd's refusals come thousands a second, and a registry lookup per answer (building and
 /// hashing the metric's key) cost more than rendering it. Purchases are only answered by an
 /// application, which installs the recorder before it serves, so no handle is taken before it.
-static PURCHASES: LazyLock<RwLock<HashMap<Outcome, Arc<Counted>>>> = LazyLock::new(RwLock::default);
+static PURCHASES: LazyLock<RwLock<HashMap<Outcome, Counted>>> = LazyLock::new(RwLock::default);
 
 /// (strategy, outcome)
 type Outcome = (&'static str, &'static str);

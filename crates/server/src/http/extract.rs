@@ -8,7 +8,7 @@ use axum::extract::path::ErrorKind;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use flashgate_core::{CustomerId, IdempotencyKey};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use std::net::{IpAddr, SocketAddr};
@@ -167,6 +167,23 @@ impl FromRequestParts<AppState> for Buyer {
 #[derive(Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
+impl ClientIp {
+    /// The address the rate limiter already found, or the peer's (the one a trusted proxy
+    /// forwarded, behind one); `None` when the server runs without its peers' addresses.
+    pub fn find(extensions: &Extensions, headers: &HeaderMap, state: &AppState) -> Option<Self> {
+        if let Some(&found) = extensions.get::<ClientIp>() {
+            return Some(found);
+        }
+        let ConnectInfo(peer) = extensions.get::<ConnectInfo<SocketAddr>>()?;
+        let trusted = &state.settings.http.trusted_proxies;
+        Some(Self(super::client_ip::client_ip(
+            peer.ip(),
+            headers,
+            trusted,
+        )))
+    }
+}
+
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = Problem;
 
@@ -174,20 +191,10 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(&found) = parts.extensions.get::<ClientIp>() {
-            return Ok(found);
-        }
-        let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| {
-                tracing::error!(%e, "served without the peer's address");
-                Problem::internal()
-            })?;
-        Ok(Self(super::client_ip::client_ip(
-            peer.ip(),
-            &parts.headers,
-            &state.settings.http.trusted_proxies,
-        )))
+        Self::find(&parts.extensions, &parts.headers, state).ok_or_else(|| {
+            tracing::error!("served without the peer's address");
+            Problem::internal()
+        })
     }
 }
 

@@ -7,18 +7,17 @@
 //! another terminal's, unreadable) is a strike in the penalty box for its sender; a wrong admin
 //! credential is a strike in the stricter admin box.
 
-use super::client_ip::client_ip;
 use super::extract::ClientIp;
 use super::problem::Problem;
 use crate::shared::limits::{ADMIN, CALLBACKS, Limits, PURCHASES, READS, SESSIONS};
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use flashgate_core::CustomerId;
 use flashgate_shared_state::{RateDecision, Verdict};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Set on a callback's response when it could not be verified as ours.
 #[derive(Clone, Copy, Debug)]
@@ -72,15 +71,8 @@ pub async fn limit(State(state): State<AppState>, mut request: Request, next: Ne
     let Some(policy) = policy(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let ip = client_ip(
-        peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        request.headers(),
-        &state.settings.http.trusted_proxies,
-    );
+    let found = ClientIp::find(request.extensions(), request.headers(), &state);
+    let ip = found.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ClientIp(ip)| ip);
     let key = address_key(policy, ip);
     let mut tightest = match counted(&limits, policy, &key).await {
         Ok(decision) => decision,
@@ -96,8 +88,8 @@ pub async fn limit(State(state): State<AppState>, mut request: Request, next: Ne
         }
         request.extensions_mut().insert(Authenticated(buyer));
         // The handler needs the address too (VNPay records the buyer's with the payment).
-        if peer.is_some() {
-            request.extensions_mut().insert(ClientIp(ip));
+        if let Some(found) = found {
+            request.extensions_mut().insert(found);
         }
     }
     let mut response = next.run(request).await;

@@ -83,9 +83,9 @@ impl RememberedAnswers {
 /// A remembered answer and when it is dropped.
 type Remembered = (Instant, Arc<StoredAnswer>);
 
-/// A stored answer's (customer, key). Hashed as its two strings one after the other (each with
-/// its terminator, so no pair spells another's), which a borrowed [`AnswerRef`] repeats: every
-/// purchase asks, and building an owned key for a lookup that mostly misses cost more than the lookup.
+/// A stored answer's (customer, key), hashed as its two strings one after the other, which a
+/// borrowed [`AnswerRef`] repeats so that it finds the same entry: every purchase asks, and building
+/// an owned key for a lookup that mostly misses cost more than the lookup.
 #[derive(PartialEq, Eq, Hash)]
 struct AnswerKey {
     customer: String,
@@ -335,7 +335,7 @@ mod tests {
     }
 
     #[test]
-    fn no_customer_and_key_pair_spells_another() {
+    fn an_answer_is_found_by_its_own_customer_and_key_only() {
         let remembered = RememberedAnswers::new(Arc::new(Counted::default()));
         let (a, b) = ids("c1", "2k");
         let (c, d) = ids("c12", "k");
