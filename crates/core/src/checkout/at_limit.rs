@@ -9,10 +9,11 @@
 //! change count says: it moves with every give-back, release, rebuild and sell-out this instance
 //! hears of, and an entry recorded under another count is not used. A key among the stored ones,
 //! a ticket outside the sale window or a product this instance cannot vouch for goes to the
-//! counters as before. A customer answered from memory is looked at again by the keeper's next step,
-//! which forgets them once the database no longer holds them at the limit: a change that reached the
-//! database by a path that did not move the count (a give-back the gate refused, a lost message)
-//! is caught within a keeper interval. Entries nobody asks about lapse after a few seconds.
+//! counters as before. A customer answered from memory is looked at again by the keeper once their
+//! entry is two seconds old, and forgotten once the database no longer holds them at the limit: a
+//! change that reached the database by a path that did not move the count (a give-back the gate
+//! refused, a lost message) is caught within that and a keeper interval. Entries nobody asks about
+//! lapse after a few seconds.
 
 use super::gated::Ticket;
 use crate::ids::{CustomerId, IdempotencyKey, ProductId};
@@ -24,6 +25,11 @@ use std::time::{Duration, Instant};
 
 /// How long an entry stands without the keeper looking at it again.
 const REMEMBERED_FOR: Duration = Duration::from_secs(5);
+/// How old an entry of a customer answered from memory is before the keeper looks at them again:
+/// how long a wrong refusal can last after a change that did not move the count. At every keeper
+/// step instead, a crowd of customers at their limit had their holdings and keys read twice a
+/// second, which cost the database and Redis a tenth of a core for 2,000 of them.
+pub(super) const LOOKED_AGAIN_AFTER: Duration = Duration::from_secs(2);
 /// Customers remembered at most, over all products: bounded, so a flood of over-limit buyers
 /// cannot grow it; past it, the counters answer as before.
 const AT_MOST: usize = 100_000;
@@ -40,7 +46,8 @@ struct Remembered {
 struct Customer {
     /// Keys of the customer's stored answers.
     keys: Vec<IdempotencyKey>,
-    until: Instant,
+    /// When the keeper last found the database holding them at the limit.
+    looked: Instant,
     /// Answered from memory since the keeper's last look.
     asked: AtomicBool,
 }
@@ -68,22 +75,25 @@ impl AtLimit {
         let Some(customer) = product.customers.get(&ticket.customer) else {
             return false;
         };
-        let refused = Instant::now() < customer.until && !customer.keys.contains(&ticket.key);
+        let fresh = Instant::now() < customer.looked + REMEMBERED_FOR;
+        let refused = fresh && !customer.keys.contains(&ticket.key);
         if refused {
             customer.asked.store(true, Ordering::Relaxed);
         }
         refused
     }
 
-    /// The customers answered from memory since the last call: the keeper looks at them again.
-    pub(super) fn take_asked(&self) -> Vec<(ProductId, CustomerId)> {
+    /// The customers answered from memory since the last call whose entry is old enough at `now`:
+    /// the keeper looks at them again. A younger entry keeps its mark for a later call.
+    pub(super) fn take_asked(&self, now: Instant) -> Vec<(ProductId, CustomerId)> {
         let Ok(products) = self.products.read() else {
             return Vec::new();
         };
         let mut asked = Vec::new();
         for (product, remembered) in products.iter() {
             for (customer, entry) in &remembered.customers {
-                if entry.asked.swap(false, Ordering::Relaxed) {
+                let due = now.saturating_duration_since(entry.looked) >= LOOKED_AGAIN_AFTER;
+                if due && entry.asked.swap(false, Ordering::Relaxed) {
                     asked.push((*product, customer.clone()));
                 }
             }
@@ -91,21 +101,21 @@ impl AtLimit {
         asked
     }
 
-    /// What the keeper found of the customers it looked at for the product, `changes` being the
-    /// count read before the database was: their stored keys when the database holds them at the
-    /// limit (they are remembered), `None` otherwise (they are forgotten). Entries of an older
-    /// count are dropped.
+    /// What the keeper found at `now` of the customers it looked at for the product, `changes`
+    /// being the count read before the database was: their stored keys when the database holds
+    /// them at the limit (they are remembered), `None` otherwise (they are forgotten). Entries of
+    /// an older count are dropped.
     pub(super) fn record(
         &self,
         product: ProductId,
         changes: u64,
         window: SaleWindow,
         looked: Vec<(CustomerId, Option<Vec<IdempotencyKey>>)>,
+        now: Instant,
     ) {
         let Ok(mut products) = self.products.write() else {
             return;
         };
-        let now = Instant::now();
         let remembered: usize = products.values().map(|p| p.customers.len()).sum();
         let mut room = AT_MOST.saturating_sub(remembered);
         let entry = products.entry(product).or_insert_with(|| Remembered {
@@ -119,7 +129,9 @@ impl AtLimit {
             entry.customers.clear();
         }
         entry.window = window;
-        entry.customers.retain(|_, customer| now < customer.until);
+        entry
+            .customers
+            .retain(|_, customer| now < customer.looked + REMEMBERED_FOR);
         for (customer, keys) in looked {
             let Some(keys) = keys else {
                 entry.customers.remove(&customer);
@@ -127,7 +139,7 @@ impl AtLimit {
             };
             let fresh = Customer {
                 keys,
-                until: now + REMEMBERED_FOR,
+                looked: now,
                 asked: AtomicBool::new(false),
             };
             match entry.customers.get_mut(&customer) {
@@ -169,7 +181,13 @@ mod tests {
     #[test]
     fn refuses_new_keys_of_a_remembered_customer_under_the_same_change_count_only() {
         let memory = AtLimit::default();
-        memory.record(ProductId(1), 7, SaleWindow::default(), alice_with(&["a-1"]));
+        memory.record(
+            ProductId(1),
+            7,
+            SaleWindow::default(),
+            alice_with(&["a-1"]),
+            Instant::now(),
+        );
         assert!(memory.refuses(&ticket("alice", "a-2"), || Some(7)));
         // A stored key may be a retry of the sale: the counters answer it.
         assert!(!memory.refuses(&ticket("alice", "a-1"), || Some(7)));
@@ -182,25 +200,52 @@ mod tests {
     #[test]
     fn a_newer_change_count_replaces_the_product_s_customers() {
         let memory = AtLimit::default();
-        memory.record(ProductId(1), 7, SaleWindow::default(), alice_with(&[]));
-        memory.record(ProductId(1), 8, SaleWindow::default(), Vec::new());
+        memory.record(
+            ProductId(1),
+            7,
+            SaleWindow::default(),
+            alice_with(&[]),
+            Instant::now(),
+        );
+        memory.record(
+            ProductId(1),
+            8,
+            SaleWindow::default(),
+            Vec::new(),
+            Instant::now(),
+        );
         assert!(!memory.refuses(&ticket("alice", "a-2"), || Some(8)));
         assert!(!memory.refuses(&ticket("alice", "a-2"), || Some(7)));
     }
 
     #[test]
-    fn a_customer_answered_from_memory_is_handed_to_the_keeper_once_and_forgotten_when_it_says_so()
-    {
+    fn a_customer_answered_from_memory_is_handed_to_the_keeper_once_their_entry_is_old_enough() {
         let memory = AtLimit::default();
         let alice = CustomerId::parse("alice").unwrap();
-        memory.record(ProductId(1), 7, SaleWindow::default(), alice_with(&[]));
-        assert!(memory.take_asked().is_empty());
+        let looked = Instant::now();
+        memory.record(
+            ProductId(1),
+            7,
+            SaleWindow::default(),
+            alice_with(&[]),
+            looked,
+        );
+        let due = looked + LOOKED_AGAIN_AFTER;
+        assert!(memory.take_asked(due).is_empty(), "not asked since");
         assert!(memory.refuses(&ticket("alice", "a-2"), || Some(7)));
         assert!(memory.refuses(&ticket("alice", "a-3"), || Some(7)));
-        assert_eq!(memory.take_asked(), vec![(ProductId(1), alice.clone())]);
-        assert!(memory.take_asked().is_empty());
+        // Too young: she keeps her mark for a later step.
+        assert!(memory.take_asked(due - Duration::from_millis(1)).is_empty());
+        assert_eq!(memory.take_asked(due), vec![(ProductId(1), alice.clone())]);
+        assert!(memory.take_asked(due).is_empty(), "handed over once");
         // The keeper found the database no longer holds her at the limit.
-        memory.record(ProductId(1), 7, SaleWindow::default(), vec![(alice, None)]);
+        memory.record(
+            ProductId(1),
+            7,
+            SaleWindow::default(),
+            vec![(alice, None)],
+            due,
+        );
         assert!(!memory.refuses(&ticket("alice", "a-4"), || Some(7)));
     }
 
@@ -209,7 +254,7 @@ mod tests {
         let memory = AtLimit::default();
         let opens = OffsetDateTime::now_utc() + time::Duration::minutes(1);
         let window = SaleWindow::new(Some(opens), None).unwrap();
-        memory.record(ProductId(1), 7, window, alice_with(&[]));
+        memory.record(ProductId(1), 7, window, alice_with(&[]), Instant::now());
         assert!(!memory.refuses(&ticket("alice", "a-2"), || Some(7)));
     }
 
@@ -218,7 +263,7 @@ mod tests {
         let memory = AtLimit::default();
         let ended = OffsetDateTime::now_utc() - time::Duration::minutes(1);
         let window = SaleWindow::new(None, Some(ended)).unwrap();
-        memory.record(ProductId(1), 7, window, alice_with(&[]));
+        memory.record(ProductId(1), 7, window, alice_with(&[]), Instant::now());
         assert!(!memory.refuses(&ticket("alice", "a-2"), || Some(7)));
     }
 }

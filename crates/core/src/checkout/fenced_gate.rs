@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 /// The gate's shared counters as the policy drives them; the adapter over Redis or the
 /// in-process twin implements it. Epochs are the database's (`inventory.gate_epoch`).
@@ -313,10 +314,11 @@ impl FencedGate {
     /// flight at the first look would have moved one of them by the second. The database enforces
     /// the limit on every write, so a correction that comes too early costs a refused write, never
     /// a unit beyond the limit.
-    pub async fn heal_limits(&self) -> Result<usize, GateUnavailable> {
+    /// `now` is when the step runs (what the memory of customers at the limit dates its looks by).
+    pub async fn heal_limits(&self, now: Instant) -> Result<usize, GateUnavailable> {
         let mut doubted = std::mem::take(&mut *lock(&self.doubted));
         doubted.extend(lock(&self.looked_over_limit).keys().cloned());
-        doubted.extend(self.at_limit.take_asked());
+        doubted.extend(self.at_limit.take_asked(now));
         let mut by_product: HashMap<ProductId, Vec<CustomerId>> = HashMap::new();
         for (product, customer) in doubted {
             by_product.entry(product).or_default().push(customer);
@@ -346,7 +348,7 @@ impl FencedGate {
             }
             if let Some(changes) = changes
                 && let Err(error) = self
-                    .remember_at_limit(product, changes, &customers, &held)
+                    .remember_at_limit(product, changes, &customers, &held, now)
                     .await
             {
                 // Only a saving is lost: these customers' refusals keep asking the counters.
@@ -394,6 +396,7 @@ impl FencedGate {
         changes: u64,
         customers: &[CustomerId],
         held: &[i64],
+        now: Instant,
     ) -> Result<(), StoreError> {
         let Some(product_now) = self.products.get(product).await? else {
             return Ok(());
@@ -421,7 +424,7 @@ impl FencedGate {
             .map(|customer| (customer.clone(), keys.remove(customer).flatten()))
             .collect();
         self.at_limit
-            .record(product, changes, product_now.window, looked);
+            .record(product, changes, product_now.window, looked, now);
         Ok(())
     }
 
@@ -980,8 +983,12 @@ mod tests {
             gate.admit(&ticket(1)).await.unwrap(),
             GateAnswer::LimitExceeded { may_be_retry: true }
         );
-        assert_eq!(gate.heal_limits().await.unwrap(), 0, "the first look waits");
-        assert_eq!(gate.heal_limits().await.unwrap(), 1);
+        assert_eq!(
+            gate.heal_limits(Instant::now()).await.unwrap(),
+            0,
+            "the first look waits"
+        );
+        assert_eq!(gate.heal_limits(Instant::now()).await.unwrap(), 1);
         assert_eq!(lock(&counters.held).get(&alice), Some(&0));
         assert!(matches!(
             gate.admit(&ticket(1)).await.unwrap(),
@@ -1032,7 +1039,7 @@ mod tests {
         lock(&database.held).insert(alice.clone(), 1);
         lock(&database.keys).insert(alice, vec![IdempotencyKey::parse("a-1").unwrap()]);
         gate.admit(&with_key("a-2")).await.unwrap();
-        gate.heal_limits().await.unwrap();
+        gate.heal_limits(Instant::now()).await.unwrap();
         (gate, counters, database)
     }
 
@@ -1048,15 +1055,19 @@ mod tests {
     };
 
     #[tokio::test]
-    async fn a_remembered_customer_the_database_let_go_without_the_count_moving_is_forgotten_at_the_next_look()
+    async fn a_remembered_customer_the_database_let_go_without_the_count_moving_is_forgotten_once_looked_at_again()
      {
         let (gate, counters, database) = alice_remembered_at_the_limit().await;
         assert_eq!(gate.admit(&with_key("a-3")).await.unwrap(), REMEMBERED);
         // Her hold went back by a path that did not move the count.
         lock(&database.held).clear();
-        gate.heal_limits().await.unwrap();
+        // A step before her entry is due leaves her remembered; the first one after forgets her.
+        gate.heal_limits(Instant::now()).await.unwrap();
+        assert_eq!(gate.admit(&with_key("a-4")).await.unwrap(), REMEMBERED);
+        let due = Instant::now() + crate::checkout::at_limit::LOOKED_AGAIN_AFTER;
+        gate.heal_limits(due).await.unwrap();
         let asked = counters.admits.load(Ordering::SeqCst);
-        assert_ne!(gate.admit(&with_key("a-4")).await.unwrap(), REMEMBERED);
+        assert_ne!(gate.admit(&with_key("a-5")).await.unwrap(), REMEMBERED);
         assert_eq!(counters.admits.load(Ordering::SeqCst), asked + 1);
     }
 
@@ -1073,7 +1084,7 @@ mod tests {
                 *lock(&database.moved_while_read) = Some(counters.clone());
             }
             gate.admit(&with_key("a-2")).await.unwrap();
-            gate.heal_limits().await.unwrap();
+            gate.heal_limits(Instant::now()).await.unwrap();
             let answer = gate.admit(&with_key("a-3")).await.unwrap();
             assert_ne!(answer, REMEMBERED, "sold out: {sold_out}");
         }
@@ -1086,7 +1097,7 @@ mod tests {
         gate.admit(&ticket(1)).await.unwrap();
         let refused = GateAnswer::LimitExceeded { may_be_retry: true };
         assert_eq!(gate.admit(&ticket(1)).await.unwrap(), refused);
-        gate.heal_limits().await.unwrap();
+        gate.heal_limits(Instant::now()).await.unwrap();
         assert_eq!(gate.admit(&ticket(1)).await.unwrap(), refused);
         assert_eq!(gate.stats().limits_from_memory.load(Ordering::SeqCst), 0);
     }
@@ -1102,12 +1113,12 @@ mod tests {
             gate.admit(&ticket(1)).await.unwrap(),
             GateAnswer::LimitExceeded { may_be_retry: true }
         );
-        assert_eq!(gate.heal_limits().await.unwrap(), 0);
+        assert_eq!(gate.heal_limits(Instant::now()).await.unwrap(), 0);
         // The write was in flight at the first look and landed before the second.
         lock(&database.held).insert(alice.clone(), 1);
-        assert_eq!(gate.heal_limits().await.unwrap(), 0);
+        assert_eq!(gate.heal_limits(Instant::now()).await.unwrap(), 0);
         assert_eq!(
-            gate.heal_limits().await.unwrap(),
+            gate.heal_limits(Instant::now()).await.unwrap(),
             0,
             "nothing left to doubt"
         );

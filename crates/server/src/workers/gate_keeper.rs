@@ -59,7 +59,7 @@ impl GateKeeper {
             rebuilt
         } else {
             let rebuilt = gate.rebuild_suspects().await? + gate.heal_sold_out().await?;
-            gate.heal_limits().await?;
+            gate.heal_limits(std::time::Instant::now()).await?;
             rebuilt
         };
         Ok(KeeperStep { degraded, rebuilt })
