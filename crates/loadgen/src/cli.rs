@@ -95,6 +95,14 @@ pub struct RunArgs {
     /// Browse: share of reads that list every product.
     #[arg(long, default_value_t = 0.2)]
     list_share: f64,
+    /// Before the measured load, every customer of the crowd buys once (unmeasured): the load meets
+    /// customers at their limit, as the bench's over-limit row does.
+    #[arg(long)]
+    presell: bool,
+    /// Every purchase of a customer sends the key of their first one (with --presell: all
+    /// duplicates, as the bench's duplicate row).
+    #[arg(long)]
+    key_per_customer: bool,
     /// Burst: seconds until the sale opens.
     #[arg(long, default_value_t = 2.0)]
     burst_lead: f64,
@@ -145,6 +153,8 @@ impl RunArgs {
         scenario.quantity = self.quantity;
         scenario.retry_share = self.retry_share;
         scenario.list_share = self.list_share;
+        scenario.presell = self.presell;
+        scenario.key_per_customer = self.key_per_customer;
         scenario.burst_lead = Duration::from_secs_f64(self.burst_lead.max(0.0));
         let mut config = RunConfig::new(self.targets.clone(), scenario);
         config.admin_token = self.admin_token.clone();

@@ -305,6 +305,7 @@ impl Application {
                 async move { keeper.run_once().await.map(|_| ()) }
             },
         ));
+        tasks.spawn(self.keeper.clone().remember_refused(shutdown.clone()));
         if let Some(jwks) = self.state.tokens.jwks() {
             tasks.spawn(jwks.clone().refresh_in_background(shutdown.clone()));
         }

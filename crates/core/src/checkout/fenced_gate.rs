@@ -140,8 +140,26 @@ pub struct FencedGate {
     looked_over_limit: Mutex<HashMap<(ProductId, CustomerId), (Counted, i64)>>,
     /// Customers the database held at their limit at the keeper's last look.
     at_limit: AtLimit,
+    /// Customers the counters refused for their limit, not yet looked at for the memory, and what
+    /// wakes the look ([`FencedGate::remember_refused`]).
+    to_remember: Mutex<HashSet<(ProductId, CustomerId)>>,
+    refused_at_limit: tokio::sync::Notify,
+    /// One look that records into the memory at a time, so that an older one cannot record over a
+    /// newer one's findings.
+    looking: tokio::sync::Mutex<()>,
     answers: AnswerCounters,
     stats: GateStats,
+}
+
+/// Customers grouped by product, for one read of each product's counts.
+fn by_product(
+    pairs: impl IntoIterator<Item = (ProductId, CustomerId)>,
+) -> HashMap<ProductId, Vec<CustomerId>> {
+    let mut by_product: HashMap<ProductId, Vec<CustomerId>> = HashMap::new();
+    for (product, customer) in pairs {
+        by_product.entry(product).or_default().push(customer);
+    }
+    by_product
 }
 
 /// A poisoned lock only means a panic elsewhere; the sets it guards stay usable.
@@ -172,6 +190,9 @@ impl FencedGate {
             doubted: Mutex::default(),
             looked_over_limit: Mutex::default(),
             at_limit: AtLimit::default(),
+            to_remember: Mutex::default(),
+            refused_at_limit: tokio::sync::Notify::new(),
+            looking: tokio::sync::Mutex::new(()),
             answers: AnswerCounters::new(),
             stats: GateStats::default(),
         }
@@ -316,17 +337,14 @@ impl FencedGate {
     /// a unit beyond the limit.
     /// `now` is when the step runs (what the memory of customers at the limit dates its looks by).
     pub async fn heal_limits(&self, now: Instant) -> Result<usize, GateUnavailable> {
+        let _one_look_at_a_time = self.looking.lock().await;
         let mut doubted = std::mem::take(&mut *lock(&self.doubted));
         doubted.extend(lock(&self.looked_over_limit).keys().cloned());
         doubted.extend(self.at_limit.take_asked(now));
-        let mut by_product: HashMap<ProductId, Vec<CustomerId>> = HashMap::new();
-        for (product, customer) in doubted {
-            by_product.entry(product).or_default().push(customer);
-        }
         // Per product, one read of the gate's counts, then one of the database's: each customer's
         // count in the gate is read before theirs in the database, as a look needs.
         let mut looks = HashMap::new();
-        for (product, customers) in by_product {
+        for (product, customers) in by_product(doubted) {
             let counted = self.counters.held(product, &customers).await;
             let Some(counted) = counted.map_err(unavailable)? else {
                 continue;
@@ -386,6 +404,44 @@ impl FencedGate {
         Ok(corrected)
     }
 
+    /// Resolves once a customer is refused for their limit by the counters since the last
+    /// [`FencedGate::remember_refused`]: what the background look waits for.
+    pub async fn refused_at_limit(&self) {
+        self.refused_at_limit.notified().await;
+    }
+
+    /// Looks at once at the customers the counters refused for their limit since the last call and
+    /// remembers those the database holds at it, so that a crowd at its limit is refused from memory
+    /// a moment after its first refusals rather than at the keeper's next step (each refusal until
+    /// then is a round trip to the counters). Their counts stay the keeper's to correct: a
+    /// correction needs two looks a keeper interval apart.
+    pub async fn remember_refused(&self, now: Instant) -> Result<(), GateUnavailable> {
+        let refused = std::mem::take(&mut *lock(&self.to_remember));
+        let _one_look_at_a_time = self.looking.lock().await;
+        for (product, customers) in by_product(refused) {
+            // Read before the database, so that whatever comes back after the read moves it.
+            let Some(changes) = self.counters.changes(product) else {
+                continue;
+            };
+            let held = self
+                .fence
+                .held(product, &customers)
+                .await
+                .map_err(unavailable)?;
+            if held.len() != customers.len() {
+                return Err(unavailable(format!(
+                    "{} customers asked, {} counts in the database",
+                    customers.len(),
+                    held.len()
+                )));
+            }
+            self.remember_at_limit(product, changes, &customers, &held, now)
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
     /// Remembers the customers among `customers` whom the database holds at the product's limit
     /// (`held`, read after `changes`), with their stored keys read after that, so that their next
     /// new keys are refused without asking the counters; forgets the others. Nobody is remembered
@@ -429,9 +485,16 @@ impl FencedGate {
     }
 
     fn doubt(&self, ticket: &Ticket) {
-        let mut doubted = lock(&self.doubted);
-        if doubted.len() < MAX_DOUBTS {
-            doubted.insert((ticket.product_id, ticket.customer.clone()));
+        let refused = (ticket.product_id, ticket.customer.clone());
+        {
+            let mut doubted = lock(&self.doubted);
+            if doubted.len() < MAX_DOUBTS {
+                doubted.insert(refused.clone());
+            }
+        }
+        let mut to_remember = lock(&self.to_remember);
+        if to_remember.len() < MAX_DOUBTS && to_remember.insert(refused) {
+            self.refused_at_limit.notify_one();
         }
     }
 
@@ -594,6 +657,7 @@ mod tests {
     use crate::product::{Product, SaleWindow, Stock};
     use crate::{Sku, Vnd};
     use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
     use time::OffsetDateTime;
 
     /// In-memory counters: per product, available units and the epoch; switches for an outage
@@ -1088,6 +1152,27 @@ mod tests {
             let answer = gate.admit(&with_key("a-3")).await.unwrap();
             assert_ne!(answer, REMEMBERED, "sold out: {sold_out}");
         }
+    }
+
+    #[tokio::test]
+    async fn customers_the_counters_refuse_for_their_limit_are_remembered_by_the_next_look_not_the_keeper_s_step()
+     {
+        let (gate, counters, database) = limit_of_one_under_count_seven().await;
+        let alice = CustomerId::parse("alice").unwrap();
+        gate.admit(&with_key("a-1")).await.unwrap();
+        lock(&database.held).insert(alice.clone(), 1);
+        lock(&database.keys).insert(alice, vec![IdempotencyKey::parse("a-1").unwrap()]);
+        let refused = GateAnswer::LimitExceeded { may_be_retry: true };
+        assert_eq!(gate.admit(&with_key("a-2")).await.unwrap(), refused);
+        let woken = tokio::time::timeout(Duration::from_secs(5), gate.refused_at_limit());
+        woken.await.expect("the refusal wakes the look");
+        gate.remember_refused(Instant::now()).await.unwrap();
+        let asked = counters.admits.load(Ordering::SeqCst);
+        assert_eq!(gate.admit(&with_key("a-3")).await.unwrap(), REMEMBERED);
+        assert_eq!(counters.admits.load(Ordering::SeqCst), asked);
+        // Nobody new was refused: the next look has no one to look at and nothing wakes it.
+        let idle = tokio::time::timeout(Duration::from_millis(1), gate.refused_at_limit());
+        assert!(idle.await.is_err(), "a wake-up without a refusal");
     }
 
     #[tokio::test]

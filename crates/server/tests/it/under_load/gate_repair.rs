@@ -244,3 +244,37 @@ async fn a_buyer_refused_from_memory_gets_their_sale_replayed_and_is_let_in_once
     )
     .await;
 }
+
+/// The counters' refusal of a buyer at their limit wakes a look at them, so that their next
+/// refusals come from memory (no Redis round trip) without waiting for the keeper's step, which
+/// does not come here within the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_refused_at_their_limit_is_answered_from_memory_without_waiting_for_the_keeper() {
+    let redis = TestRedis::new();
+    let spawn = on(Some(&redis), gated_sale).set("gate.keeper_interval_ms", 3_600_000);
+    let db = spawn.backend().database().await;
+    let instance = spawn.instance(&db).await;
+    let product = instance.api.product(5, Some(1)).await;
+    assert_eq!(instance.api.buy("alice", "a-1", product, 1).await.status, 201);
+    let gate = instance.state.shared.gate.clone().expect("a gated sale");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    for attempt in 1.. {
+        let before = gate.stats().limits_from_memory.load(Ordering::SeqCst);
+        let refused = instance
+            .api
+            .buy("alice", &format!("x-{attempt}"), product, 1)
+            .await;
+        refused.assert_problem(403, "limit_exceeded");
+        if gate.stats().limits_from_memory.load(Ordering::SeqCst) > before {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still asking the counters after {attempt} refusals"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Her sale's own key is still replayed, not refused from memory.
+    assert_eq!(instance.api.buy("alice", "a-1", product, 1).await.status, 201);
+    instance.assert_audit_clean().await;
+}
