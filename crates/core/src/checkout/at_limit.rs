@@ -77,7 +77,9 @@ impl AtLimit {
         };
         let fresh = Instant::now() < customer.looked + REMEMBERED_FOR;
         let refused = fresh && !customer.keys.contains(&ticket.key);
-        if refused {
+        // Read first: a crowd asks thousands of times a second, and a store each time would keep
+        // the entry's cache line moving between cores.
+        if refused && !customer.asked.load(Ordering::Relaxed) {
             customer.asked.store(true, Ordering::Relaxed);
         }
         refused

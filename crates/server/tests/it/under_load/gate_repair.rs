@@ -255,7 +255,10 @@ async fn a_buyer_refused_at_their_limit_is_answered_from_memory_without_waiting_
     let db = spawn.backend().database().await;
     let instance = spawn.instance(&db).await;
     let product = instance.api.product(5, Some(1)).await;
-    assert_eq!(instance.api.buy("alice", "a-1", product, 1).await.status, 201);
+    assert_eq!(
+        instance.api.buy("alice", "a-1", product, 1).await.status,
+        201
+    );
     let gate = instance.state.shared.gate.clone().expect("a gated sale");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     for attempt in 1.. {
@@ -275,6 +278,9 @@ async fn a_buyer_refused_at_their_limit_is_answered_from_memory_without_waiting_
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     // Her sale's own key is still replayed, not refused from memory.
-    assert_eq!(instance.api.buy("alice", "a-1", product, 1).await.status, 201);
+    assert_eq!(
+        instance.api.buy("alice", "a-1", product, 1).await.status,
+        201
+    );
     instance.assert_audit_clean().await;
 }
