@@ -71,15 +71,15 @@ pub trait Reservations: Send + Sync {
         self.lookup(customer, key).await
     }
 
-    /// Every answer stored for the customer's keys; `None` when there are more than `at_most`, or
-    /// the storage does not list them.
+    /// Every answer stored for each customer's keys, in one read for them all, in the customers'
+    /// order; `None` for a customer with more than `at_most`, or when the storage does not list them.
     async fn answers_of(
         &self,
-        customer: &CustomerId,
+        customers: &[CustomerId],
         at_most: usize,
-    ) -> Result<Option<Vec<(IdempotencyKey, StoredAnswer)>>, StoreError> {
-        let _ = (customer, at_most);
-        Ok(None)
+    ) -> Result<Vec<Option<Vec<(IdempotencyKey, StoredAnswer)>>>, StoreError> {
+        let _ = at_most;
+        Ok(vec![None; customers.len()])
     }
 
     /// Takes the units, the customer's quota and the idempotency key, and writes the order and its first

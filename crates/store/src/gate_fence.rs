@@ -4,7 +4,7 @@
 
 use crate::SqlStore;
 use crate::error::store_error;
-use crate::rows::{customer, window};
+use crate::rows::{customer, per_customer, window};
 use crate::sql::{Dialect, Fields, Finish, Sql, args, bad_column};
 use async_trait::async_trait;
 use flashgate_core::ports::{GateFence, GateSnapshot};
@@ -74,21 +74,16 @@ impl<D: Dialect> GateFence for SqlStore<D> {
             .rows(&sql, args![names.as_slice(), bound])
             .await
             .map_err(store_error)?;
-        let mut keys: HashMap<String, Vec<IdempotencyKey>> = HashMap::new();
-        for row in &rows {
-            let key = row.text("idempotency_key").map_err(store_error)?;
-            let key = IdempotencyKey::parse(&key)
-                .map_err(|e| store_error(bad_column("idempotency_key", e)))?;
-            let customer = row.text("customer_id").map_err(store_error)?;
-            keys.entry(customer).or_default().push(key);
-        }
-        Ok(names
+        let keys = rows
             .iter()
-            .map(|name| {
-                let keys = keys.remove(*name).unwrap_or_default();
-                (keys.len() <= at_most).then_some(keys)
+            .map(|row| {
+                let key = IdempotencyKey::parse(&row.text("idempotency_key")?)
+                    .map_err(|e| bad_column("idempotency_key", e))?;
+                Ok((row.text("customer_id")?, key))
             })
-            .collect())
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(store_error)?;
+        Ok(per_customer(customers, keys, at_most))
     }
 }
 

@@ -10,6 +10,7 @@
 
 use crate::SqlStore;
 use crate::error::store_error;
+use crate::rows::per_customer;
 use crate::sql::{Dialect, Fields, Finish, Sql, Value, args, bad_column};
 use async_trait::async_trait;
 use flashgate_core::ports::Reservations;
@@ -53,32 +54,34 @@ impl<D: Dialect> Reservations for SqlStore<D> {
 
     async fn answers_of(
         &self,
-        customer: &CustomerId,
+        customers: &[CustomerId],
         at_most: usize,
-    ) -> Result<Option<Vec<(IdempotencyKey, StoredAnswer)>>, StoreError> {
+    ) -> Result<Vec<Option<Vec<(IdempotencyKey, StoredAnswer)>>>, StoreError> {
+        let names: Vec<&str> = customers.iter().map(CustomerId::as_str).collect();
+        // One more than asked per customer, to tell one with too many from one with exactly enough.
+        let sql = format!(
+            "SELECT customer_id, idempotency_key, request_hash, response_status, response_body \
+             FROM (SELECT customer_id, idempotency_key, request_hash, response_status, response_body, \
+             row_number() OVER (PARTITION BY customer_id) AS n FROM idempotency WHERE {}) AS answers \
+             WHERE n <= $2",
+            D::one_of("customer_id")
+        );
+        let bound = i64::try_from(at_most).unwrap_or(i64::MAX).saturating_add(1);
         let mut conn = self.0.reader().await.map_err(store_error)?;
-        let limit = i64::try_from(at_most).unwrap_or(i64::MAX).saturating_add(1);
         let rows = conn
-            .rows(
-                "SELECT idempotency_key, request_hash, response_status, response_body FROM idempotency \
-                 WHERE customer_id = $1 LIMIT $2",
-                args![customer.as_str(), limit],
-            )
+            .rows(&sql, args![names.as_slice(), bound])
             .await
             .map_err(store_error)?;
-        if rows.len() > at_most {
-            return Ok(None);
-        }
-        let answer = |row: &<D::Conn as Sql>::Row| -> Result<_, sqlx::Error> {
-            let key = IdempotencyKey::parse(&row.text("idempotency_key")?)
-                .map_err(|e| bad_column("idempotency_key", e))?;
-            Ok((key, stored_answer(row)?))
-        };
-        rows.iter()
-            .map(answer)
-            .collect::<Result<_, _>>()
-            .map(Some)
-            .map_err(store_error)
+        let answers = rows
+            .iter()
+            .map(|row| {
+                let key = IdempotencyKey::parse(&row.text("idempotency_key")?)
+                    .map_err(|e| bad_column("idempotency_key", e))?;
+                Ok((row.text("customer_id")?, (key, stored_answer(row)?)))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(store_error)?;
+        Ok(per_customer(customers, answers, at_most))
     }
 
     async fn reserve(

@@ -5,7 +5,8 @@
 //! A customer the gate refuses (at their limit, past a sell-out) asks again with a new key each
 //! time, which no memory of keys can answer: for them the customer's stored answers are read once,
 //! all together, and kept for a few seconds ([`Reservations::lookup_refused`] says why that is
-//! enough).
+//! enough). The customers refused while such a read is under way are read together by the next
+//! one, so a crowd's first refusals cost a few queries, not one per customer.
 
 use async_trait::async_trait;
 use flashgate_core::StoreError;
@@ -17,8 +18,9 @@ use flashgate_core::{CustomerId, IdempotencyKey};
 use quick_cache::{Equivalent, Weighter};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 
 /// At most this many bytes of answers are kept; the least used go first.
 const CAPACITY_BYTES: u64 = 16 << 20;
@@ -43,12 +45,94 @@ pub struct RememberedAnswers {
     answers: quick_cache::sync::Cache<AnswerKey, Remembered, ByBytes>,
     /// Refused customers' stored answers, by customer.
     refused: moka::future::Cache<String, Answers>,
+    reads: Arc<RefusedReads>,
+}
+
+/// Refused customers waiting for their stored answers, read together: whoever joins while a read is
+/// under way is in the next one. The reads run in a task of their own, so that a request that goes
+/// away does not leave the others waiting.
+struct RefusedReads {
+    inner: Arc<dyn Reservations>,
+    queue: Mutex<RefusedQueue>,
+}
+
+#[derive(Default)]
+struct RefusedQueue {
+    waiting: Vec<(CustomerId, oneshot::Sender<Result<Answers, StoreError>>)>,
+    reading: bool,
+}
+
+impl RefusedReads {
+    async fn read(self: &Arc<Self>, customer: &CustomerId) -> Result<Answers, StoreError> {
+        let (answer, answered) = oneshot::channel();
+        let start = {
+            let mut queue = lock(&self.queue);
+            queue.waiting.push((customer.clone(), answer));
+            !std::mem::replace(&mut queue.reading, true)
+        };
+        if start {
+            tokio::spawn(Arc::clone(self).drain());
+        }
+        answered
+            .await
+            .map_err(|_| StoreError::internal("the read of refused customers' answers stopped"))?
+    }
+
+    /// Reads until nobody waits.
+    async fn drain(self: Arc<Self>) {
+        loop {
+            let batch = {
+                let mut queue = lock(&self.queue);
+                if queue.waiting.is_empty() {
+                    queue.reading = false;
+                    return;
+                }
+                std::mem::take(&mut queue.waiting)
+            };
+            let customers: Vec<CustomerId> = batch.iter().map(|(c, _)| c.clone()).collect();
+            match self.inner.answers_of(&customers, REFUSED_AT_MOST).await {
+                Ok(all) if all.len() == batch.len() => {
+                    for ((_, answer), listed) in batch.into_iter().zip(all) {
+                        let _ = answer.send(Ok(listed.map(by_key)));
+                    }
+                }
+                Ok(all) => {
+                    let error = StoreError::internal(format!(
+                        "{} customers' answers asked, {} listed",
+                        batch.len(),
+                        all.len()
+                    ));
+                    for (_, answer) in batch {
+                        let _ = answer.send(Err(error.clone()));
+                    }
+                }
+                Err(error) => {
+                    for (_, answer) in batch {
+                        let _ = answer.send(Err(error.clone()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn by_key(listed: Vec<(IdempotencyKey, StoredAnswer)>) -> Arc<HashMap<String, StoredAnswer>> {
+    let by_key = listed
+        .into_iter()
+        .map(|(key, answer)| (key.as_str().to_owned(), answer));
+    Arc::new(by_key.collect())
+}
+
+/// A poisoned lock only means a panic elsewhere; the queue stays usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl RememberedAnswers {
     pub fn new(inner: Arc<dyn Reservations>) -> Self {
         Self {
-            inner,
             answers: quick_cache::sync::Cache::with_weighter(
                 usize::try_from(CAPACITY_BYTES / TYPICAL_ANSWER_BYTES).unwrap_or(usize::MAX),
                 CAPACITY_BYTES,
@@ -58,6 +142,11 @@ impl RememberedAnswers {
                 .max_capacity(100_000)
                 .time_to_live(REFUSED_FOR)
                 .build(),
+            reads: Arc::new(RefusedReads {
+                inner: Arc::clone(&inner),
+                queue: Mutex::default(),
+            }),
+            inner,
         }
     }
 
@@ -162,18 +251,9 @@ impl Reservations for RememberedAnswers {
             return Ok(Some(answer));
         }
         // One read per customer at a time, however many of their requests ask at once.
-        let inner = Arc::clone(&self.inner);
         let all = self
             .refused
-            .try_get_with(customer.as_str().to_owned(), async move {
-                let all = inner.answers_of(customer, REFUSED_AT_MOST).await?;
-                Ok::<_, StoreError>(all.map(|all| {
-                    let by_key = all
-                        .into_iter()
-                        .map(|(k, answer)| (k.as_str().to_owned(), answer));
-                    Arc::new(by_key.collect())
-                }))
-            })
+            .try_get_with(customer.as_str().to_owned(), self.reads.read(customer))
             .await
             .map_err(|e| StoreError::clone(&e))?;
         match all {
@@ -184,10 +264,10 @@ impl Reservations for RememberedAnswers {
 
     async fn answers_of(
         &self,
-        customer: &CustomerId,
+        customers: &[CustomerId],
         at_most: usize,
-    ) -> Result<Option<Vec<(IdempotencyKey, StoredAnswer)>>, StoreError> {
-        self.inner.answers_of(customer, at_most).await
+    ) -> Result<Vec<Option<Vec<(IdempotencyKey, StoredAnswer)>>>, StoreError> {
+        self.inner.answers_of(customers, at_most).await
     }
 
     async fn reserve(
@@ -219,7 +299,7 @@ impl Reservations for RememberedAnswers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     /// Storage that holds one answer (under the key "k1") and counts how often it is asked.
     #[derive(Default)]
@@ -227,6 +307,8 @@ mod tests {
         lookups: AtomicUsize,
         listings: AtomicUsize,
         stored: Option<StoredAnswer>,
+        /// Listings fail while it is set.
+        unavailable: AtomicBool,
     }
 
     #[async_trait]
@@ -242,16 +324,23 @@ mod tests {
 
         async fn answers_of(
             &self,
-            _: &CustomerId,
+            customers: &[CustomerId],
             at_most: usize,
-        ) -> Result<Option<Vec<(IdempotencyKey, StoredAnswer)>>, StoreError> {
+        ) -> Result<Vec<Option<Vec<(IdempotencyKey, StoredAnswer)>>>, StoreError> {
             self.listings.fetch_add(1, Ordering::SeqCst);
-            let all: Vec<_> = self
-                .stored
-                .iter()
-                .map(|a| (IdempotencyKey::parse("k1").unwrap(), a.clone()))
-                .collect();
-            Ok((all.len() <= at_most).then_some(all))
+            if self.unavailable.load(Ordering::SeqCst) {
+                return Err(StoreError::unavailable("the database is away"));
+            }
+            let listed = |customer: &CustomerId| {
+                let all: Vec<_> = self
+                    .stored
+                    .iter()
+                    .filter(|_| customer.as_str() == "c1")
+                    .map(|a| (IdempotencyKey::parse("k1").unwrap(), a.clone()))
+                    .collect();
+                (all.len() <= at_most).then_some(all)
+            };
+            Ok(customers.iter().map(listed).collect())
         }
 
         async fn reserve(
@@ -332,6 +421,45 @@ mod tests {
         assert_eq!(replayed, Some(answer));
         assert_eq!(storage.listings.load(Ordering::SeqCst), 1);
         assert_eq!(storage.lookups.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn refused_customers_asking_at_once_are_read_together_each_from_their_own_answers() {
+        let answer = answer();
+        let storage = storing(&answer);
+        let remembered = RememberedAnswers::new(storage.clone());
+        let asks = (1..=50).map(|i| {
+            let (customer, key) = ids(&format!("c{i}"), "k1");
+            let remembered = &remembered;
+            async move { remembered.lookup_refused(&customer, &key).await.unwrap() }
+        });
+        let found = futures_util::future::join_all(asks).await;
+        // Only c1 stored a sale under k1: it is replayed, the others are refused.
+        assert_eq!(found[0], Some(answer));
+        assert!(found[1..].iter().all(Option::is_none), "{found:?}");
+        assert_eq!(
+            storage.listings.load(Ordering::SeqCst),
+            1,
+            "one read for all"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_of_refused_customers_fails_its_waiters_and_the_next_one_reads_again() {
+        let answer = answer();
+        let storage = storing(&answer);
+        storage.unavailable.store(true, Ordering::SeqCst);
+        let remembered = RememberedAnswers::new(storage.clone());
+        let (customer, key) = ids("c1", "k1");
+        let failed = remembered.lookup_refused(&customer, &key).await;
+        assert!(
+            matches!(failed, Err(StoreError::Unavailable(_))),
+            "{failed:?}"
+        );
+        storage.unavailable.store(false, Ordering::SeqCst);
+        let replayed = remembered.lookup_refused(&customer, &key).await.unwrap();
+        assert_eq!(replayed, Some(answer));
+        assert_eq!(storage.listings.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -146,10 +146,10 @@ impl Reservations for CountedReservations {
 
     async fn answers_of(
         &self,
-        customer: &CustomerId,
+        customers: &[CustomerId],
         at_most: usize,
-    ) -> Result<Option<Vec<(IdempotencyKey, StoredAnswer)>>, StoreError> {
-        self.inner.answers_of(customer, at_most).await
+    ) -> Result<Vec<Option<Vec<(IdempotencyKey, StoredAnswer)>>>, StoreError> {
+        self.inner.answers_of(customers, at_most).await
     }
 
     async fn reserve(

@@ -3,8 +3,8 @@
 //! retry gets the first answer back, and a refusal writes nothing.
 
 use crate::{Fixture, conformance, count, race, reservation};
-use flashgate_core::ProductId;
-use flashgate_core::purchase::{Reservation, ReserveOutcome, WriteMode};
+use flashgate_core::purchase::{Reservation, ReserveOutcome, StoredAnswer, WriteMode};
+use flashgate_core::{IdempotencyKey, ProductId};
 
 /// The store's two ways of taking units: holding the stock row's lock, or one conditional update.
 const MODES: [WriteMode; 2] = [WriteMode::Locking, WriteMode::Conditional];
@@ -13,7 +13,7 @@ conformance!(
     racing_buyers_get_exactly_the_stock_and_their_limit,
     makes_one_order_per_idempotency_key_and_replays_its_answer,
     a_refusal_writes_nothing,
-    a_customers_answers_are_listed_together_up_to_a_bound,
+    customers_answers_are_listed_together_up_to_a_bound,
 );
 
 /// Races the reservations, all at once, in one write mode.
@@ -129,9 +129,9 @@ async fn a_refusal_writes_nothing(fx: Fixture) {
     fx.assert_audit_clean().await;
 }
 
-/// Every stored answer of one customer in one read, none of another's; more than asked for is
-/// `None`, so the caller looks keys up one by one.
-async fn a_customers_answers_are_listed_together_up_to_a_bound(fx: Fixture) {
+/// Every stored answer of several customers in one read, each their own, in the order asked; more
+/// than asked for is `None`, so the caller looks that customer's keys up one by one.
+async fn customers_answers_are_listed_together_up_to_a_bound(fx: Fixture) {
     let (first, second) = (fx.product(10, None).await, fx.product(10, None).await);
     let sales = [
         reservation(&first, "listed", 1, "k1"),
@@ -141,24 +141,29 @@ async fn a_customers_answers_are_listed_together_up_to_a_bound(fx: Fixture) {
     for r in &sales {
         fx.created(WriteMode::Conditional, r).await;
     }
-    let customer = &sales[0].order.customer;
-    let mut listed = fx
-        .store
-        .reservations
-        .answers_of(customer, 2)
-        .await
-        .unwrap()
-        .expect("two answers are within a bound of two");
-    listed.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-    let expected: Vec<_> = sales[..2]
-        .iter()
-        .map(|r| (r.idempotency_key.clone(), r.answer_body.clone()))
-        .collect();
-    let got: Vec<_> = listed.into_iter().map(|(k, a)| (k, a.body)).collect();
-    assert_eq!(got, expected);
-    let over = fx.store.reservations.answers_of(customer, 1).await.unwrap();
-    assert_eq!(over, None);
-    let nobody = &flashgate_core::CustomerId::parse("nobody").unwrap();
-    let none = fx.store.reservations.answers_of(nobody, 5).await.unwrap();
-    assert_eq!(none, Some(Vec::new()));
+    let listed_customer = sales[0].order.customer.clone();
+    let other = sales[2].order.customer.clone();
+    let nobody = flashgate_core::CustomerId::parse("nobody").unwrap();
+    let asked = [nobody.clone(), listed_customer.clone(), other];
+    let all = fx.store.reservations.answers_of(&asked, 2).await.unwrap();
+    let bodies = |listed: &Option<Vec<(IdempotencyKey, StoredAnswer)>>| {
+        let mut listed = listed.clone().expect("within the bound");
+        listed.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        listed
+            .into_iter()
+            .map(|(k, a)| (k, a.body))
+            .collect::<Vec<_>>()
+    };
+    let of = |r: &[Reservation]| -> Vec<_> {
+        r.iter()
+            .map(|r| (r.idempotency_key.clone(), r.answer_body.clone()))
+            .collect()
+    };
+    assert_eq!(all.len(), 3);
+    assert_eq!(bodies(&all[0]), Vec::new());
+    assert_eq!(bodies(&all[1]), of(&sales[..2]));
+    assert_eq!(bodies(&all[2]), of(&sales[2..]));
+    let bounded = fx.store.reservations.answers_of(&asked, 1).await.unwrap();
+    assert_eq!(bounded[1], None, "two answers are beyond a bound of one");
+    assert_eq!(bodies(&bounded[2]), of(&sales[2..]));
 }
