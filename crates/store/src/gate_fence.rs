@@ -4,8 +4,8 @@
 
 use crate::SqlStore;
 use crate::error::store_error;
-use crate::rows::{customer, per_customer, window};
-use crate::sql::{Dialect, Fields, Finish, Sql, args, bad_column};
+use crate::rows::{customer, window};
+use crate::sql::{Dialect, Fields, Finish, Sql, args};
 use async_trait::async_trait;
 use flashgate_core::ports::{GateFence, GateSnapshot};
 use flashgate_core::{CustomerId, IdempotencyKey, ProductId, StoreError};
@@ -60,30 +60,8 @@ impl<D: Dialect> GateFence for SqlStore<D> {
         customers: &[CustomerId],
         at_most: usize,
     ) -> Result<Vec<Option<Vec<IdempotencyKey>>>, StoreError> {
-        let names: Vec<&str> = customers.iter().map(CustomerId::as_str).collect();
-        // One more than asked, to tell a customer with too many from one with exactly enough.
-        let sql = format!(
-            "SELECT customer_id, idempotency_key FROM (SELECT customer_id, idempotency_key, \
-             row_number() OVER (PARTITION BY customer_id) AS n FROM idempotency WHERE {}) AS keys \
-             WHERE n <= $2",
-            D::one_of("customer_id")
-        );
-        let bound = i64::try_from(at_most).unwrap_or(i64::MAX).saturating_add(1);
-        let mut conn = self.0.reader().await.map_err(store_error)?;
-        let rows = conn
-            .rows(&sql, args![names.as_slice(), bound])
+        self.stored_per_customer(customers, at_most, "", |key, _| Ok(key))
             .await
-            .map_err(store_error)?;
-        let keys = rows
-            .iter()
-            .map(|row| {
-                let key = IdempotencyKey::parse(&row.text("idempotency_key")?)
-                    .map_err(|e| bad_column("idempotency_key", e))?;
-                Ok((row.text("customer_id")?, key))
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(store_error)?;
-        Ok(per_customer(customers, keys, at_most))
     }
 }
 

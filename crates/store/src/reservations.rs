@@ -10,7 +10,6 @@
 
 use crate::SqlStore;
 use crate::error::store_error;
-use crate::rows::per_customer;
 use crate::sql::{Dialect, Fields, Finish, Sql, Value, args, bad_column};
 use async_trait::async_trait;
 use flashgate_core::ports::Reservations;
@@ -18,6 +17,7 @@ use flashgate_core::purchase::{
     GatedOutcome, GatedReservation, Reservation, ReserveOutcome, StoredAnswer, WriteMode,
 };
 use flashgate_core::{CustomerId, IdempotencyKey, ProductId, StoreError};
+use std::collections::HashMap;
 
 /// How a reservation's writes ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,31 +57,11 @@ impl<D: Dialect> Reservations for SqlStore<D> {
         customers: &[CustomerId],
         at_most: usize,
     ) -> Result<Vec<Option<Vec<(IdempotencyKey, StoredAnswer)>>>, StoreError> {
-        let names: Vec<&str> = customers.iter().map(CustomerId::as_str).collect();
-        // One more than asked per customer, to tell one with too many from one with exactly enough.
-        let sql = format!(
-            "SELECT customer_id, idempotency_key, request_hash, response_status, response_body \
-             FROM (SELECT customer_id, idempotency_key, request_hash, response_status, response_body, \
-             row_number() OVER (PARTITION BY customer_id) AS n FROM idempotency WHERE {}) AS answers \
-             WHERE n <= $2",
-            D::one_of("customer_id")
-        );
-        let bound = i64::try_from(at_most).unwrap_or(i64::MAX).saturating_add(1);
-        let mut conn = self.0.reader().await.map_err(store_error)?;
-        let rows = conn
-            .rows(&sql, args![names.as_slice(), bound])
-            .await
-            .map_err(store_error)?;
-        let answers = rows
-            .iter()
-            .map(|row| {
-                let key = IdempotencyKey::parse(&row.text("idempotency_key")?)
-                    .map_err(|e| bad_column("idempotency_key", e))?;
-                Ok((row.text("customer_id")?, (key, stored_answer(row)?)))
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(store_error)?;
-        Ok(per_customer(customers, answers, at_most))
+        let columns = ", request_hash, response_status, response_body";
+        self.stored_per_customer(customers, at_most, columns, |key, row| {
+            Ok((key, stored_answer(row)?))
+        })
+        .await
     }
 
     async fn reserve(
@@ -288,4 +268,47 @@ pub(crate) async fn adjust_holding(
         .exec(sql, args![customer.as_str(), product.0, delta])
         .await?;
     Ok(done == 1)
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// Up to `at_most` stored answers of each of `customers`, in one read and in their order, as
+    /// `value` makes them of each key and its row (which also holds `columns`, written as a list
+    /// that follows `customer_id, idempotency_key`); `None` for a customer with more.
+    pub(crate) async fn stored_per_customer<T>(
+        &self,
+        customers: &[CustomerId],
+        at_most: usize,
+        columns: &str,
+        value: impl Fn(IdempotencyKey, &<D::Conn as Sql>::Row) -> Result<T, sqlx::Error> + Send,
+    ) -> Result<Vec<Option<Vec<T>>>, StoreError> {
+        let names: Vec<&str> = customers.iter().map(CustomerId::as_str).collect();
+        // One more than asked per customer, to tell one with too many from one with exactly enough.
+        let sql = format!(
+            "SELECT customer_id, idempotency_key{columns} FROM (SELECT customer_id, \
+             idempotency_key{columns}, row_number() OVER (PARTITION BY customer_id) AS n \
+             FROM idempotency WHERE {}) AS stored WHERE n <= $2",
+            D::one_of("customer_id")
+        );
+        let bound = i64::try_from(at_most).unwrap_or(i64::MAX).saturating_add(1);
+        let mut conn = self.0.reader().await.map_err(store_error)?;
+        let rows = conn
+            .rows(&sql, args![names.as_slice(), bound])
+            .await
+            .map_err(store_error)?;
+        let mut by_customer: HashMap<String, Vec<T>> = HashMap::new();
+        for row in &rows {
+            let key = IdempotencyKey::parse(&row.text("idempotency_key").map_err(store_error)?)
+                .map_err(|e| store_error(bad_column("idempotency_key", e)))?;
+            let customer = row.text("customer_id").map_err(store_error)?;
+            let value = value(key, row).map_err(store_error)?;
+            by_customer.entry(customer).or_default().push(value);
+        }
+        Ok(customers
+            .iter()
+            .map(|customer| {
+                let values = by_customer.remove(customer.as_str()).unwrap_or_default();
+                (values.len() <= at_most).then_some(values)
+            })
+            .collect())
+    }
 }

@@ -70,24 +70,3 @@ pub(crate) fn window(row: &impl Fields) -> Result<SaleWindow, sqlx::Error> {
         ends_at: row.opt_time("sale_ends_at")?,
     })
 }
-
-/// Each of `customers`' values among `rows` (customer, value), in the customers' order; `None` for a
-/// customer with more than `at_most` (the query reads one more than asked, to tell them apart).
-pub(crate) fn per_customer<T>(
-    customers: &[CustomerId],
-    rows: impl IntoIterator<Item = (String, T)>,
-    at_most: usize,
-) -> Vec<Option<Vec<T>>> {
-    let mut by_customer: std::collections::HashMap<String, Vec<T>> =
-        std::collections::HashMap::new();
-    for (customer, value) in rows {
-        by_customer.entry(customer).or_default().push(value);
-    }
-    customers
-        .iter()
-        .map(|customer| {
-            let values = by_customer.remove(customer.as_str()).unwrap_or_default();
-            (values.len() <= at_most).then_some(values)
-        })
-        .collect()
-}

@@ -349,28 +349,13 @@ impl FencedGate {
             let Some(counted) = counted.map_err(unavailable)? else {
                 continue;
             };
-            // Read before the database, so that whatever comes back after the read moves it.
-            let changes = self.counters.changes(product);
-            let held = self
-                .fence
-                .held(product, &customers)
-                .await
-                .map_err(unavailable)?;
-            if counted.len() != customers.len() || held.len() != customers.len() {
+            let held = self.look_at(product, &customers, now).await?;
+            if counted.len() != customers.len() {
                 return Err(unavailable(format!(
-                    "{} customers asked, {} counts in the gate and {} in the database",
+                    "{} customers asked, {} counts in the gate",
                     customers.len(),
-                    counted.len(),
-                    held.len()
+                    counted.len()
                 )));
-            }
-            if let Some(changes) = changes
-                && let Err(error) = self
-                    .remember_at_limit(product, changes, &customers, &held, now)
-                    .await
-            {
-                // Only a saving is lost: these customers' refusals keep asking the counters.
-                tracing::warn!(product_id = product.0, %error, "could not read who is at the limit");
             }
             for ((customer, counted), held) in customers.into_iter().zip(counted).zip(held) {
                 if counted.held > held {
@@ -419,27 +404,45 @@ impl FencedGate {
         let refused = std::mem::take(&mut *lock(&self.to_remember));
         let _one_look_at_a_time = self.looking.lock().await;
         for (product, customers) in by_product(refused) {
-            // Read before the database, so that whatever comes back after the read moves it.
-            let Some(changes) = self.counters.changes(product) else {
-                continue;
-            };
-            let held = self
-                .fence
-                .held(product, &customers)
-                .await
-                .map_err(unavailable)?;
-            if held.len() != customers.len() {
-                return Err(unavailable(format!(
-                    "{} customers asked, {} counts in the database",
-                    customers.len(),
-                    held.len()
-                )));
+            // Nothing could be remembered: not worth the database's read.
+            if self.counters.changes(product).is_some() {
+                self.look_at(product, &customers, now).await?;
             }
-            self.remember_at_limit(product, changes, &customers, &held, now)
-                .await
-                .map_err(unavailable)?;
         }
         Ok(())
+    }
+
+    /// Reads what the database holds of the product for each of `customers` (in their order) and
+    /// remembers those it holds at the limit, under the change count read before it.
+    async fn look_at(
+        &self,
+        product: ProductId,
+        customers: &[CustomerId],
+        now: Instant,
+    ) -> Result<Vec<i64>, GateUnavailable> {
+        // Read before the database, so that whatever comes back after the read moves it.
+        let changes = self.counters.changes(product);
+        let held = self
+            .fence
+            .held(product, customers)
+            .await
+            .map_err(unavailable)?;
+        if held.len() != customers.len() {
+            return Err(unavailable(format!(
+                "{} customers asked, {} counts in the database",
+                customers.len(),
+                held.len()
+            )));
+        }
+        if let Some(changes) = changes
+            && let Err(error) = self
+                .remember_at_limit(product, changes, customers, &held, now)
+                .await
+        {
+            // Only a saving is lost: these customers' refusals keep asking the counters.
+            tracing::warn!(product_id = product.0, %error, "could not read who is at the limit");
+        }
+        Ok(held)
     }
 
     /// Remembers the customers among `customers` whom the database holds at the product's limit

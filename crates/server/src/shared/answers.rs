@@ -18,7 +18,7 @@ use flashgate_core::{CustomerId, IdempotencyKey};
 use quick_cache::{Equivalent, Weighter};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -66,7 +66,8 @@ impl RefusedReads {
     async fn read(self: &Arc<Self>, customer: &CustomerId) -> Result<Answers, StoreError> {
         let (answer, answered) = oneshot::channel();
         let start = {
-            let mut queue = lock(&self.queue);
+            // A poisoned lock only means a panic elsewhere; the queue stays usable.
+            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
             queue.waiting.push((customer.clone(), answer));
             !std::mem::replace(&mut queue.reading, true)
         };
@@ -82,7 +83,8 @@ impl RefusedReads {
     async fn drain(self: Arc<Self>) {
         loop {
             let batch = {
-                let mut queue = lock(&self.queue);
+                // A poisoned lock only means a panic elsewhere; the queue stays usable.
+                let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
                 if queue.waiting.is_empty() {
                     queue.reading = false;
                     return;
@@ -90,20 +92,18 @@ impl RefusedReads {
                 std::mem::take(&mut queue.waiting)
             };
             let customers: Vec<CustomerId> = batch.iter().map(|(c, _)| c.clone()).collect();
-            match self.inner.answers_of(&customers, REFUSED_AT_MOST).await {
-                Ok(all) if all.len() == batch.len() => {
+            let listed = match self.inner.answers_of(&customers, REFUSED_AT_MOST).await {
+                Ok(all) if all.len() != batch.len() => Err(StoreError::internal(format!(
+                    "{} customers' answers asked, {} listed",
+                    batch.len(),
+                    all.len()
+                ))),
+                listed => listed,
+            };
+            match listed {
+                Ok(all) => {
                     for ((_, answer), listed) in batch.into_iter().zip(all) {
                         let _ = answer.send(Ok(listed.map(by_key)));
-                    }
-                }
-                Ok(all) => {
-                    let error = StoreError::internal(format!(
-                        "{} customers' answers asked, {} listed",
-                        batch.len(),
-                        all.len()
-                    ));
-                    for (_, answer) in batch {
-                        let _ = answer.send(Err(error.clone()));
                     }
                 }
                 Err(error) => {
@@ -121,13 +121,6 @@ fn by_key(listed: Vec<(IdempotencyKey, StoredAnswer)>) -> Arc<HashMap<String, St
         .into_iter()
         .map(|(key, answer)| (key.as_str().to_owned(), answer));
     Arc::new(by_key.collect())
-}
-
-/// A poisoned lock only means a panic elsewhere; the queue stays usable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl RememberedAnswers {
