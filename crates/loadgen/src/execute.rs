@@ -6,8 +6,10 @@ use crate::recorder::{Answer, Recorder};
 use crate::target::Targets;
 use crate::tokens::Crowd;
 use crate::workload::Action;
+use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,24 +23,47 @@ pub struct Context {
     pub run_id: String,
 }
 
-/// The fields of an order or a problem this tool reads; everything else is ignored.
+/// The fields of an order or a problem this tool reads, borrowed from the answer's bytes (no copy of
+/// an order's id and payment link per answer); everything else is ignored.
 #[derive(Debug, Default, Deserialize)]
-struct Body {
-    id: Option<String>,
-    code: Option<String>,
-    payment_url: Option<String>,
+struct Body<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    payment_url: Option<Cow<'a, str>>,
 }
 
 struct Reply {
     status: Option<u16>,
-    body: Body,
+    /// The answer's bytes, read as a [`Body`] when they are needed.
+    bytes: Bytes,
+    parse: bool,
     retry_after: bool,
     timed_out: bool,
 }
 
 impl Reply {
-    fn attempt(&self) -> Attempt {
-        match (self.status, self.body.code.as_deref()) {
+    fn body(&self) -> Body<'_> {
+        match self.status {
+            Some(status) if self.parse || status >= 400 => {
+                serde_json::from_slice(&self.bytes).unwrap_or_default()
+            }
+            _ => Body::default(),
+        }
+    }
+
+    /// The order a 201 named.
+    fn order<'a>(&self, body: &'a Body<'_>) -> Option<&'a str> {
+        match (self.status, &body.id) {
+            (Some(201), Some(id)) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn attempt(&self, body: &Body<'_>) -> Attempt {
+        match (self.status, body.code.as_deref()) {
             (Some(201), _)
             | (Some(409), Some("sold_out"))
             | (Some(403), Some("limit_exceeded")) => Attempt::Definitive,
@@ -48,10 +73,10 @@ impl Reply {
         }
     }
 
-    fn answer(&self, sold: bool) -> Answer<'_> {
+    fn answer<'a>(&self, body: &'a Body<'_>, sold: bool) -> Answer<'a> {
         Answer {
             status: self.status,
-            code: self.body.code.as_deref(),
+            code: body.code.as_deref(),
             sold,
             retry_after: self.retry_after,
             timed_out: self.timed_out,
@@ -61,7 +86,8 @@ impl Reply {
     fn failed(error: &reqwest::Error) -> Self {
         Self {
             status: None,
-            body: Body::default(),
+            bytes: Bytes::new(),
+            parse: false,
             retry_after: false,
             timed_out: error.is_timeout(),
         }
@@ -78,20 +104,15 @@ async fn read(response: Result<reqwest::Response, reqwest::Error>, parse: bool) 
         .headers()
         .contains_key(reqwest::header::RETRY_AFTER);
     // The body is always read to the end so the connection goes back to the pool.
-    let bytes = match response.bytes().await {
-        Ok(bytes) => bytes,
-        Err(error) => return Reply::failed(&error),
-    };
-    let body = if parse || status >= 400 {
-        serde_json::from_slice(&bytes).unwrap_or_default()
-    } else {
-        Body::default()
-    };
-    Reply {
-        status: Some(status),
-        body,
-        retry_after,
-        timed_out: false,
+    match response.bytes().await {
+        Ok(bytes) => Reply {
+            status: Some(status),
+            bytes,
+            parse,
+            retry_after,
+            timed_out: false,
+        },
+        Err(error) => Reply::failed(&error),
     }
 }
 
@@ -135,8 +156,9 @@ impl Context {
                     .send()
                     .await;
                 let reply = read(response, false).await;
+                let body = reply.body();
                 self.recorder
-                    .record(intended, sent, Instant::now(), reply.answer(false));
+                    .record(intended, sent, Instant::now(), reply.answer(&body, false));
             }
             Action::Purchase {
                 product_id,
@@ -148,28 +170,23 @@ impl Context {
                 let key = self.key(seq, customer, key_per_customer);
                 let reply = self.purchase(customer, &key, product_id, quantity).await;
                 let done = Instant::now();
-                let attempt = reply.attempt();
+                let body = reply.body();
+                let attempt = reply.attempt(&body);
                 self.ledger.attempt(customer, product_id, quantity, attempt);
-                let first_order = match (reply.status, &reply.body.id) {
-                    (Some(201), Some(id)) => Some(id.clone()),
-                    _ => None,
-                };
-                let sold = first_order.as_ref().is_some_and(|id| {
-                    self.ledger.won(
-                        &key,
-                        Won {
-                            order_id: id.clone(),
-                            customer,
-                            product_id,
-                            quantity,
-                            payment_url: reply.body.payment_url.clone(),
-                        },
-                    )
+                let first_order = reply.order(&body);
+                let sold = first_order.is_some_and(|id| {
+                    self.ledger.won(&key, id, || Won {
+                        order_id: id.to_owned(),
+                        customer,
+                        product_id,
+                        quantity,
+                        payment_url: body.payment_url.as_deref().map(str::to_owned),
+                    })
                 });
                 self.recorder
-                    .record(intended, sent, done, reply.answer(sold));
+                    .record(intended, sent, done, reply.answer(&body, sold));
                 if retry {
-                    let first = (attempt, first_order);
+                    let first = (attempt, first_order.map(str::to_owned));
                     self.retry(customer, &key, product_id, quantity, first)
                         .await;
                 }
@@ -190,29 +207,25 @@ impl Context {
         let sent = Instant::now();
         let again = self.purchase(customer, key, product_id, quantity).await;
         let done = Instant::now();
-        let again_order = match (again.status, &again.body.id) {
-            (Some(201), Some(id)) => Some(id.as_str()),
-            _ => None,
-        };
+        let body = again.body();
+        let again_order = again.order(&body);
         if let Some(first) = &first_order {
             self.ledger.retried(key, first, again_order, again.status);
         }
         let sold = again_order.is_some_and(|id| {
-            self.ledger.won(
-                key,
-                Won {
-                    order_id: id.to_owned(),
-                    customer,
-                    product_id,
-                    quantity,
-                    payment_url: again.body.payment_url.clone(),
-                },
-            )
+            self.ledger.won(key, id, || Won {
+                order_id: id.to_owned(),
+                customer,
+                product_id,
+                quantity,
+                payment_url: body.payment_url.as_deref().map(str::to_owned),
+            })
         });
         if first_attempt != Attempt::Definitive {
             self.ledger
-                .attempt(customer, product_id, quantity, again.attempt());
+                .attempt(customer, product_id, quantity, again.attempt(&body));
         }
-        self.recorder.record(sent, sent, done, again.answer(sold));
+        self.recorder
+            .record(sent, sent, done, again.answer(&body, sold));
     }
 }

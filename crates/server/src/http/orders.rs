@@ -19,6 +19,7 @@ use flashgate_core::purchase::PurchaseRequest;
 use flashgate_core::{Order, OrderId, ProductId, Quantity};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
+use std::sync::LazyLock;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -179,22 +180,33 @@ fn unknown_product(id: i64) -> Problem {
     )
 }
 
+/// The refusals a crowd gets, rendered once.
+static SOLD_OUT: LazyLock<Problem> = LazyLock::new(|| {
+    Problem::conflict("sold_out", "Sold out", "There are not enough units left.").rendered_once()
+});
+static SALE_NOT_ACTIVE: LazyLock<Problem> = LazyLock::new(|| {
+    Problem::conflict(
+        "sale_not_active",
+        "The sale is not active",
+        "This product cannot be bought right now.",
+    )
+    .rendered_once()
+});
+static LIMIT_EXCEEDED: LazyLock<Problem> = LazyLock::new(|| {
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "limit_exceeded",
+        "Limit reached",
+        "This order would take you over the product's per-customer limit.",
+    )
+    .rendered_once()
+});
+
 fn purchase_problem(error: PlaceOrderError, product_id: i64) -> Problem {
     match error {
-        PlaceOrderError::SoldOut => {
-            Problem::conflict("sold_out", "Sold out", "There are not enough units left.")
-        }
-        PlaceOrderError::SaleNotActive => Problem::conflict(
-            "sale_not_active",
-            "The sale is not active",
-            "This product cannot be bought right now.",
-        ),
-        PlaceOrderError::LimitExceeded => Problem::new(
-            StatusCode::FORBIDDEN,
-            "limit_exceeded",
-            "Limit reached",
-            "This order would take you over the product's per-customer limit.",
-        ),
+        PlaceOrderError::SoldOut => SOLD_OUT.clone(),
+        PlaceOrderError::SaleNotActive => SALE_NOT_ACTIVE.clone(),
+        PlaceOrderError::LimitExceeded => LIMIT_EXCEEDED.clone(),
         PlaceOrderError::UnknownProduct => unknown_product(product_id),
         PlaceOrderError::IdempotencyConflict => Problem::conflict(
             "idempotency_conflict",

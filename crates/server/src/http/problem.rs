@@ -1,6 +1,7 @@
 //! The one error type at the HTTP edge: an `application/problem+json` body with a stable snake_case
 //! `code`. 5xx bodies stay generic; the cause is logged with the request id.
 
+use axum::body::{Body as HttpBody, Bytes};
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +19,8 @@ pub struct Problem {
     pub retry_after_seconds: Option<u64>,
     /// The schemes a 401 challenges the client with, one `WWW-Authenticate` field each.
     pub challenges: &'static [&'static str],
+    /// The body, when it was rendered once for good ([`Problem::rendered_once`]).
+    pub(super) rendered: Option<&'static [u8]>,
 }
 
 #[derive(Serialize)]
@@ -44,7 +47,31 @@ impl Problem {
             detail: detail.into(),
             retry_after_seconds: None,
             challenges: &["Bearer"],
+            rendered: None,
         }
+    }
+
+    /// The same problem with its body rendered now and kept for the life of the process: for a
+    /// problem whose every field is fixed, held in a `static`, as the refusals a crowd gets
+    /// thousands of times a second are (serializing each one cost as much as deciding it).
+    pub fn rendered_once(self) -> Self {
+        let body: &'static [u8] = Box::leak(self.body().into_boxed_slice());
+        Self {
+            rendered: Some(body),
+            ..self
+        }
+    }
+
+    fn body(&self) -> Vec<u8> {
+        let body = Body {
+            kind: self.code,
+            title: self.title,
+            status: self.status.as_u16(),
+            code: self.code,
+            detail: &self.detail,
+        };
+        // Plain fields and strings: serializing them cannot fail.
+        serde_json::to_vec(&body).unwrap_or_default()
     }
 
     /// The same problem, challenging with `schemes` instead of `Bearer` if it is a 401.
@@ -109,16 +136,10 @@ impl Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = Body {
-            kind: self.code,
-            title: self.title,
-            status: self.status.as_u16(),
-            code: self.code,
-            detail: &self.detail,
-        };
         // Written straight to bytes under its own type: `Json` would set `application/json` first.
-        let Ok(body) = serde_json::to_vec(&body) else {
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        let body = match self.rendered {
+            Some(rendered) => HttpBody::from(Bytes::from_static(rendered)),
+            None => HttpBody::from(self.body()),
         };
         let content_type = [(
             header::CONTENT_TYPE,
@@ -250,4 +271,42 @@ pub async fn method_not_allowed() -> Problem {
         "Method not allowed",
         "This route does not serve this method; see the Allow header.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(problem: Problem) -> (StatusCode, Vec<(String, String)>, Bytes) {
+        let response = problem.into_response();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, headers, body)
+    }
+
+    #[tokio::test]
+    async fn a_problem_rendered_once_answers_as_one_rendered_each_time() {
+        let problem = || Problem {
+            retry_after_seconds: Some(1),
+            ..Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "The service is \"busy\"",
+                "Retry shortly.",
+            )
+        };
+        let once = problem().rendered_once();
+        let (status, headers, body) = answer(once.clone()).await;
+        assert_eq!((status, headers, body.clone()), answer(problem()).await);
+        assert_eq!(answer(once).await.2, body, "and the same again");
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["title"], "The service is \"busy\"");
+    }
 }

@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_with::{DurationMilliSeconds, serde_as};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 pub async fn shed(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -27,7 +27,7 @@ pub async fn shed(State(state): State<AppState>, request: Request, next: Next) -
             Ok(Ok(slot)) => slot,
             _ => {
                 metrics::counter!("flashgate_shed_total").increment(1);
-                return overloaded().into_response();
+                return OVERLOADED.clone().into_response();
             }
         },
     };
@@ -36,7 +36,9 @@ pub async fn shed(State(state): State<AppState>, request: Request, next: Next) -
     response
 }
 
-fn overloaded() -> Problem {
+/// What a purchase shed under overload is told, rendered once: a spike gets it thousands of times a
+/// second.
+static OVERLOADED: LazyLock<Problem> = LazyLock::new(|| {
     Problem {
         retry_after_seconds: Some(1),
         ..Problem::new(
@@ -46,7 +48,8 @@ fn overloaded() -> Problem {
             "Too many purchases are in progress; retry shortly.",
         )
     }
-}
+    .rendered_once()
+});
 
 /// `[shedding]`: how many purchases run at once and how long one may wait to start.
 #[serde_as]

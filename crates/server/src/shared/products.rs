@@ -12,7 +12,7 @@ use flashgate_shared_state::{Cache, CacheStats, SharedStateError};
 use serde::{Deserialize, Serialize};
 use serde_with::{DurationMilliSeconds, DurationSeconds, serde_as};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 const LIST_KEY: &str = "products";
@@ -89,12 +89,19 @@ pub struct CachedProducts {
     source: Arc<dyn Products>,
     /// Each product as last decoded, beside the cache entry it was decoded from: a crowd on one
     /// product reads the same entry thousands of times a second, and decoding its JSON (two
-    /// RFC 3339 instants among it) cost more than finding it.
+    /// RFC 3339 instants among it) cost more than finding it; asking the L1 for the entry (its
+    /// string key hashed, the read recorded for eviction) cost most of what was left.
     decoded: quick_cache::sync::Cache<i64, Arc<Decoded>>,
 }
 
-/// A cache entry's bytes and the product they decode to.
-type Decoded = (Arc<[u8]>, Product);
+/// A cache entry's bytes, the product they decode to, and how long the L1 would hand out that
+/// entry: while `generation` is the cache's and `until` has not passed, the L1 is not asked.
+struct Decoded {
+    bytes: Arc<[u8]>,
+    product: Product,
+    generation: u64,
+    until: Instant,
+}
 
 /// Products whose decoded copy is kept; a cache entry beyond them is decoded on each read.
 const DECODED_CAPACITY: usize = 10_000;
@@ -132,27 +139,39 @@ impl Products for CachedProducts {
         let Some(cache) = &self.cache else {
             return self.source.get(id).await;
         };
+        // Read before the L1 is: an invalidation applied after this read moves it, and the memo
+        // made from what the L1 answers is not used again.
+        let generation = cache.generation();
+        let memo = self.decoded.get(&id.0);
+        if let Some(memo) = &memo
+            && memo.generation == generation
+            && Instant::now() < memo.until
+        {
+            return Ok(Some(memo.product.clone()));
+        }
         let source = Arc::clone(&self.source);
-        let bytes = get_json_bytes(cache.as_ref(), &key(id), move || {
+        let cached = get_json_bytes(cache.as_ref(), &key(id), move || {
             let source = Arc::clone(&source);
             async move { Ok::<_, StoreError>(source.get(id).await?.map(CachedProduct::from)) }
         })
         .await
         .map_err(cache_error)?;
-        let Some(bytes) = bytes else {
+        let Some(bytes) = cached.value else {
             return Ok(None);
         };
         // The memo holds the bytes it decoded, so they cannot be freed and their address reused by
-        // a newer entry while it is kept: the same address is the same entry.
-        if let Some(memo) = self.decoded.get(&id.0)
-            && Arc::ptr_eq(&memo.0, &bytes)
-        {
-            return Ok(Some(memo.1.clone()));
-        }
-        let product =
-            Product::try_from(decode_json::<CachedProduct>(&bytes).map_err(cache_error)?)?;
-        self.decoded
-            .insert(id.0, Arc::new((bytes, product.clone())));
+        // a newer entry while it is kept: the same address is the same entry, not decoded again.
+        let product = match memo {
+            Some(memo) if Arc::ptr_eq(&memo.bytes, &bytes) => memo.product.clone(),
+            _ => Product::try_from(decode_json::<CachedProduct>(&bytes).map_err(cache_error)?)?,
+        };
+        let memo = Decoded {
+            bytes,
+            product: product.clone(),
+            generation,
+            until: cached.until,
+        };
+        self.decoded.insert(id.0, Arc::new(memo));
         Ok(Some(product))
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use moka::Expiry;
 
-use super::{CacheConfig, CacheStats};
+use super::{CacheConfig, CacheStats, Cached};
 use crate::error::SharedStateError;
 
 #[derive(Debug, Clone)]
@@ -19,18 +19,33 @@ pub(super) struct Entry {
     pub(super) current: bool,
 }
 
+/// An entry as the L1 keeps it, with the instant its load finished (no later than moka's own
+/// creation instant, so `at + ttl` never outlives the entry).
+#[derive(Debug, Clone)]
+struct Loaded {
+    entry: Entry,
+    at: Instant,
+}
+
+#[derive(Clone, Copy)]
 struct PerEntryTtl {
     positive: Duration,
     negative: Duration,
 }
 
-impl Expiry<String, Entry> for PerEntryTtl {
-    fn expire_after_create(&self, _: &String, entry: &Entry, _: Instant) -> Option<Duration> {
-        Some(if entry.value.is_some() {
+impl PerEntryTtl {
+    fn of(&self, entry: &Entry) -> Duration {
+        if entry.value.is_some() {
             self.positive
         } else {
             self.negative
-        })
+        }
+    }
+}
+
+impl Expiry<String, Loaded> for PerEntryTtl {
+    fn expire_after_create(&self, _: &String, loaded: &Loaded, _: Instant) -> Option<Duration> {
+        Some(self.of(&loaded.entry))
     }
 }
 
@@ -43,21 +58,27 @@ struct Counters {
 
 #[derive(Clone)]
 pub(super) struct L1 {
-    cache: moka::future::Cache<String, Entry>,
+    cache: moka::future::Cache<String, Loaded>,
+    ttl: PerEntryTtl,
     counters: Arc<Counters>,
+    /// Moves after every invalidation, once the entries are gone: see [`super::Cache::generation`].
+    generation: Arc<AtomicU64>,
 }
 
 impl L1 {
     pub(super) fn new(config: &CacheConfig) -> Self {
+        let ttl = PerEntryTtl {
+            positive: config.l1_ttl,
+            negative: config.negative_ttl.min(config.l1_ttl),
+        };
         Self {
             cache: moka::future::Cache::builder()
                 .max_capacity(config.l1_capacity)
-                .expire_after(PerEntryTtl {
-                    positive: config.l1_ttl,
-                    negative: config.negative_ttl.min(config.l1_ttl),
-                })
+                .expire_after(ttl)
                 .build(),
+            ttl,
             counters: Arc::default(),
+            generation: Arc::default(),
         }
     }
 
@@ -65,28 +86,46 @@ impl L1 {
         &self,
         key: &str,
         init: F,
-    ) -> Result<Option<Arc<[u8]>>, SharedStateError>
+    ) -> Result<Cached, SharedStateError>
     where
         F: Future<Output = Result<Entry, SharedStateError>>,
     {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let entry = self
+        let stamped = async {
+            init.await.map(|entry| Loaded {
+                entry,
+                at: Instant::now(),
+            })
+        };
+        let loaded = self
             .cache
-            .try_get_with_by_ref(key, init)
+            .try_get_with_by_ref(key, stamped)
             .await
             .map_err(|e| (*e).clone())?;
-        if !entry.current {
+        let until = if loaded.entry.current {
+            loaded.at + self.ttl.of(&loaded.entry)
+        } else {
             self.cache.invalidate(key).await;
-        }
-        Ok(entry.value)
+            loaded.at
+        };
+        Ok(Cached {
+            value: loaded.entry.value,
+            until,
+        })
     }
 
     pub(super) async fn invalidate(&self, key: &str) {
         self.cache.invalidate(key).await;
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     pub(super) fn invalidate_all(&self) {
         self.cache.invalidate_all();
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 }
 

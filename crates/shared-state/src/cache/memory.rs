@@ -10,7 +10,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
 use super::l1::{Entry, L1, loader_error};
-use super::{Cache, CacheConfig, CacheStats, Loader};
+use super::{Cache, CacheConfig, CacheStats, Cached, Loader};
 use crate::error::SharedStateError;
 
 /// Fans invalidations out to every cache built on it, and keeps per-key versions so a load that
@@ -93,11 +93,7 @@ impl Drop for InProcessCache {
 
 #[async_trait]
 impl Cache for InProcessCache {
-    async fn get_or_load(
-        &self,
-        key: &str,
-        load: Loader,
-    ) -> Result<Option<Arc<[u8]>>, SharedStateError> {
+    async fn get_or_load(&self, key: &str, load: Loader) -> Result<Cached, SharedStateError> {
         let init = async {
             let version = self.bus.version(key);
             self.l1.count_load();
@@ -116,6 +112,10 @@ impl Cache for InProcessCache {
         // No receivers is fine: this cache already dropped its own entry.
         let _ = self.bus.tx.send(key.to_owned());
         Ok(())
+    }
+
+    fn generation(&self) -> u64 {
+        self.l1.generation()
     }
 
     fn stats(&self) -> CacheStats {

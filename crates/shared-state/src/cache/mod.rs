@@ -12,7 +12,7 @@ mod redis;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
@@ -62,14 +62,27 @@ pub struct CacheStats {
     pub loads: u64,
 }
 
+/// A value read through the cache.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    /// `None` when the loader found nothing.
+    pub value: Option<Arc<[u8]>>,
+    /// Until when this instance's L1 hands out this value unless the key is invalidated (already
+    /// past for a value loaded while the key was being invalidated): a caller that keeps a copy,
+    /// decoded, may use it that long while [`Cache::generation`] has not moved.
+    pub until: Instant,
+}
+
 #[async_trait]
 pub trait Cache: Send + Sync {
-    /// L1, then L2, then `load`; `None` when the loader found nothing.
-    async fn get_or_load(
-        &self,
-        key: &str,
-        load: Loader,
-    ) -> Result<Option<Arc<[u8]>>, SharedStateError>;
+    /// L1, then L2, then `load`.
+    async fn get_or_load(&self, key: &str, load: Loader) -> Result<Cached, SharedStateError>;
+
+    /// A count that moves after each invalidation this instance's L1 has applied (a key's, or all
+    /// of them on a resync), once the entries are gone. Read before [`Cache::get_or_load`], it
+    /// stamps a copy of the value: while it has not moved and the value's `until` has not passed,
+    /// the L1 would hand out the same value, so the copy may be used without asking it.
+    fn generation(&self) -> u64;
 
     /// Drops the key from L2 and from every instance's L1.
     async fn invalidate(&self, key: &str) -> Result<(), SharedStateError>;
@@ -89,7 +102,7 @@ where
     Fut: Future<Output = Result<Option<T>, E>> + Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    match get_json_bytes(cache, key, load).await? {
+    match get_json_bytes(cache, key, load).await?.value {
         Some(bytes) => decode_json(&bytes).map(Some),
         None => Ok(None),
     }
@@ -102,7 +115,7 @@ pub async fn get_json_bytes<T, F, Fut, E>(
     cache: &dyn Cache,
     key: &str,
     load: F,
-) -> Result<Option<Arc<[u8]>>, SharedStateError>
+) -> Result<Cached, SharedStateError>
 where
     T: Serialize,
     F: FnOnce() -> Fut + Send + 'static,

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use redis::Script;
 
 use super::l1::{Entry, L1, loader_error};
-use super::{Cache, CacheConfig, CacheStats, Loader};
+use super::{Cache, CacheConfig, CacheStats, Cached, Loader};
 use crate::error::SharedStateError;
 use crate::redis_backend::RedisBackend;
 use crate::subscriber::{BusEvent, Subscription};
@@ -150,11 +150,7 @@ impl RedisCache {
 
 #[async_trait]
 impl Cache for RedisCache {
-    async fn get_or_load(
-        &self,
-        key: &str,
-        load: Loader,
-    ) -> Result<Option<Arc<[u8]>>, SharedStateError> {
+    async fn get_or_load(&self, key: &str, load: Loader) -> Result<Cached, SharedStateError> {
         self.l1
             .get_or_load(key, self.load_through_l2(key, load))
             .await
@@ -178,6 +174,10 @@ impl Cache for RedisCache {
         removed?;
         self.backend.publish(&self.channel, key).await;
         Ok(())
+    }
+
+    fn generation(&self) -> u64 {
+        self.l1.generation()
     }
 
     fn stats(&self) -> CacheStats {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flashgate_shared_state::cache::{Loader, get_json};
 use flashgate_shared_state::{
@@ -51,6 +51,7 @@ async fn get(cache: &dyn Cache, key: &str, source: &Source) -> Option<Vec<u8>> {
         .get_or_load(key, source.loader())
         .await
         .unwrap()
+        .value
         .map(|v| v.to_vec())
 }
 
@@ -137,10 +138,40 @@ async fn a_load_racing_an_invalidation_is_not_kept((a, b): Pair) {
     a.invalidate("k").await.unwrap();
     gate.notify_one();
     // The caller that waited gets what was read; nobody after it does.
-    assert_eq!(reader.await.unwrap().as_deref(), Some(&b"stale"[..]));
+    let stale = reader.await.unwrap();
+    assert_eq!(stale.value.as_deref(), Some(&b"stale"[..]));
+    // Nor may a copy of it be used: its time with the L1 is already over.
+    assert!(stale.until <= Instant::now());
     let source = Source::with(b"fresh");
     assert_eq!(get(&*b, "k", &source).await.as_deref(), Some(&b"fresh"[..]));
     assert_eq!(get(&*a, "k", &source).await.as_deref(), Some(&b"fresh"[..]));
+}
+
+/// What lets a caller keep a decoded copy without asking the L1 each time: how long the L1 hands the
+/// value out, and a generation that moves with every invalidation it applies, its own or another
+/// instance's.
+async fn a_value_says_how_long_the_l1_keeps_it_and_invalidations_move_the_generation((a, b): Pair) {
+    let source = Source::with(b"old");
+    let before = Instant::now();
+    let read = a.get_or_load("k", source.loader()).await.unwrap();
+    let after = Instant::now();
+    let ttl = config().l1_ttl;
+    assert!(before + ttl <= read.until && read.until <= after + ttl);
+    let again = a.get_or_load("k", source.loader()).await.unwrap();
+    assert_eq!(again.until, read.until, "a hit is the same entry");
+    let (seen_a, seen_b) = (a.generation(), b.generation());
+    b.get_or_load("k", source.loader()).await.unwrap();
+    a.invalidate("k").await.unwrap();
+    assert_ne!(a.generation(), seen_a);
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            b.generation() != seen_b
+        })
+        .await,
+        "the other instance applied the invalidation without its generation moving"
+    );
+    source.set(Some(b"new"));
+    assert_eq!(get(&*b, "k", &source).await.as_deref(), Some(&b"new"[..]));
 }
 
 async fn a_failing_loader_is_reported_and_not_cached((a, _): Pair) {
@@ -224,6 +255,7 @@ cache_suite!(
     not_found_is_cached_briefly,
     an_invalidation_reaches_the_other_instance,
     a_load_racing_an_invalidation_is_not_kept,
+    a_value_says_how_long_the_l1_keeps_it_and_invalidations_move_the_generation,
     a_failing_loader_is_reported_and_not_cached,
     typed_values_round_trip_as_json,
 );

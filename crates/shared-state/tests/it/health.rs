@@ -68,7 +68,7 @@ async fn the_cache_serves_from_the_loader_while_redis_is_down() {
         .get_or_load("k", Box::pin(async { Ok(Some(b"from db".to_vec())) }))
         .await
         .unwrap();
-    assert_eq!(value.as_deref(), Some(&b"from db"[..]));
+    assert_eq!(value.value.as_deref(), Some(&b"from db"[..]));
     assert!(started.elapsed() < FAST, "took {:?}", started.elapsed());
     assert!(backend.health().is_degraded());
     assert!(cache.invalidate("k").await.unwrap_err().is_unavailable());
