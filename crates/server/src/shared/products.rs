@@ -12,6 +12,7 @@ use flashgate_shared_state::{Cache, CacheStats, SharedStateError};
 use serde::{Deserialize, Serialize};
 use serde_with::{DurationMilliSeconds, DurationSeconds, serde_as};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
@@ -92,6 +93,9 @@ pub struct CachedProducts {
     /// RFC 3339 instants among it) cost more than finding it; asking the L1 for the entry (its
     /// string key hashed, the read recorded for eviction) cost most of what was left.
     decoded: quick_cache::sync::Cache<i64, Arc<Decoded>>,
+    /// Reads answered from `decoded` without asking the L1: in-process hits all the same, counted
+    /// with the L1's in [`CachedProducts::stats`].
+    decoded_hits: AtomicU64,
 }
 
 /// A cache entry's bytes, the product they decode to, and how long the L1 would hand out that
@@ -112,11 +116,17 @@ impl CachedProducts {
             cache,
             source,
             decoded: quick_cache::sync::Cache::new(DECODED_CAPACITY),
+            decoded_hits: AtomicU64::new(0),
         }
     }
 
     pub fn stats(&self) -> CacheStats {
-        self.cache.as_ref().map(|c| c.stats()).unwrap_or_default()
+        let Some(cache) = &self.cache else {
+            return CacheStats::default();
+        };
+        let mut stats = cache.stats();
+        stats.requests += self.decoded_hits.load(Ordering::Relaxed);
+        stats
     }
 
     /// Drops the product (and the list) from every instance's cache. A failure only means other
@@ -147,6 +157,7 @@ impl Products for CachedProducts {
             && memo.generation == generation
             && Instant::now() < memo.until
         {
+            self.decoded_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(memo.product.clone()));
         }
         let source = Arc::clone(&self.source);

@@ -99,6 +99,11 @@ async fn ten_thousand_cold_reads_make_one_database_query_on_the_embedded_twin() 
     });
     assert!(join_all(reads).await.iter().all(|s| *s == 200));
     assert_eq!(gets.load(Ordering::SeqCst), 2);
+    // Every read is the cache's in its figures (`flashgate_cache_reads_total`), those answered
+    // from the decoded copy without asking the L1 too.
+    let stats = instance.state.shared.products.stats();
+    assert!(stats.requests >= 11_000, "{stats:?}");
+    assert_eq!(stats.loads, 2, "{stats:?}");
 }
 
 pub(super) async fn price(http: &reqwest::Client, instance: &Instance, product: i64) -> i64 {
