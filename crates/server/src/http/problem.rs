@@ -19,7 +19,9 @@ pub struct Problem {
     pub retry_after_seconds: Option<u64>,
     /// The schemes a 401 challenges the client with, one `WWW-Authenticate` field each.
     pub challenges: &'static [&'static str],
-    /// The body, when it was rendered once for good ([`Problem::rendered_once`]).
+    /// The body, when it was rendered once for good ([`Problem::rendered_once`]): a rendered
+    /// problem's status, code, title and detail are not changed afterwards (the body would no
+    /// longer say them); its headers' fields (`retry_after_seconds`, `challenges`) may be.
     pub(super) rendered: Option<&'static [u8]>,
 }
 
@@ -53,8 +55,9 @@ impl Problem {
 
     /// The same problem with its body rendered now and kept for the life of the process: for a
     /// problem whose every field is fixed, held in a `static`, as the refusals a crowd gets
-    /// thousands of times a second are (serializing each one cost as much as deciding it).
-    pub fn rendered_once(self) -> Self {
+    /// thousands of times a second are (serializing each one cost as much as deciding it). The body
+    /// is leaked on purpose, once per `static`: never call this per request.
+    pub(super) fn rendered_once(self) -> Self {
         let body: &'static [u8] = Box::leak(self.body().into_boxed_slice());
         Self {
             rendered: Some(body),
