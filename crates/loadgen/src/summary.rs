@@ -53,13 +53,15 @@ pub fn render(report: &RunReport) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "  spike        {} meant, {} sent and {} answered during it, {} improper; answered p50 {}  p99 {}; {}",
+            "  spike        {} meant, {} sent and {} answered during it, {} improper; answered p50 {}  p99 {} (from the send p50 {}  p99 {}); {}",
             spike.offered,
             spike.sent,
             spike.arrived,
             spike.improper,
             micros(spike.p50_us),
             micros(spike.p99_us),
+            micros(spike.service_p50_us),
+            micros(spike.service_p99_us),
             classes.join(", ")
         );
         if let crate::Load::Spike { spike_s, .. } = report.load {

@@ -1,6 +1,7 @@
 //! A run cut into short windows (100 ms in the spike), for watching overload and recovery: how many
 //! requests were meant to leave, actually left and were answered in each window, the latency of the
-//! requests meant for it, and how many were still waiting for an answer at its end.
+//! requests meant for it (from their intended send time, and from the moment they actually left), and
+//! how many were still waiting for an answer at its end.
 
 use crate::classes::Class;
 use hdrhistogram::Histogram;
@@ -29,6 +30,9 @@ struct Window {
     improper: u64,
     /// Latency of the answered requests meant for this window, from their intended send time.
     latency: Histogram<u64>,
+    /// The same answers timed from the moment their request actually left: the service's own part,
+    /// without the wait in the load generator before the send.
+    service: Histogram<u64>,
     classes: BTreeMap<&'static str, u64>,
 }
 
@@ -56,6 +60,9 @@ pub struct WindowPoint {
     pub improper: u64,
     pub p50_us: u64,
     pub p99_us: u64,
+    /// The answered p99 from the actual send (see [`Span::service_p99_us`]).
+    #[serde(default)]
+    pub service_p99_us: u64,
     /// Requests meant to leave by the window's end that had no outcome yet at its end.
     pub backlog: u64,
 }
@@ -73,6 +80,13 @@ pub struct Span {
     pub p50_us: u64,
     pub p99_us: u64,
     pub max_us: u64,
+    /// The same answers' latency from the moment their request actually left rather than from its
+    /// intended send time: far below `p99_us`, the wait was in the load generator (out of CPU or at
+    /// its in-flight bound), not in the service.
+    #[serde(default)]
+    pub service_p50_us: u64,
+    #[serde(default)]
+    pub service_p99_us: u64,
     /// Requests meant for the span by class (see [`Class::label`]).
     pub classes: BTreeMap<String, u64>,
 }
@@ -107,6 +121,7 @@ impl Windows {
                 answered: 0,
                 improper: 0,
                 latency: self.empty.clone(),
+                service: self.empty.clone(),
                 classes: BTreeMap::new(),
             });
         }
@@ -116,16 +131,13 @@ impl Windows {
     /// One request: meant to leave at `intended`, sent at `sent`, its outcome at `done`.
     pub fn record(&mut self, intended: Instant, sent: Instant, done: Instant, class: Class) {
         if let Some(i) = self.index(intended) {
-            let micros = done.saturating_duration_since(intended).as_micros();
-            let micros = u64::try_from(micros)
-                .unwrap_or(MAX_MICROS)
-                .clamp(1, MAX_MICROS);
             let w = self.window(i);
             w.offered += 1;
             *w.classes.entry(class.label()).or_default() += 1;
             if class.answered() {
                 w.answered += 1;
-                w.latency.saturating_record(micros);
+                w.latency.saturating_record(micros(intended, done));
+                w.service.saturating_record(micros(sent, done));
             }
             if !class.proper() {
                 w.improper += 1;
@@ -150,13 +162,6 @@ impl Windows {
             .map(|(i, w)| {
                 offered += w.offered;
                 finished += w.finished;
-                let quantile = |q| {
-                    if w.latency.is_empty() {
-                        0
-                    } else {
-                        w.latency.value_at_quantile(q)
-                    }
-                };
                 WindowPoint {
                     start_ms: i as u64 * width_ms,
                     offered: w.offered,
@@ -165,8 +170,9 @@ impl Windows {
                     arrived: w.arrived,
                     answered: w.answered,
                     improper: w.improper,
-                    p50_us: quantile(0.5),
-                    p99_us: quantile(0.99),
+                    p50_us: quantile(&w.latency, 0.5),
+                    p99_us: quantile(&w.latency, 0.99),
+                    service_p99_us: quantile(&w.service, 0.99),
                     backlog: offered.saturating_sub(finished),
                 }
             })
@@ -177,7 +183,7 @@ impl Windows {
     pub fn span(&self, from: Duration, to: Duration) -> Span {
         let first = self.index(self.origin + from).unwrap_or(MAX_WINDOWS);
         let last = self.index(self.origin + to).unwrap_or(MAX_WINDOWS);
-        let mut latency = self.empty.clone();
+        let (mut latency, mut service) = (self.empty.clone(), self.empty.clone());
         let mut span = Span::default();
         for w in self.windows.iter().take(last).skip(first) {
             span.offered += w.offered;
@@ -186,16 +192,34 @@ impl Windows {
             span.answered += w.answered;
             span.improper += w.improper;
             let _ = latency.add(&w.latency);
+            let _ = service.add(&w.service);
             for (class, n) in &w.classes {
                 *span.classes.entry((*class).to_owned()).or_default() += n;
             }
         }
-        if !latency.is_empty() {
-            span.p50_us = latency.value_at_quantile(0.5);
-            span.p99_us = latency.value_at_quantile(0.99);
-            span.max_us = latency.max();
-        }
+        span.p50_us = quantile(&latency, 0.5);
+        span.p99_us = quantile(&latency, 0.99);
+        span.max_us = latency.max();
+        span.service_p50_us = quantile(&service, 0.5);
+        span.service_p99_us = quantile(&service, 0.99);
         span
+    }
+}
+
+/// Microseconds from `from` to `to`, within the histograms' bounds.
+fn micros(from: Instant, to: Instant) -> u64 {
+    let micros = to.saturating_duration_since(from).as_micros();
+    u64::try_from(micros)
+        .unwrap_or(MAX_MICROS)
+        .clamp(1, MAX_MICROS)
+}
+
+/// 0 for no answers at all.
+fn quantile(h: &Histogram<u64>, q: f64) -> u64 {
+    if h.is_empty() {
+        0
+    } else {
+        h.value_at_quantile(q)
     }
 }
 
@@ -240,6 +264,7 @@ mod tests {
             improper: 0,
             p50_us: 1000,
             p99_us: p99_ms * 1000,
+            service_p99_us: 1000,
             backlog,
         }
     }
@@ -272,6 +297,11 @@ mod tests {
         assert_eq!(points.len(), 52);
         assert_eq!((points[0].offered, points[0].answered), (2, 2));
         assert!((299_000..302_000).contains(&points[0].p99_us), "{points:?}");
+        // From the send, the late one took 200 ms.
+        assert!(
+            (199_000..202_000).contains(&points[0].service_p99_us),
+            "{points:?}"
+        );
         assert_eq!(points[1].sent, 2);
         assert_eq!((points[1].improper, points[1].answered), (1, 0));
         assert_eq!((points[3].finished, points[3].arrived), (1, 1));
@@ -305,6 +335,26 @@ mod tests {
         assert_eq!(span.classes.get("503 Retry-After"), Some(&1));
         assert_eq!(span.classes.get("201"), Some(&1));
         assert!(span.p99_us >= 19_000 && span.p99_us <= 21_000, "{span:?}");
+    }
+
+    #[test]
+    fn the_wait_before_the_send_counts_in_the_latency_not_in_the_service_time() {
+        let origin = Instant::now();
+        let ms = Duration::from_millis;
+        let mut windows = Windows::new(origin, ms(100)).unwrap();
+        // Held back 900 ms in the load generator, then answered in 5 ms.
+        for i in 0..10 {
+            windows.record(
+                origin + ms(i),
+                origin + ms(900 + i),
+                origin + ms(905 + i),
+                Class::SoldOut,
+            );
+        }
+        let span = windows.span(ms(0), ms(100));
+        assert!((899_000..911_000).contains(&span.p99_us), "{span:?}");
+        assert!((4_900..5_100).contains(&span.service_p99_us), "{span:?}");
+        assert!((4_900..5_100).contains(&span.service_p50_us), "{span:?}");
     }
 
     #[test]

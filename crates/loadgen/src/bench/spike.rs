@@ -45,6 +45,11 @@ pub struct SpikeFigures {
     pub p50_us: u64,
     pub p99_us: u64,
     pub max_us: u64,
+    /// The same answers from the moment their request actually left: the service's own part.
+    #[serde(default)]
+    pub service_p50_us: u64,
+    #[serde(default)]
+    pub service_p99_us: u64,
     /// Seconds from the spike's end to the first window from which the service was back to normal;
     /// `None`: not before the run ended.
     pub recovered_s: Option<f64>,
@@ -82,6 +87,8 @@ impl SpikeFigures {
             p50_us: span.p50_us,
             p99_us: span.p99_us,
             max_us: span.max_us,
+            service_p50_us: span.service_p50_us,
+            service_p99_us: span.service_p99_us,
             recovered_s: recovery(&windows, spike_ms, P99_LIMIT_US).map(|d| d.as_secs_f64()),
             oversold,
             windows,

@@ -173,9 +173,9 @@ pub fn markdown(f: &Figures, a: &super::BenchArgs) -> String {
     );
     let _ = writeln!(
         out,
-        "| offered | rate | sent during the spike | answered during the spike | answers to the spike's requests (median round) | p50 | p99 | max | recovered after | CPU server / loadgen / rest (cores) | oversold | audit |"
+        "| offered | rate | sent during the spike | answered during the spike | answers to the spike's requests (median round) | p50 | p99 | max | p99 from the send | recovered after | CPU server / loadgen / rest (cores) | oversold | audit |"
     );
-    let _ = writeln!(out, "|---|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|---|");
+    let _ = writeln!(out, "|---|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|---|");
     for (m, rounds) in &spikes {
         let Some(median) = f.get(Row::Spike, rounds[0].0.backend.as_deref(), Some(m)) else {
             continue;
@@ -190,7 +190,7 @@ pub fn markdown(f: &Figures, a: &super::BenchArgs) -> String {
             / rounds.len() as f64;
         let _ = writeln!(
             out,
-            "| {m} | {} /s | {} /s | {} /s | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {m} | {} /s | {} /s | {} /s | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             rate(rep.rate),
             rate(sent),
             rate(median.value),
@@ -198,6 +198,9 @@ pub fn markdown(f: &Figures, a: &super::BenchArgs) -> String {
             micros(median.p50_us),
             micros(median.p99_us),
             micros(median_u(rounds.iter().map(|(_, s)| s.max_us).collect())),
+            micros(median_u(
+                rounds.iter().map(|(_, s)| s.service_p99_us).collect()
+            )),
             median_recovery(rounds).map_or_else(|| "not recovered".into(), |s| format!("{s:.1} s")),
             cpu(median),
             rounds.iter().map(|(_, s)| s.oversold).sum::<i64>(),
@@ -209,7 +212,9 @@ pub fn markdown(f: &Figures, a: &super::BenchArgs) -> String {
         "\nSent and answered are per second of the spike (the median-value round's answers, sent averaged \
          over the rounds). Sent below the rate: the load generator held requests back, at its in-flight \
          bound (the service answered too slowly for the rate) or for want of CPU on this shared machine; \
-         the wait of every late request counts in its latency. Plots of every window: [bench/report.html](bench/report.html)."
+         the wait of every late request counts in its latency. P99 from the send times the same answers \
+         from the moment their request actually left: the service's own part; far under the p99, the \
+         wait was in the load generator before the send. Plots of every window: [bench/report.html](bench/report.html)."
     );
     out
 }
@@ -310,6 +315,7 @@ pub fn charts(f: &Figures) -> String {
             &[
                 latency("p50", "#1f77b4", |p| p.p50_us),
                 latency("p99", "#d62728", |p| p.p99_us),
+                latency("p99 from the send", "#2ca02c", |p| p.service_p99_us),
                 limit,
             ],
         ));
@@ -337,6 +343,8 @@ mod tests {
             p50_us: 1000,
             p99_us,
             max_us: p99_us,
+            service_p50_us: 1000,
+            service_p99_us: p99_us,
             recovered_s,
             oversold: 0,
             windows: Vec::new(),
