@@ -46,14 +46,17 @@ impl OrderCursor {
         )
     }
 
+    /// Only what [`Self::encode`] writes: a cursor made up by hand (a sign, a hyphenated id, a time
+    /// before any order) is refused rather than read as some other place in the list.
     pub fn decode(raw: &str) -> Option<Self> {
         let (micros, id) = raw.split_once('_')?;
         let micros: i128 = micros.parse().ok()?;
-        Some(Self {
+        let cursor = Self {
             created_at: OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1_000)?)
                 .ok()?,
             id: OrderId(uuid::Uuid::try_parse(id).ok()?),
-        })
+        };
+        (micros >= 0 && cursor.encode() == raw).then_some(cursor)
     }
 }
 
@@ -99,5 +102,16 @@ mod tests {
         assert_eq!(OrderCursor::decode(&cursor.encode()), Some(cursor));
         assert_eq!(OrderCursor::decode("nonsense"), None);
         assert_eq!(OrderCursor::decode("12_not-a-uuid"), None);
+        let id = uuid::Uuid::new_v4();
+        for forged in [
+            format!("-1_{}", id.simple()),
+            format!("+12_{}", id.simple()),
+            format!("012_{}", id.simple()),
+            format!("12_{}", id.hyphenated()),
+            format!("12_{}", id.simple().to_string().to_uppercase()),
+        ] {
+            assert_eq!(OrderCursor::decode(&forged), None, "{forged}");
+        }
+        assert!(OrderCursor::decode(&format!("12_{}", id.simple())).is_some());
     }
 }

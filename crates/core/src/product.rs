@@ -78,19 +78,30 @@ pub struct ProductPatch {
 }
 
 pub fn parse_name(raw: &str) -> Result<String, ParseError> {
-    // Counted as sent, spaces and all, so the bound is the one a client can check before sending.
-    let name = raw.trim();
-    if name.is_empty() || raw.chars().count() > 200 {
-        return Err(ParseError::new("name", "must be 1 to 200 characters"));
+    parse_line(raw, "name", 200, "must be 1 to 200 characters")
+}
+
+/// A line of text kept as written and shown back (a product's name, an operator's reason): 1 to
+/// `max_chars` characters counted as sent, spaces and all (the bound a client can check before
+/// sending), not blank, and no control character (a line of text has none, and PostgreSQL cannot
+/// even store a NUL). Returned without its surrounding spaces.
+pub fn parse_line(
+    raw: &str,
+    field: &'static str,
+    max_chars: usize,
+    length: &'static str,
+) -> Result<String, ParseError> {
+    let line = raw.trim();
+    if line.is_empty() || raw.chars().count() > max_chars {
+        return Err(ParseError::new(field, length));
     }
-    // A name is shown to buyers as a line of text; PostgreSQL cannot even store a NUL.
-    if name.chars().any(char::is_control) {
+    if line.chars().any(char::is_control) {
         return Err(ParseError::new(
-            "name",
+            field,
             "must not contain control characters",
         ));
     }
-    Ok(name.to_owned())
+    Ok(line.to_owned())
 }
 
 pub fn parse_stock(value: i64, field: &'static str) -> Result<i64, ParseError> {

@@ -95,7 +95,7 @@ impl fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "  sold             {} units in {} orders; {} told sold out, {} refused otherwise",
+            "  won              {} units in {} orders (held for payment); {} told sold out, {} refused otherwise",
             self.units_won, self.orders_won, self.sold_out, self.refused
         )?;
         writeln!(

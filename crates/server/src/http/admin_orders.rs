@@ -14,6 +14,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use flashgate_core::order_search::{LedgerEntry, OrderCursor, OrderFilter, PaymentRecord};
+use flashgate_core::product::parse_line;
 use flashgate_core::{CustomerId, Order, OrderId, OrderStatus, ProductId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -208,8 +209,13 @@ const REASON_MAX_CHARS: usize = 500;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundedElsewhere {
-    /// How the money went back (e.g. "bank transfer 2026-12-03, ref 88123"); kept in the ledger.
-    #[schema(min_length = 1, max_length = 500)]
+    /// How the money went back (e.g. "bank transfer 2026-12-03, ref 88123"); kept in the ledger. One
+    /// line: not blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\p{Cc}]*[^\\p{Cc}\\s][^\\p{Cc}]*$"
+    )]
     reason: String,
 }
 
@@ -384,7 +390,7 @@ pub async fn settle_review(
         AdminOnly,
         (status = 404, description = "No such order.", body = OrderNotFound, content_type = "application/problem+json"),
         (status = 409, description = "Only an order whose refund the gateway refused (`refund_failed`) can be marked refunded.", body = NotRefundFailed, content_type = "application/problem+json"),
-        (status = 422, description = "The body is not a reason of 1 to 500 characters.", body = InvalidRequest, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not a reason of 1 to 500 characters, not blank, without control characters.", body = InvalidRequest, content_type = "application/problem+json"),
         DatabaseDown,
     ),
 )]
@@ -394,16 +400,17 @@ pub async fn mark_refunded(
     PathId(raw): PathId,
     ApiJson(body): ApiJson<RefundedElsewhere>,
 ) -> Result<Json<AdminOrderView>, Problem> {
-    let reason = body.reason.as_str();
-    if reason.is_empty() || reason.chars().count() > REASON_MAX_CHARS {
-        return Err(Problem::invalid_request(format!(
-            "reason: must be 1 to {REASON_MAX_CHARS} characters"
-        )));
-    }
+    let reason = parse_line(
+        &body.reason,
+        "reason",
+        REASON_MAX_CHARS,
+        "must be 1 to 500 characters",
+    )
+    .map_err(|e| Problem::invalid_request(e.to_string()))?;
     let id = order_id(&raw)?;
     let order = state
         .operator
-        .mark_refunded(id, reason)
+        .mark_refunded(id, &reason)
         .await
         .map_err(|e| operator_problem(e, &raw, "not_refund_failed"))?;
     Ok(Json(AdminOrderView::from(&order)))

@@ -134,11 +134,18 @@ fn bearer(parts: &Parts) -> Result<&str, Problem> {
     let value = value
         .to_str()
         .map_err(|_| Problem::unauthorized("The Authorization header is not readable."))?;
-    value
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-        .filter(|token| !token.is_empty())
+    credentials(value, "Bearer")
         .ok_or_else(|| Problem::unauthorized("The Authorization header must be a Bearer token."))
+}
+
+/// The credentials of an `Authorization` value under `scheme`, whose name is case-insensitive
+/// (RFC 9110, 11.1): `bearer abc` is `Bearer abc`. `None` for another scheme or nothing after it.
+pub fn credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let (name, rest) = value.split_once(' ')?;
+    if !name.eq_ignore_ascii_case(scheme) {
+        return None;
+    }
+    Some(rest.trim()).filter(|credentials| !credentials.is_empty())
 }
 
 /// The buyer a request acts for, from a verified token or a live session.

@@ -1,6 +1,7 @@
 //! Liveness (`/healthz`: the process runs) and readiness (`/readyz`: its dependencies answer, each
 //! reported on its own).
 
+use super::extract::credentials;
 use super::openapi::{NotFound, Unauthorized, Unavailable};
 use super::problem::Problem;
 use crate::state::AppState;
@@ -192,7 +193,7 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
         let sent = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| credentials(v, "Bearer"))
             .unwrap_or("");
         if !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
             return Problem::unauthorized("Send Authorization: Bearer <metrics.token>.")

@@ -142,8 +142,10 @@ fn cacheable<T: Serialize>(state: &AppState, request: &HeaderMap, body: &T) -> R
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
+            // If-None-Match compares weakly (RFC 9110, 13.1.2): `W/"x"` matches `"x"`.
             v.split(',')
-                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
         });
     let mut response = if matches {
         StatusCode::NOT_MODIFIED.into_response()

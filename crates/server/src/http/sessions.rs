@@ -4,7 +4,7 @@
 //! each accepted only when `auth.buyers` allows it. A header, not a cookie: no CSRF to defend against,
 //! and API clients and browsers' scripts send both kinds the same way.
 
-use super::extract::ApiJson;
+use super::extract::{ApiJson, credentials};
 use super::openapi::{
     BadBody, InvalidRequest, PayloadTooLarge, SessionEndRefused, SessionStartRefused,
     SessionsDisabled, Unavailable, UnsupportedMediaType,
@@ -43,10 +43,6 @@ enum Credential<'a> {
     Session(&'a str),
 }
 
-fn nonempty(rest: &str) -> Option<&str> {
-    Some(rest.trim()).filter(|v| !v.is_empty())
-}
-
 fn credential(headers: &HeaderMap) -> Result<Credential<'_>, Problem> {
     let value = headers
         .get(header::AUTHORIZATION)
@@ -55,9 +51,9 @@ fn credential(headers: &HeaderMap) -> Result<Credential<'_>, Problem> {
         })?
         .to_str()
         .map_err(|_| Problem::unauthorized("The Authorization header is not readable."))?;
-    if let Some(token) = value.strip_prefix("Bearer ").and_then(nonempty) {
+    if let Some(token) = credentials(value, "Bearer") {
         Ok(Credential::Token(token))
-    } else if let Some(id) = value.strip_prefix("Session ").and_then(nonempty) {
+    } else if let Some(id) = credentials(value, "Session") {
         Ok(Credential::Session(id))
     } else {
         Err(Problem::unauthorized(

@@ -115,13 +115,21 @@ fn endpoint_id(raw: &str) -> Result<Uuid, Problem> {
     Uuid::try_parse(raw).map_err(|_| not_found(raw))
 }
 
+/// The most event types a list may name (the schema's `maxItems`).
+const EVENTS_AT_MOST: usize = 8;
+/// The longest URL an endpoint may have, in characters (the schema's `maxLength`).
+const URL_MAX_CHARS: usize = 2000;
+
 fn event_types(events: Option<Vec<String>>) -> Result<Option<Vec<String>>, Problem> {
     let Some(mut events) = events else {
         return Ok(None);
     };
-    if events.is_empty() || events.iter().any(|e| status_of(e).is_none()) {
+    if events.is_empty()
+        || events.len() > EVENTS_AT_MOST
+        || events.iter().any(|e| status_of(e).is_none())
+    {
         return Err(Problem::invalid_request(format!(
-            "events: a non-empty list of {}",
+            "events: a list of 1 to {EVENTS_AT_MOST} of {}",
             KINDS.join(", ")
         )));
     }
@@ -131,6 +139,11 @@ fn event_types(events: Option<Vec<String>>) -> Result<Option<Vec<String>>, Probl
 }
 
 async fn checked_url(state: &AppState, url: &str) -> Result<String, Problem> {
+    if url.is_empty() || url.chars().count() > URL_MAX_CHARS {
+        return Err(Problem::invalid_request(format!(
+            "url: must be 1 to {URL_MAX_CHARS} characters"
+        )));
+    }
     let settings = &state.settings;
     let allowed = settings
         .webhooks

@@ -20,6 +20,9 @@ pub async fn the_webhooks_answer_as_documented(c: &Checked<'_>) {
         json!({"url": "http://127.0.0.1:9/hook", "events": ["order.shipped"]}),
         json!({"url": "http://127.0.0.1:9/hook", "events": []}),
         json!({"url": 7}),
+        // Past the schema's bounds: maxLength 2000, maxItems 8 (even of one type repeated).
+        json!({"url": format!("http://127.0.0.1:9/{}", "x".repeat(1990))}),
+        json!({"url": "http://127.0.0.1:9/hook", "events": vec!["order.paid"; 9]}),
     ] {
         c.admin(Method::POST, "/admin/webhooks", bad)
             .await
@@ -56,9 +59,15 @@ pub async fn the_webhooks_answer_as_documented(c: &Checked<'_>) {
     c.admin(Method::PATCH, &missing, json!({"enabled": true}))
         .await
         .assert_problem(404, "webhook_not_found");
-    c.admin(Method::PATCH, &item, json!({"events": ["nope"]}))
-        .await
-        .assert_problem(422, "invalid_request");
+    for bad in [
+        json!({"events": ["nope"]}),
+        json!({"events": vec!["order.paid"; 9]}),
+        json!({"url": format!("http://127.0.0.1:9/{}", "x".repeat(1990))}),
+    ] {
+        c.admin(Method::PATCH, &item, bad)
+            .await
+            .assert_problem(422, "invalid_request");
+    }
     c.admin(Method::PATCH, &item, json!({"url": "gopher://x/"}))
         .await
         .assert_problem(422, "target_refused");

@@ -177,6 +177,23 @@ async fn a_refund_the_gateway_refuses_reaches_the_operator_whose_action_is_in_th
     // The second: refunded by bank transfer, which the ledger keeps in the operator's words.
     let second = order_uuid(&orders[1]);
     let path = format!("/admin/orders/{second}/refunded");
+    // A reason is one line of text: a NUL (which PostgreSQL cannot store), another control
+    // character or only spaces is refused, and the order stays as it was.
+    for refused in ["a\u{0}b", "line\nbreak", "   ", ""] {
+        let (status, problem) = admin(app, Method::POST, &path, |r| {
+            r.json(&json!({"reason": refused}))
+        })
+        .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (422, Some("invalid_request")),
+            "{refused:?}: {problem}"
+        );
+    }
+    assert_eq!(
+        app.order(&orders[1]).await.status,
+        OrderStatus::RefundFailed
+    );
     let reason = "bank transfer 2026-12-03, ref VCB-88123";
     let (status, marked) = admin(app, Method::POST, &path, |r| {
         r.json(&json!({"reason": reason}))

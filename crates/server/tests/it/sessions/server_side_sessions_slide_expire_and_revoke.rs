@@ -153,6 +153,35 @@ async fn the_buyers_setting_refuses_the_kind_it_does_not_allow() {
 }
 
 #[tokio::test]
+async fn a_scheme_is_named_in_any_case_and_another_scheme_is_told_both() {
+    let ground = Ground::new(Keeper::Sqlite).await;
+    let clock = manual_clock();
+    let instance = ground.start(&clock, &[]).await;
+    let token = instance.api.token("casual-buyer");
+    let session = session_for(&instance, "casual-buyer").await;
+    let id = session.strip_prefix("Session ").unwrap();
+    // RFC 9110, 11.1: the scheme's name is case-insensitive.
+    for authorization in [
+        format!("bearer {token}"),
+        format!("BEARER  {token}"),
+        format!("session {id}"),
+    ] {
+        orders(&instance, &authorization).await.assert_status(200);
+    }
+    for foreign in ["Basic YWxpY2U6c2VjcmV0", "Bearer", "Bearertoken"] {
+        let refused = orders(&instance, foreign).await;
+        refused.assert_problem(401, "unauthorized");
+        let challenges: Vec<&str> = refused
+            .headers
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(challenges, ["Bearer", "Session"], "{foreign}");
+    }
+}
+
+#[tokio::test]
 async fn a_bare_customer_id_starts_a_session_only_when_the_demo_setting_allows_it() {
     let ground = Ground::new(Keeper::Sqlite).await;
     let clock = manual_clock();
