@@ -9,7 +9,6 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 
 /// How load is offered.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -122,6 +121,10 @@ pub async fn drive(
     }
 }
 
+/// The schedule is served by `max_in_flight` lanes, each taking the next request of the schedule
+/// when its previous answer is in and sending it at its intended time (at once when that has
+/// passed). No task is spawned per request and no permit handed over: a request costs the load
+/// generator only its own send and read, and at most `max_in_flight` are in flight.
 async fn scheduled(
     ctx: Arc<Context>,
     traffic: Arc<Traffic>,
@@ -130,35 +133,34 @@ async fn scheduled(
     limit: Option<u64>,
     start: Instant,
 ) {
-    let slots = bounds.max_in_flight.clamp(1, Semaphore::MAX_PERMITS);
-    let in_flight = Arc::new(Semaphore::new(slots));
-    for seq in 0.. {
-        if limit.is_some_and(|l| seq >= l) {
-            break;
-        }
-        let Some(at) = pace.at(seq) else {
-            break;
-        };
-        let intended = start + Duration::from_secs_f64(at);
-        let Some(action) = traffic.action(seq) else {
-            break;
-        };
-        if intended > Instant::now() {
-            tokio::time::sleep_until(intended.into()).await;
-        }
-        // Waiting here delays the send, never the intended time: the wait shows in the latency.
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            break;
-        };
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            ctx.perform(seq, action, intended).await;
-            drop(permit);
+    let next = Arc::new(AtomicU64::new(0));
+    let mut lanes = tokio::task::JoinSet::new();
+    for _ in 0..bounds.max_in_flight.max(1) {
+        let (ctx, traffic, next) = (ctx.clone(), traffic.clone(), next.clone());
+        lanes.spawn(async move {
+            loop {
+                // Taken in order, so the earliest request not yet sent is always some lane's:
+                // a wait for a free lane delays the send, never the intended time, and shows in
+                // the latency.
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                if limit.is_some_and(|l| seq >= l) {
+                    break;
+                }
+                let Some(at) = pace.at(seq) else {
+                    break;
+                };
+                let Some(action) = traffic.action(seq) else {
+                    break;
+                };
+                let intended = start + Duration::from_secs_f64(at);
+                if intended > Instant::now() {
+                    tokio::time::sleep_until(intended.into()).await;
+                }
+                ctx.perform(seq, action, intended).await;
+            }
         });
     }
-    let _ = in_flight
-        .acquire_many(u32::try_from(slots).unwrap_or(u32::MAX))
-        .await;
+    while lanes.join_next().await.is_some() {}
 }
 
 async fn closed(
