@@ -44,8 +44,9 @@ enum Command {
     Token {
         #[arg(long)]
         customer: String,
-        /// Lifetime in seconds.
-        #[arg(long, default_value_t = 3600)]
+        /// Lifetime in seconds: 1 second to 10 years (a token already expired, or one past year
+        /// 9999, would be refused by the service or silently cut short).
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=315_360_000))]
         ttl: i64,
     },
     /// Start the service on the embedded defaults, run a flash sale against it, audit it, keep serving.
@@ -225,4 +226,22 @@ async fn stop_on_signal(token: CancellationToken) {
     }
     tracing::info!("shutdown requested");
     token.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_lives_from_a_second_to_ten_years() {
+        let token = |ttl: &str| {
+            Cli::try_parse_from(["flashgate", "token", "--customer", "a", "--ttl", ttl]).map(|_| ())
+        };
+        for refused in ["0", "-60", "315360001", "soon"] {
+            assert!(token(refused).is_err(), "--ttl {refused}");
+        }
+        for accepted in ["1", "3600", "315360000"] {
+            assert!(token(accepted).is_ok(), "--ttl {accepted}");
+        }
+    }
 }
