@@ -40,10 +40,10 @@ pub struct CreateProduct {
     stock: i64,
     #[schema(minimum = 1, maximum = 1_000_000)]
     per_customer_limit: Option<i64>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "super::times::option")]
     sale_starts_at: Option<OffsetDateTime>,
     /// After `sale_starts_at` when both are set.
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "super::times::option")]
     sale_ends_at: Option<OffsetDateTime>,
 }
 
@@ -101,7 +101,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>
 fn present_time<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Option<OffsetDateTime>>, D::Error> {
-    time::serde::rfc3339::option::deserialize(d).map(Some)
+    super::times::option::deserialize(d).map(Some)
 }
 
 fn invalid(e: ParseError) -> Problem {

@@ -88,11 +88,11 @@ pub struct SearchParams {
     #[param(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
     customer: Option<String>,
     /// Only orders created at or after this time (RFC 3339).
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "super::times::option")]
     #[param(value_type = Option<OffsetDateTime>)]
     created_from: Option<OffsetDateTime>,
     /// Only orders created before this time (RFC 3339).
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "super::times::option")]
     #[param(value_type = Option<OffsetDateTime>)]
     created_before: Option<OffsetDateTime>,
     /// The `next_cursor` of the previous page.

@@ -19,6 +19,7 @@ pub mod products;
 pub mod rate_limit;
 pub mod sessions;
 pub mod shedding;
+pub mod times;
 pub mod webhooks;
 
 use crate::config::within;

@@ -88,7 +88,7 @@ pub struct UpdateEndpoint {
 #[serde(deny_unknown_fields)]
 pub struct Replay {
     /// Every event at or after this time (RFC 3339) is sent again.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "super::times")]
     since: OffsetDateTime,
 }
 

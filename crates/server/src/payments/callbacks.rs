@@ -38,9 +38,18 @@ pub struct ReturnView {
 /// The TxnRef of a query, read without trusting it, so that even a forged callback is filed under the
 /// order it names.
 fn claimed_txn_ref(raw_query: &str) -> Option<String> {
+    // Whatever it claims is kept, for an operator looking for it, but as a line of text: a control
+    // character (a NUL cannot even be stored by PostgreSQL) would keep the message off the record.
+    let shown = |c: char| {
+        if c.is_control() {
+            char::REPLACEMENT_CHARACTER
+        } else {
+            c
+        }
+    };
     form_urlencoded::parse(raw_query.as_bytes())
         .find(|(key, _)| key == "vnp_TxnRef")
-        .map(|(_, value)| value.chars().take(100).collect())
+        .map(|(_, value)| value.chars().take(100).map(shown).collect())
 }
 
 /// What a verified callback says about the money. Only a status that says no money moved is a

@@ -6,7 +6,7 @@
 
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TargetError {
@@ -72,28 +72,43 @@ pub async fn check(raw: &str, allow_private: bool) -> Result<Url, TargetError> {
 }
 
 /// Loopback, private (RFC 1918, unique local), link-local, shared (CGNAT), unspecified, broadcast,
-/// multicast, documentation and benchmarking ranges, and IPv4 inside IPv6.
+/// multicast, documentation, benchmarking and IETF protocol ranges, and IPv4 inside IPv6 (mapped,
+/// compatible, NAT64, 6to4; Teredo and discard-only altogether): a tunnel or translator would
+/// carry a request to the IPv4 address inside.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => internal_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            let s = v6.segments();
+            let v4_at = |i: usize| Ipv4Addr::from((u32::from(s[i]) << 16) | u32::from(s[i + 1]));
+            // ::a.b.c.d and ::ffff:a.b.c.d
+            if let Some(v4) = v6.to_ipv4() {
                 return internal_v4(v4);
             }
-            let first = v6.segments()[0];
+            // 64:ff9b::/96, the well-known NAT64 prefix
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return internal_v4(v4_at(6));
+            }
+            // 2002::/16, 6to4
+            if s[0] == 0x2002 {
+                return internal_v4(v4_at(1));
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8)
-                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0)
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                // 2001::/32 Teredo; 64:ff9b:1::/48 local-use NAT64; 100::/64 discard-only
+                || (s[0] == 0x2001 && s[1] == 0)
+                || s[..3] == [0x64, 0xff9b, 1]
+                || s[..4] == [0x100, 0, 0, 0]
         }
     }
 }
 
 fn internal_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
@@ -103,6 +118,7 @@ fn internal_v4(ip: Ipv4Addr) -> bool {
         || ip.is_documentation()
         || a == 0
         || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
         || (a == 198 && (b == 18 || b == 19))
         || a >= 240
 }
@@ -147,6 +163,14 @@ mod tests {
             "https://[fd00::1]/",
             "https://[fe80::1]/",
             "https://[::ffff:10.0.0.1]/",
+            // IPv4 inside IPv6 that a translator or tunnel would carry there.
+            "https://[::127.0.0.1]/",
+            "https://[64:ff9b::7f00:1]/",
+            "https://[64:ff9b::a9fe:a9fe]/",
+            "https://[2002:7f00:1::]/",
+            "https://[2002:c0a8:101::1]/",
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            "https://192.0.0.1/",
         ] {
             assert!(
                 matches!(parse(inward, false), Err(TargetError::Private(_))),
@@ -155,6 +179,10 @@ mod tests {
             assert!(parse(inward, true).is_ok(), "{inward} when allowed");
         }
         assert!(parse("https://93.184.215.14/hook", false).is_ok());
+        // The same translators and tunnels towards a public IPv4 address, and public IPv6.
+        assert!(parse("https://[64:ff9b::5db8:d70e]/", false).is_ok());
+        assert!(parse("https://[2002:5db8:d70e::1]/", false).is_ok());
+        assert!(parse("https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/", false).is_ok());
         assert!(parse("https://shop.example/hook", false).is_ok());
     }
 

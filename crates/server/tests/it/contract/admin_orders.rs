@@ -102,7 +102,14 @@ pub async fn the_admin_order_tools_answer_as_documented(c: &Checked<'_>, refunde
 
     let found = admin_get("/admin/orders?status=payment_review&limit=1".to_owned()).await;
     assert_eq!(found.assert_status(200)["orders"][0]["id"], id(review));
-    for bad in ["limit=0", "status=shipped", "cursor=nope", "customer="] {
+    for bad in [
+        "limit=0",
+        "status=shipped",
+        "cursor=nope",
+        "customer=",
+        "created_before=9999-12-31T23:59:59-00:01",
+        "created_from=9999-12-31T23:59:59-23:59",
+    ] {
         admin_get(format!("/admin/orders?{bad}"))
             .await
             .assert_problem(422, "invalid_request");

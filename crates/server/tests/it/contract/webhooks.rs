@@ -89,9 +89,11 @@ pub async fn the_webhooks_answer_as_documented(c: &Checked<'_>) {
     )
     .await
     .assert_problem(404, "webhook_not_found");
-    c.admin(Method::POST, &replay, json!({"since": "yesterday"}))
-        .await
-        .assert_problem(422, "invalid_request");
+    for since in ["yesterday", "9999-12-31T23:59:59-00:01"] {
+        c.admin(Method::POST, &replay, json!({"since": since}))
+            .await
+            .assert_problem(422, "invalid_request");
+    }
     c.refuse_bodies(Method::POST, &replay, ADMIN_TOKEN, None)
         .await;
 

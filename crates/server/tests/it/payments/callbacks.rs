@@ -29,6 +29,10 @@ async fn callbacks_that_cannot_be_trusted_change_nothing(backend: Backend) {
         .to_query()
         .replace("vnp_BankCode=NCB", "vnp_BankCode=VCB");
     assert_eq!(app.api.ipn(&tampered).await, "97");
+    // A NUL in the reference it claims (PostgreSQL cannot store one) still leaves a record and
+    // gets the answer of a forgery, not a 99 that has VNPay retry it.
+    let nul = "vnp_Amount=15000000&vnp_ResponseCode=00&vnp_TmnCode=FLASHGT1&vnp_TxnRef=%00&vnp_SecureHash=00";
+    assert_eq!(app.api.ipn(nul).await, "97");
     let cheap = callback(&txn_ref, 1_000)
         .sign(&HashSecret::new(SECRET))
         .to_query();
