@@ -3,7 +3,8 @@
 //! answer the normal lookup in one Redis read. A revocation deletes the row and leaves a revocation on
 //! Redis, so every instance refuses the id on its next lookup. When Redis fails, lookups go to the
 //! database, and the writes Redis missed are recorded there: Redis is trusted again only once those
-//! copies are dropped, so an outage never brings a revoked session back.
+//! copies are dropped, so an outage never brings a revoked session back; and an instance that reads
+//! Redis drops the copies another instance, cut off from it, recorded as stale, once a second.
 
 use super::settings::SessionSettings;
 use async_trait::async_trait;
@@ -35,7 +36,7 @@ pub fn build(
         max_lifetime: seconds(settings.max_lifetime_seconds),
     };
     let store: Arc<dyn SessionStore> = match redis.filter(|_| settings.redis_copies) {
-        Some(backend) => Arc::new(CopiedSessions(Arc::new(Copies {
+        Some(backend) => Arc::new(CopiedSessions::sweeping(Arc::new(Copies {
             database: store.sessions.clone(),
             stale: store.stale_sessions.clone(),
             redis: RedisSessions::new(backend.clone()),
@@ -78,6 +79,9 @@ const REPAIR_BATCH: u32 = 500;
 /// one small read per interval, not one per request.
 const REPAIR_INTERVAL_MS: u64 = 250;
 
+/// How often an instance that trusts Redis looks for copies another instance left stale.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 struct Copies {
     database: Arc<dyn SessionStore>,
     stale: Arc<dyn StaleSessionCopies>,
@@ -113,10 +117,25 @@ impl Copies {
         self.failures.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// A repair, when the database lists any stale copy: one small read otherwise.
+    async fn sweep(&self) -> Result<(), String> {
+        if self
+            .stale
+            .stale(1)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_empty()
+        {
+            return Ok(());
+        }
+        self.repair().await
+    }
+
     /// Drops every copy the database says may be stale, then trusts Redis again unless it failed
     /// meanwhile.
     async fn repair(&self) -> Result<(), String> {
         let covers = self.failures.load(Ordering::Acquire);
+        let distrusted = !self.trusted();
         self.backend.ping().await.map_err(|e| e.to_string())?;
         loop {
             let keys = self
@@ -135,7 +154,7 @@ impl Copies {
                 .map_err(|e| e.to_string())?;
         }
         self.repaired.fetch_max(covers, Ordering::AcqRel);
-        if self.trusted() {
+        if distrusted && self.trusted() {
             tracing::info!("redis answers; sessions are read from it again");
         }
         Ok(())
@@ -143,6 +162,32 @@ impl Copies {
 }
 
 impl CopiedSessions {
+    /// The copies, with a task that drops the stale ones while this instance trusts Redis: an
+    /// instance that cannot reach Redis while the others can (a partition, its own Redis URL gone
+    /// bad) records what it revokes or slides as stale in the database, and the instances that read
+    /// Redis drop those copies within [`SWEEP_INTERVAL`] instead of waiting for an outage of their
+    /// own. The task ends with the copies.
+    fn sweeping(copies: Arc<Copies>) -> Self {
+        let weak = Arc::downgrade(&copies);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(SWEEP_INTERVAL);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(copies) = weak.upgrade() else {
+                    return;
+                };
+                if copies.trusted() && !copies.repairing.swap(true, Ordering::AcqRel) {
+                    if let Err(error) = copies.sweep().await {
+                        tracing::debug!(error, "stale session copies not swept yet");
+                    }
+                    copies.repairing.store(false, Ordering::Release);
+                }
+            }
+        });
+        Self(copies)
+    }
+
     /// Starts a repair in the background unless one runs: the lookup that notices goes on to the
     /// database rather than waiting on a Redis that may still be down.
     fn start_repair(&self) {

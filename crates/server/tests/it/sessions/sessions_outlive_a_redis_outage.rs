@@ -2,7 +2,8 @@
 //! the test's own, killed while session holders buy. Their purchases go on through the database; a
 //! session revoked before the outage stays revoked, one revoked during it is refused by both
 //! instances, and when Redis comes back holding its old copy of that session, the copy is dropped
-//! before either instance reads Redis again.
+//! before either instance reads Redis again. An instance cut off from Redis alone (the others read
+//! it) revokes too: the others drop their copy within a second.
 
 use super::support::{end_session, orders, session_for};
 use flashgate_core::session::SessionId;
@@ -12,6 +13,7 @@ use serde_json::json;
 use std::time::Duration;
 
 on_each_backend!(session_holders_buy_through_a_redis_outage_and_revocations_hold);
+on_each_backend!(a_revocation_by_an_instance_cut_off_from_redis_reaches_those_that_read_it);
 
 /// `POST /orders` for one unit with a session header.
 async fn buy(instance: &Instance, session: &str, product: i64) -> Answer {
@@ -129,4 +131,54 @@ async fn session_holders_buy_through_a_redis_outage_and_revocations_hold(backend
     let sold = 2 * 2 + 2 * 2 + 2 + 2;
     assert_eq!(app.stock(product).await.available, 100 - sold);
     app.assert_audit_clean().await;
+}
+
+async fn a_revocation_by_an_instance_cut_off_from_redis_reaches_those_that_read_it(
+    backend: Backend,
+) {
+    let server = RedisProcess::start().await;
+    let db = backend.database().await;
+    let reading = Spawn::new(backend)
+        .private_redis(&server)
+        .set("limits.enabled", false)
+        .instance(&db)
+        .await;
+    // Nothing listens there: this instance alone cannot reach Redis.
+    let cut_off = Spawn::new(backend)
+        .set("redis_url", "redis://127.0.0.1:1")
+        .set("limits.enabled", false)
+        .instance(&db)
+        .await;
+    let session = session_for(&reading, "partitioned").await;
+    let copied = eventually(Duration::from_secs(10), || async {
+        reads_redis(&reading, &server, &session).await
+    })
+    .await;
+    assert!(copied, "the reading instance answers from a copy on Redis");
+
+    end_session(&cut_off, &session).await.assert_status(204);
+    orders(&cut_off, &session)
+        .await
+        .assert_problem(401, "invalid_session");
+    let refused = eventually(Duration::from_secs(10), || async {
+        orders(&reading, &session).await.status == 401
+    })
+    .await;
+    assert!(
+        refused,
+        "the copy the cut-off instance could not revoke is dropped"
+    );
+    orders(&reading, &session)
+        .await
+        .assert_problem(401, "invalid_session");
+    assert!(
+        reading
+            .store
+            .stale_sessions
+            .stale(10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the stale copy's record is gone with it"
+    );
 }
