@@ -22,6 +22,10 @@ pub enum CatalogError {
     /// The change would break an invariant (e.g. a sale window that ends before it starts).
     #[error("{0}")]
     Invalid(&'static str),
+    /// A per-customer limit below what a customer already holds: the audit holds every customer to
+    /// the product's limit, so it can only go as low as the largest holding.
+    #[error("a customer already holds {0} units")]
+    LimitBelowHoldings(i64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -24,6 +24,26 @@ impl<D: Dialect> SqlStore<D> {
             .ok_or(CatalogError::NotFound)
     }
 
+    /// Why an update changed no row: no such product, or a limit below a customer's holding.
+    async fn not_updated(&self, id: ProductId) -> CatalogError {
+        let largest = async {
+            let mut conn = self.0.reader().await?;
+            let row = conn
+                .row(
+                    "SELECT (SELECT max(held) FROM customer_holdings WHERE product_id = $1) AS held \
+                     FROM products WHERE id = $1",
+                    args![id.0],
+                )
+                .await?;
+            row.map(|r| r.opt_int("held")).transpose()
+        };
+        match largest.await {
+            Ok(Some(Some(held))) => CatalogError::LimitBelowHoldings(held),
+            Ok(_) => CatalogError::NotFound,
+            Err(e) => store_error(e).into(),
+        }
+    }
+
     async fn insert(&self, product: &NewProduct) -> Result<i64, sqlx::Error> {
         let mut tx = self.0.begin().await?;
         let row = tx
@@ -73,7 +93,8 @@ impl<D: Dialect> Catalog for SqlStore<D> {
                    sale_starts_at = CASE WHEN $6 THEN $7 ELSE sale_starts_at END, \
                    sale_ends_at = CASE WHEN $8 THEN $9 ELSE sale_ends_at END, \
                    updated_at = $10 \
-                 WHERE id = $1",
+                 WHERE id = $1 AND NOT ($4 AND $5 IS NOT NULL AND EXISTS ( \
+                   SELECT 1 FROM customer_holdings WHERE product_id = $1 AND held > $5))",
                 args![
                     id.0,
                     patch.name.as_deref(),
@@ -90,7 +111,7 @@ impl<D: Dialect> Catalog for SqlStore<D> {
             .await;
         drop(conn);
         match updated {
-            Ok(0) => Err(CatalogError::NotFound),
+            Ok(0) => Err(self.not_updated(id).await),
             Ok(_) => self.fetch_existing(id).await,
             Err(e) if is_check_violation(&e) => Err(CatalogError::Invalid(
                 "sale_ends_at must be after sale_starts_at",

@@ -3,7 +3,7 @@
 use super::extract::{Admin, ApiJson, PathId};
 use super::openapi::{
     AdminOnly, DatabaseDown, DuplicateSku, InvalidProduct, InvalidRequest, JsonBodyRefused,
-    ProductNotFound,
+    LimitBelowHoldings, ProductNotFound,
 };
 use super::problem::Problem;
 use super::products::{ProductView, parse_product_id};
@@ -119,6 +119,13 @@ fn catalog_problem(error: CatalogError) -> Problem {
             Problem::not_found("product_not_found", "There is no such product.")
         }
         CatalogError::Invalid(why) => Problem::invalid_request(why),
+        CatalogError::LimitBelowHoldings(held) => Problem::conflict(
+            "limit_below_holdings",
+            "Customers already hold more than that",
+            format!(
+                "per_customer_limit: a customer already holds {held} units of this product; the limit can go no lower."
+            ),
+        ),
         CatalogError::Store(e) => e.into(),
     }
 }
@@ -185,6 +192,7 @@ pub async fn create(
         JsonBodyRefused,
         AdminOnly,
         (status = 404, description = "No such product.", body = ProductNotFound, content_type = "application/problem+json"),
+        (status = 409, description = "A customer already holds more units than the new `per_customer_limit`.", body = LimitBelowHoldings, content_type = "application/problem+json"),
         (status = 422, description = "The body is not a valid change, or the new price cannot be paid through the gateway (`price_not_payable`).", body = InvalidProduct, content_type = "application/problem+json"),
         DatabaseDown,
     ),

@@ -347,6 +347,7 @@ problems! {
     ProductNotFound = ["product_not_found"];
     OrderNotFound = ["order_not_found"];
     DuplicateSku = ["duplicate_sku"];
+    LimitBelowHoldings = ["limit_below_holdings"];
     PurchaseConflict = ["sold_out", "sale_not_active", "idempotency_conflict"];
     LimitExceeded = ["limit_exceeded"];
     /// The `Idempotency-Key` of a refund is missing or not valid.

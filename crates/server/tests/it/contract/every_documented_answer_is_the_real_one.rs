@@ -194,6 +194,21 @@ async fn every_documented_answer_is_the_real_one(backend: Backend) {
     )
     .await
     .assert_problem(403, "limit_exceeded");
+    // Holding all 2 units its limit allows, the buyer keeps the limit from going lower.
+    c.purchase(
+        &token,
+        &key(),
+        json!({"product_id": product, "quantity": 1}),
+    )
+    .await
+    .assert_status(201);
+    c.admin(
+        Method::PATCH,
+        &format!("/admin/products/{product}"),
+        json!({"per_customer_limit": 1}),
+    )
+    .await
+    .assert_problem(409, "limit_below_holdings");
     c.purchase(
         &token,
         &key(),

@@ -123,6 +123,22 @@ async fn a_patch_changes_price_limit_and_window_and_buyers_see_it(backend: Backe
         .await
         .assert_status(201);
 
+    // The buyer now holds 2: the limit can go down to 2, not below, and a refusal changes nothing.
+    let limit = |n: i64| {
+        api.send(
+            api.admin(Method::PATCH, &format!("/admin/products/{id}"))
+                .json(&json!({"per_customer_limit": n})),
+        )
+    };
+    limit(1).await.assert_problem(409, "limit_below_holdings");
+    let unchanged = api.get(&format!("/products/{id}"), None).await;
+    assert_eq!(
+        unchanged.assert_status(200)["per_customer_limit"],
+        serde_json::Value::Null
+    );
+    assert_eq!(limit(2).await.assert_status(200)["per_customer_limit"], 2);
+    app.assert_audit_clean().await;
+
     // A window that ends before it starts is refused and changes nothing.
     let backwards =
         json!({"sale_starts_at": "2030-01-02T00:00:00Z", "sale_ends_at": "2030-01-01T00:00:00Z"});
