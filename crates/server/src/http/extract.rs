@@ -84,8 +84,12 @@ fn json_problem(body: &[u8], error: &serde_json::Error) -> Problem {
         return not_an_object();
     }
     // Skipping a value checks less than reading it (numbers out of range, lone surrogates): what
-    // only the reading finds is still malformed JSON, not an invalid request.
-    if error.is_syntax() || error.is_eof() {
+    // only the reading finds is still malformed JSON, not an invalid request. serde_json also calls a
+    // value of the wrong type for an enum (`null`, a number) a syntax error; JSON that reads as a
+    // value is well formed, so that is a request that does not fit, as on every other field.
+    if (error.is_syntax() || error.is_eof())
+        && serde_json::from_slice::<serde_json::Value>(body).is_err()
+    {
         Problem::malformed_json(error.to_string())
     } else {
         Problem::invalid_request(format!("The body is not valid: {error}"))

@@ -217,9 +217,17 @@ pub async fn the_admin_order_tools_answer_as_documented(c: &Checked<'_>, refunde
     )
     .await
     .assert_problem(404, "order_not_found");
-    c.admin(Method::POST, &settle, json!({"decision": "maybe"}))
-        .await
-        .assert_problem(422, "invalid_request");
+    // Well-formed JSON of the wrong type is a request that does not fit, as on every route.
+    for decision in [
+        json!("maybe"),
+        json!(null),
+        json!(1),
+        json!({"refund": true}),
+    ] {
+        c.admin(Method::POST, &settle, json!({ "decision": decision }))
+            .await
+            .assert_problem(422, "invalid_request");
+    }
     c.refuse_bodies(Method::POST, &settle, ADMIN_TOKEN, None)
         .await;
 }
