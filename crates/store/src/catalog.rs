@@ -38,8 +38,10 @@ impl<D: Dialect> SqlStore<D> {
             row.map(|r| r.opt_int("held")).transpose()
         };
         match largest.await {
-            Ok(Some(Some(held))) => CatalogError::LimitBelowHoldings(held),
-            Ok(_) => CatalogError::NotFound,
+            // The product exists, so the holdings refused the change (a holding released since
+            // reads lower: a retry decides again).
+            Ok(Some(held)) => CatalogError::LimitBelowHoldings(held.unwrap_or(0)),
+            Ok(None) => CatalogError::NotFound,
             Err(e) => store_error(e).into(),
         }
     }

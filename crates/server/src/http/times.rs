@@ -11,7 +11,7 @@ use time::{OffsetDateTime, UtcOffset};
 const RANGE: &str = "a time from the year 1 to 9999 in UTC";
 
 /// `t` as it is kept, or why it cannot be.
-pub fn kept(t: OffsetDateTime) -> Result<OffsetDateTime, &'static str> {
+fn kept(t: OffsetDateTime) -> Result<OffsetDateTime, &'static str> {
     let utc = t
         .checked_to_offset(UtcOffset::UTC)
         .filter(|t| t.year() >= 1)
