@@ -1,6 +1,7 @@
 //! Typed identifiers, each built only by parsing, so an unchecked string never reaches a query.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 use uuid::Uuid;
 
@@ -8,12 +9,16 @@ use uuid::Uuid;
 #[error("{field}: {reason}")]
 pub struct ParseError {
     pub field: &'static str,
-    pub reason: &'static str,
+    /// Fixed for most refusals; formatted where it names a bound the caller chose.
+    pub reason: Cow<'static, str>,
 }
 
 impl ParseError {
-    pub fn new(field: &'static str, reason: &'static str) -> Self {
-        Self { field, reason }
+    pub fn new(field: &'static str, reason: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 

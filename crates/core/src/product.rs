@@ -78,22 +78,20 @@ pub struct ProductPatch {
 }
 
 pub fn parse_name(raw: &str) -> Result<String, ParseError> {
-    parse_line(raw, "name", 200, "must be 1 to 200 characters")
+    parse_line(raw, "name", 200)
 }
 
 /// A line of text kept as written and shown back (a product's name, an operator's reason): 1 to
 /// `max_chars` characters counted as sent, spaces and all (the bound a client can check before
 /// sending), not blank, and no control character (a line of text has none, and PostgreSQL cannot
 /// even store a NUL). Returned without its surrounding spaces.
-pub fn parse_line(
-    raw: &str,
-    field: &'static str,
-    max_chars: usize,
-    length: &'static str,
-) -> Result<String, ParseError> {
+pub fn parse_line(raw: &str, field: &'static str, max_chars: usize) -> Result<String, ParseError> {
     let line = raw.trim();
     if line.is_empty() || raw.chars().count() > max_chars {
-        return Err(ParseError::new(field, length));
+        return Err(ParseError::new(
+            field,
+            format!("must be 1 to {max_chars} characters"),
+        ));
     }
     if line.chars().any(char::is_control) {
         return Err(ParseError::new(

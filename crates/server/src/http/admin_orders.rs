@@ -400,13 +400,8 @@ pub async fn mark_refunded(
     PathId(raw): PathId,
     ApiJson(body): ApiJson<RefundedElsewhere>,
 ) -> Result<Json<AdminOrderView>, Problem> {
-    let reason = parse_line(
-        &body.reason,
-        "reason",
-        REASON_MAX_CHARS,
-        "must be 1 to 500 characters",
-    )
-    .map_err(|e| Problem::invalid_request(e.to_string()))?;
+    let reason = parse_line(&body.reason, "reason", REASON_MAX_CHARS)
+        .map_err(|e| Problem::invalid_request(e.to_string()))?;
     let id = order_id(&raw)?;
     let order = state
         .operator
