@@ -46,6 +46,43 @@ impl<D: Dialect> SqlStore<D> {
         }
     }
 
+    /// The patch in one statement; a limit is set only if no customer holds more than it, with the
+    /// holdings held still while it is checked (a purchase in flight under the old limit would
+    /// otherwise pass it unseen). Rows changed: 0 when refused or no such product.
+    async fn write_patch(&self, id: ProductId, patch: &ProductPatch) -> Result<u64, sqlx::Error> {
+        let mut tx = self.0.begin().await?;
+        if let (Some(Some(_)), Some(steady)) = (patch.per_customer_limit, D::HOLDINGS_STEADY) {
+            tx.exec(steady, args![]).await?;
+        }
+        let updated = tx
+            .exec(
+                "UPDATE products SET \
+                   name = COALESCE($2, name), \
+                   price_vnd = COALESCE($3, price_vnd), \
+                   per_customer_limit = CASE WHEN $4 THEN $5 ELSE per_customer_limit END, \
+                   sale_starts_at = CASE WHEN $6 THEN $7 ELSE sale_starts_at END, \
+                   sale_ends_at = CASE WHEN $8 THEN $9 ELSE sale_ends_at END, \
+                   updated_at = $10 \
+                 WHERE id = $1 AND NOT ($4 AND $5 IS NOT NULL AND EXISTS ( \
+                   SELECT 1 FROM customer_holdings WHERE product_id = $1 AND held > $5))",
+                args![
+                    id.0,
+                    patch.name.as_deref(),
+                    patch.price.map(Vnd::get),
+                    patch.per_customer_limit.is_some(),
+                    patch.per_customer_limit.flatten(),
+                    patch.sale_starts_at.is_some(),
+                    patch.sale_starts_at.flatten(),
+                    patch.sale_ends_at.is_some(),
+                    patch.sale_ends_at.flatten(),
+                    OffsetDateTime::now_utc(),
+                ],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
     async fn insert(&self, product: &NewProduct) -> Result<i64, sqlx::Error> {
         let mut tx = self.0.begin().await?;
         let row = tx
@@ -85,34 +122,7 @@ impl<D: Dialect> Catalog for SqlStore<D> {
     }
 
     async fn update(&self, id: ProductId, patch: &ProductPatch) -> Result<Product, CatalogError> {
-        let mut conn = self.0.writer().await.map_err(store_error)?;
-        let updated = conn
-            .exec(
-                "UPDATE products SET \
-                   name = COALESCE($2, name), \
-                   price_vnd = COALESCE($3, price_vnd), \
-                   per_customer_limit = CASE WHEN $4 THEN $5 ELSE per_customer_limit END, \
-                   sale_starts_at = CASE WHEN $6 THEN $7 ELSE sale_starts_at END, \
-                   sale_ends_at = CASE WHEN $8 THEN $9 ELSE sale_ends_at END, \
-                   updated_at = $10 \
-                 WHERE id = $1 AND NOT ($4 AND $5 IS NOT NULL AND EXISTS ( \
-                   SELECT 1 FROM customer_holdings WHERE product_id = $1 AND held > $5))",
-                args![
-                    id.0,
-                    patch.name.as_deref(),
-                    patch.price.map(Vnd::get),
-                    patch.per_customer_limit.is_some(),
-                    patch.per_customer_limit.flatten(),
-                    patch.sale_starts_at.is_some(),
-                    patch.sale_starts_at.flatten(),
-                    patch.sale_ends_at.is_some(),
-                    patch.sale_ends_at.flatten(),
-                    OffsetDateTime::now_utc(),
-                ],
-            )
-            .await;
-        drop(conn);
-        match updated {
+        match self.write_patch(id, patch).await {
             Ok(0) => Err(self.not_updated(id).await),
             Ok(_) => self.fetch_existing(id).await,
             Err(e) if is_check_violation(&e) => Err(CatalogError::Invalid(

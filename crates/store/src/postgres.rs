@@ -100,6 +100,10 @@ impl Dialect for Pg {
     const TAKE_WRITES_ORDER: bool = true;
     const ONE_SNAPSHOT: Option<&'static str> =
         Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+    // SHARE conflicts with the ROW EXCLUSIVE of every holdings write, and a statement's snapshot is
+    // taken after its table locks: a purchase that waited reads the new limit.
+    const HOLDINGS_STEADY: Option<&'static str> =
+        Some("LOCK TABLE customer_holdings IN SHARE MODE");
     // Ledger ids come from a sequence and commit out of order; the snapshot a reader read at tells
     // exactly which rows it saw (migration 0009 records each row's transaction).
     const LEDGER_SINCE: &'static str = "e.xid >= pg_snapshot_xmin(CAST($1 AS pg_snapshot)) \

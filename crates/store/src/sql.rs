@@ -328,6 +328,10 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// Makes every statement of a transaction from [`Dialect::begin`] read one snapshot, when they
     /// would not already (SQLite's write transaction is alone).
     const ONE_SNAPSHOT: Option<&'static str>;
+    /// Holds every customer's holdings still until the transaction ends: in-flight purchases commit
+    /// first, later ones wait, so a limit checked against the holdings cannot miss a purchase that
+    /// read the old limit (PostgreSQL; SQLite's write transaction is alone).
+    const HOLDINGS_STEADY: Option<&'static str>;
     /// The ledger rows `e` written after the position bound as `$1`, a position being what
     /// [`Dialect::LEDGER_POSITION`] reads: which rows a transaction sees, in commit order.
     const LEDGER_SINCE: &'static str;

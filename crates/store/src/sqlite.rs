@@ -81,6 +81,7 @@ impl Dialect for Lite {
          WHERE product_id = $3 AND available >= $4 AND ($9 IS NULL OR gate_epoch = $9)";
     const TAKE_WRITES_ORDER: bool = false;
     const ONE_SNAPSHOT: Option<&'static str> = None;
+    const HOLDINGS_STEADY: Option<&'static str> = None;
     // The one writer gives ledger ids in commit order.
     const LEDGER_SINCE: &'static str = "e.id > CAST($1 AS INTEGER)";
     const LEDGER_POSITION: &'static str =
