@@ -52,27 +52,37 @@ impl Operator {
     /// refund.
     pub async fn refund(&self, id: OrderId, key: &IdempotencyKey) -> Result<Order, OperatorError> {
         let reason = refund_reason(key);
-        if self
-            .search
-            .ledger(id)
-            .await?
-            .iter()
-            .any(|entry| entry.reason == reason)
-        {
+        if self.refund_started(id, &reason).await? {
             return self.current(id).await;
         }
         let order = self.current(id).await?;
-        if !matches!(
+        let started = if matches!(
             order.status,
             OrderStatus::Paid | OrderStatus::PaymentReview | OrderStatus::RefundFailed
         ) {
-            return Err(OperatorError::WrongState(order.status));
+            self.move_order(&order, OrderStatus::RefundPending, reason.clone(), None)
+                .await
+        } else {
+            Err(OperatorError::WrongState(order.status))
+        };
+        match started {
+            Ok(moved) => {
+                tracing::info!(order_id = %id, from = order.status.as_str(), "operator refund started");
+                Ok(moved)
+            }
+            // A request with the same key started it since the first look (a client retrying
+            // while its first request is still running): this one answers like any retry.
+            Err(OperatorError::WrongState(_)) if self.refund_started(id, &reason).await? => {
+                self.current(id).await
+            }
+            Err(e) => Err(e),
         }
-        let moved = self
-            .move_order(&order, OrderStatus::RefundPending, reason, None)
-            .await?;
-        tracing::info!(order_id = %id, from = order.status.as_str(), "operator refund started");
-        Ok(moved)
+    }
+
+    /// Whether a refund under this ledger reason was started.
+    async fn refund_started(&self, id: OrderId, reason: &str) -> Result<bool, OperatorError> {
+        let ledger = self.search.ledger(id).await?;
+        Ok(ledger.iter().any(|entry| entry.reason == reason))
     }
 
     /// Settles an order under review: accepted as paid, or refunded in full.
