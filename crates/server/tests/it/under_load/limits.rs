@@ -184,6 +184,19 @@ async fn the_penalty_box_blocks_and_releases_on_time(redis: Option<&TestRedis>) 
     let still = status(None).await;
     assert_eq!(still.status(), 429);
     assert_eq!(header(&still, "retry-after"), "30");
+    // Every door but the probes is shut, whatever the method or path.
+    for (method, door) in [
+        (reqwest::Method::HEAD, path.as_str()),
+        (reqwest::Method::DELETE, "/orders"),
+        (reqwest::Method::PUT, path.as_str()),
+        (reqwest::Method::GET, "/no-such-door"),
+    ] {
+        let refused = http.request(method.clone(), instance.api.url(door));
+        let refused = refused.send().await.unwrap();
+        assert_eq!(refused.status(), 429, "{method} {door}");
+        assert_eq!(header(&refused, "retry-after"), "30", "{method} {door}");
+    }
+    assert_eq!(read(&http, &instance, "/healthz", None).await.status(), 200);
     clock.advance(time::Duration::milliseconds(29_999));
     assert_eq!(status(None).await.status(), 429);
     clock.advance(time::Duration::milliseconds(1));
