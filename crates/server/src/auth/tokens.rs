@@ -94,6 +94,9 @@ impl Verifier {
         if let Some(audience) = &expected.audience {
             validation.set_audience(&[audience]);
             required.push("aud");
+        } else {
+            // Unset means unchecked: the library would refuse any token that carries an `aud`.
+            validation.validate_aud = false;
         }
         validation.set_required_spec_claims(&required);
         // Expiry is checked against the service's clock below, with the configured leeway.
@@ -430,6 +433,9 @@ mod tests {
         let own = checked.mint(&customer, time::Duration::minutes(5)).unwrap();
         assert_eq!(checked.verify(&own).await.unwrap(), customer);
         assert_eq!(checked.verifications(), 3);
+        // Unset, neither is checked: a token that carries them is as good as a bare one.
+        let unchecked = BuyerTokens::new(SECRET);
+        assert_eq!(unchecked.verify(&other).await.unwrap(), customer);
     }
 
     #[tokio::test]

@@ -261,12 +261,17 @@ pub async fn create(State(state): State<AppState>, request: Request) -> Result<R
         ));
     }
     let (customer, token_expires_at) = customer_for_session(request, &state).await?;
+    let not_after = token_expires_at.filter(|_| !state.settings.auth.sessions.outlive_token);
+    // A token past its expiry is still accepted within the leeway, but the session it would start
+    // could not outlive it: it would be over before its first use.
+    if not_after.is_some_and(|end| end <= state.clock.now()) {
+        return Err(token_problem(TokenError::Expired));
+    }
     if let Some(limits) = &state.shared.limits
         && let Err(refusal) = per_customer(limits, CUSTOMER_SESSIONS, &customer).await
     {
         return Ok(refusal);
     }
-    let not_after = token_expires_at.filter(|_| !state.settings.auth.sessions.outlive_token);
     let mut bytes = [0_u8; SESSION_ID_BYTES];
     // The thread RNG is a CSPRNG seeded from the operating system.
     rand::rng().fill_bytes(&mut bytes);

@@ -47,6 +47,20 @@ async fn a_session_ends_when_the_token_that_started_it_does() {
 }
 
 #[tokio::test]
+async fn a_token_past_its_expiry_starts_no_session_even_within_the_leeway() {
+    let ground = Ground::new(Keeper::Sqlite).await;
+    let clock = manual_clock();
+    let instance = ground.start(&clock, &[]).await;
+    // Ten seconds past its `exp`, inside the 30 s leeway: still good for a request, but a session
+    // that cannot outlive it would be over before its first use.
+    let token = minted(&instance, "late-buyer", Duration::seconds(-10));
+    orders(&instance, &token).await.assert_status(200);
+    start_session(&instance, Some(&token), None)
+        .await
+        .assert_problem(401, "unauthorized");
+}
+
+#[tokio::test]
 async fn a_session_may_outlive_its_token_when_the_setting_says_so() {
     let ground = Ground::new(Keeper::Sqlite).await;
     let clock = manual_clock();
