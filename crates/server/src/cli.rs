@@ -113,7 +113,15 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { json } => {
-            let store = open_store(&settings, false).await?;
+            // A database that cannot be audited (unreachable, never migrated) is not a violation:
+            // said once, with its own exit code, so a script can tell the two apart.
+            let store = match auditable(&settings).await {
+                Ok(store) => store,
+                Err(error) => {
+                    eprintln!("flashgate: cannot audit: {error:#}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
             let report = store.auditor.audit().await.context("audit")?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -177,6 +185,13 @@ async fn run_demo(args: DemoArgs, mut settings: Settings) -> anyhow::Result<Exit
     })
 }
 
+/// The store, if its database can be audited: reachable, with flashgate's schema.
+async fn auditable(settings: &Settings) -> anyhow::Result<flashgate_store::Store> {
+    let store = open_store(settings, false).await?;
+    store.health.ping().await?;
+    Ok(store)
+}
+
 fn print_audit(backend: &str, report: &AuditReport) {
     println!(
         "audit of {backend} database: {} products, {} orders",
@@ -231,6 +246,29 @@ async fn stop_on_signal(token: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_database_without_the_schema_cannot_be_audited_which_is_no_violation() {
+        let file = std::env::temp_dir().join(format!("fg-audit-{}.db", uuid::Uuid::new_v4()));
+        let url = format!("sqlite:{}?mode=rwc", file.display());
+        let settings = Settings::from_figment(
+            figment::Figment::from(
+                <figment::providers::Toml as figment::providers::Format>::string(
+                    crate::config::DEFAULTS,
+                ),
+            )
+            .merge(("database_url", url)),
+        )
+        .unwrap();
+        let code = run(Command::Audit { json: false }, settings.clone()).await;
+        assert_eq!(code.unwrap(), ExitCode::from(2));
+        run(Command::Migrate, settings.clone()).await.unwrap();
+        let code = run(Command::Audit { json: false }, settings).await;
+        assert_eq!(code.unwrap(), ExitCode::SUCCESS);
+        for suffix in ["", "-shm", "-wal"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
+    }
 
     #[test]
     fn a_token_lives_from_a_second_to_ten_years() {

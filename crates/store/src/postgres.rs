@@ -11,6 +11,7 @@ use flashgate_core::audit::AuditReport;
 use flashgate_core::overview::PoolStats;
 use flashgate_core::purchase::GatedReservation;
 use sqlx::Row;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::query::Query;
 use std::future::Future;
@@ -48,7 +49,7 @@ impl Pg {
     /// pooler cannot keep on one server connection: behind one, migrations run over a direct
     /// connection to PostgreSQL (`migrations_url`).
     pub(crate) async fn migrate(&self, settings: &PoolSettings) -> Result<(), OpenError> {
-        let migrator = sqlx::migrate!("./migrations/postgres");
+        let migrator = &MIGRATOR;
         if !self.pooled {
             migrator.run(&self.pool).await?;
             return Ok(());
@@ -71,6 +72,9 @@ impl Pg {
         Ok(())
     }
 }
+
+/// The schema this build needs.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl Dialect for Pg {
     type DB = Postgres;
@@ -120,6 +124,10 @@ impl Dialect for Pg {
              AND xid < pg_snapshot_xmin(pg_current_snapshot()) \
              AND (CAST($3 AS TEXT) IS NULL OR to_status = $3) \
            ORDER BY xid, id LIMIT $4)";
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
 
     fn one_of(column: &str) -> String {
         format!("{column} = ANY($1)")

@@ -342,6 +342,9 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// text), only rows that no transaction still running can precede in commit order.
     const EVENTS_AFTER: &'static str;
 
+    /// The migrations of the schema this build needs.
+    fn migrator() -> &'static sqlx::migrate::Migrator;
+
     /// `column` is one of the ids bound as `$1` (a [`Value::Ints`]).
     fn one_of(column: &str) -> String;
 

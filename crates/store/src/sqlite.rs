@@ -13,6 +13,7 @@ use flashgate_core::audit::AuditReport;
 use flashgate_core::overview::PoolStats;
 use flashgate_core::purchase::GatedReservation;
 use sqlx::Row;
+use sqlx::migrate::Migrator;
 use sqlx::query::Query;
 use sqlx::sqlite::{
     Sqlite, SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool,
@@ -55,12 +56,13 @@ impl Lite {
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), OpenError> {
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&self.writer)
-            .await?;
+        MIGRATOR.run(&self.writer).await?;
         Ok(())
     }
 }
+
+/// The schema this build needs.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 impl Dialect for Lite {
     type DB = Sqlite;
@@ -89,6 +91,10 @@ impl Dialect for Lite {
     // One writer at a time: ids are handed out in commit order, and a reader sees whole commits.
     const EVENTS_AFTER: &'static str = "SELECT id, '0' AS position FROM order_events \
          WHERE id > $2 AND ($3 IS NULL OR to_status = $3) AND $1 IS NOT NULL ORDER BY id LIMIT $4";
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
 
     fn one_of(column: &str) -> String {
         format!("{column} IN (SELECT value FROM json_each($1))")

@@ -129,6 +129,16 @@ async fn the_audit_finds_a_planted_violation(fx: Fixture) {
 
 async fn health_answers(fx: Fixture) {
     fx.store.health.ping().await.unwrap();
+    // A schema behind this build, then none at all: reachable, but not ready to serve.
+    fx.plant(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+    )
+    .await;
+    let behind = fx.store.health.ping().await.unwrap_err();
+    assert!(behind.to_string().contains("flashgate migrate"), "{behind}");
+    fx.plant("DROP TABLE _sqlx_migrations").await;
+    let none = fx.store.health.ping().await.unwrap_err();
+    assert!(none.to_string().contains("no flashgate schema"), "{none}");
 }
 
 /// A database that has gone away is `Unavailable` (a 503 at the edge), with the driver's error as
