@@ -187,7 +187,8 @@ pub trait Transitions: Send + Sync {
 #[derive(Debug, Clone, Copy)]
 pub struct PollClaim {
     pub now: OffsetDateTime,
-    /// `pending_payment` orders created at or before this (younger ones may still get their IPN).
+    /// `pending_payment` orders created at or before this (younger ones may still get their IPN), while
+    /// their hold runs: once it has ended, they are the expirer's.
     pub created_before: OffsetDateTime,
     /// `expired` and `payment_failed` orders whose hold ended at or after this: the late-money
     /// window, in which a payment completed at the edge of the hold may still show up.
@@ -228,6 +229,9 @@ pub trait Leases: Send + Sync {
         id: OrderId,
         next_poll_at: OffsetDateTime,
     ) -> Result<(), StoreError>;
+
+    /// Moves the end of a lease, so the order is claimed again no sooner than `until`.
+    async fn hold(&self, id: OrderId, until: OffsetDateTime) -> Result<(), StoreError>;
 
     /// Gives a lease back early, so another worker may take the order at once.
     async fn release(&self, id: OrderId) -> Result<(), StoreError>;

@@ -104,6 +104,7 @@ impl Application {
             clock: clock.clone(),
             grace: span(settings.payments.expiry_grace),
             lease,
+            retry_after: span(settings.reconciler.min_poll_interval),
             batch: settings.expirer.batch,
         };
         let r = &settings.reconciler;

@@ -43,8 +43,10 @@ impl<D: Dialect> SqlStore<D> {
 /// What makes an order due for each claim: `$1` is now; `$4` the hold's end cut-off (expiry), or the
 /// poll's creation cut-off with `$5` the start of the late-money window (poll).
 const HOLD_ENDED: &str = "status = 'pending_payment' AND expires_at <= $4";
-/// Pending orders old enough, orders under review, and released holds within the late-money window.
-const POLL_DUE: &str = "((status = 'pending_payment' AND created_at <= $4) \
+/// Pending orders old enough whose hold still runs (past its end, an order is the expirer's alone: two
+/// workers asking about one order trip the gateway's per-order pace), orders under review, and
+/// released holds within the late-money window.
+const POLL_DUE: &str = "((status = 'pending_payment' AND created_at <= $4 AND expires_at > $1) \
      OR status = 'payment_review' \
      OR (status IN ('expired', 'payment_failed') AND expires_at >= $5)) \
      AND (next_poll_at IS NULL OR next_poll_at <= $1)";
@@ -89,6 +91,14 @@ impl<D: Dialect> Leases for SqlStore<D> {
         self.write_lease(
             "UPDATE orders SET next_poll_at = $2, lease_until = NULL WHERE id = $1",
             args![id.0, next_poll_at],
+        )
+        .await
+    }
+
+    async fn hold(&self, id: OrderId, until: Time) -> Result<(), StoreError> {
+        self.write_lease(
+            "UPDATE orders SET lease_until = $2 WHERE id = $1",
+            args![id.0, until],
         )
         .await
     }

@@ -21,6 +21,9 @@ pub struct Expirer {
     /// How long past the hold's end (the link's `vnp_ExpireDate`) an order is left before it is asked about.
     pub grace: time::Duration,
     pub lease: time::Duration,
+    /// How soon an order the gateway could not answer about is asked again: the gateway's pace for
+    /// one order (`reconciler.min_poll_interval_seconds`), not the whole lease.
+    pub retry_after: time::Duration,
     pub batch: i64,
 }
 
@@ -86,8 +89,12 @@ impl Expirer {
                     true => step.failed += 1,
                     false => step.deferred += 1,
                 },
-                // Keep the units held; the lease runs out and a later step asks again.
-                PaymentCheck::GatewayBusy | PaymentCheck::Undecided => step.deferred += 1,
+                // Keep the units held and ask again once the gateway's pace allows.
+                PaymentCheck::GatewayBusy | PaymentCheck::Undecided => {
+                    let again = self.clock.now().saturating_add(self.retry_after);
+                    self.leases.hold(order.id, again).await?;
+                    step.deferred += 1;
+                }
             }
         }
         if step.claimed > 0 {

@@ -108,10 +108,24 @@ async fn a_lease_hides_an_order_until_it_ends(fx: Fixture) {
     // Given back early, the order is claimable at once.
     fx.store.leases.release(ids[0]).await.unwrap();
     assert_eq!(claim_expired(&fx, after, after + lease, 10).await, ids);
+    // Held to a nearer end, from then on.
+    let sooner = after + Duration::seconds(5);
+    fx.store.leases.hold(ids[0], sooner).await.unwrap();
+    assert!(
+        claim_expired(&fx, after, after + lease, 10)
+            .await
+            .is_empty()
+    );
+    assert_eq!(claim_expired(&fx, sooner, sooner + lease, 10).await, ids);
 }
 
 async fn a_poll_waits_for_its_schedule(fx: Fixture) {
-    let ids = expired_orders(&fx, 1).await;
+    let ended = expired_orders(&fx, 1).await;
+    // Held for 15 minutes from 5 minutes ago: its hold still runs.
+    let product = fx.product(1, None).await;
+    let running = reservation_at(&product, "held", 1, "k", now() - Duration::minutes(5));
+    fx.created(WriteMode::Conditional, &running).await;
+    let ids = vec![running.order.id];
     let at = now();
     // Only orders created before the cut-off are polled.
     assert!(
@@ -119,7 +133,9 @@ async fn a_poll_waits_for_its_schedule(fx: Fixture) {
             .await
             .is_empty()
     );
+    // The order whose hold has ended is the expirer's: not polled.
     assert_eq!(claim_for_poll(&fx, at, at).await, ids);
+    assert_eq!(claim_expired(&fx, at, at, 10).await, ended);
     // Scheduling gives the lease back and sets when the next poll is due.
     let next = at + Duration::minutes(1);
     fx.store.leases.schedule_poll(ids[0], next).await.unwrap();

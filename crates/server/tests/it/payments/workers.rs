@@ -114,7 +114,10 @@ async fn an_unreachable_gateway_leaves_orders_pending_until_it_answers(backend: 
     let product = app.api.product(5, None).await;
     let answers = paid_orders_with_lost_ipns(&app, product, 3).await;
 
-    for outage in [ApiOutage::Http503, ApiOutage::ConnectionReset] {
+    for (round, outage) in [ApiOutage::Http503, ApiOutage::ConnectionReset]
+        .into_iter()
+        .enumerate()
+    {
         app.sim()
             .set_faults(Faults {
                 ipn_drop_rate: 1.0,
@@ -122,12 +125,15 @@ async fn an_unreachable_gateway_leaves_orders_pending_until_it_answers(backend: 
                 ..Faults::default()
             })
             .unwrap();
-        // Past every lease and poll time of the round before.
+        // Past every lease and poll time of the round before. While the holds run, the reconciler
+        // asks and is told to back off; past them, only the expirer asks.
         clock.advance(time::Duration::minutes(1));
-        assert!(
-            app.reconciler.run_once().await.is_err(),
-            "the worker is told to back off"
-        );
+        let polled = app.reconciler.run_once().await;
+        if round == 0 {
+            assert!(polled.is_err(), "the worker is told to back off");
+        } else {
+            assert_eq!(polled.unwrap().claimed, 0, "past the holds, the expirer's");
+        }
         clock.advance(time::Duration::minutes(20));
         let step = app.expirer.run_until_idle().await.unwrap();
         assert_eq!(
@@ -179,3 +185,46 @@ async fn a_gateway_answering_94_makes_the_reconciler_back_off(backend: Backend) 
     app.assert_audit_clean().await;
 }
 on_each_backend!(a_gateway_answering_94_makes_the_reconciler_back_off);
+
+/// Past its hold, an order is asked about by the expirer alone (two workers asking trip the
+/// gateway's pace for one order); when the gateway says "too soon", the expirer asks again at the
+/// reconciler's pace (10 s), where it held the order for its whole lease (30 s) before.
+async fn a_hold_past_its_end_is_the_expirer_s_and_a_refusal_delays_it_by_the_gateway_s_pace(
+    backend: Backend,
+) {
+    let db = backend.database().await;
+    let clock = manual_clock();
+    // Hold 900 s, expiry grace 60 s; the gateway (on its own clock) takes one query per order an hour.
+    let app = super::spawn(backend, clock.clone())
+        .set("vnpay.sim_querydr_min_interval_ms", 3_600_000)
+        .set("reconciler.min_poll_interval_seconds", 10)
+        .instance(&db)
+        .await;
+    let product = app.api.product(5, None).await;
+    let answer = app.api.win("cus_pace", product).await;
+    app.sim().begin_payment(payment_url(&answer)).unwrap();
+
+    clock.advance(time::Duration::seconds(895));
+    let step = app.reconciler.run_once().await.unwrap();
+    assert_eq!(step.claimed, 1, "asked while held");
+    clock.advance(time::Duration::seconds(66));
+    let step = app.reconciler.run_once().await.unwrap();
+    assert_eq!(step.claimed, 0, "past the hold, the expirer's: {step:?}");
+    let step = app.expirer.run_once().await.unwrap();
+    assert_eq!((step.claimed, step.deferred), (1, 1), "too soon: {step:?}");
+    clock.advance(time::Duration::seconds(9));
+    assert_eq!(app.expirer.run_once().await.unwrap().claimed, 0);
+    clock.advance(time::Duration::seconds(2));
+    let step = app.expirer.run_once().await.unwrap();
+    assert_eq!(
+        (step.claimed, step.deferred),
+        (1, 1),
+        "asked again: {step:?}"
+    );
+    assert_eq!(app.order(&answer).await.status, OrderStatus::PendingPayment);
+    assert_eq!(app.api.available(product).await, 4, "its unit still held");
+    app.assert_audit_clean().await;
+}
+on_each_backend!(
+    a_hold_past_its_end_is_the_expirer_s_and_a_refusal_delays_it_by_the_gateway_s_pace
+);
