@@ -126,7 +126,7 @@ impl<D: Dialect> Catalog for SqlStore<D> {
             Ok(0) => Err(self.not_updated(id).await),
             Ok(_) => self.fetch_existing(id).await,
             Err(e) if is_check_violation(&e) => Err(CatalogError::Invalid(
-                "sale_ends_at must be after sale_starts_at",
+                "sale_ends_at: must be after sale_starts_at",
             )),
             Err(e) => Err(store_error(e).into()),
         }

@@ -136,8 +136,9 @@ pub async fn create(
         quantity: Quantity::parse(body.quantity)
             .map_err(|e| Problem::invalid_request(e.to_string()))?,
     };
+    // Below the schema's minimum: a malformed request, not a product that happens not to exist.
     if body.product_id <= 0 {
-        return Err(unknown_product(body.product_id));
+        return Err(Problem::invalid_request("product_id: must be at least 1"));
     }
     let answer = JsonOrderAnswer::new(&state.gateway, client_ip);
     let purchaser = Purchaser { customer, key };

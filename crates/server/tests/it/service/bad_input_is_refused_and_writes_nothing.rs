@@ -83,7 +83,7 @@ async fn bad_purchases_are_refused_with_their_problem_code_and_write_nothing(bac
         ("a quantity beyond 64 bits", body(format!(r#"{{"product_id":{p},"quantity":100000000000000000000000}}"#)), 422, "invalid_request"),
         ("a quantity as a string", body(format!(r#"{{"product_id":{p},"quantity":"1"}}"#)), 422, "invalid_request"),
         ("an unknown product", body(format!(r#"{{"product_id":{},"quantity":1}}"#, p + 1000)), 422, "unknown_product"),
-        ("a non-positive product id", body(r#"{"product_id":0,"quantity":1}"#.to_owned()), 422, "unknown_product"),
+        ("a non-positive product id", body(r#"{"product_id":0,"quantity":1}"#.to_owned()), 422, "invalid_request"),
         ("a body over http.body_limit_bytes", body(format!(r#"{{"product_id":{p},"quantity":1,"pad":"{}"}}"#, "x".repeat(20_000))), 413, "payload_too_large"),
         ("a wrong content type", typed(Some("text/plain")), 415, "unsupported_media_type"),
         ("no content type", typed(None), 415, "unsupported_media_type"),
