@@ -23,6 +23,11 @@ use std::net::{IpAddr, Ipv4Addr};
 #[derive(Clone, Copy, Debug)]
 pub struct UnverifiedCallback;
 
+/// A handler's count of the customer against a limit, for the headers of the tightest limit (the
+/// customer of a new session is known only once the handler has verified them).
+#[derive(Clone, Debug)]
+pub struct CustomerCounted(pub RateDecision);
+
 /// The buyer of a purchase as the limiter found it (token or session), handed to the handler so a
 /// request is authenticated once.
 #[derive(Clone, Debug)]
@@ -92,6 +97,9 @@ pub async fn limit(State(state): State<AppState>, mut request: Request, next: Ne
         }
     }
     let mut response = next.run(request).await;
+    if let Some(CustomerCounted(decision)) = response.extensions_mut().remove() {
+        tightest = tighter(tightest, Some(decision));
+    }
     match policy {
         CALLBACKS if response.extensions().get::<UnverifiedCallback>().is_some() => {
             limits.strike(&key).await;

@@ -10,7 +10,7 @@ use super::openapi::{
     SessionsDisabled, Unavailable, UnsupportedMediaType,
 };
 use super::problem::Problem;
-use super::rate_limit::per_customer;
+use super::rate_limit::{CustomerCounted, per_customer};
 use crate::auth::{BuyerCredentials, TokenError};
 use crate::shared::limits::CUSTOMER_SESSIONS;
 use crate::state::AppState;
@@ -267,11 +267,13 @@ pub async fn create(State(state): State<AppState>, request: Request) -> Result<R
     if not_after.is_some_and(|end| end <= state.clock.now()) {
         return Err(token_problem(TokenError::Expired));
     }
-    if let Some(limits) = &state.shared.limits
-        && let Err(refusal) = per_customer(limits, CUSTOMER_SESSIONS, &customer).await
-    {
-        return Ok(refusal);
-    }
+    let counted = match &state.shared.limits {
+        Some(limits) => match per_customer(limits, CUSTOMER_SESSIONS, &customer).await {
+            Ok(decision) => decision,
+            Err(refusal) => return Ok(refusal),
+        },
+        None => None,
+    };
     let mut bytes = [0_u8; SESSION_ID_BYTES];
     // The thread RNG is a CSPRNG seeded from the operating system.
     rand::rng().fill_bytes(&mut bytes);
@@ -290,6 +292,9 @@ pub async fn create(State(state): State<AppState>, request: Request) -> Result<R
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(decision) = counted {
+        response.extensions_mut().insert(CustomerCounted(decision));
+    }
     Ok(response)
 }
 

@@ -168,10 +168,12 @@ async fn sessions_are_limited_per_address_and_per_customer() {
         .clock(manual_clock());
     let db = spawn.backend().database().await;
     let instance = spawn.instance(&db).await;
-    // One customer, from anywhere: two sessions, then no more.
+    // One customer, from anywhere: two sessions, then no more; each answer names the tighter
+    // limit, the customer's.
     for i in 0..2 {
         let started = start_session(&instance, &format!("192.0.2.{i}"), "opener").await;
         assert_eq!(started.status(), 201);
+        assert!(policy(&started).starts_with("\"customer_sessions\";q=2;"));
     }
     let refused = start_session(&instance, "192.0.2.9", "opener").await;
     assert_eq!(refused.status(), 429);
