@@ -43,22 +43,35 @@ enum Credential<'a> {
     Session(&'a str),
 }
 
-fn credential(headers: &HeaderMap) -> Result<Credential<'_>, Problem> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| {
-            Problem::unauthorized("Send Authorization: Bearer <token> or Session <id>.")
-        })?
-        .to_str()
-        .map_err(|_| Problem::unauthorized("The Authorization header is not readable."))?;
+/// The credential a request presents. `expected` (the schemes the route takes) shapes the refusal:
+/// its challenges and what it tells the client to send.
+fn credential<'a>(
+    headers: &'a HeaderMap,
+    expected: &'static [&'static str],
+) -> Result<Credential<'a>, Problem> {
+    let refused = |detail: String| Err(Problem::unauthorized(detail).challenging(expected));
+    let wanted = || {
+        let forms: Vec<&str> = expected
+            .iter()
+            .map(|scheme| match *scheme {
+                "Bearer" => "Bearer <token>",
+                _ => "Session <id>",
+            })
+            .collect();
+        forms.join(" or ")
+    };
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return refused(format!("Send Authorization: {}.", wanted()));
+    };
+    let Ok(value) = value.to_str() else {
+        return refused("The Authorization header is not readable.".to_owned());
+    };
     if let Some(token) = credentials(value, "Bearer") {
         Ok(Credential::Token(token))
     } else if let Some(id) = credentials(value, "Session") {
         Ok(Credential::Session(id))
     } else {
-        Err(Problem::unauthorized(
-            "The Authorization header must be Bearer <token> or Session <id>.",
-        ))
+        refused(format!("The Authorization header must be {}.", wanted()))
     }
 }
 
@@ -122,7 +135,7 @@ fn session_id(raw: &str) -> Result<SessionId, Problem> {
 /// kind and code, so an operator sees forged sessions or a key the shop forgot to configure.
 pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<CustomerId, Problem> {
     let allowed = state.settings.auth.buyers;
-    let presented = credential(headers).map_err(|p| p.challenging(offered(allowed)))?;
+    let presented = credential(headers, offered(allowed))?;
     let (kind, outcome) = match presented {
         Credential::Token(token) => (
             "token",
@@ -187,7 +200,7 @@ async fn customer_for_session(
 ) -> Result<(CustomerId, Option<OffsetDateTime>), Problem> {
     let headers = request.headers();
     if headers.contains_key(header::AUTHORIZATION) {
-        let verified = match credential(headers)? {
+        let verified = match credential(headers, &["Bearer"])? {
             Credential::Token(token) => state
                 .tokens
                 .verify_token(token)
@@ -315,7 +328,7 @@ pub async fn delete_current(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
-    let presented = credential(&headers).map_err(|p| p.challenging(SESSION))?;
+    let presented = credential(&headers, SESSION)?;
     let Credential::Session(raw) = presented else {
         return Err(invalid_session(
             "Send the session to end as Authorization: Session <id>.",

@@ -138,6 +138,13 @@ async fn the_buyers_setting_refuses_the_kind_it_does_not_allow() {
     start_session(&tokens_only, Some(&bearer), None)
         .await
         .assert_problem(403, "sessions_disabled");
+    // A foreign scheme is told what this instance takes, and only that.
+    let foreign = orders(&tokens_only, "Basic YWxpY2U6c2VjcmV0").await;
+    foreign.assert_problem(401, "unauthorized");
+    assert_eq!(
+        foreign.json()["detail"],
+        "The Authorization header must be Bearer <token>."
+    );
     drop(tokens_only);
 
     let sessions_only = ground
