@@ -46,7 +46,8 @@ pub struct EndpointPatch {
     pub url: Option<String>,
     /// `Some(None)`: every type again.
     pub events: Option<Option<Vec<String>>>,
-    /// Enabling also clears the dispatcher's reason and sends again what it gave up on.
+    /// Disabling pauses the endpoint; enabling it again clears the dispatcher's reason and sends
+    /// what was given up and every event it subscribes to that came while it was disabled.
     pub enabled: Option<bool>,
     /// A rotation: the new secret, and until when the current one keeps signing.
     pub rotate: Option<(String, OffsetDateTime)>,

@@ -1,6 +1,8 @@
 //! Webhook endpoints and their deliveries. The fan-out reads the ledger through the feed's query
 //! (commit order, see `events`) from the position it last stored, under that row's lock so that one
 //! instance at a time moves it; claims lease deliveries as the workers lease orders (see `leases`).
+//! A disabled endpoint keeps the fan-out's position when it was disabled, and enabling it writes
+//! what the fan-out passed by meanwhile.
 
 use crate::SqlStore;
 use crate::error::store_error;
@@ -8,6 +10,7 @@ use crate::events::{event_rows, feed_position, positions_after};
 use crate::sql::{Dialect, Fields, Finish, Sql, args};
 use async_trait::async_trait;
 use flashgate_core::StoreError;
+use flashgate_core::events::FeedPosition;
 use flashgate_core::webhooks::{
     Claimed, DeliveryHealth, Endpoint, EndpointPatch, WebhookDeliveries, WebhookEndpoints,
 };
@@ -35,6 +38,17 @@ fn deliveries(endpoints: &str, events: &str, due: &str) -> String {
          ON CONFLICT (endpoint_id, event_id) DO "
     )
 }
+
+/// Ledger rows read at a time when an enabled endpoint catches up.
+const CATCH_UP_PAGE: i64 = 1_000;
+
+/// Disables the endpoint `$1` (with the dispatcher's reason `$2`, or none), keeping where the fan-out
+/// stood when it was first disabled. Read without the fan-out's lock, that position may lag behind a
+/// page being fanned out, which then reached the endpoint too: catching up skips what is there.
+const PAUSE: &str = "UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $2, updated_at = $3, \
+       missed_after_xid = COALESCE(missed_after_xid, (SELECT xid FROM webhook_fanout WHERE id = 1)), \
+       missed_after_event_id = COALESCE(missed_after_event_id, (SELECT event_id FROM webhook_fanout WHERE id = 1)) \
+     WHERE id = $1";
 
 fn endpoint(row: &impl Fields) -> Result<Endpoint, sqlx::Error> {
     Ok(Endpoint {
@@ -109,22 +123,19 @@ impl<D: Dialect> WebhookEndpoints for SqlStore<D> {
             Some((secret, until)) => (Some(secret.as_str()), Some(*until)),
             None => (None, None),
         };
-        let changed = tx
-            .exec(
+        let row = tx
+            .row(
                 "UPDATE webhook_endpoints SET url = COALESCE($2, url), \
                    events = CASE WHEN $3 = 1 THEN $4 ELSE events END, \
-                   enabled = CASE WHEN $5 IS NULL THEN enabled ELSE $5 = 1 END, \
-                   disabled_reason = CASE WHEN $5 IS NULL THEN disabled_reason ELSE NULL END, \
-                   previous_secret = CASE WHEN $6 IS NULL THEN previous_secret ELSE secret END, \
-                   previous_until = CASE WHEN $6 IS NULL THEN previous_until ELSE $7 END, \
-                   secret = COALESCE($6, secret), updated_at = $8 \
-                 WHERE id = $1",
+                   previous_secret = CASE WHEN $5 IS NULL THEN previous_secret ELSE secret END, \
+                   previous_until = CASE WHEN $5 IS NULL THEN previous_until ELSE $6 END, \
+                   secret = COALESCE($5, secret), updated_at = $7 \
+                 WHERE id = $1 RETURNING missed_after_xid, missed_after_event_id",
                 args![
                     id,
                     p.url.as_deref(),
                     i64::from(events.is_some()),
                     events.flatten().as_deref(),
-                    p.enabled.map(i64::from),
                     secret,
                     until,
                     now
@@ -132,19 +143,30 @@ impl<D: Dialect> WebhookEndpoints for SqlStore<D> {
             )
             .await
             .map_err(store_error)?;
-        if changed == 0 {
+        let Some(row) = row else {
             tx.rollback().await.map_err(store_error)?;
             return Ok(None);
-        }
-        if p.enabled == Some(true) {
-            // What the dispatcher gave up on is sent again, in order, from the first attempt.
-            tx.exec(
-                "UPDATE webhook_deliveries SET failed_at = NULL, attempts = 0, next_attempt_at = $2 \
-                 WHERE endpoint_id = $1 AND failed_at IS NOT NULL",
-                args![id, now],
-            )
-            .await
-            .map_err(store_error)?;
+        };
+        // Disabled since the fan-out stood there.
+        let paused = match row.opt_text("missed_after_xid").map_err(store_error)? {
+            Some(_) => Some(
+                feed_position(&row, "missed_after_xid", "missed_after_event_id")
+                    .map_err(store_error)?,
+            ),
+            None => None,
+        };
+        match (p.enabled, paused) {
+            (Some(false), _) => {
+                tx.exec(PAUSE, args![id, None::<&str>, now])
+                    .await
+                    .map_err(store_error)?;
+            }
+            (Some(true), Some(since)) => {
+                resume::<D>(&mut tx, id, since, now)
+                    .await
+                    .map_err(store_error)?;
+            }
+            _ => {}
         }
         tx.commit().await.map_err(store_error)?;
         self.get(id).await
@@ -237,12 +259,9 @@ impl<D: Dialect> WebhookDeliveries for SqlStore<D> {
             .map_err(store_error)?;
         if let Some(row) = row {
             let endpoint = row.id("endpoint_id").map_err(store_error)?;
-            tx.exec(
-                "UPDATE webhook_endpoints SET enabled = $2, disabled_reason = $3, updated_at = $4 WHERE id = $1",
-                args![endpoint, false, error, at],
-            )
-            .await
-            .map_err(store_error)?;
+            tx.exec(PAUSE, args![endpoint, error, at])
+                .await
+                .map_err(store_error)?;
         }
         tx.commit().await.map_err(store_error)
     }
@@ -287,18 +306,72 @@ impl<D: Dialect> WebhookDeliveries for SqlStore<D> {
     }
 }
 
+/// Where the fan-out stands, read under its lock: until the transaction ends, no page moves it.
+async fn fanout_position<D: Dialect>(tx: &mut D::Conn) -> Result<FeedPosition, sqlx::Error> {
+    let sql = format!(
+        "SELECT xid, event_id FROM webhook_fanout WHERE id = 1{}",
+        D::LOCK
+    );
+    let row = tx
+        .row(&sql, args![])
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    feed_position(&row, "xid", "event_id")
+}
+
+/// Enables the endpoint `id`, disabled since the fan-out stood at `since`: writes the deliveries of
+/// the events the fan-out has passed by since that it subscribes to (those it got before it was
+/// disabled stay as they are), and makes every delivery it has waiting due now, from the first
+/// attempt. The fan-out's lock, held to the end of the transaction, keeps a page from being fanned
+/// out meanwhile to the endpoint still disabled; the pages after it reach the endpoint enabled.
+async fn resume<D: Dialect>(
+    tx: &mut D::Conn,
+    id: Uuid,
+    since: FeedPosition,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    let fanned = fanout_position::<D>(tx).await?;
+    let missed = deliveries(
+        "ep.id = $2 AND ep.created_at <= e.at",
+        &D::one_of("e.id"),
+        "$3",
+    ) + "NOTHING";
+    let mut after = since;
+    loop {
+        let page = positions_after::<D>(tx, after, CATCH_UP_PAGE).await?;
+        let ids: Vec<i64> = page
+            .iter()
+            .take_while(|p| **p <= fanned)
+            .map(|p| p.id)
+            .collect();
+        if !ids.is_empty() {
+            tx.exec(&missed, args![ids.as_slice(), id, now]).await?;
+        }
+        let full = i64::try_from(page.len()).unwrap_or(i64::MAX) >= CATCH_UP_PAGE;
+        match page.last() {
+            Some(last) if full && *last < fanned => after = *last,
+            _ => break,
+        }
+    }
+    tx.exec(
+        "UPDATE webhook_endpoints SET enabled = TRUE, disabled_reason = NULL, \
+           missed_after_xid = NULL, missed_after_event_id = NULL WHERE id = $1",
+        args![id],
+    )
+    .await?;
+    tx.exec(
+        "UPDATE webhook_deliveries SET failed_at = NULL, attempts = 0, next_attempt_at = $2 \
+         WHERE endpoint_id = $1 AND delivered_at IS NULL",
+        args![id, now],
+    )
+    .await?;
+    Ok(())
+}
+
 impl<D: Dialect> SqlStore<D> {
     async fn fan_out_page(&self, now: OffsetDateTime, limit: i64) -> Result<usize, sqlx::Error> {
         let mut tx = self.0.begin().await?;
-        let sql = format!(
-            "SELECT xid, event_id FROM webhook_fanout WHERE id = 1{}",
-            D::LOCK
-        );
-        let row = tx
-            .row(&sql, args![])
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?;
-        let after = feed_position(&row, "xid", "event_id")?;
+        let after = fanout_position::<D>(&mut tx).await?;
         let events = positions_after::<D>(&mut tx, after, limit).await?;
         if let Some(last) = events.last() {
             // The page's deliveries in one statement, whatever its size.

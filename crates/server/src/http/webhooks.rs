@@ -28,7 +28,8 @@ pub struct EndpointView {
     #[serde(skip_serializing_if = "Option::is_none")]
     events: Option<Vec<String>>,
     enabled: bool,
-    /// Why the dispatcher disabled it: a delivery failed for the whole retry schedule.
+    /// Why the dispatcher disabled it: a delivery failed for the whole retry schedule (absent when
+    /// an operator disabled it).
     #[serde(skip_serializing_if = "Option::is_none")]
     disabled_reason: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
@@ -78,7 +79,10 @@ pub struct UpdateEndpoint {
     #[serde(default, deserialize_with = "present")]
     #[schema(min_items = 1, max_items = 8, value_type = Option<Vec<String>>)]
     events: Option<Option<Vec<String>>>,
-    /// `true` also sends again, in order, what was given up when the dispatcher disabled it.
+    /// `false` pauses the endpoint: nothing is sent to it while it is disabled. `true` resumes it,
+    /// whether an operator or the dispatcher disabled it: what was given up and every event it
+    /// subscribes to that happened while it was disabled are sent, each once, each order's in
+    /// sequence, from the first attempt.
     enabled: Option<bool>,
     /// A new secret, answered once; the old one keeps signing beside it for a while.
     rotate_secret: Option<bool>,

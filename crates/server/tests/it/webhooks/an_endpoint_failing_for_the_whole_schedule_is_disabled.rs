@@ -1,10 +1,11 @@
 //! An endpoint that fails every attempt for the whole retry schedule is disabled and shown so, with
-//! why (and on the dashboard's snapshot); enabled again, it gets what was given up, then what came meanwhile, in order.
+//! why (and on the dashboard's snapshot); enabled again, it gets what was given up and every event that
+//! came while it was disabled, each once, each order's in sequence.
 
 use super::{fan_out, register};
 use flashgate_core::ManualClock;
-use flashgate_testkit::Backend;
 use flashgate_testkit::receiver::{Mode, Receiver};
+use flashgate_testkit::{Backend, payment_url};
 use reqwest::Method;
 use serde_json::json;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ async fn an_endpoint_failing_for_the_whole_schedule_is_disabled(backend: Backend
         .unwrap()
         .to_owned();
     let product = api.product(5, None).await;
-    api.win("cus_unheard", product).await;
+    let unheard = api.win("cus_unheard", product).await;
     fan_out(&app.instances[0], 1).await;
 
     let first = dispatcher.run_once().await.unwrap();
@@ -70,21 +71,64 @@ async fn an_endpoint_failing_for_the_whole_schedule_is_disabled(backend: Backend
         (1, 1, 1, 0),
         "{w:?}"
     );
-    // Disabled: new events wait, nothing is sent.
+    // Disabled: new events wait, nothing is sent: another order, and the payment of the first.
     api.win("cus_meanwhile", product).await;
-    fan_out(&app.instances[0], 1).await;
+    app.instances[0]
+        .sim()
+        .pay(payment_url(&unheard), vnpay_sim::Outcome::Success)
+        .unwrap();
+    app.instances[0].sim().ipn_idle().await;
+    fan_out(&app.instances[0], 2).await;
     assert_eq!(dispatcher.run_once().await.unwrap().claimed, 0);
 
     receiver.set(Mode::Acknowledge);
-    api.send(
-        api.admin(Method::PATCH, &format!("/admin/webhooks/{id}"))
-            .json(&json!({"enabled": true})),
-    )
-    .await
-    .assert_status(200);
-    // Events that came while it was disabled are not fanned out to it: a replay would send them.
-    let step = dispatcher.run_once().await.unwrap();
-    assert_eq!(step.delivered, 1, "{step:?}");
-    let acknowledged = receiver.received().pop().unwrap();
-    assert_eq!(acknowledged.json()["data"]["customer"], "cus_unheard");
+    let enabled = api
+        .send(
+            api.admin(Method::PATCH, &format!("/admin/webhooks/{id}"))
+                .json(&json!({"enabled": true})),
+        )
+        .await
+        .assert_status(200);
+    assert_eq!(enabled["enabled"], true, "{enabled}");
+    assert!(enabled.get("disabled_reason").is_none(), "{enabled}");
+    // What was given up, then what came meanwhile; the payment waits for its order's creation.
+    let mut delivered = 0;
+    loop {
+        let step = dispatcher.run_once().await.unwrap();
+        if step.claimed == 0 {
+            break;
+        }
+        delivered += step.delivered;
+    }
+    assert_eq!(delivered, 3);
+    let acknowledged: Vec<(String, String)> = receiver
+        .received()
+        .iter()
+        .filter(|r| r.answered == 204)
+        .map(|r| {
+            let event = r.json();
+            (
+                event["data"]["customer"].as_str().unwrap().to_owned(),
+                event["type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let position = |customer: &str, kind: &str| {
+        let all = acknowledged.iter().enumerate();
+        let mut at = all.filter(|(_, (c, t))| c == customer && t == kind);
+        let (i, _) = at
+            .next()
+            .unwrap_or_else(|| panic!("{customer} {kind}: {acknowledged:?}"));
+        assert!(
+            at.next().is_none(),
+            "{customer} {kind} twice: {acknowledged:?}"
+        );
+        i
+    };
+    assert!(
+        position("cus_unheard", "order.created") < position("cus_unheard", "order.paid"),
+        "{acknowledged:?}"
+    );
+    position("cus_meanwhile", "order.created");
+    assert_eq!(acknowledged.len(), 3, "{acknowledged:?}");
 }
