@@ -102,14 +102,16 @@ pub trait WebhookDeliveries: Send + Sync {
     /// Writes a delivery for each event after the fan-out's position and each endpoint subscribed
     /// to it, at most `limit` events; moves the position. How many events it read.
     async fn fan_out(&self, now: OffsetDateTime, limit: i64) -> Result<usize, StoreError>;
-    /// Leases up to `limit` due deliveries under `token` until `lease_until`: of each order and
-    /// endpoint only the earliest open one, so an order's events arrive in sequence.
+    /// Leases up to `limit` due deliveries under `token` until `lease_until`, none to the endpoints
+    /// `except`: of each order and endpoint only the earliest open one, so an order's events arrive
+    /// in sequence.
     async fn claim(
         &self,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
         token: Uuid,
         limit: i64,
+        except: &[Uuid],
     ) -> Result<Vec<Claimed>, StoreError>;
     async fn delivered(&self, id: i64, token: Uuid, at: OffsetDateTime) -> Result<(), StoreError>;
     async fn retry_at(

@@ -148,6 +148,7 @@ impl Application {
             settings: Arc::new(settings.webhooks.clone()),
             allow_private,
             next_prune: Arc::default(),
+            in_flight: Arc::default(),
         };
         let callbacks = Callbacks {
             tmn_code: gateway.terminal.tmn_code.clone(),
@@ -285,16 +286,7 @@ impl Application {
                 async move { pruner.run_once().await.map(|_| ()) }
             },
         ));
-        let dispatcher = self.dispatcher.clone();
-        tasks.spawn(run_every(
-            "webhooks",
-            settings.webhooks.interval,
-            shutdown.clone(),
-            move || {
-                let dispatcher = dispatcher.clone();
-                async move { dispatcher.run_once().await.map(|_| ()) }
-            },
-        ));
+        tasks.spawn(self.dispatcher.clone().run(shutdown.clone()));
         let keeper = self.keeper.clone();
         let keeper_tick = settings.gate.keeper_interval;
         tasks.spawn(run_every(

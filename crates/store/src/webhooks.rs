@@ -216,8 +216,9 @@ impl<D: Dialect> WebhookDeliveries for SqlStore<D> {
         lease_until: OffsetDateTime,
         token: Uuid,
         limit: i64,
+        except: &[Uuid],
     ) -> Result<Vec<Claimed>, StoreError> {
-        self.claim_due(now, lease_until, token, limit)
+        self.claim_due(now, lease_until, token, limit, except)
             .await
             .map_err(store_error)
     }
@@ -399,25 +400,33 @@ impl<D: Dialect> SqlStore<D> {
         lease_until: OffsetDateTime,
         token: Uuid,
         limit: i64,
+        except: &[Uuid],
     ) -> Result<Vec<Claimed>, sqlx::Error> {
         // The endpoints are read in a subquery, not joined, so that SKIP LOCKED locks deliveries only.
-        let free = "(lease_until IS NULL OR lease_until <= $1)";
+        let free = "(lease_until IS NULL OR lease_until <= $2)";
         let sql = format!(
-            "UPDATE webhook_deliveries SET lease_until = $2, lease_token = $3, attempts = attempts + 1 \
+            "UPDATE webhook_deliveries SET lease_until = $3, lease_token = $4, attempts = attempts + 1 \
              WHERE id IN ( \
                SELECT d.id FROM webhook_deliveries d \
-               WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_at <= $1 \
-                 AND (d.lease_until IS NULL OR d.lease_until <= $1) \
+               WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_at <= $2 \
+                 AND (d.lease_until IS NULL OR d.lease_until <= $2) \
                  AND d.endpoint_id IN (SELECT id FROM webhook_endpoints WHERE enabled) \
+                 AND NOT ({}) \
                  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x WHERE x.endpoint_id = d.endpoint_id \
                    AND x.order_id = d.order_id AND x.sequence < d.sequence AND x.delivered_at IS NULL) \
-               ORDER BY d.next_attempt_at, d.id LIMIT $4{} \
+               ORDER BY d.next_attempt_at, d.id LIMIT $5{} \
              ) AND {free} RETURNING id, endpoint_id, event_id, attempts",
+            D::one_of("CAST(d.endpoint_id AS TEXT)"),
             D::SKIP_LOCKED
         );
+        let except: Vec<String> = except.iter().map(Uuid::to_string).collect();
+        let except: Vec<&str> = except.iter().map(String::as_str).collect();
         let mut conn = self.0.writer().await?;
         let rows = conn
-            .rows(&sql, args![now, lease_until, token, limit])
+            .rows(
+                &sql,
+                args![except.as_slice(), now, lease_until, token, limit],
+            )
             .await?;
         if rows.is_empty() {
             return Ok(Vec::new());

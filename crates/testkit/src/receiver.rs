@@ -1,6 +1,7 @@
 //! A webhook receiver for the tests and examples: a real HTTP server on a port of its own that records every
 //! request and answers as the test says (acknowledge, fail half, answer slowly, hang), and that can go
-//! down and come back on the same port.
+//! down and come back on the same port. A test waits for requests to arrive (`wait_for`) rather than
+//! sleeping, and sees how many hanging requests the sender still holds open (`held_open`).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -8,9 +9,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +54,35 @@ struct Shared {
     mode: Mutex<Option<Mode>>,
     received: Mutex<Vec<Received>>,
     turn: Mutex<u64>,
+    /// How many requests have arrived, for `wait_for`.
+    arrived: watch::Sender<usize>,
+    /// Hanging requests whose connection the sender has not closed.
+    open: AtomicUsize,
+}
+
+impl Shared {
+    fn record(&self, received: Received) {
+        let mut all = self.received.lock().unwrap();
+        all.push(received);
+        self.arrived.send_replace(all.len());
+    }
+}
+
+/// Counts a hanging request as open until its handler is dropped: when the sender gives up and
+/// closes the connection.
+struct Open<'a>(&'a AtomicUsize);
+
+impl<'a> Open<'a> {
+    fn hold(open: &'a AtomicUsize) -> Self {
+        open.fetch_add(1, Ordering::SeqCst);
+        Self(open)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 pub struct Receiver {
@@ -101,6 +133,17 @@ impl Receiver {
 
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` requests have arrived (answered or hanging).
+    pub async fn wait_for(&self, n: usize) {
+        let mut arrived = self.shared.arrived.subscribe();
+        arrived.wait_for(|count| *count >= n).await.unwrap();
+    }
+
+    /// Hanging requests (`Mode::Hang`) still held open by their sender.
+    pub fn held_open(&self) -> usize {
+        self.shared.open.load(Ordering::SeqCst)
     }
 
     /// Stops listening: connections are refused until `up`.
@@ -162,7 +205,8 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
             StatusCode::OK
         }
         Mode::Hang => {
-            shared.received.lock().unwrap().push(Received {
+            let _open = Open::hold(&shared.open);
+            shared.record(Received {
                 headers,
                 body,
                 answered: 0,
@@ -172,7 +216,7 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
             unreachable!()
         }
     };
-    shared.received.lock().unwrap().push(Received {
+    shared.record(Received {
         headers,
         body,
         answered: status.as_u16(),

@@ -2,18 +2,26 @@
 //! endpoints subscribed to them, claims due deliveries (a lease, so instances never send one attempt
 //! twice, and a crashed instance's claims are sent again once they lapse), sends them and records
 //! the outcome: acknowledged (2xx), retried on `webhooks.retry_schedule_ms`, or given up with the
-//! endpoint disabled.
+//! endpoint disabled. Endpoints are independent: each send is recorded on its own, and an endpoint
+//! with sends in flight on this instance is left out of its claims until their answers are in, so a
+//! slow or hanging endpoint holds at most one batch of requests open here and holds back no other
+//! endpoint's next event.
 
 use super::{WebhookSettings, signature, target};
 use crate::http::events::EventView;
+use crate::workers::run_every;
 use flashgate_core::webhooks::{Claimed, WebhookDeliveries};
 use flashgate_core::{Clock, StoreError};
-use futures_util::future::join_all;
 use rand::Rng;
 use reqwest::header::CONTENT_TYPE;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use time::OffsetDateTime;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 #[derive(Clone)]
@@ -25,6 +33,66 @@ pub struct Dispatcher {
     pub allow_private: bool,
     /// When acknowledged deliveries are next looked at for pruning (`None`: at the next step).
     pub next_prune: Arc<Mutex<Option<OffsetDateTime>>>,
+    pub in_flight: Arc<InFlight>,
+}
+
+/// This instance's sends in flight, counted by endpoint: the endpoints its claims leave out.
+#[derive(Default)]
+pub struct InFlight {
+    by_endpoint: Mutex<HashMap<Uuid, usize>>,
+    /// One claim at a time on this instance, so that two never take the same free endpoint's
+    /// deliveries.
+    claiming: tokio::sync::Mutex<()>,
+    /// Every send, waited for at shutdown.
+    sends: TaskTracker,
+}
+
+impl InFlight {
+    fn busy(&self) -> Vec<Uuid> {
+        self.counts().keys().copied().collect()
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, usize>> {
+        self.by_endpoint
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A send to an endpoint, counted in flight until it is dropped: once its outcome is recorded (or
+/// its task ended otherwise), so that the endpoint's next claim sees it. The background loop's sends
+/// tell it (`freed`) when their endpoint's last answer is in.
+struct Sending {
+    in_flight: Arc<InFlight>,
+    endpoint: Uuid,
+    freed: Option<Arc<Notify>>,
+}
+
+impl Sending {
+    fn start(in_flight: &Arc<InFlight>, endpoint: Uuid, freed: Option<Arc<Notify>>) -> Self {
+        *in_flight.counts().entry(endpoint).or_default() += 1;
+        Self {
+            in_flight: in_flight.clone(),
+            endpoint,
+            freed,
+        }
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        let mut counts = self.in_flight.counts();
+        let left = counts.get_mut(&self.endpoint).map(|n| {
+            *n -= 1;
+            *n
+        });
+        if left == Some(0) {
+            counts.remove(&self.endpoint);
+            if let Some(freed) = &self.freed {
+                freed.notify_one();
+            }
+        }
+    }
 }
 
 /// How often a dispatcher prunes: a step runs every `webhooks.interval_ms` on every instance, and
@@ -61,30 +129,79 @@ pub fn client(settings: &WebhookSettings, allow_private: bool) -> anyhow::Result
 }
 
 impl Dispatcher {
+    /// One step that waits for every answer: fans out, sends what is due, batch after batch while a
+    /// round of claims fills a batch, and prunes. The background loop (`run`) does not wait.
     pub async fn run_once(&self) -> Result<DispatchStep, StoreError> {
-        let mut step = DispatchStep::default();
-        let batch = self.settings.batch;
+        let mut step = DispatchStep {
+            fanned_out: self.fan_out().await?,
+            ..DispatchStep::default()
+        };
         loop {
-            let read = self.deliveries.fan_out(self.clock.now(), batch).await?;
-            step.fanned_out += read;
-            if i64::try_from(read).unwrap_or(i64::MAX) < batch {
-                break;
+            let sends = self.start_due(None).await?;
+            let claimed = sends.len();
+            step.claimed += claimed;
+            for send in sends {
+                let recorded = send.await.map_err(|e| {
+                    StoreError::internal(format!("a webhook send ended without an outcome: {e}"))
+                })?;
+                match recorded? {
+                    Recorded::Delivered => step.delivered += 1,
+                    Recorded::Retried => step.retried += 1,
+                    Recorded::GivenUp => step.given_up += 1,
+                }
             }
-        }
-        // A backlog (a receiver back after an outage) is sent batch after batch, not one batch per
-        // interval; a step ends once the due deliveries fit in one batch.
-        loop {
-            let claimed = self.send_due().await?;
-            step.claimed += claimed.claimed;
-            step.delivered += claimed.delivered;
-            step.retried += claimed.retried;
-            step.given_up += claimed.given_up;
-            if i64::try_from(claimed.claimed).unwrap_or(i64::MAX) < batch {
+            if i64::try_from(claimed).unwrap_or(i64::MAX) < self.settings.batch {
                 break;
             }
         }
         step.pruned = self.prune().await?;
         Ok(step)
+    }
+
+    /// Runs until `shutdown`: a step every `webhooks.interval_ms`, which starts the due sends without
+    /// waiting for their answers, and a claim as soon as an endpoint's answers are all in, so that
+    /// its backlog goes on batch after batch. The answers in flight at shutdown are recorded before
+    /// this returns.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let freed = Arc::new(Notify::new());
+        let steps = run_every("webhooks", self.settings.interval, shutdown.clone(), || {
+            let (dispatcher, freed) = (self.clone(), freed.clone());
+            async move { dispatcher.step(freed).await }
+        });
+        let claims = async {
+            while shutdown
+                .run_until_cancelled(freed.notified())
+                .await
+                .is_some()
+            {
+                if let Err(error) = self.start_due(Some(&freed)).await {
+                    tracing::warn!(%error, "claiming webhook deliveries failed");
+                }
+            }
+        };
+        tokio::join!(steps, claims);
+        self.in_flight.sends.close();
+        self.in_flight.sends.wait().await;
+    }
+
+    async fn step(&self, freed: Arc<Notify>) -> Result<(), StoreError> {
+        self.fan_out().await?;
+        self.start_due(Some(&freed)).await?;
+        self.prune().await?;
+        Ok(())
+    }
+
+    /// Fans out every event the feed hands out now; how many.
+    async fn fan_out(&self) -> Result<usize, StoreError> {
+        let batch = self.settings.batch;
+        let mut fanned_out = 0;
+        loop {
+            let read = self.deliveries.fan_out(self.clock.now(), batch).await?;
+            fanned_out += read;
+            if i64::try_from(read).unwrap_or(i64::MAX) < batch {
+                return Ok(fanned_out);
+            }
+        }
     }
 
     /// Deletes one batch of acknowledged deliveries past their retention, once a minute, or at the
@@ -114,32 +231,40 @@ impl Dispatcher {
         Ok(pruned)
     }
 
-    /// Claims one batch of due deliveries, sends them and records each outcome.
-    async fn send_due(&self) -> Result<DispatchStep, StoreError> {
-        let mut step = DispatchStep::default();
-        let now = self.clock.now();
+    /// Claims the due deliveries of every endpoint with no send in flight here, again while a claim
+    /// comes back full (the endpoints claimed are left out of the next), and starts sending each,
+    /// telling `freed` when an endpoint's last answer is in; each handle answers with what its send
+    /// recorded.
+    async fn start_due(
+        &self,
+        freed: Option<&Arc<Notify>>,
+    ) -> Result<Vec<JoinHandle<Result<Recorded, StoreError>>>, StoreError> {
+        let _alone = self.in_flight.claiming.lock().await;
         let lease = time::Duration::try_from(self.settings.lease).unwrap_or(time::Duration::MAX);
-        let token = Uuid::new_v4();
-        let claimed = self
-            .deliveries
-            .claim(now, now + lease, token, self.settings.batch)
-            .await?;
-        step.claimed = claimed.len();
-        // Each delivery is recorded as soon as its answer is in, so a slow endpoint holds back no
-        // other's next event.
-        let recorded = join_all(claimed.iter().map(|d| async move {
-            let outcome = self.send(d).await;
-            self.record(d, token, outcome).await
-        }))
-        .await;
-        for outcome in recorded {
-            match outcome? {
-                Recorded::Delivered => step.delivered += 1,
-                Recorded::Retried => step.retried += 1,
-                Recorded::GivenUp => step.given_up += 1,
+        let mut sends = Vec::new();
+        loop {
+            let now = self.clock.now();
+            let token = Uuid::new_v4();
+            let busy = self.in_flight.busy();
+            let claimed = self
+                .deliveries
+                .claim(now, now + lease, token, self.settings.batch, &busy)
+                .await?;
+            let full = i64::try_from(claimed.len()).unwrap_or(i64::MAX) >= self.settings.batch;
+            for d in claimed {
+                let sending = Sending::start(&self.in_flight, d.endpoint.id, freed.cloned());
+                let dispatcher = self.clone();
+                sends.push(self.in_flight.sends.spawn(async move {
+                    let outcome = dispatcher.send(&d).await;
+                    let recorded = dispatcher.record(&d, token, outcome).await;
+                    drop(sending);
+                    recorded
+                }));
+            }
+            if !full {
+                return Ok(sends);
             }
         }
-        Ok(step)
     }
 
     /// One attempt: `Err` says why it failed.

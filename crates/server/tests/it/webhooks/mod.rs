@@ -1,13 +1,15 @@
 //! Telling the shop by webhook: endpoints kept through the admin API, deliveries signed as Standard
 //! Webhooks says (checked with its reference implementation), at least once and in sequence per order
-//! through failing, absent and slow receivers and a killed instance, nothing lost while an endpoint is
-//! disabled, and never to internal addresses unless allowed; acknowledged deliveries deleted after
-//! their retention. Receivers are real HTTP servers (`flashgate_testkit::receiver`).
+//! through failing, absent, slow and hanging receivers and a killed instance, each endpoint on its
+//! own, nothing lost while an endpoint is disabled, and never to internal addresses unless allowed;
+//! acknowledged deliveries deleted after their retention. Receivers are real HTTP servers
+//! (`flashgate_testkit::receiver`).
 
 use flashgate_testkit::{Api, Backend, Instance, Spawn};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+mod a_hanging_endpoint_holds_back_no_other;
 mod a_killed_instance_leaves_its_deliveries_to_the_others;
 mod an_endpoint_an_operator_disabled_gets_what_it_missed;
 mod an_endpoint_failing_for_the_whole_schedule_is_disabled;
