@@ -10,15 +10,17 @@ use async_trait::async_trait;
 use flashgate_core::events::{EventFeed, FeedPage, FeedPosition, OrderEvent};
 use flashgate_core::{OrderStatus, StoreError};
 
-/// The order as of the event: its status is the event's, and it shows `paid_at` only from its first
-/// `paid` event on. One order's ledger rows are written under its row lock, so their ids follow
+/// The order as of the event, the same however late it is read: its status is the event's, it shows
+/// `paid_at` only from its first `paid` event on (an order is paid once, and its time never changes
+/// after), and the gateway's number as the ledger row recorded it; the rest never changes after the
+/// order's creation. One order's ledger rows are written under its row lock, so their ids follow
 /// their commit order and count the order's sequence.
 const EVENT_SELECT: &str = "SELECT page.position, e.id AS event_id, e.at AS event_at, \
        (SELECT CAST(COUNT(*) AS BIGINT) FROM order_events s WHERE s.order_id = e.order_id AND s.id <= e.id) AS sequence, \
        o.id, o.customer_id, o.product_id, o.quantity, o.amount_vnd, e.to_status AS status, o.created_at, o.expires_at, \
        CASE WHEN EXISTS (SELECT 1 FROM order_events p WHERE p.order_id = e.order_id AND p.id <= e.id AND p.to_status = 'paid') \
          THEN o.paid_at END AS paid_at, \
-       o.payment_url, o.gateway_transaction_no \
+       o.payment_url, e.gateway_transaction_no \
      FROM page JOIN order_events e ON e.id = page.id JOIN orders o ON o.id = e.order_id";
 
 #[async_trait]

@@ -83,10 +83,20 @@ async fn step<D: Dialect>(
         )
         .await?
         .ok_or(sqlx::Error::RowNotFound)?;
+    let moved = order(&updated)?;
+    // The ledger row keeps the gateway's number as of this change: an event shows the order as it was.
     tx.exec(
-        "INSERT INTO order_events (order_id, from_status, to_status, reason, at) VALUES ($1, $2, $3, $4, $5)",
-        args![t.order_id.0, t.from.as_str(), t.to.as_str(), t.reason.as_str(), t.at],
+        "INSERT INTO order_events (order_id, from_status, to_status, reason, at, gateway_transaction_no) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        args![
+            t.order_id.0,
+            t.from.as_str(),
+            t.to.as_str(),
+            t.reason.as_str(),
+            t.at,
+            moved.gateway_transaction_no
+        ],
     )
     .await?;
-    Ok(TransitionOutcome::Applied(order(&updated)?))
+    Ok(TransitionOutcome::Applied(moved))
 }

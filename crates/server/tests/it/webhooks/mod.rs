@@ -1,9 +1,9 @@
 //! Telling the shop by webhook: endpoints kept through the admin API, deliveries signed as Standard
 //! Webhooks says (checked with its reference implementation), at least once and in sequence per order
 //! through failing, absent, slow and hanging receivers and a killed instance, each endpoint on its
-//! own, nothing lost while an endpoint is disabled, and never to internal addresses unless allowed;
-//! acknowledged deliveries deleted after their retention. Receivers are real HTTP servers
-//! (`flashgate_testkit::receiver`).
+//! own, nothing lost while an endpoint is disabled, each event's body the same at every send, and
+//! never to internal addresses unless allowed; acknowledged deliveries deleted after their
+//! retention. Receivers are real HTTP servers (`flashgate_testkit::receiver`).
 
 use flashgate_testkit::{Api, Backend, Instance, Spawn};
 use reqwest::Method;
@@ -13,6 +13,7 @@ mod a_hanging_endpoint_holds_back_no_other;
 mod a_killed_instance_leaves_its_deliveries_to_the_others;
 mod an_endpoint_an_operator_disabled_gets_what_it_missed;
 mod an_endpoint_failing_for_the_whole_schedule_is_disabled;
+mod an_event_shows_the_order_as_it_was_then;
 mod delivered_deliveries_are_pruned_after_their_retention;
 mod deliveries_are_signed_as_standard_webhooks_say;
 mod every_event_arrives_in_order_through_failures;
