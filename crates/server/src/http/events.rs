@@ -10,10 +10,26 @@ use axum::Json;
 use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use flashgate_core::events::{FeedPosition, OrderEvent, status_of};
+use flashgate_core::events::{FeedPosition, KINDS, OrderEvent, status_of};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+
+/// An event type, as the webhook endpoints' `events` lists name them.
+pub struct EventType;
+
+impl utoipa::PartialSchema for EventType {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(KINDS))
+            .into()
+    }
+}
+
+impl ToSchema for EventType {}
 
 /// An order event, in the Standard Webhooks payload shape (`type`, `timestamp`, `data`).
 #[derive(Serialize, ToSchema)]

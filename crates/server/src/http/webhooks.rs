@@ -3,11 +3,13 @@
 //! while the old one keeps signing for `webhooks.previous_secret_seconds`), delete one, and replay
 //! to one what it missed since a time.
 
+use super::events::EventType;
 use super::extract::{Admin, ApiJson, PathId};
 use super::openapi::{AdminOnly, DatabaseDown, InvalidWebhook, JsonBodyRefused, WebhookNotFound};
 use super::problem::Problem;
 use crate::state::AppState;
-use crate::webhooks::{signature, target};
+use crate::webhooks::signature;
+use crate::webhooks::target::{self, TargetError};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -62,10 +64,10 @@ pub struct EndpointList {
 #[serde(deny_unknown_fields)]
 pub struct CreateEndpoint {
     /// `https://…` on a public address (unless `webhooks.allow_private_targets`).
-    #[schema(min_length = 1, max_length = 2000)]
+    #[schema(min_length = 1, max_length = 2000, format = "uri")]
     url: String,
     /// Only these event types; left out: every type.
-    #[schema(min_items = 1, max_items = 8, value_type = Option<Vec<String>>)]
+    #[schema(min_items = 1, max_items = 8, value_type = Option<Vec<EventType>>)]
     events: Option<Vec<String>>,
 }
 
@@ -73,11 +75,11 @@ pub struct CreateEndpoint {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateEndpoint {
-    #[schema(min_length = 1, max_length = 2000)]
+    #[schema(min_length = 1, max_length = 2000, format = "uri")]
     url: Option<String>,
     /// Only these event types; `null`: every type.
     #[serde(default, deserialize_with = "present")]
-    #[schema(min_items = 1, max_items = 8, value_type = Option<Vec<String>>)]
+    #[schema(min_items = 1, max_items = 8, value_type = Option<Vec<EventType>>)]
     events: Option<Option<Vec<String>>>,
     /// `false` pauses the endpoint: nothing is sent to it while it is disabled. `true` resumes it,
     /// whether an operator or the dispatcher disabled it: what was given up and every event it
@@ -154,6 +156,8 @@ async fn checked_url(state: &AppState, url: &str) -> Result<String, Problem> {
         .private_targets_allowed(settings.listen.ip().is_loopback());
     match target::check(url, allowed).await {
         Ok(url) => Ok(url.to_string()),
+        // Not a URL at all is a malformed request, not a place webhooks may not go.
+        Err(e @ TargetError::NotAUrl(_)) => Err(Problem::invalid_request(format!("url: {e}"))),
         Err(e) => Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "target_refused",

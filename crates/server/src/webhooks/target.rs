@@ -14,6 +14,9 @@ pub enum TargetError {
     NotAUrl(String),
     #[error("the URL must be https://")]
     NotHttps,
+    /// What `NotHttps` says where private targets, and so plain http, are allowed.
+    #[error("the URL must be http:// or https://")]
+    NotHttpOrHttps,
     #[error("the URL must name a host and carry no credentials")]
     NoHost,
     #[error("{0} is not a public address")]
@@ -28,6 +31,7 @@ pub fn parse(raw: &str, allow_private: bool) -> Result<Url, TargetError> {
     match url.scheme() {
         "https" => {}
         "http" if allow_private => {}
+        _ if allow_private => return Err(TargetError::NotHttpOrHttps),
         _ => return Err(TargetError::NotHttps),
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -195,8 +199,16 @@ mod tests {
         assert!(parse("http://127.0.0.1:9/hook", true).is_ok());
         assert_eq!(
             parse("ftp://shop.example/", true),
+            Err(TargetError::NotHttpOrHttps)
+        );
+        assert_eq!(
+            parse("ftp://shop.example/", false),
             Err(TargetError::NotHttps)
         );
+        assert!(matches!(
+            parse("not a url", true),
+            Err(TargetError::NotAUrl(_))
+        ));
         assert_eq!(
             parse("https://user:pw@shop.example/", false),
             Err(TargetError::NoHost)

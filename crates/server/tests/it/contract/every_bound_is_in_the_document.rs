@@ -1,7 +1,8 @@
 //! The document states every bound the service enforces on a request: over every operation that takes
 //! a JSON body or query parameters, each field is taken to and past its bounds (numbers at and beyond
-//! their minimum and maximum, texts at and beyond their lengths and outside their pattern, other
-//! types, `null`), an unknown property is added and each required one left out. The document's own
+//! their minimum and maximum, texts at and beyond their lengths and outside their pattern or format,
+//! lists at and beyond their lengths and with each candidate as an item, other types, `null`), an
+//! unknown property is added and each required one left out. The document's own
 //! schema says whether each request is valid, and the service must agree both ways: a valid request is
 //! never refused as invalid (400 or 422 `invalid_request`), an invalid one never accepted (2xx), and
 //! none, however extreme, gets a 5xx.
@@ -202,6 +203,24 @@ fn candidates(contract: &Contract, schema: &Value) -> Vec<Value> {
     let schema = contract.resolve_value(schema);
     let types = schema["type"].to_string();
     let mut out = vec![Value::Null, json!(true), json!([]), json!({}), json!(1.5)];
+    if types.contains("array") {
+        // Each candidate of the items alone, then a valid item repeated to and past the lengths.
+        let items = contract.resolve_value(&schema["items"]);
+        let each = candidates(contract, &items);
+        let valid = each
+            .iter()
+            .find(|v| contract.validator(&items).is_valid(v))
+            .cloned();
+        out.extend(each.into_iter().map(|item| json!([item])));
+        for bound in ["minItems", "maxItems"] {
+            if let (Some(n), Some(item)) = (schema[bound].as_u64(), &valid) {
+                let n = usize::try_from(n).unwrap();
+                for len in [n.saturating_sub(1), n, n + 1] {
+                    out.push(Value::Array(vec![item.clone(); len]));
+                }
+            }
+        }
+    }
     if types.contains("integer") {
         out.extend([0, 1, 2, -1, 5_000, i64::MAX, i64::MIN].map(Value::from));
         for bound in ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"] {
@@ -221,6 +240,9 @@ fn candidates(contract: &Contract, schema: &Value) -> Vec<Value> {
                 ]
                 .map(Value::from),
             );
+        }
+        if schema["format"] == "uri" {
+            out.push(json!("http://127.0.0.1:9/hook"));
         }
         for value in schema["enum"].as_array().into_iter().flatten() {
             out.push(value.clone());
