@@ -95,6 +95,9 @@ pub struct DeliveryHealth {
     pub retrying: i64,
     pub failed: i64,
     pub oldest_pending_at: Option<OffsetDateTime>,
+    /// When the first event the fan-out has not read yet was written: one the next fan-out reads,
+    /// or one the feed still holds back (see `events::EventFeed`).
+    pub unread_event_at: Option<OffsetDateTime>,
 }
 
 #[async_trait]

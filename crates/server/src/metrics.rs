@@ -34,6 +34,7 @@
 //! | `flashgate_webhook_deliveries_total` | counter | `outcome` (`delivered`, `failed`: retried later, `given_up`) | webhook attempts |
 //! | `flashgate_webhook_lag_seconds` | histogram | — | time from an order event to its delivery's acknowledgement |
 //! | `flashgate_webhook_endpoints_disabled_total` | counter | — | endpoints disabled after failing for the whole retry schedule |
+//! | `flashgate_events_held_back_seconds` | gauge | — | how long the first event the webhooks have not read yet has waited since it was written (the sale monitor's, every `monitor.idle_interval_ms`): past a few `webhooks.interval_ms` the feed is holding events back, on PostgreSQL behind a transaction that took a transaction id anywhere in the cluster, or no dispatcher runs |
 //! | `flashgate_jwks_fetches_total` | counter | `outcome` (`fetched`, `failed`: the last good keys stay in use) | fetches of the shop's JWKS (`auth.jwks_url`) |
 //! | `flashgate_jwks_keys` | gauge | — | keys from the shop's JWKS that tokens may name |
 
@@ -137,6 +138,11 @@ pub fn settle_lag(via: &'static str, lag: time::Duration) {
 /// A webhook attempt's outcome.
 pub fn webhook_delivery(outcome: &'static str) {
     metrics::counter!("flashgate_webhook_deliveries_total", "outcome" => outcome).increment(1);
+}
+
+/// How long the first event not yet fanned out to the webhooks has waited, in seconds.
+pub fn events_held_back(seconds: f64) {
+    metrics::gauge!("flashgate_events_held_back_seconds").set(seconds);
 }
 
 /// Time from an order event to the acknowledgement of its delivery.

@@ -124,6 +124,12 @@ impl Dialect for Pg {
              AND xid < pg_snapshot_xmin(pg_current_snapshot()) \
              AND (CAST($3 AS TEXT) IS NULL OR to_status = $3) \
            ORDER BY xid, id LIMIT $4)";
+    // Without the snapshot's horizon: what a running transaction holds back counts too.
+    const FIRST_EVENT_AFTER: &'static str = "SELECT MIN(at) AS at FROM ( \
+           (SELECT at FROM order_events WHERE xid IS NULL AND $1 = '0' AND id > $2 ORDER BY id LIMIT 1) \
+           UNION ALL \
+           (SELECT at FROM order_events WHERE xid >= CAST($1 AS xid8) AND (xid > CAST($1 AS xid8) OR id > $2) \
+             ORDER BY xid, id LIMIT 1)) AS first";
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR

@@ -341,6 +341,9 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// (`$3`, or every one when NULL), at most `$4`: `id` and `position` (the writing transaction as
     /// text), only rows that no transaction still running can precede in commit order.
     const EVENTS_AFTER: &'static str;
+    /// When the first ledger row after a feed position (`$1`, `$2` as in [`Dialect::EVENTS_AFTER`])
+    /// was written, whether the feed hands it out yet or not: `at`, NULL when there is none.
+    const FIRST_EVENT_AFTER: &'static str;
 
     /// The migrations of the schema this build needs.
     fn migrator() -> &'static sqlx::migrate::Migrator;

@@ -91,6 +91,8 @@ impl Dialect for Lite {
     // One writer at a time: ids are handed out in commit order, and a reader sees whole commits.
     const EVENTS_AFTER: &'static str = "SELECT id, '0' AS position FROM order_events \
          WHERE id > $2 AND ($3 IS NULL OR to_status = $3) AND $1 IS NOT NULL ORDER BY id LIMIT $4";
+    const FIRST_EVENT_AFTER: &'static str = "SELECT MIN(at) AS at FROM ( \
+         SELECT at FROM order_events WHERE id > $2 AND $1 IS NOT NULL ORDER BY id LIMIT 1)";
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR

@@ -276,12 +276,21 @@ impl<D: Dialect> WebhookDeliveries for SqlStore<D> {
                    (SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL) AS pending, \
                    (SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL AND last_error IS NOT NULL) AS retrying, \
                    (SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries WHERE failed_at IS NOT NULL) AS failed, \
-                   (SELECT MIN(event_at) FROM webhook_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL) AS oldest",
+                   (SELECT MIN(event_at) FROM webhook_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL) AS oldest, \
+                   (SELECT xid FROM webhook_fanout WHERE id = 1) AS fanned_xid, \
+                   (SELECT event_id FROM webhook_fanout WHERE id = 1) AS fanned_event_id",
                 args![],
             )
             .await
             .map_err(store_error)?
             .ok_or_else(|| StoreError::internal("no health row"))?;
+        let fanned = feed_position(&row, "fanned_xid", "fanned_event_id").map_err(store_error)?;
+        let fanned_xid = fanned.xid.to_string();
+        let unread = conn
+            .row(D::FIRST_EVENT_AFTER, args![fanned_xid.as_str(), fanned.id])
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| StoreError::internal("no first event row"))?;
         let read = || -> Result<DeliveryHealth, sqlx::Error> {
             Ok(DeliveryHealth {
                 endpoints: row.int("endpoints")?,
@@ -290,6 +299,7 @@ impl<D: Dialect> WebhookDeliveries for SqlStore<D> {
                 retrying: row.int("retrying")?,
                 failed: row.int("failed")?,
                 oldest_pending_at: row.opt_time("oldest")?,
+                unread_event_at: unread.opt_time("at")?,
             })
         };
         read().map_err(store_error)

@@ -53,19 +53,26 @@ pub struct WebhookHealth {
     pub failed: i64,
     /// How long the oldest pending event has waited, in seconds.
     pub oldest_pending_seconds: f64,
+    /// How long the first event not yet fanned out to the endpoints has waited since it was written,
+    /// in seconds: past a few `webhooks.interval_ms`, the feed holds events back (on PostgreSQL, a
+    /// transaction anywhere in the cluster that took a transaction id before them is still open) or
+    /// no dispatcher runs.
+    pub feed_held_back_seconds: f64,
 }
 
 impl WebhookHealth {
     fn of(h: &DeliveryHealth, now: OffsetDateTime) -> Self {
+        let waited = |since: Option<OffsetDateTime>| {
+            since.map_or(0.0, |at| (now - at).as_seconds_f64().max(0.0))
+        };
         Self {
             endpoints: h.endpoints,
             disabled_endpoints: h.disabled_endpoints,
             pending: h.pending,
             retrying: h.retrying,
             failed: h.failed,
-            oldest_pending_seconds: h
-                .oldest_pending_at
-                .map_or(0.0, |at| (now - at).as_seconds_f64().max(0.0)),
+            oldest_pending_seconds: waited(h.oldest_pending_at),
+            feed_held_back_seconds: waited(h.unread_event_at),
         }
     }
 }
@@ -140,6 +147,7 @@ impl Monitor {
         publish_sale_gauges(&overview);
         let webhooks = self.deliveries.health().await?;
         let snapshot = Arc::new(self.snapshot(overview, &webhooks));
+        metrics::events_held_back(snapshot.webhooks.feed_held_back_seconds);
         self.snapshots.send_replace(Some(snapshot.clone()));
         Ok(snapshot)
     }

@@ -3,7 +3,8 @@
 //! through failing, absent, slow and hanging receivers and a killed instance, each endpoint on its
 //! own, nothing lost while an endpoint is disabled, each event's body the same at every send, and
 //! never to internal addresses unless allowed; acknowledged deliveries deleted after their
-//! retention. Receivers are real HTTP servers (`flashgate_testkit::receiver`).
+//! retention; how long the feed holds events back measured. Receivers are real HTTP servers
+//! (`flashgate_testkit::receiver`).
 
 use flashgate_testkit::{Api, Backend, Instance, Spawn};
 use reqwest::Method;
@@ -17,6 +18,7 @@ mod an_event_shows_the_order_as_it_was_then;
 mod delivered_deliveries_are_pruned_after_their_retention;
 mod deliveries_are_signed_as_standard_webhooks_say;
 mod every_event_arrives_in_order_through_failures;
+mod how_long_the_feed_holds_events_back_is_measured;
 mod https_endpoints_are_trusted_through_the_configured_root_ca;
 mod webhooks_reach_only_public_addresses_unless_allowed;
 
