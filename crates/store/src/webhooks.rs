@@ -130,7 +130,8 @@ impl<D: Dialect> WebhookEndpoints for SqlStore<D> {
                    previous_secret = CASE WHEN $5 IS NULL THEN previous_secret ELSE secret END, \
                    previous_until = CASE WHEN $5 IS NULL THEN previous_until ELSE $6 END, \
                    secret = COALESCE($5, secret), updated_at = $7 \
-                 WHERE id = $1 RETURNING missed_after_xid, missed_after_event_id",
+                 WHERE id = $1 RETURNING CAST(CASE WHEN enabled THEN 1 ELSE 0 END AS BIGINT) AS enabled, \
+                   missed_after_xid, missed_after_event_id",
                 args![
                     id,
                     p.url.as_deref(),
@@ -147,21 +148,23 @@ impl<D: Dialect> WebhookEndpoints for SqlStore<D> {
             tx.rollback().await.map_err(store_error)?;
             return Ok(None);
         };
-        // Disabled since the fan-out stood there.
-        let paused = match row.opt_text("missed_after_xid").map_err(store_error)? {
-            Some(_) => Some(
-                feed_position(&row, "missed_after_xid", "missed_after_event_id")
-                    .map_err(store_error)?,
-            ),
-            None => None,
-        };
-        match (p.enabled, paused) {
-            (Some(false), _) => {
+        let was_enabled = row.int("enabled").map_err(store_error)? != 0;
+        match p.enabled {
+            Some(false) => {
                 tx.exec(PAUSE, args![id, None::<&str>, now])
                     .await
                     .map_err(store_error)?;
             }
-            (Some(true), Some(since)) => {
+            Some(true) if !was_enabled => {
+                // Where the fan-out stood when it was disabled; not known when a build before
+                // migration 0013 disabled it (in a rolling deploy).
+                let since = match row.opt_text("missed_after_xid").map_err(store_error)? {
+                    Some(_) => Some(
+                        feed_position(&row, "missed_after_xid", "missed_after_event_id")
+                            .map_err(store_error)?,
+                    ),
+                    None => None,
+                };
                 resume::<D>(&mut tx, id, since, now)
                     .await
                     .map_err(store_error)?;
@@ -330,12 +333,37 @@ async fn fanout_position<D: Dialect>(tx: &mut D::Conn) -> Result<FeedPosition, s
     feed_position(&row, "xid", "event_id")
 }
 
-/// Enables the endpoint `id`, disabled since the fan-out stood at `since`: writes the deliveries of
-/// the events the fan-out has passed by since that it subscribes to (those it got before it was
-/// disabled stay as they are), and makes every delivery it has waiting due now, from the first
-/// attempt. The fan-out's lock, held to the end of the transaction, keeps a page from being fanned
-/// out meanwhile to the endpoint still disabled; the pages after it reach the endpoint enabled.
+/// Enables the disabled endpoint `id`: writes what it missed since the fan-out stood at `since`
+/// (when known), and makes every delivery it has waiting due now, from the first attempt.
 async fn resume<D: Dialect>(
+    tx: &mut D::Conn,
+    id: Uuid,
+    since: Option<FeedPosition>,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    if let Some(since) = since {
+        catch_up::<D>(tx, id, since, now).await?;
+    }
+    tx.exec(
+        "UPDATE webhook_endpoints SET enabled = TRUE, disabled_reason = NULL, \
+           missed_after_xid = NULL, missed_after_event_id = NULL WHERE id = $1",
+        args![id],
+    )
+    .await?;
+    tx.exec(
+        "UPDATE webhook_deliveries SET failed_at = NULL, attempts = 0, next_attempt_at = $2 \
+         WHERE endpoint_id = $1 AND delivered_at IS NULL",
+        args![id, now],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes the deliveries to the endpoint `id`, due at `now`, of the events after `since` that the
+/// fan-out has passed by and that it subscribes to; those it has already stay as they are. The
+/// fan-out's lock, held to the end of the transaction, keeps a page from being fanned out meanwhile
+/// to the endpoint still disabled; the pages after it reach the endpoint enabled.
+async fn catch_up<D: Dialect>(
     tx: &mut D::Conn,
     id: Uuid,
     since: FeedPosition,
@@ -361,22 +389,9 @@ async fn resume<D: Dialect>(
         let full = i64::try_from(page.len()).unwrap_or(i64::MAX) >= CATCH_UP_PAGE;
         match page.last() {
             Some(last) if full && *last < fanned => after = *last,
-            _ => break,
+            _ => return Ok(()),
         }
     }
-    tx.exec(
-        "UPDATE webhook_endpoints SET enabled = TRUE, disabled_reason = NULL, \
-           missed_after_xid = NULL, missed_after_event_id = NULL WHERE id = $1",
-        args![id],
-    )
-    .await?;
-    tx.exec(
-        "UPDATE webhook_deliveries SET failed_at = NULL, attempts = 0, next_attempt_at = $2 \
-         WHERE endpoint_id = $1 AND delivered_at IS NULL",
-        args![id, now],
-    )
-    .await?;
-    Ok(())
 }
 
 impl<D: Dialect> SqlStore<D> {

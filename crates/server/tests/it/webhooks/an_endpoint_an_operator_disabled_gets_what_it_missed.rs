@@ -2,7 +2,7 @@
 //! subscribes to that came while it was disabled, each once and each order's in sequence, and then
 //! the new ones; disabling it twice does not lose what came between.
 
-use super::{fan_out, register};
+use super::{fan_out, register, send_all};
 use flashgate_testkit::receiver::Receiver;
 use flashgate_testkit::{Api, Backend, Instance, payment_url};
 use reqwest::Method;
@@ -90,18 +90,6 @@ async fn pay(instance: &Instance, order: &serde_json::Value) {
         .pay(payment_url(order), Outcome::Success)
         .unwrap();
     instance.sim().ipn_idle().await;
-}
-
-/// Runs the dispatcher until nothing is due; how many deliveries were acknowledged.
-async fn send_all(instance: &Instance) -> usize {
-    let mut delivered = 0;
-    loop {
-        let step = instance.dispatcher.run_once().await.unwrap();
-        if step.claimed == 0 {
-            return delivered;
-        }
-        delivered += step.delivered;
-    }
 }
 
 /// The customer and sequence of every event the receiver acknowledged, in arrival order.

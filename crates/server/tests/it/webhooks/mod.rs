@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 mod a_hanging_endpoint_holds_back_no_other;
 mod a_killed_instance_leaves_its_deliveries_to_the_others;
+mod an_endpoint_an_older_build_disabled_can_be_enabled;
 mod an_endpoint_an_operator_disabled_gets_what_it_missed;
 mod an_endpoint_failing_for_the_whole_schedule_is_disabled;
 mod an_event_shows_the_order_as_it_was_then;
@@ -59,5 +60,17 @@ pub async fn fan_out(instance: &Instance, events: usize) {
         if read < events {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+    }
+}
+
+/// Runs the dispatcher until nothing is due; how many deliveries were acknowledged.
+pub async fn send_all(instance: &Instance) -> usize {
+    let mut delivered = 0;
+    loop {
+        let step = instance.dispatcher.run_once().await.unwrap();
+        if step.claimed == 0 {
+            return delivered;
+        }
+        delivered += step.delivered;
     }
 }
