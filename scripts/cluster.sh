@@ -10,7 +10,7 @@
 # CLUSTER_DATABASE_URL (postgres://postgres@127.0.0.1:5432/flashgate, created when missing),
 # CLUSTER_REDIS_URL (redis://127.0.0.1:6379), CLUSTER_SIM_IPN_RETRY_SECS (300), CLUSTER_FLASHGATE_BIN and
 # CLUSTER_SIM_BIN (default: the release builds, built when missing). Every FLASHGATE_* variable reaches
-# every instance.
+# every instance (each must be a setting, or FLASHGATE_CONFIG, or an instance refuses to start).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

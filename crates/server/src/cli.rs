@@ -2,7 +2,7 @@
 
 use crate::app::Application;
 use crate::auth::BuyerTokens;
-use crate::config::Settings;
+use crate::config::{CONFIG_VARIABLE, Settings};
 use crate::database::{DatabaseUrl, open_store};
 use crate::demo::{self, Demo};
 use crate::telemetry;
@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 )]
 pub struct Cli {
     /// A TOML file of settings, layered over the defaults and under FLASHGATE_* variables.
-    #[arg(long, global = true, env = "FLASHGATE_CONFIG")]
+    #[arg(long, global = true, env = CONFIG_VARIABLE)]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,

@@ -3,6 +3,12 @@
 //! own validation; this file holds the top level and what crosses sections. Durations are read as
 //! durations (the keys keep their unit suffix), every duration and size is bounded where it is read,
 //! and secrets are typed so they never print; `validate` fails at start naming the key.
+//!
+//! An environment variable's value is read as figment's `Env` reads it (a list `[…]`, a table `{…}`,
+//! a string in quotes), but for one thing: what `Env` would take for a number or a boolean stays the
+//! text it is. A token or a terminal code may be all digits (`0123…` keeps its zeros, a 40-digit one
+//! every digit) or `true`; a setting that is a number or a boolean reads that text as one, since the
+//! settings are extracted lossily.
 
 use crate::assemble::InventorySettings;
 use crate::database::{DatabaseSettings, DatabaseUrl};
@@ -17,8 +23,10 @@ use crate::telemetry::LogSettings;
 use crate::workers::monitor::MonitorSettings;
 use crate::workers::{ExpirerSettings, ReconcilerSettings};
 use anyhow::{Context, bail};
-use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use figment::util::nest;
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
@@ -26,10 +34,30 @@ use std::path::Path;
 
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
 
+/// The variable that names the `--config` file: the command line's, not a setting.
+pub const CONFIG_VARIABLE: &str = "FLASHGATE_CONFIG";
+
 /// A value that must never reach a log line or an error message.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
+#[serde(from = "SecretText")]
 pub struct Secret(String);
+
+/// A secret as written: text only. serde's usual refusal of another type quotes the value; an
+/// untagged enum's is its `expecting` text alone.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a secret must be text (in a TOML file, in quotes); its value is not shown"
+)]
+enum SecretText {
+    Text(String),
+}
+
+impl From<SecretText> for Secret {
+    fn from(SecretText::Text(text): SecretText) -> Self {
+        Self(text)
+    }
+}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
@@ -90,15 +118,33 @@ impl Settings {
             figment = figment.merge(Toml::file(path));
         }
         // `FLASHGATE_TEST_*` belongs to the test suite (where its databases and Redis are), and
-        // processes it starts inherit it: not a setting, so not an unknown key either.
+        // processes it starts inherit it; `FLASHGATE_CONFIG` names the file above. Neither is a
+        // setting, so neither is an unknown key.
         let env = Env::prefixed("FLASHGATE_")
-            .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_"))
+            .filter(|key| {
+                let key = key.as_str();
+                !(key.to_ascii_lowercase().starts_with("test_")
+                    || CONFIG_VARIABLE.eq_ignore_ascii_case(&format!("FLASHGATE_{key}")))
+            })
             .split("__");
-        Self::from_figment(figment.merge(env))
+        let metadata = env.metadata();
+        for (key, text) in env.iter() {
+            let value = match text.parse::<Value>() {
+                Ok(value @ (Value::String(..) | Value::Array(..) | Value::Dict(..))) => value,
+                _ => Value::from(text.trim()),
+            };
+            figment = figment.merge(Variable {
+                key: key.into_string(),
+                value,
+                metadata: metadata.clone(),
+            });
+        }
+        Self::from_figment(figment)
     }
 
     pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
-        let settings: Settings = figment.extract().context("invalid settings")?;
+        // Lossy: a number or a boolean may come as text (an environment variable's, see `load`).
+        let settings: Settings = figment.extract_lossy().context("invalid settings")?;
         settings.validate()?;
         Ok(settings)
     }
@@ -157,6 +203,27 @@ impl Settings {
     }
 }
 
+/// One `FLASHGATE_…` variable's setting, under the metadata of figment's `Env`, so that a refusal
+/// names the variable as `Env`'s would.
+struct Variable {
+    /// The setting's key, its parts joined with `.` (never empty: `Env` drops such names).
+    key: String,
+    value: Value,
+    metadata: Metadata,
+}
+
+impl Provider for Variable {
+    fn metadata(&self) -> Metadata {
+        self.metadata.clone()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let (section, rest) = self.key.split_once('.').unwrap_or((&self.key, ""));
+        let dict = Dict::from([(section.to_owned(), nest(rest, self.value.clone()))]);
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
 /// Checks that a setting lies within its bounds, naming its key: every duration and size has a
 /// ceiling, so no arithmetic on it later can overflow, and a floor where zero would mean "never".
 pub fn within<T: PartialOrd + fmt::Debug>(
@@ -205,6 +272,99 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    // figment's Jail fixes the closure's error type.
+    #[allow(clippy::result_large_err)]
+    fn the_config_files_variable_is_not_a_setting() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FLASHGATE_CONFIG", "a.toml");
+            Settings::load(None).map_err(|e| format!("{e:#}"))?;
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn text_settings_take_numbers_and_booleans_from_the_environment_as_written() {
+        figment::Jail::expect_with(|jail| {
+            // Leading zeros and more digits than any integer holds: kept, not reformatted.
+            let token = "0123456789012345678901234567890123456789";
+            jail.set_env("FLASHGATE_ADMIN_TOKEN", token);
+            jail.set_env("FLASHGATE_METRICS__TOKEN", "1234567890123456");
+            jail.set_env("FLASHGATE_VNPAY__TMN_CODE", "01234567");
+            jail.set_env("FLASHGATE_AUTH__AUDIENCE", "123");
+            jail.set_env("FLASHGATE_AUTH__ISSUER", "true");
+            // Numbers, booleans and lists still read as such.
+            jail.set_env("FLASHGATE_INVENTORY__HOLD_SECONDS", "60");
+            jail.set_env("FLASHGATE_LIMITS__ENABLED", "false");
+            jail.set_env("FLASHGATE_HTTP__TRUSTED_PROXIES", "[\"10.0.0.0/8\"]");
+            let settings = Settings::load(None).map_err(|e| format!("{e:#}"))?;
+            assert_eq!(settings.admin_token.expose(), token);
+            assert_eq!(settings.metrics.token.expose(), "1234567890123456");
+            assert_eq!(settings.vnpay.tmn_code, "01234567");
+            assert_eq!(settings.auth.audience, "123");
+            assert_eq!(settings.auth.issuer, "true");
+            assert_eq!(settings.inventory.hold, Duration::from_secs(60));
+            assert!(!settings.limits.enabled);
+            assert_eq!(settings.http.trusted_proxies.len(), 1);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_secret_that_is_not_text_is_refused_without_its_value() {
+        for key in [
+            "admin_token",
+            "jwt_secret",
+            "vnpay.hash_secret",
+            "metrics.token",
+        ] {
+            let figment = defaults().merge(Serialized::default(key, 123_456_789_012_345_678_u64));
+            let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
+            assert!(error.contains(key), "{key}: {error}");
+            assert!(!error.contains("123456789012345678"), "{key}: {error}");
+        }
+    }
+
+    /// Every `FLASHGATE_…` variable the deployment files and the documentation name is a setting (or
+    /// `FLASHGATE_CONFIG`, or the test suite's): exported in a shell, none may stop a command.
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn every_variable_the_deployment_and_the_docs_name_is_a_setting() {
+        let files = [
+            ("README.md", include_str!("../../../README.md")),
+            (
+                "deploy/README.md",
+                include_str!("../../../deploy/README.md"),
+            ),
+            (
+                "deploy/compose.yaml",
+                include_str!("../../../deploy/compose.yaml"),
+            ),
+            ("Dockerfile", include_str!("../../../Dockerfile")),
+            (
+                "scripts/cluster.sh",
+                include_str!("../../../scripts/cluster.sh"),
+            ),
+            ("the defaults file", DEFAULTS),
+        ];
+        for (file, text) in files {
+            let names = text
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|word| word.starts_with("FLASHGATE_"));
+            for name in names {
+                figment::Jail::expect_with(|jail| {
+                    jail.set_env(name, "x");
+                    if let Err(error) = Settings::load(None) {
+                        let error = format!("{error:#}");
+                        assert!(!error.contains("unknown field"), "{file}: {name}: {error}");
+                    }
+                    Ok(())
+                });
+            }
+        }
     }
 
     #[test]
