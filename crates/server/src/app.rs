@@ -28,7 +28,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use vnpay::{ClientConfig, HashSecret, ReturnUrl, Terminal, TmnCode, VnpayClient};
+use vnpay::{ClientConfig, HashSecret, Terminal, TmnCode, VnpayClient};
 use vnpay_sim::{SimConfig, SimHandle};
 
 pub struct Application {
@@ -386,7 +386,7 @@ fn gateway(
     client.connect_timeout = client.timeout.min(client.connect_timeout);
     client.root_ca_pem = crate::tls::root_ca("vnpay.root_ca_file", &v.root_ca_file)?;
     let client = VnpayClient::new(client).map_err(|e| anyhow::anyhow!("vnpay.api_url: {e}"))?;
-    let return_url = ReturnUrl::parse(format!("{public_url}/payments/vnpay/return"))
+    let return_url = crate::payments::settings::return_url(&public_url)
         .map_err(|e| anyhow::anyhow!("vnpay.public_url: {e}"))?;
     let server_ip = match local.ip() {
         ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),

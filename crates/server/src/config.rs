@@ -22,7 +22,7 @@ use crate::shared::products::CacheSettings;
 use crate::telemetry::LogSettings;
 use crate::workers::monitor::MonitorSettings;
 use crate::workers::{ExpirerSettings, ReconcilerSettings};
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use figment::providers::{Env, Format, Toml};
 use figment::util::nest;
 use figment::value::{Dict, Map, Value};
@@ -31,6 +31,7 @@ use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -172,7 +173,7 @@ impl Settings {
         crate::tls::validate(self)?;
         self.callbacks.validate()?;
         self.webhooks.validate()?;
-        self.database.validate()?;
+        self.database.validate(&self.database_url)?;
         self.inventory.validate()?;
         self.redis.validate()?;
         self.gate.validate()?;
@@ -186,13 +187,25 @@ impl Settings {
         self.payments.validate()?;
         self.vnpay.validate()?;
         self.metrics.validate()?;
+        self.log.validate()?;
         if self.admin_token.expose().len() < 16 {
             bail!("admin_token: must be at least 16 characters");
         }
         if self.jwt_secret.expose().len() < 32 {
             bail!("jwt_secret: must be at least 32 bytes");
         }
-        Ok(())
+        // A lease must outlast the call made under it, or another instance claims the work while it
+        // is under way: a webhook delivery still being sent goes out twice, an order is asked about
+        // (or refunded) twice. The expirer's lease is also the reconciler's and the refunder's
+        // (app.rs), and each of them calls VNPay under it.
+        outlasts(
+            ("webhooks.lease_seconds", self.webhooks.lease),
+            ("webhooks.timeout_ms", self.webhooks.timeout),
+        )?;
+        outlasts(
+            ("expirer.lease_seconds", self.expirer.lease),
+            ("vnpay.api_timeout_ms", self.vnpay.api_timeout),
+        )
     }
 
     /// The Redis URL, if the shared state is to live on Redis.
@@ -226,15 +239,68 @@ impl Provider for Variable {
 
 /// Checks that a setting lies within its bounds, naming its key: every duration and size has a
 /// ceiling, so no arithmetic on it later can overflow, and a floor where zero would mean "never".
-pub fn within<T: PartialOrd + fmt::Debug>(
-    key: &str,
-    value: T,
-    min: T,
-    max: T,
-) -> anyhow::Result<()> {
+pub fn within<T: Bounded>(key: &str, value: T, min: T, max: T) -> anyhow::Result<()> {
     if value < min || value > max {
-        bail!("{key}: {value:?} is outside {min:?}..={max:?}");
+        bail!(
+            "{key}: {} is outside {}..={}",
+            value.as_written(key),
+            min.as_written(key),
+            max.as_written(key)
+        );
     }
+    Ok(())
+}
+
+/// A bounded setting, printed in a refusal as it is written in the settings.
+pub trait Bounded: PartialOrd {
+    fn as_written(&self, key: &str) -> String;
+}
+
+macro_rules! bounded_numbers {
+    ($($number:ty),*) => {$(
+        impl Bounded for $number {
+            fn as_written(&self, _key: &str) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+
+bounded_numbers!(u32, u64, i64, usize);
+
+impl Bounded for Duration {
+    /// In the unit the key names (`_us`, `_ms`, else `_seconds`), in which every bound is whole.
+    fn as_written(&self, key: &str) -> String {
+        let units = if key.ends_with("_us") {
+            self.as_micros()
+        } else if key.ends_with("_ms") {
+            self.as_millis()
+        } else {
+            u128::from(self.as_secs())
+        };
+        units.to_string()
+    }
+}
+
+/// Checks that a lease (key and length) is longer than the call made under it.
+fn outlasts(lease: (&str, Duration), call: (&str, Duration)) -> anyhow::Result<()> {
+    let ((lease_key, lease), (call_key, call)) = (lease, call);
+    ensure!(
+        lease > call,
+        "{lease_key}: must be longer than {call_key} ({}), or work still under way is claimed again",
+        call.as_written(call_key)
+    );
+    Ok(())
+}
+
+/// Checks that the setting `key` is an absolute http(s) URL with a host.
+pub fn http_url(key: &str, url: &str) -> anyhow::Result<()> {
+    let parsed =
+        reqwest::Url::parse(url).with_context(|| format!("{key}: `{url}` is not a URL"))?;
+    ensure!(
+        matches!(parsed.scheme(), "https" | "http") && parsed.host().is_some(),
+        "{key}: `{url}` is not an http(s) URL with a host"
+    );
     Ok(())
 }
 
@@ -243,7 +309,6 @@ mod tests {
     use super::*;
     use figment::providers::Serialized;
     use flashgate_core::Strategy;
-    use std::time::Duration;
 
     fn defaults() -> Figment {
         Figment::from(Toml::string(DEFAULTS))
@@ -378,13 +443,19 @@ mod tests {
 
     #[test]
     fn migrations_go_to_postgresql_only() {
-        let figment = defaults().merge(Serialized::default(
+        let pooled = defaults()
+            .merge(Serialized::default(
+                "database_url",
+                "postgres://pgbouncer:6432/flashgate",
+            ))
+            .merge(Serialized::default("database.transaction_pooling", true));
+        let figment = pooled.clone().merge(Serialized::default(
             "database.migrations_url",
             "sqlite:x.db",
         ));
         let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
         assert!(error.contains("database.migrations_url"), "{error}");
-        let figment = defaults().merge(Serialized::default(
+        let figment = pooled.merge(Serialized::default(
             "database.migrations_url",
             "postgres://db.internal:5432/flashgate",
         ));
@@ -393,6 +464,93 @@ mod tests {
             !format!("{settings:?}").contains("db.internal"),
             "never printed"
         );
+    }
+
+    #[test]
+    fn migrations_url_and_transaction_pooling_are_for_a_postgresql_pooler_only() {
+        let postgres = "postgres://flashgate@pgbouncer:6432/flashgate";
+        let with = |pairs: &[(&str, serde_json::Value)]| {
+            let mut figment = defaults();
+            for (key, value) in pairs {
+                figment = figment.merge(Serialized::default(key, value));
+            }
+            Settings::from_figment(figment).map_err(|e| format!("{e:#}"))
+        };
+        let migrations = "postgres://flashgate@db:5432/flashgate";
+        let error = with(&[
+            ("database_url", postgres.into()),
+            ("database.migrations_url", migrations.into()),
+        ])
+        .unwrap_err();
+        assert!(
+            error.starts_with("database.migrations_url:") && error.contains("transaction_pooling"),
+            "ignored without a pooler: {error}"
+        );
+        let error = with(&[("database.transaction_pooling", true.into())]).unwrap_err();
+        assert!(
+            error.starts_with("database.transaction_pooling:") && error.contains("PostgreSQL"),
+            "{error}"
+        );
+        with(&[
+            ("database_url", postgres.into()),
+            ("database.transaction_pooling", true.into()),
+            ("database.migrations_url", migrations.into()),
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn a_lease_outlasts_the_call_made_under_it() {
+        for (key, value, named) in [
+            ("webhooks.timeout_ms", 60_000, "webhooks.lease_seconds"),
+            ("webhooks.lease_seconds", 10, "webhooks.lease_seconds"),
+            ("expirer.lease_seconds", 5, "expirer.lease_seconds"),
+            ("vnpay.api_timeout_ms", 30_000, "expirer.lease_seconds"),
+        ] {
+            let figment = defaults().merge(Serialized::default(key, value));
+            let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
+            assert!(error.starts_with(named), "{key} = {value}: {error}");
+        }
+        let figment = defaults()
+            .merge(Serialized::default("expirer.lease_seconds", 6))
+            .merge(Serialized::default("webhooks.lease_seconds", 11));
+        Settings::from_figment(figment).unwrap();
+    }
+
+    #[test]
+    fn a_log_filter_that_does_not_parse_names_its_key() {
+        let figment = defaults().merge(Serialized::default("log.filter", "!!!=?"));
+        let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
+        assert!(error.starts_with("log.filter:"), "{error}");
+        let figment = defaults().merge(Serialized::default("log.filter", "flashgate=debug,warn"));
+        Settings::from_figment(figment).unwrap();
+    }
+
+    /// Bounds are printed as the setting is written: in the unit its key names.
+    #[test]
+    fn a_bound_prints_in_its_keys_unit() {
+        for (key, value, message) in [
+            (
+                "inventory.hold_seconds",
+                0,
+                "inventory.hold_seconds: 0 is outside 1..=604800",
+            ),
+            (
+                "http.request_timeout_ms",
+                0,
+                "http.request_timeout_ms: 0 is outside 1..=3600000",
+            ),
+            (
+                "gate.max_wait_us",
+                2_000_000,
+                "gate.max_wait_us: 2000000 is outside 0..=1000000",
+            ),
+            ("expirer.batch", 0, "expirer.batch: 0 is outside 1..=100000"),
+        ] {
+            let figment = defaults().merge(Serialized::default(key, value));
+            let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
+            assert_eq!(error, message);
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The database a deployment runs on: its URL, parsed once, the pool's bounds, and opening it.
 
 use crate::config::{Settings, within};
-use anyhow::Context;
+use anyhow::{Context, ensure};
 use flashgate_store::{PoolSettings, Store};
 use serde::Deserialize;
 use serde_with::{DurationMilliSeconds, serde_as};
@@ -69,13 +69,22 @@ pub struct DatabaseSettings {
 }
 
 impl DatabaseSettings {
-    pub fn validate(&self) -> anyhow::Result<()> {
-        if self
-            .migrations_url
-            .as_ref()
-            .is_some_and(|url| url.scheme() != "postgres")
-        {
-            anyhow::bail!("database.migrations_url: must be a postgres:// URL");
+    /// Checks the pool's bounds, and that what is for a PostgreSQL pooler is set with one only.
+    pub fn validate(&self, url: &DatabaseUrl) -> anyhow::Result<()> {
+        ensure!(
+            !self.transaction_pooling || url.scheme() == "postgres",
+            "database.transaction_pooling: PostgreSQL only, and database_url is sqlite:"
+        );
+        if let Some(migrations) = &self.migrations_url {
+            ensure!(
+                migrations.scheme() == "postgres",
+                "database.migrations_url: must be a postgres:// URL"
+            );
+            // Without a pooler, migrations run over database_url: a migrations_url would be ignored.
+            ensure!(
+                self.transaction_pooling,
+                "database.migrations_url: only with database.transaction_pooling = true (without a pooler, migrations run over database_url)"
+            );
         }
         within("database.max_connections", self.max_connections, 1, 10_000)?;
         within(

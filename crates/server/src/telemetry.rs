@@ -2,6 +2,7 @@
 //! lines carry its request id through the request span (JSON: in `spans`, the list of every span the
 //! line was logged in, and in `span` when the request span is the innermost).
 
+use anyhow::Context;
 use serde::Deserialize;
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
@@ -41,6 +42,16 @@ pub fn init(settings: &LogSettings) {
 pub struct LogSettings {
     pub format: LogFormat,
     pub filter: String,
+}
+
+impl LogSettings {
+    /// Refuses a filter that does not parse: `EnvFilter::new` would drop it with a line on stderr
+    /// and log at its default level.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        EnvFilter::try_new(&self.filter)
+            .map(drop)
+            .with_context(|| format!("log.filter: `{}` is not a tracing filter", self.filter))
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 //! signed with (configured, or fetched from the shop's JWKS), the clock-skew tolerance and the
 //! sessions' timeouts.
 
-use crate::config::within;
-use anyhow::{Context, bail, ensure};
+use crate::config::{http_url, within};
+use anyhow::{bail, ensure};
 use serde::{Deserialize, Deserializer};
 use serde_with::{DurationMilliSeconds, DurationSeconds, serde_as};
 use std::collections::HashSet;
@@ -132,12 +132,7 @@ impl AuthSettings {
         }
         within("auth.leeway_seconds", self.leeway_seconds, 0, 3_600)?;
         for url in &self.jwks_url {
-            let parsed = reqwest::Url::parse(url)
-                .with_context(|| format!("auth.jwks_url: `{url}` is not a URL"))?;
-            ensure!(
-                matches!(parsed.scheme(), "https" | "http") && parsed.host().is_some(),
-                "auth.jwks_url: `{url}` is not an https:// URL"
-            );
+            http_url("auth.jwks_url", url)?;
         }
         within(
             "auth.jwks_min_refresh_seconds",

@@ -47,8 +47,10 @@ pub fn settings(mut settings: Settings) -> anyhow::Result<Settings> {
     settings.inventory.hold = Duration::from_secs(20);
     settings.expirer.interval = Duration::from_millis(500);
     // An order the gateway could not vouch for yet (querydr answered 94 because the reconciler had just
-    // asked) is retried when its lease ends: keep that within the demo's minute.
+    // asked) is retried when its lease ends: keep that within the demo's minute. A lease outlasts the
+    // gateway call made under it; the in-process simulator answers at once.
     settings.expirer.lease = Duration::from_secs(5);
+    settings.vnpay.api_timeout = Duration::from_secs(2);
     settings.reconciler.tick = Duration::from_millis(500);
     settings.reconciler.first_poll_after = Duration::from_secs(3);
     settings.reconciler.poll_interval = Duration::from_secs(3);

@@ -3,8 +3,8 @@
 //! waits past the payment link's `vnp_ExpireDate` before it asks the gateway, and how many refusals
 //! of a refund the refunder takes before it hands the order to an operator.
 
-use crate::config::{Secret, within};
-use anyhow::bail;
+use crate::config::{Secret, http_url, within};
+use anyhow::{bail, ensure};
 use serde::Deserialize;
 use serde_with::{DurationMilliSeconds, DurationSeconds, serde_as};
 use std::time::Duration;
@@ -40,9 +40,12 @@ impl VnpaySettings {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
-        if vnpay::TmnCode::parse(&self.tmn_code).is_err() {
-            bail!("vnpay.tmn_code: must be VNPay's 8-character terminal code");
-        }
+        // vnp_TmnCode is Alnum[8] (spec §2.1), as VNPay issues it; `vnpay::TmnCode` also takes the
+        // longer codes of test fixtures.
+        ensure!(
+            self.tmn_code.len() == 8 && self.tmn_code.bytes().all(|b| b.is_ascii_alphanumeric()),
+            "vnpay.tmn_code: must be the terminal code VNPay issued, 8 letters or digits"
+        );
         if self.hash_secret.expose().trim().is_empty() {
             bail!("vnpay.hash_secret: must not be empty");
         }
@@ -51,8 +54,13 @@ impl VnpaySettings {
                 "vnpay.api_url: set both vnpay.pay_url and vnpay.api_url, or neither (the simulator)"
             );
         }
-        if !self.public_url.is_empty() && !self.public_url.starts_with("http") {
-            bail!("vnpay.public_url: must be an http(s) URL");
+        if !self.uses_simulator() {
+            http_url("vnpay.pay_url", &self.pay_url)?;
+            http_url("vnpay.api_url", &self.api_url)?;
+        }
+        if !self.public_url.is_empty() {
+            http_url("vnpay.public_url", &self.public_url)?;
+            return_url(&self.public_url).map_err(|e| anyhow::anyhow!("vnpay.public_url: {e}"))?;
         }
         let (ms, day) = (Duration::from_millis(1), Duration::from_secs(24 * 3600));
         within(
@@ -69,6 +77,15 @@ impl VnpaySettings {
             day,
         )
     }
+}
+
+/// The Return URL VNPay sends buyers back to, on `base`: the public URL, or where this instance
+/// listens.
+pub fn return_url(base: &str) -> Result<vnpay::ReturnUrl, vnpay::InvalidField> {
+    vnpay::ReturnUrl::parse(format!(
+        "{}/payments/vnpay/return",
+        base.trim_end_matches('/')
+    ))
 }
 
 /// VNPay calls the IPN URL at most 10 times, 5 minutes apart (spec §4.4): a payment completed at the
@@ -118,6 +135,60 @@ impl PaymentSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{DEFAULTS, Settings};
+    use figment::Figment;
+    use figment::providers::{Format, Serialized, Toml};
+
+    /// The defaults with `pairs`: the settings, or the refusal's text.
+    fn with(pairs: &[(&str, &str)]) -> Result<Settings, String> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        for (key, value) in pairs {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        Settings::from_figment(figment).map_err(|e| format!("{e:#}"))
+    }
+
+    const PAY: &str = "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html";
+    const API: &str = "https://sandbox.vnpayment.vn/merchant_webapi/api/transaction";
+
+    #[test]
+    fn the_gateways_urls_are_http_urls_with_a_host() {
+        with(&[("vnpay.pay_url", PAY), ("vnpay.api_url", API)]).unwrap();
+        with(&[("vnpay.public_url", "https://shop.example/")]).unwrap();
+        let long = format!("https://shop.example/{}", "a".repeat(240));
+        for (key, value) in [
+            ("vnpay.pay_url", "garbage"),
+            ("vnpay.pay_url", "ftp://pay.example/vpcpay.html"),
+            ("vnpay.api_url", "garbage2"),
+            ("vnpay.api_url", "https://"),
+            ("vnpay.public_url", "httpgarbage"),
+            ("vnpay.public_url", "http://"),
+            // The Return URL built on it would be past VNPay's 255 characters.
+            ("vnpay.public_url", long.as_str()),
+        ] {
+            let mut pairs = vec![("vnpay.pay_url", PAY), ("vnpay.api_url", API)];
+            pairs.push((key, value));
+            let error = with(&pairs).unwrap_err();
+            assert!(
+                error.starts_with(&format!("{key}:")),
+                "{key} = {value}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_terminal_code_is_eight_letters_or_digits() {
+        for code in ["FLASHGT1", "E32QASX8", "2QXUI4J4", "01234567", "demov210"] {
+            with(&[("vnpay.tmn_code", code)]).unwrap();
+        }
+        for code in ["abc", "TEST_TMN_CODE", "FLASHGT-", "FLASHGT12", ""] {
+            let error = with(&[("vnpay.tmn_code", code)]).unwrap_err();
+            assert!(
+                error.starts_with("vnpay.tmn_code:") && error.contains("8 letters or digits"),
+                "{code}: {error}"
+            );
+        }
+    }
 
     #[test]
     fn a_window_shorter_than_the_ipn_retries_is_refused() {

@@ -11,10 +11,11 @@ on_each_backend!(a_hanging_endpoint_holds_back_no_other);
 
 async fn a_hanging_endpoint_holds_back_no_other(backend: Backend) {
     // The dispatcher runs on its own; the hanging request stays open for two minutes, far longer
-    // than the healthy endpoint should ever wait.
+    // than the healthy endpoint should ever wait, under a lease that outlasts it.
     let app = crate::events::spawn(backend)
         .set("webhooks.interval_ms", 20)
         .set("webhooks.timeout_ms", 120_000)
+        .set("webhooks.lease_seconds", 180)
         .start()
         .await;
     let api = app.api(0);
