@@ -50,6 +50,11 @@ const POLL_DUE: &str = "((status = 'pending_payment' AND created_at <= $4 AND ex
      OR status = 'payment_review' \
      OR (status IN ('expired', 'payment_failed') AND expires_at >= $5)) \
      AND (next_poll_at IS NULL OR next_poll_at <= $1)";
+/// Buyers waiting on a payment first, then orders under review, then the late-money polls of released
+/// holds (each asked every poll interval for the whole window): oldest first within each, so a backlog
+/// of released holds cannot starve a paid order whose IPN was lost until its hold ends.
+const POLL_FIRST: &str =
+    "CASE status WHEN 'pending_payment' THEN 0 WHEN 'payment_review' THEN 1 ELSE 2 END, created_at";
 /// Refunds whose next attempt is due: a refused one waits out the pause the refunder set (before a
 /// refusal, `next_poll_at` may still hold the reconciler's last schedule, which does not apply).
 const REFUND_DUE: &str = "status = 'refund_pending' \
@@ -79,7 +84,7 @@ impl<D: Dialect> Leases for SqlStore<D> {
             c.created_before,
             c.late_since
         ];
-        self.claim(POLL_DUE, "created_at", args).await
+        self.claim(POLL_DUE, POLL_FIRST, args).await
     }
 
     async fn claim_refunds(&self, now: Time, lease_until: Time, limit: i64) -> Claimed {

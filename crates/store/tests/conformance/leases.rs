@@ -12,6 +12,7 @@ conformance!(
     racing_claimers_never_share_an_order,
     a_lease_hides_an_order_until_it_ends,
     a_poll_waits_for_its_schedule,
+    a_pending_order_is_polled_before_a_backlog_of_released_holds,
 );
 
 /// `n` orders whose hold ended a minute ago.
@@ -148,4 +149,25 @@ async fn a_poll_waits_for_its_schedule(fx: Fixture) {
         .leases
         .claim_refunds(next, next + Duration::minutes(1), 10);
     assert!(refunds.await.unwrap().is_empty());
+}
+
+async fn a_pending_order_is_polled_before_a_backlog_of_released_holds(fx: Fixture) {
+    // Three holds released a minute ago, still in the late-money window, and older than the buyer
+    // who is waiting on a payment now.
+    expired_orders(&fx, 3).await;
+    fx.plant("UPDATE orders SET status = 'expired'").await;
+    let product = fx.product(1, None).await;
+    let waiting = reservation_at(&product, "waiting", 1, "k", now() - Duration::minutes(5));
+    fx.created(WriteMode::Conditional, &waiting).await;
+    let at = now();
+    let claim = PollClaim {
+        now: at,
+        created_before: at,
+        late_since: at - Duration::hours(1),
+        lease_until: at + Duration::seconds(30),
+        limit: 1,
+    };
+    let claimed = fx.store.leases.claim_for_poll(&claim).await.unwrap();
+    let ids: Vec<OrderId> = claimed.into_iter().map(|o| o.id).collect();
+    assert_eq!(ids, vec![waiting.order.id]);
 }
