@@ -154,7 +154,10 @@ impl From<Sku> for String {
 
 fn visible_ascii(raw: &str, max: usize, field: &'static str) -> Result<(), ParseError> {
     if raw.is_empty() || raw.len() > max {
-        return Err(ParseError::new(field, "has the wrong length"));
+        return Err(ParseError::new(
+            field,
+            format!("must be 1 to {max} characters"),
+        ));
     }
     if !raw.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ParseError::new(
@@ -175,6 +178,16 @@ mod tests {
         assert!(CustomerId::parse(&"c".repeat(65)).is_err());
         assert!(CustomerId::parse("has space").is_err());
         assert!(CustomerId::parse("cus_42").is_ok());
+    }
+
+    #[test]
+    fn a_length_refusal_names_the_bounds() {
+        let error = CustomerId::parse("").unwrap_err().to_string();
+        assert_eq!(error, "customer: must be 1 to 64 characters");
+        let error = IdempotencyKey::parse(&"k".repeat(256))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(error, "Idempotency-Key: must be 1 to 255 characters");
     }
 
     #[test]

@@ -109,8 +109,9 @@ pub struct RunArgs {
     /// Per-request timeout in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     timeout_ms: u64,
-    /// The service's database (postgres:// or sqlite:); adds `flashgate audit`'s checks.
-    #[arg(long, env = "FLASHGATE_DATABASE_URL")]
+    /// The service's database (postgres:// or sqlite:); adds `flashgate audit`'s checks. Its URL may
+    /// hold a password, so --help does not show the variable's value.
+    #[arg(long, env = "FLASHGATE_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// The VNPay simulator's base URL (scenario pay).
     #[arg(long)]
@@ -224,4 +225,27 @@ async fn run_command(args: &RunArgs) -> anyhow::Result<bool> {
         std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(report.audit.passed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// What these arguments read from the environment carries secrets (a database URL holds its
+    /// password): `--help` never shows it.
+    #[test]
+    fn no_value_read_from_the_environment_shows_in_help() {
+        let cli = Cli::command();
+        for command in cli.get_subcommands() {
+            for arg in command.get_arguments() {
+                assert!(
+                    arg.get_env().is_none() || arg.is_hide_env_values_set(),
+                    "{} --{} shows its variable's value",
+                    command.get_name(),
+                    arg.get_id()
+                );
+            }
+        }
+    }
 }

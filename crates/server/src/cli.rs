@@ -10,6 +10,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use flashgate_core::CustomerId;
 use flashgate_core::audit::AuditReport;
+use std::fmt::Display;
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -42,8 +44,9 @@ enum Command {
     },
     /// Mint a buyer token for a customer id.
     Token {
-        #[arg(long)]
-        customer: String,
+        /// The customer's id, the token's `sub`: 1 to 64 visible ASCII characters.
+        #[arg(long, value_parser = CustomerId::parse)]
+        customer: CustomerId,
         /// Lifetime in seconds: 1 second to 10 years (a token already expired, or one past year
         /// 9999, would be refused by the service or silently cut short).
         #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=315_360_000))]
@@ -51,6 +54,13 @@ enum Command {
     },
     /// Start the service on the embedded defaults, run a flash sale against it, audit it, keep serving.
     Demo(DemoArgs),
+}
+
+impl Command {
+    /// Whether the command opens a port: what listening off loopback forbids stops only these.
+    fn listens(&self) -> bool {
+        matches!(self, Self::Serve | Self::Demo(_))
+    }
 }
 
 #[derive(clap::Args)]
@@ -68,13 +78,19 @@ struct DemoArgs {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u8).range(0..=100))]
     unpaid_percent: u8,
     /// The database (default: the configured one, `sqlite:flashgate.db`).
-    #[arg(long)]
-    database_url: Option<String>,
+    #[arg(long, value_parser = |url: &str| DatabaseUrl::try_from(url.to_owned()))]
+    database_url: Option<DatabaseUrl>,
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let settings = Settings::load(cli.config.as_deref()).and_then(|settings| {
+        if cli.command.listens() {
+            settings.check_listening()?;
+        }
+        Ok(settings)
+    });
+    let settings = match settings {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("flashgate: {error:#}");
@@ -109,7 +125,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => {
             open_store(&settings, true).await?;
-            println!("migrations applied");
+            say("migrations applied")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { json } => {
@@ -124,9 +140,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             };
             let report = store.auditor.audit().await.context("audit")?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                say(serde_json::to_string_pretty(&report)?)?;
             } else {
-                print_audit(store.backend.as_str(), &report);
+                print_audit(store.backend.as_str(), &report)?;
             }
             Ok(if report.is_clean() {
                 ExitCode::SUCCESS
@@ -135,13 +151,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Token { customer, ttl } => {
-            let customer = CustomerId::parse(&customer).context("--customer")?;
             let tokens = BuyerTokens::from_settings(
                 settings.jwt_secret.expose().as_bytes(),
                 &settings.auth,
                 std::sync::Arc::new(flashgate_core::SystemClock),
             )?;
-            println!("{}", tokens.mint(&customer, time::Duration::seconds(ttl))?);
+            say(tokens.mint(&customer, time::Duration::seconds(ttl))?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => run_demo(args, settings).await,
@@ -150,7 +165,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
 
 async fn run_demo(args: DemoArgs, mut settings: Settings) -> anyhow::Result<ExitCode> {
     if let Some(url) = args.database_url {
-        settings.database_url = DatabaseUrl::try_from(url).map_err(|e| anyhow::anyhow!("--{e}"))?;
+        settings.database_url = url;
     }
     // Warnings only: the demo's own progress lines are the show.
     settings.log.filter = "warn".to_owned();
@@ -160,23 +175,27 @@ async fn run_demo(args: DemoArgs, mut settings: Settings) -> anyhow::Result<Exit
     tokio::spawn(stop_on_signal(shutdown.clone()));
     let demo = Demo::start(settings, shutdown).await?;
     let backend = demo.backend();
-    println!("flashgate demo: serving {} on {backend}", demo.base_url());
+    say(format_args!(
+        "flashgate demo: serving {} on {backend}",
+        demo.base_url()
+    ))?;
     let options = demo::Options {
         crowd: args.crowd,
         stock: args.stock,
         drop_ipn_percent: args.drop_ipn_percent,
         unpaid_percent: args.unpaid_percent,
     };
-    let summary = demo.sale(&options, &|line| println!("{line}")).await?;
-    println!("{summary}");
+    // A progress line that cannot be written is no reason to stop the sale.
+    let summary = demo.sale(&options, &|line| drop(say(line))).await?;
+    say(&summary)?;
     if !summary.audit.is_clean() {
-        print_audit(backend, &summary.audit);
+        print_audit(backend, &summary.audit)?;
     }
-    println!(
+    say(format_args!(
         "still serving {}; admin dashboard: {}; press Ctrl-C to stop",
         demo.base_url(),
         demo.dashboard_url()
-    );
+    ))?;
     demo.wait().await?;
     Ok(if summary.is_clean() {
         ExitCode::SUCCESS
@@ -192,33 +211,47 @@ async fn auditable(settings: &Settings) -> anyhow::Result<flashgate_store::Store
     Ok(store)
 }
 
-fn print_audit(backend: &str, report: &AuditReport) {
-    println!(
+fn print_audit(backend: &str, report: &AuditReport) -> anyhow::Result<()> {
+    say(format_args!(
         "audit of {backend} database: {} products, {} orders",
         report.products, report.orders
-    );
+    ))?;
     for check in &report.checks {
         let mark = if check.violations.is_empty() {
             "ok  "
         } else {
             "FAIL"
         };
-        println!("  {mark} {:<32} {}", check.name, check.description);
+        say(format_args!(
+            "  {mark} {:<32} {}",
+            check.name, check.description
+        ))?;
         for violation in check.violations.iter().take(20) {
-            println!("         - {violation}");
+            say(format_args!("         - {violation}"))?;
         }
         if check.violations.len() > 20 {
-            println!("         … and {} more", check.violations.len() - 20);
+            say(format_args!(
+                "         … and {} more",
+                check.violations.len() - 20
+            ))?;
         }
     }
-    println!(
-        "{}",
-        if report.is_clean() {
-            "clean".to_owned()
-        } else {
-            format!("{} violations", report.violations())
+    if report.is_clean() {
+        say("clean")
+    } else {
+        say(format_args!("{} violations", report.violations()))
+    }
+}
+
+/// Writes a line to stdout. A reader that went away (`flashgate audit --json | head`) is no error:
+/// the rest of the output is dropped quietly, as a pipe's writer is expected to (`println!` panics).
+fn say(line: impl Display) -> anyhow::Result<()> {
+    match writeln!(io::stdout().lock(), "{line}") {
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
+            Err(error).context("cannot write to stdout")
         }
-    );
+        _ => Ok(()),
+    }
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.
@@ -281,5 +314,50 @@ mod tests {
         for accepted in ["1", "3600", "315360000"] {
             assert!(token(accepted).is_ok(), "--ttl {accepted}");
         }
+    }
+
+    #[test]
+    fn every_argument_says_what_it_is() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        for command in cli.get_subcommands() {
+            for arg in command.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                assert!(
+                    builtin || arg.get_help().is_some(),
+                    "{} --{} has no help",
+                    command.get_name(),
+                    arg.get_id()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_customer_id_out_of_bounds_is_refused_with_its_bounds() {
+        for customer in ["", &"c".repeat(65)] {
+            let error = Cli::try_parse_from(["flashgate", "token", "--customer", customer])
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                error.contains("--customer") && error.contains("1 to 64 characters"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_demo_database_that_is_neither_sqlite_nor_postgres_names_the_option() {
+        let error = Cli::try_parse_from(["flashgate", "demo", "--database-url", "mysql://x"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("--database-url") && !error.contains("database_url"),
+            "{error}"
+        );
+        let demo = Cli::try_parse_from(["flashgate", "demo", "--database-url", "sqlite:d.db"]);
+        assert!(demo.is_ok());
     }
 }

@@ -152,7 +152,6 @@ impl Settings {
 
     /// Checks what types alone cannot, naming the offending key.
     pub fn validate(&self) -> anyhow::Result<()> {
-        let loopback = self.listen.ip().is_loopback();
         if let Some(url) = self.redis_url() {
             // One node, or several of one cluster, all spoken to alike (TLS or not).
             let options = flashgate_shared_state::RedisOptions::new(url);
@@ -168,8 +167,7 @@ impl Settings {
                 );
             }
         }
-        self.auth.validate(loopback)?;
-        crate::safety::check(self, loopback)?;
+        self.auth.validate()?;
         crate::tls::validate(self)?;
         self.callbacks.validate()?;
         self.webhooks.validate()?;
@@ -206,6 +204,14 @@ impl Settings {
             ("expirer.lease_seconds", self.expirer.lease),
             ("vnpay.api_timeout_ms", self.vnpay.api_timeout),
         )
+    }
+
+    /// What listening adds to `validate`: off a loopback address, nothing only a developer's machine
+    /// may run with (`safety`). Checked by the commands that listen (serve, demo) alone: `token`,
+    /// `migrate` and `audit` open no port, so the image's `FLASHGATE_LISTEN=0.0.0.0:8080` with
+    /// development values does not stop them.
+    pub fn check_listening(&self) -> anyhow::Result<()> {
+        crate::safety::check(self, self.listen.ip().is_loopback())
     }
 
     /// The Redis URL, if the shared state is to live on Redis.
@@ -561,9 +567,10 @@ mod tests {
     }
 
     #[test]
-    fn development_secrets_are_refused_off_loopback() {
+    fn development_secrets_are_refused_to_listen_off_loopback_only() {
         let figment = defaults().merge(Serialized::default("listen", "0.0.0.0:8080"));
-        let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
+        let settings = Settings::from_figment(figment).unwrap();
+        let error = format!("{:#}", settings.check_listening().unwrap_err());
         assert!(error.contains("admin_token"), "{error}");
     }
 

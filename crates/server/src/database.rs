@@ -38,7 +38,9 @@ impl TryFrom<String> for DatabaseUrl {
         {
             Ok(Self(url))
         } else {
-            Err("database_url: must start with sqlite: or postgres://".to_owned())
+            // Without the key: a settings error names it (as database_url or
+            // database.migrations_url), the command line names its option.
+            Err("must start with sqlite: or postgres://".to_owned())
         }
     }
 }

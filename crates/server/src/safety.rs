@@ -3,7 +3,9 @@
 //! secret: public, so anyone could sign with them) or with the bundled simulator (its payment page
 //! marks any order paid), unless a staging demo says `vnpay.simulator_public = true`, which is logged
 //! as a warning at every start. Nor does it fetch the keys that vouch for buyers over plain http
-//! (`auth.jwks_url`), where anyone on the way could swap them, unless the JWKS is on loopback too.
+//! (`auth.jwks_url`), where anyone on the way could swap them, unless the JWKS is on loopback too,
+//! nor let anyone start a session as any customer (`auth.sessions.allow_bare_customer`). Only the
+//! commands that listen check this (`Settings::check_listening`).
 
 use crate::config::{DEFAULTS, Secret, Settings};
 use anyhow::{Context, bail};
@@ -17,6 +19,11 @@ const DEVELOPMENT_SECRETS: [&str; 3] = ["admin_token", "jwt_secret", "vnpay.hash
 pub fn check(settings: &Settings, on_loopback: bool) -> anyhow::Result<()> {
     if on_loopback {
         return Ok(());
+    }
+    if settings.auth.sessions.allow_bare_customer {
+        bail!(
+            "auth.sessions.allow_bare_customer: lets anyone act as any customer; only on a loopback address"
+        );
     }
     let defaults = Figment::from(Toml::string(DEFAULTS));
     for key in DEVELOPMENT_SECRETS {
@@ -123,7 +130,9 @@ mod tests {
                 "https://api.example/transaction",
             ))
             .merge(overrides);
-        Settings::from_figment(figment)
+        let settings = Settings::from_figment(figment)?;
+        settings.check_listening()?;
+        Ok(settings)
     }
 
     fn simulator() -> Figment {

@@ -46,6 +46,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    // Before the simulator listens, so that a stop sent once it answers is never missed.
+    let stop = stop_requested().context("listening for SIGINT and SIGTERM")?;
     let mut config = SimConfig::default()
         .terminal(args.tmn_code.clone(), args.secret, args.ipn_url)
         .with_ipn_retry_interval(Duration::from_secs(args.ipn_retry_secs))
@@ -66,9 +68,33 @@ async fn main() -> anyhow::Result<()> {
     );
     let shutdown = handle.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            shutdown.shutdown();
-        }
+        stop.await;
+        shutdown.shutdown();
     });
     server.run().await.context("serving")
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (`docker stop`, `kill`); both are registered when this
+/// returns.
+#[cfg(unix)]
+fn stop_requested() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}
+
+/// Completes on Ctrl-C, the one stop request there is.
+#[cfg(not(unix))]
+fn stop_requested() -> std::io::Result<impl Future<Output = ()>> {
+    Ok(async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    })
 }

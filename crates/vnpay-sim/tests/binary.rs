@@ -19,8 +19,8 @@ impl Drop for Child {
     }
 }
 
-#[tokio::test]
-async fn the_binary_serves_payments_for_the_terminal_given_on_the_command_line() {
+/// The binary on a free port, and its base URL once it listens.
+async fn start() -> (Child, String) {
     let mut child = Child(
         Command::new(env!("CARGO_BIN_EXE_vnpay-sim"))
             .args([
@@ -51,6 +51,12 @@ async fn the_binary_serves_payments_for_the_terminal_given_on_the_command_line()
     })
     .await
     .unwrap();
+    (child, base)
+}
+
+#[tokio::test]
+async fn the_binary_serves_payments_for_the_terminal_given_on_the_command_line() {
+    let (_child, base) = start().await;
 
     let url = pay_request("BIN-1", 75_000, now())
         .to_url(&format!("{base}/paymentv2/vpcpay.html"), &terminal());
@@ -66,4 +72,17 @@ async fn the_binary_serves_payments_for_the_terminal_given_on_the_command_line()
     let back = done["return_url"].as_str().unwrap();
     let cb = Callback::verify(query_of(back), &HashSecret::new(SECRET)).unwrap();
     assert!(cb.is_paid());
+}
+
+/// `docker stop` sends SIGTERM: the simulator stops as on Ctrl-C, and exits 0.
+#[tokio::test]
+async fn sigterm_stops_the_binary_cleanly() {
+    let (mut child, _) = start().await;
+    let pid = child.0.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let status = tokio::task::spawn_blocking(move || child.0.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
 }

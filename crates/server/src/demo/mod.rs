@@ -62,6 +62,7 @@ pub fn settings(mut settings: Settings) -> anyhow::Result<Settings> {
     // within the demo's minute rather than a production-sized grace later.
     settings.payments.expiry_grace = Duration::from_secs(1);
     settings.validate()?;
+    settings.check_listening()?;
     Ok(settings)
 }
 

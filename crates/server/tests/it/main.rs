@@ -13,7 +13,8 @@
 //! - `demo`: `flashgate demo` end to end;
 //! - `events`: the outbox of order events and the events feed;
 //! - `webhooks`: endpoints, signed deliveries through failures, SSRF refusals;
-//! - `going_live`: TLS to PostgreSQL and Redis, refusals off loopback, callbacks that are not ours.
+//! - `going_live`: TLS to PostgreSQL and Redis, refusals off loopback, callbacks that are not ours;
+//! - `commands`: the command line's output.
 //!
 //! Needs PostgreSQL at `FLASHGATE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`)
 //! as a superuser, PgBouncer in transaction pooling mode in front of it at `FLASHGATE_TEST_PGBOUNCER_URL`
@@ -28,6 +29,7 @@
 #[macro_use]
 extern crate flashgate_testkit;
 
+mod commands;
 mod contract;
 mod demo;
 mod events;

@@ -1,5 +1,6 @@
 //! The binary refuses to start off loopback with a development secret or the bundled simulator, and
 //! says which setting; a staging demo that declares its simulator public starts, with a warning.
+//! Commands that do not listen run wherever the settings say the service would.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -120,4 +121,35 @@ fn a_simulator_declared_public_starts_with_a_warning() {
     }
     assert!(serving, "a declared public simulator may start");
     assert!(warned, "and says so at every start");
+}
+
+/// The image bakes `FLASHGATE_LISTEN=0.0.0.0:8080`; `flashgate token`, `migrate` and `audit` open no
+/// port, so what listening off loopback forbids does not stop them.
+#[test]
+fn commands_that_do_not_listen_run_with_an_address_off_loopback() {
+    let database = scratch_database();
+    for args in [
+        &["token", "--customer", "alice"][..],
+        &["migrate"],
+        &["audit"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_flashgate"))
+            .args(args)
+            .env_clear()
+            .env("FLASHGATE_LISTEN", "0.0.0.0:8080")
+            .env(
+                "FLASHGATE_DATABASE_URL",
+                format!("sqlite:{}", database.display()),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
+    }
 }
