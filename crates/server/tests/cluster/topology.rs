@@ -85,6 +85,8 @@ impl Cluster {
                 "1".to_owned(),
             ),
             ("FLASHGATE_EXPIRER__LEASE_SECONDS", "3".to_owned()),
+            // A lease outlasts the gateway call made under it; the simulator answers at once.
+            ("FLASHGATE_VNPAY__API_TIMEOUT_MS", "2000".to_owned()),
         ];
         let cluster = Self {
             env,
