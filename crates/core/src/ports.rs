@@ -110,7 +110,7 @@ pub struct GateSnapshot {
     pub available: i64,
     pub per_customer_limit: Option<i64>,
     pub window: crate::product::SaleWindow,
-    /// Units each customer holds in live and paid orders; only positive holdings.
+    /// Units each customer holds in live and paid orders, 0 for those who bought once and hold nothing now.
     pub holdings: Vec<(CustomerId, i64)>,
 }
 

@@ -87,10 +87,13 @@ async fn snapshot<D: Dialect>(
         .await?
         .ok_or(sqlx::Error::RowNotFound)?;
     // Holdings only change together with the stock row (locked above), so this read agrees with
-    // `available`.
+    // `available`. Customers holding nothing now are in it too: they bought once, and the gate must
+    // still let their retry find the stored answer.
     let held = tx
         .rows(
-            "SELECT customer_id, held FROM customer_holdings WHERE product_id = $1 AND held > 0",
+            "SELECT h.customer_id, h.held FROM customer_holdings h WHERE h.product_id = $1 \
+             AND (h.held > 0 OR EXISTS (SELECT 1 FROM orders o \
+               WHERE o.customer_id = h.customer_id AND o.product_id = h.product_id))",
             args![product.0],
         )
         .await?;

@@ -1,7 +1,7 @@
 //! The gate in process: one mutex per product makes each operation a single atomic step, the same
 //! contract as the Redis scripts. For one instance (the embedded default) or as the fallback twin.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
@@ -26,6 +26,9 @@ struct ProductState {
     loaded: Option<Stock>,
     /// (customer, key) -> admission; kept across rebuilds, like the Redis keys.
     idempotency: HashMap<(String, String), Remembered>,
+    /// Every customer ever admitted, or found with a holding (even of none now) at a load: whose
+    /// retry after a sell-out may be a sale to replay. Kept across rebuilds, like the Redis set.
+    buyers: HashSet<String>,
     admissions: u64,
 }
 
@@ -107,7 +110,7 @@ impl Gate for InProcessGate {
             return Ok(not_loaded);
         };
         let epoch = stock.epoch;
-        let holder = stock.held.get(&req.customer).is_some_and(|held| *held > 0);
+        let holder = state.buyers.contains(&req.customer);
         let answer = |admission| {
             Ok(Fenced {
                 admission,
@@ -137,6 +140,7 @@ impl Gate for InProcessGate {
         }
         stock.available -= req.quantity;
         *stock.held.entry(req.customer.clone()).or_insert(0) += req.quantity;
+        state.buyers.insert(req.customer.clone());
         let remembered = Remembered {
             epoch: stock.epoch,
             quantity: req.quantity,
@@ -221,6 +225,9 @@ impl Gate for InProcessGate {
         }
         let entry = self.entry(product.product_id)?;
         let mut state = entry.lock().map_err(poisoned)?;
+        state
+            .buyers
+            .extend(holdings.iter().map(|(customer, _)| customer.clone()));
         state.loaded = Some(Stock {
             available: product.available,
             limit: product.per_customer_limit,

@@ -344,7 +344,8 @@ async fn every_answer_names_the_epoch_it_was_given_under(g: Gates) {
         Fenced {
             admission: Admission::Admitted { remaining: 0 },
             epoch: 78,
-            holder: false
+            // `a` bought before this call, under the last epoch.
+            holder: true
         }
     );
 }
@@ -392,7 +393,8 @@ async fn a_fenced_release_leaves_a_later_admission_of_the_same_key_alone(g: Gate
         Fenced {
             admission: Admission::Admitted { remaining: 3 },
             epoch: 2,
-            holder: false
+            // Admitted once before, even if given back since.
+            holder: true
         }
     );
     g[2].release_fenced(&r, Some(1)).await.unwrap();

@@ -36,6 +36,19 @@ async fn a_retry_after_the_hold_ran_out_and_the_product_sold_out_replays_the_ord
         let (status, body) = instance.api.buy("early", "e-1", product, 1).await.parts();
         assert_eq!((status, &body), (201, &first));
     }
+    // The gate's state lost (Redis flushed, an embedded instance started afresh): rebuilt from the
+    // database, it still knows the early buyer bought once.
+    if let Some(redis) = redis {
+        let mut conn = redis.connection();
+        for key in redis.keys() {
+            redis::cmd("DEL").arg(&key).exec(&mut *conn).unwrap();
+        }
+    }
+    let fresh = spawn.instance(&db).await;
+    let (status, body) = fresh.api.buy("late", "l-2", product, 1).await.parts();
+    assert_eq!((status, body["code"].as_str()), (409, Some("sold_out")));
+    let (status, body) = fresh.api.buy("early", "e-1", product, 1).await.parts();
+    assert_eq!((status, &body), (201, &first));
     all[0].assert_audit_clean().await;
 }
 

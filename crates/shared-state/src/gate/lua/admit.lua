@@ -6,8 +6,9 @@
 -- ARGV: customer, quantity, now_ms, idempotency_ttl_ms
 -- Reply {code, available, epoch, holder}: 0 admitted, 1 sold out, 2 limit exceeded, 3 sale not
 -- active, 4 duplicate, 5 not loaded. `available` is what is left after this call; `epoch` the
--- state's epoch (a decimal string, '' when not loaded); `holder` 1 when the customer held units of
--- the product before this call.
+-- state's epoch (a decimal string, '' when not loaded); `holder` 1 when the customer bought the
+-- product before this call (holds units, or is among its buyers): a retry of theirs after a
+-- sell-out may be a sale to replay.
 local customer = ARGV[1]
 local qty = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
@@ -21,7 +22,7 @@ if not available then
 end
 local held = tonumber(redis.call('HGET', KEYS[2], customer)) or 0
 local holder = 0
-if held > 0 then
+if held > 0 or redis.call('SISMEMBER', KEYS[4], customer) == 1 then
   holder = 1
 end
 -- A retry of an admitted request is a duplicate whatever happened since (even a sell-out).
