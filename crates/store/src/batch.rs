@@ -4,7 +4,7 @@
 //! any part is refused; the careful path here then decides each reservation alone.
 
 use crate::SqlStore;
-use crate::error::store_error;
+use crate::error::{is_unreachable, store_error};
 use crate::reservations::{Attempt, conditional};
 use crate::sql::{Dialect, Fields, Finish, Sql, args};
 use flashgate_core::StoreError;
@@ -41,6 +41,9 @@ impl<D: Dialect> SqlStore<D> {
                 }
                 attempts
             }
+            // Out of reach: the careful path would wait for a connection again (a second pool
+            // timeout) before its callers hear; the gate rebuilds what the batch may have taken.
+            Err(error) if is_unreachable(&error) => return Err(store_error(error)),
             // Part of the batch was refused, or a race the quick path does not untangle: one
             // reservation at a time under the stock rows' locks decides each on its own.
             Ok(None) | Err(_) => self

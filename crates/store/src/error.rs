@@ -52,6 +52,13 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
+/// The database is out of reach (no connection in time, the connection lost, the server going
+/// down), as opposed to a conflict with another transaction that trying again would settle.
+pub(crate) fn is_unreachable(error: &sqlx::Error) -> bool {
+    let conflict = matches!(error, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40001" | "40P01")));
+    is_unavailable(error) && !conflict
+}
+
 /// PostgreSQL could not serialise a transaction against one that committed while it ran.
 pub(crate) fn is_serialization_failure(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("40001"))

@@ -57,9 +57,15 @@ pub trait AdmissionGate: Send + Sync {
     async fn admit(&self, ticket: &Ticket) -> Result<GateAnswer, GateUnavailable>;
 
     /// Gives back what an admission took when its reservation was not written; `refused` is the
-    /// database's answer, `None` when the write failed. Best effort: a failure leaves the gate more
-    /// pessimistic than the database, which the next rebuild heals.
+    /// database's answer, `None` when nothing was sent to it. Best effort: a failure leaves the gate
+    /// more pessimistic than the database, which the next rebuild heals.
     async fn release(&self, ticket: &Ticket, epoch: i64, refused: Option<&GatedOutcome>);
+
+    /// The write under this admission failed, and it may have committed all the same (the
+    /// connection was lost around the commit, or the answer after it): giving the admission back
+    /// could leave the gate counting units the database sold. It stays taken, and the product is
+    /// rebuilt from the database, which knows.
+    fn unsure(&self, ticket: &Ticket);
 
     /// Rebuilds the product's gate from the database, unless it has moved on from `seen` (the epoch
     /// the caller found stale, `None` for "not loaded") since: someone else rebuilt it already.
@@ -192,7 +198,7 @@ impl Checkout for GatedCheckout {
             let outcome = match self.commits.commit(gated).await {
                 Ok(outcome) => outcome,
                 Err(e) => {
-                    self.gate.release(&ticket, epoch, None).await;
+                    self.gate.unsure(&ticket);
                     return Err(e.into());
                 }
             };
@@ -303,6 +309,7 @@ mod tests {
     struct Scripted {
         answers: Mutex<VecDeque<Result<GateAnswer, GateUnavailable>>>,
         released: Mutex<Vec<(i64, Option<GatedOutcome>)>>,
+        unsure: Mutex<Vec<Ticket>>,
         rebuilt: Mutex<Vec<Option<i64>>>,
     }
 
@@ -329,6 +336,9 @@ mod tests {
                 .lock()
                 .unwrap()
                 .push((epoch, refused.cloned()));
+        }
+        fn unsure(&self, ticket: &Ticket) {
+            self.unsure.lock().unwrap().push(ticket.clone());
         }
         async fn rebuild(&self, _: ProductId, seen: Option<i64>) -> Result<(), GateUnavailable> {
             self.rebuilt.lock().unwrap().push(seen);
@@ -483,30 +493,42 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refused_or_failed_write_gives_the_admission_back() {
+    async fn a_refused_write_gives_the_admission_back() {
         let storage = Arc::new(Storage::default());
-        let gate = Arc::new(Scripted::answering(vec![admitted(7), admitted(7)]));
-        let commits = Arc::new(Commits::answering(vec![
-            Ok(GatedOutcome::Decided(ReserveOutcome::LimitExceeded)),
-            Err(StoreError::unavailable("down")),
-        ]));
+        let gate = Arc::new(Scripted::answering(vec![admitted(7)]));
+        let commits = Arc::new(Commits::answering(vec![Ok(GatedOutcome::Decided(
+            ReserveOutcome::LimitExceeded,
+        ))]));
         let refused = purchase(&storage, &gate, &commits).await;
         assert!(matches!(refused, Err(PlaceOrderError::LimitExceeded)));
+        assert_eq!(
+            *gate.released.lock().unwrap(),
+            [(
+                7,
+                Some(GatedOutcome::Decided(ReserveOutcome::LimitExceeded))
+            )]
+        );
+        assert!(gate.unsure.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_keeps_its_admission_and_has_the_gate_rebuilt() {
+        // The batch may have committed with its answer lost: a give-back would let the gate admit
+        // a unit the database sold.
+        let storage = Arc::new(Storage::default());
+        let gate = Arc::new(Scripted::answering(vec![admitted(7)]));
+        let commits = Arc::new(Commits::answering(vec![Err(StoreError::unavailable(
+            "connection lost",
+        ))]));
         let failed = purchase(&storage, &gate, &commits).await;
         assert!(matches!(
             failed,
             Err(PlaceOrderError::Store(StoreError::Unavailable(_)))
         ));
-        assert_eq!(
-            *gate.released.lock().unwrap(),
-            [
-                (
-                    7,
-                    Some(GatedOutcome::Decided(ReserveOutcome::LimitExceeded))
-                ),
-                (7, None)
-            ]
-        );
+        assert!(gate.released.lock().unwrap().is_empty());
+        let unsure = gate.unsure.lock().unwrap();
+        assert_eq!(unsure.len(), 1);
+        assert_eq!(unsure[0].product_id, ProductId(1));
     }
 
     #[tokio::test]

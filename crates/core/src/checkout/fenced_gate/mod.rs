@@ -407,6 +407,12 @@ impl AdmissionGate for FencedGate {
         }
     }
 
+    fn unsure(&self, ticket: &Ticket) {
+        // The group commit has logged the failure; the keeper's rebuild also sets the customer's
+        // count to what the database holds.
+        self.suspect(ticket.product_id);
+    }
+
     async fn rebuild(&self, product: ProductId, seen: Option<i64>) -> Result<(), GateUnavailable> {
         let lock = self.lock_for(product);
         let _one_at_a_time = lock.lock().await;

@@ -314,6 +314,26 @@ async fn an_admission_the_database_refused_is_counted_and_suspected() {
 }
 
 #[tokio::test]
+async fn an_admission_whose_write_may_have_committed_stays_taken_until_a_rebuild() {
+    let (gate, _, database) = gate(&[(1, 5)]);
+    gate.rebuild_all().await.unwrap();
+    assert!(matches!(
+        gate.admit(&ticket(1)).await.unwrap(),
+        GateAnswer::Admitted { .. }
+    ));
+    // The batch committed; its answer was lost with the connection.
+    lock(&database.available).insert(ProductId(1), 4);
+    gate.unsure(&ticket(1));
+    assert_eq!(
+        gate.available(ProductId(1)).await,
+        Some(4),
+        "not given back"
+    );
+    assert_eq!(gate.rebuild_suspects().await.unwrap(), 1);
+    assert_eq!(gate.available(ProductId(1)).await, Some(4));
+}
+
+#[tokio::test]
 async fn a_gate_that_says_sold_out_while_the_database_has_units_heals_at_the_second_look() {
     let (gate, counters, database) = gate(&[(1, 5), (2, 4)]);
     gate.rebuild_all().await.unwrap();

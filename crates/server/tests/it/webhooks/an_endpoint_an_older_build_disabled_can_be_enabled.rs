@@ -2,11 +2,9 @@
 //! 0013, still running in a rolling deploy) can be enabled again: it gets what waits for it and the
 //! events from then on.
 
-use super::{fan_out, register, send_all};
+use super::{fan_out, register, send_all, set_enabled};
 use flashgate_testkit::Backend;
 use flashgate_testkit::receiver::Receiver;
-use reqwest::Method;
-use serde_json::json;
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
 on_each_backend!(an_endpoint_an_older_build_disabled_can_be_enabled);
@@ -37,13 +35,7 @@ async fn an_endpoint_an_older_build_disabled_can_be_enabled(backend: Backend) {
     }
     assert_eq!(send_all(instance).await, 0);
 
-    let enabled = api
-        .send(
-            api.admin(Method::PATCH, &format!("/admin/webhooks/{id}"))
-                .json(&json!({"enabled": true})),
-        )
-        .await
-        .assert_status(200);
+    let enabled = set_enabled(api, &id, true).await;
     assert_eq!(enabled["enabled"], true, "{enabled}");
     api.win("cus_after", product).await;
     fan_out(instance, 1).await;

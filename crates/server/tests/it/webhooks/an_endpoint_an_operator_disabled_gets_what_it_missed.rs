@@ -2,11 +2,9 @@
 //! subscribes to that came while it was disabled, each once and each order's in sequence, and then
 //! the new ones; disabling it twice does not lose what came between.
 
-use super::{fan_out, register, send_all};
+use super::{fan_out, register, send_all, set_enabled};
 use flashgate_testkit::receiver::Receiver;
-use flashgate_testkit::{Api, Backend, Instance, payment_url};
-use reqwest::Method;
-use serde_json::json;
+use flashgate_testkit::{Backend, Instance, payment_url};
 use vnpay_sim::Outcome;
 
 on_each_backend!(an_endpoint_an_operator_disabled_gets_what_it_missed);
@@ -25,7 +23,7 @@ async fn an_endpoint_an_operator_disabled_gets_what_it_missed(backend: Backend) 
     assert_eq!(send_all(instance).await, 1);
 
     for endpoint in [&every_id, &paid_id] {
-        let disabled = patch(api, endpoint, json!({"enabled": false})).await;
+        let disabled = set_enabled(api, endpoint, false).await;
         assert_eq!(disabled["enabled"], false, "{disabled}");
         assert!(disabled.get("disabled_reason").is_none(), "{disabled}");
     }
@@ -33,7 +31,7 @@ async fn an_endpoint_an_operator_disabled_gets_what_it_missed(backend: Backend) 
     pay(instance, &before).await;
     fan_out(instance, 2).await;
     // Disabled again while disabled: still from where it was first disabled.
-    patch(api, &every_id, json!({"enabled": false})).await;
+    set_enabled(api, &every_id, false).await;
     api.win("cus_during_too", product).await;
     fan_out(instance, 1).await;
     assert_eq!(
@@ -43,7 +41,7 @@ async fn an_endpoint_an_operator_disabled_gets_what_it_missed(backend: Backend) 
     );
 
     for endpoint in [&every_id, &paid_id] {
-        let enabled = patch(api, endpoint, json!({"enabled": true})).await;
+        let enabled = set_enabled(api, endpoint, true).await;
         assert_eq!(enabled["enabled"], true, "{enabled}");
     }
     assert_eq!(send_all(instance).await, 3 + 1);
@@ -73,15 +71,6 @@ async fn an_endpoint_an_operator_disabled_gets_what_it_missed(backend: Backend) 
 
 fn id(endpoint: &serde_json::Value) -> String {
     endpoint["id"].as_str().unwrap().to_owned()
-}
-
-async fn patch(api: &Api, id: &str, body: serde_json::Value) -> serde_json::Value {
-    api.send(
-        api.admin(Method::PATCH, &format!("/admin/webhooks/{id}"))
-            .json(&body),
-    )
-    .await
-    .assert_status(200)
 }
 
 async fn pay(instance: &Instance, order: &serde_json::Value) {

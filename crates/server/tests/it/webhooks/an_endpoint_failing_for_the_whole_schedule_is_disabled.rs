@@ -2,12 +2,11 @@
 //! why (and on the dashboard's snapshot); enabled again, it gets what was given up and every event that
 //! came while it was disabled, each once, each order's in sequence.
 
-use super::{fan_out, register, send_all};
+use super::{fan_out, register, send_all, set_enabled};
 use flashgate_core::ManualClock;
 use flashgate_testkit::receiver::{Mode, Receiver};
 use flashgate_testkit::{Backend, payment_url};
 use reqwest::Method;
-use serde_json::json;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
@@ -82,13 +81,7 @@ async fn an_endpoint_failing_for_the_whole_schedule_is_disabled(backend: Backend
     assert_eq!(dispatcher.run_once().await.unwrap().claimed, 0);
 
     receiver.set(Mode::Acknowledge);
-    let enabled = api
-        .send(
-            api.admin(Method::PATCH, &format!("/admin/webhooks/{id}"))
-                .json(&json!({"enabled": true})),
-        )
-        .await
-        .assert_status(200);
+    let enabled = set_enabled(api, &id, true).await;
     assert_eq!(enabled["enabled"], true, "{enabled}");
     assert!(enabled.get("disabled_reason").is_none(), "{enabled}");
     // What was given up, then what came meanwhile; the payment waits for its order's creation.

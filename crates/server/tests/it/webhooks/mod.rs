@@ -39,6 +39,16 @@ pub async fn register(api: &Api, url: &str, events: Option<Vec<&str>>) -> Value 
         .assert_status(201)
 }
 
+/// Enables or disables the endpoint `id`; its JSON.
+pub async fn set_enabled(api: &Api, id: &str, enabled: bool) -> Value {
+    api.send(
+        api.admin(Method::PATCH, &format!("/admin/webhooks/{id}"))
+            .json(&json!({ "enabled": enabled })),
+    )
+    .await
+    .assert_status(200)
+}
+
 /// Fans the next `events` ledger rows out to the endpoints, so that the dispatcher's next step finds
 /// their deliveries. On PostgreSQL the feed holds rows back while any transaction in the cluster that
 /// could precede them runs (another test's too), so this waits for them.
