@@ -83,17 +83,19 @@ pub fn parse_name(raw: &str) -> Result<String, ParseError> {
 
 /// A line of text kept as written and shown back (a product's name, an operator's reason): 1 to
 /// `max_chars` characters counted as sent, spaces and all (the bound a client can check before
-/// sending), not blank, and no control character (a line of text has none, and PostgreSQL cannot
-/// even store a NUL). Returned without its surrounding spaces.
+/// sending), not blank, and no control character anywhere (a line of text has none, and PostgreSQL
+/// cannot even store a NUL). Returned without its surrounding white space. The rules are the
+/// schema's, checked on the text as sent: a trim first would pass `"Phone\n"` (Rust's white space
+/// includes `\t`, `\n`, U+0085), and JSON Schema's `\s` counts U+FEFF as blank.
 pub fn parse_line(raw: &str, field: &'static str, max_chars: usize) -> Result<String, ParseError> {
-    let line = raw.trim();
+    let line = raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}');
     if line.is_empty() || raw.chars().count() > max_chars {
         return Err(ParseError::new(
             field,
             format!("must be 1 to {max_chars} characters"),
         ));
     }
-    if line.chars().any(char::is_control) {
+    if raw.chars().any(char::is_control) {
         return Err(ParseError::new(
             field,
             "must not contain control characters",
@@ -129,7 +131,19 @@ mod tests {
         for raw in ["nul\u{0}", "bell\u{7}", "line\nbreak", "esc\u{1b}[31m"] {
             assert!(parse_name(raw).is_err(), "{raw:?}");
         }
+        // At either end too: white space to Rust, control characters to the schema.
+        for raw in ["Phone\n", "\tPhone", "Phone\u{85}", "\r\nPhone\r\n"] {
+            assert!(parse_name(raw).is_err(), "{raw:?}");
+        }
         assert_eq!(parse_name("  Điện thoại  ").unwrap(), "Điện thoại");
+        assert_eq!(parse_name("\u{feff}Phone\u{a0}").unwrap(), "Phone");
+    }
+
+    #[test]
+    fn a_name_of_white_space_alone_is_refused() {
+        for raw in ["", "   ", "\u{feff}", " \u{3000}\u{feff} "] {
+            assert!(parse_name(raw).is_err(), "{raw:?}");
+        }
     }
 
     #[test]

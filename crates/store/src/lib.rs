@@ -180,7 +180,7 @@ impl Store {
             }
             Ok(Self::from_adapter(Backend::Postgres, SqlStore(db)))
         } else if url.starts_with("sqlite:") {
-            let db = sqlite::Lite::connect(url, pool).await?;
+            let db = sqlite::Lite::connect(url, pool, migrate).await?;
             if migrate {
                 db.migrate().await?;
             }

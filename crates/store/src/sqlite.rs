@@ -31,10 +31,16 @@ pub(crate) struct Lite {
 }
 
 impl Lite {
-    pub(crate) async fn connect(url: &str, settings: &PoolSettings) -> Result<Self, OpenError> {
+    /// `create`: make the file when it is missing. Only a caller that will migrate it wants that; an
+    /// empty file helps no one else (`flashgate audit` in the wrong folder would leave one behind).
+    pub(crate) async fn connect(
+        url: &str,
+        settings: &PoolSettings,
+        create: bool,
+    ) -> Result<Self, OpenError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(OpenError::Connect)?
-            .create_if_missing(true)
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             // NORMAL under WAL loses at most the last transactions on power loss, never consistency.
             .synchronous(SqliteSynchronous::Normal)

@@ -30,7 +30,7 @@ pub struct CreateProduct {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = "^[^\\p{Cc}]*[^\\p{Cc}\\s][^\\p{Cc}]*$"
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u001F\\u007F-\\u009F\\s][^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     name: String,
     /// What the gateway can take: 5,000 up to, not including, 1,000,000,000 VND.
@@ -54,7 +54,7 @@ pub struct UpdateProduct {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = "^[^\\p{Cc}]*[^\\p{Cc}\\s][^\\p{Cc}]*$"
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u001F\\u007F-\\u009F\\s][^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     name: Option<String>,
     #[schema(minimum = 5_000, maximum = 999_999_999)]

@@ -214,7 +214,7 @@ pub struct RefundedElsewhere {
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\p{Cc}]*[^\\p{Cc}\\s][^\\p{Cc}]*$"
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u001F\\u007F-\\u009F\\s][^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     reason: String,
 }

@@ -1,5 +1,5 @@
-//! The command line's output: a reader that stops reading (`flashgate audit --json | head`) ends it
-//! quietly, without a panic.
+//! The command line: a reader that stops reading (`flashgate audit --json | head`) ends it quietly,
+//! without a panic; a command that only reads leaves no database file where there was none.
 
 use std::process::{Command, Stdio};
 
@@ -37,4 +37,23 @@ fn output_to_a_closed_pipe_ends_quietly() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
     }
+}
+
+#[test]
+fn an_audit_of_a_database_file_that_is_not_there_creates_none() {
+    let database =
+        std::env::temp_dir().join(format!("fg-missing-{}.db", uuid::Uuid::new_v4().simple()));
+    let output = Command::new(env!("CARGO_BIN_EXE_flashgate"))
+        .arg("audit")
+        .env_clear()
+        .env(
+            "FLASHGATE_DATABASE_URL",
+            format!("sqlite:{}", database.display()),
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot audit"), "{stderr}");
+    assert!(!database.exists(), "{}", database.display());
 }

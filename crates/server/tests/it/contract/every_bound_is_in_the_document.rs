@@ -262,6 +262,11 @@ fn candidates(contract: &Contract, schema: &Value) -> Vec<Value> {
                 " spaced ",
                 "a b",
                 "x\u{0}y",
+                // Control characters at the ends, which a trim would hide; blank to JSON Schema only.
+                "a\n",
+                "\ta",
+                "\u{85}a",
+                "\u{feff}",
                 "ünïcode",
                 "-_.",
                 "nope",
