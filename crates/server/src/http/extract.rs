@@ -10,7 +10,12 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use flashgate_core::{CustomerId, IdempotencyKey};
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::Deserialize;
+use serde::de::{
+    DeserializeOwned, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
+use serde_json::Value;
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use subtle::ConstantTimeEq;
 
@@ -34,11 +39,92 @@ where
         // Read straight into `T`, in one pass: no tree of values, no copy of the text. A failure
         // is then looked at again, since the first error serde meets may be in a value (a string
         // where a number goes) of a body that is not JSON at all further on.
-        match serde_json::from_slice(&body) {
+        let read = serde_json::from_slice(&body).or_else(|e| with_integers(&body).ok_or(e));
+        match read {
             Ok(value) if is_object(&body) => Ok(ApiJson(value)),
             Ok(_) => Err(not_an_object()),
             Err(e) => Err(json_problem(&body, &e)),
         }
+    }
+}
+
+/// JSON Schema counts `5.0` as an integer (2020-12, 6.1.1 of the validation vocabulary), serde as a
+/// float: a body refused is read again with each such number as the integer it is. Only once the
+/// straight read failed, so a body written with integers (every purchase) pays nothing for it.
+fn with_integers<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+    let Integral(value) = serde_json::from_slice(body).ok()?;
+    T::deserialize(value).ok()
+}
+
+/// A JSON value whose numbers with a zero fraction that fit an `i64` are integers. A key given twice
+/// is refused, as reading the text straight into a struct refuses a field given twice.
+struct Integral(Value);
+
+impl<'de> Deserialize<'de> for Integral {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(IntegralVisitor).map(Integral)
+    }
+}
+
+struct IntegralVisitor;
+
+impl<'de> Visitor<'de> for IntegralVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        // Whole and within [-2^63, 2^63), both ends exact as f64: the cast loses nothing.
+        const BOUND: f64 = 9_223_372_036_854_775_808.0;
+        if n.fract() == 0.0 && (-BOUND..BOUND).contains(&n) {
+            return Ok(Value::from(n as i64));
+        }
+        Ok(Value::from(n))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::from(s))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Integral(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Integral(value) = map.next_value()?;
+            if object.insert(key, value).is_some() {
+                return Err(A::Error::custom("a key given twice"));
+            }
+        }
+        Ok(Value::Object(object))
     }
 }
 

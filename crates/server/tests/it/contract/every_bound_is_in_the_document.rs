@@ -226,8 +226,11 @@ fn candidates(contract: &Contract, schema: &Value) -> Vec<Value> {
         for bound in ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"] {
             if let Some(b) = schema[bound].as_i64() {
                 out.extend([b.saturating_sub(1), b, b.saturating_add(1)].map(Value::from));
+                // JSON Schema counts a number with a zero fraction as an integer.
+                out.push(json!(b as f64));
             }
         }
+        out.push(json!(1.0));
     }
     if types.contains("string") {
         if schema["format"] == "date-time" {

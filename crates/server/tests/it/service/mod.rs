@@ -9,6 +9,7 @@ mod a_database_outage_answers_503_and_loses_nothing;
 mod a_graceful_shutdown_finishes_requests_in_flight;
 mod a_request_that_outlives_its_timeout_is_answered_503;
 mod admins_manage_the_catalogue;
+mod an_integer_may_be_written_with_a_zero_fraction;
 mod bad_input_is_refused_and_writes_nothing;
 mod buyers_racing_for_the_last_units_never_oversell;
 mod buyers_see_only_their_own_orders;
