@@ -9,12 +9,14 @@ use super::{
 };
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
+use std::collections::BTreeSet;
 use std::sync::LazyLock;
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Parameter;
 use utoipa::openapi::request_body::RequestBody;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
+use utoipa::openapi::{Content, ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -137,6 +139,9 @@ impl Modify for Conventions {
             ))),
         );
 
+        // The schemas of the request bodies: their times are bounded once the walk has found them
+        // all, since they live among the components.
+        let mut request_schemas = BTreeSet::new();
         for (path, item) in &mut openapi.paths.paths {
             let operations = [
                 (Method::GET, &mut item.get),
@@ -151,6 +156,24 @@ impl Modify for Conventions {
                 };
                 if let Some(RefOr::T(body)) = &mut operation.request_body {
                     absent_not_null(body);
+                    request_schemas.extend(body.content.values().filter_map(
+                        |content| match content {
+                            RefOr::T(Content {
+                                schema: Some(RefOr::Ref(r)),
+                                ..
+                            }) => Some(r.ref_location.clone()),
+                            _ => None,
+                        },
+                    ));
+                }
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if let RefOr::T(Parameter {
+                        schema: Some(schema),
+                        ..
+                    }) = parameter
+                    {
+                        bound_time(schema);
+                    }
                 }
                 if super::rate_limit::is_limited(&method, path) {
                     operation
@@ -176,7 +199,37 @@ impl Modify for Conventions {
                 }
             }
         }
+        let components = openapi.components.get_or_insert_with(Default::default);
+        bound_times_of_requests(components, &request_schemas);
     }
+}
+
+/// Each time a request body carries states its bound (see [`bound_time`]).
+fn bound_times_of_requests(
+    components: &mut utoipa::openapi::Components,
+    request_schemas: &BTreeSet<String>,
+) {
+    for location in request_schemas {
+        let name = location.trim_start_matches("#/components/schemas/");
+        if let Some(RefOr::T(Schema::Object(body))) = components.schemas.get_mut(name) {
+            body.properties.values_mut().for_each(bound_time);
+        }
+    }
+}
+
+/// A time a request carries is read by [`super::times`]: its schema says which years it may be in,
+/// which `format: date-time` does not.
+fn bound_time(schema: &mut RefOr<Schema>) {
+    let RefOr::T(Schema::Object(object)) = schema else {
+        return;
+    };
+    if object.format != Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)) {
+        return;
+    }
+    object.description = Some(match object.description.take() {
+        Some(said) => format!("{said} {}", super::times::BOUND),
+        None => super::times::BOUND.to_owned(),
+    });
 }
 
 /// The rate limiter's refusal, which every limited route can answer before it runs.
@@ -405,4 +458,57 @@ shared_answers! {
     }
     /// A route under a per-client rate limit.
     ClientLimited { "429" => "Too many requests from this client.", RateLimited; }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// Every `format: date-time` schema of a request, by where it is.
+    fn request_times(doc: &Value) -> Vec<(String, Value)> {
+        let mut found = Vec::new();
+        let mut look = |place: String, schema: &Value| {
+            if schema["format"] == "date-time" {
+                found.push((place, schema.clone()));
+            }
+        };
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                for parameter in op["parameters"].as_array().into_iter().flatten() {
+                    look(
+                        format!("{method} {path} ?{}", parameter["name"]),
+                        &parameter["schema"],
+                    );
+                }
+                let body = &op["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+                let Some(name) = body.as_str().and_then(|r| r.strip_prefix("#/")) else {
+                    continue;
+                };
+                let schema = doc
+                    .pointer(&format!("/{name}"))
+                    .cloned()
+                    .unwrap_or_default();
+                for (property, schema) in schema["properties"].as_object().into_iter().flatten() {
+                    look(format!("{method} {path} {property}"), schema);
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_time_a_request_carries_states_the_years_it_may_be_in() {
+        let doc = serde_json::to_value(&*DOCUMENT).unwrap();
+        let times = request_times(&doc);
+        // Sale windows (create, change), order searches, webhook replays.
+        assert_eq!(times.len(), 7, "{times:?}");
+        for (place, schema) in times {
+            let description = schema["description"].as_str().unwrap_or_default();
+            assert!(
+                description.ends_with(super::super::times::BOUND),
+                "{place}: {schema}"
+            );
+        }
+    }
 }

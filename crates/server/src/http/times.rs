@@ -4,11 +4,28 @@
 //! is empty, not a constraint the database trips over); and a time past 9999 in UTC (9999-12-31
 //! with a negative offset) cannot be written by the database driver at all.
 
-use serde::Deserializer;
 use serde::de::Error;
+use serde::{Deserialize, Deserializer};
+use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
 const RANGE: &str = "a time from the year 1 to 9999 in UTC";
+
+/// What the document says of every time a request carries: `format: date-time` states the rest, but
+/// not the years this service can keep.
+pub const BOUND: &str = "From the year 1 to 9999 in UTC.";
+
+/// `text` as RFC 3339 writes a time. The `time` crate takes any character between the date and the
+/// time (the RFC's prose lets an application choose a space), but its grammar, which `format:
+/// date-time` names, has a `T` there.
+fn read(text: &str) -> Result<OffsetDateTime, String> {
+    if !matches!(text.as_bytes().get(10), Some(b'T' | b't')) {
+        return Err("not an RFC 3339 time: `T` goes between the date and the time".to_owned());
+    }
+    let t =
+        OffsetDateTime::parse(text, &Rfc3339).map_err(|e| format!("not an RFC 3339 time: {e}"))?;
+    kept(t).map_err(str::to_owned)
+}
 
 /// `t` as it is kept, or why it cannot be.
 fn kept(t: OffsetDateTime) -> Result<OffsetDateTime, &'static str> {
@@ -22,7 +39,7 @@ fn kept(t: OffsetDateTime) -> Result<OffsetDateTime, &'static str> {
 
 /// `#[serde(with = "times")]`
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
-    kept(time::serde::rfc3339::deserialize(d)?).map_err(D::Error::custom)
+    read(&String::deserialize(d)?).map_err(D::Error::custom)
 }
 
 pub mod option {
@@ -32,8 +49,8 @@ pub mod option {
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<OffsetDateTime>, D::Error> {
-        time::serde::rfc3339::option::deserialize(d)?
-            .map(kept)
+        Option::<String>::deserialize(d)?
+            .map(|text| read(&text))
             .transpose()
             .map_err(D::Error::custom)
     }
@@ -50,6 +67,20 @@ mod tests {
             kept(datetime!(2026-12-05 10:00:00.123456789 +07:00)),
             Ok(datetime!(2026-12-05 03:00:00.123456 UTC))
         );
+    }
+
+    #[test]
+    fn only_a_t_separates_the_date_from_the_time() {
+        let at = Ok(datetime!(2026-12-05 10:00:00 UTC));
+        assert_eq!(read("2026-12-05T10:00:00Z"), at);
+        assert_eq!(read("2026-12-05t10:00:00z"), at);
+        for other in [
+            "2026-12-05 10:00:00Z",
+            "2026-12-05_10:00:00Z",
+            "2026-12-05x10:00:00Z",
+        ] {
+            assert!(read(other).is_err(), "{other}");
+        }
     }
 
     #[test]

@@ -240,6 +240,7 @@ fn candidates(contract: &Contract, schema: &Value) -> Vec<Value> {
                     "2999-01-01T00:00:00+07:00",
                     "not a time",
                     "2026-13-45T99:99:99Z",
+                    "2026-12-05 10:00:00Z",
                 ]
                 .map(Value::from),
             );

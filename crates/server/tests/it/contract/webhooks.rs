@@ -96,7 +96,11 @@ pub async fn the_webhooks_answer_as_documented(c: &Checked<'_>) {
     )
     .await
     .assert_problem(404, "webhook_not_found");
-    for since in ["yesterday", "9999-12-31T23:59:59-00:01"] {
+    for since in [
+        "yesterday",
+        "9999-12-31T23:59:59-00:01",
+        "2026-12-05 10:00:00Z",
+    ] {
         c.admin(Method::POST, &replay, json!({"since": since}))
             .await
             .assert_problem(422, "invalid_request");
