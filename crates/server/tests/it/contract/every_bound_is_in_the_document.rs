@@ -246,7 +246,16 @@ fn candidates(contract: &Contract, schema: &Value) -> Vec<Value> {
             );
         }
         if schema["format"] == "uri" {
-            out.push(json!("http://127.0.0.1:9/hook"));
+            out.extend(
+                [
+                    "http://127.0.0.1:9/hook",
+                    " http://127.0.0.1:9/lead",
+                    "http://127.0.0.1:9/x y",
+                    "http:\\\\127.0.0.1:9\\back",
+                    "http://127.0.0.1:9/\u{fc}",
+                ]
+                .map(Value::from),
+            );
         }
         for value in schema["enum"].as_array().into_iter().flatten() {
             out.push(value.clone());

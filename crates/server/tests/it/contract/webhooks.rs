@@ -25,6 +25,11 @@ pub async fn the_webhooks_answer_as_documented(c: &Checked<'_>) {
         json!({"url": "http://127.0.0.1:9/hook", "events": vec!["order.paid"; 9]}),
         // Not a URL at all: malformed, not a place webhooks may not go.
         json!({"url": "not a url"}),
+        // Not a URI, though the `url` crate would make one of it.
+        json!({"url": " http://127.0.0.1:9/lead"}),
+        json!({"url": "http://127.0.0.1:9/x y"}),
+        json!({"url": "http:\\\\127.0.0.1:9\\back"}),
+        json!({"url": "http://127.0.0.1:9/\u{fc}"}),
     ] {
         c.admin(Method::POST, "/admin/webhooks", bad)
             .await
@@ -70,6 +75,8 @@ pub async fn the_webhooks_answer_as_documented(c: &Checked<'_>) {
         json!({"events": vec!["order.paid"; 9]}),
         json!({"url": format!("http://127.0.0.1:9/{}", "x".repeat(1990))}),
         json!({"url": "http://exa mple/"}),
+        json!({"url": "http://127.0.0.1:9/x y"}),
+        json!({"url": "http://127.0.0.1:9/\u{fc}"}),
     ] {
         c.admin(Method::PATCH, &item, bad)
             .await
