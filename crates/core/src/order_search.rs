@@ -60,6 +60,13 @@ impl OrderCursor {
     }
 }
 
+/// The orders of one page, newest first, and where the next page starts: `None` on the last.
+#[derive(Debug)]
+pub struct SearchPage {
+    pub orders: Vec<Order>,
+    pub next: Option<OrderCursor>,
+}
+
 /// One row of an order's ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerEntry {
@@ -81,7 +88,8 @@ pub struct PaymentRecord {
 
 #[async_trait]
 pub trait OrderSearch: Send + Sync {
-    async fn search(&self, filter: &OrderFilter) -> Result<Vec<Order>, StoreError>;
+    /// At most `filter.limit` orders, and a cursor only when more match after them.
+    async fn search(&self, filter: &OrderFilter) -> Result<SearchPage, StoreError>;
     /// The order's ledger, oldest first.
     async fn ledger(&self, id: OrderId) -> Result<Vec<LedgerEntry>, StoreError>;
     /// The gateway messages recorded about the order, oldest first.

@@ -6,8 +6,10 @@ use crate::error::store_error;
 use crate::rows::status;
 use crate::sql::{Dialect, Fields, Sql, args};
 use async_trait::async_trait;
-use flashgate_core::order_search::{LedgerEntry, OrderFilter, OrderSearch, PaymentRecord};
-use flashgate_core::{Order, OrderId, StoreError};
+use flashgate_core::order_search::{
+    LedgerEntry, OrderCursor, OrderFilter, OrderSearch, PaymentRecord, SearchPage,
+};
+use flashgate_core::{OrderId, StoreError};
 
 const SEARCH: &str = "WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR product_id = $2) \
      AND ($3 IS NULL OR customer_id = $3) AND ($4 IS NULL OR created_at >= $4) \
@@ -16,7 +18,9 @@ const SEARCH: &str = "WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR produ
 
 #[async_trait]
 impl<D: Dialect> OrderSearch for SqlStore<D> {
-    async fn search(&self, f: &OrderFilter) -> Result<Vec<Order>, StoreError> {
+    async fn search(&self, f: &OrderFilter) -> Result<SearchPage, StoreError> {
+        // One more than the page holds says whether another page follows: a full last page
+        // gets no cursor to an empty one.
         let args = args![
             f.status.map(|s| s.as_str()),
             f.product_id.map(|p| p.0),
@@ -25,9 +29,14 @@ impl<D: Dialect> OrderSearch for SqlStore<D> {
             f.created_before,
             f.after.map(|c| c.created_at),
             f.after.map(|c| c.id.0),
-            f.limit
+            f.limit.saturating_add(1)
         ];
-        self.read_orders(SEARCH, args).await
+        let mut orders = self.read_orders(SEARCH, args).await?;
+        let limit = usize::try_from(f.limit).unwrap_or(0);
+        let more = orders.len() > limit;
+        orders.truncate(limit);
+        let next = orders.last().filter(|_| more).map(OrderCursor::of);
+        Ok(SearchPage { orders, next })
     }
 
     async fn ledger(&self, id: OrderId) -> Result<Vec<LedgerEntry>, StoreError> {

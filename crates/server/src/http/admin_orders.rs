@@ -96,6 +96,7 @@ pub struct SearchParams {
     #[param(value_type = Option<OffsetDateTime>)]
     created_before: Option<OffsetDateTime>,
     /// The `next_cursor` of the previous page.
+    #[param(min_length = 1, max_length = 64)]
     cursor: Option<String>,
     /// How many orders per page, newest first.
     #[param(minimum = 1, maximum = 100, default = 50)]
@@ -261,15 +262,10 @@ pub async fn search(
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<OrderPage>, Problem> {
     let filter = params.filter()?;
-    let orders = state.store.order_search.search(&filter).await?;
-    let full = i64::try_from(orders.len()).is_ok_and(|n| n == filter.limit);
-    let next_cursor = orders
-        .last()
-        .filter(|_| full)
-        .map(|last| OrderCursor::of(last).encode());
+    let page = state.store.order_search.search(&filter).await?;
     Ok(Json(OrderPage {
-        orders: orders.iter().map(AdminOrderView::from).collect(),
-        next_cursor,
+        orders: page.orders.iter().map(AdminOrderView::from).collect(),
+        next_cursor: page.next.map(|next| next.encode()),
     }))
 }
 

@@ -110,6 +110,7 @@ pub async fn the_admin_order_tools_answer_as_documented(c: &Checked<'_>, refunde
         "created_before=9999-12-31T23:59:59-00:01",
         "created_from=9999-12-31T23:59:59-23:59",
         "created_from=2026-12-05%2010:00:00Z",
+        "cursor=",
     ] {
         admin_get(format!("/admin/orders?{bad}"))
             .await

@@ -87,7 +87,8 @@ async fn prices_and_amounts_the_gateway_cannot_take_are_refused_and_write_nothin
             ..Default::default()
         })
         .await
-        .unwrap();
+        .unwrap()
+        .orders;
     assert!(orders.is_empty(), "no order written: {orders:?}");
     app.assert_audit_clean().await;
 }
@@ -147,6 +148,22 @@ async fn operators_search_read_refund_once_and_settle_reviews(backend: Backend) 
         .map(|a| a["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(seen, newest_first);
+    // A full page that is the last has no cursor (to an empty page); one more order makes it not last.
+    let whole = get_json(&app, &format!("/admin/orders?product_id={phones}&limit=5")).await;
+    assert_eq!(ids(&whole), newest_first);
+    assert_eq!(whole.get("next_cursor"), None, "{whole}");
+    let first = get_json(&app, &format!("/admin/orders?product_id={phones}&limit=4")).await;
+    assert_eq!(ids(&first), newest_first[..4]);
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a cursor to the fifth order");
+    let last = get_json(
+        &app,
+        &format!("/admin/orders?product_id={phones}&limit=4&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(ids(&last), newest_first[4..]);
+    assert_eq!(last.get("next_cursor"), None, "{last}");
     assert_eq!(
         ids(&get_json(&app, "/admin/orders?customer=cus_ops_0").await).len(),
         2
