@@ -9,7 +9,8 @@
 # bench/report.html and bench/results.json.
 #
 #   scripts/bench.sh                                  # the full suite (about 25 minutes on 2 cores)
-#   scripts/bench.sh --smoke                          # seconds per measurement, one round
+#   scripts/bench.sh --smoke                          # seconds per measurement, one round; its reports
+#                                                     # go to target/bench-smoke/, not over the committed ones
 #   STRATEGIES=conditional,gated BACKENDS=postgres scripts/bench.sh
 #
 # The many-products rows run on 1 and 4 instances (--many-instances), and on a Redis Cluster too when
@@ -18,7 +19,10 @@
 #
 # Other settings: ROUNDS, DURATION (seconds per measurement), BUYERS, BACKENDS, POSTGRES_URL, REDIS_URL,
 # MACHINE_NOTE (a line about the machine for the reports, e.g. what else was running),
-# BIN_DIR (binaries already built, e.g. target/debug: nothing is built; the test command's smoke run);
+# BIN_DIR (binaries already built, e.g. target/debug: nothing is built, as for a quick --smoke check of
+# the tooling; scripts/test.sh does not run this script: crates/loadgen/tests/smoke.rs runs the
+# benchmark's scenarios at a tiny size against an in-process flashgate, and test.sh then runs README's
+# examples at smoke size);
 # any further argument goes to `flashgate-loadgen bench` (see `flashgate-loadgen bench --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every flashgate test against real PostgreSQL, PgBouncer, Redis, a Redis Cluster, nginx and headless Chromium. Finds them on 127.0.0.1, starts them
+# Runs every flashgate test against real PostgreSQL, PgBouncer, Redis, a Redis Cluster, TLS-only twins of
+# PostgreSQL and Redis, nginx and headless Chromium. Finds them on 127.0.0.1, starts them
 # when they are installed but stopped, installs them with apt-get when missing (as root), and stops
 # with a clear message when none of that works: tests never skip silently.
 set -euo pipefail
@@ -40,7 +41,7 @@ for db in $(psql "$PG_URL" -Atqc "select datname from pg_database where datname 
     psql "$PG_URL" -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true
 done
 
-say "PostgreSQL, PgBouncer, Redis, the Redis Cluster, nginx and Chromium are ready; running every test"
+say "PostgreSQL, PgBouncer, Redis, the Redis Cluster, the TLS twins, nginx and Chromium are ready; running every test"
 cargo test --workspace --all-targets --no-fail-fast "$@"
 
 # The examples README.md tells people to run, at smoke size, so none of them can rot. `cargo test`

@@ -105,15 +105,16 @@ pub struct BenchArgs {
     /// Extra KEY=VALUE environment for every server (e.g. FLASHGATE_REDIS_URL for the gated strategy).
     #[arg(long = "server-env", value_parser = parse_env)]
     server_env: Vec<(String, String)>,
-    /// Where BENCHMARKS.md goes.
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    markdown: PathBuf,
-    /// Where the HTML report goes.
-    #[arg(long, default_value = "bench/report.html")]
-    html: PathBuf,
-    /// Where every sample goes as JSON.
-    #[arg(long, default_value = "bench/results.json")]
-    json: PathBuf,
+    /// Where BENCHMARKS.md goes [default: BENCHMARKS.md; with --smoke: target/bench-smoke/BENCHMARKS.md].
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Where the HTML report goes [default: bench/report.html; with --smoke: under target/bench-smoke/].
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Where every sample goes as JSON [default: bench/results.json; with --smoke: under
+    /// target/bench-smoke/].
+    #[arg(long)]
+    json: Option<PathBuf>,
     /// The command line to print in the reports (defaults to this process's).
     #[arg(long)]
     command: Option<String>,
@@ -121,8 +122,38 @@ pub struct BenchArgs {
     #[arg(long)]
     machine_note: Option<String>,
     /// A few seconds per measurement, a small crowd, one round: checks the tooling, not the figures.
+    /// Its reports go under target/bench-smoke/ (same layout), never over the committed ones, unless
+    /// --markdown, --html or --json say otherwise.
     #[arg(long)]
     smoke: bool,
+}
+
+/// Where a smoke run writes its reports unless told otherwise: nothing committed is touched, and the
+/// layout under it is a full run's, so the Markdown's link to the HTML report holds.
+pub const SMOKE_DIR: &str = "target/bench-smoke";
+
+/// The three reports' paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outputs {
+    pub markdown: PathBuf,
+    pub html: PathBuf,
+    pub json: PathBuf,
+}
+
+impl Outputs {
+    /// The paths given, else a full run's committed reports (relative to the repository's root), or
+    /// the same under [`SMOKE_DIR`] for a smoke run.
+    fn of(args: &BenchArgs) -> Self {
+        let dir = PathBuf::from(if args.smoke { SMOKE_DIR } else { "" });
+        let pick = |given: &Option<PathBuf>, default: &str| {
+            given.clone().unwrap_or_else(|| dir.join(default))
+        };
+        Self {
+            markdown: pick(&args.markdown, "BENCHMARKS.md"),
+            html: pick(&args.html, "bench/report.html"),
+            json: pick(&args.json, "bench/results.json"),
+        }
+    }
 }
 
 fn parse_env(raw: &str) -> Result<(String, String), String> {
@@ -135,6 +166,7 @@ fn parse_env(raw: &str) -> Result<(String, String), String> {
 pub struct BenchConfig {
     pub args: BenchArgs,
     pub command: String,
+    pub outputs: Outputs,
 }
 
 impl BenchConfig {
@@ -157,7 +189,12 @@ impl BenchConfig {
             .command
             .clone()
             .unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" "));
-        Ok(Self { args, command })
+        let outputs = Outputs::of(&args);
+        Ok(Self {
+            args,
+            command,
+            outputs,
+        })
     }
 }
 
@@ -638,14 +675,15 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<bool> {
         args: args.clone(),
         elapsed: began.elapsed(),
     };
-    write(&args.markdown, &markdown::render(&figures, &context))?;
-    write(&args.html, &html::render(&figures, &context))?;
-    write(&args.json, &serde_json::to_string_pretty(&samples)?)?;
+    let out = &config.outputs;
+    write(&out.markdown, &markdown::render(&figures, &context))?;
+    write(&out.html, &html::render(&figures, &context))?;
+    write(&out.json, &serde_json::to_string_pretty(&samples)?)?;
     eprintln!(
         "bench: wrote {}, {} and {} in {:.0} s",
-        args.markdown.display(),
-        args.html.display(),
-        args.json.display(),
+        out.markdown.display(),
+        out.html.display(),
+        out.json.display(),
         began.elapsed().as_secs_f64()
     );
     Ok(figures.all_audits_passed())
@@ -715,6 +753,39 @@ mod tests {
         );
         assert_eq!(many_config("4-cluster"), (4, true));
         assert_eq!(many_config("1"), (1, false));
+    }
+
+    #[test]
+    fn a_smoke_run_writes_its_reports_apart_unless_told_where() {
+        let outputs = |argv: &[&str]| {
+            BenchConfig::from_args(Wrapper::parse_from(argv).args)
+                .unwrap()
+                .outputs
+        };
+        let full = outputs(&["x"]);
+        assert_eq!(full.markdown, PathBuf::from("BENCHMARKS.md"));
+        assert_eq!(full.html, PathBuf::from("bench/report.html"));
+        assert_eq!(full.json, PathBuf::from("bench/results.json"));
+        let smoke = outputs(&["x", "--smoke"]);
+        assert_eq!(
+            smoke.markdown,
+            PathBuf::from("target/bench-smoke/BENCHMARKS.md")
+        );
+        assert_eq!(
+            smoke.html,
+            PathBuf::from("target/bench-smoke/bench/report.html")
+        );
+        assert_eq!(
+            smoke.json,
+            PathBuf::from("target/bench-smoke/bench/results.json")
+        );
+        let told = outputs(&["x", "--smoke", "--markdown", "B.md", "--json", "r.json"]);
+        assert_eq!(told.markdown, PathBuf::from("B.md"));
+        assert_eq!(told.json, PathBuf::from("r.json"));
+        assert_eq!(
+            told.html,
+            PathBuf::from("target/bench-smoke/bench/report.html")
+        );
     }
 
     #[test]
