@@ -1,6 +1,9 @@
 //! Prometheus metrics: one process-wide recorder, and named helpers so every call site uses the same
 //! metric names and labels. Every metric flashgate exports is listed here; `deploy/grafana/flashgate.json`
-//! charts them, and a test checks that each name it queries is exported.
+//! charts every one of them. The dashboard test (`crates/server/tests/dashboard`) holds the three to
+//! each other: every metric the code emits is in this table and every row names one it emits, every row
+//! is queried by a panel, and every name a panel queries is exported (found on `/metrics` after a sale,
+//! or the table's own name with its type's suffix).
 //!
 //! | metric | type | labels | what an operator reads from it |
 //! |---|---|---|---|
@@ -37,6 +40,7 @@
 //! | `flashgate_events_held_back_seconds` | gauge | — | how long the first event the webhooks have not read yet has waited since it was written (the sale monitor's, every `monitor.idle_interval_ms`): past a few `webhooks.interval_ms` the feed is holding events back, on PostgreSQL behind a transaction that took a transaction id anywhere in the cluster, or no dispatcher runs |
 //! | `flashgate_jwks_fetches_total` | counter | `outcome` (`fetched`, `failed`: the last good keys stay in use) | fetches of the shop's JWKS (`auth.jwks_url`) |
 //! | `flashgate_jwks_keys` | gauge | — | keys from the shop's JWKS that tokens may name |
+//! | `flashgate_buyer_auth_refused_total` | counter | `kind` (`token`, `session`: what the buyer sent), `code` (the 401's: `unauthorized`, `unknown_signing_key`, `algorithm_not_allowed`, `invalid_session`, `session_expired`, `credential_not_accepted`; `unavailable` or `internal_error` when the session store failed) | buyers' credentials refused: forged or revoked sessions, a signing key the shop forgot to configure (a missing or malformed `Authorization` header is not counted) |
 
 use crate::config::Secret;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};

@@ -1,7 +1,8 @@
 //! A small sale (five units: two paid through their IPN, one cancelled, one paid with its IPN lost
 //! and caught by the reconciler, one left pending, one buyer turned away sold out, three reads over
 //! the limit) watched live on the dashboard in headless Chromium; then every metric the Grafana
-//! dashboard queries is found on `/metrics`.
+//! dashboard queries is found on `/metrics`. Beside it, without a sale: the metrics table in
+//! `metrics.rs`, the code and the Grafana dashboard name the same metrics.
 
 use crate::browser::Browser;
 use fantoccini::{Client, Locator};
@@ -10,7 +11,7 @@ use flashgate_testkit::{
     Backend, Instance, Spawn, TestDatabase, client, manual_clock, payment_url, text_of,
 };
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use uuid::Uuid;
 use vnpay_sim::Faults;
@@ -208,13 +209,63 @@ async fn a_live_sale_shows_on_the_dashboard_and_every_grafana_metric_is_exported
         metrics.contains(r#"policy="reads",verdict="banned""#),
         "{metrics}"
     );
+    // Every name a panel queries is exported: on this sale's `/metrics`, or, for a family this sale
+    // never touched (webhooks, JWKS, refunds, …), the table's name with the suffix its type exports.
+    let table = table_of_metrics();
     let exported = exported_names(&metrics);
+    let exported_families = exported_families(&metrics);
     let queried = grafana_metric_names();
     assert!(!queried.is_empty());
-    let missing: Vec<_> = queried.difference(&exported).collect();
+    let missing: Vec<_> = queried
+        .iter()
+        .filter(|name| match family_of(name, &table) {
+            Some(family) if exported_families.contains_key(family) => !exported.contains(*name),
+            Some(_) => false,
+            None => true,
+        })
+        .collect();
     assert!(
         missing.is_empty(),
-        "the Grafana dashboard queries metrics /metrics does not export: {missing:?}"
+        "the Grafana dashboard queries names flashgate does not export: {missing:?}"
+    );
+    // And every family this sale exported is in the table, with the table's type.
+    for (family, kind) in &exported_families {
+        assert_eq!(
+            table.get(family),
+            Some(kind),
+            "{family} ({kind}) is exported but not in metrics.rs's table as such"
+        );
+    }
+}
+
+/// The other way round, without a sale: every metric the code emits is a row of the table at the top
+/// of `crates/server/src/metrics.rs` (and every row is emitted), and every row is charted by the Grafana
+/// dashboard, so neither the table nor the dashboard can fall behind the code.
+#[test]
+fn the_metrics_table_lists_what_the_code_emits_and_the_grafana_dashboard_charts_every_row() {
+    let table = table_of_metrics();
+    let emitted = emitted_by_the_code();
+    let unlisted: Vec<_> = emitted.iter().filter(|f| !table.contains_key(*f)).collect();
+    assert!(
+        unlisted.is_empty(),
+        "emitted but not in metrics.rs's table: {unlisted:?}"
+    );
+    let stale: Vec<_> = table.keys().filter(|f| !emitted.contains(*f)).collect();
+    assert!(
+        stale.is_empty(),
+        "in metrics.rs's table but emitted nowhere: {stale:?}"
+    );
+    let charted: BTreeSet<&str> = grafana_metric_names()
+        .iter()
+        .filter_map(|name| family_of(name, &table))
+        .collect();
+    let uncharted: Vec<_> = table
+        .keys()
+        .filter(|f| !charted.contains(f.as_str()))
+        .collect();
+    assert!(
+        uncharted.is_empty(),
+        "no panel of deploy/grafana/flashgate.json queries {uncharted:?}"
     );
 }
 
@@ -225,6 +276,89 @@ fn exported_names(text: &str) -> BTreeSet<String> {
         .filter_map(|line| line.split(['{', ' ']).next())
         .map(str::to_owned)
         .collect()
+}
+
+/// The families on the Prometheus text's `# TYPE name type` lines, with their types.
+fn exported_families(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split_once(' '))
+        .map(|(name, kind)| (name.to_owned(), kind.trim().to_owned()))
+        .collect()
+}
+
+/// The family a queried name belongs to: a counter's or gauge's own name, or a histogram's with the
+/// `_bucket`, `_sum` or `_count` suffix; `None` for a name that is neither.
+fn family_of<'a>(name: &str, table: &'a BTreeMap<String, String>) -> Option<&'a str> {
+    if let Some((family, kind)) = table.get_key_value(name) {
+        return (kind != "histogram").then_some(family.as_str());
+    }
+    ["_bucket", "_sum", "_count"]
+        .iter()
+        .filter_map(|suffix| name.strip_suffix(suffix))
+        .filter_map(|base| table.get_key_value(base))
+        .find(|(_, kind)| kind.as_str() == "histogram")
+        .map(|(family, _)| family.as_str())
+}
+
+/// The table at the top of `metrics.rs`: each row's metric and type.
+fn table_of_metrics() -> BTreeMap<String, String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/metrics.rs");
+    let table: BTreeMap<String, String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.strip_prefix("//! | `flashgate_"))
+        .map(|row| {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let name = format!("flashgate_{}", cells[0].trim_end_matches('`'));
+            (name, cells[1].trim().to_owned())
+        })
+        .collect();
+    assert!(table.len() > 20, "the table was not found in {path}");
+    for kind in table.values() {
+        assert!(
+            ["counter", "gauge", "histogram"].contains(&kind.as_str()),
+            "{kind}"
+        );
+    }
+    table
+}
+
+/// Every `flashgate_*` name given to a `counter!`, `gauge!` or `histogram!` in the workspace's
+/// library and binary code (`crates/*/src`).
+fn emitted_by_the_code() -> BTreeSet<String> {
+    fn walk(dir: &std::path::Path, found: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for macro_call in ["counter!(", "gauge!(", "histogram!("] {
+                    for (at, _) in text.match_indices(macro_call) {
+                        let rest = text[at + macro_call.len()..].trim_start();
+                        if let Some(name) = rest.strip_prefix("\"flashgate_") {
+                            let name: String = name
+                                .chars()
+                                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                                .collect();
+                            found.insert(format!("flashgate_{name}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let crates = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let mut found = BTreeSet::new();
+    for krate in std::fs::read_dir(crates).unwrap() {
+        let src = krate.unwrap().path().join("src");
+        if src.is_dir() {
+            walk(&src, &mut found);
+        }
+    }
+    assert!(!found.is_empty(), "no metric found under {crates}");
+    found
 }
 
 /// Every `flashgate_*` name in the Grafana dashboard's queries.
