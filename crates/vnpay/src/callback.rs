@@ -18,6 +18,10 @@ pub enum CallbackError {
     /// A required field is absent or empty.
     #[error("missing field {0}")]
     MissingField(&'static str),
+    /// Signed, but a payment request (it carries `vnp_Command`), not a callback: the merchant signs
+    /// its requests with the same secret, so a buyer holds a signed query of their own order.
+    #[error("a payment request, not a callback (it carries vnp_Command)")]
+    NotACallback,
     /// A field is present but unusable.
     #[error("malformed field {field}: {value:?}")]
     MalformedField {
@@ -32,7 +36,7 @@ impl CallbackError {
     /// Whether the query failed signature checks (as opposed to carrying bad data under a
     /// good signature).
     pub fn is_bad_signature(&self) -> bool {
-        matches!(self, Self::BadSignature(_))
+        matches!(self, Self::BadSignature(_) | Self::NotACallback)
     }
 }
 
@@ -95,6 +99,9 @@ impl Callback {
     }
 
     fn read(q: &ReceivedQuery) -> Result<Self, CallbackError> {
+        if q.get("vnp_Command").is_some() {
+            return Err(CallbackError::NotACallback);
+        }
         let required = |field: &'static str| {
             q.get(field)
                 .filter(|v| !v.is_empty())
@@ -183,6 +190,49 @@ mod tests {
 
     fn secret() -> HashSecret {
         HashSecret::new("k")
+    }
+
+    /// A buyer's own payment URL query: signed with the merchant's secret, as every request is.
+    fn payment_request() -> String {
+        SignedQuery::sign(
+            [
+                ("vnp_Amount", "1000000"),
+                ("vnp_Command", "pay"),
+                ("vnp_OrderInfo", "Thanh toan don hang"),
+                ("vnp_TmnCode", "TMN00001"),
+                ("vnp_TxnRef", "ORDER-1"),
+                ("vnp_Version", "2.1.0"),
+            ],
+            &secret(),
+        )
+        .to_query()
+    }
+
+    #[test]
+    fn parameters_with_encoded_names_cannot_ride_on_a_signed_query() {
+        // Read as `vnp_ResponseCode` and so on, but not in what the secret signed.
+        for forged in [
+            "&vnp%5FResponseCode=00&vnp%5FTransactionStatus=00&vnp%5FTransactionNo=1&vnp%5FBankCode=NCB",
+            "&%76np_ResponseCode=00&%76np_TransactionStatus=00&%76np_TransactionNo=1&%76np_BankCode=NCB",
+        ] {
+            let query = format!("{}{forged}", payment_request());
+            let refused = Callback::verify(&query, &secret()).unwrap_err();
+            assert!(refused.is_bad_signature(), "{forged}: {refused}");
+        }
+    }
+
+    #[test]
+    fn a_signed_payment_request_is_not_a_callback() {
+        let signed = SignedQuery::sign(
+            sample()
+                .fields()
+                .into_iter()
+                .chain([("vnp_Command", "pay".to_owned())]),
+            &secret(),
+        );
+        let refused = Callback::verify(&signed.to_query(), &secret()).unwrap_err();
+        assert_eq!(refused, CallbackError::NotACallback);
+        assert!(refused.is_bad_signature());
     }
 
     fn sample() -> Callback {

@@ -63,6 +63,9 @@ where
 
 /// The raw `k=v` substrings of a received query, exactly as sent, filtered and sorted like the
 /// canonical form. Used as a fallback when the sender encoded values differently (e.g. `%20`).
+/// Whether a pair is signed is decided on its name as the reader decodes it: a parameter sent as
+/// `vnp%5FResponseCode` is read as `vnp_ResponseCode`, so it must be in the signed data too, or
+/// anyone could add it, unsigned, to a query the secret signed (a buyer's own payment URL).
 pub fn raw_sorted_query(raw_query: &str, empty: EmptyValues) -> String {
     let pairs: Vec<(String, String)> = raw_query
         .trim_start_matches('?')
@@ -72,9 +75,16 @@ pub fn raw_sorted_query(raw_query: &str, empty: EmptyValues) -> String {
             Some((k, v)) => (k.to_owned(), v.to_owned()),
             None => (part.to_owned(), String::new()),
         })
-        .filter(|(k, v)| keep(k, v, empty))
+        .filter(|(k, v)| keep(&decoded_name(k), v, empty))
         .collect();
     join_sorted(pairs)
+}
+
+/// A parameter's name as a form decoder reads it (`vnp%5FX` is `vnp_X`).
+fn decoded_name(raw: &str) -> Cow<'_, str> {
+    form_urlencoded::parse(raw.as_bytes())
+        .next()
+        .map_or(Cow::Borrowed(""), |(name, _)| name)
 }
 
 fn keep(name: &str, value: &str, empty: EmptyValues) -> bool {
@@ -133,6 +143,15 @@ mod tests {
     fn names_sort_in_byte_order_so_uppercase_comes_before_lowercase() {
         let q = canonical_query([("vnp_a", "1"), ("vnp_B", "2"), ("vnp_Bill_City", "3")]);
         assert_eq!(q, "vnp_B=2&vnp_Bill_City=3&vnp_a=1");
+    }
+
+    #[test]
+    fn the_raw_fallback_signs_every_parameter_a_reader_decodes_as_signed() {
+        let raw = "vnp_TxnRef=1&vnp%5FResponseCode=00&%76np_TransactionStatus=00&vnp_X=%00";
+        assert_eq!(
+            raw_sorted_query(raw, EmptyValues::Drop),
+            "%76np_TransactionStatus=00&vnp%5FResponseCode=00&vnp_TxnRef=1&vnp_X=%00"
+        );
     }
 
     #[test]

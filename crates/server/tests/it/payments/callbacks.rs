@@ -29,6 +29,14 @@ async fn callbacks_that_cannot_be_trusted_change_nothing(backend: Backend) {
         .to_query()
         .replace("vnp_BankCode=NCB", "vnp_BankCode=VCB");
     assert_eq!(app.api.ipn(&tampered).await, "97");
+    // The buyer's own payment link is signed with the same secret: it is no callback, and fields
+    // added to it under percent-encoded names (read as `vnp_*`) are not signed by it.
+    let request = payment_url(&answer).split_once('?').unwrap().1.to_owned();
+    assert_eq!(app.api.ipn(&request).await, "97");
+    let riding = format!(
+        "{request}&vnp%5FResponseCode=00&vnp%5FTransactionStatus=00&vnp%5FTransactionNo=1&vnp%5FBankCode=NCB"
+    );
+    assert_eq!(app.api.ipn(&riding).await, "97");
     // A NUL in the reference it claims (PostgreSQL cannot store one) still leaves a record and
     // gets the answer of a forgery, not a 99 that has VNPay retry it.
     let nul = "vnp_Amount=15000000&vnp_ResponseCode=00&vnp_TmnCode=FLASHGT1&vnp_TxnRef=%00&vnp_SecureHash=00";
@@ -55,6 +63,8 @@ async fn callbacks_that_cannot_be_trusted_change_nothing(backend: Backend) {
     assert_eq!(
         events,
         vec![
+            ("ipn".into(), false, "invalid_signature".into()),
+            ("ipn".into(), false, "invalid_signature".into()),
             ("ipn".into(), false, "invalid_signature".into()),
             ("ipn".into(), false, "invalid_signature".into()),
             ("ipn".into(), true, "paid".into()),
