@@ -17,7 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use flashgate_core::CustomerId;
 use flashgate_shared_state::{RateDecision, Verdict};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Set on a callback's response when it could not be verified as ours.
 #[derive(Clone, Copy, Debug)]
@@ -62,10 +62,27 @@ pub fn is_limited(method: &Method, path: &str) -> bool {
 /// hammering reads cannot block the gateway; admin routes too, so a buyer's ban and an admin
 /// guesser's ban are separate boxes.
 fn address_key(policy: &str, ip: IpAddr) -> String {
+    let client = client_network(ip);
     match policy {
-        CALLBACKS => format!("callback:{ip}"),
-        ADMIN => format!("admin:{ip}"),
-        _ => format!("ip:{ip}"),
+        CALLBACKS => format!("callback:{client}"),
+        ADMIN => format!("admin:{client}"),
+        _ => format!("ip:{client}"),
+    }
+}
+
+/// What one client holds: an IPv4 address, or an IPv6 /64. A subscriber's line is handed a whole
+/// /64, so counting each IPv6 address apart would let one client walk through 2^64 of them past
+/// every limit and every ban.
+fn client_network(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{}/64", Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -180,5 +197,31 @@ fn lower(name: &'static str) -> &'static str {
         "RateLimit" => "ratelimit",
         "Retry-After" => "retry-after",
         _ => "x-ratelimit-unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(ip: &str) -> String {
+        address_key(PURCHASES, ip.parse().unwrap())
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_eq!(key("2001:db8:1:2::1"), "ip:2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+    }
+
+    #[test]
+    fn an_ipv4_client_is_counted_by_its_address_however_it_is_written() {
+        assert_eq!(key("192.0.2.7"), "ip:192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
     }
 }
