@@ -98,7 +98,9 @@ fn check_fields(q: &ReceivedQuery, tmn_code: &str) -> Result<ValidPay, PageError
         None => None,
     };
     let ip = get("vnp_IpAddr")?;
-    if !len_ok(ip, 7, 45) || ip.parse::<std::net::IpAddr>().is_err() {
+    // Any IPv4 or IPv6 address: the table's Alnum[7,45] would refuse `::1`, which the gateway
+    // accepts in practice (spec §2.1: an observed URL carried `%3A%3A1`).
+    if !len_ok(ip, 1, 45) || ip.parse::<std::net::IpAddr>().is_err() {
         return Err(bad("vnp_IpAddr", ip));
     }
     let locale = get("vnp_Locale")?;

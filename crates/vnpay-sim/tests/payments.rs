@@ -291,3 +291,25 @@ async fn mounted_under_a_prefix_in_another_app_every_link_and_redirect_stays_und
         format!("{base}/paymentv2/Payment/Error.html?code=70")
     );
 }
+
+#[tokio::test]
+async fn an_ipv6_customer_address_such_as_loopback_is_accepted_and_a_non_address_is_03() {
+    // Spec §2.1: IPv6 works in practice (an observed URL carried `%3A%3A1`).
+    for ip in ["::1", "2001:db8::7", "::ffff:203.0.113.7"] {
+        let sim = sim(config(None)).await;
+        let url = signed_without(&sim, "", Some(("vnp_IpAddr", ip)));
+        let resp = browser().get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{ip}: the payment page is shown");
+        assert_eq!(sim.payments().len(), 1, "{ip}");
+    }
+    let sim = sim(config(None)).await;
+    let too_long = "1".repeat(46);
+    for ip in ["::g", "1.2.3", "localhost", too_long.as_str()] {
+        let url = signed_without(&sim, "", Some(("vnp_IpAddr", ip)));
+        assert_eq!(
+            sim.begin_payment(&url).map_err(|e| e.code()),
+            Err("03"),
+            "{ip}"
+        );
+    }
+}
