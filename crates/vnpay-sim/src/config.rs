@@ -46,6 +46,10 @@ pub struct SimConfig {
     pub clock: Arc<dyn Clock>,
     /// The first TransactionNo handed out (8 digits).
     pub first_transaction_no: u64,
+    /// How long VNPay processes a refund (status 05) before handing it to the bank (status 06).
+    /// Meanwhile another refund of the same payment is answered 94 ("a refund request for this
+    /// transaction is already being processed", spec §7.4). The spec gives no figure.
+    pub refund_processing: Duration,
 }
 
 impl Default for SimConfig {
@@ -62,6 +66,7 @@ impl Default for SimConfig {
             seed: 0x5eed,
             clock: Arc::new(SystemClock),
             first_transaction_no: 14_000_001,
+            refund_processing: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -129,6 +134,12 @@ impl SimConfig {
     /// Sets [`SimConfig::seed`].
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Sets [`SimConfig::refund_processing`].
+    pub fn with_refund_processing(mut self, processing: Duration) -> Self {
+        self.refund_processing = processing;
         self
     }
 

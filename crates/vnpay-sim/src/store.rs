@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
-use vnpay::{Callback, TransactionType, Vnd, VnpDateTime};
+use vnpay::{Callback, TransactionStatus, TransactionType, Vnd, VnpDateTime};
 
 use crate::outcome::Outcome;
 use crate::pay_request::ValidPay;
@@ -28,6 +28,31 @@ pub struct SimRefund {
     pub order_info: String,
     /// Who asked.
     pub create_by: String,
+}
+
+impl SimRefund {
+    /// Whether VNPay is still processing it (status 05) at `now`, when processing takes
+    /// `processing`; after that it has been sent to the bank (status 06).
+    pub fn is_processing(&self, now: OffsetDateTime, processing: std::time::Duration) -> bool {
+        VnpDateTime::parse(&self.pay_date).is_ok_and(|at| {
+            now < at
+                .instant()
+                .saturating_add(processing.try_into().unwrap_or(time::Duration::MAX))
+        })
+    }
+
+    /// Its `vnp_TransactionStatus` at `now`: 05 while VNPay processes it, then 06.
+    pub fn status(
+        &self,
+        now: OffsetDateTime,
+        processing: std::time::Duration,
+    ) -> TransactionStatus {
+        if self.is_processing(now, processing) {
+            TransactionStatus::RefundProcessing
+        } else {
+            TransactionStatus::RefundSentToBank
+        }
+    }
 }
 
 /// How a payment ended.

@@ -256,9 +256,21 @@ async fn a_full_refund_is_accepted_and_a_later_querydr_reports_it() {
     assert_eq!(after.transaction_no, Some(refund_no));
 }
 
+/// A simulator on a clock the test moves, so refunds leave VNPay's processing (05) when told.
+async fn sim_on_manual_clock() -> (SimHandle, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(now()));
+    let sim = sim(config(None).with_clock(clock.clone())).await;
+    (sim, clock)
+}
+
+/// Past the simulator's refund processing time: the last refund has gone to the bank (06).
+fn past_processing(sim: &SimHandle) -> time::Duration {
+    time::Duration::try_from(sim.config().refund_processing).unwrap() + time::Duration::seconds(1)
+}
+
 #[tokio::test]
 async fn partial_refunds_add_up_to_the_payment_and_no_further() {
-    let sim = sim(config(None)).await;
+    let (sim, clock) = sim_on_manual_clock().await;
     let (created, _) = paid(&sim, "R-2", 100_000, Some(Outcome::Success));
     let client = client(&sim);
     let first = client
@@ -266,6 +278,7 @@ async fn partial_refunds_add_up_to_the_payment_and_no_further() {
         .await
         .unwrap();
     assert_eq!(first.transaction_type, TransactionType::PartialRefund);
+    clock.advance(past_processing(&sim));
     let too_much = client
         .refund(&refund(RefundKind::Partial, "R-2", 70_001, created))
         .await
@@ -285,6 +298,7 @@ async fn partial_refunds_add_up_to_the_payment_and_no_further() {
             .await
             .is_ok()
     );
+    clock.advance(past_processing(&sim));
     let nothing_left = client
         .refund(&refund(RefundKind::Partial, "R-2", 1, created))
         .await
@@ -296,6 +310,72 @@ async fn partial_refunds_add_up_to_the_payment_and_no_further() {
     let after = client.query_dr(&query("R-2", created)).await.unwrap();
     assert_eq!(after.transaction_type, TransactionType::PartialRefund);
     assert_eq!(after.amount, Vnd::new(70_000));
+    assert_eq!(
+        after.transaction_status,
+        TransactionStatus::RefundSentToBank
+    );
+}
+
+#[tokio::test]
+async fn a_refund_while_an_earlier_one_is_still_processing_is_94_and_moves_no_money() {
+    // Spec §7.4: 94 = "a refund request for this transaction is already being processed".
+    let (sim, clock) = sim_on_manual_clock().await;
+    let (created, no) = paid(&sim, "R-7", 100_000, Some(Outcome::Success));
+    let client = client(&sim);
+    let full = refund(RefundKind::Full, "R-7", 100_000, created).transaction_no(no);
+    let accepted = client.refund(&full).await.unwrap();
+    assert_eq!(
+        accepted.transaction_status,
+        TransactionStatus::RefundProcessing
+    );
+    // The same full refund again (a fresh RequestId), and a partial one, while VNPay processes it.
+    for again in [
+        full.clone(),
+        refund(RefundKind::Partial, "R-7", 10_000, created),
+    ] {
+        let err = client.refund(&again).await.unwrap_err();
+        assert_eq!(err.code(), Some(&RefundResponseCode::AlreadyInProgress));
+        assert!(matches!(err, ClientError::Rejected(ref r) if !r.authenticated));
+    }
+    let payment = sim
+        .payments()
+        .into_iter()
+        .find(|p| p.request.txn_ref == "R-7")
+        .unwrap();
+    assert_eq!(payment.refunds.len(), 1, "one refund registered");
+
+    let (created, _) = paid(&sim, "R-8", 100_000, Some(Outcome::Success));
+    assert!(
+        client
+            .refund(&refund(RefundKind::Partial, "R-8", 30_000, created))
+            .await
+            .is_ok()
+    );
+    let err = client
+        .refund(&refund(RefundKind::Partial, "R-8", 30_000, created))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&RefundResponseCode::AlreadyInProgress));
+    clock.advance(past_processing(&sim));
+    assert!(
+        client
+            .refund(&refund(RefundKind::Partial, "R-8", 30_000, created))
+            .await
+            .is_ok(),
+        "once the first went to the bank"
+    );
+}
+
+#[tokio::test]
+async fn a_refund_request_sent_twice_with_the_same_request_id_is_94() {
+    let sim = sim(config(None)).await;
+    let (created, no) = paid(&sim, "R-10", 100_000, Some(Outcome::Success));
+    let body = refund(RefundKind::Full, "R-10", 100_000, created)
+        .transaction_no(no)
+        .to_body(&RequestId::random(), &terminal());
+    let body = serde_json::to_value(body).unwrap();
+    assert_eq!(post_raw(&sim, &body).await["vnp_ResponseCode"], "00");
+    assert_eq!(post_raw(&sim, &body).await["vnp_ResponseCode"], "94");
 }
 
 #[tokio::test]

@@ -1,8 +1,8 @@
 //! querydr: the state of one payment, addressed by (TxnRef, TransactionDate = its CreateDate).
 //!
 //! A payment still on the page reports status 01. After a refund, querydr reports the latest
-//! refund (TransactionType 02/03, status 05, the refund's TransactionNo, amount and date): the
-//! real gateway's behaviour here is unknown.
+//! refund (TransactionType 02/03, status 05 while VNPay processes it then 06, the refund's
+//! TransactionNo, amount and date): the real gateway's behaviour here is unknown.
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -14,7 +14,7 @@ use vnpay::{
 
 use super::{reject, require, response_id};
 use crate::handle::{SimHandle, lock};
-use crate::store::{SimPayment, Store};
+use crate::store::{SimPayment, SimRefund, Store};
 
 const COMMAND: &str = vnpay::querydr::QUERYDR;
 
@@ -79,10 +79,14 @@ pub(super) fn handle(sim: &SimHandle, value: Value) -> Response {
     let Some(payment) = store.find(tmn_code, txn_ref, transaction_date) else {
         return reject(COMMAND, "91", "Transaction not found");
     };
-    Json(reply(payment).signed(&terminal.secret)).into_response()
+    let refund_status = |r: &SimRefund| r.status(now, config.refund_processing);
+    Json(reply(payment, refund_status).signed(&terminal.secret)).into_response()
 }
 
-fn reply(payment: &SimPayment) -> QueryDrResponseBody {
+fn reply(
+    payment: &SimPayment,
+    refund_status: impl Fn(&SimRefund) -> TransactionStatus,
+) -> QueryDrResponseBody {
     let request = &payment.request;
     let mut body = QueryDrResponseBody {
         response_id: Some(response_id()),
@@ -110,7 +114,7 @@ fn reply(payment: &SimPayment) -> QueryDrResponseBody {
         body.pay_date = Some(refund.pay_date.clone());
         body.transaction_no = Some(refund.transaction_no.to_string());
         body.transaction_type = Some(Store::latest_type(payment).as_str().to_owned());
-        body.transaction_status = Some(TransactionStatus::RefundProcessing.as_str().to_owned());
+        body.transaction_status = Some(refund_status(refund).as_str().to_owned());
     }
     body
 }

@@ -1,8 +1,12 @@
 //! refund: full (02) or partial (03) refund of a successful payment.
 //!
-//! Amounts above what is still refundable, and "full" refunds that are not exactly the whole
-//! untouched payment, are answered 03 (invalid data). A payment that did not succeed gives 95.
-//! A success registers the refund with status 05 and a new TransactionNo.
+//! Codes per spec §7.4: a reused RequestId (the same request again) and any refund of a payment
+//! while an earlier refund of it is still being processed (status 05, for
+//! [`crate::SimConfig::refund_processing`]) are answered 94, "a refund request for this transaction
+//! is already being processed"; a payment that did not succeed gives 95. Amounts above what is
+//! still refundable, and "full" refunds that are not exactly the whole untouched payment, are
+//! answered 03 (invalid data). A success registers the refund with status 05 and a new
+//! TransactionNo.
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -78,7 +82,8 @@ pub(super) fn handle(sim: &SimHandle, value: Value) -> Response {
         let meaning = vnpay::RefundResponseCode::from(code.as_str()).meaning();
         return reject(COMMAND, &code, meaning);
     }
-    let now = VnpDateTime::from_instant(config.clock.now());
+    let instant = config.clock.now();
+    let now = VnpDateTime::from_instant(instant);
     let mut store = lock(&sim.0.store);
     if !store.use_request_id(tmn_code, now.date(), request_id) {
         return reject(COMMAND, "94", "Duplicate request id");
@@ -100,6 +105,17 @@ pub(super) fn handle(sim: &SimHandle, value: Value) -> Response {
     }
     if !payment.is_paid() {
         return reject(COMMAND, "95", "Original transaction was not successful");
+    }
+    if payment
+        .refunds
+        .iter()
+        .any(|r| r.is_processing(instant, config.refund_processing))
+    {
+        return reject(
+            COMMAND,
+            "94",
+            "A refund request for this transaction is already being processed",
+        );
     }
     if amount > payment.refundable() {
         return reject(COMMAND, "03", "Refund amount exceeds the refundable amount");
