@@ -69,6 +69,9 @@ impl Application {
         clock: Arc<dyn Clock>,
         adapt: impl FnOnce(Store) -> Store,
     ) -> anyhow::Result<Self> {
+        // Before anything is opened: a start this setting refuses touches nothing.
+        let v = &settings.vnpay;
+        let server_ip = server_ip(&v.server_ip, v.uses_simulator(), settings.listen)?;
         // First: the parts built below take their metric handles from the recorder.
         let metrics = metrics::install();
         let store = adapt(open_store(&settings, settings.database.migrate_on_start).await?);
@@ -94,7 +97,7 @@ impl Application {
             ),
             None => None,
         };
-        let (gateway, simulator) = gateway(&settings, local, &store, clock.clone())?;
+        let (gateway, simulator) = gateway(&settings, local, server_ip, &store, clock.clone())?;
         let gateway = Arc::new(gateway);
         let lease = span(settings.expirer.lease);
         let expirer = Expirer {
@@ -354,6 +357,7 @@ impl Application {
 fn gateway(
     settings: &Settings,
     local: SocketAddr,
+    server_ip: IpAddr,
     store: &Store,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<(VnpayGateway, Option<SimHandle>)> {
@@ -388,10 +392,6 @@ fn gateway(
     let client = VnpayClient::new(client).map_err(|e| anyhow::anyhow!("vnpay.api_url: {e}"))?;
     let return_url = crate::payments::settings::return_url(&public_url)
         .map_err(|e| anyhow::anyhow!("vnpay.public_url: {e}"))?;
-    let server_ip = match local.ip() {
-        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        ip => ip,
-    };
     let gateway = VnpayGateway {
         terminal,
         client,
@@ -402,4 +402,88 @@ fn gateway(
         clock,
     };
     Ok((gateway, simulator))
+}
+
+/// `vnp_IpAddr` of querydr and refund: the IP of the merchant server calling the API (spec §5.1).
+/// `vnpay.server_ip` when set (already checked to be a specific address); otherwise the address
+/// flashgate listens on. Listening on every address (0.0.0.0, [::]) says nothing about which one
+/// the gateway sees: the real gateway needs the setting, the bundled simulator is told 127.0.0.1.
+/// Checked first when the application is built, so a refused start opens nothing.
+fn server_ip(configured: &str, uses_simulator: bool, local: SocketAddr) -> anyhow::Result<IpAddr> {
+    if !configured.is_empty() {
+        return configured
+            .parse()
+            .with_context(|| format!("vnpay.server_ip: {configured:?} is not an IP address"));
+    }
+    match local.ip() {
+        ip if !ip.is_unspecified() => Ok(ip),
+        _ if uses_simulator => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        ip => anyhow::bail!(
+            "vnpay.server_ip: flashgate listens on {ip}, every address, so it cannot tell VNPay which IP \
+             its querydr and refund calls come from; set vnpay.server_ip (FLASHGATE_VNPAY__SERVER_IP) to \
+             this server's address as the gateway sees it"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_ip;
+    use std::net::{IpAddr, SocketAddr};
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_configured_server_ip_is_sent_whatever_the_listen_address() {
+        for listen in [
+            "0.0.0.0:8080",
+            "[::]:8080",
+            "127.0.0.1:8080",
+            "10.0.0.5:8080",
+        ] {
+            for simulator in [true, false] {
+                assert_eq!(
+                    server_ip("203.0.113.10", simulator, addr(listen)).unwrap(),
+                    ip("203.0.113.10"),
+                    "{listen}"
+                );
+            }
+        }
+        assert_eq!(
+            server_ip("2001:db8::10", false, addr("0.0.0.0:8080")).unwrap(),
+            ip("2001:db8::10")
+        );
+    }
+
+    #[test]
+    fn without_it_a_specific_listen_address_is_sent() {
+        for listen in ["10.0.0.5:8080", "[2001:db8::5]:8080", "127.0.0.1:0"] {
+            for simulator in [true, false] {
+                assert_eq!(
+                    server_ip("", simulator, addr(listen)).unwrap(),
+                    addr(listen).ip()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn listening_everywhere_against_the_real_gateway_without_it_refuses_to_start_naming_the_key() {
+        for listen in ["0.0.0.0:8080", "[::]:8080"] {
+            let error = format!("{:#}", server_ip("", false, addr(listen)).unwrap_err());
+            assert!(error.starts_with("vnpay.server_ip: "), "{error}");
+            assert!(error.contains("FLASHGATE_VNPAY__SERVER_IP"), "{error}");
+            assert_eq!(
+                server_ip("", true, addr(listen)).unwrap(),
+                ip("127.0.0.1"),
+                "the bundled simulator does not care"
+            );
+        }
+    }
 }

@@ -31,6 +31,9 @@ pub struct VnpaySettings {
     pub simulator_public: bool,
     /// PEM CA certificates trusted for the API besides the system's roots; empty: none.
     pub root_ca_file: String,
+    /// `vnp_IpAddr` of querydr and refund: this server's IP as the gateway sees it (spec §5.1).
+    /// Empty: the `listen` address when it is a specific one (see `app::server_ip`).
+    pub server_ip: String,
 }
 
 impl VnpaySettings {
@@ -57,6 +60,15 @@ impl VnpaySettings {
         if !self.uses_simulator() {
             http_url("vnpay.pay_url", &self.pay_url)?;
             http_url("vnpay.api_url", &self.api_url)?;
+        }
+        if !self.server_ip.is_empty() {
+            match self.server_ip.parse::<std::net::IpAddr>() {
+                Ok(ip) if !ip.is_unspecified() => {}
+                _ => bail!(
+                    "vnpay.server_ip: must be an IPv4 or IPv6 address of this server, as the gateway sees it (not {:?})",
+                    self.server_ip
+                ),
+            }
         }
         if !self.public_url.is_empty() {
             http_url("vnpay.public_url", &self.public_url)?;
@@ -173,6 +185,17 @@ mod tests {
                 error.starts_with(&format!("{key}:")),
                 "{key} = {value}: {error}"
             );
+        }
+    }
+
+    #[test]
+    fn the_server_ip_is_empty_or_a_specific_address() {
+        for ip in ["", "203.0.113.10", "10.0.0.5", "2001:db8::10", "::1"] {
+            with(&[("vnpay.server_ip", ip)]).unwrap();
+        }
+        for ip in ["0.0.0.0", "::", "localhost", "10.0.0.5:8080", "1.2.3"] {
+            let error = with(&[("vnpay.server_ip", ip)]).unwrap_err();
+            assert!(error.starts_with("vnpay.server_ip:"), "{ip}: {error}");
         }
     }
 

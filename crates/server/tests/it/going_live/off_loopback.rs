@@ -153,3 +153,19 @@ fn commands_that_do_not_listen_run_with_an_address_off_loopback() {
         let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
     }
 }
+
+/// querydr and refund carry the calling server's IP (`vnp_IpAddr`, VNPay spec §5.1); listening on
+/// every address says nothing about which one the gateway sees, so a real gateway needs it said.
+#[test]
+fn listening_everywhere_against_the_real_gateway_needs_the_server_ip() {
+    let database = scratch_database();
+    let output = serve(&[], &[], &database).output().unwrap();
+    assert!(!database.exists(), "a refused start touches no database");
+    assert!(!output.status.success(), "the start must be refused");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("flashgate: vnpay.server_ip: flashgate listens on 0.0.0.0"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("FLASHGATE_VNPAY__SERVER_IP"), "{stderr}");
+}
