@@ -127,6 +127,27 @@ impl ResponseCode {
         *self == Self::Suspicious
     }
 
+    /// The code says the payment was refused or abandoned before any money left the buyer (§4.3,
+    /// §7.1): 09, 10, 11, 12, 13, 15, 24, 51, 65, 75 and 79. Not 07 (money taken), not 99 ("other
+    /// error" says nothing about the money), not the older table's codes (uncertain) and never an
+    /// unknown code: those may have debited the buyer.
+    pub fn says_unpaid(&self) -> bool {
+        matches!(
+            self,
+            Self::NotRegisteredForInternetBanking
+                | Self::VerificationFailedTooOften
+                | Self::PaymentWindowExpired
+                | Self::CardLocked
+                | Self::WrongOtp
+                | Self::SessionTimeout
+                | Self::Cancelled
+                | Self::InsufficientBalance
+                | Self::DailyLimitExceeded
+                | Self::BankMaintenance
+                | Self::WrongPasswordTooOften
+        )
+    }
+
     /// The buyer gave up or ran out of time (24, 11, 15): nothing was charged.
     pub fn is_abandoned(&self) -> bool {
         matches!(
@@ -329,6 +350,18 @@ mod tests {
                 !status.says_unpaid() && !status.may_have_debited(),
                 "{code}"
             );
+        }
+    }
+
+    #[test]
+    fn only_known_refusals_say_no_money_moved() {
+        for code in [
+            "09", "10", "11", "12", "13", "15", "24", "51", "65", "75", "79",
+        ] {
+            assert!(ResponseCode::from(code).says_unpaid(), "{code}");
+        }
+        for code in ["00", "01", "02", "05", "07", "08", "99", "42"] {
+            assert!(!ResponseCode::from(code).says_unpaid(), "{code}");
         }
     }
 

@@ -4,6 +4,7 @@
 //! another terminal is not ours: it is stored unverified and answered as an unknown order.
 
 use crate::metrics;
+use crate::payments::answer::{self, MoneyAnswer};
 use flashgate_core::payment::{GatewayPayment, PaymentEvent};
 use flashgate_core::ports::{OrderQueries, PaymentLog, Transitions};
 use flashgate_core::settle::{Settle, Settled, Verdict};
@@ -52,9 +53,10 @@ fn claimed_txn_ref(raw_query: &str) -> Option<String> {
         .map(|(_, value)| value.chars().take(100).map(shown).collect())
 }
 
-/// What a verified callback says about the money. Only a status that says no money moved is a
-/// failure; anything else short of a clear success (ResponseCode 07, TransactionStatus 04/07, an
-/// unknown code) may have debited the buyer and is reviewed (spec §4.3).
+/// What a verified callback says about the money (read as querydr's answers are, see `answer`):
+/// paid on `00`/`00`, failed only on a known refusal with a status saying unpaid, and anything else
+/// short of a clear success (ResponseCode 07, 00 with a status other than 00, 99 or an unknown code,
+/// TransactionStatus 04/07) may have debited the buyer and is reviewed (spec §4.3).
 fn verdict(callback: &Callback, now: time::OffsetDateTime) -> Verdict {
     let payment = GatewayPayment {
         transaction_no: i64::try_from(callback.transaction_no)
@@ -62,14 +64,12 @@ fn verdict(callback: &Callback, now: time::OffsetDateTime) -> Verdict {
             .filter(|n| *n > 0),
         paid_at: callback.pay_date.map_or(now, VnpDateTime::instant),
     };
-    if callback.is_paid() {
-        Verdict::Paid(payment)
-    } else if !callback.response_code.may_have_debited()
-        && callback.transaction_status.says_unpaid()
-    {
-        Verdict::Failed
-    } else {
-        Verdict::Review(payment)
+    match answer::read(Some(&callback.response_code), &callback.transaction_status) {
+        MoneyAnswer::Paid => Verdict::Paid(payment),
+        MoneyAnswer::Unpaid => Verdict::Failed,
+        MoneyAnswer::InDoubt | MoneyAnswer::Pending | MoneyAnswer::Unknown => {
+            Verdict::Review(payment)
+        }
     }
 }
 

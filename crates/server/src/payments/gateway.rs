@@ -2,6 +2,7 @@
 //! answer (or the lack of one) is recorded before the caller acts on it.
 
 use crate::metrics;
+use crate::payments::answer::{self, MoneyAnswer};
 use async_trait::async_trait;
 use flashgate_core::payment::{
     GatewayPayment, PaymentCheck, PaymentEvent, PaymentStatus, RefundAttempt, Refunds,
@@ -105,17 +106,14 @@ impl PaymentStatus for VnpayGateway {
                             .pay_date
                             .map_or_else(|| self.clock.now(), VnpDateTime::instant),
                     };
-                    let status = &result.transaction_status;
-                    if status.is_success() {
-                        PaymentCheck::Paid(payment)
-                    } else if status.is_pending() {
-                        PaymentCheck::Pending
-                    } else if status.says_unpaid() {
-                        PaymentCheck::Failed
-                    } else if status.may_have_debited() {
-                        PaymentCheck::Review(payment)
-                    } else {
-                        PaymentCheck::Undecided
+                    // The ResponseCode here is the query's (it worked): the status speaks for
+                    // the payment, read as a callback's is.
+                    match answer::read(None, &result.transaction_status) {
+                        MoneyAnswer::Paid => PaymentCheck::Paid(payment),
+                        MoneyAnswer::Pending => PaymentCheck::Pending,
+                        MoneyAnswer::Unpaid => PaymentCheck::Failed,
+                        MoneyAnswer::InDoubt => PaymentCheck::Review(payment),
+                        MoneyAnswer::Unknown => PaymentCheck::Undecided,
                     }
                 };
                 (check, true, format!("{result:?}"), outcome_name(&check))

@@ -2,6 +2,7 @@
 //! its callbacks. Every gateway message is recorded raw before it is acted on, and every verdict goes
 //! through the one settlement path of `flashgate-core`.
 
+pub mod answer;
 pub mod callbacks;
 pub mod gateway;
 pub mod operator;

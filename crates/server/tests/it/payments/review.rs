@@ -168,3 +168,61 @@ async fn querydr_saying_04_at_expiry_puts_the_order_under_review_not_expired(bac
     app.assert_audit_clean().await;
 }
 on_each_backend!(querydr_saying_04_at_expiry_puts_the_order_under_review_not_expired);
+
+/// Spec §4.3: only a code that says no money moved is a failure. A status saying unpaid beside a
+/// ResponseCode that does not (00, 99, or one no table knows) leaves the money in doubt: the order is
+/// reviewed with its units, never released.
+async fn an_ipn_whose_code_does_not_say_unpaid_is_reviewed_whatever_the_status(backend: Backend) {
+    use vnpay::{HashSecret, ResponseCode, TransactionStatus};
+    let db = backend.database().await;
+    let clock = manual_clock();
+    let app = super::spawn(backend, clock.clone()).instance(&db).await;
+    let cases = [
+        ("00", TransactionStatus::Failed),
+        ("00", TransactionStatus::TimedOut),
+        ("00", TransactionStatus::Cancelled),
+        ("99", TransactionStatus::Failed),
+        ("42", TransactionStatus::Failed),
+    ];
+    let product = app.api.product(cases.len() as i64 + 1, None).await;
+    for (i, (code, status)) in cases.into_iter().enumerate() {
+        let answer = app.api.win(&format!("cus_doubt_{i}"), product).await;
+        let order = app.order(&answer).await;
+        let callback = vnpay::Callback {
+            response_code: ResponseCode::from(code),
+            transaction_status: status.clone(),
+            ..super::paid_callback(
+                "FLASHGT1",
+                &order.id.txn_ref(),
+                order.amount.get().unsigned_abs(),
+            )
+        };
+        let query = callback.sign(&HashSecret::new(super::SECRET)).to_query();
+        assert_eq!(app.api.ipn(&query).await, "00", "{code} {status:?}");
+        assert_eq!(
+            app.order(&answer).await.status,
+            OrderStatus::PaymentReview,
+            "{code} {status:?}"
+        );
+    }
+    assert_eq!(app.api.available(product).await, 1, "every unit stays held");
+
+    // A known refusal with an unpaid status is still a failure.
+    let answer = app.api.win("cus_doubt_refused", product).await;
+    let order = app.order(&answer).await;
+    let refused = vnpay::Callback {
+        response_code: ResponseCode::Cancelled,
+        transaction_status: TransactionStatus::Failed,
+        ..super::paid_callback(
+            "FLASHGT1",
+            &order.id.txn_ref(),
+            order.amount.get().unsigned_abs(),
+        )
+    };
+    let query = refused.sign(&HashSecret::new(super::SECRET)).to_query();
+    assert_eq!(app.api.ipn(&query).await, "00");
+    assert_eq!(app.order(&answer).await.status, OrderStatus::PaymentFailed);
+    assert_eq!(app.api.available(product).await, 1);
+    app.assert_audit_clean().await;
+}
+on_each_backend!(an_ipn_whose_code_does_not_say_unpaid_is_reviewed_whatever_the_status);
