@@ -32,9 +32,10 @@ impl OrderEvent {
 }
 
 /// Every event type, in the state machine's order.
-pub const KINDS: [&str; 8] = [
+pub const KINDS: [&str; 9] = [
     "order.created",
     "order.payment_review",
+    "order.payment_review_released",
     "order.paid",
     "order.payment_failed",
     "order.expired",

@@ -19,6 +19,13 @@ pub enum OrderStatus {
     /// TransactionStatus 04/07): the units stay held, the expirer never touches it, and only the
     /// gateway's later word or an operator settles it.
     PaymentReview,
+    /// The same doubt about an order whose hold had already been released (expired, or failed), when
+    /// its units could not be taken back: sold to someone else since, or the customer is at the
+    /// limit. It holds no units and no quota, but it is not released as unpaid: the reconciler asks
+    /// the gateway about it with no time limit until it decides (or an operator does). Paid: the
+    /// units are taken again if any are left, otherwise the money is refunded; unpaid: payment_failed,
+    /// with nothing to release.
+    PaymentReviewReleased,
     Paid,
     PaymentFailed,
     Expired,
@@ -30,9 +37,10 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 8] = [
+    pub const ALL: [OrderStatus; 9] = [
         Self::PendingPayment,
         Self::PaymentReview,
+        Self::PaymentReviewReleased,
         Self::Paid,
         Self::PaymentFailed,
         Self::Expired,
@@ -45,6 +53,7 @@ impl OrderStatus {
         match self {
             Self::PendingPayment => "pending_payment",
             Self::PaymentReview => "payment_review",
+            Self::PaymentReviewReleased => "payment_review_released",
             Self::Paid => "paid",
             Self::PaymentFailed => "payment_failed",
             Self::Expired => "expired",
@@ -68,9 +77,15 @@ impl OrderStatus {
             (PendingPayment, PaymentReview) => Some(StockEffect::NONE),
             // The gateway says no money moved, or the operator gives it back: the units go back on sale.
             (PaymentReview, PaymentFailed | RefundPending) => Some(StockEffect::RELEASE),
-            (Expired | PaymentFailed, Paid) => Some(StockEffect::RETAKE_AND_SELL),
+            (Expired | PaymentFailed | PaymentReviewReleased, Paid) => {
+                Some(StockEffect::RETAKE_AND_SELL)
+            }
             // A doubtful answer about a released hold: take the units again while it is reviewed.
             (Expired | PaymentFailed, PaymentReview) => Some(StockEffect::RESERVE),
+            // ... or, when they are gone, review it holding nothing: never left as unpaid.
+            (Expired | PaymentFailed, PaymentReviewReleased) => Some(StockEffect::NONE),
+            // The gateway says no money moved, or the money goes back: nothing is held to release.
+            (PaymentReviewReleased, PaymentFailed | RefundPending) => Some(StockEffect::NONE),
             // An operator refunds a paid order in full: the units go back on sale.
             (Paid, RefundPending) => Some(StockEffect::UNSELL),
             (Expired | PaymentFailed, RefundPending) | (RefundPending, Refunded) => {
@@ -205,6 +220,11 @@ mod tests {
             (PaymentReview, RefundPending),
             (Expired, PaymentReview),
             (PaymentFailed, PaymentReview),
+            (Expired, PaymentReviewReleased),
+            (PaymentFailed, PaymentReviewReleased),
+            (PaymentReviewReleased, Paid),
+            (PaymentReviewReleased, PaymentFailed),
+            (PaymentReviewReleased, RefundPending),
             (Paid, RefundPending),
             (Expired, Paid),
             (PaymentFailed, Paid),
@@ -266,5 +286,27 @@ mod tests {
         );
         assert!(PaymentReview.reserves_units() && PaymentReview.holds_quota());
         assert!(PaymentReview.transition_to(Expired).is_none());
+    }
+
+    #[test]
+    fn a_released_order_under_review_holds_nothing_and_is_never_released_again() {
+        for from in [Expired, PaymentFailed] {
+            assert_eq!(
+                from.transition_to(PaymentReviewReleased),
+                Some(StockEffect::NONE)
+            );
+        }
+        assert!(!PaymentReviewReleased.reserves_units() && !PaymentReviewReleased.holds_quota());
+        assert_eq!(
+            PaymentReviewReleased.transition_to(Paid),
+            Some(StockEffect::RETAKE_AND_SELL)
+        );
+        for to in [PaymentFailed, RefundPending] {
+            assert_eq!(
+                PaymentReviewReleased.transition_to(to),
+                Some(StockEffect::NONE)
+            );
+        }
+        assert!(PaymentReviewReleased.transition_to(Expired).is_none());
     }
 }

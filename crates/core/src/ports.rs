@@ -192,7 +192,8 @@ pub struct PollClaim {
     pub created_before: OffsetDateTime,
     /// `expired` and `payment_failed` orders whose hold ended at or after this: the late-money
     /// window, in which a payment completed at the edge of the hold may still show up.
-    /// `payment_review` orders are always due: they wait on the gateway's word.
+    /// `payment_review` and `payment_review_released` orders are always due: they wait on the
+    /// gateway's word.
     pub late_since: OffsetDateTime,
     pub lease_until: OffsetDateTime,
     pub limit: i64,

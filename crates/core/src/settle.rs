@@ -68,29 +68,28 @@ impl Settle<'_> {
                 TransitionOutcome::Applied(_) => return Ok(Settled::Moved(to)),
                 TransitionOutcome::NotInState(now) => status = now,
                 TransitionOutcome::NotFound => return Ok(Settled::NotFound),
-                // A doubt about a released hold whose units are gone: nothing to hold while it is
-                // reviewed; the order stays as it is and is asked about again, and money that turns
-                // out paid is refunded as late money.
-                TransitionOutcome::InsufficientStock if !matches!(verdict, Verdict::Paid(_)) => {
-                    return Ok(Settled::AlreadySettled(status));
-                }
-                // Late money and the units are gone (or the customer is at the limit): refund.
+                // News about a released hold whose units are gone (sold to someone else since, or
+                // the customer is at the limit): late money is refunded, and money in doubt is
+                // reviewed holding nothing. Either way the order is never left as unpaid.
                 TransitionOutcome::InsufficientStock => {
-                    let refund = Transition {
-                        to: OrderStatus::RefundPending,
-                        reason: format!("{source}_late_paid_no_stock"),
+                    let Some((to, reason)) = without_units(to) else {
+                        return Err(StoreError::internal(format!(
+                            "{status:?} -> {to:?} needs units but has no fallback"
+                        )));
+                    };
+                    let fallback = Transition {
+                        to,
+                        reason: format!("{source}_{reason}"),
                         ..transition
                     };
-                    match self.transitions.apply(&refund).await? {
-                        TransitionOutcome::Applied(_) => {
-                            return Ok(Settled::Moved(OrderStatus::RefundPending));
-                        }
+                    match self.transitions.apply(&fallback).await? {
+                        TransitionOutcome::Applied(_) => return Ok(Settled::Moved(to)),
                         TransitionOutcome::NotInState(now) => status = now,
                         TransitionOutcome::NotFound => return Ok(Settled::NotFound),
                         TransitionOutcome::InsufficientStock => {
-                            return Err(StoreError::Internal(
-                                "refund transition needs no stock".into(),
-                            ));
+                            return Err(StoreError::internal(format!(
+                                "{to:?} needs no units but found none"
+                            )));
                         }
                     }
                 }
@@ -111,8 +110,25 @@ fn plan(status: OrderStatus, verdict: Verdict) -> Option<(OrderStatus, &'static 
         (PendingPayment | PaymentReview, Verdict::Failed) => Some((PaymentFailed, "failed")),
         (PendingPayment, Verdict::Review(_)) => Some((PaymentReview, "review")),
         // Money arrived after the hold was released: take the units again if any are left.
-        (Expired | PaymentFailed, Verdict::Paid(_)) => Some((Paid, "late_paid")),
+        (Expired | PaymentFailed | PaymentReviewReleased, Verdict::Paid(_)) => {
+            Some((Paid, "late_paid"))
+        }
         (Expired | PaymentFailed, Verdict::Review(_)) => Some((PaymentReview, "late_review")),
+        // Reviewed holding nothing, and no money moved after all: nothing to release.
+        (PaymentReviewReleased, Verdict::Failed) => Some((PaymentFailed, "failed")),
+        _ => None,
+    }
+}
+
+/// Where a move that needs units goes when they are gone, and why.
+fn without_units(to: OrderStatus) -> Option<(OrderStatus, &'static str)> {
+    match to {
+        // Late money: refunded.
+        OrderStatus::Paid => Some((OrderStatus::RefundPending, "late_paid_no_stock")),
+        // Late doubt: reviewed all the same, holding nothing.
+        OrderStatus::PaymentReview => {
+            Some((OrderStatus::PaymentReviewReleased, "late_review_no_stock"))
+        }
         _ => None,
     }
 }
@@ -173,6 +189,39 @@ mod tests {
         assert_eq!(
             plan(OrderStatus::PaymentFailed, PAID),
             Some((OrderStatus::Paid, "late_paid"))
+        );
+    }
+
+    #[test]
+    fn a_released_hold_whose_units_are_gone_is_refunded_or_reviewed_never_left_unpaid() {
+        assert_eq!(
+            without_units(OrderStatus::Paid),
+            Some((OrderStatus::RefundPending, "late_paid_no_stock"))
+        );
+        assert_eq!(
+            without_units(OrderStatus::PaymentReview),
+            Some((OrderStatus::PaymentReviewReleased, "late_review_no_stock"))
+        );
+        for status in OrderStatus::ALL {
+            for verdict in [PAID, REVIEW] {
+                if let Some((to, _)) = plan(status, verdict)
+                    && status.transition_to(to).is_some_and(|e| e.available < 0)
+                {
+                    let (fallback, _) = without_units(to).expect("a fallback");
+                    assert!(status.transition_to(fallback).is_some(), "{status:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_order_reviewed_without_units_waits_on_the_gateway() {
+        let released = OrderStatus::PaymentReviewReleased;
+        assert_eq!(plan(released, REVIEW), None);
+        assert_eq!(plan(released, PAID), Some((OrderStatus::Paid, "late_paid")));
+        assert_eq!(
+            plan(released, Verdict::Failed),
+            Some((OrderStatus::PaymentFailed, "failed"))
         );
     }
 

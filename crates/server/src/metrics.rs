@@ -23,7 +23,7 @@
 //! | `flashgate_cache_reads_total` | counter | `served_by` (`l1`, `l2`, `database`) | product-read cache hits and misses |
 //! | `flashgate_redis_degraded` | gauge | — | 1 while Redis is configured and does not answer |
 //! | `flashgate_oversold_units` | gauge | — | units held by live and paid orders beyond a product's total: must stay 0 |
-//! | `flashgate_orders` | gauge | `status` | orders per status, from the database (`payment_review`: money in doubt, waiting on the gateway or an operator; `refund_failed`: money owed to a buyer that the gateway would not refund, waiting on an operator) |
+//! | `flashgate_orders` | gauge | `status` | orders per status, from the database (`payment_review`: money in doubt, waiting on the gateway or an operator; `payment_review_released`: the same for a released hold whose units were gone, none held; `refund_failed`: money owed to a buyer that the gateway would not refund, waiting on an operator) |
 //! | `flashgate_stock_units` | gauge | `state` (`available`, `reserved`, `sold`) | units over every product |
 //! | `flashgate_db_pool_connections` | gauge | `pool`, `state` (`idle`, `in_use`, `max`) | database pool occupancy |
 //! | `flashgate_dashboard_viewers` | gauge | — | admin dashboards connected |

@@ -60,7 +60,7 @@ const PAID_HAVE_VERIFIED_PAYMENT: &str = "SELECT CAST(o.id AS TEXT) FROM orders 
        WHERE e.order_id = o.id AND e.verified AND e.outcome = 'paid') \
        AND NOT (EXISTS (SELECT 1 FROM order_events x WHERE x.order_id = o.id AND x.reason = 'operator_accepted') \
          AND EXISTS (SELECT 1 FROM payment_events e WHERE e.order_id = o.id AND e.verified AND e.outcome = 'review'))) \
-     OR (o.status IN ('payment_review', 'refund_pending', 'refund_failed', 'refunded') AND NOT EXISTS ( \
+     OR (o.status IN ('payment_review', 'payment_review_released', 'refund_pending', 'refund_failed', 'refunded') AND NOT EXISTS ( \
        SELECT 1 FROM payment_events e WHERE e.order_id = o.id AND e.verified AND e.outcome IN ('paid', 'review')))";
 
 /// A refunded order: on a refund the gateway accepted, or, after the gateway refused it too often, on

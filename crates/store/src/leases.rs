@@ -44,17 +44,18 @@ impl<D: Dialect> SqlStore<D> {
 /// poll's creation cut-off with `$5` the start of the late-money window (poll).
 const HOLD_ENDED: &str = "status = 'pending_payment' AND expires_at <= $4";
 /// Pending orders old enough whose hold still runs (past its end, an order is the expirer's alone: two
-/// workers asking about one order trip the gateway's per-order pace), orders under review, and
-/// released holds within the late-money window.
+/// workers asking about one order trip the gateway's per-order pace), orders under review (with their
+/// units, or reviewed after their hold was released: money in doubt is asked about with no time
+/// limit, until the gateway decides), and released holds within the late-money window.
 const POLL_DUE: &str = "((status = 'pending_payment' AND created_at <= $4 AND expires_at > $1) \
-     OR status = 'payment_review' \
+     OR status IN ('payment_review', 'payment_review_released') \
      OR (status IN ('expired', 'payment_failed') AND expires_at >= $5)) \
      AND (next_poll_at IS NULL OR next_poll_at <= $1)";
 /// Buyers waiting on a payment first, then orders under review, then the late-money polls of released
 /// holds (each asked every poll interval for the whole window): oldest first within each, so a backlog
 /// of released holds cannot starve a paid order whose IPN was lost until its hold ends.
-const POLL_FIRST: &str =
-    "CASE status WHEN 'pending_payment' THEN 0 WHEN 'payment_review' THEN 1 ELSE 2 END, created_at";
+const POLL_FIRST: &str = "CASE status WHEN 'pending_payment' THEN 0 WHEN 'payment_review' THEN 1 \
+     WHEN 'payment_review_released' THEN 1 ELSE 2 END, created_at";
 /// Refunds whose next attempt is due: a refused one waits out the pause the refunder set (before a
 /// refusal, `next_poll_at` may still hold the reconciler's last schedule, which does not apply).
 const REFUND_DUE: &str = "status = 'refund_pending' \

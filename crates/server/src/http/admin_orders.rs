@@ -26,7 +26,7 @@ use uuid::Uuid;
 pub struct AdminOrderView {
     #[schema(format = "uuid")]
     id: String,
-    #[schema(value_type = String, pattern = "^(pending_payment|payment_review|paid|payment_failed|expired|refund_pending|refund_failed|refunded)$")]
+    #[schema(value_type = String, pattern = "^(pending_payment|payment_review|payment_review_released|paid|payment_failed|expired|refund_pending|refund_failed|refunded)$")]
     status: &'static str,
     customer: String,
     product_id: i64,
@@ -78,7 +78,7 @@ pub struct OrderPage {
 pub struct SearchParams {
     /// Only orders in this status.
     #[param(
-        pattern = "^(pending_payment|payment_review|paid|payment_failed|expired|refund_pending|refund_failed|refunded)$"
+        pattern = "^(pending_payment|payment_review|payment_review_released|paid|payment_failed|expired|refund_pending|refund_failed|refunded)$"
     )]
     status: Option<String>,
     /// Only orders of this product.
@@ -348,11 +348,11 @@ pub async fn refund(
     params(("id" = String, Path, format = "uuid", description = "The order's id.")),
     request_body = SettleReview,
     responses(
-        (status = 200, description = "The order, settled: `paid` (`accept_paid`) or `refund_pending` (`refund`, then `refunded` once the gateway accepts).", body = AdminOrderView),
+        (status = 200, description = "The order, settled: `paid` (`accept_paid`) or `refund_pending` (`refund`, then `refunded` once the gateway accepts). An order in `payment_review_released` whose units are gone by then goes to `refund_pending` on `accept_paid` too: the money is good, but there is nothing left to sell.", body = AdminOrderView),
         JsonBodyRefused,
         AdminOnly,
         (status = 404, description = "No such order.", body = OrderNotFound, content_type = "application/problem+json"),
-        (status = 409, description = "The order is not under review.", body = NotUnderReview, content_type = "application/problem+json"),
+        (status = 409, description = "The order is not under review (`payment_review` or `payment_review_released`).", body = NotUnderReview, content_type = "application/problem+json"),
         (status = 422, description = "The body is not a decision (`accept_paid` or `refund`).", body = InvalidRequest, content_type = "application/problem+json"),
         DatabaseDown,
     ),

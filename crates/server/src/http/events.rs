@@ -38,7 +38,7 @@ pub struct EventView {
     #[schema(pattern = "^evt_[0-9]+$")]
     id: String,
     #[serde(rename = "type")]
-    #[schema(value_type = String, pattern = "^order\\.(created|payment_review|paid|payment_failed|expired|refund_pending|refund_failed|refunded)$")]
+    #[schema(value_type = String, pattern = "^order\\.(created|payment_review|payment_review_released|paid|payment_failed|expired|refund_pending|refund_failed|refunded)$")]
     kind: &'static str,
     /// When the change happened.
     #[serde(with = "time::serde::rfc3339")]
@@ -84,7 +84,7 @@ pub struct FeedParams {
     #[serde(rename = "type")]
     #[param(
         rename = "type",
-        pattern = "^order\\.(created|payment_review|paid|payment_failed|expired|refund_pending|refund_failed|refunded)$"
+        pattern = "^order\\.(created|payment_review|payment_review_released|paid|payment_failed|expired|refund_pending|refund_failed|refunded)$"
     )]
     kind: Option<String>,
 }

@@ -37,7 +37,7 @@ pub struct CreateOrder {
 pub struct OrderView {
     #[schema(format = "uuid")]
     pub id: String,
-    #[schema(value_type = String, pattern = "^(pending_payment|payment_review|paid|payment_failed|expired|refund_pending|refund_failed|refunded)$")]
+    #[schema(value_type = String, pattern = "^(pending_payment|payment_review|payment_review_released|paid|payment_failed|expired|refund_pending|refund_failed|refunded)$")]
     pub status: &'static str,
     pub product_id: i64,
     pub quantity: i64,

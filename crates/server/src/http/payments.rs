@@ -104,6 +104,14 @@ pub async fn return_page(State(state): State<AppState>, RawQuery(query): RawQuer
             },
             "ok",
         ),
+        (Some(callback), Some(order))
+            if crate::payments::callbacks::in_doubt(callback)
+                && order.status == OrderStatus::PaymentReviewReleased =>
+        (
+            "Payment under review",
+            format!("The gateway reports: {}. Your order's hold had ended and its items are gone; the payment is being checked, and if money was taken it is returned.", callback.response_code.meaning()),
+            "warn",
+        ),
         (Some(callback), _) if crate::payments::callbacks::in_doubt(callback) => (
             "Payment under review",
             format!("The gateway reports: {}. Your order keeps its items while the payment is checked; if it does not go through, any money taken is returned.", callback.response_code.meaning()),

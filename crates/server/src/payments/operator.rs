@@ -1,6 +1,7 @@
 //! What an operator does to an order's money: a full refund through the gateway (of a paid order, of
 //! one under review, or again after the gateway refused it too often), idempotent per
-//! `Idempotency-Key`; settling an order under review as paid; and recording that a refund the gateway
+//! `Idempotency-Key`; settling an order under review (`payment_review`, or `payment_review_released`)
+//! as paid; and recording that a refund the gateway
 //! refused was made by other means, with the operator's reason. Each moves the order along the state
 //! machine like every other path, so the ledger says who did it and why; the refund itself goes out
 //! through the refunder.
@@ -58,7 +59,10 @@ impl Operator {
         let order = self.current(id).await?;
         let started = if matches!(
             order.status,
-            OrderStatus::Paid | OrderStatus::PaymentReview | OrderStatus::RefundFailed
+            OrderStatus::Paid
+                | OrderStatus::PaymentReview
+                | OrderStatus::PaymentReviewReleased
+                | OrderStatus::RefundFailed
         ) {
             self.move_order(&order, OrderStatus::RefundPending, reason.clone(), None)
                 .await
@@ -85,14 +89,19 @@ impl Operator {
         Ok(ledger.iter().any(|entry| entry.reason == reason))
     }
 
-    /// Settles an order under review: accepted as paid, or refunded in full.
+    /// Settles an order under review: accepted as paid, or refunded in full. Accepted money for an
+    /// order reviewed after its hold was released takes its units again if any are left, and is
+    /// refunded otherwise, as late money is.
     pub async fn settle_review(
         &self,
         id: OrderId,
         decision: ReviewDecision,
     ) -> Result<Order, OperatorError> {
         let order = self.current(id).await?;
-        if order.status != OrderStatus::PaymentReview {
+        if !matches!(
+            order.status,
+            OrderStatus::PaymentReview | OrderStatus::PaymentReviewReleased
+        ) {
             return Err(OperatorError::WrongState(order.status));
         }
         let (to, reason, payment) = match decision {
@@ -106,10 +115,20 @@ impl Operator {
             ),
             ReviewDecision::Refund => (OrderStatus::RefundPending, "operator_refund", None),
         };
-        let moved = self
-            .move_order(&order, to, reason.to_owned(), payment)
-            .await?;
-        tracing::info!(order_id = %id, to = to.as_str(), "operator settled an order under review");
+        let moved = match self.apply(&order, to, reason.to_owned(), payment).await? {
+            // Accepted, but the units of a released hold are gone: the money goes back.
+            TransitionOutcome::InsufficientStock if to == OrderStatus::Paid => {
+                self.move_order(
+                    &order,
+                    OrderStatus::RefundPending,
+                    "operator_accepted_no_stock".to_owned(),
+                    None,
+                )
+                .await?
+            }
+            outcome => Self::moved(outcome)?,
+        };
+        tracing::info!(order_id = %id, to = moved.status.as_str(), "operator settled an order under review");
         Ok(moved)
     }
 
@@ -143,6 +162,16 @@ impl Operator {
         reason: String,
         payment: Option<GatewayPayment>,
     ) -> Result<Order, OperatorError> {
+        Self::moved(self.apply(order, to, reason, payment).await?)
+    }
+
+    async fn apply(
+        &self,
+        order: &Order,
+        to: OrderStatus,
+        reason: String,
+        payment: Option<GatewayPayment>,
+    ) -> Result<TransitionOutcome, OperatorError> {
         let transition = Transition {
             order_id: order.id,
             from: order.status,
@@ -151,7 +180,11 @@ impl Operator {
             at: self.clock.now(),
             payment,
         };
-        match self.transitions.apply(&transition).await? {
+        Ok(self.transitions.apply(&transition).await?)
+    }
+
+    fn moved(outcome: TransitionOutcome) -> Result<Order, OperatorError> {
+        match outcome {
             TransitionOutcome::Applied(moved) => Ok(moved),
             TransitionOutcome::NotInState(now) => Err(OperatorError::WrongState(now)),
             TransitionOutcome::NotFound => Err(OperatorError::NotFound),

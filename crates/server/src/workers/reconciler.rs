@@ -1,6 +1,7 @@
 //! The reconciler: the webhook's safety net. It claims the orders whose money the gateway may still
 //! have news about: `pending_payment` orders old enough that their IPN may have been lost,
-//! `payment_review` orders until the gateway decides, and expired or failed orders within the
+//! `payment_review` and `payment_review_released` orders until the gateway decides (with no time
+//! limit), and expired or failed orders within the
 //! late-money window (a payment completed at the edge of the hold whose IPNs were all lost). It asks
 //! the gateway (querydr) and applies the answer through the same settlement path as the IPN.
 //!

@@ -77,3 +77,60 @@ async fn late_money_found_by_the_reconciler_for_units_sold_since_is_refunded(bac
     app.assert_audit_clean().await;
 }
 on_each_backend!(late_money_found_by_the_reconciler_for_units_sold_since_is_refunded);
+
+/// Every IPN lost: the reconciler's querydr within the late-money window finds money in doubt for a
+/// released hold whose units were sold since. The order is reviewed holding nothing and asked about
+/// with no time limit; an operator can settle it (accepted money with no units left is refunded).
+async fn doubt_found_by_the_reconciler_for_units_sold_since_is_reviewed_past_the_window(
+    backend: Backend,
+) {
+    let db = backend.database().await;
+    let clock = manual_clock();
+    let app = super::spawn(backend, clock.clone()).instance(&db).await;
+    super::drop_every_ipn(&app);
+    let product = app.api.product(1, None).await;
+    let late = app.api.win("cus_doubt_edge", product).await;
+    let id = app.sim().begin_payment(payment_url(&late)).unwrap();
+    clock.advance(time::Duration::minutes(17));
+    app.expirer.run_until_idle().await.unwrap();
+    assert_eq!(app.order(&late).await.status, OrderStatus::Expired);
+    let quick = app.api.win("cus_quick_doubt_edge", product).await;
+    app.sim()
+        .pay(payment_url(&quick), Outcome::Success)
+        .unwrap();
+
+    app.sim().complete(id, Outcome::Suspicious).unwrap();
+    app.sim().ipn_idle().await;
+    clock.advance(time::Duration::minutes(5));
+    app.reconciler.run_once().await.unwrap();
+    assert_eq!(app.order(&quick).await.status, OrderStatus::Paid);
+    assert_eq!(
+        app.order(&late).await.status,
+        OrderStatus::PaymentReviewReleased
+    );
+    app.assert_audit_clean().await;
+
+    for _ in 0..3 {
+        clock.advance(time::Duration::hours(1));
+        let step = app.reconciler.run_once().await.unwrap();
+        assert_eq!(step.claimed, 1, "asked again past the window: {step:?}");
+    }
+    assert_eq!(
+        app.order(&late).await.status,
+        OrderStatus::PaymentReviewReleased
+    );
+
+    let order_id = flashgate_testkit::order_uuid(&late);
+    let settled = flashgate_testkit::client()
+        .post(app.api.url(&format!("/admin/orders/{order_id}/review")))
+        .bearer_auth(app.api.admin_token())
+        .json(&serde_json::json!({"decision": "accept_paid"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(settled.status(), 200);
+    assert_eq!(app.order(&late).await.status, OrderStatus::RefundPending);
+    assert_eq!(app.api.available(product).await, 0);
+    app.assert_audit_clean().await;
+}
+on_each_backend!(doubt_found_by_the_reconciler_for_units_sold_since_is_reviewed_past_the_window);

@@ -35,8 +35,9 @@ async fn the_sale_monitor_counts_orders_and_stock_and_sees_an_oversell(backend: 
     assert_eq!(snapshot.orders["pending_payment"], 2);
     assert_eq!(snapshot.orders["paid"], 0);
     assert_eq!(snapshot.orders["payment_review"], 0);
+    assert_eq!(snapshot.orders["payment_review_released"], 0);
     assert_eq!(snapshot.orders["refund_failed"], 0);
-    assert_eq!(snapshot.orders.len(), 8, "every status is reported");
+    assert_eq!(snapshot.orders.len(), 9, "every status is reported");
     assert_eq!(snapshot.orders_total, 2);
     let stock = &snapshot.products[0];
     assert_eq!(stock.id.0, product);
