@@ -67,7 +67,8 @@ const PAID_HAVE_VERIFIED_PAYMENT: &str = "SELECT CAST(o.id AS TEXT) FROM orders 
 /// an operator's record of a refund made by other means (`flashgate_core::order::REFUNDED_ELSEWHERE`).
 const REFUNDED_HAVE_ACCEPTED_REFUND: &str = "SELECT CAST(o.id AS TEXT) FROM orders o \
      WHERE o.status = 'refunded' AND NOT EXISTS ( \
-     SELECT 1 FROM payment_events e WHERE e.order_id = o.id AND e.source = 'refund' AND e.outcome = 'accepted') \
+     SELECT 1 FROM payment_events e WHERE e.order_id = o.id AND ((e.source = 'refund' AND e.outcome = 'accepted') \
+       OR (e.source = 'querydr' AND e.outcome = 'refund_under_way' AND e.verified))) \
      AND NOT EXISTS (SELECT 1 FROM order_events x WHERE x.order_id = o.id AND x.from_status = 'refund_failed' \
        AND x.to_status = 'refunded' AND x.reason LIKE 'operator_refunded_elsewhere: %')";
 
@@ -94,7 +95,7 @@ const ORDER_CHECKS: [(&str, &str, &str, &str); 4] = [
     ),
     (
         "refunded_on_accepted_refund",
-        "every refunded order has a refund the gateway accepted, or one an operator made outside it",
+        "every refunded order has a refund the gateway accepted (or showed under way), or one an operator made outside it",
         REFUNDED_HAVE_ACCEPTED_REFUND,
         "is refunded without an accepted refund",
     ),

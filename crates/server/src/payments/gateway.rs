@@ -199,10 +199,12 @@ impl Refunds for VnpayGateway {
             Some(n) => request.transaction_no(n),
             None => request,
         };
+        let mut in_progress = false;
         let (attempt, verified, raw) = match self.client.refund(&request).await {
             Ok(result) => (RefundAttempt::Accepted, true, format!("{result:?}")),
             Err(ClientError::Rejected(rejection)) => {
                 let raw = rejection.to_string();
+                in_progress = rejection.code == vnpay::RefundResponseCode::AlreadyInProgress;
                 let attempt = match rejection.code {
                     vnpay::RefundResponseCode::AlreadyInProgress
                     | vnpay::RefundResponseCode::OtherError => RefundAttempt::Retry(raw.clone()),
@@ -224,9 +226,57 @@ impl Refunds for VnpayGateway {
         if !self.record(order, "refund", verified, raw, outcome).await
             && attempt == RefundAttempt::Accepted
         {
-            // The refund happened but is not on record; asking again is answered 94 or a second
-            // refund is refused, so the next attempt records it.
+            // The refund happened but is not on record; asking again is answered 94, which the
+            // next attempt looks into and records.
             return RefundAttempt::Retry("the accepted refund could not be recorded".into());
+        }
+        if in_progress {
+            return self.refund_under_way(order).await;
+        }
+        attempt
+    }
+}
+
+impl VnpayGateway {
+    /// After a refund answered 94, "a refund request for this transaction is already being
+    /// processed" (§7.4; unsigned, as every refusal is): the gateway's signed status of the payment
+    /// says whether a full refund of it is under way, as it is when an earlier attempt for this
+    /// order went through and its answer was lost. Asking for a refund again would only be answered
+    /// 94 until the gateway is done, then refused as more than the payment.
+    async fn refund_under_way(&self, order: &Order) -> RefundAttempt {
+        let (Some((txn_ref, created)), Some(info)) =
+            (reference(order), description("Kiem tra don hang", order))
+        else {
+            return RefundAttempt::Retry("the order has no valid gateway reference".into());
+        };
+        let request = QueryDrRequest::new(txn_ref, created, info, self.server_ip, self.clock.now());
+        let (attempt, verified, raw) = match self.client.query_dr(&request).await {
+            Ok(result) => {
+                let status = &result.transaction_status;
+                let under_way = result.transaction_type.is_refund()
+                    && (status.is_refund_in_progress() || status.is_success())
+                    && i64::try_from(result.amount.get()).ok() == Some(order.amount.get());
+                let attempt = if under_way {
+                    RefundAttempt::Accepted
+                } else {
+                    RefundAttempt::Retry(format!(
+                        "a refund is in progress, not this one: {result:?}"
+                    ))
+                };
+                (attempt, true, format!("{result:?}"))
+            }
+            Err(error) => (
+                RefundAttempt::Retry(error.to_string()),
+                false,
+                error.to_string(),
+            ),
+        };
+        let outcome = match attempt {
+            RefundAttempt::Accepted => "refund_under_way",
+            _ => "unknown",
+        };
+        if !self.record(order, "querydr", verified, raw, outcome).await {
+            return RefundAttempt::Retry("the gateway's answer could not be recorded".into());
         }
         attempt
     }

@@ -14,6 +14,7 @@ mod late_window;
 mod lost_webhooks;
 mod operator;
 mod paying;
+mod refund_in_progress;
 mod refusals;
 mod review;
 mod workers;
