@@ -18,7 +18,8 @@ RUN apt-get update \
 COPY --from=build /usr/local/bin/flashgate /usr/local/bin/vnpay-sim /usr/local/bin/
 USER flashgate
 WORKDIR /var/lib/flashgate
-# Off loopback flashgate refuses the development secrets and the bundled simulator:
+# Off loopback (or behind a trusted proxy, or with a public URL) flashgate refuses the development
+# secrets and the bundled simulator:
 # FLASHGATE_ADMIN_TOKEN, FLASHGATE_JWT_SECRET, FLASHGATE_VNPAY__HASH_SECRET and VNPay's
 # FLASHGATE_VNPAY__PAY_URL and FLASHGATE_VNPAY__API_URL must come from the environment.
 ENV FLASHGATE_LISTEN=0.0.0.0:8080 \

@@ -11,6 +11,13 @@
 # CLUSTER_REDIS_URL (redis://127.0.0.1:6379), CLUSTER_SIM_IPN_RETRY_SECS (300), CLUSTER_FLASHGATE_BIN and
 # CLUSTER_SIM_BIN (default: the release builds, built when missing). Every FLASHGATE_* variable reaches
 # every instance (each must be a setting, or FLASHGATE_CONFIG, or an instance refuses to start).
+#
+# The instances trust nginx's X-Forwarded-For (http.trusted_proxies), which makes each of them a
+# service reached from elsewhere: flashgate refuses the development secrets there. Unless the
+# environment sets them, FLASHGATE_ADMIN_TOKEN, FLASHGATE_JWT_SECRET and FLASHGATE_VNPAY__HASH_SECRET
+# are made at random on the first `up` and kept in $CLUSTER_DIR/secrets.env (readable by you alone;
+# `status` names it): `. flashgate-data/cluster/secrets.env` before calling the admin API or minting
+# tokens with `flashgate token`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +36,27 @@ say() { printf 'cluster.sh: %s\n' "$*" >&2; }
 . scripts/services.sh
 
 instance_port() { echo $((LB_PORT + $1)); }
+
+# Random, 48 hex digits: enough for every secret's rules (jwt_secret wants 32 bytes or more).
+random_secret() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# The cluster's own secrets: the environment's, else those of secrets.env, made on the first `up`.
+load_secrets() {
+    local file="$DIR/secrets.env"
+    if [ ! -f "$file" ]; then
+        (
+            umask 077
+            printf 'export FLASHGATE_ADMIN_TOKEN=%s\nexport FLASHGATE_JWT_SECRET=%s\nexport FLASHGATE_VNPAY__HASH_SECRET=%s\n' \
+                "$(random_secret)" "$(random_secret)" "$(random_secret)" >"$file"
+        )
+    fi
+    local name value
+    while read -r _ assignment; do
+        name=${assignment%%=*}
+        value=${assignment#*=}
+        [ -n "${!name:-}" ] || export "$name=$value"
+    done <"$file"
+}
 
 # Running, not a zombie: once this script exits nobody may be left to reap a killed instance.
 alive() {
@@ -126,8 +154,9 @@ up() {
     local flashgate sim
     flashgate=$(binary flashgate "${CLUSTER_FLASHGATE_BIN:-}")
     sim=$(binary vnpay-sim "${CLUSTER_SIM_BIN:-}")
+    load_secrets
     local tmn="${FLASHGATE_VNPAY__TMN_CODE:-FLASHGT1}"
-    local secret="${FLASHGATE_VNPAY__HASH_SECRET:-dev-vnpay-secret-change-me}"
+    local secret="$FLASHGATE_VNPAY__HASH_SECRET"
 
     # One simulator for every instance; its IPNs go through the load balancer, like VNPay's would.
     VNPAY_SIM_SECRET="$secret" nohup "$sim" --listen "127.0.0.1:$SIM_PORT" --tmn-code "$tmn" \
@@ -203,6 +232,7 @@ status() {
     echo "simulator      http://127.0.0.1:$SIM_PORT"
     echo "database       $DATABASE_URL"
     echo "state and logs $DIR"
+    echo "secrets        $DIR/secrets.env (unless the environment set them)"
 }
 
 case "${1:-}" in

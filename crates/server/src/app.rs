@@ -141,9 +141,7 @@ impl Application {
             retention: span(settings.callbacks.unverified_retention),
             batch: settings.callbacks.prune_batch,
         };
-        let allow_private = settings
-            .webhooks
-            .private_targets_allowed(settings.listen.ip().is_loopback());
+        let allow_private = settings.private_webhook_targets_allowed();
         let dispatcher = Dispatcher {
             deliveries: store.deliveries.clone(),
             http: dispatcher::client(&settings.webhooks, allow_private)?,
@@ -312,8 +310,8 @@ impl Application {
             async move { monitor.run_if_due(tick, idle).await }
         }));
         let addr = self.listener.local_addr()?;
-        crate::safety::warn_if_simulator_public(&settings, addr.ip().is_loopback());
-        crate::safety::warn_if_metrics_public(&settings, addr.ip().is_loopback());
+        crate::safety::warn_if_simulator_public(&settings);
+        crate::safety::warn_if_metrics_public(&settings);
         tracing::info!(%addr, backend = self.state.store.backend.as_str(),
             strategy = settings.inventory.strategy.as_str(), gateway = %self.state.gateway.pay_url, "flashgate serving");
         let mut router = http::router(self.state.clone());

@@ -186,11 +186,24 @@ impl Settings {
         self.vnpay.validate()?;
         self.metrics.validate()?;
         self.log.validate()?;
-        if self.admin_token.expose().len() < 16 {
+        let admin_token = self.admin_token.expose();
+        if admin_token.len() < 16 {
             bail!("admin_token: must be at least 16 characters");
+        }
+        if distinct_characters(admin_token) < ADMIN_TOKEN_DISTINCT {
+            bail!(
+                "admin_token: must hold at least {ADMIN_TOKEN_DISTINCT} different characters (a repeated pattern is guessed first)"
+            );
         }
         if self.jwt_secret.expose().len() < 32 {
             bail!("jwt_secret: must be at least 32 bytes");
+        }
+        // Whoever holds the buyers' signing key (the shop's login, every service that mints tokens)
+        // would hold the admin API too, and an admin token would sign buyer tokens.
+        if self.admin_token == self.jwt_secret {
+            bail!(
+                "admin_token and jwt_secret: must differ (each would unlock what the other guards)"
+            );
         }
         // A lease must outlast the call made under it, or another instance claims the work while it
         // is under way: a webhook delivery still being sent goes out twice, an order is asked about
@@ -206,12 +219,40 @@ impl Settings {
         )
     }
 
-    /// What listening adds to `validate`: off a loopback address, nothing only a developer's machine
-    /// may run with (`safety`). Checked by the commands that listen (serve, demo) alone: `token`,
-    /// `migrate` and `audit` open no port, so the image's `FLASHGATE_LISTEN=0.0.0.0:8080` with
-    /// development values does not stop them.
+    /// What listening adds to `validate`: once exposed (`exposure`), nothing only a developer's
+    /// machine may run with (`safety`). Checked by the commands that listen (serve, demo) alone:
+    /// `token`, `migrate` and `audit` open no port, so the image's `FLASHGATE_LISTEN=0.0.0.0:8080`
+    /// with development values does not stop them.
     pub fn check_listening(&self) -> anyhow::Result<()> {
-        crate::safety::check(self, self.listen.ip().is_loopback())
+        crate::safety::check(self)
+    }
+
+    /// The setting that makes this service reachable from beyond this machine, if one does: a
+    /// `listen` address that is not loopback, a proxy it trusts (`http.trusted_proxies`: whoever
+    /// reaches the proxy reaches flashgate, as nginx on :443 in front of 127.0.0.1:8080 does), or a
+    /// `vnpay.public_url` whose host is not loopback (buyers and the gateway are told to come there).
+    /// The one notion of "exposed" behind every development-only check (`safety`, webhooks'
+    /// internal targets).
+    pub fn exposure(&self) -> Option<Exposure> {
+        if !self.listen.ip().is_loopback() {
+            Some(Exposure::Listen)
+        } else if !self.http.trusted_proxies.is_empty() {
+            Some(Exposure::TrustedProxies)
+        } else if !self.vnpay.public_url.is_empty()
+            && !reqwest::Url::parse(&self.vnpay.public_url).is_ok_and(|url| loopback_host(&url))
+        {
+            Some(Exposure::PublicUrl)
+        } else {
+            None
+        }
+    }
+
+    /// Whether webhooks may go to internal addresses: as `webhooks.allow_private_targets` says, and
+    /// when it is unset only for a service that is not exposed (development).
+    pub fn private_webhook_targets_allowed(&self) -> bool {
+        self.webhooks
+            .allow_private_targets
+            .unwrap_or(self.exposure().is_none())
     }
 
     /// The Redis URL, if the shared state is to live on Redis.
@@ -220,6 +261,46 @@ impl Settings {
             .as_deref()
             .filter(|url| !url.trim().is_empty())
     }
+}
+
+/// The fewest different characters an admin token may be made of: a long run of one character or a
+/// short pattern repeated (`aaaa…`, `abababab…`, `0000…`) is refused.
+const ADMIN_TOKEN_DISTINCT: usize = 8;
+
+fn distinct_characters(text: &str) -> usize {
+    text.chars().collect::<std::collections::HashSet<_>>().len()
+}
+
+/// Why a service is reachable from beyond this machine (`Settings::exposure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    Listen,
+    TrustedProxies,
+    PublicUrl,
+}
+
+impl Exposure {
+    /// The setting, and what it says, as a refusal names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Listen => "listen is not a loopback address",
+            Self::TrustedProxies => {
+                "http.trusted_proxies is set: a proxy brings requests from elsewhere"
+            }
+            Self::PublicUrl => "vnpay.public_url names a host that is not loopback",
+        }
+    }
+}
+
+/// Whether a URL's host is this machine: `localhost` or a loopback address.
+pub fn loopback_host(url: &reqwest::Url) -> bool {
+    url.host_str().is_some_and(|host| {
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    })
 }
 
 /// One `FLASHGATE_…` variable's setting, under the metadata of figment's `Env`, so that a refusal
@@ -708,6 +789,31 @@ mod tests {
         let figment = defaults().merge(Serialized::default("listen", "localhost"));
         let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
         assert!(error.contains("listen"), "{error}");
+    }
+
+    #[test]
+    fn an_admin_token_that_is_the_jwt_secret_or_a_repeated_pattern_is_refused() {
+        let same = "the-same-secret-for-both-0123456789abcdef";
+        let figment = defaults()
+            .merge(Serialized::default("admin_token", same))
+            .merge(Serialized::default("jwt_secret", same));
+        let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
+        assert!(error.starts_with("admin_token and jwt_secret:"), "{error}");
+        for weak in [
+            "aaaaaaaaaaaaaaaaaaaa",
+            "abababababababababab",
+            "0000000000000000",
+            "1234567123456712",
+        ] {
+            let figment = defaults().merge(Serialized::default("admin_token", weak));
+            let error = format!("{:#}", Settings::from_figment(figment).unwrap_err());
+            assert!(
+                error.starts_with("admin_token: must hold at least 8"),
+                "{weak}: {error}"
+            );
+        }
+        let figment = defaults().merge(Serialized::default("admin_token", "12345678123456781234"));
+        Settings::from_figment(figment).unwrap();
     }
 
     #[test]

@@ -169,6 +169,25 @@ pub(super) fn decoding_key(key: &PublicKeySettings) -> anyhow::Result<DecodingKe
     })
 }
 
+/// RFC 7515 §4.1.11: a recipient must refuse a token whose `crit` header names an extension it does
+/// not understand, and flashgate understands none, so any `crit` (even empty or null, both invalid)
+/// is refused. Read from the header's own JSON: the library's `Header` would take `null` for absent.
+fn refuse_critical(token: &str) -> Result<(), TokenError> {
+    use base64::Engine;
+    let invalid =
+        || TokenError::Invalid("the token's header names critical extensions (crit)".into());
+    let encoded = token.split('.').next().unwrap_or_default();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|e| TokenError::Invalid(e.to_string()))?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&json).map_err(|e| TokenError::Invalid(e.to_string()))?;
+    if header.contains_key("crit") {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
 impl BuyerTokens {
     /// HS256 with `secret` only, the default leeway and the system clock.
     pub fn new(secret: &[u8]) -> Self {
@@ -258,6 +277,7 @@ impl BuyerTokens {
         }
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        refuse_critical(token)?;
         let (claims, jwks_key) = match &header.kid {
             None => (self.check(token, &header, &self.shared)?, None),
             Some(kid) => match self.by_kid.get(kid) {
@@ -436,6 +456,38 @@ mod tests {
         // Unset, neither is checked: a token that carries them is as good as a bare one.
         let unchecked = BuyerTokens::new(SECRET);
         assert_eq!(unchecked.verify(&other).await.unwrap(), customer);
+    }
+
+    /// A token whose header names critical extensions is refused whatever they are (RFC 7515
+    /// §4.1.11), though its signature is good.
+    #[tokio::test]
+    async fn a_token_with_critical_header_extensions_is_refused() {
+        let tokens = BuyerTokens::new(SECRET);
+        let customer = CustomerId::parse("cus_1").unwrap();
+        let claims = Claims {
+            sub: customer.as_str().to_owned(),
+            exp: OffsetDateTime::now_utc().unix_timestamp() + 300,
+            nbf: None,
+            iss: None,
+            aud: None,
+        };
+        let key = EncodingKey::from_secret(SECRET);
+        for crit in [
+            serde_json::json!(["exp"]),
+            serde_json::json!(["b64"]),
+            serde_json::json!([]),
+            serde_json::Value::Null,
+        ] {
+            let mut header = Header::new(Algorithm::HS256);
+            header.extras.insert("crit", crit.clone());
+            let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+            assert!(
+                matches!(tokens.verify(&token).await, Err(TokenError::Invalid(_))),
+                "crit = {crit}"
+            );
+        }
+        let plain = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
+        assert_eq!(tokens.verify(&plain).await.unwrap(), customer);
     }
 
     #[tokio::test]

@@ -150,10 +150,7 @@ async fn checked_url(state: &AppState, url: &str) -> Result<String, Problem> {
             "url: must be 1 to {URL_MAX_CHARS} characters"
         )));
     }
-    let settings = &state.settings;
-    let allowed = settings
-        .webhooks
-        .private_targets_allowed(settings.listen.ip().is_loopback());
+    let allowed = state.settings.private_webhook_targets_allowed();
     match target::check(url, allowed).await {
         Ok(url) => Ok(url.to_string()),
         // Not a URL at all is a malformed request, not a place webhooks may not go.

@@ -43,7 +43,7 @@ pub struct WebhookSettings {
     #[serde(rename = "previous_secret_seconds")]
     pub previous_secret: Duration,
     /// Whether endpoints may be on loopback or private addresses (and plain http). Unset: only when
-    /// flashgate itself listens on loopback (development).
+    /// flashgate is not exposed (`Settings::private_webhook_targets_allowed`: development).
     #[serde(default)]
     pub allow_private_targets: Option<bool>,
     /// PEM CA certificates trusted for endpoints besides the system's roots; empty: none.
@@ -104,10 +104,5 @@ impl WebhookSettings {
         )?;
         crate::tls::root_ca("webhooks.root_ca_file", &self.root_ca_file)?;
         Ok(())
-    }
-
-    /// Whether endpoints may be internal, for a service listening on `loopback` or not.
-    pub fn private_targets_allowed(&self, loopback: bool) -> bool {
-        self.allow_private_targets.unwrap_or(loopback)
     }
 }

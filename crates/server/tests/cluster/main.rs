@@ -20,8 +20,9 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use topology::Cluster;
 
-const ADMIN: &str = "dev-admin-token-change-me";
-const JWT_SECRET: &str = "dev-jwt-secret-change-me-0123456789abcdef";
+/// The cluster's own secrets: instances behind a trusted proxy refuse the development ones.
+const ADMIN: &str = "cluster-test-admin-token-0123456789";
+const JWT_SECRET: &str = "cluster-test-jwt-secret-0123456789abcdef";
 const INSTANCES: u16 = 2;
 const STOCK: i64 = 40;
 const CROWD: usize = 160;

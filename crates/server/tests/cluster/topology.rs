@@ -1,7 +1,7 @@
 //! The topology of `scripts/cluster.sh` as a value: brought up by the script from the binaries cargo
 //! built, on free ports, with its own database and Redis prefix; stopped with the script when dropped.
 
-use super::INSTANCES;
+use super::{ADMIN, INSTANCES, JWT_SECRET};
 use flashgate_testkit::TestRedis;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -66,6 +66,9 @@ impl Cluster {
             ("CLUSTER_SIM_BIN", simulator.display().to_string()),
             ("CLUSTER_SIM_IPN_RETRY_SECS", "1".to_owned()),
             ("FLASHGATE_REDIS__KEY_PREFIX", redis.prefix.clone()),
+            // The test's own; the VNPay secret is the one the script makes for the cluster.
+            ("FLASHGATE_ADMIN_TOKEN", ADMIN.to_owned()),
+            ("FLASHGATE_JWT_SECRET", JWT_SECRET.to_owned()),
             // The whole crowd reaches the instances as 127.0.0.1: rate limits have their own suite.
             ("FLASHGATE_LIMITS__ENABLED", "false".to_owned()),
             // Several test databases share one PostgreSQL server.

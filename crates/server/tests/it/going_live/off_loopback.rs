@@ -58,8 +58,24 @@ fn scratch_database() -> std::path::PathBuf {
 }
 
 fn refusal(unset: &[&str]) -> String {
+    refusal_with(unset, &[])
+}
+
+fn refusal_with(unset: &[&str], extra: &[(&str, &str)]) -> String {
     let database = scratch_database();
-    let output = serve(unset, &[], &database).output().unwrap();
+    let child = serve(unset, extra, &database).spawn().unwrap();
+    let pid = child.id();
+    // A start that is not refused serves until stopped: stop it, and fail, rather than hang.
+    let (done, waited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    let Ok(output) = waited.recv_timeout(std::time::Duration::from_secs(30)) else {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
+        }
+        panic!("the start must be refused, but it served (unset {unset:?}, with {extra:?})");
+    };
+    let output = output.unwrap();
     assert!(!database.exists(), "a refused start touches no database");
     assert_eq!(output.status.code(), Some(2), "the start must be refused");
     String::from_utf8(output.stderr).unwrap()
@@ -168,4 +184,59 @@ fn listening_everywhere_against_the_real_gateway_needs_the_server_ip() {
         "{stderr}"
     );
     assert!(stderr.contains("FLASHGATE_VNPAY__SERVER_IP"), "{stderr}");
+}
+
+/// The usual single-host deployment: nginx on :443 in front of 127.0.0.1:8080, trusted as a proxy, or
+/// a public URL buyers and the gateway are sent to. Listening on loopback does not make it private:
+/// the development secrets, the bundled simulator and bare-customer sessions are refused as off
+/// loopback, naming what exposes the service.
+#[test]
+fn a_loopback_address_behind_a_proxy_or_a_public_url_is_exposed() {
+    let proxied = [
+        ("FLASHGATE_LISTEN", "127.0.0.1:0"),
+        ("FLASHGATE_HTTP__TRUSTED_PROXIES", "[\"127.0.0.1/32\"]"),
+    ];
+    let announced = [
+        ("FLASHGATE_LISTEN", "127.0.0.1:0"),
+        ("FLASHGATE_VNPAY__PUBLIC_URL", "https://shop.example"),
+    ];
+    for (extra, named) in [
+        (&proxied, "http.trusted_proxies"),
+        (&announced, "vnpay.public_url"),
+    ] {
+        let stderr = refusal_with(&["FLASHGATE_ADMIN_TOKEN"], extra);
+        assert!(
+            stderr.starts_with("flashgate: admin_token: the development value")
+                && stderr.contains(named),
+            "{named}: {stderr}"
+        );
+        let stderr = refusal_with(
+            &["FLASHGATE_VNPAY__PAY_URL", "FLASHGATE_VNPAY__API_URL"],
+            extra,
+        );
+        assert!(
+            stderr.starts_with("flashgate: vnpay.pay_url and vnpay.api_url:")
+                && stderr.contains(named),
+            "{named}: {stderr}"
+        );
+        let mut bare = extra.to_vec();
+        bare.push(("FLASHGATE_AUTH__SESSIONS__ALLOW_BARE_CUSTOMER", "true"));
+        let stderr = refusal_with(&[], &bare);
+        assert!(
+            stderr.starts_with("flashgate: auth.sessions.allow_bare_customer:")
+                && stderr.contains(named),
+            "{named}: {stderr}"
+        );
+    }
+}
+
+/// One secret for both the admin API and the buyers' tokens is refused at start, by both names.
+#[test]
+fn an_admin_token_equal_to_the_jwt_secret_stops_the_start() {
+    let same = "a-jwt-secret-of-our-own-0123456789abcdef";
+    let stderr = refusal_with(&[], &[("FLASHGATE_ADMIN_TOKEN", same)]);
+    assert!(
+        stderr.starts_with("flashgate: admin_token and jwt_secret:"),
+        "{stderr}"
+    );
 }
