@@ -375,6 +375,8 @@ fn gateway(
                 Some(format!("{public_url}/payments/vnpay/ipn")),
             )
             .with_base_url(format!("{public_url}/vnpay-sim"))
+            // The gateway's time is ours (tests drive one clock): ExpireDate, PayDate, refunds.
+            .with_clock(Arc::new(SimClock(clock.clone())))
             .with_ipn_retry_interval(v.sim_ipn_retry)
             .with_querydr_min_interval(v.sim_querydr_min_interval);
         let handle = SimHandle::new(config).context("the bundled VNPay simulator")?;
@@ -400,6 +402,21 @@ fn gateway(
         clock,
     };
     Ok((gateway, simulator))
+}
+
+/// The service's clock as the bundled simulator's.
+struct SimClock(Arc<dyn Clock>);
+
+impl std::fmt::Debug for SimClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SimClock(the service's clock)")
+    }
+}
+
+impl vnpay_sim::Clock for SimClock {
+    fn now(&self) -> time::OffsetDateTime {
+        self.0.now()
+    }
 }
 
 /// `vnp_IpAddr` of querydr and refund: the IP of the merchant server calling the API (spec §5.1).

@@ -1,4 +1,6 @@
-//! The simulator's notion of "now": PayDate, the TxnRef and RequestId day, querydr rate limits.
+//! The simulator's notion of "now": ExpireDate checks, PayDate, the TxnRef and RequestId day,
+//! querydr rate limits, refund processing (moved by the `clock_skew_ms` fault, see
+//! [`crate::SimHandle::now`]).
 
 use std::fmt;
 use std::sync::Mutex;

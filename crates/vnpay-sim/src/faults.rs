@@ -43,7 +43,15 @@ pub struct Faults {
     /// one of the spec's refund failures (`02`, `03`, `91`, `94`, `95`, `97`, `99`; §7.4), as a
     /// terminal without the refund permission or a bank that will not take the money back would.
     pub refund_refused_with: Option<String>,
+    /// The gateway's clock runs this many milliseconds ahead of the clock the simulator was given
+    /// (negative: behind), as when the merchant's and VNPay's clocks disagree. It moves everything
+    /// the gateway decides by its own time: whether a payment is past its `vnp_ExpireDate`,
+    /// PayDate, the day of TxnRef and RequestId uniqueness, the querydr rate limit, refund
+    /// processing. At most a day either way.
+    pub clock_skew_ms: i64,
 }
+
+const MAX_CLOCK_SKEW_MS: u64 = 24 * 3600 * 1000;
 
 /// A fault setting outside its range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,7 +59,7 @@ pub struct Faults {
 pub struct InvalidFaults(pub &'static str);
 
 impl Faults {
-    /// Checks the rates and the refund refusal code.
+    /// Checks the rates, the refund refusal code and the clock skew.
     pub fn validate(&self) -> Result<(), InvalidFaults> {
         for (name, rate) in [
             (
@@ -66,6 +74,11 @@ impl Faults {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(InvalidFaults(name));
             }
+        }
+        if self.clock_skew_ms.unsigned_abs() > MAX_CLOCK_SKEW_MS {
+            return Err(InvalidFaults(
+                "clock_skew_ms must be within a day (86,400,000 ms) either way",
+            ));
         }
         if let Some(code) = &self.refund_refused_with {
             let code = vnpay::RefundResponseCode::from(code.as_str());

@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
+use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use vnpay::VnpDateTime;
 
@@ -108,12 +109,32 @@ impl SimHandle {
         )
     }
 
-    /// Checks a payment request (a full URL or its query) and records it as pending.
+    /// The gateway's time: the configured clock, moved by the `clock_skew_ms` fault.
+    pub fn now(&self) -> OffsetDateTime {
+        let skew = lock(&self.0.faults).clock_skew_ms;
+        self.0
+            .config
+            .clock
+            .now()
+            .saturating_add(time::Duration::milliseconds(skew))
+    }
+
+    /// Checks a payment request (a full URL or its query) and records it as pending. A request
+    /// opened after its `vnp_ExpireDate` (CreateDate + 15 minutes without one) is the gateway's
+    /// timeout page, code 15, and is not recorded: dates made in UTC instead of GMT+7 end there
+    /// (spec §2.2).
     pub fn begin_payment(&self, url_or_query: &str) -> Result<PaymentId, PageError> {
         let query = url_or_query
             .split_once('?')
             .map_or(url_or_query, |(_, q)| q);
         let request = pay_request::validate(query, &self.0.config)?;
+        let now = VnpDateTime::from_instant(self.now());
+        if request.is_expired_at(now) {
+            return Err(PageError::SessionTimeout {
+                expired_at: request.expires_at().format(),
+                now: now.format(),
+            });
+        }
         match lock(&self.0.store).register(request) {
             Registered::New(id) | Registered::Revisit(id) => Ok(id),
             Registered::Duplicate => Err(PageError::AlreadyExists),
@@ -121,14 +142,24 @@ impl SimHandle {
     }
 
     /// Ends a pending payment with `outcome`: signs the callback, queues the IPN, and returns
-    /// where the browser goes.
+    /// where the browser goes. Past the request's `vnp_ExpireDate` the buyer's choice no longer
+    /// counts: the payment ends timed out (response 11, TransactionNo 0, status 02; querydr 08).
     pub fn complete(&self, id: PaymentId, outcome: Outcome) -> Result<Completed, PageError> {
-        let now = VnpDateTime::from_instant(self.0.config.clock.now());
+        let now = VnpDateTime::from_instant(self.now());
         let (completed, job) = {
             let mut store = lock(&self.0.store);
-            if store.get(id).is_none_or(|p| p.completion.is_some()) {
-                return Err(PageError::NotPayable);
-            }
+            let expired = match store.get(id) {
+                Some(p) if p.completion.is_none() => p.request.is_expired_at(now),
+                _ => return Err(PageError::NotPayable),
+            };
+            let outcome = match outcome {
+                Outcome::Timeout | Outcome::SessionTimeout => outcome,
+                _ if expired => {
+                    tracing::info!(chosen = ?outcome, "payment completed after its ExpireDate: timed out");
+                    Outcome::Timeout
+                }
+                _ => outcome,
+            };
             let transaction_no = if outcome.has_transaction_no() {
                 store.next_transaction_no()
             } else {
@@ -162,7 +193,7 @@ impl SimHandle {
         if let Some(job) = job {
             self.0.ipn.submit(job);
         }
-        tracing::info!(txn_ref = %completed.txn_ref, ?outcome, "payment completed");
+        tracing::info!(txn_ref = %completed.txn_ref, response_code = %completed.response_code, "payment completed");
         Ok(completed)
     }
 

@@ -2,8 +2,10 @@
 //!
 //! It serves the payment page (`/paymentv2/vpcpay.html`) with one button per outcome, redirects
 //! the browser to the merchant's Return URL with a signed callback, delivers IPNs with VNPay's
-//! retry policy, and answers querydr and refund on `/merchant_webapi/api/transaction`. Faults
-//! (dropped, delayed, duplicated, reordered or failing IPNs; a slow or unavailable API) can be
+//! retry policy, and answers querydr and refund on `/merchant_webapi/api/transaction`. It enforces
+//! `vnp_ExpireDate` (CreateDate + 15 minutes without one) by its [`Clock`]: a page opened later is
+//! `Error.html?code=15`, a payment finished later ends timed out. Faults (dropped, delayed,
+//! duplicated, reordered or failing IPNs; a slow or unavailable API; a skewed gateway clock) can be
 //! switched on at start or at run time through [`SimHandle::set_faults`] or `PUT /sim/faults`.
 //!
 //! ```no_run

@@ -21,6 +21,15 @@ pub enum PageError {
     /// `02`: the TmnCode is unknown.
     #[error("invalid merchant")]
     InvalidMerchant,
+    /// `15`: the payment page was opened after the request's `vnp_ExpireDate` (or, without one,
+    /// 15 minutes after its CreateDate), as with dates made in the wrong zone (spec §2.2, §2.3).
+    #[error("payment session timed out: the request expired at {expired_at} (GMT+7), now is {now}")]
+    SessionTimeout {
+        /// The expiry, `yyyyMMddHHmmss` GMT+7.
+        expired_at: String,
+        /// The gateway's time, `yyyyMMddHHmmss` GMT+7.
+        now: String,
+    },
     /// The transaction cannot take this step (already completed, or unknown id).
     #[error("transaction not found or already completed")]
     NotPayable,
@@ -34,6 +43,7 @@ impl PageError {
             Self::InvalidFormat { .. } => "03",
             Self::AlreadyExists => "01",
             Self::InvalidMerchant => "02",
+            Self::SessionTimeout { .. } => "15",
             Self::NotPayable => "99",
         }
     }

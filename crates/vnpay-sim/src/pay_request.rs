@@ -30,6 +30,20 @@ pub struct ValidPay {
     pub secure_hash: String,
 }
 
+impl ValidPay {
+    /// Until when the buyer may pay: `vnp_ExpireDate`, or without one CreateDate + 15 minutes (the
+    /// gateway's observed session, spec §2.2 and §11). The second it names is still in time.
+    pub fn expires_at(&self) -> VnpDateTime {
+        self.expire_date
+            .unwrap_or_else(|| self.create_date.plus(vnpay::DEFAULT_EXPIRY))
+    }
+
+    /// Whether `now` (the gateway's time) is past [`ValidPay::expires_at`].
+    pub fn is_expired_at(&self, now: VnpDateTime) -> bool {
+        now > self.expires_at()
+    }
+}
+
 /// Parses and checks a raw query: terminal (02), signature (70), then fields (03).
 pub fn validate(raw_query: &str, config: &SimConfig) -> Result<ValidPay, PageError> {
     let query = ReceivedQuery::parse(raw_query).map_err(|e| PageError::format(e.to_string()))?;

@@ -68,7 +68,7 @@ pub(super) fn handle(sim: &SimHandle, value: Value) -> Response {
     {
         return reject(COMMAND, "99", "Other error");
     }
-    let now = config.clock.now();
+    let now = sim.now();
     let mut store = lock(&sim.0.store);
     if !store.use_request_id(tmn_code, VnpDateTime::from_instant(now).date(), request_id) {
         return reject(COMMAND, "94", "Duplicate request id");

@@ -82,7 +82,7 @@ pub(super) fn handle(sim: &SimHandle, value: Value) -> Response {
         let meaning = vnpay::RefundResponseCode::from(code.as_str()).meaning();
         return reject(COMMAND, &code, meaning);
     }
-    let instant = config.clock.now();
+    let instant = sim.now();
     let now = VnpDateTime::from_instant(instant);
     let mut store = lock(&sim.0.store);
     if !store.use_request_id(tmn_code, now.date(), request_id) {

@@ -1,5 +1,9 @@
 //! Money that arrives after the hold was released: the units are taken again when any are left,
 //! otherwise the payment is refunded through the gateway's refund API.
+//!
+//! VNPay takes no payment past the link's `vnp_ExpireDate` by its own clock, and flashgate releases a
+//! hold only a grace after that date, having asked the gateway first; so money arrives on a released
+//! hold when VNPay's clock runs behind ours by more than the grace. Here it runs three minutes behind.
 
 use flashgate_core::OrderStatus;
 use flashgate_testkit::{Backend, manual_clock, order_uuid, payment_url};
@@ -9,6 +13,7 @@ async fn a_late_payment_takes_the_units_again_when_some_are_left(backend: Backen
     let db = backend.database().await;
     let clock = manual_clock();
     let app = super::spawn(backend, clock.clone()).instance(&db).await;
+    super::gateway_clock_behind(&app, time::Duration::minutes(3));
     let product = app.api.product(2, None).await;
     let answer = app.api.win("cus_late", product).await;
     clock.advance(time::Duration::minutes(16));
@@ -16,9 +21,12 @@ async fn a_late_payment_takes_the_units_again_when_some_are_left(backend: Backen
     assert_eq!(app.order(&answer).await.status, OrderStatus::Expired);
     assert_eq!(app.api.available(product).await, 2);
 
-    app.sim()
+    // 16 minutes in by our clock, 13 by VNPay's: still before the link's ExpireDate.
+    let done = app
+        .sim()
         .pay(payment_url(&answer), Outcome::Success)
         .unwrap();
+    assert_eq!(done.response_code, "00", "the gateway took the money");
     app.sim().ipn_idle().await;
 
     assert_eq!(app.order(&answer).await.status, OrderStatus::Paid);
@@ -44,6 +52,7 @@ async fn a_late_payment_for_units_sold_to_someone_else_is_refunded(backend: Back
     let db = backend.database().await;
     let clock = manual_clock();
     let app = super::spawn(backend, clock.clone()).instance(&db).await;
+    super::gateway_clock_behind(&app, time::Duration::minutes(3));
     let product = app.api.product(1, None).await;
     let late = app.api.win("cus_slow", product).await;
     clock.advance(time::Duration::minutes(16));
@@ -53,7 +62,11 @@ async fn a_late_payment_for_units_sold_to_someone_else_is_refunded(backend: Back
         .pay(payment_url(&quick), Outcome::Success)
         .unwrap();
 
-    app.sim().pay(payment_url(&late), Outcome::Success).unwrap();
+    let done = app.sim().pay(payment_url(&late), Outcome::Success).unwrap();
+    assert_eq!(
+        done.response_code, "00",
+        "before ExpireDate by VNPay's clock"
+    );
     app.sim().ipn_idle().await;
     assert_eq!(app.order(&quick).await.status, OrderStatus::Paid);
     assert_eq!(app.order(&late).await.status, OrderStatus::RefundPending);
@@ -135,6 +148,7 @@ async fn doubtful_late_money_for_units_sold_to_someone_else_is_reviewed_until_th
     let db = backend.database().await;
     let clock = manual_clock();
     let app = super::spawn(backend, clock.clone()).instance(&db).await;
+    super::gateway_clock_behind(&app, time::Duration::minutes(3));
     let product = app.api.product(1, None).await;
     let late = app.api.win("cus_doubt_slow", product).await;
     clock.advance(time::Duration::minutes(16));
@@ -211,6 +225,7 @@ async fn doubtful_late_money_for_a_customer_at_the_limit_is_reviewed_then_failed
     let db = backend.database().await;
     let clock = manual_clock();
     let app = super::spawn(backend, clock.clone()).instance(&db).await;
+    super::gateway_clock_behind(&app, time::Duration::minutes(3));
     let product = app.api.product(3, Some(1)).await;
     let late = app.api.win("cus_doubt_limit", product).await;
     clock.advance(time::Duration::minutes(16));
@@ -245,3 +260,30 @@ async fn doubtful_late_money_for_a_customer_at_the_limit_is_reviewed_then_failed
     app.assert_audit_clean().await;
 }
 on_each_backend!(doubtful_late_money_for_a_customer_at_the_limit_is_reviewed_then_failed);
+
+async fn no_money_moves_after_the_links_expire_date_by_the_gateways_clock(backend: Backend) {
+    let db = backend.database().await;
+    let clock = manual_clock();
+    let app = super::spawn(backend, clock.clone()).instance(&db).await;
+    let product = app.api.product(2, None).await;
+    let on_the_page = app.api.win("cus_on_the_page", product).await;
+    let comes_back = app.api.win("cus_comes_back", product).await;
+    let id = app.sim().begin_payment(payment_url(&on_the_page)).unwrap();
+    clock.advance(time::Duration::minutes(16));
+    assert_eq!(app.expirer.run_until_idle().await.unwrap().expired, 2);
+
+    // The bundled simulator keeps our time: the link opened now is the gateway's timeout page, and
+    // the buyer still on the page ends timed out (response 11) whatever they choose.
+    let refused = app.sim().begin_payment(payment_url(&comes_back));
+    assert_eq!(refused.map_err(|e| e.code()), Err("15"));
+    let done = app.sim().complete(id, Outcome::Success).unwrap();
+    assert_eq!(done.response_code, "11");
+    app.sim().ipn_idle().await;
+
+    for order in [&on_the_page, &comes_back] {
+        assert_eq!(app.order(order).await.status, OrderStatus::Expired);
+    }
+    assert_eq!(app.api.available(product).await, 2);
+    app.assert_audit_clean().await;
+}
+on_each_backend!(no_money_moves_after_the_links_expire_date_by_the_gateways_clock);

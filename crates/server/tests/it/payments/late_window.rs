@@ -1,6 +1,10 @@
 //! A payment completed just after the hold ended, with querydr saying "pending" at expiry and every
 //! IPN lost: the reconciler keeps asking about released holds for the late-money window, so the money
 //! is caught (the units taken again, or refunded) and never left on an expired order.
+//!
+//! VNPay takes no payment past the link's `vnp_ExpireDate` by its own clock, and the expirer asks a
+//! grace after that date; so "just after the hold ended" by our clock is still in time by VNPay's only
+//! when VNPay's clock runs behind ours by more than the grace. Here it runs three minutes behind.
 
 use flashgate_core::OrderStatus;
 use flashgate_testkit::{Backend, manual_clock, payment_url};
@@ -13,11 +17,25 @@ async fn a_payment_completed_after_expiry_with_every_ipn_lost_is_caught_within_t
     let clock = manual_clock();
     let app = super::spawn(backend, clock.clone()).instance(&db).await;
     super::drop_every_ipn(&app);
+    super::gateway_clock_behind(&app, time::Duration::minutes(3));
     let product = app.api.product(3, None).await;
-    let late = app.api.win("cus_edge", product).await;
-    let long_gone = app.api.win("cus_long_gone", product).await;
-    let id = app.sim().begin_payment(payment_url(&late)).unwrap();
 
+    // Past the window, a released hold is no longer asked about: this buyer pays at the edge of the
+    // hold, every IPN is lost, and no reconciler runs until the window has passed.
+    let long_gone = app.api.win("cus_long_gone", product).await;
+    let id = app.sim().begin_payment(payment_url(&long_gone)).unwrap();
+    clock.advance(time::Duration::seconds(16 * 60 + 30));
+    assert_eq!(app.expirer.run_until_idle().await.unwrap().expired, 1);
+    let done = app.sim().complete(id, Outcome::Success).unwrap();
+    assert_eq!(
+        done.response_code, "00",
+        "before ExpireDate by VNPay's clock"
+    );
+    app.sim().ipn_idle().await;
+    clock.advance(time::Duration::minutes(61));
+
+    let late = app.api.win("cus_edge", product).await;
+    let id = app.sim().begin_payment(payment_url(&late)).unwrap();
     // The expirer waits out its grace, then asks: the buyer is still on the page.
     clock.advance(time::Duration::seconds(15 * 60 + 30));
     assert_eq!(
@@ -27,25 +45,22 @@ async fn a_payment_completed_after_expiry_with_every_ipn_lost_is_caught_within_t
     );
     clock.advance(time::Duration::seconds(60));
     let step = app.expirer.run_until_idle().await.unwrap();
-    assert_eq!(step.expired, 2, "{step:?}");
+    assert_eq!(step.expired, 1, "{step:?}");
     assert_eq!(app.order(&late).await.status, OrderStatus::Expired);
 
-    // The buyer finishes just after the hold ended; every IPN retry is lost.
-    app.sim().complete(id, Outcome::Success).unwrap();
+    // The buyer finishes just after the hold ended (13.5 minutes in by VNPay's clock); every IPN
+    // retry is lost.
+    let done = app.sim().complete(id, Outcome::Success).unwrap();
+    assert_eq!(
+        done.response_code, "00",
+        "before ExpireDate by VNPay's clock"
+    );
     app.sim().ipn_idle().await;
     clock.advance(time::Duration::minutes(10));
-    app.reconciler.run_once().await.unwrap();
+    let step = app.reconciler.run_once().await.unwrap();
+    assert_eq!(step.claimed, 1, "only the hold within its window: {step:?}");
     assert_eq!(app.order(&late).await.status, OrderStatus::Paid, "caught");
     assert_eq!(app.api.available(product).await, 2, "its unit taken again");
-
-    // Past the window, a released hold is no longer asked about.
-    clock.advance(time::Duration::minutes(61));
-    app.sim()
-        .pay(payment_url(&long_gone), Outcome::Success)
-        .unwrap();
-    app.sim().ipn_idle().await;
-    let step = app.reconciler.run_once().await.unwrap();
-    assert_eq!(step.claimed, 0, "{step:?}");
     assert_eq!(app.order(&long_gone).await.status, OrderStatus::Expired);
     app.assert_audit_clean().await;
 }
@@ -56,6 +71,7 @@ async fn late_money_found_by_the_reconciler_for_units_sold_since_is_refunded(bac
     let clock = manual_clock();
     let app = super::spawn(backend, clock.clone()).instance(&db).await;
     super::drop_every_ipn(&app);
+    super::gateway_clock_behind(&app, time::Duration::minutes(3));
     let product = app.api.product(1, None).await;
     let late = app.api.win("cus_slow_edge", product).await;
     let id = app.sim().begin_payment(payment_url(&late)).unwrap();
@@ -66,7 +82,12 @@ async fn late_money_found_by_the_reconciler_for_units_sold_since_is_refunded(bac
         .pay(payment_url(&quick), Outcome::Success)
         .unwrap();
 
-    app.sim().complete(id, Outcome::Success).unwrap();
+    // 17 minutes in by our clock, 14 by VNPay's.
+    let done = app.sim().complete(id, Outcome::Success).unwrap();
+    assert_eq!(
+        done.response_code, "00",
+        "before ExpireDate by VNPay's clock"
+    );
     app.sim().ipn_idle().await;
     clock.advance(time::Duration::minutes(5));
     app.reconciler.run_once().await.unwrap();
@@ -88,6 +109,7 @@ async fn doubt_found_by_the_reconciler_for_units_sold_since_is_reviewed_past_the
     let clock = manual_clock();
     let app = super::spawn(backend, clock.clone()).instance(&db).await;
     super::drop_every_ipn(&app);
+    super::gateway_clock_behind(&app, time::Duration::minutes(3));
     let product = app.api.product(1, None).await;
     let late = app.api.win("cus_doubt_edge", product).await;
     let id = app.sim().begin_payment(payment_url(&late)).unwrap();
@@ -99,7 +121,12 @@ async fn doubt_found_by_the_reconciler_for_units_sold_since_is_reviewed_past_the
         .pay(payment_url(&quick), Outcome::Success)
         .unwrap();
 
-    app.sim().complete(id, Outcome::Suspicious).unwrap();
+    // 17 minutes in by our clock, 14 by VNPay's.
+    let done = app.sim().complete(id, Outcome::Suspicious).unwrap();
+    assert_eq!(
+        done.response_code, "07",
+        "before ExpireDate by VNPay's clock"
+    );
     app.sim().ipn_idle().await;
     clock.advance(time::Duration::minutes(5));
     app.reconciler.run_once().await.unwrap();

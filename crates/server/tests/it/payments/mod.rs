@@ -59,6 +59,16 @@ pub fn drop_every_ipn(app: &Instance) {
         .unwrap();
 }
 
+/// From now on VNPay's clock runs `by` behind ours (other faults kept). The gateway refuses a
+/// payment past its `vnp_ExpireDate` by its own clock (spec §2.2), so money reaches an order whose
+/// hold flashgate released (the expirer asks a grace past that date) only when the two clocks
+/// disagree by more than the grace: the late money some tests are about.
+pub fn gateway_clock_behind(app: &Instance, by: time::Duration) {
+    let mut faults = app.sim().faults();
+    faults.clock_skew_ms = -i64::try_from(by.whole_milliseconds()).unwrap();
+    app.sim().set_faults(faults).unwrap();
+}
+
 /// A database, a driven clock and an instance of this suite on them whose IPNs are all lost.
 pub async fn without_ipns(backend: Backend) -> (TestDatabase, Arc<ManualClock>, Instance) {
     let db = backend.database().await;
