@@ -269,7 +269,10 @@ impl Dispatcher {
 
     /// One attempt: `Err` says why it failed.
     async fn send(&self, d: &Claimed) -> Result<(), String> {
-        let url = target::parse(&d.endpoint.url, self.allow_private).map_err(|e| e.to_string())?;
+        // The stored URL is checked again as at registration: its literal address, if any, by the
+        // same rule (the resolver below is not asked about a literal).
+        let url = target::parse(&d.endpoint.url, self.allow_private)
+            .map_err(|e| format!("refused: {e}"))?;
         let body = serde_json::to_vec(&EventView::from(&d.event)).map_err(|e| e.to_string())?;
         let id = d.event.public_id();
         let now = self.clock.now();

@@ -1,8 +1,10 @@
 //! Where webhooks may go. Unless `webhooks.allow_private_targets` is set, an endpoint must be HTTPS and
 //! no request may reach a loopback, private, link-local or otherwise internal address, so that the
-//! feature cannot be used to probe the shop's own network: literal addresses are checked here, names
-//! by the resolver the dispatcher's client uses, at each connection (a name that later resolves
-//! inward is refused then).
+//! feature cannot be used to probe the shop's own network: literal addresses are checked here, when
+//! an endpoint is registered and again before each delivery (the resolver is never asked about a
+//! literal, and an endpoint saved while internal targets were allowed may be sent from a service
+//! where they are not), names by the resolver the dispatcher's client uses, at each connection (a
+//! name that later resolves inward is refused then).
 
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -98,7 +100,7 @@ pub async fn check(raw: &str, allow_private: bool) -> Result<Url, TargetError> {
 
 /// Loopback, private (RFC 1918, unique local), link-local, shared (CGNAT), unspecified, broadcast,
 /// multicast, documentation, benchmarking and IETF protocol ranges, and IPv4 inside IPv6 (mapped,
-/// compatible, NAT64, 6to4; Teredo and discard-only altogether): a tunnel or translator would
+/// compatible, NAT64, 6to4; IPv4-translated, Teredo and discard-only altogether): a tunnel or translator would
 /// carry a request to the IPv4 address inside.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
@@ -106,6 +108,11 @@ pub fn is_internal(ip: IpAddr) -> bool {
         IpAddr::V6(v6) => {
             let s = v6.segments();
             let v4_at = |i: usize| Ipv4Addr::from((u32::from(s[i]) << 16) | u32::from(s[i + 1]));
+            // ::ffff:0:0/96, IPv4-translated (SIIT, RFC 2765): a translator's own, never a public
+            // destination (`to_ipv4` below does not see the IPv4 address inside).
+            if s[..6] == [0, 0, 0, 0, 0xffff, 0] {
+                return true;
+            }
             // ::a.b.c.d and ::ffff:a.b.c.d
             if let Some(v4) = v6.to_ipv4() {
                 return internal_v4(v4);
@@ -188,6 +195,10 @@ mod tests {
             "https://[fd00::1]/",
             "https://[fe80::1]/",
             "https://[::ffff:10.0.0.1]/",
+            // IPv4-translated (::ffff:0:0/96), whatever address it carries.
+            "https://[::ffff:0:7f00:1]/",
+            "https://[::ffff:0:a00:1]/",
+            "https://[::ffff:0:5db8:d70e]/",
             // IPv4 inside IPv6 that a translator or tunnel would carry there.
             "https://[::127.0.0.1]/",
             "https://[64:ff9b::7f00:1]/",

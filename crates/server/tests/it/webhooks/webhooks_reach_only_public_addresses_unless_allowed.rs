@@ -27,6 +27,7 @@ async fn webhooks_reach_only_public_addresses_unless_allowed(backend: Backend) {
         "https://169.254.169.254/latest/meta-data".to_owned(),
         "https://[::1]/hook".to_owned(),
         "https://[fd12::1]/hook".to_owned(),
+        format!("https://[::ffff:0:7f00:1]:{port}/hook"),
         format!("http://{}/hook", receiver.addr),
     ] {
         api.send(
@@ -37,20 +38,27 @@ async fn webhooks_reach_only_public_addresses_unless_allowed(backend: Backend) {
         .assert_problem(422, "target_refused");
     }
 
-    // An endpoint registered where internal targets are allowed (a development instance on the same
-    // database) whose name resolves to loopback: the guarded instance's dispatcher will not send.
+    // Endpoints registered where internal targets are allowed (a development instance on the same
+    // database): a name that resolves to loopback, and literal internal addresses, which the
+    // resolver never sees. The guarded instance's dispatcher sends to none of them.
     let open = super::spawn(backend)
         .set("webhooks.allow_private_targets", true)
         .instance(&db)
         .await;
-    register(&open.api, &format!("https://localhost:{port}/hook"), None).await;
+    for url in [
+        format!("https://localhost:{port}/hook"),
+        format!("https://127.0.0.1:{port}/hook"),
+        format!("https://[::ffff:0:7f00:1]:{port}/hook"),
+    ] {
+        register(&open.api, &url, None).await;
+    }
     let product = api.product(5, None).await;
     api.win("cus_guarded", product).await;
     fan_out(&guarded, 1).await;
     let step = guarded.dispatcher.run_once().await.unwrap();
     assert_eq!(
         (step.claimed, step.retried, step.delivered),
-        (1, 1, 0),
+        (3, 3, 0),
         "{step:?}"
     );
     assert!(
@@ -62,7 +70,7 @@ async fn webhooks_reach_only_public_addresses_unless_allowed(backend: Backend) {
         .counts_by("SELECT last_error, CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries GROUP BY last_error")
         .await;
     assert!(
-        errors.keys().all(|e| e.starts_with("refused: localhost")),
+        errors.len() == 3 && errors.keys().all(|e| e.starts_with("refused: ")),
         "{errors:?}"
     );
 }
