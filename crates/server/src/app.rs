@@ -192,6 +192,7 @@ impl Application {
             shared,
             checkout: assembled.checkout,
             monitor,
+            readiness: Default::default(),
         });
         Ok(Self {
             listener,

@@ -49,4 +49,6 @@ pub struct Services {
     pub checkout: Arc<dyn Checkout>,
     /// The live sale's snapshots, for the admin dashboard.
     pub monitor: Monitor,
+    /// `/readyz`'s last database and gateway checks.
+    pub readiness: crate::http::health::ReadinessChecks,
 }

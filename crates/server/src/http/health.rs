@@ -1,5 +1,7 @@
 //! Liveness (`/healthz`: the process runs) and readiness (`/readyz`: its dependencies answer, each
-//! reported on its own).
+//! reported on its own). `/readyz` is open to anyone, so what it costs downstream is bounded: the
+//! database's and the gateway's checks are reused for `CHECKS_KEPT`, one check at a time (callers
+//! meanwhile wait for its answer), and a failure is told in a few fixed words, its detail logged.
 
 use super::extract::credentials;
 use super::openapi::{NotFound, Unauthorized, Unavailable};
@@ -10,13 +12,57 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpStream;
+use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
 /// A readiness probe must answer quickly even when the gateway hangs.
 const GATEWAY_CONNECT_LIMIT: Duration = Duration::from_secs(1);
+
+/// How long a database or gateway check answers every `/readyz`: a flood of probes costs the
+/// database one ping and the gateway one connection per second, whatever its rate.
+pub const CHECKS_KEPT: Duration = Duration::from_secs(1);
+
+/// The last database and gateway checks, shared by every request (`Services::readiness`).
+#[derive(Default)]
+pub struct ReadinessChecks {
+    /// Why the database is down, if it is.
+    database: Recent<Result<(), &'static str>>,
+    gateway: Recent<GatewayState>,
+}
+
+#[derive(Clone, Copy)]
+struct GatewayState {
+    status: &'static str,
+    kind: &'static str,
+    error: Option<&'static str>,
+}
+
+/// One check's last answer while it is fresh. The lock is held while the check runs, so concurrent
+/// probes wait for that one check instead of starting their own.
+struct Recent<T>(Mutex<Option<(Instant, T)>>);
+
+impl<T> Default for Recent<T> {
+    fn default() -> Self {
+        Self(Mutex::new(None))
+    }
+}
+
+impl<T: Copy> Recent<T> {
+    async fn get(&self, check: impl std::future::Future<Output = T>) -> T {
+        let mut kept = self.0.lock().await;
+        if let Some((at, answer)) = *kept
+            && at.elapsed() < CHECKS_KEPT
+        {
+            return answer;
+        }
+        let answer = check.await;
+        *kept = Some((Instant::now(), answer));
+        answer
+    }
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -45,7 +91,7 @@ pub struct DatabaseCheck {
     status: &'static str,
     #[schema(value_type = String, pattern = "^(postgres|sqlite)$")]
     backend: &'static str,
-    /// Why the database is down.
+    /// Why the database is down, in a few fixed words (the driver's error is logged).
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -65,7 +111,7 @@ pub struct GatewayCheck {
     /// `simulator` when the bundled VNPay simulator stands in for the gateway.
     #[schema(value_type = String, pattern = "^(simulator|vnpay)$")]
     kind: &'static str,
-    /// Why the gateway cannot be reached.
+    /// Why the gateway cannot be reached, in a few fixed words (the system's error is logged).
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -95,10 +141,11 @@ pub async fn healthz() -> Json<Health> {
     ),
 )]
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    let checks = &state.readiness;
     let (database, redis, gateway) = tokio::join!(
-        state.store.health.ping(),
+        checks.database.get(database(&state)),
         state.shared.redis_status(),
-        gateway(&state)
+        checks.gateway.get(gateway(&state))
     );
     let backend = state.store.backend.as_str();
     let database = match database {
@@ -107,11 +154,16 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             backend,
             error: None,
         },
-        Err(e) => DatabaseCheck {
+        Err(error) => DatabaseCheck {
             status: "down",
             backend,
-            error: Some(e.to_string()),
+            error: Some(error.to_owned()),
         },
+    };
+    let gateway = GatewayCheck {
+        status: gateway.status,
+        kind: gateway.kind,
+        error: gateway.error.map(str::to_owned),
     };
     let ready = database.error.is_none();
     // Redis down degrades the service (database path, per-instance limits) but does not stop it; an
@@ -140,13 +192,22 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// The database answers a ping; why not in a few words (the driver's own words are logged: they may
+/// name hosts, users and files).
+async fn database(state: &AppState) -> Result<(), &'static str> {
+    state.store.health.ping().await.map_err(|error| {
+        tracing::warn!(%error, "readiness: the database does not answer");
+        "the database is unavailable (the cause is in this instance's log)"
+    })
+}
+
 /// The payment gateway's API: the bundled simulator answers in this very process; a real gateway is
 /// checked with a TCP connection to its API host, which costs it nothing.
-async fn gateway(state: &AppState) -> GatewayCheck {
-    let check = |status, kind, error: Option<&str>| GatewayCheck {
+async fn gateway(state: &AppState) -> GatewayState {
+    let check = |status, kind, error| GatewayState {
         status,
         kind,
-        error: error.map(str::to_owned),
+        error,
     };
     if state.settings.vnpay.uses_simulator() {
         return check("up", "simulator", None);
@@ -161,7 +222,10 @@ async fn gateway(state: &AppState) -> GatewayCheck {
     };
     match tokio::time::timeout(GATEWAY_CONNECT_LIMIT, TcpStream::connect(target)).await {
         Ok(Ok(_)) => check("up", "vnpay", None),
-        Ok(Err(e)) => check("down", "vnpay", Some(&e.to_string())),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "readiness: cannot connect to the gateway's API host");
+            check("down", "vnpay", Some("cannot connect to the API host"))
+        }
         Err(_) => check("down", "vnpay", Some("no answer within 1 s")),
     }
 }
