@@ -76,6 +76,10 @@ pub struct LedgerEntry {
     pub at: OffsetDateTime,
 }
 
+/// The most gateway messages an order's detail shows: the newest. An order gets a handful in its
+/// life; a sender flooding it with forged callbacks (pruned later) cannot make the detail grow.
+pub const PAYMENT_RECORDS_SHOWN: i64 = 100;
+
 /// One stored gateway message about an order, as it was recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentRecord {
@@ -92,7 +96,7 @@ pub trait OrderSearch: Send + Sync {
     async fn search(&self, filter: &OrderFilter) -> Result<SearchPage, StoreError>;
     /// The order's ledger, oldest first.
     async fn ledger(&self, id: OrderId) -> Result<Vec<LedgerEntry>, StoreError>;
-    /// The gateway messages recorded about the order, oldest first.
+    /// The newest `PAYMENT_RECORDS_SHOWN` gateway messages recorded about the order, oldest first.
     async fn payment_records(&self, id: OrderId) -> Result<Vec<PaymentRecord>, StoreError>;
 }
 

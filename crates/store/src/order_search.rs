@@ -7,7 +7,8 @@ use crate::rows::status;
 use crate::sql::{Dialect, Fields, Sql, args};
 use async_trait::async_trait;
 use flashgate_core::order_search::{
-    LedgerEntry, OrderCursor, OrderFilter, OrderSearch, PaymentRecord, SearchPage,
+    LedgerEntry, OrderCursor, OrderFilter, OrderSearch, PAYMENT_RECORDS_SHOWN, PaymentRecord,
+    SearchPage,
 };
 use flashgate_core::{OrderId, StoreError};
 
@@ -69,8 +70,9 @@ impl<D: Dialect> OrderSearch for SqlStore<D> {
         let rows = conn
             .rows(
                 "SELECT source, CAST(CASE WHEN verified THEN 1 ELSE 0 END AS BIGINT) AS verified, outcome, raw, received_at \
-                 FROM payment_events WHERE order_id = $1 ORDER BY id",
-                args![id.0],
+                 FROM (SELECT id, source, verified, outcome, raw, received_at FROM payment_events \
+                 WHERE order_id = $1 ORDER BY id DESC LIMIT $2) AS newest ORDER BY id",
+                args![id.0, PAYMENT_RECORDS_SHOWN],
             )
             .await
             .map_err(store_error)?;

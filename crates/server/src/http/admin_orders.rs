@@ -194,7 +194,9 @@ pub struct OrderDetail {
     order: AdminOrderView,
     /// Every state change, oldest first.
     ledger: Vec<LedgerView>,
-    /// Every gateway message about the order, oldest first, verified or not.
+    /// The gateway messages about the order, verified or not, oldest first: the newest 100 of them
+    /// (a verified message repeated word for word is stored once).
+    #[schema(max_items = 100)]
     payment_events: Vec<PaymentEventView>,
 }
 

@@ -12,6 +12,7 @@ use time::Duration;
 
 conformance!(
     the_payment_log_keeps_every_message,
+    a_verified_callback_is_kept_once_and_the_detail_shows_the_newest,
     sessions_slide_forward_under_their_cap,
     the_audit_finds_a_planted_violation,
     health_answers,
@@ -51,6 +52,76 @@ async fn the_payment_log_keeps_every_message(fx: Fixture) {
             ("ipn".into(), true, "paid".into())
         ]
     );
+}
+
+/// A verified callback recorded again word for word (a replay) is kept once per order and source,
+/// while unverified ones and the gateway's own answers are each kept; an order's detail shows its
+/// newest `PAYMENT_RECORDS_SHOWN` messages, oldest first.
+async fn a_verified_callback_is_kept_once_and_the_detail_shows_the_newest(fx: Fixture) {
+    use flashgate_core::order_search::PAYMENT_RECORDS_SHOWN;
+    let product = fx.product(1, None).await;
+    let r = reservation(&product, "replayed", 1, "k");
+    fx.created(WriteMode::Conditional, &r).await;
+    let event = |source: &'static str, verified: bool, raw: String| PaymentEvent {
+        order_id: Some(r.order.id),
+        txn_ref: Some(r.order.id.txn_ref()),
+        source,
+        verified,
+        raw,
+        outcome: "paid".into(),
+        at: now(),
+    };
+    let genuine = format!("vnp_TxnRef={}&vnp_SecureHash=ab", r.order.id.txn_ref());
+    for _ in 0..3 {
+        for source in ["ipn", "return"] {
+            let replay = event(source, true, genuine.clone());
+            fx.store.payment_log.record(&replay).await.unwrap();
+        }
+        let unverified = event("ipn", false, genuine.clone());
+        fx.store.payment_log.record(&unverified).await.unwrap();
+        let answer = event("querydr", true, "vnp_ResponseCode=00".into());
+        fx.store.payment_log.record(&answer).await.unwrap();
+    }
+    let other = event("ipn", true, format!("{genuine}&vnp_BankCode=NCB"));
+    fx.store.payment_log.record(&other).await.unwrap();
+    let kept: Vec<_> = fx
+        .db
+        .payment_events(r.order.id.0)
+        .await
+        .into_iter()
+        .map(|(source, verified, _)| (source, verified))
+        .collect();
+    let row = |source: &str, verified| (source.to_owned(), verified);
+    assert_eq!(
+        kept,
+        vec![
+            row("ipn", true),
+            row("return", true),
+            row("ipn", false),
+            row("querydr", true),
+            row("ipn", false),
+            row("querydr", true),
+            row("ipn", false),
+            row("querydr", true),
+            row("ipn", true),
+        ]
+    );
+
+    // Past the bound, the detail shows the newest, oldest first.
+    let shown = usize::try_from(PAYMENT_RECORDS_SHOWN).unwrap();
+    for n in 0..shown {
+        let forged = event("ipn", false, format!("forged={n}"));
+        fx.store.payment_log.record(&forged).await.unwrap();
+    }
+    let records = fx
+        .store
+        .order_search
+        .payment_records(r.order.id)
+        .await
+        .unwrap();
+    assert_eq!(records.len(), shown);
+    assert_eq!(records[0].raw, "forged=0");
+    assert_eq!(records[shown - 1].raw, format!("forged={}", shown - 1));
 }
 
 fn key(byte: u8) -> SessionKey {

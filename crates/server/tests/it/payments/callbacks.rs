@@ -149,3 +149,65 @@ async fn duplicated_and_reordered_ipns_settle_each_order_once(backend: Backend) 
     app.assert_audit_clean().await;
 }
 on_each_backend!(duplicated_and_reordered_ipns_settle_each_order_once);
+
+/// A genuine callback replayed word for word (anyone who saw its URL can send it again, within the
+/// callback rate limit, forever) is answered as before, `02` once the order is settled, but stored
+/// once: its repeats are counted on the first row, and the order's detail does not grow.
+async fn a_replayed_callback_is_answered_as_before_and_stored_once(backend: Backend) {
+    let db = backend.database().await;
+    let app = super::spawn(backend, manual_clock()).instance(&db).await;
+    let product = app.api.product(3, None).await;
+    let answer = app.api.win("cus_replay", product).await;
+    let order = app.order(&answer).await;
+    let genuine = callback(&order.id.txn_ref(), PRICE_VND.unsigned_abs())
+        .sign(&HashSecret::new(SECRET))
+        .to_query();
+    assert_eq!(app.api.ipn(&genuine).await, "00");
+    for _ in 0..5 {
+        assert_eq!(
+            app.api.ipn(&genuine).await,
+            "02",
+            "a settled order answers 02"
+        );
+    }
+    for _ in 0..3 {
+        let page = app
+            .api
+            .get(&format!("/payments/vnpay/return?{genuine}"), None)
+            .await;
+        assert_eq!(page.status, 200, "{page:?}");
+    }
+    let id = order_uuid(&answer);
+    assert_eq!(
+        db.payment_events(id).await,
+        vec![
+            ("ipn".into(), true, "paid".into()),
+            ("return".into(), true, "paid".into()),
+        ],
+        "one row per message, however often it came"
+    );
+    let repeats = flashgate_testkit::Direct::connect(&db)
+        .await
+        .counts_by(&format!(
+            "SELECT source, CAST(repeats AS BIGINT) FROM payment_events WHERE CAST(order_id AS TEXT) = '{id}'"
+        ))
+        .await;
+    assert_eq!(repeats.get("ipn"), Some(&5), "{repeats:?}");
+    assert_eq!(repeats.get("return"), Some(&2), "{repeats:?}");
+    let detail = app
+        .api
+        .send(
+            app.api
+                .admin(reqwest::Method::GET, &format!("/admin/orders/{id}")),
+        )
+        .await
+        .assert_status(200);
+    assert_eq!(
+        detail["payment_events"].as_array().map(Vec::len),
+        Some(2),
+        "{detail}"
+    );
+    assert_eq!(app.order(&answer).await.status, OrderStatus::Paid);
+    app.assert_audit_clean().await;
+}
+on_each_backend!(a_replayed_callback_is_answered_as_before_and_stored_once);
