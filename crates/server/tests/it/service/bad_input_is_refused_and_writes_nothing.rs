@@ -54,6 +54,18 @@ async fn bad_purchases_are_refused_with_their_problem_code_and_write_nothing(bac
     let foreign = BuyerTokens::new(b"someone-elses-signing-key-0123456789")
         .mint(&customer, hour)
         .unwrap();
+    // Signed with the right key, but its header names a critical extension (RFC 7515 §4.1.11).
+    let critical = {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.extras.insert("crit", ["exp"]);
+        let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+        jsonwebtoken::encode(
+            &header,
+            &serde_json::json!({"sub": customer.as_str(), "exp": exp}),
+            &jsonwebtoken::EncodingKey::from_secret(b"dev-jwt-secret-change-me-0123456789abcdef"),
+        )
+        .unwrap()
+    };
     let good = || Purchase::good(&token, p);
     let body = |body: String| Purchase { body, ..good() };
     let auth = |value: Option<&str>| Purchase {
@@ -94,6 +106,7 @@ async fn bad_purchases_are_refused_with_their_problem_code_and_write_nothing(bac
         ("a token that is not a JWT", auth(Some("Bearer not-a-jwt")), 401, "unauthorized"),
         ("an expired token", auth(Some(&format!("Bearer {expired}"))), 401, "unauthorized"),
         ("a token signed with another key", auth(Some(&format!("Bearer {foreign}"))), 401, "unauthorized"),
+        ("a token with a crit header", auth(Some(&format!("Bearer {critical}"))), 401, "unauthorized"),
         ("the admin token instead of a buyer's", auth(Some("Bearer dev-admin-token-change-me")), 401, "unauthorized"),
         ("a Basic credential", auth(Some("Basic Y2FyZWxlc3M6cHc=")), 401, "unauthorized"),
         ("an empty Bearer", auth(Some("Bearer ")), 401, "unauthorized"),
