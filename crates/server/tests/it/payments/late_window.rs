@@ -6,8 +6,9 @@
 //! grace after that date; so "just after the hold ended" by our clock is still in time by VNPay's only
 //! when VNPay's clock runs behind ours by more than the grace. Here it runs three minutes behind.
 
-use flashgate_core::OrderStatus;
-use flashgate_testkit::{Backend, manual_clock, payment_url};
+use flashgate_core::{ManualClock, OrderStatus};
+use flashgate_testkit::{Backend, Instance, manual_clock, payment_url};
+use serde_json::Value;
 use vnpay_sim::Outcome;
 
 async fn a_payment_completed_after_expiry_with_every_ipn_lost_is_caught_within_the_window(
@@ -66,32 +67,45 @@ async fn a_payment_completed_after_expiry_with_every_ipn_lost_is_caught_within_t
 }
 on_each_backend!(a_payment_completed_after_expiry_with_every_ipn_lost_is_caught_within_the_window);
 
-async fn late_money_found_by_the_reconciler_for_units_sold_since_is_refunded(backend: Backend) {
-    let db = backend.database().await;
-    let clock = manual_clock();
-    let app = super::spawn(backend, clock.clone()).instance(&db).await;
-    super::drop_every_ipn(&app);
-    super::gateway_clock_behind(&app, time::Duration::minutes(3));
+/// The one unit of a product: a slow buyer's hold is released while they are on the gateway's page,
+/// a quick buyer takes and pays for the unit, then the slow buyer finishes with `outcome` (17 minutes
+/// in by our clock, 14 by VNPay's) and every IPN is lost; the reconciler asks 5 minutes later. The
+/// slow and the quick buyer's orders.
+async fn finished_after_the_unit_was_sold(
+    app: &Instance,
+    clock: &ManualClock,
+    outcome: Outcome,
+) -> (Value, Value) {
+    super::drop_every_ipn(app);
+    super::gateway_clock_behind(app, time::Duration::minutes(3));
     let product = app.api.product(1, None).await;
     let late = app.api.win("cus_slow_edge", product).await;
     let id = app.sim().begin_payment(payment_url(&late)).unwrap();
     clock.advance(time::Duration::minutes(17));
     app.expirer.run_until_idle().await.unwrap();
+    assert_eq!(app.order(&late).await.status, OrderStatus::Expired);
     let quick = app.api.win("cus_quick_edge", product).await;
     app.sim()
         .pay(payment_url(&quick), Outcome::Success)
         .unwrap();
-
-    // 17 minutes in by our clock, 14 by VNPay's.
-    let done = app.sim().complete(id, Outcome::Success).unwrap();
-    assert_eq!(
-        done.response_code, "00",
+    let done = app.sim().complete(id, outcome).unwrap();
+    // 11: timed out, as a payment finished past ExpireDate by VNPay's clock would be.
+    assert_ne!(
+        done.response_code, "11",
         "before ExpireDate by VNPay's clock"
     );
     app.sim().ipn_idle().await;
     clock.advance(time::Duration::minutes(5));
     app.reconciler.run_once().await.unwrap();
     assert_eq!(app.order(&quick).await.status, OrderStatus::Paid);
+    (late, quick)
+}
+
+async fn late_money_found_by_the_reconciler_for_units_sold_since_is_refunded(backend: Backend) {
+    let db = backend.database().await;
+    let clock = manual_clock();
+    let app = super::spawn(backend, clock.clone()).instance(&db).await;
+    let (late, _) = finished_after_the_unit_was_sold(&app, &clock, Outcome::Success).await;
     assert_eq!(app.order(&late).await.status, OrderStatus::RefundPending);
     assert_eq!(app.refunder.run_once().await.unwrap().refunded, 1);
     assert_eq!(app.order(&late).await.status, OrderStatus::Refunded);
@@ -108,29 +122,8 @@ async fn doubt_found_by_the_reconciler_for_units_sold_since_is_reviewed_past_the
     let db = backend.database().await;
     let clock = manual_clock();
     let app = super::spawn(backend, clock.clone()).instance(&db).await;
-    super::drop_every_ipn(&app);
-    super::gateway_clock_behind(&app, time::Duration::minutes(3));
-    let product = app.api.product(1, None).await;
-    let late = app.api.win("cus_doubt_edge", product).await;
-    let id = app.sim().begin_payment(payment_url(&late)).unwrap();
-    clock.advance(time::Duration::minutes(17));
-    app.expirer.run_until_idle().await.unwrap();
-    assert_eq!(app.order(&late).await.status, OrderStatus::Expired);
-    let quick = app.api.win("cus_quick_doubt_edge", product).await;
-    app.sim()
-        .pay(payment_url(&quick), Outcome::Success)
-        .unwrap();
-
-    // 17 minutes in by our clock, 14 by VNPay's.
-    let done = app.sim().complete(id, Outcome::Suspicious).unwrap();
-    assert_eq!(
-        done.response_code, "07",
-        "before ExpireDate by VNPay's clock"
-    );
-    app.sim().ipn_idle().await;
-    clock.advance(time::Duration::minutes(5));
-    app.reconciler.run_once().await.unwrap();
-    assert_eq!(app.order(&quick).await.status, OrderStatus::Paid);
+    let (late, quick) = finished_after_the_unit_was_sold(&app, &clock, Outcome::Suspicious).await;
+    let product = quick["product_id"].as_i64().unwrap();
     assert_eq!(
         app.order(&late).await.status,
         OrderStatus::PaymentReviewReleased
