@@ -121,21 +121,12 @@ fn ipn_answers(app: &flashgate_testkit::Instance, txn_ref: &str) -> Vec<String> 
 }
 
 async fn admin_ids(app: &flashgate_testkit::Instance, path: &str) -> Vec<String> {
-    let page: serde_json::Value = flashgate_testkit::client()
-        .get(app.api.url(path))
-        .bearer_auth(app.api.admin_token())
-        .send()
+    let page = app
+        .api
+        .send(app.api.admin(reqwest::Method::GET, path))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    page["orders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["id"].as_str().unwrap().to_owned())
-        .collect()
+        .assert_status(200);
+    super::order_ids(&page)
 }
 
 /// Spec §4.3: money in doubt (ResponseCode 07) about a released hold whose units were sold since is

@@ -49,6 +49,16 @@ pub fn spawn(backend: Backend, clock: Arc<dyn Clock>) -> Spawn {
         .set("limits.enabled", false)
 }
 
+/// The ids of a page of `GET /admin/orders`, in its order.
+pub fn order_ids(page: &serde_json::Value) -> Vec<String> {
+    page["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// From now on the simulator loses every IPN: only the workers' questions settle orders.
 pub fn drop_every_ipn(app: &Instance) {
     app.sim()

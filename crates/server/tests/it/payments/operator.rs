@@ -1,6 +1,7 @@
 //! Amounts the gateway cannot take are refused before anything is written, and the operator's order
 //! tools: search, detail, refund (once per key) and review settlement.
 
+use super::order_ids;
 use flashgate::auth::BuyerTokens;
 use flashgate_core::{CustomerId, OrderStatus};
 use flashgate_testkit::{
@@ -100,15 +101,6 @@ async fn get_json(app: &Instance, path: &str) -> Value {
     answer.json().await.unwrap()
 }
 
-fn ids(page: &Value) -> Vec<String> {
-    page["orders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 async fn operators_search_read_refund_once_and_settle_reviews(backend: Backend) {
     let db = backend.database().await;
     let clock = manual_clock();
@@ -131,7 +123,7 @@ async fn operators_search_read_refund_once_and_settle_reviews(backend: Backend) 
 
     // Filters, and pages that meet without a gap or an overlap.
     let page = get_json(&app, &format!("/admin/orders?product_id={phones}&limit=2")).await;
-    let mut seen = ids(&page);
+    let mut seen = order_ids(&page);
     let mut cursor = page["next_cursor"].as_str().map(str::to_owned);
     while let Some(c) = cursor {
         let page = get_json(
@@ -139,7 +131,7 @@ async fn operators_search_read_refund_once_and_settle_reviews(backend: Backend) 
             &format!("/admin/orders?product_id={phones}&limit=2&cursor={c}"),
         )
         .await;
-        seen.extend(ids(&page));
+        seen.extend(order_ids(&page));
         cursor = page["next_cursor"].as_str().map(str::to_owned);
     }
     let newest_first: Vec<String> = placed
@@ -150,10 +142,10 @@ async fn operators_search_read_refund_once_and_settle_reviews(backend: Backend) 
     assert_eq!(seen, newest_first);
     // A full page that is the last has no cursor (to an empty page); one more order makes it not last.
     let whole = get_json(&app, &format!("/admin/orders?product_id={phones}&limit=5")).await;
-    assert_eq!(ids(&whole), newest_first);
+    assert_eq!(order_ids(&whole), newest_first);
     assert_eq!(whole.get("next_cursor"), None, "{whole}");
     let first = get_json(&app, &format!("/admin/orders?product_id={phones}&limit=4")).await;
-    assert_eq!(ids(&first), newest_first[..4]);
+    assert_eq!(order_ids(&first), newest_first[..4]);
     let cursor = first["next_cursor"]
         .as_str()
         .expect("a cursor to the fifth order");
@@ -162,14 +154,14 @@ async fn operators_search_read_refund_once_and_settle_reviews(backend: Backend) 
         &format!("/admin/orders?product_id={phones}&limit=4&cursor={cursor}"),
     )
     .await;
-    assert_eq!(ids(&last), newest_first[4..]);
+    assert_eq!(order_ids(&last), newest_first[4..]);
     assert_eq!(last.get("next_cursor"), None, "{last}");
     assert_eq!(
-        ids(&get_json(&app, "/admin/orders?customer=cus_ops_0").await).len(),
+        order_ids(&get_json(&app, "/admin/orders?customer=cus_ops_0").await).len(),
         2
     );
     assert_eq!(
-        ids(&get_json(&app, "/admin/orders?status=payment_review").await),
+        order_ids(&get_json(&app, "/admin/orders?status=payment_review").await),
         [placed[1]["id"].as_str().unwrap()]
     );
     let since = time::format_description::well_known::Rfc3339;
@@ -185,11 +177,11 @@ async fn operators_search_read_refund_once_and_settle_reviews(backend: Backend) 
     )
     .await;
     assert_eq!(
-        ids(&recent).len(),
+        order_ids(&recent).len(),
         3,
         "placed[3], placed[4] and the other product's order"
     );
-    assert!(ids(&recent).contains(&other["id"].as_str().unwrap().to_owned()));
+    assert!(order_ids(&recent).contains(&other["id"].as_str().unwrap().to_owned()));
 
     // One order's whole story.
     let paid = order_uuid(&placed[0]);
