@@ -58,6 +58,19 @@ impl VnpayGateway {
         Some(request.to_url(&self.pay_url, &self.terminal))
     }
 
+    /// The querydr request about `order`'s payment; `None` when it has no valid gateway reference.
+    fn querydr_request(&self, order: &Order) -> Option<QueryDrRequest> {
+        let (txn_ref, created) = reference(order)?;
+        let info = description("Kiem tra don hang", order)?;
+        Some(QueryDrRequest::new(
+            txn_ref,
+            created,
+            info,
+            self.server_ip,
+            self.clock.now(),
+        ))
+    }
+
     async fn record(
         &self,
         order: &Order,
@@ -88,12 +101,9 @@ impl VnpayGateway {
 #[async_trait]
 impl PaymentStatus for VnpayGateway {
     async fn check(&self, order: &Order) -> PaymentCheck {
-        let (Some((txn_ref, created)), Some(info)) =
-            (reference(order), description("Kiem tra don hang", order))
-        else {
+        let Some(request) = self.querydr_request(order) else {
             return PaymentCheck::Undecided;
         };
-        let request = QueryDrRequest::new(txn_ref, created, info, self.server_ip, self.clock.now());
         let (check, verified, raw, outcome) = match self.client.query_dr(&request).await {
             Ok(result) => {
                 let check = if i64::try_from(result.amount.get()).ok() != Some(order.amount.get()) {
@@ -244,12 +254,9 @@ impl VnpayGateway {
     /// order went through and its answer was lost. Asking for a refund again would only be answered
     /// 94 until the gateway is done, then refused as more than the payment.
     async fn refund_under_way(&self, order: &Order) -> RefundAttempt {
-        let (Some((txn_ref, created)), Some(info)) =
-            (reference(order), description("Kiem tra don hang", order))
-        else {
+        let Some(request) = self.querydr_request(order) else {
             return RefundAttempt::Retry("the order has no valid gateway reference".into());
         };
-        let request = QueryDrRequest::new(txn_ref, created, info, self.server_ip, self.clock.now());
         let (attempt, verified, raw) = match self.client.query_dr(&request).await {
             Ok(result) => {
                 let status = &result.transaction_status;
