@@ -72,17 +72,31 @@ fn address_key(policy: &str, ip: IpAddr) -> String {
 
 /// What one client holds: an IPv4 address, or an IPv6 /64. A subscriber's line is handed a whole
 /// /64, so counting each IPv6 address apart would let one client walk through 2^64 of them past
-/// every limit and every ban.
-fn client_network(ip: IpAddr) -> String {
+/// every limit and every ban. Written into the key as it is formatted: no text of its own per request.
+enum ClientNetwork {
+    V4(Ipv4Addr),
+    V6Prefix(Ipv6Addr),
+}
+
+fn client_network(ip: IpAddr) -> ClientNetwork {
     match ip {
-        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V4(v4) => ClientNetwork::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
+            Some(v4) => ClientNetwork::V4(v4),
             None => {
                 let [a, b, c, d, ..] = v6.segments();
-                format!("{}/64", Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+                ClientNetwork::V6Prefix(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
             }
         },
+    }
+}
+
+impl std::fmt::Display for ClientNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::V4(v4) => write!(f, "{v4}"),
+            Self::V6Prefix(prefix) => write!(f, "{prefix}/64"),
+        }
     }
 }
 
